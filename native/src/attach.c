@@ -1,0 +1,117 @@
+/* Attaching programs: by section (tracepoints, tp_btf, raw_tp), perf events on every CPU,
+ * uprobes by symbol name, and USDT. Every link is owned by the object and freed by destroy(). */
+#include "internal.h"
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+napi_value ms_num_cpus(napi_env env, napi_callback_info info)
+{
+	return ms_int(env, libbpf_num_possible_cpus());
+}
+
+static napi_value own_link(napi_env env, struct ms_object *o, struct bpf_link *link, const char *what)
+{
+	if (!link)
+		return ms_throw_errno(env, what, errno);
+	if (!ms_add_link(env, o, link))
+		return NULL;
+	return ms_int(env, 1);
+}
+
+napi_value ms_attach(napi_env env, napi_callback_info info)
+{
+	ARGS(2);
+	struct ms_object *o;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p)
+		return NULL;
+	ms_log_clear();
+	return own_link(env, o, bpf_program__attach(p), "cannot attach");
+}
+
+/* attachPerfEvent(obj, prog, type, config, samplePeriod, pid): one perf event per online CPU
+ * (pid -1), or one that follows the given pid on any CPU. */
+napi_value ms_attach_perf_event(napi_env env, napi_callback_info info)
+{
+	ARGS(6);
+	struct ms_object *o;
+	int64_t type, config, period, pid;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p || !ms_get_int64(env, argv[2], &type) || !ms_get_int64(env, argv[3], &config) ||
+	    !ms_get_int64(env, argv[4], &period) || !ms_get_int64(env, argv[5], &pid))
+		return NULL;
+	struct perf_event_attr attr = {
+		.type = (uint32_t)type,
+		.size = sizeof(attr),
+		.config = (uint64_t)config,
+		.sample_period = (uint64_t)period,
+	};
+	int ncpus = pid >= 0 ? 1 : libbpf_num_possible_cpus();
+	int attached = 0;
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		int fd = syscall(__NR_perf_event_open, &attr, (pid_t)pid, pid >= 0 ? -1 : cpu, -1,
+				 PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENODEV) /* possible but offline CPU */
+				continue;
+			return ms_throw_errno(env, "perf_event_open", errno);
+		}
+		struct bpf_link *link = bpf_program__attach_perf_event(p, fd);
+		if (!link) {
+			int e = errno;
+			close(fd);
+			return ms_throw_errno(env, "cannot attach to perf event", e);
+		}
+		if (!ms_add_link(env, o, link))
+			return NULL;
+		attached++;
+	}
+	return ms_int(env, attached);
+}
+
+/* attachUprobe(obj, prog, retprobe, pid, path, funcName, offset) */
+napi_value ms_attach_uprobe(napi_env env, napi_callback_info info)
+{
+	ARGS(7);
+	struct ms_object *o;
+	bool ret;
+	int64_t pid, offset;
+	char path[4096], func[512];
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p || !ms_get_bool(env, argv[2], &ret) || !ms_get_int64(env, argv[3], &pid) ||
+	    !ms_get_string(env, argv[4], path, sizeof(path)) || !ms_get_string(env, argv[5], func, sizeof(func)) ||
+	    !ms_get_int64(env, argv[6], &offset))
+		return NULL;
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = func[0] ? func : NULL);
+	ms_log_clear();
+	struct bpf_link *link = bpf_program__attach_uprobe_opts(p, (pid_t)pid, path, (size_t)offset, &opts);
+	return own_link(env, o, link, "cannot attach uprobe");
+}
+
+/* attachUsdt(obj, prog, pid, path, provider, name) */
+napi_value ms_attach_usdt(napi_env env, napi_callback_info info)
+{
+	ARGS(6);
+	struct ms_object *o;
+	int64_t pid;
+	char path[4096], provider[256], name[256];
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p || !ms_get_int64(env, argv[2], &pid) || !ms_get_string(env, argv[3], path, sizeof(path)) ||
+	    !ms_get_string(env, argv[4], provider, sizeof(provider)) || !ms_get_string(env, argv[5], name, sizeof(name)))
+		return NULL;
+	ms_log_clear();
+	struct bpf_link *link = bpf_program__attach_usdt(p, (pid_t)pid, path, provider, name, NULL);
+	return own_link(env, o, link, "cannot attach USDT probe");
+}

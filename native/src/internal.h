@@ -1,0 +1,85 @@
+/* Shared declarations of the memscope native addon: a thin N-API layer over libbpf.
+ * JavaScript holds a bpf object as an external; every attach, map and ring-buffer call
+ * goes through it so that destroy() can release everything in one place. */
+#ifndef MEMSCOPE_INTERNAL_H
+#define MEMSCOPE_INTERNAL_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ms_ringbuf;
+
+/* Fetches n arguments into argv, throwing when fewer were given. */
+#define ARGS(n)                                                       \
+	size_t argc = n;                                              \
+	napi_value argv[n];                                           \
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);         \
+	if (argc < n)                                                 \
+		return ms_throw(env, "missing arguments", false);
+
+
+struct ms_object {
+	struct bpf_object *obj;
+	struct bpf_link **links;
+	size_t nlinks, links_cap;
+	struct ms_ringbuf *ringbufs; /* singly linked */
+	bool loaded;
+	bool destroyed;
+};
+
+/* Throws a JS Error whose message is msg (plus libbpf's recent log when with_log) and returns NULL. */
+napi_value ms_throw(napi_env env, const char *msg, bool with_log);
+napi_value ms_throw_errno(napi_env env, const char *what, int err);
+
+/* Argument helpers: each throws and returns false on a wrong type. */
+bool ms_get_object(napi_env env, napi_value v, struct ms_object **out);
+bool ms_get_string(napi_env env, napi_value v, char *buf, size_t len);
+bool ms_get_int64(napi_env env, napi_value v, int64_t *out);
+bool ms_get_bool(napi_env env, napi_value v, bool *out);
+bool ms_get_buffer(napi_env env, napi_value v, void **data, size_t *len);
+napi_value ms_undefined(napi_env env);
+napi_value ms_int(napi_env env, int64_t v);
+
+struct bpf_program *ms_find_program(napi_env env, struct ms_object *o, napi_value name);
+struct bpf_map *ms_find_map(napi_env env, struct ms_object *o, napi_value name);
+bool ms_add_link(napi_env env, struct ms_object *o, struct bpf_link *link);
+
+/* libbpf log capture (log.c) */
+void ms_log_install(void);
+const char *ms_log_tail(void);
+void ms_log_clear(void);
+napi_value ms_set_verbose(napi_env env, napi_callback_info info);
+
+/* object.c */
+napi_value ms_open(napi_env env, napi_callback_info info);
+napi_value ms_set_const(napi_env env, napi_callback_info info);
+napi_value ms_read_global(napi_env env, napi_callback_info info);
+napi_value ms_set_autoload(napi_env env, napi_callback_info info);
+napi_value ms_load(napi_env env, napi_callback_info info);
+napi_value ms_destroy(napi_env env, napi_callback_info info);
+napi_value ms_program_names(napi_env env, napi_callback_info info);
+void ms_object_release(struct ms_object *o);
+
+/* attach.c */
+napi_value ms_attach(napi_env env, napi_callback_info info);
+napi_value ms_attach_perf_event(napi_env env, napi_callback_info info);
+napi_value ms_attach_uprobe(napi_env env, napi_callback_info info);
+napi_value ms_attach_usdt(napi_env env, napi_callback_info info);
+napi_value ms_num_cpus(napi_env env, napi_callback_info info);
+
+/* maps.c */
+napi_value ms_map_info(napi_env env, napi_callback_info info);
+napi_value ms_map_lookup(napi_env env, napi_callback_info info);
+napi_value ms_map_update(napi_env env, napi_callback_info info);
+napi_value ms_map_delete(napi_env env, napi_callback_info info);
+napi_value ms_map_entries(napi_env env, napi_callback_info info);
+
+/* ringbuf.c */
+napi_value ms_ringbuf_open(napi_env env, napi_callback_info info);
+void ms_ringbufs_close(struct ms_object *o);
+
+#endif

@@ -1,0 +1,192 @@
+/* Map access: single-key lookup/update/delete and whole-map reads (batched where the kernel
+ * supports it for the map type, key-by-key otherwise), optionally deleting what was read. */
+#include "internal.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_percpu(enum bpf_map_type t)
+{
+	return t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_ARRAY ||
+	       t == BPF_MAP_TYPE_LRU_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+}
+
+/* Userspace sees per-CPU values as one 8-byte-aligned slot per possible CPU. */
+static size_t value_bytes(struct bpf_map *m)
+{
+	size_t v = bpf_map__value_size(m);
+	if (is_percpu(bpf_map__type(m)))
+		return ((v + 7) & ~(size_t)7) * libbpf_num_possible_cpus();
+	return v;
+}
+
+#define MAP_ARGS(n)                                                  \
+	ARGS(n);                                                     \
+	struct ms_object *o;                                         \
+	if (!ms_get_object(env, argv[0], &o))                        \
+		return NULL;                                         \
+	struct bpf_map *m = ms_find_map(env, o, argv[1]);            \
+	if (!m)                                                      \
+		return NULL;                                         \
+	int fd = bpf_map__fd(m);                                     \
+	if (fd < 0)                                                  \
+		return ms_throw(env, "map is not loaded", false);
+
+static bool key_arg(napi_env env, napi_value v, struct bpf_map *m, void **key)
+{
+	size_t len;
+	if (!ms_get_buffer(env, v, key, &len))
+		return false;
+	if (len != bpf_map__key_size(m)) {
+		ms_throw(env, "key size does not match the map", false);
+		return false;
+	}
+	return true;
+}
+
+napi_value ms_map_info(napi_env env, napi_callback_info info)
+{
+	MAP_ARGS(2);
+	napi_value out;
+	napi_create_object(env, &out);
+	napi_set_named_property(env, out, "fd", ms_int(env, fd));
+	napi_set_named_property(env, out, "type", ms_int(env, bpf_map__type(m)));
+	napi_set_named_property(env, out, "keySize", ms_int(env, bpf_map__key_size(m)));
+	napi_set_named_property(env, out, "valueSize", ms_int(env, bpf_map__value_size(m)));
+	napi_set_named_property(env, out, "valueBytes", ms_int(env, value_bytes(m)));
+	napi_set_named_property(env, out, "maxEntries", ms_int(env, bpf_map__max_entries(m)));
+	return out;
+}
+
+napi_value ms_map_lookup(napi_env env, napi_callback_info info)
+{
+	MAP_ARGS(3);
+	void *key;
+	if (!key_arg(env, argv[2], m, &key))
+		return NULL;
+	size_t vb = value_bytes(m);
+	void *val;
+	napi_value out;
+	napi_create_buffer(env, vb, &val, &out);
+	if (bpf_map_lookup_elem(fd, key, val)) {
+		if (errno == ENOENT) {
+			napi_value n;
+			napi_get_null(env, &n);
+			return n;
+		}
+		return ms_throw_errno(env, "map lookup", errno);
+	}
+	return out;
+}
+
+napi_value ms_map_update(napi_env env, napi_callback_info info)
+{
+	MAP_ARGS(4);
+	void *key, *val;
+	size_t vlen;
+	if (!key_arg(env, argv[2], m, &key) || !ms_get_buffer(env, argv[3], &val, &vlen))
+		return NULL;
+	if (vlen != value_bytes(m))
+		return ms_throw(env, "value size does not match the map", false);
+	if (bpf_map_update_elem(fd, key, val, BPF_ANY))
+		return ms_throw_errno(env, "map update", errno);
+	return ms_undefined(env);
+}
+
+napi_value ms_map_delete(napi_env env, napi_callback_info info)
+{
+	MAP_ARGS(3);
+	void *key;
+	if (!key_arg(env, argv[2], m, &key))
+		return NULL;
+	napi_value r;
+	napi_get_boolean(env, bpf_map_delete_elem(fd, key) == 0, &r);
+	return r;
+}
+
+/* Batched read; returns the entry count, or -1 when this map type has no batch ops. */
+static long read_batch(int fd, struct bpf_map *m, bool del, char *keys, char *vals, size_t cap)
+{
+	size_t ks = bpf_map__key_size(m), vb = value_bytes(m);
+	/* the batch cursor of hash maps is a bucket index: 8 bytes is always enough */
+	uint64_t in = 0, out = 0;
+	size_t total = 0;
+	bool first = true;
+	for (;;) {
+		uint32_t count = (uint32_t)(cap - total);
+		if (count == 0)
+			break;
+		int err = del ? bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in, &out, keys + total * ks,
+								vals + total * vb, &count, NULL)
+			      : bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys + total * ks,
+						     vals + total * vb, &count, NULL);
+		int e = err ? errno : 0;
+		if (err && e != ENOENT) /* no batch support: the caller iterates instead */
+			return first ? -1 : (long)total;
+		total += count;
+		first = false;
+		if (e == ENOENT)
+			break;
+		in = out;
+	}
+	return (long)total;
+}
+
+static long read_iter(int fd, struct bpf_map *m, bool del, char *keys, char *vals, size_t cap)
+{
+	size_t ks = bpf_map__key_size(m), vb = value_bytes(m);
+	size_t n = 0;
+	void *prev = NULL;
+	while (n < cap && bpf_map_get_next_key(fd, prev, keys + n * ks) == 0) {
+		prev = keys + n * ks;
+		n++;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(fd, keys + i * ks, vals + kept * vb))
+			continue; /* deleted meanwhile */
+		if (kept != i)
+			memmove(keys + kept * ks, keys + i * ks, ks);
+		if (del)
+			bpf_map_delete_elem(fd, keys + kept * ks);
+		kept++;
+	}
+	return (long)kept;
+}
+
+/* mapEntries(obj, map, deleteAfterRead) -> { keys: Buffer, values: Buffer, count } */
+napi_value ms_map_entries(napi_env env, napi_callback_info info)
+{
+	MAP_ARGS(3);
+	bool del;
+	if (!ms_get_bool(env, argv[2], &del))
+		return NULL;
+	size_t cap = bpf_map__max_entries(m);
+	size_t ks = bpf_map__key_size(m), vb = value_bytes(m);
+	char *keys = malloc(cap * ks + 1), *vals = malloc(cap * vb + 1);
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return ms_throw(env, "out of memory", false);
+	}
+	enum bpf_map_type t = bpf_map__type(m);
+	long n = -1;
+	bool batchable = t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH ||
+			 t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+	if (batchable)
+		n = read_batch(fd, m, del, keys, vals, cap);
+	if (n < 0)
+		n = read_iter(fd, m, del, keys, vals, cap);
+	napi_value out, kb, vbuf;
+	napi_create_object(env, &out);
+	napi_create_buffer_copy(env, n * ks, keys, NULL, &kb);
+	napi_create_buffer_copy(env, n * vb, vals, NULL, &vbuf);
+	free(keys);
+	free(vals);
+	napi_set_named_property(env, out, "keys", kb);
+	napi_set_named_property(env, out, "values", vbuf);
+	napi_set_named_property(env, out, "count", ms_int(env, n));
+	napi_set_named_property(env, out, "keySize", ms_int(env, ks));
+	napi_set_named_property(env, out, "valueBytes", ms_int(env, vb));
+	return out;
+}

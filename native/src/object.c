@@ -1,0 +1,254 @@
+/* Opening, configuring, loading and destroying one BPF object file. */
+#include "internal.h"
+#include <bpf/btf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void finalize(napi_env env, void *data, void *hint)
+{
+	struct ms_object *o = data;
+	ms_object_release(o);
+	free(o);
+}
+
+napi_value ms_open(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	char path[4096];
+	if (!ms_get_string(env, argv[0], path, sizeof(path)))
+		return NULL;
+	ms_log_clear();
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	if (!obj)
+		return ms_throw_errno(env, "cannot open BPF object", errno);
+	struct ms_object *o = calloc(1, sizeof(*o));
+	if (!o) {
+		bpf_object__close(obj);
+		return ms_throw(env, "out of memory", false);
+	}
+	o->obj = obj;
+	napi_value ext;
+	napi_create_external(env, o, finalize, NULL, &ext);
+	return ext;
+}
+
+/* Finds a global variable in .rodata/.data/.bss through the object's BTF. */
+static struct bpf_map *find_global(struct ms_object *o, const char *name, size_t *off, size_t *size)
+{
+	struct btf *btf = bpf_object__btf(o->obj);
+	if (!btf)
+		return NULL;
+	struct bpf_map *map;
+	bpf_object__for_each_map(map, o->obj) {
+		if (!bpf_map__is_internal(map))
+			continue;
+		const char *mname = bpf_map__name(map);
+		const char *sec = strchr(mname, '.');
+		if (!sec)
+			continue;
+		int id = btf__find_by_name_kind(btf, sec, BTF_KIND_DATASEC);
+		if (id < 0)
+			continue;
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+		for (int i = 0; i < btf_vlen(t); i++, vs++) {
+			const struct btf_type *var = btf__type_by_id(btf, vs->type);
+			if (strcmp(btf__name_by_offset(btf, var->name_off), name) == 0) {
+				*off = vs->offset;
+				*size = vs->size;
+				return map;
+			}
+		}
+	}
+	return NULL;
+}
+
+napi_value ms_set_const(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	struct ms_object *o;
+	char name[256];
+	void *data;
+	size_t len;
+	if (!ms_get_object(env, argv[0], &o) || !ms_get_string(env, argv[1], name, sizeof(name)) ||
+	    !ms_get_buffer(env, argv[2], &data, &len))
+		return NULL;
+	if (o->loaded)
+		return ms_throw(env, "constants must be set before load", false);
+	size_t off, size;
+	struct bpf_map *map = find_global(o, name, &off, &size);
+	if (!map) {
+		char msg[320];
+		snprintf(msg, sizeof(msg), "no global variable named %s in the BPF object", name);
+		return ms_throw(env, msg, false);
+	}
+	if (len != size) {
+		char msg[320];
+		snprintf(msg, sizeof(msg), "global %s has %zu bytes, got %zu", name, size, len);
+		return ms_throw(env, msg, false);
+	}
+	size_t total;
+	const void *init = bpf_map__initial_value(map, &total);
+	if (!init || off + size > total)
+		return ms_throw(env, "cannot reach the initial value of a global section", false);
+	void *copy = malloc(total);
+	if (!copy)
+		return ms_throw(env, "out of memory", false);
+	memcpy(copy, init, total);
+	memcpy((char *)copy + off, data, size);
+	int err = bpf_map__set_initial_value(map, copy, total);
+	free(copy);
+	if (err)
+		return ms_throw_errno(env, "cannot set constant", err);
+	return ms_undefined(env);
+}
+
+napi_value ms_read_global(napi_env env, napi_callback_info info)
+{
+	ARGS(2);
+	struct ms_object *o;
+	char name[256];
+	if (!ms_get_object(env, argv[0], &o) || !ms_get_string(env, argv[1], name, sizeof(name)))
+		return NULL;
+	size_t off, size;
+	struct bpf_map *map = find_global(o, name, &off, &size);
+	if (!map)
+		return ms_throw(env, "no such global variable", false);
+	size_t vsize = bpf_map__value_size(map);
+	char *buf = malloc(vsize);
+	if (!buf)
+		return ms_throw(env, "out of memory", false);
+	int zero = 0;
+	if (!o->loaded) {
+		size_t total;
+		const void *init = bpf_map__initial_value(map, &total);
+		memcpy(buf, init, vsize < total ? vsize : total);
+	} else if (bpf_map_lookup_elem(bpf_map__fd(map), &zero, buf)) {
+		int e = errno;
+		free(buf);
+		return ms_throw_errno(env, "cannot read global", e);
+	}
+	napi_value out;
+	napi_create_buffer_copy(env, size, buf + off, NULL, &out);
+	free(buf);
+	return out;
+}
+
+napi_value ms_set_autoload(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	struct ms_object *o;
+	bool on;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p || !ms_get_bool(env, argv[2], &on))
+		return NULL;
+	int err = bpf_program__set_autoload(p, on);
+	if (err)
+		return ms_throw_errno(env, "cannot set autoload", err);
+	return ms_undefined(env);
+}
+
+napi_value ms_program_names(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	struct ms_object *o;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	napi_value arr;
+	napi_create_array(env, &arr);
+	struct bpf_program *p;
+	uint32_t i = 0;
+	bpf_object__for_each_program(p, o->obj) {
+		napi_value entry, name, sec;
+		napi_create_object(env, &entry);
+		napi_create_string_utf8(env, bpf_program__name(p), NAPI_AUTO_LENGTH, &name);
+		napi_create_string_utf8(env, bpf_program__section_name(p), NAPI_AUTO_LENGTH, &sec);
+		napi_set_named_property(env, entry, "name", name);
+		napi_set_named_property(env, entry, "section", sec);
+		napi_set_element(env, arr, i++, entry);
+	}
+	return arr;
+}
+
+napi_value ms_load(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	struct ms_object *o;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	ms_log_clear();
+	int err = bpf_object__load(o->obj);
+	if (err)
+		return ms_throw_errno(env, "cannot load BPF object", err);
+	o->loaded = true;
+	return ms_undefined(env);
+}
+
+struct detach_job {
+	struct bpf_link **links;
+	size_t n, stride, start;
+};
+
+static void *detach_worker(void *arg)
+{
+	struct detach_job *j = arg;
+	for (size_t i = j->start; i < j->n; i += j->stride)
+		bpf_link__destroy(j->links[i]);
+	return NULL;
+}
+
+/* Each perf-event-backed link waits out an RCU grace period on close (~70 ms here), so links are
+ * destroyed from several threads at once: exit time then costs one grace period, not N. */
+static void destroy_links(struct bpf_link **links, size_t n)
+{
+	enum { MAX_THREADS = 16 };
+	size_t threads = n < MAX_THREADS ? n : MAX_THREADS;
+	if (threads <= 1) {
+		for (size_t i = 0; i < n; i++)
+			bpf_link__destroy(links[i]);
+		return;
+	}
+	pthread_t tid[MAX_THREADS];
+	struct detach_job jobs[MAX_THREADS];
+	size_t started = 0;
+	for (size_t t = 0; t < threads; t++) {
+		jobs[t] = (struct detach_job){ links, n, threads, t };
+		if (pthread_create(&tid[t], NULL, detach_worker, &jobs[t]) != 0) {
+			detach_worker(&jobs[t]);
+			continue;
+		}
+		started |= (size_t)1 << t;
+	}
+	for (size_t t = 0; t < threads; t++)
+		if (started & ((size_t)1 << t))
+			pthread_join(tid[t], NULL);
+}
+
+void ms_object_release(struct ms_object *o)
+{
+	if (o->destroyed)
+		return;
+	o->destroyed = true;
+	ms_ringbufs_close(o);
+	destroy_links(o->links, o->nlinks);
+	free(o->links);
+	o->links = NULL;
+	o->nlinks = 0;
+	bpf_object__close(o->obj);
+	o->obj = NULL;
+}
+
+napi_value ms_destroy(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	void *p = NULL;
+	if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p)
+		return ms_throw(env, "expected a bpf object handle", false);
+	ms_object_release(p);
+	return ms_undefined(env);
+}

@@ -1,0 +1,94 @@
+// The single entry point: `memscope TOOL [options]`. Only the named tool's module is loaded,
+// so start-up stays short; `memscope --help` loads them all to list them.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { MemscopeError } from './engine/errors';
+import { destroyAll } from './engine/bpf-object';
+import type { Tool } from './tools/tool';
+
+const TOOLS_DIR = path.join(__dirname, 'tools');
+
+function toolNames(): string[] {
+  return fs
+    .readdirSync(TOOLS_DIR)
+    .filter((f) => f.endsWith('.js') && f !== 'tool.js' && !f.startsWith('_'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+function loadTool(name: string): Tool | null {
+  if (!/^[a-z0-9-]+$/.test(name) || !fs.existsSync(path.join(TOOLS_DIR, `${name}.js`))) return null;
+  return (require(path.join(TOOLS_DIR, `${name}.js`)) as { tool: Tool }).tool;
+}
+
+function topHelp(): string {
+  const tools = toolNames().map(loadTool).filter((t): t is Tool => t !== null);
+  const w = Math.max(...tools.map((t) => t.name.length));
+  return [
+    'Usage: memscope TOOL [options] [args]',
+    '',
+    'Linux memory analysis with eBPF: the tools of "BPF Performance Tools" ch. 7 on stable kernel interfaces.',
+    '',
+    'Tools:',
+    ...tools.map((t) => `  ${t.name.padEnd(w)}  ${t.summary}`),
+    '',
+    "Run 'memscope TOOL --help' for a tool's options and examples. Most tools need root.",
+    '',
+  ].join('\n');
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`memscope: ${message}\n`);
+  destroyAll();
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const name = argv[0];
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(topHelp());
+    return;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${require('../../package.json').version}\n`);
+    return;
+  }
+  const tool = loadTool(name);
+  if (!tool) fail(`unknown tool '${name}' (run 'memscope --help' for the list)`, 2);
+
+  const cmd = new Command(`memscope ${tool.name}`)
+    .description(tool.summary)
+    .helpOption('-h, --help', 'show this help')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  tool.configure(cmd);
+  let parsed: Command;
+  try {
+    parsed = cmd.parse(argv.slice(1), { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) process.exit(0); // --help
+      const msg = e.message.replace(/^error: /, '');
+      fail(`${tool.name}: ${msg} (see 'memscope ${tool.name} --help')`, 2);
+    }
+    throw e;
+  }
+  await tool.run(parsed.opts(), parsed.processedArgs);
+}
+
+process.on('unhandledRejection', (e) => {
+  throw e;
+});
+
+main(process.argv.slice(2)).then(
+  () => {
+    destroyAll();
+  },
+  (e: unknown) => {
+    if (e instanceof MemscopeError) fail(e.message, e.exitCode);
+    if (e instanceof Error && (e as { code?: string }).code === 'commander.invalidArgument') fail(e.message, 2);
+    if (process.env.MEMSCOPE_DEBUG) console.error(e);
+    fail(`internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (set MEMSCOPE_DEBUG=1 for details)`, 70);
+  },
+);

@@ -1,0 +1,159 @@
+// A loaded BPF object as tools see it: typed constants, source selection, attachment,
+// map reads, ring buffers and a destroy() that always runs.
+import * as fs from 'node:fs';
+import { native, bpfObjectPath, Handle, MapEntries } from './native';
+import { MemscopeError } from './errors';
+import { chooseSource, ProbeGroup, Source } from './sources';
+
+export type ConstValue = number | bigint | boolean | Buffer;
+
+const live = new Set<BpfObject>();
+let exitHookInstalled = false;
+
+/** Destroys every BPF object still alive; runs on process exit, whatever the cause. */
+export function destroyAll(): void {
+  for (const o of [...live]) o.destroy();
+}
+
+function encodeConst(value: ConstValue, size: number): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  const b = Buffer.alloc(size);
+  const v = typeof value === 'boolean' ? (value ? 1n : 0n) : BigInt(value);
+  if (size === 1) b.writeUInt8(Number(v));
+  else if (size === 2) b.writeUInt16LE(Number(v));
+  else if (size === 4) b.writeUInt32LE(Number(BigInt.asUintN(32, v)));
+  else if (size === 8) b.writeBigUInt64LE(BigInt.asUintN(64, v));
+  else throw new Error(`cannot encode a constant of ${size} bytes`);
+  return b;
+}
+
+export class BpfObject {
+  private handle: Handle | null;
+  readonly chosen: { group: ProbeGroup; source: Source }[] = [];
+
+  private constructor(readonly name: string, handle: Handle) {
+    this.handle = handle;
+    live.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on('exit', destroyAll);
+    }
+  }
+
+  static open(name: string): BpfObject {
+    const file = bpfObjectPath(name);
+    if (!fs.existsSync(file)) {
+      throw new MemscopeError(`BPF object ${file} is missing: run the README's setup command`);
+    }
+    return new BpfObject(name, native().open(file));
+  }
+
+  private h(): Handle {
+    if (!this.handle) throw new Error(`BPF object ${this.name} was destroyed`);
+    return this.handle;
+  }
+
+  /** Sets a `const volatile` global before load; integers are sized from the variable itself. */
+  setConst(name: string, value: ConstValue): this {
+    const size = native().readGlobal(this.h(), name).length;
+    native().setConst(this.h(), name, encodeConst(value, size));
+    return this;
+  }
+
+  readGlobalU64(name: string): bigint {
+    return native().readGlobal(this.h(), name).readBigUInt64LE(0);
+  }
+
+  /** Resolves each probe group to the first source this kernel offers; switches the others off.
+   * Programs named by no group are helpers and stay on; groups marked `off` load nothing. */
+  selectSources(groups: ProbeGroup[]): void {
+    const enabled = new Set<string>();
+    const mentioned = new Set<string>();
+    for (const group of groups) {
+      for (const s of group.sources) s.programs.forEach((p) => mentioned.add(p));
+      if (group.off) continue;
+      const choice = chooseSource(group);
+      if (typeof choice === 'string') throw new MemscopeError(choice);
+      choice.programs.forEach((p) => enabled.add(p));
+      this.chosen.push({ group, source: choice });
+    }
+    for (const p of native().programNames(this.h())) {
+      native().setAutoload(this.h(), p.name, enabled.has(p.name) || !mentioned.has(p.name));
+    }
+  }
+
+  load(): void {
+    try {
+      native().load(this.h());
+    } catch (e) {
+      throw new MemscopeError(`the kernel refused the ${this.name} BPF programs: ${firstLines(e)}`);
+    }
+  }
+
+  /** Attaches the programs of every chosen source. */
+  attachChosen(pid = -1): void {
+    for (const { source } of this.chosen) {
+      for (const prog of source.programs) {
+        const how = source.attach ?? 'auto';
+        if (how === 'auto') this.attach(prog);
+        else native().attachPerfEvent(this.h(), prog, how.perfEvent.type, how.perfEvent.config, how.perfEvent.period, pid);
+      }
+    }
+  }
+
+  attach(prog: string): void {
+    try {
+      native().attach(this.h(), prog);
+    } catch (e) {
+      throw new MemscopeError(`cannot attach ${prog}: ${firstLines(e)}`);
+    }
+  }
+
+  attachUprobe(prog: string, file: string, func: string, opts: { pid?: number; retprobe?: boolean; offset?: number } = {}): void {
+    native().attachUprobe(this.h(), prog, opts.retprobe ?? false, opts.pid ?? -1, file, func, opts.offset ?? 0);
+  }
+
+  attachUsdt(prog: string, file: string, provider: string, name: string, pid = -1): void {
+    native().attachUsdt(this.h(), prog, pid, file, provider, name);
+  }
+
+  entries(map: string, deleteAfterRead = false): MapEntries {
+    return native().mapEntries(this.h(), map, deleteAfterRead);
+  }
+
+  lookup(map: string, key: Buffer): Buffer | null {
+    return native().mapLookup(this.h(), map, key);
+  }
+
+  update(map: string, key: Buffer, value: Buffer): void {
+    native().mapUpdate(this.h(), map, key, value);
+  }
+
+  delete(map: string, key: Buffer): boolean {
+    return native().mapDelete(this.h(), map, key);
+  }
+
+  onRecords(map: string, handler: (records: Buffer[]) => void): void {
+    native().ringbufOpen(this.h(), map, handler);
+  }
+
+  get destroyed(): boolean {
+    return this.handle === null;
+  }
+
+  /** Detaches and unloads everything; safe to call more than once. */
+  destroy(): void {
+    if (!this.handle) return;
+    const h = this.handle;
+    this.handle = null;
+    live.delete(this);
+    native().destroy(h);
+  }
+}
+
+function firstLines(e: unknown): string {
+  const err = e as { message?: string; libbpfLog?: string };
+  const msg = (err.message ?? String(e)).split('\n')[0];
+  const log = (err.libbpfLog ?? '').trim().split('\n').filter(Boolean);
+  return log.length ? `${msg} (libbpf: ${log.slice(-2).join(' | ')})` : msg;
+}

@@ -1,0 +1,64 @@
+// The one place that finds and loads the compiled libbpf addon, with its typed surface.
+import * as path from 'node:path';
+
+export type Handle = { readonly __brand: 'bpf-object' };
+
+export interface MapEntries {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+  keySize: number;
+  valueBytes: number;
+}
+
+export interface MapInfo {
+  fd: number;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  valueBytes: number;
+  maxEntries: number;
+}
+
+export interface NativeAddon {
+  setVerbose(on: boolean): void;
+  open(file: string): Handle;
+  setConst(h: Handle, name: string, value: Buffer): void;
+  readGlobal(h: Handle, name: string): Buffer;
+  setAutoload(h: Handle, prog: string, on: boolean): void;
+  programNames(h: Handle): { name: string; section: string }[];
+  load(h: Handle): void;
+  destroy(h: Handle): void;
+  attach(h: Handle, prog: string): number;
+  attachPerfEvent(h: Handle, prog: string, type: number, config: number, period: number, pid: number): number;
+  attachUprobe(h: Handle, prog: string, retprobe: boolean, pid: number, file: string, func: string, offset: number): number;
+  attachUsdt(h: Handle, prog: string, pid: number, file: string, provider: string, name: string): number;
+  numCpus(): number;
+  mapInfo(h: Handle, map: string): MapInfo;
+  mapLookup(h: Handle, map: string, key: Buffer): Buffer | null;
+  mapUpdate(h: Handle, map: string, key: Buffer, value: Buffer): void;
+  mapDelete(h: Handle, map: string, key: Buffer): boolean;
+  mapEntries(h: Handle, map: string, deleteAfterRead: boolean): MapEntries;
+  ringbufOpen(h: Handle, map: string, onRecords: (records: Buffer[]) => void): void;
+}
+
+/** Root of the installed project (dist/src/engine → ../../..). */
+export const projectRoot = path.resolve(__dirname, '..', '..', '..');
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (!addon) {
+    const file = path.join(projectRoot, 'native', 'build', 'Release', 'memscope_bpf.node');
+    try {
+      addon = require(file) as NativeAddon;
+    } catch (e) {
+      throw new Error(`the native addon is missing or broken (${file}): run the README's setup command`);
+    }
+  }
+  return addon;
+}
+
+export function bpfObjectPath(name: string): string {
+  return path.join(projectRoot, 'build', 'bpf', `${name}.bpf.o`);
+}

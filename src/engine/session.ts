@@ -1,0 +1,136 @@
+// The life of one tracing run, the same for every tool: check privileges, open the object, set
+// its constants, choose event sources, load, attach, trace until Ctrl-C / SIGTERM / the duration /
+// the target's exit, print the summary, and detach everything whatever happened.
+import { spawn, ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import { BpfObject, ConstValue } from './bpf-object';
+import { MemscopeError } from './errors';
+import { native } from './native';
+import type { ProbeGroup } from './sources';
+import type { CommonOptions } from '../cli/options';
+import { checkTarget } from '../cli/options';
+
+export type StopReason = 'signal' | 'duration' | 'target-exited' | 'count';
+
+export interface TraceSpec {
+  /** bpf/NAME.bpf.c */
+  bpf: string;
+  groups: ProbeGroup[];
+  opts: CommonOptions;
+  /** `const volatile` globals; targ_tgid is set from -p/-c automatically. */
+  consts?: Record<string, ConstValue>;
+  /** "Tracing brk() calls" — printed with "... Hit Ctrl-C to end." once attached. */
+  banner?: string;
+  duration?: number;
+  interval?: number;
+  count?: number;
+  /** After load, before attach: open ring buffers, seed maps. */
+  setup?: (obj: BpfObject) => void;
+  /** After attach: extra attachments (uprobes) that need the loaded object. */
+  attach?: (obj: BpfObject, pid: number | undefined) => void;
+  /** Every interval, when an interval is given. */
+  tick?: (obj: BpfObject, n: number) => void | Promise<void>;
+  /** The summary; runs once, before detach. */
+  finish: (obj: BpfObject, reason: StopReason) => void | Promise<void>;
+}
+
+export function requireRoot(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new MemscopeError('must run as root (BPF tracing needs CAP_BPF and CAP_PERFMON): try sudo memscope ...');
+  }
+}
+
+/** Starts `command` held at a gate, so probes can be attached before its first instruction. */
+function spawnGated(command: string): { child: ChildProcess; release: () => void } {
+  const child = spawn('/bin/sh', ['-c', `read _ <&3; exec 3<&-; exec ${command}`], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+  });
+  const gate = child.stdio[3] as NodeJS.WritableStream;
+  return { child, release: () => gate.end('go\n') };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    // a zombie still answers kill(0); its /proc stat state says Z
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/s.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+export async function runTrace(spec: TraceSpec): Promise<void> {
+  requireRoot();
+  checkTarget(spec.opts);
+  if (spec.opts.verbose) native().setVerbose(true);
+  const info = spec.opts.json ? process.stderr : process.stdout;
+
+  let gated: ReturnType<typeof spawnGated> | undefined;
+  let targetPid = spec.opts.pid;
+  const obj = BpfObject.open(spec.bpf);
+  try {
+    if (spec.opts.command !== undefined) {
+      gated = spawnGated(spec.opts.command);
+      targetPid = gated.child.pid;
+    }
+    for (const [k, v] of Object.entries(spec.consts ?? {})) obj.setConst(k, v);
+    if (targetPid !== undefined) obj.setConst('targ_tgid', targetPid);
+    obj.selectSources(spec.groups);
+    if (spec.opts.verbose) {
+      for (const c of obj.chosen) process.stderr.write(`memscope: ${c.group.what}: using ${c.source.name}\n`);
+    }
+    obj.load();
+    spec.setup?.(obj);
+    obj.attachChosen();
+    spec.attach?.(obj, targetPid);
+
+    const reason = await new Promise<StopReason>((resolve) => {
+      const timers: NodeJS.Timeout[] = [];
+      let done = false;
+      const stop = (r: StopReason) => {
+        if (done) return;
+        done = true;
+        timers.forEach((t) => clearInterval(t));
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolve(r);
+      };
+      const onSignal = () => stop('signal');
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      if (spec.duration) timers.push(setTimeout(() => stop('duration'), spec.duration * 1000));
+      if (spec.interval && spec.tick) {
+        let n = 0;
+        let busy = false;
+        timers.push(
+          setInterval(async () => {
+            if (busy || done) return;
+            busy = true;
+            n++;
+            await spec.tick!(obj, n);
+            busy = false;
+            if (spec.count && n >= spec.count) stop('count');
+          }, spec.interval * 1000),
+        );
+      }
+      if (gated) {
+        gated.child.on('exit', () => setTimeout(() => stop('target-exited'), 50));
+      } else if (targetPid !== undefined) {
+        const pid = targetPid;
+        timers.push(setInterval(() => !isAlive(pid) && stop('target-exited'), 200));
+      }
+      if (spec.banner) {
+        info.write(`${spec.banner}${spec.duration ? ` for ${spec.duration} s` : ''}... Hit Ctrl-C to end.\n`);
+      }
+      gated?.release();
+    });
+
+    // a second Ctrl-C during a long summary ends at once (the exit hook still detaches)
+    process.once('SIGINT', () => process.exit(130));
+    await spec.finish(obj, reason);
+    const lost = obj.readGlobalU64('lost_events');
+    if (lost > 0n) process.stderr.write(`memscope: ${lost} events were dropped (a map or ring buffer was full)\n`);
+  } finally {
+    obj.destroy();
+  }
+}

@@ -1,0 +1,51 @@
+// Event-source selection: a tool lists, for each thing it observes, the alternative ways the
+// kernel may offer it in preference order; the first one this kernel supports is used.
+import { btfTracepointExists, tracepointExists } from './features';
+
+export type Requirement =
+  | { tracepoint: string } // classic tracepoint "category/name"
+  | { btf: string } // tp_btf / raw tracepoint name
+  | { always: true }; // perf software events, uprobes: present on every kernel we run on
+
+export interface Source {
+  /** Short name shown under --verbose, e.g. "tracepoint syscalls/sys_enter_brk". */
+  name: string;
+  /** BPF programs that implement this source (autoloaded only if it is chosen). */
+  programs: string[];
+  requires: Requirement[];
+  /** How to attach; default attaches each program by its section name. */
+  attach?: 'auto' | { perfEvent: { type: number; config: number; period: number } };
+}
+
+export interface ProbeGroup {
+  /** What the group observes, for messages: "brk() calls". */
+  what: string;
+  sources: Source[];
+  /** Not wanted in this run (an option left off): its programs are not loaded. */
+  off?: boolean;
+}
+
+export function requirementMet(r: Requirement): boolean {
+  if ('tracepoint' in r) return tracepointExists(r.tracepoint);
+  if ('btf' in r) return btfTracepointExists(r.btf);
+  return true;
+}
+
+export function describeRequirement(r: Requirement): string {
+  if ('tracepoint' in r) return `tracepoint ${r.tracepoint}`;
+  if ('btf' in r) return `BTF tracepoint ${r.btf}`;
+  return 'always';
+}
+
+/** Picks the first usable source of a group, or explains what is missing. */
+export function chooseSource(group: ProbeGroup): Source | string {
+  for (const s of group.sources) if (s.requires.every(requirementMet)) return s;
+  const missing = group.sources.flatMap((s) => s.requires.filter((r) => !requirementMet(r)).map(describeRequirement));
+  return `this kernel offers no event source for ${group.what} (missing: ${[...new Set(missing)].join(', ')})`;
+}
+
+// perf_event_attr constants for software events
+export const PERF_TYPE_SOFTWARE = 1;
+export const PERF_COUNT_SW_PAGE_FAULTS = 2;
+export const PERF_COUNT_SW_PAGE_FAULTS_MIN = 5;
+export const PERF_COUNT_SW_PAGE_FAULTS_MAJ = 6;

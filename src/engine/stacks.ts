@@ -1,0 +1,61 @@
+// Reading captured stacks out of the shared stack maps (bpf/include/stacks.h).
+import type { BpfObject } from './bpf-object';
+
+/** A user frame as the kernel recorded it: by build id and file offset, or a bare address. */
+export type UserFrame = { buildId: string; fileOffset: bigint } | { ip: bigint };
+
+const BUILD_ID_ENTRY = 32; // struct bpf_stack_build_id: s32 status, u8 build_id[20], u64 offset|ip
+const BUILD_ID_VALID = 1;
+const BUILD_ID_IP = 2;
+
+export class StackReader {
+  private user = new Map<number, UserFrame[]>();
+  private kernel = new Map<number, bigint[]>();
+
+  constructor(private readonly obj: BpfObject) {}
+
+  private key(id: number): Buffer {
+    const k = Buffer.alloc(4);
+    k.writeInt32LE(id);
+    return k;
+  }
+
+  /** Frames of a user stack id, innermost first; [] for a failed capture (negative id). */
+  userStack(id: number): UserFrame[] {
+    if (id < 0) return [];
+    let frames = this.user.get(id);
+    if (frames) return frames;
+    frames = [];
+    const v = this.obj.lookup('ms_ustacks', this.key(id));
+    if (v) {
+      for (let o = 0; o + BUILD_ID_ENTRY <= v.length; o += BUILD_ID_ENTRY) {
+        const status = v.readInt32LE(o);
+        if (status === BUILD_ID_VALID) {
+          frames.push({ buildId: v.toString('hex', o + 4, o + 24), fileOffset: v.readBigUInt64LE(o + 24) });
+        } else if (status === BUILD_ID_IP) {
+          frames.push({ ip: v.readBigUInt64LE(o + 24) });
+        } else break;
+      }
+    }
+    this.user.set(id, frames);
+    return frames;
+  }
+
+  /** Addresses of a kernel stack id, innermost first. */
+  kernelStack(id: number): bigint[] {
+    if (id < 0) return [];
+    let addrs = this.kernel.get(id);
+    if (addrs) return addrs;
+    addrs = [];
+    const v = this.obj.lookup('ms_kstacks', this.key(id));
+    if (v) {
+      for (let o = 0; o + 8 <= v.length; o += 8) {
+        const a = v.readBigUInt64LE(o);
+        if (a === 0n) break;
+        addrs.push(a);
+      }
+    }
+    this.kernel.set(id, addrs);
+    return addrs;
+  }
+}

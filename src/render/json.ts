@@ -1,0 +1,9 @@
+// JSON lines: one object per event or per interval, bigint-safe (addresses print as hex strings).
+
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+}
+
+export function printJson(value: unknown, out: NodeJS.WritableStream = process.stdout): void {
+  out.write(toJson(value) + '\n');
+}

@@ -1,0 +1,67 @@
+// Stacks with counts: the stackcount-style text report, folded lines and JSON records.
+import { Frame, formatFrame, frameName } from '../symbols/symbolizer';
+
+export interface CountedStack {
+  pid: number;
+  comm: string;
+  /** Events (or bytes, for allocation tools) attributed to this stack. */
+  count: number;
+  /** Innermost first, as captured. */
+  user: Frame[];
+  kernel: Frame[];
+  /** Extra per-stack fields for JSON (e.g. allocations alongside bytes). */
+  extra?: Record<string, unknown>;
+}
+
+/** Merges stacks whose symbolized frames, pid and comm are equal (the addresses may differ). */
+export function mergeStacks(stacks: CountedStack[]): CountedStack[] {
+  const byKey = new Map<string, CountedStack>();
+  for (const s of stacks) {
+    const key = [s.pid, s.comm, ...s.kernel.map((f) => formatFrame(f)), '|', ...s.user.map((f) => formatFrame(f))].join('\n');
+    const prev = byKey.get(key);
+    if (prev) prev.count += s.count;
+    else byKey.set(key, { ...s });
+  }
+  return [...byKey.values()];
+}
+
+/** stackcount -P style: kernel frames, then user frames, then "comm [pid]" and the count; most frequent last. */
+export function formatStackCounts(stacks: CountedStack[], opts: { countLabel?: (s: CountedStack) => string } = {}): string[] {
+  const lines: string[] = [];
+  for (const s of [...stacks].sort((a, b) => a.count - b.count)) {
+    lines.push('');
+    for (const f of s.kernel) lines.push(`  ${formatFrame(f)}`);
+    if (s.kernel.length && s.user.length) lines.push('  --');
+    for (const f of s.user) lines.push(`  ${formatFrame(f)}`);
+    if (!s.kernel.length && !s.user.length) lines.push('  [unknown]');
+    lines.push(`    ${s.comm} [${s.pid}]`);
+    lines.push(`    ${opts.countLabel ? opts.countLabel(s) : s.count}`);
+  }
+  return lines;
+}
+
+/** flamegraph.pl input: "comm;root;...;leaf count", kernel frames suffixed _[k] above user frames. */
+export function toFolded(stacks: CountedStack[]): string[] {
+  const counts = new Map<string, number>();
+  for (const s of stacks) {
+    const frames = [
+      s.comm,
+      ...[...s.user].reverse().map(frameName),
+      ...[...s.kernel].reverse().map((f) => `${frameName(f)}_[k]`),
+    ].map((n) => n.replace(/;/g, ':').replace(/\s+/g, '_'));
+    const key = frames.join(';');
+    counts.set(key, (counts.get(key) ?? 0) + s.count);
+  }
+  return [...counts.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, c]) => `${k} ${c}`);
+}
+
+export function stackJson(s: CountedStack): Record<string, unknown> {
+  return {
+    pid: s.pid,
+    comm: s.comm,
+    count: s.count,
+    ...s.extra,
+    ustack: s.user.map((f) => formatFrame(f)),
+    ...(s.kernel.length ? { kstack: s.kernel.map((f) => formatFrame(f)) } : {}),
+  };
+}

@@ -1,0 +1,219 @@
+// A small ELF64 reader: program headers (file offset → virtual address), the GNU build id,
+// .gnu_debuglink, and function symbols from .symtab or .dynsym. It reads only the parts it
+// needs, with positioned reads, so large binaries cost little.
+import * as fs from 'node:fs';
+
+const PT_LOAD = 1;
+const PT_NOTE = 4;
+const SHT_SYMTAB = 2;
+const SHT_DYNSYM = 11;
+const STT_FUNC = 2;
+const STT_GNU_IFUNC = 10;
+const NT_GNU_BUILD_ID = 3;
+
+interface Load { offset: number; vaddr: number; filesz: number; memsz: number }
+interface Section { name: string; type: number; offset: number; size: number; link: number; entsize: number; addr: number }
+
+export class SymbolTable {
+  constructor(private readonly addrs: Float64Array, private readonly sizes: Float64Array, private readonly names: string[]) {}
+
+  get length(): number {
+    return this.names.length;
+  }
+
+  /** The function containing vaddr, with the offset into it. */
+  lookup(vaddr: number): { name: string; offset: number } | null {
+    let lo = 0;
+    let hi = this.addrs.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.addrs[mid] <= vaddr) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (found < 0) return null;
+    const size = this.sizes[found];
+    const offset = vaddr - this.addrs[found];
+    // a sized symbol must contain the address; unsized ones (hand-written asm) are trusted
+    if (size > 0 && offset >= size) return null;
+    return { name: this.names[found], offset };
+  }
+
+  /** Address of a named function (first match), for uprobe-style lookups. */
+  addressOf(name: string): number | null {
+    const i = this.names.indexOf(name);
+    return i < 0 ? null : this.addrs[i];
+  }
+}
+
+export class ElfFile {
+  readonly loads: Load[] = [];
+  readonly sections: Section[] = [];
+  buildId: string | null = null;
+  debuglink: string | null = null;
+  private symtab: SymbolTable | null = null;
+
+  private constructor(readonly path: string) {}
+
+  /** Parses the headers of an ELF64 little-endian file; null if it is not one. */
+  static read(path: string): ElfFile | null {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch {
+      return null;
+    }
+    try {
+      const elf = new ElfFile(path);
+      return elf.parse(fd) ? elf : null;
+    } catch {
+      return null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private parse(fd: number): boolean {
+    const h = pread(fd, 0, 64);
+    if (h.length < 64 || h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return false;
+    const phoff = Number(h.readBigUInt64LE(32));
+    const shoff = Number(h.readBigUInt64LE(40));
+    const phentsize = h.readUInt16LE(54);
+    const phnum = h.readUInt16LE(56);
+    const shentsize = h.readUInt16LE(58);
+    const shnum = h.readUInt16LE(60);
+    const shstrndx = h.readUInt16LE(62);
+
+    const ph = pread(fd, phoff, phentsize * phnum);
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      const type = ph.readUInt32LE(o);
+      const offset = Number(ph.readBigUInt64LE(o + 8));
+      const vaddr = Number(ph.readBigUInt64LE(o + 16));
+      const filesz = Number(ph.readBigUInt64LE(o + 32));
+      const memsz = Number(ph.readBigUInt64LE(o + 40));
+      if (type === PT_LOAD) this.loads.push({ offset, vaddr, filesz, memsz });
+      if (type === PT_NOTE && !this.buildId) this.buildId = findBuildId(pread(fd, offset, filesz));
+    }
+
+    if (shoff && shnum) {
+      const sh = pread(fd, shoff, shentsize * shnum);
+      const raw = [];
+      for (let i = 0; i < shnum; i++) {
+        const o = i * shentsize;
+        raw.push({
+          nameOff: sh.readUInt32LE(o),
+          type: sh.readUInt32LE(o + 4),
+          addr: Number(sh.readBigUInt64LE(o + 16)),
+          offset: Number(sh.readBigUInt64LE(o + 24)),
+          size: Number(sh.readBigUInt64LE(o + 32)),
+          link: sh.readUInt32LE(o + 40),
+          entsize: Number(sh.readBigUInt64LE(o + 56)),
+        });
+      }
+      const names = shstrndx < raw.length ? pread(fd, raw[shstrndx].offset, raw[shstrndx].size) : Buffer.alloc(0);
+      for (const s of raw) this.sections.push({ ...s, name: cstr(names, s.nameOff) });
+      const dl = this.sections.find((s) => s.name === '.gnu_debuglink');
+      if (dl) this.debuglink = cstr(pread(fd, dl.offset, dl.size), 0);
+      if (!this.buildId) {
+        const note = this.sections.find((s) => s.name === '.note.gnu.build-id');
+        if (note) this.buildId = findBuildId(pread(fd, note.offset, note.size));
+      }
+    }
+    return true;
+  }
+
+  hasSymtab(): boolean {
+    return this.sections.some((s) => s.type === SHT_SYMTAB && s.size > 0);
+  }
+
+  /** Function symbols: .symtab when present (it includes static functions), else .dynsym. */
+  symbols(): SymbolTable {
+    if (this.symtab) return this.symtab;
+    const sec = this.sections.find((s) => s.type === SHT_SYMTAB) ?? this.sections.find((s) => s.type === SHT_DYNSYM);
+    const entries: { addr: number; size: number; name: string; global: boolean }[] = [];
+    if (sec && sec.link < this.sections.length) {
+      const fd = fs.openSync(this.path, 'r');
+      try {
+        const data = pread(fd, sec.offset, sec.size);
+        const strsec = this.sections[sec.link];
+        const strs = pread(fd, strsec.offset, strsec.size);
+        const ent = sec.entsize || 24;
+        for (let o = 0; o + ent <= data.length; o += ent) {
+          const info = data[o + 4];
+          const type = info & 0xf;
+          const shndx = data.readUInt16LE(o + 6);
+          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || shndx === 0) continue;
+          const addr = Number(data.readBigUInt64LE(o + 8));
+          if (addr === 0) continue;
+          entries.push({
+            addr,
+            size: Number(data.readBigUInt64LE(o + 16)),
+            name: cstr(strs, data.readUInt32LE(o)),
+            global: info >> 4 !== 0,
+          });
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    // one symbol per address, preferring global names (malloc over __libc_malloc aliases' locals)
+    entries.sort((a, b) => a.addr - b.addr || Number(b.global) - Number(a.global) || a.name.length - b.name.length);
+    const uniq = entries.filter((e, i) => i === 0 || entries[i - 1].addr !== e.addr);
+    this.symtab = new SymbolTable(
+      Float64Array.from(uniq, (e) => e.addr),
+      Float64Array.from(uniq, (e) => e.size),
+      uniq.map((e) => e.name),
+    );
+    return this.symtab;
+  }
+
+  /** Maps a file offset (as in /proc/PID/maps or a build-id stack) to the ELF virtual address. */
+  vaddrOfFileOffset(off: number): number | null {
+    for (const l of this.loads) {
+      if (off >= l.offset && off < l.offset + Math.max(l.filesz, 1)) return off - l.offset + l.vaddr;
+    }
+    return null;
+  }
+
+  /** File offset of a virtual address (for uprobes, which attach by file offset). */
+  fileOffsetOfVaddr(vaddr: number): number | null {
+    for (const l of this.loads) {
+      if (vaddr >= l.vaddr && vaddr < l.vaddr + l.filesz) return vaddr - l.vaddr + l.offset;
+    }
+    return null;
+  }
+}
+
+function pread(fd: number, offset: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  const n = fs.readSync(fd, b, 0, length, offset);
+  return n === length ? b : b.subarray(0, n);
+}
+
+function cstr(b: Buffer, off: number): string {
+  const end = b.indexOf(0, off);
+  return b.toString('utf8', off, end < 0 ? b.length : end);
+}
+
+function findBuildId(notes: Buffer): string | null {
+  let o = 0;
+  while (o + 12 <= notes.length) {
+    const namesz = notes.readUInt32LE(o);
+    const descsz = notes.readUInt32LE(o + 4);
+    const type = notes.readUInt32LE(o + 8);
+    const nameOff = o + 12;
+    const descOff = nameOff + align4(namesz);
+    if (type === NT_GNU_BUILD_ID && notes.toString('latin1', nameOff, nameOff + 3) === 'GNU') {
+      return notes.toString('hex', descOff, descOff + descsz);
+    }
+    o = descOff + align4(descsz);
+  }
+  return null;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}

@@ -1,0 +1,184 @@
+// The one symbolizer: kernel addresses through kallsyms; user frames through build ids or
+// /proc/PID/maps, ELF symbol tables (with separate debug files) and JIT perf maps.
+// Everything is cached: ELF files by file identity, build ids by value, maps per process.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ElfFile } from './elf';
+import { KernelSymbols } from './kallsyms';
+import { PerfMap } from './perfmap';
+import { findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
+import type { UserFrame } from '../engine/stacks';
+
+export interface Frame {
+  addr: bigint;
+  /** Function name, or null when nothing is known about the address. */
+  symbol: string | null;
+  offset: number;
+  /** Basename of the binary or kernel module; null when unknown. */
+  module: string | null;
+}
+
+export const UNKNOWN = '[unknown]';
+
+/** "func+0x1c [module]" as BCC prints frames; "[unknown] [module]" or "[unknown]" when unresolved. */
+export function formatFrame(f: Frame, opts: { offset?: boolean; module?: boolean } = {}): string {
+  const name = f.symbol ?? UNKNOWN;
+  const off = opts.offset !== false && f.symbol ? `+0x${f.offset.toString(16)}` : '';
+  const mod = opts.module !== false && f.module ? ` [${f.module}]` : '';
+  return `${name}${off}${mod}`;
+}
+
+/** Frame name for folded stacks and flame graphs: the function, or [module] when only that is known. */
+export function frameName(f: Frame): string {
+  if (f.symbol) return f.symbol;
+  return f.module ? `[${f.module}]` : UNKNOWN;
+}
+
+export class Symbolizer {
+  private kallsyms: KernelSymbols | null = null;
+  private elfByIdentity = new Map<string, ElfFile | null>();
+  private debugByBuildId = new Map<string, ElfFile | null>();
+  private elfByBuildId = new Map<string, ElfFile>();
+  private mapsByPid = new Map<number, Mapping[]>();
+  private perfMaps = new Map<number, PerfMap | null>();
+  private scannedAllProcesses = false;
+
+  /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
+  observe(pid: number): void {
+    const maps = readMaps(pid);
+    if (!maps) return;
+    this.mapsByPid.set(pid, maps);
+    for (const m of maps) if (isFileMapping(m)) this.elfFor(this.procPath(pid, m));
+  }
+
+  kernel(addrs: bigint[]): Frame[] {
+    if (!this.kallsyms) this.kallsyms = KernelSymbols.load();
+    return addrs.map((addr) => {
+      const s = this.kallsyms!.lookup(addr);
+      return s ? { addr, symbol: s.name, offset: s.offset, module: s.module } : { addr, symbol: null, offset: 0, module: null };
+    });
+  }
+
+  user(pid: number, frames: UserFrame[]): Frame[] {
+    return frames.map((f) => ('buildId' in f ? this.byBuildId(pid, f.buildId, f.fileOffset) : this.byAddress(pid, f.ip)));
+  }
+
+  private byBuildId(pid: number, buildId: string, fileOffset: bigint): Frame {
+    const elf = this.elfForBuildId(buildId, pid);
+    if (!elf) return { addr: fileOffset, symbol: null, offset: 0, module: null };
+    return this.resolveInFile(elf, Number(fileOffset), fileOffset);
+  }
+
+  private byAddress(pid: number, ip: bigint): Frame {
+    let maps = this.mapsByPid.get(pid);
+    let m = maps && findMapping(maps, ip);
+    if (!m) {
+      // libraries loaded since the last look: read again while the process lives
+      maps = readMaps(pid) ?? maps;
+      if (maps) this.mapsByPid.set(pid, maps);
+      m = maps && findMapping(maps, ip);
+    }
+    if (m && isFileMapping(m)) {
+      const elf = this.elfFor(this.procPath(pid, m));
+      const fileOffset = Number(ip - m.start + m.offset);
+      if (elf) return this.resolveInFile(elf, fileOffset, ip);
+      return { addr: ip, symbol: null, offset: 0, module: path.basename(m.path) };
+    }
+    const jit = this.perfMapFor(pid)?.lookup(ip);
+    if (jit) return { addr: ip, symbol: jit.name, offset: jit.offset, module: 'JIT' };
+    const module = m ? m.path || '[anon]' : null;
+    return { addr: ip, symbol: null, offset: 0, module: module && module.startsWith('[') ? module.slice(1, -1) : module };
+  }
+
+  private resolveInFile(elf: ElfFile, fileOffset: number, addr: bigint): Frame {
+    const module = path.basename(elf.path);
+    const vaddr = elf.vaddrOfFileOffset(fileOffset);
+    if (vaddr === null) return { addr, symbol: null, offset: 0, module };
+    const sym = this.symbolsOf(elf).lookup(vaddr);
+    return sym ? { addr, symbol: sym.name, offset: sym.offset, module } : { addr, symbol: null, offset: 0, module };
+  }
+
+  /** Symbols of a binary, from a separate debug file when the binary itself is stripped. */
+  private symbolsOf(elf: ElfFile) {
+    if (!elf.hasSymtab()) {
+      const dbg = this.debugFileFor(elf);
+      if (dbg && dbg.hasSymtab()) return dbg.symbols();
+    }
+    return elf.symbols();
+  }
+
+  private debugFileFor(elf: ElfFile): ElfFile | null {
+    const key = elf.buildId ?? elf.path;
+    if (this.debugByBuildId.has(key)) return this.debugByBuildId.get(key)!;
+    const candidates: string[] = [];
+    if (elf.buildId) candidates.push(`/usr/lib/debug/.build-id/${elf.buildId.slice(0, 2)}/${elf.buildId.slice(2)}.debug`);
+    if (elf.debuglink) {
+      const dir = path.dirname(elf.path);
+      candidates.push(path.join(dir, elf.debuglink), path.join(dir, '.debug', elf.debuglink), path.join('/usr/lib/debug', dir, elf.debuglink));
+    }
+    let found: ElfFile | null = null;
+    for (const c of candidates) {
+      if (c === elf.path || !fs.existsSync(c)) continue;
+      const d = ElfFile.read(c);
+      if (d && (!elf.buildId || !d.buildId || d.buildId === elf.buildId)) {
+        found = d;
+        break;
+      }
+    }
+    this.debugByBuildId.set(key, found);
+    return found;
+  }
+
+  /** An ELF file, cached by identity (device, inode, mtime) so a rebuilt binary is read afresh. */
+  private elfFor(file: string): ElfFile | null {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      return null;
+    }
+    const id = `${st.dev}:${st.ino}:${st.mtimeMs}`;
+    if (!this.elfByIdentity.has(id)) {
+      const elf = ElfFile.read(file);
+      this.elfByIdentity.set(id, elf);
+      if (elf?.buildId && !this.elfByBuildId.has(elf.buildId)) this.elfByBuildId.set(elf.buildId, elf);
+    }
+    return this.elfByIdentity.get(id) ?? null;
+  }
+
+  private elfForBuildId(buildId: string, pid: number): ElfFile | null {
+    const lookups: (() => void)[] = [
+      () => this.observe(pid),
+      () => this.observe(process.pid),
+      () => {
+        const dbg = `/usr/lib/debug/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
+        if (fs.existsSync(dbg)) this.elfFor(dbg);
+      },
+      () => this.scanAllProcesses(),
+    ];
+    for (const step of [() => {}, ...lookups]) {
+      step();
+      const elf = this.elfByBuildId.get(buildId);
+      if (elf) return elf;
+    }
+    return null;
+  }
+
+  /** Last resort for a build id seen nowhere else: every running process's mapped files. */
+  private scanAllProcesses(): void {
+    if (this.scannedAllProcesses) return;
+    this.scannedAllProcesses = true;
+    for (const d of fs.readdirSync('/proc')) if (/^\d+$/.test(d)) this.observe(Number(d));
+  }
+
+  /** A path to the mapped file that also works for processes in other mount namespaces. */
+  private procPath(pid: number, m: Mapping): string {
+    if (pid === process.pid || fs.existsSync(m.path)) return m.path;
+    return `/proc/${pid}/root${m.path}`;
+  }
+
+  private perfMapFor(pid: number): PerfMap | null {
+    if (!this.perfMaps.has(pid)) this.perfMaps.set(pid, PerfMap.read(pid));
+    return this.perfMaps.get(pid)!;
+  }
+}

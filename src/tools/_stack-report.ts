@@ -1,0 +1,26 @@
+// The shared ending of every "count by stack" tool: text report, folded, JSON or SVG.
+import * as fs from 'node:fs';
+import type { CommonOptions } from '../cli/options';
+import { renderFlameGraph, parseFolded } from '../render/flamegraph';
+import { printJson } from '../render/json';
+import { CountedStack, formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/stacks';
+
+export function reportStacks(
+  stacks: CountedStack[],
+  opts: CommonOptions,
+  graph: { title: string; unit: string; palette?: 'hot' | 'mem' },
+): void {
+  const merged = mergeStacks(stacks);
+  if (opts.svg) {
+    const folded = toFolded(merged).join('\n');
+    fs.writeFileSync(opts.svg, renderFlameGraph(parseFolded(folded), { title: graph.title, unit: graph.unit, palette: graph.palette }));
+    process.stderr.write(`memscope: wrote ${opts.svg} (${merged.length} stacks)\n`);
+  }
+  if (opts.folded) {
+    for (const line of toFolded(merged)) process.stdout.write(line + '\n');
+  } else if (opts.json) {
+    for (const s of merged.sort((a, b) => b.count - a.count)) printJson(stackJson(s));
+  } else if (!opts.svg) {
+    process.stdout.write(formatStackCounts(merged).join('\n') + '\n');
+  }
+}
