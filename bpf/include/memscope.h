@@ -45,6 +45,98 @@ static __always_inline void ms_map_add(void *map, const void *key, __u64 delta)
 	}
 }
 
+/* Processes seen for the first time are announced to userspace with the path of their executable
+ * (built here, while it is certain to exist), and userspace records their mappings while they
+ * live: stacks then resolve after the process has exited. */
+#define MS_PATH_DEPTH 16
+#define MS_NAME_LEN 64
+
+struct ms_proc_note {
+	__u32 tgid;
+	__u32 depth;                               /* components used, leaf first */
+	char comps[MS_PATH_DEPTH][MS_NAME_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, 8192);
+} ms_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} ms_new_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ms_proc_note);
+	__uint(max_entries, 1);
+} ms_note_scratch SEC(".maps");
+
+struct ms_path_walk {
+	struct dentry *d;
+	struct vfsmount *vmnt;
+	struct mount *mnt;
+	struct ms_proc_note *note;
+};
+
+/* One step up the dentry tree: records a name, or crosses a mount point; 1 ends the walk.
+ * Run through bpf_loop so the verifier checks one step instead of every path through all. */
+static long ms_path_step(__u32 i, void *arg)
+{
+	struct ms_path_walk *w = arg;
+	struct ms_proc_note *note = w->note;
+	if (!note || note->depth >= MS_PATH_DEPTH)
+		return 1;
+	/* locals, so CO-RE relocations apply to kernel types only */
+	struct dentry *d = w->d;
+	struct vfsmount *vmnt = w->vmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (d == BPF_CORE_READ(vmnt, mnt_root) || d == parent) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (!up || up == mnt)
+			return 1;
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		w->vmnt = &up->mnt;
+		return 0;
+	}
+	bpf_probe_read_kernel_str(note->comps[note->depth & (MS_PATH_DEPTH - 1)], MS_NAME_LEN,
+				  BPF_CORE_READ(d, d_name.name));
+	note->depth++;
+	w->d = parent;
+	return 0;
+}
+
+static __always_inline void ms_note_process(__u32 tgid)
+{
+	__u8 one = 1;
+	__u32 zero = 0;
+	if (bpf_map_update_elem(&ms_seen, &tgid, &one, BPF_NOEXIST))
+		return;
+	struct ms_proc_note *note = bpf_map_lookup_elem(&ms_note_scratch, &zero);
+	if (!note)
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct ms_path_walk w = {
+		.d = BPF_CORE_READ(exe, f_path.dentry),
+		.vmnt = BPF_CORE_READ(exe, f_path.mnt),
+		.note = note,
+	};
+	w.mnt = container_of(w.vmnt, struct mount, mnt);
+	note->tgid = tgid;
+	note->depth = 0;
+	if (exe)
+		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
+	if (bpf_ringbuf_output(&ms_new_procs, note, sizeof(*note), 0))
+		ms_count_lost();
+}
+
 char LICENSE[] SEC("license") = "GPL";
 
 #endif

@@ -47,8 +47,10 @@ struct ms_stack_key {
 static __always_inline void ms_count_stack(void *map, void *ctx, __u32 tgid, bool user, bool kernel, __u64 delta)
 {
 	struct ms_stack_key key = { .tgid = tgid, .ustack = -1, .kstack = -1 };
-	if (user)
+	if (user) {
+		ms_note_process(tgid);
 		key.ustack = ms_user_stack(ctx);
+	}
 	if (kernel)
 		key.kstack = ms_kernel_stack(ctx);
 	bpf_get_current_comm(key.comm, sizeof(key.comm));

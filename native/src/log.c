@@ -1,7 +1,9 @@
 /* libbpf log capture. libbpf reports the reason for a failed load or attach only through its
  * print callback; we keep the tail of it so an error thrown to JavaScript can say why. */
 #include "internal.h"
+#define _GNU_SOURCE
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,23 +22,25 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 		vfprintf(stderr, fmt, copy);
 		va_end(copy);
 	}
-	char line[2048];
-	int n = vsnprintf(line, sizeof(line), fmt, args);
+	/* a verifier log arrives as one huge message: keep its end, where the reason is */
+	char *line = NULL;
+	int n = vasprintf(&line, fmt, args);
 	if (n < 0)
 		return 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if ((size_t)n >= LOG_CAP)
-		return 0;
+	const char *text = line;
+	if ((size_t)n >= LOG_CAP / 2) {
+		text = line + n - (LOG_CAP / 2 - 1);
+		n = LOG_CAP / 2 - 1;
+	}
 	if (log_len + n >= LOG_CAP) {
-		/* keep the newest half: the end of a verifier log says what failed */
-		size_t keep = LOG_CAP / 2;
+		size_t keep = LOG_CAP / 2 < log_len ? LOG_CAP / 2 : log_len;
 		memmove(log_buf, log_buf + log_len - keep, keep);
 		log_len = keep;
 	}
-	memcpy(log_buf + log_len, line, n);
+	memcpy(log_buf + log_len, text, n);
 	log_len += n;
 	log_buf[log_len] = 0;
+	free(line);
 	return 0;
 }
 

@@ -62,7 +62,7 @@ static void deliver(struct ms_ringbuf *r)
 	r->n = 0;
 	napi_value cb, recv, result;
 	napi_get_reference_value(env, r->callback, &cb);
-	napi_get_undefined(env, &recv);
+	napi_get_global(env, &recv);
 	napi_make_callback(env, r->async, recv, cb, 1, &arr, &result);
 	napi_close_handle_scope(env, scope);
 }

@@ -9,6 +9,7 @@ import { native } from './native';
 import type { ProbeGroup } from './sources';
 import type { CommonOptions } from '../cli/options';
 import { checkTarget } from '../cli/options';
+import type { Symbolizer } from '../symbols/symbolizer';
 
 export type StopReason = 'signal' | 'duration' | 'target-exited' | 'count';
 
@@ -24,6 +25,8 @@ export interface TraceSpec {
   duration?: number;
   interval?: number;
   count?: number;
+  /** Records each newly seen process's mappings (announced by ms_note_process in BPF). */
+  symbolizer?: Symbolizer;
   /** After load, before attach: open ring buffers, seed maps. */
   setup?: (obj: BpfObject) => void;
   /** After attach: extra attachments (uprobes) that need the loaded object. */
@@ -32,6 +35,21 @@ export interface TraceSpec {
   tick?: (obj: BpfObject, n: number) => void | Promise<void>;
   /** The summary; runs once, before detach. */
   finish: (obj: BpfObject, reason: StopReason) => void | Promise<void>;
+}
+
+const PATH_DEPTH = 16;
+const NAME_LEN = 64;
+
+/** struct ms_proc_note (bpf/include/memscope.h): the pid and its executable's path. */
+function decodeProcNote(r: Buffer): [number, string] {
+  const depth = Math.min(r.readUInt32LE(4), PATH_DEPTH);
+  const comps: string[] = [];
+  for (let i = 0; i < depth; i++) {
+    const o = 8 + i * NAME_LEN;
+    const end = r.indexOf(0, o);
+    comps.unshift(r.toString('utf8', o, end < 0 || end > o + NAME_LEN ? o + NAME_LEN : end));
+  }
+  return [r.readUInt32LE(0), '/' + comps.join('/')];
 }
 
 export function requireRoot(): void {
@@ -80,6 +98,11 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       for (const c of obj.chosen) process.stderr.write(`memscope: ${c.group.what}: using ${c.source.name}\n`);
     }
     obj.load();
+    const symbolizer = spec.symbolizer;
+    if (symbolizer) {
+      obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => symbolizer.observe(...decodeProcNote(r))));
+      if (targetPid !== undefined && spec.opts.pid !== undefined) symbolizer.observe(targetPid);
+    }
     spec.setup?.(obj);
     obj.attachChosen();
     spec.attach?.(obj, targetPid);

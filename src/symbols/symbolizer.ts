@@ -44,7 +44,8 @@ export class Symbolizer {
   private scannedAllProcesses = false;
 
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
-  observe(pid: number): void {
+  observe(pid: number, executable?: string): void {
+    if (executable) this.elfFor(executable);
     const maps = readMaps(pid);
     if (!maps) return;
     this.mapsByPid.set(pid, maps);

@@ -29,6 +29,7 @@ export const tool: Tool = {
       bpf: 'brkstack',
       opts,
       duration,
+      symbolizer,
       banner: 'Tracing brk() calls by user stack',
       groups: [
         {

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 + Node 20 machine (as root) to a working `memscope`:
+# system packages, npm dependencies, the BPF objects, the native addon, the TypeScript build,
+# and `memscope` on PATH. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages and puts memscope in /usr/local/bin)" >&2
+  exit 1
+fi
+
+# Build tools and libraries for the BPF side and the addon; binutils/gcc for test workloads.
+PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc g++ python3 pkg-config binutils util-linux)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+npm run --silent build
+
+# classic tracepoints are found through tracefs
+if [ ! -d /sys/kernel/tracing/events ]; then mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true; fi
+
+ln -sf "$PWD/bin/memscope" /usr/local/bin/memscope
+echo "setup.sh: memscope is ready ($(command -v memscope))"

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { memscope, MEMSCOPE } from './lib/run';
+import { spawnSync } from 'node:child_process';
+import { ROOT } from './lib/workloads';
+
+test('memscope --help lists the tools', () => {
+  const r = memscope(['--help']);
+  assert.equal(r.code, 0);
+  for (const t of ['brkstack']) assert.match(r.stdout, new RegExp(`\\n  ${t} +\\S`));
+});
+
+test('every tool explains itself with examples', () => {
+  const tools = fs.readdirSync(path.join(ROOT, 'dist', 'src', 'tools')).filter((f) => f.endsWith('.js') && f !== 'tool.js' && !f.startsWith('_'));
+  assert.ok(tools.length > 0);
+  for (const f of tools) {
+    const r = memscope([f.slice(0, -3), '--help']);
+    assert.equal(r.code, 0, f);
+    assert.match(r.stdout, /Usage: memscope /);
+    assert.match(r.stdout, /Examples:/, `${f} --help has no examples`);
+  }
+});
+
+test('bad input gives one clear line and a non-zero exit', () => {
+  const cases: [string[], RegExp, number][] = [
+    [['nosuchtool'], /^memscope: unknown tool 'nosuchtool'/, 2],
+    [['brkstack', '--bogus'], /^memscope: brkstack: unknown option '--bogus'/, 2],
+    [['brkstack', '-p', 'abc'], /^memscope: brkstack: .*PID/, 2],
+    [['brkstack', '-p', '999999999'], /^memscope: no process with PID 999999999/, 2],
+    [['brkstack', 'xyz'], /^memscope: brkstack: .*positive number/, 2],
+  ];
+  for (const [args, re, code] of cases) {
+    const r = memscope(args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
+
+test('not root: one line saying so', () => {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', MEMSCOPE, 'brkstack', '1'], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^memscope: must run as root/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('.ci/run runs the README setup and test commands exactly', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const ci = fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8');
+  const setup = /<!-- setup -->\n```sh\n(.+)\n```/.exec(readme)?.[1];
+  const tests = /<!-- test -->\n```sh\n(.+)\n```/.exec(readme)?.[1];
+  assert.ok(setup && tests, 'README marks its setup and test commands');
+  assert.ok(ci.includes(`\n${setup}\n${tests}\n`), '.ci/run differs from the README');
+});
