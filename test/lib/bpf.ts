@@ -18,10 +18,58 @@ function ourProgramNames(): Set<string> {
   return names;
 }
 
+/** prog id → pids holding an fd (program or link) on it. */
+function holders(): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fdinfo`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let info: string;
+      try {
+        info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+      } catch {
+        continue;
+      }
+      const m = /^prog_id:\s+(\d+)/m.exec(info);
+      if (m) out.set(Number(m[1]), [...(out.get(Number(m[1])) ?? []), Number(pid)]);
+    }
+  }
+  return out;
+}
+
+function isDescendantOfThisTest(pid: number): boolean {
+  for (let p = pid, i = 0; p > 1 && i < 64; i++) {
+    if (p === process.pid) return true;
+    try {
+      p = Number(/^\d+ \(.*\) \S (\d+)/s.exec(fs.readFileSync(`/proc/${p}/stat`, 'utf8'))![1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+/**
+ * memscope programs still loaded that this test is responsible for: held by nobody (leaked through
+ * a pin or a link) or held by a process this test started. Programs of memscope runs started by
+ * others (a developer tracing while the suite runs) are not this test's leak.
+ */
 export function loadedMemscopePrograms(): string[] {
   const ours = ourProgramNames();
-  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { name?: string }[];
-  return progs.map((p) => p.name ?? '').filter((n) => ours.has(n));
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { id: number; name?: string }[];
+  const held = holders();
+  return progs
+    .filter((p) => ours.has(p.name ?? ''))
+    .filter((p) => {
+      const pids = held.get(p.id) ?? [];
+      return pids.length === 0 || pids.some(isDescendantOfThisTest);
+    })
+    .map((p) => `${p.name} (id ${p.id})`);
 }
 
 export function assertNothingLoaded(): void {

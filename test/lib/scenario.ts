@@ -1,0 +1,154 @@
+// Real memory trouble for tests, always undone: memory cgroups with limits, swapfiles that are
+// swapped on, huge-page reservations. Each resource is removed by its dispose(), and every one
+// still alive is removed when the test process exits, even after a failed assertion.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const live = new Set<{ dispose(): void }>();
+process.on('exit', () => {
+  for (const r of [...live]) {
+    try {
+      r.dispose();
+    } catch {
+      /* best effort at exit */
+    }
+  }
+});
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+const V1_ROOT = '/sys/fs/cgroup/memory';
+const V2_ROOT = '/sys/fs/cgroup/unified';
+
+/** A memory cgroup with a limit: v1 where the memory controller is mounted as v1 (this machine), else v2. */
+export class MemoryCgroup {
+  readonly path: string;
+  readonly version: 1 | 2;
+
+  constructor(name: string, limitBytes: number, opts: { swappiness?: number } = {}) {
+    if (fs.existsSync(`${V1_ROOT}/memory.limit_in_bytes`)) {
+      this.version = 1;
+      this.path = path.join(V1_ROOT, name);
+    } else {
+      const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : V2_ROOT;
+      this.version = 2;
+      this.path = path.join(v2, name);
+    }
+    if (fs.existsSync(this.path)) removeCgroupDir(this.path);
+    fs.mkdirSync(this.path);
+    live.add(this);
+    if (this.version === 1) {
+      fs.writeFileSync(`${this.path}/memory.limit_in_bytes`, String(limitBytes));
+      if (opts.swappiness !== undefined) fs.writeFileSync(`${this.path}/memory.swappiness`, String(opts.swappiness));
+    } else {
+      fs.writeFileSync(`${this.path}/memory.max`, String(limitBytes));
+    }
+  }
+
+  /** The cgroup path as the kernel prints it (e.g. in an OOM report): "/name". */
+  get name(): string {
+    return '/' + path.basename(this.path);
+  }
+
+  /** The memcg id the kernel uses in tracepoints: the cgroup directory's inode on this kernel. */
+  get inode(): number {
+    return fs.statSync(this.path).ino;
+  }
+
+  add(pid: number): void {
+    fs.writeFileSync(`${this.path}/cgroup.procs`, String(pid));
+  }
+
+  /** A shell command line that joins this cgroup and then execs argv (so the pid is the workload's). */
+  wrap(argv: string[]): string[] {
+    return ['/bin/sh', '-c', `echo $$ > ${this.path}/cgroup.procs && exec "$@"`, 'sh', ...argv];
+  }
+
+  dispose(): void {
+    live.delete(this);
+    if (fs.existsSync(this.path)) removeCgroupDir(this.path);
+  }
+}
+
+function removeCgroupDir(dir: string): void {
+  for (let i = 0; i < 100; i++) {
+    let pids: string[] = [];
+    try {
+      pids = fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean);
+    } catch {
+      /* already gone */
+    }
+    for (const p of pids) {
+      try {
+        process.kill(Number(p), 'SIGKILL');
+      } catch {
+        /* exited */
+      }
+    }
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch {
+      sleepMs(50);
+    }
+  }
+  throw new Error(`cannot remove cgroup ${dir}`);
+}
+
+/** A swapfile that is swapped on for the test's duration. */
+export class Swapfile {
+  readonly file: string;
+
+  constructor(sizeMiB: number, file = `/var/tmp/memscope-test-${process.pid}.swap`) {
+    this.file = file;
+    live.add(this);
+    execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${sizeMiB}`, 'status=none']);
+    fs.chmodSync(file, 0o600);
+    execFileSync('mkswap', [file], { stdio: 'ignore' });
+    execFileSync('swapon', [file]);
+  }
+
+  dispose(): void {
+    live.delete(this);
+    try {
+      execFileSync('swapoff', [this.file], { stdio: 'ignore' });
+    } catch {
+      /* was not on */
+    }
+    fs.rmSync(this.file, { force: true });
+  }
+}
+
+/** Reserves N huge pages (vm.nr_hugepages) and restores the previous value on dispose. */
+export class HugePages {
+  private readonly before: number;
+
+  constructor(readonly count: number) {
+    this.before = Number(fs.readFileSync('/proc/sys/vm/nr_hugepages', 'utf8'));
+    live.add(this);
+    fs.writeFileSync('/proc/sys/vm/nr_hugepages', String(this.before + count));
+    const now = Number(fs.readFileSync('/proc/sys/vm/nr_hugepages', 'utf8'));
+    if (now < this.before + count) {
+      this.dispose();
+      throw new Error(`could reserve only ${now - this.before} of ${count} huge pages`);
+    }
+  }
+
+  dispose(): void {
+    live.delete(this);
+    fs.writeFileSync('/proc/sys/vm/nr_hugepages', String(this.before));
+  }
+}
+
+/** /proc/vmstat as numbers. */
+export function vmstat(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of fs.readFileSync('/proc/vmstat', 'utf8').split('\n')) {
+    const [k, v] = line.split(' ');
+    if (k) out[k] = Number(v);
+  }
+  return out;
+}
