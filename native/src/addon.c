@@ -167,6 +167,8 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("destroy", ms_destroy),
 		FN("attach", ms_attach),
 		FN("attachPerfEvent", ms_attach_perf_event),
+		FN("attachTracepoint", ms_attach_tracepoint),
+		FN("attachRawTracepoint", ms_attach_raw_tracepoint),
 		FN("attachUprobe", ms_attach_uprobe),
 		FN("attachUsdt", ms_attach_usdt),
 		FN("numCpus", ms_num_cpus),

@@ -35,13 +35,49 @@ napi_value ms_attach(napi_env env, napi_callback_info info)
 	return own_link(env, o, bpf_program__attach(p), "cannot attach");
 }
 
-/* attachPerfEvent(obj, prog, type, config, samplePeriod, pid): one perf event per online CPU
+/* attachTracepoint(obj, prog, category, name, cookie): one program on any classic tracepoint;
+ * the cookie (bpf_get_attach_cookie) tells the program which one fired. */
+napi_value ms_attach_tracepoint(napi_env env, napi_callback_info info)
+{
+	ARGS(5);
+	struct ms_object *o;
+	char cat[256], name[256];
+	int64_t cookie;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p || !ms_get_string(env, argv[2], cat, sizeof(cat)) || !ms_get_string(env, argv[3], name, sizeof(name)) ||
+	    !ms_get_int64(env, argv[4], &cookie))
+		return NULL;
+	LIBBPF_OPTS(bpf_tracepoint_opts, opts, .bpf_cookie = (uint64_t)cookie);
+	ms_log_clear();
+	return own_link(env, o, bpf_program__attach_tracepoint_opts(p, cat, name, &opts), "cannot attach tracepoint");
+}
+
+/* attachRawTracepoint(obj, prog, name) */
+napi_value ms_attach_raw_tracepoint(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	struct ms_object *o;
+	char name[256];
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p || !ms_get_string(env, argv[2], name, sizeof(name)))
+		return NULL;
+	ms_log_clear();
+	return own_link(env, o, bpf_program__attach_raw_tracepoint(p, name), "cannot attach raw tracepoint");
+}
+
+/* attachPerfEvent(obj, prog, type, config, samplePeriod, pid[, cookie]): one perf event per online CPU
  * (pid -1), or one that follows the given pid on any CPU. */
 napi_value ms_attach_perf_event(napi_env env, napi_callback_info info)
 {
-	ARGS(6);
+	ARGS_RANGE(6, 7);
 	struct ms_object *o;
-	int64_t type, config, period, pid;
+	int64_t type, config, period, pid, cookie = 0;
+	if (argc > 6 && !ms_get_int64(env, argv[6], &cookie))
+		return NULL;
 	if (!ms_get_object(env, argv[0], &o))
 		return NULL;
 	struct bpf_program *p = ms_find_program(env, o, argv[1]);
@@ -64,7 +100,8 @@ napi_value ms_attach_perf_event(napi_env env, napi_callback_info info)
 				continue;
 			return ms_throw_errno(env, "perf_event_open", errno);
 		}
-		struct bpf_link *link = bpf_program__attach_perf_event(p, fd);
+		LIBBPF_OPTS(bpf_perf_event_opts, popts, .bpf_cookie = (uint64_t)cookie);
+		struct bpf_link *link = bpf_program__attach_perf_event_opts(p, fd, &popts);
 		if (!link) {
 			int e = errno;
 			close(fd);
@@ -77,13 +114,15 @@ napi_value ms_attach_perf_event(napi_env env, napi_callback_info info)
 	return ms_int(env, attached);
 }
 
-/* attachUprobe(obj, prog, retprobe, pid, path, funcName, offset) */
+/* attachUprobe(obj, prog, retprobe, pid, path, funcName, offset[, cookie]) */
 napi_value ms_attach_uprobe(napi_env env, napi_callback_info info)
 {
-	ARGS(7);
+	ARGS_RANGE(7, 8);
 	struct ms_object *o;
 	bool ret;
-	int64_t pid, offset;
+	int64_t pid, offset, cookie = 0;
+	if (argc > 7 && !ms_get_int64(env, argv[7], &cookie))
+		return NULL;
 	char path[4096], func[512];
 	if (!ms_get_object(env, argv[0], &o))
 		return NULL;
@@ -92,7 +131,8 @@ napi_value ms_attach_uprobe(napi_env env, napi_callback_info info)
 	    !ms_get_string(env, argv[4], path, sizeof(path)) || !ms_get_string(env, argv[5], func, sizeof(func)) ||
 	    !ms_get_int64(env, argv[6], &offset))
 		return NULL;
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = func[0] ? func : NULL);
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = func[0] ? func : NULL,
+		    .bpf_cookie = (uint64_t)cookie);
 	ms_log_clear();
 	struct bpf_link *link = bpf_program__attach_uprobe_opts(p, (pid_t)pid, path, (size_t)offset, &opts);
 	return own_link(env, o, link, "cannot attach uprobe");

@@ -13,6 +13,14 @@
 
 struct ms_ringbuf;
 
+/* Fetches up to max arguments into argv, throwing when fewer than min were given. */
+#define ARGS_RANGE(min, max)                                         \
+	size_t argc = max;                                           \
+	napi_value argv[max];                                        \
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);        \
+	if (argc < min)                                              \
+		return ms_throw(env, "missing arguments", false);
+
 /* Fetches n arguments into argv, throwing when fewer were given. */
 #define ARGS(n)                                                       \
 	size_t argc = n;                                              \
@@ -67,6 +75,8 @@ void ms_object_release(struct ms_object *o);
 /* attach.c */
 napi_value ms_attach(napi_env env, napi_callback_info info);
 napi_value ms_attach_perf_event(napi_env env, napi_callback_info info);
+napi_value ms_attach_tracepoint(napi_env env, napi_callback_info info);
+napi_value ms_attach_raw_tracepoint(napi_env env, napi_callback_info info);
 napi_value ms_attach_uprobe(napi_env env, napi_callback_info info);
 napi_value ms_attach_usdt(napi_env env, napi_callback_info info);
 napi_value ms_num_cpus(napi_env env, napi_callback_info info);

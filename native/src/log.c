@@ -1,7 +1,7 @@
 /* libbpf log capture. libbpf reports the reason for a failed load or attach only through its
  * print callback; we keep the tail of it so an error thrown to JavaScript can say why. */
-#include "internal.h"
 #define _GNU_SOURCE
+#include "internal.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>

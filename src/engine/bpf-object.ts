@@ -96,7 +96,7 @@ export class BpfObject {
       for (const prog of source.programs) {
         const how = source.attach ?? 'auto';
         if (how === 'auto') this.attach(prog);
-        else native().attachPerfEvent(this.h(), prog, how.perfEvent.type, how.perfEvent.config, how.perfEvent.period, pid);
+        else this.attachPerfEvent(prog, how.perfEvent.type, how.perfEvent.config, how.perfEvent.period, { pid });
       }
     }
   }
@@ -109,8 +109,26 @@ export class BpfObject {
     }
   }
 
-  attachUprobe(prog: string, file: string, func: string, opts: { pid?: number; retprobe?: boolean; offset?: number } = {}): void {
-    native().attachUprobe(this.h(), prog, opts.retprobe ?? false, opts.pid ?? -1, file, func, opts.offset ?? 0);
+  /** Attaches a uprobe by function name (func) or by file offset (func '' and offset). */
+  attachUprobe(prog: string, file: string, func: string, opts: { pid?: number; retprobe?: boolean; offset?: number; cookie?: number } = {}): void {
+    try {
+      native().attachUprobe(this.h(), prog, opts.retprobe ?? false, opts.pid ?? -1, file, func, opts.offset ?? 0, opts.cookie ?? 0);
+    } catch (e) {
+      throw new MemscopeError(`cannot attach a uprobe to ${func || `offset ${opts.offset}`} in ${file}: ${firstLines(e)}`);
+    }
+  }
+
+  /** Attaches to a classic tracepoint "category:name" given at run time; cookie identifies it in BPF. */
+  attachTracepoint(prog: string, category: string, name: string, cookie = 0): void {
+    try {
+      native().attachTracepoint(this.h(), prog, category, name, cookie);
+    } catch (e) {
+      throw new MemscopeError(`cannot attach to tracepoint ${category}:${name}: ${firstLines(e)}`);
+    }
+  }
+
+  attachPerfEvent(prog: string, type: number, config: number, period: number, opts: { pid?: number; cookie?: number } = {}): number {
+    return native().attachPerfEvent(this.h(), prog, type, config, period, opts.pid ?? -1, opts.cookie ?? 0);
   }
 
   attachUsdt(prog: string, file: string, provider: string, name: string, pid = -1): void {

@@ -30,8 +30,10 @@ export interface NativeAddon {
   load(h: Handle): void;
   destroy(h: Handle): void;
   attach(h: Handle, prog: string): number;
-  attachPerfEvent(h: Handle, prog: string, type: number, config: number, period: number, pid: number): number;
-  attachUprobe(h: Handle, prog: string, retprobe: boolean, pid: number, file: string, func: string, offset: number): number;
+  attachPerfEvent(h: Handle, prog: string, type: number, config: number, period: number, pid: number, cookie?: number): number;
+  attachTracepoint(h: Handle, prog: string, category: string, name: string, cookie: number): number;
+  attachRawTracepoint(h: Handle, prog: string, name: string): number;
+  attachUprobe(h: Handle, prog: string, retprobe: boolean, pid: number, file: string, func: string, offset: number, cookie?: number): number;
   attachUsdt(h: Handle, prog: string, pid: number, file: string, provider: string, name: string): number;
   numCpus(): number;
   mapInfo(h: Handle, map: string): MapInfo;
