@@ -163,6 +163,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("readGlobal", ms_read_global),
 		FN("setAutoload", ms_set_autoload),
 		FN("programNames", ms_program_names),
+		FN("setMaxEntries", ms_set_max_entries),
 		FN("load", ms_load),
 		FN("destroy", ms_destroy),
 		FN("attach", ms_attach),

@@ -70,6 +70,7 @@ napi_value ms_set_autoload(napi_env env, napi_callback_info info);
 napi_value ms_load(napi_env env, napi_callback_info info);
 napi_value ms_destroy(napi_env env, napi_callback_info info);
 napi_value ms_program_names(napi_env env, napi_callback_info info);
+napi_value ms_set_max_entries(napi_env env, napi_callback_info info);
 void ms_object_release(struct ms_object *o);
 
 /* attach.c */

@@ -60,6 +60,12 @@ export class BpfObject {
     return this;
   }
 
+  /** Sizes a map before load, e.g. stack storage for a busy tool. */
+  setMaxEntries(map: string, n: number): this {
+    native().setMaxEntries(this.h(), map, n);
+    return this;
+  }
+
   readGlobalU64(name: string): bigint {
     return native().readGlobal(this.h(), name).readBigUInt64LE(0);
   }

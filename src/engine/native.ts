@@ -27,6 +27,7 @@ export interface NativeAddon {
   readGlobal(h: Handle, name: string): Buffer;
   setAutoload(h: Handle, prog: string, on: boolean): void;
   programNames(h: Handle): { name: string; section: string }[];
+  setMaxEntries(h: Handle, map: string, n: number): void;
   load(h: Handle): void;
   destroy(h: Handle): void;
   attach(h: Handle, prog: string): number;

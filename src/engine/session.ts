@@ -27,6 +27,8 @@ export interface TraceSpec {
   count?: number;
   /** Records each newly seen process's mappings (announced by ms_note_process in BPF). */
   symbolizer?: Symbolizer;
+  /** Before load: size maps, anything else libbpf allows only then. */
+  configure?: (obj: BpfObject) => void;
   /** After load, before attach: open ring buffers, seed maps. */
   setup?: (obj: BpfObject) => void;
   /** After attach: extra attachments (uprobes) that need the loaded object. */
@@ -97,6 +99,7 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     if (spec.opts.verbose) {
       for (const c of obj.chosen) process.stderr.write(`memscope: ${c.group.what}: using ${c.source.name}\n`);
     }
+    spec.configure?.(obj);
     obj.load();
     const symbolizer = spec.symbolizer;
     if (symbolizer) {

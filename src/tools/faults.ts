@@ -1,0 +1,78 @@
+// faults: page faults counted by user stack (and kernel stack with --kernel) and process.
+import { addCommonOptions, addDuration, CommonOptions, parseCount } from '../cli/options';
+import { runTrace } from '../engine/session';
+import { PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';
+import { stackCounts } from '../engine/stack-counts';
+import { Symbolizer } from '../symbols/symbolizer';
+import { reportStacks } from './_stack-report';
+import { examples, Tool } from './tool';
+
+interface FaultsOptions extends CommonOptions {
+  kernel?: boolean;
+  stackStorage: number;
+}
+
+export function faultGroups(kernel: boolean): ProbeGroup[] {
+  return [
+    {
+      what: 'user page faults',
+      sources: [
+        { name: 'tp_btf page_fault_user', programs: ['fault_user_btf'], requires: [{ btf: 'page_fault_user' }] },
+        { name: 'tracepoint exceptions/page_fault_user', programs: ['fault_user_tp'], requires: [{ tracepoint: 'exceptions/page_fault_user' }] },
+        {
+          name: 'perf software event page-faults',
+          programs: ['fault_perf'],
+          requires: [{ always: true }],
+          attach: { perfEvent: { type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_PAGE_FAULTS, period: 1 } },
+        },
+      ],
+    },
+    {
+      what: 'kernel-mode page faults',
+      off: !kernel,
+      sources: [
+        { name: 'tp_btf page_fault_kernel', programs: ['fault_kernel_btf'], requires: [{ btf: 'page_fault_kernel' }] },
+        { name: 'tracepoint exceptions/page_fault_kernel', programs: ['fault_kernel_tp'], requires: [{ tracepoint: 'exceptions/page_fault_kernel' }] },
+      ],
+    },
+  ];
+}
+
+export const tool: Tool = {
+  name: 'faults',
+  summary: 'page faults (RSS growth) counted by stack and process; page-fault flame graphs',
+  configure(cmd) {
+    addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg']));
+    cmd.option('-K, --kernel', 'also count faults the kernel takes on user memory, with kernel stacks');
+    cmd.option('--stack-storage <N>', 'distinct stacks to keep (more costs kernel memory)', parseCount, 16384);
+    cmd.addHelpText(
+      'after',
+      '\nEvery page fault is counted (none are sampled): the stacks are the code paths that first touched\n' +
+        'memory, so they explain RSS growth. Stacks stop early in code without frame pointers.\n' +
+        examples([
+          ['memscope faults -p 181 10', 'faults of PID 181 for 10 seconds'],
+          ['memscope faults --svg faults.svg 30', 'a page-fault flame graph of 30 seconds, all processes'],
+          ['memscope faults --folded -p 181 > out.folded', 'folded stacks for flamegraph.pl'],
+          ['memscope faults -K -c "make"', 'user and kernel fault stacks of a build'],
+        ]),
+    );
+  },
+  async run(opts: FaultsOptions, [duration]: [number?]) {
+    const symbolizer = new Symbolizer();
+    await runTrace({
+      bpf: 'faults',
+      opts,
+      duration,
+      symbolizer,
+      banner: 'Tracing page faults by stack',
+      groups: faultGroups(!!opts.kernel),
+      configure(obj) {
+        obj.setMaxEntries('ms_ustacks', opts.stackStorage).setMaxEntries('ms_kstacks', opts.kernel ? opts.stackStorage : 1);
+      },
+      finish(obj) {
+        const stacks = stackCounts(obj, 'fault_counts', symbolizer).read();
+        reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem' });
+      },
+    });
+  },
+};
