@@ -20,7 +20,7 @@ export interface TraceSpec {
   opts: CommonOptions;
   /** `const volatile` globals; targ_tgid is set from -p/-c automatically. */
   consts?: Record<string, ConstValue>;
-  /** "Tracing brk() calls" — printed with "... Hit Ctrl-C to end." once attached. */
+  /** "Tracing brk() calls" — printed to stderr with "... Hit Ctrl-C to end." once attached. */
   banner?: string;
   duration?: number;
   interval?: number;
@@ -83,7 +83,6 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
   requireRoot();
   checkTarget(spec.opts);
   if (spec.opts.verbose) native().setVerbose(true);
-  const info = spec.opts.json ? process.stderr : process.stdout;
 
   let gated: ReturnType<typeof spawnGated> | undefined;
   let targetPid = spec.opts.pid;
@@ -145,9 +144,9 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
         const pid = targetPid;
         timers.push(setInterval(() => !isAlive(pid) && stop('target-exited'), 200));
       }
-      if (spec.banner) {
-        info.write(`${spec.banner}${spec.duration ? ` for ${spec.duration} s` : ''}... Hit Ctrl-C to end.\n`);
-      }
+      // always, on stderr: stdout carries only the report (tables, JSON, folded stacks) for pipes,
+      // and tests and scripts wait for this line to know tracing has begun
+      process.stderr.write(`${spec.banner ?? 'Tracing'}${spec.duration ? ` for ${spec.duration} s` : ''}... Hit Ctrl-C to end.\n`);
       gated?.release();
     });
 

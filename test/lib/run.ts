@@ -66,8 +66,15 @@ export class Running {
   }
 }
 
+const children = new Set<Running>();
+// a failed assertion must not leave workloads or tracers running behind the suite
+process.on('exit', () => children.forEach((c) => c.kill()));
+
 export function start(cmd: string, args: string[] = []): Running {
-  return new Running(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  const r = new Running(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  children.add(r);
+  r.exited.then(() => children.delete(r));
+  return r;
 }
 
 /** Starts memscope and waits until it is attached (its "Hit Ctrl-C" banner). */

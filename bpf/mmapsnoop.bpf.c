@@ -1,0 +1,123 @@
+/* mmapsnoop: one record per mmap() with its arguments, the mapped file's name (resolved here
+ * from the fd while the file is certainly open) and the returned address. */
+#include "stacks.h"
+
+#define MAP_ANONYMOUS 0x20
+#define NAME_LEN 64
+
+const volatile bool want_ustack = false;
+
+struct mmap_event {
+	__u64 ts;
+	__u64 addr;
+	__u64 len;
+	__u64 off;
+	__s64 ret;
+	__u32 pid;
+	__u32 tid;
+	__u32 prot;
+	__u32 flags;
+	__s32 fd;
+	__s32 ustack;
+	char comm[TASK_COMM_LEN];
+	char file[NAME_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct mmap_event);
+	__uint(max_entries, 4096);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} events SEC(".maps");
+
+static __always_inline void file_name(int fd, char *out)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = NULL;
+	if (fd < 0 || (unsigned int)fd >= max)
+		return;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (f)
+		bpf_probe_read_kernel_str(out, NAME_LEN, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+}
+
+static __always_inline int on_enter(void *ctx, __u64 addr, __u64 len, __u64 prot, __u64 flags, __u64 fd, __u64 off)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!ms_traced(tgid))
+		return 0;
+	struct mmap_event e = {};
+	e.pid = tgid;
+	e.tid = tid;
+	e.addr = addr;
+	e.len = len;
+	e.prot = prot;
+	e.flags = flags;
+	e.fd = (__s32)fd;
+	e.off = off;
+	e.ustack = -1;
+	if (!(flags & MAP_ANONYMOUS))
+		file_name(e.fd, e.file);
+	if (want_ustack) {
+		ms_note_process(tgid);
+		e.ustack = ms_user_stack(ctx);
+	}
+	bpf_map_update_elem(&pending, &tid, &e, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mmap_event *p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	struct mmap_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e) {
+		__builtin_memcpy(e, p, sizeof(*e));
+		e->ret = ret;
+		e->ts = bpf_ktime_get_ns();
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+		bpf_ringbuf_submit(e, 0);
+	} else {
+		ms_count_lost();
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int mmap_enter_tp(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4], ctx->args[5]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int mmap_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+/* kernels without per-syscall tracepoints: the raw syscall hooks, filtered to mmap */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(mmap_enter_btf, struct pt_regs *regs, long id)
+{
+	if (id != 9 /* __NR_mmap on x86_64 */)
+		return 0;
+	return on_enter(ctx, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx),
+			BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9));
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(mmap_exit_btf, struct pt_regs *regs, long ret)
+{
+	return on_exit(ret);
+}
