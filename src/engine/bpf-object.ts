@@ -101,6 +101,7 @@ export class BpfObject {
     for (const { source } of this.chosen) {
       for (const prog of source.programs) {
         const how = source.attach ?? 'auto';
+        if (how === 'manual') continue;
         if (how === 'auto') this.attach(prog);
         else this.attachPerfEvent(prog, how.perfEvent.type, how.perfEvent.config, how.perfEvent.period, { pid });
       }

@@ -13,8 +13,9 @@ export interface Source {
   /** BPF programs that implement this source (autoloaded only if it is chosen). */
   programs: string[];
   requires: Requirement[];
-  /** How to attach; default attaches each program by its section name. */
-  attach?: 'auto' | { perfEvent: { type: number; config: number; period: number } };
+  /** How to attach; default attaches each program by its section name. 'manual': the tool attaches
+   * its programs itself in TraceSpec.attach (e.g. one generic program on run-time probes, with cookies). */
+  attach?: 'auto' | 'manual' | { perfEvent: { type: number; config: number; period: number } };
 }
 
 export interface ProbeGroup {

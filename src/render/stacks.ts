@@ -34,7 +34,7 @@ export function formatStackCounts(stacks: CountedStack[], opts: { countLabel?: (
     if (s.kernel.length && s.user.length) lines.push('  --');
     for (const f of s.user) lines.push(`  ${formatFrame(f)}`);
     if (!s.kernel.length && !s.user.length) lines.push('  [unknown]');
-    lines.push(`    ${s.comm} [${s.pid}]`);
+    if (s.comm || s.pid) lines.push(`    ${s.comm} [${s.pid}]`); // stacks merged across processes have neither
     lines.push(`    ${opts.countLabel ? opts.countLabel(s) : s.count}`);
   }
   return lines;
@@ -45,7 +45,7 @@ export function toFolded(stacks: CountedStack[]): string[] {
   const counts = new Map<string, number>();
   for (const s of stacks) {
     const frames = [
-      s.comm,
+      ...(s.comm ? [s.comm] : []),
       ...[...s.user].reverse().map(frameName),
       ...[...s.kernel].reverse().map((f) => `${frameName(f)}_[k]`),
     ].map((n) => n.replace(/;/g, ':').replace(/\s+/g, '_'));
@@ -57,8 +57,7 @@ export function toFolded(stacks: CountedStack[]): string[] {
 
 export function stackJson(s: CountedStack): Record<string, unknown> {
   return {
-    pid: s.pid,
-    comm: s.comm,
+    ...(s.comm || s.pid ? { pid: s.pid, comm: s.comm } : {}),
     count: s.count,
     ...s.extra,
     ustack: s.user.map((f) => formatFrame(f)),

@@ -1,0 +1,109 @@
+// Filters on decoded event fields, as BCC trace and bpftrace predicates write them:
+//   nr_reclaimed > 100        order >= 3 && comm != "kswapd0"        (behavior == 14 || behavior == 15)
+// Numbers compare as integers (decimal or 0x hex, 64-bit safe); strings compare with == and !=.
+import { UsageError } from './errors';
+
+type Value = number | bigint | string | (number | bigint)[] | undefined;
+export type Fields = Record<string, Value>;
+
+type Node =
+  | { op: '&&' | '||'; l: Node; r: Node }
+  | { op: '!'; e: Node }
+  | { op: 'cmp'; cmp: string; field: string; value: bigint | string };
+
+const CMP = ['==', '!=', '<=', '>=', '<', '>'];
+
+function tokenize(s: string): string[] {
+  const out: string[] = [];
+  const re = /\s*(?:("(?:[^"\\]|\\.)*"|'[^']*')|(&&|\|\||==|!=|<=|>=|<|>|!|\(|\))|(-?0x[0-9a-fA-F]+|-?\d+)|([A-Za-z_][A-Za-z0-9_]*))/y;
+  let i = 0;
+  while (i < s.length) {
+    if (/^\s*$/.test(s.slice(i))) break;
+    re.lastIndex = i;
+    const m = re.exec(s);
+    if (!m) throw new UsageError(`bad filter '${s}' near '${s.slice(i).trim()}'`);
+    out.push(m[1] ?? m[2] ?? m[3] ?? m[4]);
+    i = re.lastIndex;
+  }
+  return out;
+}
+
+/** Parses a filter; `known` (field names) catches typos before anything is loaded. */
+export function parseFilter(text: string, known?: Set<string>): (f: Fields) => boolean {
+  const toks = tokenize(text);
+  let pos = 0;
+  const peek = () => toks[pos];
+  const next = () => toks[pos++];
+  const fail = (why: string): never => {
+    throw new UsageError(`bad filter '${text}': ${why}`);
+  };
+
+  function primary(): Node {
+    const t = next();
+    if (t === undefined) fail('it ends too early');
+    if (t === '(') {
+      const e = or();
+      if (next() !== ')') fail("a '(' is not closed");
+      return e;
+    }
+    if (t === '!') return { op: '!', e: primary() };
+    if (!/^[A-Za-z_]/.test(t)) fail(`expected a field name, got '${t}'`);
+    if (known && !known.has(t)) fail(`no field '${t}' (fields: ${[...known].join(', ')})`);
+    const cmp = next();
+    if (!CMP.includes(cmp)) fail(`expected a comparison after '${t}'`);
+    const v = next();
+    if (v === undefined) fail(`'${t} ${cmp}' needs a value`);
+    let value: bigint | string;
+    if (/^["']/.test(v)) {
+      if (cmp !== '==' && cmp !== '!=') fail('strings compare with == or != only');
+      value = v.slice(1, -1).replace(/\\(.)/g, '$1');
+    } else if (/^-?(0x[0-9a-fA-F]+|\d+)$/.test(v)) {
+      value = v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v);
+    } else value = fail(`'${v}' is not a number or a "string"`);
+    return { op: 'cmp', cmp, field: t, value };
+  }
+  function and(): Node {
+    let l = primary();
+    while (peek() === '&&') {
+      next();
+      l = { op: '&&', l, r: primary() };
+    }
+    return l;
+  }
+  function or(): Node {
+    let l = and();
+    while (peek() === '||') {
+      next();
+      l = { op: '||', l, r: and() };
+    }
+    return l;
+  }
+  const tree = or();
+  if (pos < toks.length) fail(`unexpected '${toks[pos]}'`);
+
+  function evaluate(n: Node, f: Fields): boolean {
+    switch (n.op) {
+      case '&&': return evaluate(n.l, f) && evaluate(n.r, f);
+      case '||': return evaluate(n.l, f) || evaluate(n.r, f);
+      case '!': return !evaluate(n.e, f);
+    }
+    const v = f[n.field];
+    if (v === undefined || Array.isArray(v)) return false;
+    if (typeof n.value === 'string') {
+      const eq = String(v) === n.value;
+      return n.cmp === '==' ? eq : !eq;
+    }
+    if (typeof v === 'string') return false;
+    const a = BigInt(v);
+    const b = n.value;
+    switch (n.cmp) {
+      case '==': return a === b;
+      case '!=': return a !== b;
+      case '<': return a < b;
+      case '<=': return a <= b;
+      case '>': return a > b;
+      default: return a >= b;
+    }
+  }
+  return (f) => evaluate(tree, f);
+}

@@ -1,0 +1,84 @@
+// count: events per probe on tracepoints and software events (BCC funccount on tracepoints,
+// bpftrace `@[probe] = count()` and `@[comm, pid] = count()`), per interval or on exit.
+import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
+import { attachProbes, probeGroup, resolveProbes } from '../engine/probes';
+import { runTrace } from '../engine/session';
+import { eachEntry, struct } from '../engine/struct';
+import type { BpfObject } from '../engine/bpf-object';
+import { printJson } from '../render/json';
+import { clock, formatTable } from '../render/table';
+import { examples, Tool } from './tool';
+
+interface CountOptions extends CommonOptions {
+  interval?: number;
+  duration?: number;
+  byProcess?: boolean;
+}
+
+const KEY = struct([
+  ['probe', 'u32'],
+  ['tgid', 'u32'],
+  ['comm', 'char[16]'],
+] as const);
+
+const PROGS = { tracepoint: 'count_tp', software: 'count_sw' };
+
+export const tool: Tool = {
+  name: 'count',
+  summary: 'count events per tracepoint or software event, wildcards allowed (funccount)',
+  configure(cmd) {
+    cmd.argument('<probe...>', "t:CATEGORY:NAME (wildcards: 't:vmscan:*'), software:EVENT[:PERIOD]");
+    addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json']);
+    cmd.option('-P, --by-process', 'count per process too (PID, COMM)');
+    cmd.option('-i, --interval <SECONDS>', 'print (and reset) the counts every SECONDS', parsePositive);
+    cmd.option('-d, --duration <SECONDS>', 'stop after SECONDS', parsePositive);
+    cmd.addHelpText(
+      'after',
+      '\nEvery event is counted in the kernel; nothing is sampled. Probe names as BCC and bpftrace write\n' +
+        "them: t: or tracepoint: for tracepoints, software: for perf software events ('memscope list').\n" +
+        examples([
+          ["memscope count 't:vmscan:*'", 'vmscan operations by tracepoint, until Ctrl-C'],
+          ['memscope count t:migrate:mm_migrate_pages -i 1', 'page migrations each second'],
+          ['memscope count -P software:page-faults:1', 'page faults by process'],
+          ["memscope count -p 181 't:syscalls:sys_enter_m*' 10", 'memory syscalls of PID 181 for 10 s'],
+        ]),
+    );
+  },
+  async run(opts: CountOptions, [specs]: [string[]]) {
+    const probes = resolveProbes(specs);
+    const report = (obj: BpfObject, clear: boolean, header?: string) => {
+      const rows = new Map<string, { probe: string; pid: number; comm: string; count: number }>();
+      for (const [k, v] of eachEntry(obj.entries('counts', clear), KEY)) {
+        const probe = probes[k.probe]?.label ?? `probe ${k.probe}`;
+        rows.set(`${k.probe}/${k.tgid}/${k.comm}`, { probe, pid: k.tgid, comm: k.comm, count: Number(v.readBigUInt64LE(0)) });
+      }
+      const sorted = [...rows.values()].sort((a, b) => a.count - b.count || (a.probe < b.probe ? -1 : 1));
+      const time = opts.timestamp || header ? clock() : undefined;
+      if (opts.json) {
+        for (const r of sorted) printJson({ ...(time ? { time } : {}), probe: r.probe, ...(opts.byProcess ? { pid: r.pid, comm: r.comm } : {}), count: r.count });
+        return;
+      }
+      const out: string[] = [];
+      if (header) out.push(`\n[${time}]`);
+      else out.push('');
+      if (opts.byProcess) out.push(...formatTable(['PROBE', 'PID', 'COMM', 'COUNT'], sorted.map((r) => [r.probe, r.pid, r.comm, r.count]), [false, true, false, true]));
+      else out.push(...formatTable(['PROBE', 'COUNT'], sorted.map((r) => [r.probe, r.count]), [false, true]));
+      process.stdout.write(out.join('\n') + '\n');
+    };
+    await runTrace({
+      bpf: 'count',
+      opts,
+      duration: opts.duration,
+      interval: opts.interval,
+      consts: { by_process: !!opts.byProcess },
+      banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
+      groups: [probeGroup('the probes', probes, PROGS)],
+      attach: (obj) => attachProbes(obj, probes, PROGS),
+      tick: (obj) => report(obj, true, 'interval'),
+      finish(obj) {
+        if (!opts.interval) report(obj, false);
+        else report(obj, true, 'interval');
+      },
+    });
+  },
+};

@@ -1,0 +1,65 @@
+// stackcount: events of tracepoints and software events counted by stack (BCC stackcount,
+// bpftrace `@[ustack, comm] = count()`), with text, folded, JSON and flame-graph output.
+import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
+import { UsageError } from '../engine/errors';
+import { attachProbes, probeGroup, resolveProbes } from '../engine/probes';
+import { runTrace } from '../engine/session';
+import { stackCounts } from '../engine/stack-counts';
+import { Symbolizer } from '../symbols/symbolizer';
+import { reportStacks } from './_stack-report';
+import { examples, Tool } from './tool';
+
+interface StackcountOptions extends CommonOptions {
+  user?: boolean;
+  kernel?: boolean;
+  perPid?: boolean;
+  duration?: number;
+}
+
+const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw' };
+
+export const tool: Tool = {
+  name: 'stackcount',
+  summary: 'count tracepoint or software events by user and kernel stack (stackcount)',
+  configure(cmd) {
+    cmd.argument('<probe...>', 't:CATEGORY:NAME (wildcards allowed) or software:EVENT[:PERIOD]');
+    addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg']);
+    cmd.option('-U, --user', 'user stacks only');
+    cmd.option('-K, --kernel', 'kernel stacks only');
+    cmd.option('-P, --per-pid', 'count stacks per process (PID and COMM under each stack)');
+    cmd.option('-d, --duration <SECONDS>', 'stop after SECONDS', parsePositive);
+    cmd.addHelpText(
+      'after',
+      '\nWithout -U or -K both stacks are shown, kernel frames above user frames. User stacks stop early\n' +
+        'in code built without frame pointers.\n' +
+        examples([
+          ['memscope stackcount -U t:syscalls:sys_enter_brk', 'heap expansion (brk) by user stack'],
+          ['memscope stackcount -U -P t:exceptions:page_fault_user', 'user page faults by stack and process'],
+          ['memscope stackcount -K t:vmscan:mm_vmscan_write_folio -d 10', 'kernel paths that write pages to swap'],
+          ['memscope stackcount -U --svg brk.svg t:syscalls:sys_enter_brk -d 30', 'a flame graph'],
+        ]),
+    );
+  },
+  async run(opts: StackcountOptions, [specs]: [string[]]) {
+    if (opts.user && opts.kernel) throw new UsageError('-U and -K exclude each other (leave both off for both stacks)');
+    const probes = resolveProbes(specs);
+    const user = !opts.kernel;
+    const kernel = !opts.user;
+    const symbolizer = new Symbolizer();
+    await runTrace({
+      bpf: 'stackcount',
+      opts,
+      duration: opts.duration,
+      symbolizer: user ? symbolizer : undefined,
+      consts: { user_stacks: user, kernel_stacks: kernel },
+      banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
+      groups: [probeGroup('the probes', probes, PROGS)],
+      attach: (obj) => attachProbes(obj, probes, PROGS),
+      finish(obj) {
+        let stacks = stackCounts(obj, 'stack_counts', symbolizer).read();
+        if (!opts.perPid) stacks = stacks.map((s) => ({ ...s, pid: 0, comm: '' }));
+        reportStacks(stacks, opts, { title: `${specs.join(' ')} Flame Graph`, unit: 'events' });
+      },
+    });
+  },
+};
