@@ -9,7 +9,7 @@ import { ROOT } from './lib/workloads';
 test('memscope --help lists the tools', () => {
   const r = memscope(['--help']);
   assert.equal(r.code, 0);
-  for (const t of ['brkstack']) assert.match(r.stdout, new RegExp(`\\n  ${t} +\\S`));
+  for (const t of ['brkstack', 'faults', 'mmapsnoop', 'shmsnoop']) assert.match(r.stdout, new RegExp(`\\n  ${t} +\\S`));
 });
 
 test('every tool explains itself with examples', () => {

@@ -71,4 +71,4 @@ export function checkTarget(opts: CommonOptions): void {
   }
 }
 
-export { Command, Option };
+export { Command, Option, InvalidArgumentError };

@@ -176,9 +176,13 @@ export class BpfObject {
   }
 }
 
+/** One line from a libbpf failure: the error, plus the verifier's or libbpf's own reason. */
 function firstLines(e: unknown): string {
   const err = e as { message?: string; libbpfLog?: string };
   const msg = (err.message ?? String(e)).split('\n')[0];
-  const log = (err.libbpfLog ?? '').trim().split('\n').filter(Boolean);
-  return log.length ? `${msg} (libbpf: ${log.slice(-2).join(' | ')})` : msg;
+  const log = (err.libbpfLog ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  // in a verifier log the reason is the line just before "processed N insns" / the END marker
+  const end = log.findIndex((l) => /^processed \d+ insns|-- END PROG LOAD LOG --/.test(l));
+  const reason = end > 0 ? log[end - 1] : log.filter((l) => !/failed to load object/.test(l)).pop();
+  return reason ? `${msg} (${reason.replace(/^libbpf: /, '')})` : msg;
 }
