@@ -45,6 +45,22 @@ static __always_inline void ms_map_add(void *map, const void *key, __u64 delta)
 	}
 }
 
+/* The bucket of a log2 histogram, the rule of src/render/histogram.ts log2Bucket (renderLog2):
+ * 0 for 0, else 1 + floor(log2(v)). */
+static __always_inline __u32 ms_log2_bucket(__u64 v)
+{
+	__u32 r = 0;
+	if (!v)
+		return 0;
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r + 1;
+}
+
 /* Processes seen for the first time are announced to userspace with the path of their executable
  * (built here, while it is certain to exist), and userspace records their mappings while they
  * live: stacks then resolve after the process has exited. */
