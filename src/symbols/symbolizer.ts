@@ -16,12 +16,15 @@ export interface Frame {
   offset: number;
   /** Basename of the binary or kernel module; null when unknown. */
   module: string | null;
+  /** Not a frame but a note in its place (e.g. where unwinding stopped), printed as the symbol alone. */
+  note?: boolean;
 }
 
 export const UNKNOWN = '[unknown]';
 
 /** "func+0x1c [module]" as BCC prints frames; "[unknown] [module]" or "[unknown]" when unresolved. */
 export function formatFrame(f: Frame, opts: { offset?: boolean; module?: boolean } = {}): string {
+  if (f.note) return f.symbol ?? UNKNOWN;
   const name = f.symbol ?? UNKNOWN;
   const off = opts.offset !== false && f.symbol ? `+0x${f.offset.toString(16)}` : '';
   const mod = opts.module !== false && f.module ? ` [${f.module}]` : '';
@@ -47,12 +50,13 @@ export class Symbolizer {
   observe(pid: number, executable?: string): void {
     if (executable) this.elfFor(executable);
     const maps = readMaps(pid);
-    if (!maps) return;
+    if (!maps || !maps.length) return;
     this.mapsByPid.set(pid, maps);
     for (const m of maps) if (isFileMapping(m)) this.elfFor(this.procPath(pid, m));
   }
 
   kernel(addrs: bigint[]): Frame[] {
+    if (addrs.length === 0) return [];
     if (!this.kallsyms) this.kallsyms = KernelSymbols.load();
     return addrs.map((addr) => {
       const s = this.kallsyms!.lookup(addr);
@@ -70,15 +74,35 @@ export class Symbolizer {
     return this.resolveInFile(elf, Number(fileOffset), fileOffset);
   }
 
-  private byAddress(pid: number, ip: bigint): Frame {
+  /** The mapping of pid that holds ip (maps are read again once if none does: new libraries). */
+  mappingAt(pid: number, ip: bigint): Mapping | undefined {
     let maps = this.mapsByPid.get(pid);
     let m = maps && findMapping(maps, ip);
     if (!m) {
       // libraries loaded since the last look: read again while the process lives
-      maps = readMaps(pid) ?? maps;
-      if (maps) this.mapsByPid.set(pid, maps);
-      m = maps && findMapping(maps, ip);
+      // (an exiting process shows empty maps: keep what was recorded while it lived)
+      const now = readMaps(pid);
+      if (now && now.length) {
+        maps = now;
+        this.mapsByPid.set(pid, maps);
+        m = findMapping(maps, ip);
+      }
     }
+    return m;
+  }
+
+  /** The ELF file behind a file mapping of pid (cached by file identity), for CFI readers. */
+  elfOfMapping(pid: number, m: Mapping): ElfFile | null {
+    return isFileMapping(m) ? this.elfFor(this.procPath(pid, m)) : null;
+  }
+
+  /** The separate debug file of a binary (build-id or .gnu_debuglink), if installed. */
+  debugFile(elf: ElfFile): ElfFile | null {
+    return this.debugFileFor(elf);
+  }
+
+  private byAddress(pid: number, ip: bigint): Frame {
+    const m = this.mappingAt(pid, ip);
     if (m && isFileMapping(m)) {
       const elf = this.elfFor(this.procPath(pid, m));
       const fileOffset = Number(ip - m.start + m.offset);
