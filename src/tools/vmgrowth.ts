@@ -1,0 +1,131 @@
+// vmgrowth: virtual memory growth by process through brk() and mmap()/mremap(), and shrinkage
+// through brk(), munmap() and mremap(), with the user stacks responsible, per interval (the
+// chapter's exercise "trace process virtual memory growth via both brk(2) and mmap(2)").
+import { addCommonOptions, addInterval, CommonOptions, parseCount } from '../cli/options';
+import type { BpfObject } from '../engine/bpf-object';
+import { runTrace } from '../engine/session';
+import { stackCounts } from '../engine/stack-counts';
+import { printJson } from '../render/json';
+import { CountedStack, formatStackCounts, mergeStacks, stackJson } from '../render/stacks';
+import { clock, formatTable } from '../render/table';
+import { Symbolizer } from '../symbols/symbolizer';
+import { examples, Tool } from './tool';
+
+interface VmgrowthOptions extends CommonOptions {
+  stacks?: boolean;
+  top: number;
+}
+
+const MAPS = ['brk_grow', 'brk_shrink', 'mmap_grow', 'munmap_shrink'] as const;
+type Kind = (typeof MAPS)[number];
+
+interface ProcRow {
+  pid: number;
+  comm: string;
+  brk_grow: number;
+  brk_shrink: number;
+  mmap_grow: number;
+  munmap_shrink: number;
+}
+
+const kb = (b: number) => (b / 1024).toFixed(0);
+
+export const tool: Tool = {
+  name: 'vmgrowth',
+  summary: 'virtual memory growth and shrinkage by process via brk/mmap/munmap, with stacks',
+  configure(cmd) {
+    addInterval(addCommonOptions(cmd, ['pid', 'command', 'json']));
+    cmd.option('-s, --stacks', 'also show the user stacks responsible (bytes by stack)');
+    cmd.option('--top <N>', 'stacks to show per interval with -s', parseCount, 10);
+    cmd.addHelpText(
+      'after',
+      '\nCounted at each successful return of brk(), mmap(), mremap() and munmap(): BRK is the net move\n' +
+        'of the heap break, MMAP the bytes mapped (mmap, mremap growth), MUNMAP those unmapped (munmap,\n' +
+        'mremap shrink), in whole pages. A MAP_FIXED mmap over an existing mapping counts as growth, and\n' +
+        'munmap of a range that was not mapped as shrinkage: the syscalls do not say.\n' +
+        examples([
+          ['memscope vmgrowth 1', 'growth by process each second'],
+          ['memscope vmgrowth -p 181 -s 5', 'PID 181 every 5 s, with the stacks that grew it'],
+          ['memscope vmgrowth -c ./myprog --json', 'a command from its start until it exits, as JSON'],
+        ]),
+    );
+  },
+  async run(opts: VmgrowthOptions, [interval, count]: [number?, number?]) {
+    const symbolizer = new Symbolizer();
+    const report = (obj: BpfObject, clear: boolean) => {
+      const rows = new Map<number, ProcRow>();
+      const growth: CountedStack[] = [];
+      const shrink: CountedStack[] = [];
+      for (const m of MAPS) {
+        for (const s of stackCounts(obj, m, symbolizer).read({ clear })) {
+          const r = rows.get(s.pid) ?? { pid: s.pid, comm: s.comm, brk_grow: 0, brk_shrink: 0, mmap_grow: 0, munmap_shrink: 0 };
+          r[m as Kind] += s.count;
+          rows.set(s.pid, r);
+          (m.endsWith('grow') ? growth : shrink).push({ ...s, extra: { kind: m } });
+        }
+      }
+      const net = (r: ProcRow) => r.brk_grow - r.brk_shrink + r.mmap_grow - r.munmap_shrink;
+      const sorted = [...rows.values()].sort((a, b) => net(b) - net(a));
+      const time = clock();
+      if (opts.json) {
+        for (const r of sorted) {
+          const mine = (list: CountedStack[]) =>
+            mergeStacks(list.filter((s) => s.pid === r.pid)).sort((a, b) => b.count - a.count).slice(0, opts.top).map((s) => ({ ...stackJson(s), bytes: s.count }));
+          printJson({
+            time,
+            pid: r.pid,
+            comm: r.comm,
+            brk_bytes: r.brk_grow - r.brk_shrink,
+            mmap_bytes: r.mmap_grow,
+            munmap_bytes: r.munmap_shrink,
+            net_bytes: net(r),
+            ...(opts.stacks ? { grow_stacks: mine(growth), shrink_stacks: mine(shrink) } : {}),
+          });
+        }
+        return;
+      }
+      const out = [`\n${time}`];
+      if (!sorted.length) out.push('(no brk/mmap/munmap activity)');
+      else {
+        out.push(
+          ...formatTable(
+            ['PID', 'COMM', 'BRK_KB', 'MMAP_KB', 'MUNMAP_KB', 'NET_KB'],
+            sorted.map((r) => [r.pid, r.comm, kb(r.brk_grow - r.brk_shrink), kb(r.mmap_grow), kb(r.munmap_shrink), kb(net(r))]),
+            [true, false, true, true, true, true],
+          ),
+        );
+      }
+      if (opts.stacks) {
+        const top = (list: CountedStack[]) => mergeStacks(list).sort((a, b) => b.count - a.count).slice(0, opts.top);
+        const label = (s: CountedStack) => `${s.count} bytes (${s.extra?.kind})`;
+        const g = top(growth);
+        const s = top(shrink);
+        if (g.length) out.push('', 'Growth by stack:', ...formatStackCounts(g, { countLabel: label }));
+        if (s.length) out.push('', 'Shrinkage by stack:', ...formatStackCounts(s, { countLabel: label }));
+      }
+      process.stdout.write(out.join('\n') + '\n');
+    };
+    await runTrace({
+      bpf: 'vmgrowth',
+      opts,
+      interval,
+      count,
+      symbolizer,
+      banner: 'Tracing virtual memory growth (brk, mmap, mremap, munmap)',
+      groups: [
+        {
+          what: 'brk(), mmap(), mremap() and munmap() calls',
+          sources: [
+            {
+              name: 'tracepoints syscalls/sys_{enter,exit}_{brk,mmap,mremap,munmap}',
+              programs: ['vm_enter_brk', 'vm_exit_brk', 'vm_enter_mmap', 'vm_exit_mmap', 'vm_enter_munmap', 'vm_exit_munmap', 'vm_enter_mremap', 'vm_exit_mremap'],
+              requires: ['brk', 'mmap', 'munmap', 'mremap'].flatMap((s) => [{ tracepoint: `syscalls/sys_enter_${s}` }, { tracepoint: `syscalls/sys_exit_${s}` }]),
+            },
+          ],
+        },
+      ],
+      tick: (obj) => report(obj, true),
+      finish: (obj) => report(obj, !!interval),
+    });
+  },
+};
