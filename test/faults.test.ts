@@ -78,4 +78,26 @@ test('faults --kernel adds kernel stacks for faults taken inside the kernel', as
   assert.ok(kern.some((x) => x.kstack.some((f: string) => /read|copy|clear_user|iov/.test(f))), JSON.stringify(kern[0]));
 });
 
+for (const source of ['tracepoint exceptions', 'perf software event']) {
+  test(`faults through the ${source} source counts the same faults`, async () => {
+    const bin = workload('fault_touch');
+    const target = start(bin, ['800']);
+    try {
+      await target.waitFor('ready');
+      const ms = await startMemscope(['faults', '--json', '-v', '--source', source, '-p', String(target.pid)]);
+      target.send('go');
+      await target.waitFor('done');
+      const r = await ms.exited;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`user page faults: using ${source}`));
+      const total = jsonLines(r.stdout)
+        .filter((x) => x.ustack.length && x.ustack[0].startsWith('touch_pages+'))
+        .reduce((s, x) => s + x.count, 0);
+      assert.ok(total >= 800 && total <= 800 + ALLOWANCE, `touch_pages faults: ${total}`);
+    } finally {
+      target.kill();
+    }
+  });
+}
+
 after(() => assertNothingLoaded());

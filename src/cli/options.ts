@@ -12,6 +12,7 @@ export interface CommonOptions {
   verbose?: boolean;
   folded?: boolean;
   svg?: string;
+  source?: string;
 }
 
 export function parsePid(v: string): number {
@@ -48,6 +49,7 @@ export function addCommonOptions(cmd: Command, features: Feature[]): Command {
   if (has('svg')) cmd.option('--svg <FILE>', 'write a flame graph to FILE (open it in a browser)');
   if (has('json')) cmd.option('--json', 'print JSON lines instead of text');
   cmd.option('-v, --verbose', 'say which kernel event sources are used, and show libbpf messages');
+  cmd.option('--source <NAME>', 'prefer event sources whose name contains NAME (e.g. tp_btf, tracepoint, perf); see -v');
   return cmd;
 }
 

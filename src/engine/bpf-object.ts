@@ -72,13 +72,13 @@ export class BpfObject {
 
   /** Resolves each probe group to the first source this kernel offers; switches the others off.
    * Programs named by no group are helpers and stay on; groups marked `off` load nothing. */
-  selectSources(groups: ProbeGroup[]): void {
+  selectSources(groups: ProbeGroup[], prefer?: string): void {
     const enabled = new Set<string>();
     const mentioned = new Set<string>();
     for (const group of groups) {
       for (const s of group.sources) s.programs.forEach((p) => mentioned.add(p));
       if (group.off) continue;
-      const choice = chooseSource(group);
+      const choice = chooseSource(group, prefer);
       if (typeof choice === 'string') throw new MemscopeError(choice);
       choice.programs.forEach((p) => enabled.add(p));
       this.chosen.push({ group, source: choice });

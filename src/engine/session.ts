@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { BpfObject, ConstValue } from './bpf-object';
 import { MemscopeError } from './errors';
 import { native } from './native';
+import { phaseTimer } from './timing';
 import type { ProbeGroup } from './sources';
 import type { CommonOptions } from '../cli/options';
 import { checkTarget } from '../cli/options';
@@ -33,6 +34,9 @@ export interface TraceSpec {
   setup?: (obj: BpfObject) => void;
   /** After attach: extra attachments (uprobes) that need the loaded object. */
   attach?: (obj: BpfObject, pid: number | undefined) => void;
+  /** -c: environment variables for the command only (not for the shell that holds it at the gate),
+   * e.g. LD_PRELOAD of an in-process sampler. */
+  commandEnv?: Record<string, string>;
   /** Every interval, when an interval is given. */
   tick?: (obj: BpfObject, n: number) => void | Promise<void>;
   /** The summary; runs once, before detach. */
@@ -61,8 +65,11 @@ export function requireRoot(): void {
 }
 
 /** Starts `command` held at a gate, so probes can be attached before its first instruction. */
-function spawnGated(command: string): { child: ChildProcess; release: () => void } {
-  const child = spawn('/bin/sh', ['-c', `read _ <&3; exec 3<&-; exec ${command}`], {
+function spawnGated(command: string, env: Record<string, string> = {}): { child: ChildProcess; release: () => void } {
+  const exports = Object.entries(env)
+    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'; `)
+    .join('');
+  const child = spawn('/bin/sh', ['-c', `read _ <&3; exec 3<&-; ${exports}exec ${command}`], {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
   });
   const gate = child.stdio[3] as NodeJS.WritableStream;
@@ -80,6 +87,7 @@ function isAlive(pid: number): boolean {
 }
 
 export async function runTrace(spec: TraceSpec): Promise<void> {
+  const timing = phaseTimer(); // MEMSCOPE_TIMING=1: phase durations on stderr
   requireRoot();
   checkTarget(spec.opts);
   if (spec.opts.verbose) native().setVerbose(true);
@@ -87,19 +95,22 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
   let gated: ReturnType<typeof spawnGated> | undefined;
   let targetPid = spec.opts.pid;
   const obj = BpfObject.open(spec.bpf);
+  timing.mark('open');
   try {
     if (spec.opts.command !== undefined) {
-      gated = spawnGated(spec.opts.command);
+      gated = spawnGated(spec.opts.command, spec.commandEnv);
       targetPid = gated.child.pid;
     }
     for (const [k, v] of Object.entries(spec.consts ?? {})) obj.setConst(k, v);
     if (targetPid !== undefined) obj.setConst('targ_tgid', targetPid);
-    obj.selectSources(spec.groups);
+    obj.selectSources(spec.groups, spec.opts.source);
     if (spec.opts.verbose) {
       for (const c of obj.chosen) process.stderr.write(`memscope: ${c.group.what}: using ${c.source.name}\n`);
     }
     spec.configure?.(obj);
+    timing.mark('prepare');
     obj.load();
+    timing.mark('load');
     const symbolizer = spec.symbolizer;
     if (symbolizer) {
       obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => symbolizer.observe(...decodeProcNote(r))));
@@ -108,6 +119,8 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     spec.setup?.(obj);
     obj.attachChosen();
     spec.attach?.(obj, targetPid);
+    timing.mark('attach');
+    timing.print();
 
     const reason = await new Promise<StopReason>((resolve) => {
       const timers: NodeJS.Timeout[] = [];
@@ -150,12 +163,16 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       gated?.release();
     });
 
+    timing.mark('trace');
     // a second Ctrl-C during a long summary ends at once (the exit hook still detaches)
     process.once('SIGINT', () => process.exit(130));
     await spec.finish(obj, reason);
     const lost = obj.readGlobalU64('lost_events');
     if (lost > 0n) process.stderr.write(`memscope: ${lost} events were dropped (a map or ring buffer was full)\n`);
+    timing.mark('finish');
   } finally {
     obj.destroy();
+    timing.mark('detach');
+    timing.print();
   }
 }

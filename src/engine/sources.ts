@@ -38,9 +38,15 @@ export function describeRequirement(r: Requirement): string {
   return 'always';
 }
 
-/** Picks the first usable source of a group, or explains what is missing. */
-export function chooseSource(group: ProbeGroup): Source | string {
-  for (const s of group.sources) if (s.requires.every(requirementMet)) return s;
+/**
+ * Picks the first usable source of a group, or explains what is missing. `prefer` (from --source)
+ * moves sources whose name contains it to the front, so a user can compare sources or work around one.
+ */
+export function chooseSource(group: ProbeGroup, prefer?: string): Source | string {
+  const ordered = prefer
+    ? [...group.sources.filter((s) => s.name.includes(prefer)), ...group.sources.filter((s) => !s.name.includes(prefer))]
+    : group.sources;
+  for (const s of ordered) if (s.requires.every(requirementMet)) return s;
   const missing = group.sources.flatMap((s) => s.requires.filter((r) => !requirementMet(r)).map(describeRequirement));
   return `this kernel offers no event source for ${group.what} (missing: ${[...new Set(missing)].join(', ')})`;
 }
