@@ -111,6 +111,8 @@ export const tool: Tool = {
     }
     if (!opts.json) process.stdout.write(pagingHeader(clock()) + '\n');
     const first = pagingCounters(readVmstat());
+    // JSON starts with the since-boot record, as vmstat does: it also marks the start of the first interval
+    if (opts.json) emit('since boot', null, first, uptimeSeconds(), { sinceBoot: true });
     const start = process.hrtime.bigint();
     let last = first;
     await runIntervals<PagingCounters>({

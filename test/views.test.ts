@@ -1,0 +1,224 @@
+// The views against the sources they read, on this machine: free vs /proc/meminfo, ps vs
+// /proc/PID/status, pmap vs smaps_rollup, vmstat and paging vs /proc/vmstat deltas, swap vs
+// /proc/swaps, and oomlog on an OOM kill provoked here.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { jsonLines, memscope, start, Running } from './lib/run';
+import { MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
+import { workload } from './lib/workloads';
+import { assertNothingLoaded } from './lib/bpf';
+
+function meminfo(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of fs.readFileSync('/proc/meminfo', 'utf8').split('\n')) {
+    const m = /^(\S+):\s+(\d+)/.exec(l);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** value lies between the readings taken before and after (memory moves a little meanwhile). */
+function between(v: number, a: number, b: number, slackKb: number, what: string): void {
+  assert.ok(v >= Math.min(a, b) - slackKb && v <= Math.max(a, b) + slackKb, `${what}: ${v} not within [${a}, ${b}] ± ${slackKb}`);
+}
+
+/** A child that is stopped, so its memory stays still while it is compared. */
+async function stoppedChild(): Promise<Running> {
+  const c = new Running(spawn(workload('triage_hog'), ['8', '0'], { env: { ...process.env, HOG_WAIT: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  await c.waitFor('ready');
+  c.send('go');
+  await c.waitFor('touched');
+  c.child.kill('SIGSTOP');
+  await new Promise((r) => setTimeout(r, 50));
+  return c;
+}
+
+test('free --json equals /proc/meminfo read around it', () => {
+  const a = meminfo();
+  const r = memscope(['free', '--json']);
+  const b = meminfo();
+  assert.equal(r.code, 0, r.stderr);
+  const [f] = jsonLines(r.stdout);
+  assert.equal(f.totalKb, a.MemTotal);
+  assert.equal(f.swapTotalKb, a.SwapTotal);
+  const slack = 8192;
+  between(f.freeKb, a.MemFree, b.MemFree, slack, 'free');
+  between(f.availableKb, a.MemAvailable, b.MemAvailable, slack, 'available');
+  between(f.usedKb, a.MemTotal - a.MemAvailable, b.MemTotal - b.MemAvailable, slack, 'used');
+  between(f.buffCacheKb, a.Buffers + a.Cached + a.SReclaimable, b.Buffers + b.Cached + b.SReclaimable, slack, 'buff/cache');
+  between(f.sharedKb, a.Shmem, b.Shmem, slack, 'shared');
+  // the text table says the same in MiB
+  const t = memscope(['free', '-m']);
+  const mem = /^Mem:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/m.exec(t.stdout);
+  assert.ok(mem, t.stdout);
+  assert.equal(Number(mem![1]), Math.floor(a.MemTotal / 1024));
+});
+
+test('ps: the RSS, VSZ and swap of the test child equal its /proc/PID/status', async () => {
+  const c = await stoppedChild();
+  try {
+    const status = fs.readFileSync(`/proc/${c.pid}/status`, 'utf8');
+    const val = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)![1]);
+    const r = memscope(['ps', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const me = jsonLines(r.stdout).find((p) => p.pid === c.pid);
+    assert.ok(me, 'child listed');
+    assert.equal(me.comm, 'triage_hog');
+    assert.equal(me.rssKb, val('VmRSS'));
+    assert.equal(me.vszKb, val('VmSize'));
+    assert.equal(me.swapKb, val('VmSwap'));
+    // PSS moves when other processes sharing libc come and go: only its bounds are fixed
+    assert.ok(me.pssKb >= 8192 && me.pssKb <= me.rssKb, String(me.pssKb));
+    assert.ok(me.rssKb >= 8192);
+    // sorted by RSS, largest first; -n limits
+    const top = jsonLines(memscope(['ps', '--json', '-n', '3']).stdout);
+    assert.equal(top.length, 3);
+    assert.ok(top[0].rssKb >= top[1].rssKb && top[1].rssKb >= top[2].rssKb);
+    const text = memscope(['ps', '-s', 'vsz']).stdout.split('\n');
+    assert.match(text[0], /^\s*PID USER\s+%MEM\s+VSZ\s+RSS\s+PSS\s+SWAP COMMAND$/);
+    assert.ok(text.some((l) => new RegExp(`^\\s*${c.pid} root .*triage_hog 8 0$`).test(l)));
+  } finally {
+    c.kill();
+  }
+});
+
+test('pmap: totals equal smaps_rollup of the same process', async () => {
+  const c = await stoppedChild();
+  try {
+    const rollup: Record<string, number> = {};
+    for (const l of fs.readFileSync(`/proc/${c.pid}/smaps_rollup`, 'utf8').split('\n')) {
+      const m = /^(\w+):\s+(\d+) kB/.exec(l);
+      if (m) rollup[m[1]] = Number(m[2]);
+    }
+    const r = memscope(['pmap', '--json', String(c.pid)]);
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    const { total } = recs[recs.length - 1];
+    assert.equal(total.rss, rollup.Rss);
+    assert.equal(total.dirty, rollup.Private_Dirty + rollup.Shared_Dirty);
+    assert.equal(total.swap, rollup.Swap);
+    assert.equal(total.anon, rollup.Anonymous);
+    // the 8 MB mapping the workload made is one segment of 8192 kB
+    assert.ok(recs.some((s) => s.kbytes === 8192 && s.mapping === '' && s.mode === 'rw---'), r.stdout);
+    const x = memscope(['pmap', '-x', String(c.pid)]);
+    assert.match(x.stdout, new RegExp(`^${c.pid}:   .*triage_hog 8 0\\nAddress           Kbytes     RSS   Dirty Mode  Mapping\\n`));
+    assert.match(x.stdout, new RegExp(`\\ntotal kB\\s+${total.kb}\\s+${total.rss}\\s+${total.dirty}\\n$`));
+    assert.match(x.stdout, /\n[0-9a-f]{16}\s+8192\s+\d+\s+\d+ rw---   \[ anon \]\n/);
+  } finally {
+    c.kill();
+  }
+});
+
+test('paging over an interval agrees with the /proc/vmstat delta, and sees the faults of a known workload', async () => {
+  const hog = new Running(spawn(workload('triage_hog'), ['64'], { env: { ...process.env, HOG_WAIT: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  try {
+    await hog.waitFor('ready');
+    const before = vmstat();
+    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'paging', '--json', '2', '1']);
+    await ms.waitFor('"sinceBoot":true');
+    hog.send('go');
+    await hog.waitFor('done');
+    const r = await ms.exited;
+    const after = vmstat();
+    assert.equal(r.code, 0, r.stderr);
+    const [boot, line] = jsonLines(r.stdout);
+    assert.equal(boot.sinceBoot, true);
+    // 64 MB written page by page inside the interval: at least 16384 faults, and never more than the kernel counted around it
+    assert.ok(line.delta.fault >= 16384, `faults ${line.delta.fault}`);
+    assert.ok(line.delta.fault <= after.pgfault - before.pgfault);
+    assert.ok(line.delta.pgfree <= after.pgfree - before.pgfree);
+    assert.ok(line.delta.majflt <= after.pgmajfault - before.pgmajfault);
+    assert.ok(Math.abs(line['fault/s'] - line.delta.fault / line.seconds) < 0.02);
+  } finally {
+    hog.kill();
+  }
+});
+
+test('vmstat: since-boot line, then an interval whose bo covers a known direct write and agrees with /proc/vmstat', async () => {
+  const file = `/var/tmp/memscope-views-${process.pid}.dat`;
+  try {
+    const before = vmstat();
+    const m0 = meminfo();
+    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'vmstat', '--json', '2', '1']);
+    await ms.waitFor('"sinceBoot":true');
+    const dd = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=16', 'oflag=direct', 'status=none']);
+    assert.equal(dd.status, 0);
+    const r = await ms.exited;
+    const after = vmstat();
+    const m1 = meminfo();
+    assert.equal(r.code, 0, r.stderr);
+    const [boot, line] = jsonLines(r.stdout);
+    assert.equal(boot.sinceBoot, true);
+    const bo = line.bo * line.seconds; // kB written out during the interval
+    assert.ok(bo >= 16384 - line.seconds, `bo ${line.bo}/s over ${line.seconds} s`);
+    assert.ok(bo <= after.pgpgout - before.pgpgout + line.seconds, `bo ${bo} > vmstat delta ${after.pgpgout - before.pgpgout}`);
+    assert.ok(line.si * line.seconds <= (after.pswpin - before.pswpin) * 4 + line.seconds);
+    between(line.free, m0.MemFree, m1.MemFree, 65536, 'free');
+    between(line.cache, m0.Cached + m0.SReclaimable, m1.Cached + m1.SReclaimable, 65536, 'cache');
+    assert.equal(line.us + line.sy + line.id + line.wa + line.st >= 97, true);
+    const text = memscope(['vmstat']).stdout.split('\n');
+    assert.equal(text[1], ' r  b   swpd   free   buff  cache   si   so    bi    bo   in   cs us sy id wa st');
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+});
+
+test('swap lists a swapfile as /proc/swaps does, and says when there is none', () => {
+  const none = fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length === 1;
+  if (none) assert.equal(memscope(['swap']).stdout, 'no swap configured\n');
+  const s = new Swapfile(32, `/var/tmp/memscope-views-${process.pid}.swap`);
+  try {
+    const r = memscope(['swap', '--json']);
+    const dev = jsonLines(r.stdout).find((d) => d.name === s.file);
+    assert.ok(dev, r.stdout);
+    const line = fs.readFileSync('/proc/swaps', 'utf8').split('\n').find((l) => l.startsWith(s.file))!;
+    const f = line.split(/\s+/);
+    assert.deepEqual([dev.type, dev.sizeKb, dev.usedKb, dev.priority], ['file', Number(f[2]), Number(f[3]), Number(f[4])]);
+    assert.match(memscope(['swap']).stdout, new RegExp(`^NAME\\s+TYPE\\s+SIZE USED PRIO\\n${s.file} file\\s+32M\\s+0B\\s+-?\\d+\\n`, 'm'));
+  } finally {
+    s.dispose();
+  }
+});
+
+test('oomlog finds an OOM kill provoked here in /dev/kmsg: victim, cgroup, constraint', () => {
+  const cg = new MemoryCgroup('memscope-oomlog-test', 32 << 20);
+  try {
+    const argv = cg.wrap([workload('triage_hog'), '128']);
+    const child = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.signal, 'SIGKILL');
+    const r = memscope(['oomlog', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const ev = jsonLines(r.stdout).filter((e) => e.cgroup === cg.name).pop();
+    assert.ok(ev, r.stdout);
+    assert.equal(ev.constraint, 'CONSTRAINT_MEMCG');
+    assert.equal(ev.victim.comm, 'triage_hog');
+    assert.equal(ev.invoker.comm, 'triage_hog');
+    assert.equal(ev.victim.pid, ev.invoker.pid);
+    assert.ok(ev.victim.anonRssKb > 16 * 1024 && ev.victim.anonRssKb <= 32 * 1024, String(ev.victim.anonRssKb));
+    assert.equal(ev.memcg.limitKb, 32 * 1024);
+    assert.ok(ev.ageSeconds >= 0 && ev.ageSeconds < 120);
+    const text = memscope(['oomlog']).stdout;
+    assert.match(text, new RegExp(`OOM kill \\(CONSTRAINT_MEMCG, cgroup ${cg.name}\\)\\n  invoked by:  triage_hog \\(PID ${ev.victim.pid}\\)`));
+  } finally {
+    cg.dispose();
+  }
+});
+
+test('bad input: one line', () => {
+  for (const [args, re] of [
+    [['pmap', '999999999'], /^memscope: no process with PID 999999999/],
+    [['ps', '-s', 'bogus'], /^memscope: ps: .*bogus/],
+    [['oomlog', '-f', '/nonexistent'], /^memscope: cannot read \/nonexistent: ENOENT/],
+    [['free', '-m', '-g'], /^memscope: free: option/],
+    [['vmstat', '0'], /^memscope: vmstat: .*positive/],
+  ] as [string[], RegExp][]) {
+    const r = memscope(args);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, re);
+  }
+});
+
+after(() => assertNothingLoaded());
