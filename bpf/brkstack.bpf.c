@@ -12,7 +12,7 @@ static __always_inline int count_brk(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (ms_traced(tgid))
-		ms_count_stack(&brk_counts, ctx, tgid, true, false, 1);
+		ms_count_stack_unwind(&brk_counts, ctx, tgid, false, 1);
 	return 0;
 }
 

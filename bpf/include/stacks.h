@@ -35,6 +35,38 @@ static __always_inline __s32 ms_kernel_stack(void *ctx)
 	return bpf_get_stackid(ctx, &ms_kstacks, 0);
 }
 
+/* Plain-address user stacks, for tools that capture a stack on every event of a process they
+ * follow while it lives (memleak): much cheaper than build-id stacks, because the kernel does not
+ * look up a build id per frame; frames resolve through the process's maps. An object opts in by
+ * defining MS_PLAIN_USER_STACKS before including this file. */
+#ifdef MS_PLAIN_USER_STACKS
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, MS_STACK_DEPTH * sizeof(__u64));
+	__uint(max_entries, 8192);
+} ms_ustacks_plain SEC(".maps");
+#endif
+
+/* At a function's first instruction (a uprobe on malloc) the function has not pushed its frame
+ * yet, so a frame-pointer walk goes from the probed address straight to the caller's caller: the
+ * immediate caller is lost. The return address at [sp] is that caller. */
+static __always_inline __u64 ms_entry_return_address(struct pt_regs *regs)
+{
+	__u64 ra = 0;
+	bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(regs));
+	return ra;
+}
+
+/* A user stack captured at a function's entry, plus its immediate caller from [sp]. The stack's
+ * frame 0 is the probed function; userspace shows caller in its place. stackmap is ms_ustacks
+ * (build ids) or ms_ustacks_plain (addresses). */
+static __always_inline __s32 ms_entry_user_stack(struct pt_regs *regs, void *stackmap, __u64 *caller)
+{
+	*caller = ms_entry_return_address(regs);
+	return bpf_get_stackid(regs, stackmap, BPF_F_USER_STACK);
+}
+
 /* The key of every "count by stack" map; mirrored by STACK_KEY in src/engine/stack-counts.ts. */
 struct ms_stack_key {
 	__u32 tgid;
@@ -55,6 +87,162 @@ static __always_inline void ms_count_stack(void *map, void *ctx, __u32 tgid, boo
 		key.kstack = ms_kernel_stack(ctx);
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	ms_map_add(map, &key, delta);
+}
+
+/* ---- DWARF unwinding (src/unwind/): the user registers and the top of the user stack are copied
+ * into a ring buffer at the event, and memscope unwinds them with each module's CFI in userspace,
+ * so stacks go through code built without frame pointers (Debian's libc). Off by default: tools
+ * that offer --unwind set ms_unwind before load. Records: struct ms_dwarf_sample, mirrored by
+ * DWARF_SAMPLE in src/unwind/sample.ts. */
+#define MS_UNWIND_FP 0
+#define MS_UNWIND_DWARF 1
+#define MS_UNWIND_AUTO 2
+#define MS_DWARF_STACK_MAX 16384
+#define MS_DWARF_REGS 17 /* DWARF x86_64 numbering: 0-15 general registers, 16 = rip */
+
+const volatile __u32 ms_unwind = MS_UNWIND_FP;
+const volatile __u32 ms_unwind_bytes = 8192;  /* stack bytes copied per event (<= MS_DWARF_STACK_MAX) */
+const volatile __u64 ms_unwind_rate = 1000;   /* auto: DWARF samples per second per CPU, then frame pointers */
+
+__u64 ms_dwarf_samples_sent = 0;
+__u64 ms_dwarf_over_rate = 0;   /* auto mode: events that used frame pointers because of the rate */
+__u64 ms_dwarf_ring_full = 0;   /* events that used frame pointers because the ring buffer was full */
+
+struct ms_dwarf_sample {
+	__u32 tgid;
+	__u32 tid;
+	__u64 delta;
+	__s32 kstack;
+	__u32 size;                    /* bytes of stack[] that were copied, from regs[7] (rsp) up */
+	__s32 ustack;                  /* the frame-pointer stack too: used if the maps are never known */
+	__u32 pad;
+	__u64 regs[MS_DWARF_REGS];
+	char comm[TASK_COMM_LEN];
+	__u8 stack[MS_DWARF_STACK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096); /* resized by userspace when DWARF unwinding is on */
+} ms_dwarf_samples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ms_dwarf_sample);
+	__uint(max_entries, 1);
+} ms_dwarf_scratch SEC(".maps");
+
+struct ms_dwarf_window {
+	__u64 start;
+	__u64 count;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ms_dwarf_window);
+	__uint(max_entries, 1);
+} ms_dwarf_rate SEC(".maps");
+
+struct ms_vma_end {
+	__u64 end;
+};
+
+static long ms_vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	((struct ms_vma_end *)data)->end = BPF_CORE_READ(vma, vm_end);
+	return 0;
+}
+
+/* auto mode: true while this CPU has sent fewer than ms_unwind_rate samples in the current second */
+static __always_inline bool ms_dwarf_within_rate(void)
+{
+	__u32 zero = 0;
+	struct ms_dwarf_window *w = bpf_map_lookup_elem(&ms_dwarf_rate, &zero);
+	if (!w)
+		return false;
+	__u64 now = bpf_ktime_get_ns();
+	if (now - w->start >= 1000000000ULL) {
+		w->start = now;
+		w->count = 0;
+	}
+	if (w->count >= ms_unwind_rate)
+		return false;
+	w->count++;
+	return true;
+}
+
+/* Copies the user registers and stack of the current task into the DWARF ring buffer.
+ * Returns 0 when a sample was sent; non-zero means the caller should use frame pointers. */
+static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, __u64 delta)
+{
+	__u32 zero = 0;
+	if (ms_unwind == MS_UNWIND_AUTO && !ms_dwarf_within_rate()) {
+		__sync_fetch_and_add(&ms_dwarf_over_rate, 1);
+		return 1;
+	}
+	struct ms_dwarf_sample *s = bpf_map_lookup_elem(&ms_dwarf_scratch, &zero);
+	if (!s)
+		return 1;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct pt_regs r;
+	if (bpf_probe_read_kernel(&r, sizeof(r), regs))
+		return 1;
+	s->regs[0] = r.ax;  s->regs[1] = r.dx;  s->regs[2] = r.cx;  s->regs[3] = r.bx;
+	s->regs[4] = r.si;  s->regs[5] = r.di;  s->regs[6] = r.bp;  s->regs[7] = r.sp;
+	s->regs[8] = r.r8;  s->regs[9] = r.r9;  s->regs[10] = r.r10; s->regs[11] = r.r11;
+	s->regs[12] = r.r12; s->regs[13] = r.r13; s->regs[14] = r.r14; s->regs[15] = r.r15;
+	s->regs[16] = r.ip;
+	s->tgid = tgid;
+	s->tid = (__u32)bpf_get_current_pid_tgid();
+	s->delta = delta;
+	s->kstack = kernel ? ms_kernel_stack(ctx) : -1;
+	s->ustack = ms_user_stack(ctx);
+	bpf_get_current_comm(s->comm, sizeof(s->comm));
+
+	/* copy no further than the end of the stack's mapping: a read past it would fail whole */
+	__u64 want = ms_unwind_bytes;
+	struct ms_vma_end ve = { .end = 0 };
+	if (bpf_find_vma(task, r.sp, ms_vma_end_cb, &ve, 0) == 0 && ve.end > r.sp && ve.end - r.sp < want)
+		want = ve.end - r.sp;
+	if (want > MS_DWARF_STACK_MAX)
+		want = MS_DWARF_STACK_MAX;
+	__u32 size = want;
+	/* the top of a stack that find_vma could not measure: try smaller copies */
+	for (int i = 0; i < 4; i++) {
+		if (size == 0 || size > MS_DWARF_STACK_MAX)
+			break;
+		if (bpf_probe_read_user(s->stack, size, (void *)r.sp) == 0)
+			break;
+		size >>= 1;
+	}
+	if (size > MS_DWARF_STACK_MAX)
+		size = 0;
+	s->size = size;
+	__u64 len = offsetof(struct ms_dwarf_sample, stack) + (__u64)size;
+	if (len > sizeof(*s))
+		return 1;
+	if (bpf_ringbuf_output(&ms_dwarf_samples, s, len, 0)) {
+		__sync_fetch_and_add(&ms_dwarf_ring_full, 1);
+		return 1;
+	}
+	__sync_fetch_and_add(&ms_dwarf_samples_sent, 1);
+	return 0;
+}
+
+/* ms_count_stack, with DWARF unwinding when ms_unwind asks for it: the event goes to the
+ * ms_dwarf_samples ring buffer (unwound and counted in userspace) or, when that is off, over the
+ * rate or full, is counted in map by its frame-pointer stack as before. */
+static __always_inline void ms_count_stack_unwind(void *map, void *ctx, __u32 tgid, bool kernel, __u64 delta)
+{
+	if (ms_unwind != MS_UNWIND_FP) {
+		ms_note_process(tgid);
+		if (ms_dwarf_sample(ctx, tgid, kernel, delta) == 0)
+			return;
+	}
+	ms_count_stack(map, ctx, tgid, true, kernel, delta);
 }
 
 #endif

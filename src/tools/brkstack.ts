@@ -3,6 +3,7 @@ import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
+import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { reportStacks } from './_stack-report';
 import { examples, Tool } from './tool';
 
@@ -10,27 +11,34 @@ export const tool: Tool = {
   name: 'brkstack',
   summary: 'brk() heap growth counted by user stack and process',
   configure(cmd) {
-    addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg']));
+    addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg'])));
     cmd.addHelpText(
       'after',
-      '\nEvery brk() call is counted (none are sampled). Stacks through code without frame pointers\n' +
-        "(Debian's libc among it) stop early; build with -fno-omit-frame-pointer for full stacks.\n" +
+      '\nEvery brk() call is counted (none are sampled). User stacks are unwound with DWARF CFI by\n' +
+        "default, so they go through code without frame pointers (Debian's libc) to main; a stack\n" +
+        'that cannot be unwound further ends with an [unwind stopped: ...] line.\n' +
         examples([
           ['memscope brkstack', 'all processes, until Ctrl-C'],
           ['memscope brkstack -p 181 10', 'PID 181 for 10 seconds'],
           ['memscope brkstack -c ./myprog', 'start ./myprog and trace it from its start'],
           ['memscope brkstack --svg brk.svg 30', 'a brk flame graph of 30 seconds'],
+          ['memscope brkstack --unwind fp -p 181', 'frame-pointer stacks, walked in the kernel (cheapest)'],
         ]),
     );
   },
-  async run(opts: CommonOptions, [duration]: [number?]) {
+  async run(opts: CommonOptions & UnwindOptions, [duration]: [number?]) {
     const symbolizer = new Symbolizer();
+    const dwarf = new DwarfStacks(symbolizer);
+    if (opts.verbose) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     await runTrace({
       bpf: 'brkstack',
       opts,
       duration,
       symbolizer,
       banner: 'Tracing brk() calls by user stack',
+      consts: dwarf.consts(opts),
+      configure: (obj) => DwarfStacks.configure(obj, opts),
+      setup: (obj) => dwarf.listen(obj),
       groups: [
         {
           what: 'brk() calls',
@@ -40,8 +48,9 @@ export const tool: Tool = {
           ],
         },
       ],
-      finish(obj) {
-        const stacks = stackCounts(obj, 'brk_counts', symbolizer).read();
+      async finish(obj) {
+        const stacks = [...stackCounts(obj, 'brk_counts', symbolizer).read(), ...(await dwarf.drain(obj))];
+        if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls' });
       },
     });

@@ -1,0 +1,206 @@
+// The userspace half of DWARF stack capture (bpf/include/stacks.h, ms_count_stack_unwind):
+// the --unwind options, the constants they set before load, and the consumer of the
+// ms_dwarf_samples ring buffer that unwinds each sample as it arrives and counts identical stacks.
+import { Command, InvalidArgumentError } from 'commander';
+import type { BpfObject } from '../engine/bpf-object';
+import { StackReader } from '../engine/stacks';
+import type { CountedStack } from '../render/stacks';
+import type { Frame, Symbolizer } from '../symbols/symbolizer';
+import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
+
+export type UnwindMode = 'fp' | 'dwarf' | 'auto';
+
+export interface UnwindOptions {
+  unwind: UnwindMode;
+  unwindBytes: number;
+  unwindRate: number;
+}
+
+const MODES: Record<UnwindMode, number> = { fp: 0, dwarf: 1, auto: 2 };
+export const MAX_STACK_BYTES = 16384;
+
+/** struct ms_dwarf_sample's header (the stack bytes follow it). */
+const OFF_TGID = 0;
+const OFF_DELTA = 8;
+const OFF_KSTACK = 16;
+const OFF_SIZE = 20;
+const OFF_USTACK = 24;
+const OFF_REGS = 32;
+const OFF_COMM = OFF_REGS + NREGS * 8;
+const HEADER = OFF_COMM + 16;
+
+function parseStackBytes(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 256 || n > MAX_STACK_BYTES || n % 8) {
+    throw new InvalidArgumentError(`expected a multiple of 8 from 256 to ${MAX_STACK_BYTES}.`);
+  }
+  return n;
+}
+
+function parseMode(v: string): UnwindMode {
+  if (v !== 'fp' && v !== 'dwarf' && v !== 'auto') throw new InvalidArgumentError('expected dwarf, fp or auto.');
+  return v;
+}
+
+function parseRate(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError('expected a positive whole number.');
+  return Number(v);
+}
+
+/** --unwind, --unwind-bytes and --unwind-rate, the same in every tool that offers them. */
+export function addUnwindOptions(cmd: Command, defaultMode: UnwindMode = 'auto'): Command {
+  return cmd
+    .option(
+      '--unwind <MODE>',
+      'user stacks: dwarf (CFI, works without frame pointers), fp (frame pointers, in the kernel), ' +
+        'auto (dwarf while the event rate allows, then fp)',
+      parseMode,
+      defaultMode,
+    )
+    .option('--unwind-bytes <N>', `user stack bytes copied per event for dwarf unwinding (max ${MAX_STACK_BYTES})`, parseStackBytes, 8192)
+    .option('--unwind-rate <N>', 'auto: dwarf-unwound events per second per CPU before falling back to fp', parseRate, 1000);
+}
+
+/** The `const volatile` settings of stacks.h for these options. */
+export function unwindConsts(o: UnwindOptions): Record<string, number> {
+  return { ms_unwind: MODES[o.unwind], ms_unwind_bytes: o.unwindBytes, ms_unwind_rate: o.unwindRate };
+}
+
+/** Ring buffer size for samples: room for about 512 full samples, a power of two. */
+export function ringBytes(o: UnwindOptions): number {
+  let n = 1 << 20;
+  while (n < (o.unwindBytes + HEADER) * 512) n *= 2;
+  return n;
+}
+
+interface Bucket {
+  pid: number;
+  comm: string;
+  kstack: number;
+  ustack: number;
+  count: number;
+  ips: number[];
+  stop: string | null;
+}
+
+export class DwarfStacks {
+  readonly unwinder: Unwinder;
+  private buckets = new Map<string, Bucket>();
+  private pending: Buffer[] = [];
+  samples = 0;
+  frames = 0;
+  truncated = 0;
+  /** Events whose process exited before its maps were read: their frame-pointer stacks were used. */
+  fpFallbacks = 0;
+  unwindMs = 0;
+
+  constructor(private readonly symbolizer: Symbolizer, maxFrames = 127) {
+    this.unwinder = new Unwinder(symbolizer, maxFrames);
+  }
+
+  /** The `const volatile` settings for runTrace's consts. */
+  consts(o: UnwindOptions): Record<string, number> {
+    return unwindConsts(o);
+  }
+
+  /** Lets the event loop deliver the samples still in the ring buffer, then reads (for finish). */
+  async drain(obj: BpfObject): Promise<CountedStack[]> {
+    for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 15));
+    return this.read(obj);
+  }
+
+  /** For tools: sets the constants and ring size before load (from runTrace's configure). */
+  static configure(obj: BpfObject, o: UnwindOptions): void {
+    if (o.unwind !== 'fp') obj.setMaxEntries('ms_dwarf_samples', ringBytes(o));
+  }
+
+  /** Starts consuming samples (from runTrace's setup, after load). */
+  listen(obj: BpfObject): void {
+    obj.onRecords('ms_dwarf_samples', (recs) => {
+      for (const r of recs) this.add(r);
+    });
+  }
+
+  /** Unwinds and counts one ring-buffer record. */
+  add(rec: Buffer, retry = false): UnwindResult | null {
+    if (rec.length < HEADER) return null;
+    const pid = rec.readUInt32LE(OFF_TGID);
+    const size = Math.min(rec.readUInt32LE(OFF_SIZE), rec.length - HEADER);
+    const regs = new Float64Array(NREGS);
+    for (let i = 0; i < NREGS; i++) {
+      const o = OFF_REGS + i * 8;
+      regs[i] = rec.readUInt32LE(o + 4) * 0x100000000 + rec.readUInt32LE(o);
+    }
+    const t0 = performance.now();
+    const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size));
+    this.unwindMs += performance.now() - t0;
+    if (!retry && res.stop === NO_MAPPING && this.pending.length < 4096) {
+      // the process's maps are not known yet (its note may come later): try again at the end
+      this.pending.push(Buffer.from(rec));
+      return res;
+    }
+    this.samples++;
+    this.frames += res.ips.length;
+    if (res.stop) this.truncated++;
+    const end = rec.indexOf(0, OFF_COMM);
+    const comm = rec.toString('utf8', OFF_COMM, end < 0 || end > OFF_COMM + 16 ? OFF_COMM + 16 : end);
+    const kstack = rec.readInt32LE(OFF_KSTACK);
+    // a process gone before its maps were read: its frame-pointer stack (build ids) is all there is
+    const ustack = res.stop === NO_MAPPING && res.ips.length === 1 ? rec.readInt32LE(OFF_USTACK) : -1;
+    const key = `${pid}/${comm}/${kstack}/${ustack}/${res.ips.join(',')}/${res.stop ?? ''}`;
+    const count = Number(rec.readBigUInt64LE(OFF_DELTA));
+    const b = this.buckets.get(key);
+    if (b) b.count += count;
+    else this.buckets.set(key, { pid, comm, kstack, ustack, count, ips: res.ips, stop: res.stop });
+    return res;
+  }
+
+  /** The counted stacks, symbolized (kernel stacks from the object's stack map). */
+  read(obj?: BpfObject): CountedStack[] {
+    const retry = this.pending;
+    this.pending = [];
+    for (const r of retry) this.add(r, true);
+    const kernel = obj ? new StackReader(obj) : null;
+    const out: CountedStack[] = [];
+    for (const b of this.buckets.values()) {
+      let user: Frame[];
+      if (b.ustack >= 0 && kernel) {
+        user = this.symbolizer.user(b.pid, kernel.userStack(b.ustack));
+        this.fpFallbacks += b.count;
+      } else {
+        user = this.symbolizer.user(b.pid, b.ips.map((ip) => ({ ip: BigInt(ip) })));
+        if (b.stop) user.push({ addr: 0n, symbol: `[unwind stopped: ${b.stop}]`, offset: 0, module: null, note: true });
+      }
+      out.push({
+        pid: b.pid,
+        comm: b.comm,
+        count: b.count,
+        user,
+        kernel: kernel && b.kstack >= 0 ? this.symbolizer.kernel(kernel.kernelStack(b.kstack)) : [],
+      });
+    }
+    return out;
+  }
+
+  /** One line for --verbose: what was unwound how. */
+  summary(obj: BpfObject, o: UnwindOptions): string[] {
+    const lines: string[] = [];
+    const overRate = obj.readGlobalU64('ms_dwarf_over_rate');
+    const full = obj.readGlobalU64('ms_dwarf_ring_full');
+    lines.push(
+      `user stacks: ${this.samples} events unwound with DWARF CFI (${this.frames} frames, ${this.truncated} stopped early, ` +
+        `${this.unwinder.modulesLoaded} modules' CFI read, ${this.unwindMs.toFixed(0)} ms)`,
+    );
+    if (this.fpFallbacks > 0) lines.push(`user stacks: ${this.fpFallbacks} events of processes that exited before their maps were read used frame pointers`);
+    if (overRate > 0n) lines.push(`user stacks: ${overRate} events over ${o.unwindRate}/s per CPU used frame pointers instead`);
+    if (full > 0n) lines.push(`user stacks: ${full} events found the sample ring buffer full and used frame pointers instead`);
+    return lines;
+  }
+}
+
+/** The --verbose line that says how user stacks are taken. */
+export function describeUnwind(o: UnwindOptions): string {
+  if (o.unwind === 'fp') return 'user stacks: frame pointers (in the kernel)';
+  const how = `DWARF CFI unwinding of ${o.unwindBytes} stack bytes per event`;
+  return o.unwind === 'dwarf' ? `user stacks: ${how}` : `user stacks: ${how}, frame pointers above ${o.unwindRate} events/s per CPU`;
+}

@@ -1,0 +1,214 @@
+// User-space DWARF unwinding of a captured sample: the registers at the event and a copy of the
+// top of the user stack. Each step finds the module behind the address (through the process's
+// recorded mappings), the CFI row for it, computes the CFA and the caller's registers, and goes on
+// until the outermost frame (return address undefined, as in _start) or until it cannot: then the
+// stack ends with the reason, never with a guessed frame.
+import * as path from 'node:path';
+import type { ElfFile } from '../symbols/elf';
+import type { Symbolizer } from '../symbols/symbolizer';
+import { CfiError, CfiSection, RA_REG, readCfi, Row, rowAt, RuleKind } from './cfi';
+import { evaluate, ExprContext } from './expr';
+
+export const NREGS = 17; // x86_64 DWARF numbering: 0-15 general registers, 16 = rip
+const SP = 7;
+export const NO_MAPPING = 'address in no mapping';
+
+export interface UnwindResult {
+  /** Instruction pointer of the event, then return addresses, innermost first. */
+  ips: number[];
+  /** Why unwinding stopped early; null when it reached the outermost frame. */
+  stop: string | null;
+}
+
+/** The CFI of one ELF file: .eh_frame, then .debug_frame of the file and of its debug file. */
+class ModuleCfi {
+  private rows = new Map<number, Row | null>();
+  private sections: CfiSection[];
+
+  constructor(readonly name: string, sections: (CfiSection | null)[]) {
+    this.sections = sections.filter((s): s is CfiSection => s !== null);
+  }
+
+  get empty(): boolean {
+    return this.sections.length === 0;
+  }
+
+  row(vaddr: number): Row | null {
+    const cached = this.rows.get(vaddr);
+    if (cached !== undefined) return cached;
+    let row: Row | null = null;
+    for (const s of this.sections) {
+      const fde = s.find(vaddr);
+      if (!fde) continue;
+      try {
+        row = rowAt(fde, vaddr, s.addr);
+      } catch (e) {
+        if (!(e instanceof CfiError)) throw e;
+        row = null;
+      }
+      break;
+    }
+    if (this.rows.size > 200_000) this.rows.clear(); // bounded: rows are cheap to compute again
+    this.rows.set(vaddr, row);
+    return row;
+  }
+}
+
+interface Range {
+  start: number;
+  end: number;
+  fileOffset: number;
+  elf: ElfFile | null;
+  cfi: ModuleCfi | null;
+  name: string;
+}
+
+export class Unwinder {
+  private byElf = new WeakMap<ElfFile, ModuleCfi>();
+  private byBuildId = new Map<string, ModuleCfi>();
+  private ranges = new Map<number, Range[]>();
+  /** Modules whose CFI was parsed (for statistics). */
+  modulesLoaded = 0;
+
+  constructor(private readonly symbolizer: Symbolizer, readonly maxFrames = 127) {}
+
+  /** Forgets a process's address ranges (its maps are still kept by the symbolizer). */
+  forget(pid: number): void {
+    this.ranges.delete(pid);
+  }
+
+  private cfiOf(elf: ElfFile): ModuleCfi {
+    let m = this.byElf.get(elf) ?? (elf.buildId ? this.byBuildId.get(elf.buildId) : undefined);
+    if (m) return m;
+    const own = readCfi(elf);
+    const sections = [own.eh, own.debug];
+    if (!own.debug) {
+      const dbg = this.symbolizer.debugFile(elf);
+      if (dbg) sections.push(readCfi(dbg).debug);
+    }
+    m = new ModuleCfi(path.basename(elf.path), sections);
+    this.modulesLoaded++;
+    this.byElf.set(elf, m);
+    if (elf.buildId) this.byBuildId.set(elf.buildId, m);
+    return m;
+  }
+
+  private rangeFor(pid: number, ip: number): Range | null {
+    let list = this.ranges.get(pid);
+    if (list) {
+      for (const r of list) if (ip >= r.start && ip < r.end) return r;
+    } else {
+      list = [];
+      this.ranges.set(pid, list);
+    }
+    const m = this.symbolizer.mappingAt(pid, BigInt(ip));
+    if (!m) return null;
+    const elf = this.symbolizer.elfOfMapping(pid, m);
+    const r: Range = {
+      start: Number(m.start),
+      end: Number(m.end),
+      fileOffset: Number(m.offset),
+      elf,
+      cfi: elf ? this.cfiOf(elf) : null,
+      name: elf ? path.basename(elf.path) : m.path || '[anon]',
+    };
+    list.push(r);
+    return r;
+  }
+
+  /**
+   * Unwinds one sample. regs: DWARF-numbered register values (NaN when unknown); stack: the bytes
+   * copied from regs[7] (rsp) upwards.
+   */
+  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer): UnwindResult {
+    const regs = new Float64Array(NREGS);
+    for (let i = 0; i < NREGS; i++) regs[i] = initial[i];
+    const base = regs[SP];
+    const size = stack.length;
+    const read = (addr: number): number | undefined => {
+      const off = addr - base;
+      if (!(off >= 0 && off + 8 <= size)) return undefined;
+      return stack.readUInt32LE(off + 4) * 0x100000000 + stack.readUInt32LE(off);
+    };
+    const ips: number[] = [];
+    let signalFrame = false;
+    const next = new Float64Array(NREGS);
+    for (let depth = 0; ; depth++) {
+      const ip = regs[RA_REG];
+      if (depth >= this.maxFrames) return { ips, stop: `deeper than ${this.maxFrames} frames` };
+      ips.push(ip);
+      const range = this.rangeFor(pid, ip);
+      if (!range) return { ips, stop: NO_MAPPING };
+      if (!range.elf || !range.cfi || range.cfi.empty) return { ips, stop: `no CFI for ${range.name}` };
+      // a return address points after the call: look up the call itself (not for the event's ip)
+      const pc = depth === 0 || signalFrame ? ip : ip - 1;
+      const vaddr = range.elf.vaddrOfFileOffset(pc - range.start + range.fileOffset);
+      const row = vaddr === null ? null : range.cfi.row(vaddr);
+      if (!row) return { ips, stop: `no CFI for ${range.name} at 0x${(vaddr ?? pc).toString(16)}` };
+
+      const ctx: ExprContext = { reg: (n) => (n < NREGS && !Number.isNaN(regs[n]) ? regs[n] : undefined), read };
+      let cfa: number | undefined;
+      try {
+        if (row.cfa.expr) cfa = evaluate(row.cfa.expr, ctx);
+        else cfa = row.cfa.reg < NREGS ? regs[row.cfa.reg] + row.cfa.offset : undefined;
+      } catch {
+        cfa = undefined;
+      }
+      if (cfa === undefined || Number.isNaN(cfa)) return { ips, stop: 'CFA not computable' };
+
+      next.set(regs);
+      next[SP] = cfa;
+      let raUndefined = false;
+      let raMissing = false;
+      for (const [reg, rule] of row.regs) {
+        if (reg >= NREGS && reg !== row.raReg) continue;
+        const dst = reg === row.raReg ? RA_REG : reg;
+        let v: number | undefined;
+        try {
+          switch (rule.kind) {
+            case RuleKind.Undefined:
+              if (dst === RA_REG) raUndefined = true;
+              v = NaN;
+              break;
+            case RuleKind.SameValue:
+              v = regs[dst];
+              break;
+            case RuleKind.Offset:
+              v = read(cfa + rule.n);
+              break;
+            case RuleKind.ValOffset:
+              v = cfa + rule.n;
+              break;
+            case RuleKind.Register:
+              v = rule.n < NREGS ? regs[rule.n] : NaN;
+              break;
+            case RuleKind.Expression: {
+              const a = evaluate(rule.expr!, ctx, cfa);
+              v = a === undefined ? undefined : read(a);
+              break;
+            }
+            case RuleKind.ValExpression:
+              v = evaluate(rule.expr!, ctx, cfa);
+              break;
+          }
+        } catch {
+          v = undefined;
+        }
+        if (v === undefined) {
+          if (dst === RA_REG) raMissing = true;
+          v = NaN;
+        }
+        next[dst] = v;
+      }
+      if (raUndefined) return { ips, stop: null }; // the outermost frame (_start, clone3)
+      if (!row.regs.has(row.raReg)) return { ips, stop: null };
+      if (raMissing) return { ips, stop: `end of the ${size}-byte stack copy` };
+      const ra = next[RA_REG];
+      if (Number.isNaN(ra)) return { ips, stop: 'return address unknown' };
+      if (ra === 0) return { ips, stop: null };
+      if (cfa <= regs[SP] && ra === ip && !row.signal) return { ips, stop: 'unwinding made no progress' };
+      signalFrame = row.signal;
+      regs.set(next);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+/* unwind_malloc MODE N [DEPTH]: after a line on stdin, grows the heap through malloc() N times
+ * (libc's malloc → sysmalloc → sbrk → brk), then prints "grew K" (the brk growths it saw) and
+ * "done". Built -O2 -fomit-frame-pointer for DWARF unwinding tests (and with frame pointers as a
+ * twin). MODE: "app" mallocs from this file (main → outer_level → middle_level → grow_by_malloc),
+ * "lib" through libunwind_lib.so (main → outer_level → lib_outer → lib_grow, built without frame
+ * pointers), "deep" from the bottom of a recursion of DEPTH frames of recurse(). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <malloc.h>
+
+#ifdef WITH_LIB
+extern long lib_outer(int n, long (*count)(void *));
+#endif
+
+static void *prev_brk;
+static long growths;
+static void *keep[4096];
+static int nkeep;
+
+/* counts brk growths: sbrk(0) does no system call, it returns libc's cached break */
+__attribute__((noinline)) long note_growth(void *p)
+{
+	void *now = sbrk(0);
+	if (now != prev_brk) {
+		growths++;
+		prev_brk = now;
+	}
+	if (nkeep < 4096)
+		keep[nkeep++] = p;
+	return (long)p & 1;
+}
+
+__attribute__((noinline)) long grow_by_malloc(int n)
+{
+	long r = 0;
+	for (int i = 0; i < n; i++) {
+		/* below the mmap threshold, bigger than the top pad: every call grows the heap */
+		char *p = malloc(64 * 1024 + i * 4096);
+		memset(p, 1, 16);
+		r += note_growth(p);
+	}
+	return r;
+}
+
+__attribute__((noinline)) long middle_level(int n)
+{
+	long r = grow_by_malloc(n);
+	__asm__ volatile("" ::: "memory");
+	return r + 1;
+}
+
+__attribute__((noinline)) long recurse(int depth, int n)
+{
+	long r;
+	if (depth <= 1)
+		r = grow_by_malloc(n);
+	else
+		r = recurse(depth - 1, n);
+	__asm__ volatile("" ::: "memory");
+	return r + depth;
+}
+
+__attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
+{
+	long r;
+	if (!strcmp(mode, "deep"))
+		r = recurse(depth, n);
+#ifdef WITH_LIB
+	else if (!strcmp(mode, "lib"))
+		r = lib_outer(n, note_growth);
+#endif
+	else
+		r = middle_level(n);
+	__asm__ volatile("" ::: "memory");
+	return r + 2;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "app";
+	int n = argc > 2 ? atoi(argv[2]) : 10;
+	int depth = argc > 3 ? atoi(argv[3]) : 1;
+	char line[16];
+	setvbuf(stdout, NULL, _IONBF, 0);
+	mallopt(M_TOP_PAD, 0);
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
+	free(malloc(16)); /* the heap exists, libc knows the break */
+	prev_brk = sbrk(0);
+	printf("ready\n");
+	if (!fgets(line, sizeof(line), stdin))
+		return 1;
+	long r = outer_level(mode, n, depth);
+	printf("grew %ld\n", growths);
+	printf("done %ld\n", r & 1);
+	return 0;
+}
