@@ -60,6 +60,12 @@ export class BpfObject {
     return this;
   }
 
+  /** Includes or leaves out one program at load (selectSources does this per probe group). */
+  setAutoload(prog: string, on: boolean): this {
+    native().setAutoload(this.h(), prog, on);
+    return this;
+  }
+
   /** Sizes a map before load, e.g. stack storage for a busy tool. */
   setMaxEntries(map: string, n: number): this {
     native().setMaxEntries(this.h(), map, n);
@@ -139,7 +145,11 @@ export class BpfObject {
   }
 
   attachUsdt(prog: string, file: string, provider: string, name: string, pid = -1): void {
-    native().attachUsdt(this.h(), prog, pid, file, provider, name);
+    try {
+      native().attachUsdt(this.h(), prog, pid, file, provider, name);
+    } catch (e) {
+      throw new MemscopeError(`cannot attach USDT probe ${provider}:${name} in ${file}: ${firstLines(e)}`);
+    }
   }
 
   entries(map: string, deleteAfterRead = false): MapEntries {

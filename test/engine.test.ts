@@ -1,0 +1,84 @@
+// The engine's paths proven directly on bpf/selftest.bpf.c: constants before load, globals after,
+// uprobes by symbol name, USDT, hash-map batch reads with delete, ring buffers, destroy.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BpfObject } from '../src/engine/bpf-object';
+import { workload } from './lib/workloads';
+import { start } from './lib/run';
+import { assertNothingLoaded } from './lib/bpf';
+
+const U64 = (n: number) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+};
+
+test('uprobe by name, constants, globals, batch map reads with delete, ring buffer', async () => {
+  const bin = workload('probe_target');
+  const w = start(bin, ['25']);
+  const obj = BpfObject.open('selftest');
+  try {
+    await w.waitFor('ready');
+    obj.setConst('magic', 1000).setConst('targ_tgid', w.pid);
+    obj.setAutoload('selftest_usdt', false);
+    obj.load();
+    const seen: number[] = [];
+    obj.onRecords('arg_events', (recs) => recs.forEach((r) => seen.push(Number(r.readBigUInt64LE(0)))));
+    obj.attachUprobe('selftest_uprobe', bin, 'probe_me', { pid: w.pid });
+    w.send('go');
+    await w.waitFor('done');
+    await new Promise((r) => setTimeout(r, 200)); // let libuv deliver the last ring-buffer records
+    assert.equal(obj.readGlobalU64('uprobe_hits'), 25n);
+    assert.deepEqual(seen, [...Array(25).keys()]);
+    const e = obj.entries('seen_args', true);
+    assert.equal(e.count, 25);
+    const pairs = [...Array(e.count).keys()].map((i) => [Number(e.keys.readBigUInt64LE(i * 8)), Number(e.values.readBigUInt64LE(i * 8))]);
+    assert.deepEqual(pairs.sort((a, b) => a[0] - b[0]), [...Array(25).keys()].map((i) => [i, 1000 + i]));
+    assert.equal(obj.entries('seen_args').count, 0, 'read with delete left entries behind');
+    obj.update('seen_args', U64(7), U64(70));
+    assert.equal(obj.lookup('seen_args', U64(7))!.readBigUInt64LE(0), 70n);
+    assert.equal(obj.delete('seen_args', U64(7)), true);
+    assert.equal(obj.lookup('seen_args', U64(7)), null);
+  } finally {
+    obj.destroy();
+    w.kill();
+  }
+});
+
+test('USDT probe in libstdc++ (libstdcxx:throw) counts every throw', async () => {
+  const bin = workload('cxx_throw');
+  const w = start(bin, ['7']);
+  const obj = BpfObject.open('selftest');
+  try {
+    await w.waitFor('ready');
+    obj.setConst('targ_tgid', w.pid);
+    obj.setAutoload('selftest_uprobe', false);
+    obj.load();
+    const libstdcxx = require('node:fs')
+      .readFileSync(`/proc/${w.pid}/maps`, 'utf8')
+      .split('\n')
+      .map((l: string) => l.split(/\s+/)[5])
+      .find((p: string) => p && p.includes('libstdc++'));
+    assert.ok(libstdcxx, 'the workload maps libstdc++');
+    obj.attachUsdt('selftest_usdt', libstdcxx, 'libstdcxx', 'throw', w.pid);
+    w.send('go');
+    await w.waitFor('done');
+    assert.equal(obj.readGlobalU64('usdt_hits'), 7n);
+  } finally {
+    obj.destroy();
+    w.kill();
+  }
+});
+
+test('a uprobe on a missing function fails with one clear message', () => {
+  const obj = BpfObject.open('selftest');
+  try {
+    obj.setAutoload('selftest_usdt', false);
+    obj.load();
+    assert.throws(() => obj.attachUprobe('selftest_uprobe', workload('probe_target'), 'no_such_function'), /cannot attach a uprobe to no_such_function/);
+  } finally {
+    obj.destroy();
+  }
+});
+
+after(() => assertNothingLoaded());
