@@ -10,6 +10,10 @@ export interface FlameOptions {
   palette?: 'hot' | 'mem';
   /** Overrides the palette per frame, e.g. for differential graphs. */
   colorOf?: (node: FlameNode) => string;
+  /** Called with the built tree before rendering, e.g. to fill FlameNode.other from a second profile. */
+  annotate?: (root: FlameNode) => void;
+  /** Extra hover text per frame, e.g. the change in a differential graph. */
+  detailOf?: (node: FlameNode) => string;
 }
 
 export interface FlameNode {
@@ -79,6 +83,7 @@ export function renderFlameGraph(stacks: [string[], number][], opts: FlameOption
   const width = opts.width ?? 1200;
   const unit = opts.unit ?? 'samples';
   const root = buildTree(stacks);
+  opts.annotate?.(root);
   const inner = width - 2 * PAD_X;
   const minValue = root.value / inner / 10; // frames under 0.1 px are dropped
   const rects: string[] = [];
@@ -98,7 +103,7 @@ export function renderFlameGraph(stacks: [string[], number][], opts: FlameOption
 
   function frameSvg(node: FlameNode, x: number, depth: number): string {
     const pct = root.value ? ((100 * node.value) / root.value).toFixed(2) : '0';
-    const info = `${node.name} (${node.value.toLocaleString('en-US')} ${unit}, ${pct}%)`;
+    const info = `${node.name} (${node.value.toLocaleString('en-US')} ${unit}, ${pct}%${opts.detailOf ? opts.detailOf(node) : ''})`;
     const fill = opts.colorOf ? opts.colorOf(node) : node === root ? 'rgb(250,250,250)' : paletteColor(node.name, opts.palette ?? 'hot');
     // static geometry, so the graph also reads where scripts do not run; the script re-lays it out on zoom
     const px = PAD_X + (root.value ? (x / root.value) * inner : 0);
