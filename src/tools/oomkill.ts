@@ -1,0 +1,200 @@
+// oomkill: one line per OOM kill, as the book's oomkill prints it (time, triggering process, victim,
+// its size in pages, load averages), plus the victim's RSS by kind, oom_score_adj, the constraint
+// (a memory cgroup's limit or the whole system) and the cgroup.
+import * as fs from 'node:fs';
+import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { runTrace } from '../engine/session';
+import { struct } from '../engine/struct';
+import { readKmsg } from '../procfs/kmsg';
+import { pageSizeKb } from '../procfs/pid';
+import { clock } from '../render/table';
+import { printJson } from '../render/json';
+import { parseOomEvents } from './oomlog';
+import { examples, Tool } from './tool';
+
+const CG_DEPTH = 12;
+const CG_NAME = 64;
+const CG_PATH_BYTES = 8 + CG_DEPTH * CG_NAME;
+
+/** struct oom_event (bpf/oomkill.bpf.c). */
+const OOM_EVENT = struct([
+  ['trig_pid', 'u32'],
+  ['trig_tid', 'u32'],
+  ['victim_pid', 'u32'],
+  ['victim_tid', 'u32'],
+  ['total_vm', 'u64'],
+  ['anon_rss', 'u64'],
+  ['file_rss', 'u64'],
+  ['shmem_rss', 'u64'],
+  ['victim_cgid', 'u64'],
+  ['limit_cgid', 'u64'],
+  ['limit_pages', 'u64'],
+  ['oom_score_adj', 's32'],
+  ['uid', 'u32'],
+  ['source', 'u32'],
+  ['trig_comm', 'char[16]'],
+  ['victim_comm', 'char[16]'],
+  ['victim_cg', `bytes[${CG_PATH_BYTES}]`],
+  ['limit_cg', `bytes[${CG_PATH_BYTES}]`],
+] as const);
+
+/** struct cg_path: components leaf first → "/a/b" ("/" for the root). */
+function cgroupPath(b: Buffer): string {
+  const depth = Math.min(b.readUInt32LE(0), CG_DEPTH);
+  const truncated = b.readUInt32LE(4) !== 0;
+  const comps: string[] = [];
+  for (let i = 0; i < depth; i++) {
+    const o = 8 + i * CG_NAME;
+    const end = b.indexOf(0, o);
+    comps.unshift(b.toString('utf8', o, end < 0 || end > o + CG_NAME ? o + CG_NAME : end));
+  }
+  return (truncated ? '/...' : '') + '/' + comps.join('/');
+}
+
+const CONSTRAINTS: Record<string, string> = {
+  CONSTRAINT_NONE: 'global',
+  CONSTRAINT_CPUSET: 'cpuset',
+  CONSTRAINT_MEMORY_POLICY: 'mempolicy',
+  CONSTRAINT_MEMCG: 'memcg',
+};
+
+export interface OomKill {
+  time: string;
+  trigger: { pid: number; tid: number; comm: string };
+  victim: { pid: number; tid: number; comm: string; uid: number };
+  /** The victim's size (total_vm), in pages: what the book's "N pages" reports. */
+  pages: number;
+  anon_rss_kb: number;
+  file_rss_kb: number;
+  shmem_rss_kb: number;
+  oom_score_adj: number;
+  /** memcg: a memory cgroup's limit; global: the whole system; cpuset, mempolicy: from the kernel log. */
+  constraint: string;
+  /** Where the constraint came from: the kernel's own OOM report, or the memcg limits read in BPF. */
+  constraint_source: 'kernel log' | 'memcg limits';
+  /** The memory cgroup whose limit was hit (constraint memcg). */
+  oom_memcg: string | null;
+  oom_memcg_limit_kb: number | null;
+  /** The victim's memory cgroup. */
+  cgroup: string | null;
+  loadavg: string;
+}
+
+function readLoadavg(): string {
+  try {
+    return fs.readFileSync('/proc/loadavg', 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** The kernel's own account of this kill ("oom-kill:constraint=...,oom_memcg=...,pid=N"), if the
+ * log has it: it is printed before mark_victim fires, but rate-limited (10 reports per 5 s). */
+function kernelLogFor(victimTid: number): { constraint?: string; oomMemcg?: string; taskMemcg?: string } | null {
+  try {
+    const events = parseOomEvents(readKmsg()).filter((e) => e.victim?.pid === victimTid && e.constraint);
+    const e = events[events.length - 1];
+    if (!e) return null;
+    return { constraint: e.constraint, oomMemcg: e.constraint === 'CONSTRAINT_MEMCG' ? e.cgroup : undefined, taskMemcg: e.taskCgroup };
+  } catch {
+    return null; // no readable kernel log: BPF's view stands
+  }
+}
+
+export function describe(rec: Buffer, pageKb: number): OomKill {
+  const e = OOM_EVENT.decode(rec);
+  const log = kernelLogFor(e.victim_tid);
+  const limitCg = e.limit_cgid ? cgroupPath(e.limit_cg) : null;
+  const victimCg = e.victim_cgid ? cgroupPath(e.victim_cg) : (log?.taskMemcg ?? null);
+  let constraint: string;
+  let oomMemcg: string | null;
+  if (log?.constraint) {
+    constraint = CONSTRAINTS[log.constraint] ?? log.constraint.toLowerCase();
+    oomMemcg = constraint === 'memcg' ? (log.oomMemcg ?? limitCg) : null;
+  } else {
+    constraint = limitCg ? 'memcg' : 'global';
+    oomMemcg = limitCg;
+  }
+  return {
+    time: clock(),
+    trigger: { pid: e.trig_pid, tid: e.trig_tid, comm: e.trig_comm },
+    victim: { pid: e.victim_pid, tid: e.victim_tid, comm: e.victim_comm, uid: e.uid },
+    pages: e.total_vm,
+    anon_rss_kb: e.anon_rss * pageKb,
+    file_rss_kb: e.file_rss * pageKb,
+    shmem_rss_kb: e.shmem_rss * pageKb,
+    oom_score_adj: e.oom_score_adj,
+    constraint,
+    constraint_source: log?.constraint ? 'kernel log' : 'memcg limits',
+    oom_memcg: oomMemcg,
+    oom_memcg_limit_kb: oomMemcg && oomMemcg === limitCg ? e.limit_pages * pageKb : null,
+    cgroup: victimCg,
+    loadavg: readLoadavg(),
+  };
+}
+
+export function formatKill(k: OomKill): string {
+  return (
+    `${k.time} Triggered by PID ${k.trigger.pid} ("${k.trigger.comm}"), OOM kill of PID ${k.victim.pid} ("${k.victim.comm}"), ` +
+    `${k.pages} pages, loadavg: ${k.loadavg}; anon-rss ${k.anon_rss_kb}kB, file-rss ${k.file_rss_kb}kB, shmem-rss ${k.shmem_rss_kb}kB, ` +
+    `oom_score_adj ${k.oom_score_adj}, constraint ${k.constraint}${k.oom_memcg ? ` (${k.oom_memcg})` : ''}, cgroup ${k.cgroup ?? '?'}`
+  );
+}
+
+export const tool: Tool = {
+  name: 'oomkill',
+  summary: 'OOM kills as they happen: trigger, victim, size, RSS, constraint, cgroup, load',
+  configure(cmd) {
+    addDuration(addCommonOptions(cmd, ['json']));
+    cmd.addHelpText(
+      'after',
+      '\nOne line per OOM kill: the process whose allocation triggered it, the victim and its size\n' +
+        '(total_vm, in pages), the load averages, then the victim\'s anon/file/shmem RSS, oom_score_adj,\n' +
+        'the constraint (memcg: a memory cgroup hit its limit; global: the whole system) with the\n' +
+        "cgroup whose limit was hit, and the victim's memory cgroup. The constraint comes from the kernel's\n" +
+        'own OOM report when the log has it (it is rate-limited), else from the memcg limits read in BPF.\n' +
+        'Event source: the oom:mark_victim tracepoint (tp_btf, else classic).\n' +
+        examples([
+          ['memscope oomkill', 'every OOM kill until Ctrl-C'],
+          ['memscope oomkill --json', 'one JSON object per kill'],
+          ['memscope oomkill 3600', 'for an hour'],
+        ]),
+    );
+  },
+  async run(opts: CommonOptions, [duration]: [number?]) {
+    const pageKb = pageSizeKb();
+    let kills = 0;
+    await runTrace({
+      bpf: 'oomkill',
+      opts,
+      duration,
+      consts: {
+        page_shift: Math.log2(pageKb * 1024),
+        memcg_v1: fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes'),
+      },
+      banner: 'Tracing OOM kills',
+      groups: [
+        {
+          what: 'OOM kills',
+          sources: [
+            { name: 'tp_btf mark_victim', programs: ['oom_mark_victim_btf'], requires: [{ btf: 'mark_victim' }] },
+            { name: 'tracepoint oom/mark_victim', programs: ['oom_mark_victim_tp'], requires: [{ tracepoint: 'oom/mark_victim' }] },
+          ],
+        },
+      ],
+      setup(obj) {
+        obj.onRecords('oom_events', (recs) => {
+          for (const r of recs) {
+            const k = describe(r, pageKb);
+            kills++;
+            if (opts.json) printJson(k);
+            else process.stdout.write(formatKill(k) + '\n');
+          }
+        });
+      },
+      finish() {
+        if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
+      },
+    });
+  },
+};

@@ -1,0 +1,73 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { workload } from './lib/workloads';
+import { start, startMemscope, jsonLines } from './lib/run';
+import { assertNothingLoaded } from './lib/bpf';
+import { MemoryCgroup } from './lib/scenario';
+
+test('oomkill: a workload touching 200 MiB in a 64 MiB memcg is killed exactly once, reported with its memcg', async () => {
+  // swappiness 0: the memcg cannot escape into swap even if another test has a swapfile on
+  const cg = new MemoryCgroup('memscope_oomkill', 64 << 20, { swappiness: 0 });
+  const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '200']).slice(1));
+  try {
+    await hog.waitFor('ready');
+    const ms = await startMemscope(['oomkill', '--json']);
+    hog.send('go');
+    const h = await hog.exited;
+    assert.equal(h.signal, 'SIGKILL', `the workload was not OOM-killed: ${h.stdout} ${h.stderr}`);
+    await ms.waitFor(new RegExp(`"victim":\\{"pid":${hog.pid},`));
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    const kills = jsonLines(r.stdout).filter((k) => k.victim.pid === hog.pid);
+    assert.equal(kills.length, 1, r.stdout);
+    const k = kills[0];
+    assert.equal(k.victim.comm, 'mem_hog');
+    // the workload's own charge triggered the OOM
+    assert.equal(k.trigger.pid, hog.pid);
+    assert.equal(k.trigger.comm, 'mem_hog');
+    assert.equal(k.constraint, 'memcg');
+    assert.equal(k.oom_memcg, cg.name);
+    // read in BPF: the victim's memcg path (kernfs names) and the limit of the memcg at its limit
+    assert.equal(k.cgroup, cg.name);
+    assert.equal(k.oom_memcg_limit_kb, 64 * 1024);
+    // its anonymous memory filled the memcg: between 48 MiB and the 64 MiB limit
+    assert.ok(k.anon_rss_kb > 48 * 1024 && k.anon_rss_kb <= 64 * 1024, String(k.anon_rss_kb));
+    // 200 MiB mapped: total_vm in 4 KiB pages is at least that
+    assert.ok(k.pages >= (200 << 20) / 4096, String(k.pages));
+    assert.equal(k.oom_score_adj, 0);
+    assert.match(k.loadavg, /^\d+\.\d+ \d+\.\d+ \d+\.\d+ \d+\/\d+ \d+$/);
+  } finally {
+    hog.kill();
+    cg.dispose();
+  }
+});
+
+test('oomkill: text line as the book prints it, then the extra fields', async () => {
+  const cg = new MemoryCgroup('memscope_oomkill_text', 32 << 20, { swappiness: 0 });
+  const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '100']).slice(1));
+  try {
+    await hog.waitFor('ready');
+    const ms = await startMemscope(['oomkill']);
+    hog.send('go');
+    await hog.exited;
+    await ms.waitFor(`OOM kill of PID ${hog.pid} `);
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    const line = r.stdout.split('\n').find((l) => l.includes(`OOM kill of PID ${hog.pid} `));
+    assert.ok(line, r.stdout);
+    assert.match(
+      line!,
+      new RegExp(
+        `^\\d\\d:\\d\\d:\\d\\d Triggered by PID ${hog.pid} \\("mem_hog"\\), OOM kill of PID ${hog.pid} \\("mem_hog"\\), \\d+ pages, ` +
+          `loadavg: [\\d./ ]+; anon-rss \\d+kB, file-rss \\d+kB, shmem-rss \\d+kB, oom_score_adj 0, ` +
+          `constraint memcg \\(/memscope_oomkill_text\\), cgroup /memscope_oomkill_text$`,
+      ),
+    );
+    assert.match(r.stdout, /\n\d+ OOM kills? traced\.\n$/);
+  } finally {
+    hog.kill();
+    cg.dispose();
+  }
+});
+
+after(() => assertNothingLoaded());
