@@ -1,0 +1,120 @@
+/* drsnoop: one record per reclaim a task had to do itself (the book's drsnoop): direct reclaim
+ * (the system is short of free pages) and memcg reclaim (its memory cgroup is at its limit; on
+ * cgroup v1 and v2 alike this is reported only by the memcg_reclaim tracepoints). */
+#include "memscope.h"
+
+enum { KIND_DIRECT = 1, KIND_MEMCG = 2 };
+
+struct reclaim_event {
+	__u64 ts;       /* end, bpf_ktime_get_ns */
+	__u64 lat_ns;
+	__u64 nr_reclaimed;
+	__u32 pid;      /* tgid */
+	__u32 tid;
+	__u32 kind;
+	__u32 pad;
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} reclaim_events SEC(".maps");
+
+/* start time per (thread, kind) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(max_entries, 10240);
+} starts SEC(".maps");
+
+static __always_inline void begin(__u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ms_traced(id >> 32))
+		return;
+	__u64 key = (id << 8) | kind, now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&starts, &key, &now, BPF_ANY);
+}
+
+static __always_inline void end(__u32 kind, __u64 nr_reclaimed)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 key = (id << 8) | kind;
+	__u64 *ts = bpf_map_lookup_elem(&starts, &key);
+	if (!ts)
+		return;
+	__u64 now = bpf_ktime_get_ns(), start = *ts;
+	bpf_map_delete_elem(&starts, &key);
+	struct reclaim_event *e = bpf_ringbuf_reserve(&reclaim_events, sizeof(*e), 0);
+	if (!e) {
+		ms_count_lost();
+		return;
+	}
+	e->ts = now;
+	e->lat_ns = now - start;
+	e->nr_reclaimed = nr_reclaimed;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->kind = kind;
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/mm_vmscan_direct_reclaim_begin")
+int BPF_PROG(dr_direct_begin_btf)
+{
+	begin(KIND_DIRECT);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_direct_reclaim_end")
+int BPF_PROG(dr_direct_end_btf, unsigned long nr_reclaimed)
+{
+	end(KIND_DIRECT, nr_reclaimed);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_memcg_reclaim_begin")
+int BPF_PROG(dr_memcg_begin_btf)
+{
+	begin(KIND_MEMCG);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_memcg_reclaim_end")
+int BPF_PROG(dr_memcg_end_btf, unsigned long nr_reclaimed)
+{
+	end(KIND_MEMCG, nr_reclaimed);
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_begin")
+int dr_direct_begin_tp(void *ctx)
+{
+	begin(KIND_DIRECT);
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_end")
+int dr_direct_end_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_end_template *ctx)
+{
+	end(KIND_DIRECT, BPF_CORE_READ(ctx, nr_reclaimed));
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_memcg_reclaim_begin")
+int dr_memcg_begin_tp(void *ctx)
+{
+	begin(KIND_MEMCG);
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_memcg_reclaim_end")
+int dr_memcg_end_tp(struct trace_event_raw_mm_vmscan_direct_reclaim_end_template *ctx)
+{
+	end(KIND_MEMCG, BPF_CORE_READ(ctx, nr_reclaimed));
+	return 0;
+}

@@ -1,0 +1,42 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { jsonLines } from './lib/run';
+import { assertNothingLoaded } from './lib/bpf';
+import { swapStorm } from './lib/swap-storm';
+
+test("swapin: the workload's swap-ins add up to /proc/vmstat pswpin over the run", async () => {
+  const storm = await swapStorm('memscope_swapin', [['swapin', '--json'], ['swapin', '-T', '-p', 'PID']]);
+  const [json, text] = storm.results;
+  assert.equal(json.code, 0, json.stderr);
+  const recs = jsonLines(json.stdout);
+  const mine = recs.filter((r) => r.pid === storm.pid);
+  assert.ok(mine.length > 0, json.stdout);
+  for (const r of mine) {
+    assert.equal(r.comm, 'mem_hog');
+    assert.equal(r.bytes, r.pages * 4096);
+  }
+  const total = mine.reduce((s, r) => s + r.pages, 0);
+  // swapin ran across the whole vmstat window (attached before, stopped after), so every other
+  // process's swap-in inside the window is among the others it reported: with others = 0 (a quiet
+  // machine) the workload's total is exactly the pswpin growth
+  const others = recs.filter((r) => r.pid !== storm.pid).reduce((s, r) => s + r.pages, 0);
+  assert.ok(storm.pswpin > 0, 'nothing was swapped in');
+  assert.ok(total <= storm.pswpin && total >= storm.pswpin - others, `workload ${total}, pswpin grew ${storm.pswpin}, others ${others}`);
+  console.log(`# swapin: workload ${total} pages, pswpin +${storm.pswpin}, others ${others}`);
+
+  // -p with -T: a time line per interval, the workload's rows, and the same total
+  assert.equal(text.code, 0, text.stderr);
+  let textTotal = 0;
+  for (const l of text.stdout.split('\n')) {
+    const m = new RegExp(`^mem_hog\\s+${storm.pid}\\s+(\\d+)\\s+(\\d+)$`).exec(l);
+    if (m) {
+      textTotal += Number(m[1]);
+      assert.equal(Number(m[2]), Number(m[1]) * 4096);
+    } else {
+      assert.match(l, /^(|\d\d:\d\d:\d\d|COMM\s+PID\s+PAGES\s+BYTES)$/);
+    }
+  }
+  assert.equal(textTotal, total);
+});
+
+after(() => assertNothingLoaded());
