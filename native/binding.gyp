@@ -8,7 +8,8 @@
         "src/attach.c",
         "src/maps.c",
         "src/ringbuf.c",
-        "src/log.c"
+        "src/log.c",
+        "src/counters.c"
       ],
       "cflags": ["-O2", "-Wall", "-Wno-unused-parameter", "-std=gnu11"],
       "libraries": ["-lbpf", "-lelf", "-lz", "-lpthread"]

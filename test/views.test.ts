@@ -206,6 +206,33 @@ test('oomlog finds an OOM kill provoked here in /dev/kmsg: victim, cgroup, const
   }
 });
 
+test('pmc: no PMU here is said in one line; the software page-fault counters see a known workload', async () => {
+  const hog = new Running(spawn(workload('triage_hog'), ['64'], { env: { ...process.env, HOG_WAIT: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  try {
+    await hog.waitFor('ready');
+    const before = vmstat();
+    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'pmc', '--json', '2', '1']);
+    await ms.waitFor('"events":');
+    hog.send('go');
+    await hog.waitFor('done');
+    const r = await ms.exited;
+    const after = vmstat();
+    assert.equal(r.code, 0, r.stderr);
+    const [head, line] = jsonLines(r.stdout);
+    // this VM has no hardware PMU (perf_event_open of a HW_CACHE event fails with ENOENT)
+    assert.equal(head.pmu, false);
+    assert.match(head.reason, /ENOENT/);
+    assert.ok(line['page-faults'] >= 16384, JSON.stringify(line));
+    assert.ok(line['page-faults'] <= (after.pgfault - before.pgfault) * 1.01 + 64, `${line['page-faults']} > ${after.pgfault - before.pgfault}`);
+    assert.ok(line['minor-faults'] + line['major-faults'] <= line['page-faults'] + 64);
+    const text = memscope(['pmc', '1', '1']);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /^No hardware PMU: LLC-loads and LLC-load-misses cannot be counted here \(.*ENOENT.*\)\. Software events:\n#\s+time\s+counts unit events\n\s+1\.\d+\s+[\d,]+\s+page-faults\n/);
+  } finally {
+    hog.kill();
+  }
+});
+
 test('bad input: one line', () => {
   for (const [args, re] of [
     [['pmap', '999999999'], /^memscope: no process with PID 999999999/],

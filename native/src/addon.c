@@ -179,6 +179,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("mapDelete", ms_map_delete),
 		FN("mapEntries", ms_map_entries),
 		FN("ringbufOpen", ms_ringbuf_open),
+		FN("perfCounterOpen", ms_perf_counter_open),
 	};
 	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 	return exports;

@@ -93,4 +93,7 @@ napi_value ms_map_entries(napi_env env, napi_callback_info info);
 napi_value ms_ringbuf_open(napi_env env, napi_callback_info info);
 void ms_ringbufs_close(struct ms_object *o);
 
+/* counters.c */
+napi_value ms_perf_counter_open(napi_env env, napi_callback_info info);
+
 #endif

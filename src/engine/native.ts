@@ -43,6 +43,8 @@ export interface NativeAddon {
   mapDelete(h: Handle, map: string, key: Buffer): boolean;
   mapEntries(h: Handle, map: string, deleteAfterRead: boolean): MapEntries;
   ringbufOpen(h: Handle, map: string, onRecords: (records: Buffer[]) => void): void;
+  /** perf_event_open in counting mode (read the fd with read(2): value, time enabled, time running). */
+  perfCounterOpen(type: number, config: number, pid: number, cpu: number): number;
 }
 
 /** Root of the installed project (dist/src/engine → ../../..). */
