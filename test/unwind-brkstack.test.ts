@@ -1,0 +1,134 @@
+// DWARF unwinding end to end through brkstack: malloc-driven heap growth in programs built
+// -O2 -fomit-frame-pointer, through Debian's libc (no frame pointers) and a shared library of the
+// test's own, reaches main with the workload's functions in order.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { start, startMemscope, jsonLines } from './lib/run';
+import { assertNothingLoaded } from './lib/bpf';
+import { unwindWorkload } from './unwind-workloads';
+
+interface Rec {
+  pid: number;
+  comm: string;
+  count: number;
+  ustack: string[];
+}
+
+/** Runs the workload under `memscope brkstack -p --json`; returns its records and the growths it counted. */
+async function trace(bin: string, args: string[], unwind: string[]): Promise<{ recs: Rec[]; grew: number; pid: number; stderr: string }> {
+  const w = start(bin, args);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['brkstack', '--json', '-v', '-p', String(w.pid), ...unwind]);
+    w.send('go');
+    await w.waitFor(/done \d/);
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const grew = Number(/grew (\d+)/.exec(w.stdout)![1]);
+    return { recs: jsonLines(r.stdout), grew, pid: w.pid, stderr: r.stderr };
+  } finally {
+    w.kill();
+  }
+}
+
+const fn = (f: string) => f.replace(/\+0x[0-9a-f]+/, '');
+
+/** Index of each expected function (as "name [module]") in the stack, which must be increasing. */
+function assertInOrder(stack: string[], expected: string[]): void {
+  const names = stack.map(fn);
+  let at = -1;
+  for (const e of expected) {
+    const i = names.indexOf(e, at + 1);
+    assert.ok(i > at, `${e} after position ${at} in:\n${stack.join('\n')}`);
+    at = i;
+  }
+}
+
+function through(recs: Rec[], pid: number, func: string): Rec[] {
+  return recs.filter((r) => r.pid === pid && r.ustack.some((f) => fn(f).startsWith(func + ' ')));
+}
+
+test('dwarf: brk() from malloc in a -fomit-frame-pointer program unwinds through libc to main, every growth counted', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const { recs, grew, pid, stderr } = await trace(bin, ['app', '24'], ['--unwind', 'dwarf']);
+  const mine = through(recs, pid, 'grow_by_malloc');
+  assert.ok(grew > 10, `the workload grew its heap ${grew} times`);
+  assert.equal(mine.reduce((s, r) => s + r.count, 0), grew, JSON.stringify(recs));
+  for (const r of mine) {
+    assertInOrder(r.ustack, [
+      'brk [libc.so.6]',
+      'sbrk [libc.so.6]',
+      'malloc [libc.so.6]',
+      'grow_by_malloc [unwind_malloc]',
+      'middle_level [unwind_malloc]',
+      'outer_level [unwind_malloc]',
+      'main [unwind_malloc]',
+    ]);
+    assert.ok(!r.ustack.some((f) => f.startsWith('[unwind stopped')), r.ustack.join('\n'));
+    // below main: libc's start code and _start, the outermost frame (no garbage after it)
+    assert.match(r.ustack[r.ustack.length - 1], /^_start\+0x[0-9a-f]+ \[unwind_malloc\]$/);
+  }
+  assert.match(stderr, /user stacks: DWARF CFI unwinding of 8192 stack bytes per event/);
+  assert.match(stderr, /user stacks: \d+ events unwound with DWARF CFI/);
+});
+
+test('fp on the same program stops in libc: the DWARF path is what reaches main', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const { recs, grew, pid } = await trace(bin, ['app', '12'], ['--unwind', 'fp']);
+  const all = recs.filter((r) => r.pid === pid);
+  assert.ok(all.reduce((s, r) => s + r.count, 0) >= grew);
+  assert.equal(through(recs, pid, 'main').length, 0, JSON.stringify(all));
+});
+
+test('dwarf on the frame-pointer twin gives the same chain', async () => {
+  const { bin } = unwindWorkload('fp');
+  const { recs, grew, pid } = await trace(bin, ['app', '16'], ['--unwind', 'dwarf']);
+  const mine = through(recs, pid, 'grow_by_malloc');
+  assert.equal(mine.reduce((s, r) => s + r.count, 0), grew);
+  for (const r of mine) assertInOrder(r.ustack, ['malloc [libc.so.6]', 'grow_by_malloc [unwind_malloc]', 'middle_level [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
+});
+
+test('auto (the default) unwinds through a shared library built without frame pointers', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const { recs, grew, pid } = await trace(bin, ['lib', '20'], []);
+  const mine = through(recs, pid, 'lib_grow');
+  assert.equal(mine.reduce((s, r) => s + r.count, 0), grew);
+  for (const r of mine) {
+    assertInOrder(r.ustack, [
+      'brk [libc.so.6]',
+      'malloc [libc.so.6]',
+      'lib_grow [libunwind_lib.so]',
+      'lib_outer [libunwind_lib.so]',
+      'outer_level [unwind_malloc]',
+      'main [unwind_malloc]',
+    ]);
+  }
+});
+
+test('a recursion of known depth unwinds to that depth, and a small stack copy ends with a marker', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const DEPTH = 60;
+  const full = await trace(bin, ['deep', '6', String(DEPTH)], ['--unwind', 'dwarf']);
+  const deep = through(full.recs, full.pid, 'grow_by_malloc');
+  assert.equal(deep.reduce((s, r) => s + r.count, 0), full.grew);
+  for (const r of deep) {
+    assert.equal(r.ustack.filter((f) => fn(f) === 'recurse [unwind_malloc]').length, DEPTH, r.ustack.join('\n'));
+    assertInOrder(r.ustack, ['grow_by_malloc [unwind_malloc]', 'recurse [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
+  }
+
+  const cut = await trace(bin, ['deep', '6', String(DEPTH)], ['--unwind', 'dwarf', '--unwind-bytes', '1024']);
+  const short = through(cut.recs, cut.pid, 'grow_by_malloc');
+  assert.equal(short.reduce((s, r) => s + r.count, 0), cut.grew);
+  for (const r of short) {
+    const n = r.ustack.filter((f) => fn(f) === 'recurse [unwind_malloc]').length;
+    assert.ok(n > 0 && n < DEPTH, `${n} recurse frames in 1024 bytes`);
+    assert.equal(r.ustack[r.ustack.length - 1], '[unwind stopped: end of the 1024-byte stack copy]');
+    // every frame before the marker is a real one: libc's malloc path, then grow_by_malloc and recurse
+    const frames = r.ustack.slice(0, -1).map(fn);
+    const first = frames.indexOf('grow_by_malloc [unwind_malloc]');
+    assert.ok(first > 0);
+    assert.ok(frames.slice(first + 1).every((f) => f === 'recurse [unwind_malloc]'), frames.join('\n'));
+  }
+});
+
+after(() => assertNothingLoaded());
