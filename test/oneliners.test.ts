@@ -1,0 +1,157 @@
+// Every one-liner of the chapter's section 7.4 (BCC and bpftrace), as its memscope equivalent
+// (README, "One-liners"), run against a workload that makes its event happen.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { workload } from './lib/workloads';
+import { memscope, start, startMemscope, jsonLines, Running, Result } from './lib/run';
+import { MemoryCgroup } from './lib/scenario';
+import { assertNothingLoaded } from './lib/bpf';
+
+/** Starts a vm_ops workload, traces it with -p once it is ready, lets it run, returns memscope's result. */
+async function traceWorkload(args: string[], msArgs: string[]): Promise<{ r: Result; pid: number }> {
+  const w: Running = start(workload('vm_ops'), args);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope([...msArgs.slice(0, 1), '-p', String(w.pid), ...msArgs.slice(1)]);
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.exited; // the target exits: memscope reports and exits by itself
+    assert.equal(r.code, 0, r.stderr);
+    return { r, pid: w.pid };
+  } finally {
+    w.kill();
+  }
+}
+
+const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+test('stackcount -U t:syscalls:sys_enter_brk (BCC) and -P (bpftrace @[ustack, comm]): brk() by user stack', async () => {
+  const N = 23;
+  const bin = workload('brk_grow');
+  for (const perPid of [false, true]) {
+    const w = start(bin, [String(N)]);
+    try {
+      await w.waitFor('ready');
+      const ms = await startMemscope(['stackcount', '-p', String(w.pid), '-U', ...(perPid ? ['-P'] : []), '--json', 't:syscalls:sys_enter_brk']);
+      w.send('go');
+      await w.waitFor('done');
+      const r = await ms.exited;
+      assert.equal(r.code, 0, r.stderr);
+      const recs = jsonLines(r.stdout);
+      const grow = recs.filter((x) => x.ustack.some((f: string) => f.startsWith('grow_heap+')));
+      assert.equal(grow.reduce((s, x) => s + x.count, 0), N, r.stdout);
+      assert.match(grow[0].ustack[0], /^grow_heap\+0x[0-9a-f]+ \[brk_grow\]$/);
+      assert.match(grow[0].ustack[1], /^main\+0x[0-9a-f]+ \[brk_grow\]$/);
+      assert.equal(grow[0].kstack, undefined, '-U shows no kernel stack');
+      if (perPid) assert.deepEqual([grow[0].pid, grow[0].comm], [w.pid, 'brk_grow']);
+      else assert.equal(grow[0].pid, undefined, 'without -P stacks are merged across processes');
+    } finally {
+      w.kill();
+    }
+  }
+});
+
+test('stackcount -U [-P] t:exceptions:page_fault_user: user page faults by stack', async () => {
+  const N = 57;
+  const { r, pid } = await traceWorkload(['faults', String(N)], ['stackcount', '-U', '-P', '--json', 't:exceptions:page_fault_user']);
+  const touch = jsonLines(r.stdout).filter((x) => x.ustack[0]?.startsWith('touch_pages+'));
+  assert.equal(touch.reduce((s, x) => s + x.count, 0), N, r.stdout);
+  assert.equal(touch[0].pid, pid);
+  assert.equal(touch[0].comm, 'vm_ops');
+  assert.match(touch[0].ustack[1], /^main\+0x[0-9a-f]+ \[vm_ops\]$/);
+});
+
+test("count -P software:page-fault:1 (bpftrace @[comm, pid] = count()): page faults by process", async () => {
+  const N = 64;
+  const { r, pid } = await traceWorkload(['faults', String(N)], ['count', '-P', '--json', 'software:page-fault:1']);
+  const recs = jsonLines(r.stdout);
+  assert.equal(recs.length, 1, r.stdout);
+  assert.equal(recs[0].probe, 'software:page-fault:1');
+  assert.deepEqual([recs[0].pid, recs[0].comm], [pid, 'vm_ops']);
+  // the N first touches, and at most a few faults of the workload's own (printf, exit)
+  assert.ok(recs[0].count >= N && recs[0].count <= N + 16, r.stdout);
+});
+
+test("count 't:vmscan:*' (funccount, bpftrace @[probe]): reclaim in a memory cgroup, per tracepoint", async () => {
+  const file = `/var/tmp/memscope-oneliners-${process.pid}.dat`;
+  // written around the page cache, so reading it charges new pages to the cgroup
+  execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=48', 'oflag=direct', 'status=none']);
+  const cg = new MemoryCgroup('memscope_oneliners', 16 << 20);
+  try {
+    const cmd = cg.wrap(['/bin/cat', file]).map(quote).join(' ');
+    const r = memscope(['count', '--json', '-c', `${cmd} > /dev/null`, 't:vmscan:*']);
+    assert.equal(r.code, 0, r.stderr);
+    const by = Object.fromEntries(jsonLines(r.stdout).map((x) => [x.probe, x.count]));
+    assert.ok(by['vmscan:mm_vmscan_memcg_reclaim_begin'] > 0, r.stdout);
+    assert.equal(by['vmscan:mm_vmscan_memcg_reclaim_end'], by['vmscan:mm_vmscan_memcg_reclaim_begin'], r.stdout);
+    assert.ok(by['vmscan:mm_vmscan_lru_shrink_inactive'] > 0, r.stdout);
+    assert.ok(Object.keys(by).every((k) => k.startsWith('vmscan:')), r.stdout);
+  } finally {
+    cg.dispose();
+    fs.rmSync(file, { force: true });
+  }
+});
+
+test("trace t:syscalls:sys_enter_madvise 'behavior == 14' (for kprobe hugepage_madvise): MADV_HUGEPAGE calls by process", async () => {
+  const N = 7;
+  const { r, pid } = await traceWorkload(['madvise', String(N)], ['trace', '--json', 't:syscalls:sys_enter_madvise', 'behavior == 14']);
+  const recs = jsonLines(r.stdout);
+  assert.equal(recs.length, N, r.stdout);
+  for (const e of recs) {
+    assert.deepEqual([e.pid, e.comm, e.probe], [pid, 'vm_ops', 'syscalls:sys_enter_madvise']);
+    assert.equal(e.fields.behavior, 14);
+    assert.equal(e.fields.len_in, 2 << 20);
+  }
+  // the text form: one line per call, fields by name
+  const { r: t } = await traceWorkload(['madvise', '3'], ['trace', 't:syscalls:sys_enter_madvise', 'behavior == 14 || behavior == 15']);
+  const lines = t.stdout.split('\n').filter((l) => l.includes('syscalls:sys_enter_madvise'));
+  assert.equal(lines.length, 3, t.stdout);
+  assert.match(lines[0], /^\d+\s+\d+\s+vm_ops\s+syscalls:sys_enter_madvise\s+__syscall_nr=28 start=\d+ len_in=2097152 behavior=14$/);
+});
+
+test('count t:migrate:mm_migrate_pages and trace [-T] t:compaction:mm_compaction_begin: compaction of fragmented memory', async () => {
+  const { r } = await traceWorkload(['fragment', '128'], ['count', '--json', 't:migrate:mm_migrate_pages', 't:compaction:mm_compaction_begin']);
+  const by = Object.fromEntries(jsonLines(r.stdout).map((x) => [x.probe, x.count]));
+  assert.ok(by['migrate:mm_migrate_pages'] > 0, r.stdout);
+  const compactions = by['compaction:mm_compaction_begin'];
+  assert.ok(compactions > 0, r.stdout);
+
+  const { r: t, pid } = await traceWorkload(['fragment', '32'], ['trace', '-T', 't:compaction:mm_compaction_begin']);
+  const lines = t.stdout.split('\n').filter((l) => l.includes('compaction:mm_compaction_begin'));
+  assert.ok(lines.length > 0, t.stdout);
+  for (const l of lines) {
+    assert.match(l, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${pid}\\s+${pid}\\s+vm_ops\\s+compaction:mm_compaction_begin\\s+zone_start=\\d+ migrate_pfn=\\d+ free_pfn=\\d+ zone_end=\\d+ sync=1$`));
+  }
+});
+
+test('list shows tracepoints, their fields and software events', () => {
+  const r = memscope(['list', 't:compaction:mm_compaction_*']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.split('\n').includes('tracepoint:compaction:mm_compaction_begin'), r.stdout);
+  assert.ok(r.stdout.split('\n').every((l) => !l || l.startsWith('tracepoint:compaction:mm_compaction_')), r.stdout);
+  const v = memscope(['list', '-v', 'tracepoint:vmscan:mm_vmscan_memcg_reclaim_end']);
+  assert.match(v.stdout, /^tracepoint:vmscan:mm_vmscan_memcg_reclaim_end\n    unsigned long nr_reclaimed\n/);
+  const s = memscope(['list', 'software']);
+  assert.ok(s.stdout.includes('software:page-faults:\n') && s.stdout.includes('software:major-faults:\n'), s.stdout);
+});
+
+test('bad probes and filters: one line, non-zero exit', () => {
+  const cases: [string[], RegExp, number][] = [
+    [['trace', 'hugepage_madvise'], /^memscope: 'hugepage_madvise' would be a kprobe.*CONFIG_KPROBES off/, 2],
+    [['count', 't:nosuch:thing'], /^memscope: no tracepoint matches 'nosuch:thing'/, 1],
+    [['count', 'software:nosuch'], /^memscope: unknown software event 'nosuch'/, 2],
+    [['trace', 't:compaction:mm_compaction_begin', 'nosuch > 1'], /^memscope: bad filter 'nosuch > 1': no field 'nosuch'/, 2],
+    [['trace', 't:compaction:mm_compaction_begin', 'sync >'], /^memscope: bad filter/, 2],
+    [['stackcount', '-U', '-K', 't:syscalls:sys_enter_brk'], /^memscope: -U and -K exclude each other/, 2],
+  ];
+  for (const [args, re, code] of cases) {
+    const r = memscope(args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, re);
+  }
+});
+
+after(() => assertNothingLoaded());
