@@ -11,6 +11,7 @@ const BUILD_ID_IP = 2;
 export class StackReader {
   private user = new Map<number, UserFrame[]>();
   private kernel = new Map<number, bigint[]>();
+  private plain = new Map<number, UserFrame[]>();
 
   constructor(private readonly obj: BpfObject) {}
 
@@ -38,6 +39,24 @@ export class StackReader {
       }
     }
     this.user.set(id, frames);
+    return frames;
+  }
+
+  /** Frames of a plain-address user stack id (ms_ustacks_plain, MS_PLAIN_USER_STACKS), innermost first. */
+  userStackPlain(id: number): UserFrame[] {
+    if (id < 0) return [];
+    let frames = this.plain.get(id);
+    if (frames) return frames;
+    frames = [];
+    const v = this.obj.lookup('ms_ustacks_plain', this.key(id));
+    if (v) {
+      for (let o = 0; o + 8 <= v.length; o += 8) {
+        const ip = v.readBigUInt64LE(o);
+        if (ip === 0n) break;
+        frames.push({ ip });
+      }
+    }
+    this.plain.set(id, frames);
     return frames;
   }
 

@@ -129,6 +129,31 @@ export class ElfFile {
     return this.sections.some((s) => s.type === SHT_SYMTAB && s.size > 0);
   }
 
+  /** Virtual addresses of the named functions (aliases included: symbols() keeps one name per
+   * address), from .symtab and .dynsym; for attaching uprobes once per address. */
+  functionAddresses(names: string[]): Map<string, number> {
+    const want = new Set(names);
+    const out = new Map<string, number>();
+    const fd = fs.openSync(this.path, 'r');
+    try {
+      for (const sec of this.sections.filter((x) => x.type === SHT_SYMTAB || x.type === SHT_DYNSYM)) {
+        if (sec.link >= this.sections.length) continue;
+        const data = pread(fd, sec.offset, sec.size);
+        const strs = pread(fd, this.sections[sec.link].offset, this.sections[sec.link].size);
+        const ent = sec.entsize || 24;
+        for (let o = 0; o + ent <= data.length; o += ent) {
+          const type = data[o + 4] & 0xf;
+          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || data.readUInt16LE(o + 6) === 0) continue;
+          const name = cstr(strs, data.readUInt32LE(o)).replace(/@.*$/, '');
+          if (want.has(name) && !out.has(name)) out.set(name, Number(data.readBigUInt64LE(o + 8)));
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return out;
+  }
+
   /** Function symbols: .symtab when present (it includes static functions), else .dynsym. */
   symbols(): SymbolTable {
     if (this.symtab) return this.symtab;

@@ -1,0 +1,462 @@
+/* memleak: outstanding allocations by stack (the book's memleak, 7.3.2).
+ *
+ * Process mode: uprobes on the allocator's entry points (malloc, calloc, realloc, the memalign
+ * family, mmap) record the size and the user stack, a uretprobe records the address returned, and
+ * uprobes on free/munmap forget it. The stack is captured at entry together with the return
+ * address at [sp], so the immediate caller of malloc is frame 0 (a frame-pointer walk at a
+ * function's first instruction skips it). Calls nested inside another traced call (malloc inside
+ * realloc(NULL, n), mmap inside a large malloc, free inside realloc(p, 0)) are not counted twice.
+ *
+ * Sampler mode (-c --sample-bytes): a preloaded shim samples allocations by bytes inside the
+ * process and calls memscope_sampled_alloc(ptr, size, weight) / memscope_sampled_free(ptr) only
+ * for sampled blocks; those two functions are probed here and weight is the bytes each stands for.
+ *
+ * Kernel mode: the kmem tracepoints (kmalloc/kfree, kmem_cache_alloc/free, mm_page_alloc/free,
+ * percpu_alloc_percpu/free_percpu) with kernel stacks.
+ *
+ * Every outstanding allocation is in `allocs` (address -> size, weight, time, stack); `combined`
+ * keeps running totals per stack so the cheap report (--combined-only) reads one small map. */
+#define MS_PLAIN_USER_STACKS
+#include "stacks.h"
+
+const volatile __u64 min_size = 0;
+const volatile __u64 max_size = ~0ULL;
+const volatile __u64 sample_every = 1;   /* record 1 in N allocations (-s N) */
+const volatile bool user_build_ids = false;
+/* -c: the target starts as memscope's gate shell; only what the command does after its exec counts */
+const volatile bool wait_exec = false;
+bool exec_seen = false;
+
+/* Overflow counters, read by userspace every interval and reported once. */
+__u64 allocs_full = 0;     /* an allocation not recorded: allocs map full */
+__u64 combined_full = 0;   /* a stack total not kept: combined map full */
+__u64 stacks_lost = 0;     /* a stack not captured (stack map full or collision) */
+__u64 pending_full = 0;
+__u64 sample_counter = 0;
+
+struct ml_key {
+	__u32 tgid;
+	__s32 ustack;
+	__s32 kstack;
+	__u32 pad;
+	__u64 caller;  /* return address at [sp] at entry (user frame 0), 0 if none */
+};
+
+struct ml_total {
+	__u64 bytes;  /* weighted: bytes the recorded allocations stand for */
+	__u64 count;  /* weighted allocations */
+};
+
+struct ml_alloc {
+	__u64 size;   /* as requested */
+	__u64 bytes;  /* weight in bytes (= size unless sampled by the shim) */
+	__u64 count;  /* weight in allocations (1 unless sampled by the shim) */
+	__u64 ts;     /* bpf_ktime_get_ns() at allocation */
+	struct ml_key key;
+};
+
+enum ml_kind { ML_PLAIN = 0, ML_REALLOC = 1, ML_POSIX_MEMALIGN = 2, ML_MMAP = 3 };
+
+struct ml_pending {
+	__u64 size;
+	__u64 aux;     /* realloc: the old pointer; posix_memalign: the memptr argument */
+	__u32 kind;
+	__u32 depth;   /* traced calls nested inside this one, still to return */
+	__u32 record;  /* sampled and within the size bounds */
+	__u32 pad;
+	struct ml_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct ml_alloc);
+	__uint(max_entries, 262144);
+} allocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ml_key);
+	__type(value, struct ml_total);
+	__uint(max_entries, 65536);
+} combined SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct ml_pending);
+	__uint(max_entries, 65536);
+} pending SEC(".maps");
+
+static __always_inline bool ml_sampled(void)
+{
+	if (sample_every <= 1)
+		return true;
+	return __sync_fetch_and_add(&sample_counter, 1) % sample_every == 0;
+}
+
+static __always_inline bool ml_in_bounds(__u64 size)
+{
+	return size >= min_size && size <= max_size;
+}
+
+static __always_inline void ml_release(__u64 addr)
+{
+	struct ml_alloc *a = bpf_map_lookup_elem(&allocs, &addr);
+	if (!a)
+		return; /* allocated before tracing began, not sampled, or filtered: ignored */
+	struct ml_key key = a->key;
+	__u64 bytes = a->bytes, count = a->count;
+	if (bpf_map_delete_elem(&allocs, &addr))
+		return; /* another CPU released it first */
+	struct ml_total *t = bpf_map_lookup_elem(&combined, &key);
+	if (t) {
+		__sync_fetch_and_sub(&t->bytes, bytes);
+		__sync_fetch_and_sub(&t->count, count);
+	}
+}
+
+static __always_inline void ml_record(__u64 addr, __u64 size, __u64 bytes, __u64 count, struct ml_key *key)
+{
+	/* an address handed out again without a free we saw (freed by a path not traced): the old
+	 * allocation is gone */
+	ml_release(addr);
+	struct ml_alloc a = { .size = size, .bytes = bytes, .count = count, .ts = bpf_ktime_get_ns(), .key = *key };
+	struct ml_total *t = bpf_map_lookup_elem(&combined, key);
+	if (!t) {
+		struct ml_total zero = {};
+		bpf_map_update_elem(&combined, key, &zero, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&combined, key);
+		if (!t) {
+			__sync_fetch_and_add(&combined_full, 1);
+			return;
+		}
+	}
+	if (bpf_map_update_elem(&allocs, &addr, &a, BPF_NOEXIST)) {
+		__sync_fetch_and_add(&allocs_full, 1);
+		return;
+	}
+	__sync_fetch_and_add(&t->bytes, bytes);
+	__sync_fetch_and_add(&t->count, count);
+}
+
+static __always_inline void ml_user_key(struct pt_regs *ctx, __u32 tgid, struct ml_key *key)
+{
+	key->tgid = tgid;
+	key->kstack = -1;
+	if (user_build_ids)
+		key->ustack = ms_entry_user_stack(ctx, &ms_ustacks, &key->caller);
+	else
+		key->ustack = ms_entry_user_stack(ctx, &ms_ustacks_plain, &key->caller);
+	if (key->ustack < 0)
+		__sync_fetch_and_add(&stacks_lost, 1);
+}
+
+/* ---- process mode ---- */
+
+static __always_inline bool ml_traced(__u32 tgid)
+{
+	return ms_traced(tgid) && (!wait_exec || exec_seen);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_btf)
+{
+	if (wait_exec && (bpf_get_current_pid_tgid() >> 32) == targ_tgid)
+		exec_seen = true;
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int exec_tp(void *ctx)
+{
+	if (wait_exec && (bpf_get_current_pid_tgid() >> 32) == targ_tgid)
+		exec_seen = true;
+	return 0;
+}
+
+static __always_inline int ml_enter(struct pt_regs *ctx, __u64 size, __u64 aux, __u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!ml_traced(tgid))
+		return 0;
+	struct ml_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	if (p) {
+		p->depth++; /* nested: malloc inside realloc, mmap inside malloc */
+		return 0;
+	}
+	struct ml_pending n = { .size = size, .aux = aux, .kind = kind };
+	n.record = ml_in_bounds(size) && ml_sampled();
+	if (n.record) {
+		ms_note_process(tgid);
+		ml_user_key(ctx, tgid, &n.key);
+	}
+	if (bpf_map_update_elem(&pending, &tid, &n, BPF_ANY))
+		__sync_fetch_and_add(&pending_full, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, size_t size)
+{
+	return ml_enter(ctx, size, 0, ML_PLAIN);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, size_t nmemb, size_t size)
+{
+	return ml_enter(ctx, (__u64)nmemb * size, 0, ML_PLAIN);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, void *ptr, size_t size)
+{
+	return ml_enter(ctx, size, (__u64)ptr, ML_REALLOC);
+}
+
+/* memalign(align, size), aligned_alloc(align, size) */
+SEC("uprobe")
+int BPF_KPROBE(memalign_enter, size_t align, size_t size)
+{
+	return ml_enter(ctx, size, 0, ML_PLAIN);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, void **memptr, size_t align, size_t size)
+{
+	return ml_enter(ctx, size, (__u64)memptr, ML_POSIX_MEMALIGN);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(mmap_enter, void *addr, size_t length)
+{
+	return ml_enter(ctx, length, 0, ML_MMAP);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!ml_traced(tgid))
+		return 0;
+	struct ml_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	if (p->depth) {
+		p->depth--;
+		return 0;
+	}
+	struct ml_pending n = *p;
+	bpf_map_delete_elem(&pending, &tid);
+	__u64 addr = (__u64)ret;
+	switch (n.kind) {
+	case ML_REALLOC:
+		/* the block moved (or was freed by realloc(p, 0)): its bytes leave the old address */
+		if (n.aux && (addr || n.size == 0))
+			ml_release(n.aux);
+		break;
+	case ML_POSIX_MEMALIGN:
+		addr = 0;
+		if (ret == 0 && n.aux)
+			bpf_probe_read_user(&addr, sizeof(addr), (void *)n.aux);
+		break;
+	case ML_MMAP:
+		if (ret == -1)
+			addr = 0;
+		break;
+	}
+	if (addr && n.record)
+		ml_record(addr, n.size, n.size, 1, &n.key);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, void *ptr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (ml_traced(tgid) && ptr)
+		ml_release((__u64)ptr);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(munmap_enter, void *addr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (ml_traced(tgid) && addr)
+		ml_release((__u64)addr);
+	return 0;
+}
+
+/* ---- sampler mode: hooks of the preloaded shim (shim/memscope_sampler.c) ---- */
+
+SEC("uprobe")
+int BPF_KPROBE(sampled_alloc, void *ptr, size_t size, size_t weight)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!ml_traced(tgid) || !ptr)
+		return 0;
+	struct ml_key key = {};
+	ms_note_process(tgid);
+	ml_user_key(ctx, tgid, &key);
+	key.caller = 0; /* frame 0 is the hook; frame 1 is the allocating function (the shim keeps frame pointers) */
+	__u64 count = size ? weight / size : 1;
+	ml_record((__u64)ptr, size, weight, count ? count : 1, &key);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(sampled_free, void *ptr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (ml_traced(tgid) && ptr)
+		ml_release((__u64)ptr);
+	return 0;
+}
+
+/* ---- kernel mode ---- */
+
+#define ML_PERCPU_TAG 0x5000000000000000ULL
+#define ML_PFN_TAG 0x6000000000000000ULL
+
+static __always_inline void ml_kernel_alloc(void *ctx, __u64 addr, __u64 size)
+{
+	if (!addr || !ml_in_bounds(size) || !ml_sampled())
+		return;
+	struct ml_key key = { .ustack = -1 };
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	key.kstack = ms_kernel_stack(ctx);
+	if (key.kstack < 0)
+		__sync_fetch_and_add(&stacks_lost, 1);
+	ml_record(addr, size, size, 1, &key);
+}
+
+SEC("tp_btf/kmalloc")
+int BPF_PROG(kmalloc_btf, unsigned long call_site, const void *ptr, size_t bytes_req, size_t bytes_alloc)
+{
+	ml_kernel_alloc(ctx, (__u64)ptr, bytes_alloc);
+	return 0;
+}
+
+SEC("tp_btf/kfree")
+int BPF_PROG(kfree_btf, unsigned long call_site, const void *ptr)
+{
+	ml_release((__u64)ptr);
+	return 0;
+}
+
+SEC("tp_btf/kmem_cache_alloc")
+int BPF_PROG(kmem_cache_alloc_btf, unsigned long call_site, const void *ptr, struct kmem_cache *s)
+{
+	ml_kernel_alloc(ctx, (__u64)ptr, BPF_CORE_READ(s, size));
+	return 0;
+}
+
+SEC("tp_btf/kmem_cache_free")
+int BPF_PROG(kmem_cache_free_btf, unsigned long call_site, const void *ptr)
+{
+	ml_release((__u64)ptr);
+	return 0;
+}
+
+SEC("tp_btf/mm_page_alloc")
+int BPF_PROG(page_alloc_btf, struct page *page, unsigned int order)
+{
+	ml_kernel_alloc(ctx, (__u64)page, 4096ULL << (order & 31));
+	return 0;
+}
+
+SEC("tp_btf/mm_page_free")
+int BPF_PROG(page_free_btf, struct page *page)
+{
+	ml_release((__u64)page);
+	return 0;
+}
+
+SEC("tp_btf/mm_page_free_batched")
+int BPF_PROG(page_free_batched_btf, struct page *page)
+{
+	ml_release((__u64)page);
+	return 0;
+}
+
+SEC("tp_btf/percpu_alloc_percpu")
+int BPF_PROG(percpu_alloc_btf, unsigned long call_site, bool reserved, bool is_atomic, size_t size, size_t align,
+	     void *base_addr, int off, void *ptr, size_t bytes_alloc)
+{
+	ml_kernel_alloc(ctx, (__u64)ptr ^ ML_PERCPU_TAG, bytes_alloc);
+	return 0;
+}
+
+SEC("tp_btf/percpu_free_percpu")
+int BPF_PROG(percpu_free_btf, void *base_addr, int off, void *ptr)
+{
+	ml_release((__u64)ptr ^ ML_PERCPU_TAG);
+	return 0;
+}
+
+/* Classic tracepoints, for kernels without BTF tracepoints. */
+SEC("tracepoint/kmem/kmalloc")
+int kmalloc_tp(struct trace_event_raw_kmalloc *args)
+{
+	ml_kernel_alloc(args, (__u64)args->ptr, args->bytes_alloc);
+	return 0;
+}
+
+SEC("tracepoint/kmem/kfree")
+int kfree_tp(struct trace_event_raw_kfree *args)
+{
+	ml_release((__u64)args->ptr);
+	return 0;
+}
+
+SEC("tracepoint/kmem/kmem_cache_alloc")
+int kmem_cache_alloc_tp(struct trace_event_raw_kmem_cache_alloc *args)
+{
+	ml_kernel_alloc(args, (__u64)args->ptr, args->bytes_alloc);
+	return 0;
+}
+
+SEC("tracepoint/kmem/kmem_cache_free")
+int kmem_cache_free_tp(struct trace_event_raw_kmem_cache_free *args)
+{
+	ml_release((__u64)args->ptr);
+	return 0;
+}
+
+SEC("tracepoint/kmem/mm_page_alloc")
+int page_alloc_tp(struct trace_event_raw_mm_page_alloc *args)
+{
+	ml_kernel_alloc(args, args->pfn | ML_PFN_TAG, 4096ULL << (args->order & 31));
+	return 0;
+}
+
+SEC("tracepoint/kmem/mm_page_free")
+int page_free_tp(struct trace_event_raw_mm_page_free *args)
+{
+	ml_release(args->pfn | ML_PFN_TAG);
+	return 0;
+}
+
+SEC("tracepoint/kmem/mm_page_free_batched")
+int page_free_batched_tp(struct trace_event_raw_mm_page_free_batched *args)
+{
+	ml_release(args->pfn | ML_PFN_TAG);
+	return 0;
+}
+
+SEC("tracepoint/percpu/percpu_alloc_percpu")
+int percpu_alloc_tp(struct trace_event_raw_percpu_alloc_percpu *args)
+{
+	ml_kernel_alloc(args, (__u64)args->ptr ^ ML_PERCPU_TAG, args->bytes_alloc);
+	return 0;
+}
+
+SEC("tracepoint/percpu/percpu_free_percpu")
+int percpu_free_tp(struct trace_event_raw_percpu_free_percpu *args)
+{
+	ml_release((__u64)args->ptr ^ ML_PERCPU_TAG);
+	return 0;
+}

@@ -1,0 +1,241 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { workload, ROOT } from './lib/workloads';
+import { start, startMemscope, jsonLines, memscope, Running } from './lib/run';
+import { assertNothingLoaded } from './lib/bpf';
+
+const SITES = 'memleak_sites';
+const FRAME = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${SITES}\\]$`);
+
+/** Records of the last report for one allocation site (its function as frame 0). */
+function site(recs: any[], fn: string): any[] {
+  return recs.filter((r) => r.ustack.length && FRAME(fn).test(r.ustack[0]));
+}
+
+function lastReport(recs: any[]): any[] {
+  const n = Math.max(...recs.map((r) => r.report));
+  return recs.filter((r) => r.report === n);
+}
+
+function total(recs: any[], field: 'bytes' | 'allocations'): number {
+  return recs.reduce((s, r) => s + r[field], 0);
+}
+
+/** Starts the sites workload and memscope -p on it; returns both once memscope is attached. */
+async function traced(args: string[]): Promise<{ w: Running; ms: Running }> {
+  const w = start(workload(SITES));
+  await w.waitFor('ready');
+  const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), ...args]);
+  return { w, ms };
+}
+
+test('memleak -p: exact bytes and counts per site, the caller of malloc as frame 0, churn absent, threads in the process', async () => {
+  const { w, ms } = await traced(['60']);
+  try {
+    w.send('go');
+    await w.waitFor('done');
+    w.send('exit'); // the target exits: memscope prints its final report and exits
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    assert.ok(recs.length > 0, r.stdout + r.stderr);
+    assert.ok(recs.every((x) => x.pid === w.pid && x.comm === SITES && x.estimated === false), r.stdout);
+
+    const a = site(recs, 'leak_a');
+    assert.equal(a.length, 1, r.stdout);
+    assert.equal(a[0].bytes, 100 * 1000);
+    assert.equal(a[0].allocations, 100);
+    assert.match(a[0].ustack[1], FRAME('main'));
+
+    const b = site(recs, 'leak_b');
+    assert.deepEqual([b.length, b[0]?.bytes, b[0]?.allocations], [1, 50 * 64, 50], r.stdout);
+
+    // realloc moved the block 10 times: only the final 1 MiB block is outstanding, once
+    const c = site(recs, 'grow_c');
+    assert.deepEqual([c.length, c[0]?.bytes, c[0]?.allocations], [1, 1 << 20, 1], r.stdout);
+
+    // allocated in a second thread: attributed to the process, with the thread's own stack
+    const t = site(recs, 'leak_thread_allocs');
+    assert.deepEqual([t.length, t[0]?.bytes, t[0]?.allocations], [1, 10 * 4096, 10], r.stdout);
+    assert.match(t[0].ustack[1], FRAME('leak_thread'));
+
+    assert.equal(recs.filter((x) => x.ustack.some((f: string) => FRAME('churn_d').test(f))).length, 0, 'churn_d freed everything');
+    // allocated by the constructor before memscope attached: never seen, not counted
+    assert.equal(site(recs, 'early_alloc').length, 0);
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});
+
+test('memleak -c: sees allocations made before main (a constructor), text report like the chapter', () => {
+  const bin = workload(SITES);
+  const r = memscope(['memleak', '-c', bin, '60'], { input: 'go\nexit\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^\[\d\d:\d\d:\d\d\] Top 10 stacks with outstanding allocations:$/m);
+  const early = /^\t2331 bytes in 7 allocations from stack\n\t\tearly_alloc\+0x[0-9a-f]+ \[memleak_sites\]\n\t\tbefore_main\+0x[0-9a-f]+ \[memleak_sites\]$/m;
+  assert.match(r.stdout, early, r.stdout);
+  assert.match(r.stdout, /^\t100000 bytes in 100 allocations from stack\n\t\tleak_a\+0x[0-9a-f]+ \[memleak_sites\]\n\t\tmain\+/m);
+  assert.match(r.stdout, /^\t1048576 bytes in 1 allocations from stack\n\t\tgrow_c\+0x[0-9a-f]+ \[memleak_sites\]\n/m);
+  assert.doesNotMatch(r.stdout, /churn_d/);
+  // the shell that held the command at the gate allocated too: none of that is reported
+  assert.doesNotMatch(r.stdout, /\[(dash|sh)\]/);
+});
+
+test('memleak -c --folded --svg: outstanding bytes as folded stacks and a flame graph', () => {
+  const bin = workload(SITES);
+  const svg = path.join(os.tmpdir(), `memscope-memleak-${process.pid}.svg`);
+  try {
+    const r = memscope(['memleak', '-c', bin, '--folded', '--svg', svg, '60'], { input: 'go\nexit\n' });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.ok(lines.some((l) => /^memleak_sites;.*;main;leak_a 100000$/.test(l)), r.stdout);
+    assert.ok(lines.some((l) => /^memleak_sites;.*;main;leak_b 3200$/.test(l)), r.stdout);
+    const doc = fs.readFileSync(svg, 'utf8');
+    assert.match(doc, /<svg/);
+    assert.match(doc, /leak_a \(100,000 bytes/);
+  } finally {
+    fs.rmSync(svg, { force: true });
+  }
+});
+
+test('memleak -o hides young allocations; -a lists each outstanding address and size', async () => {
+  const { w, ms } = await traced(['-o', '1500', '-a', '60']);
+  try {
+    w.send('go');
+    await w.waitFor('done');
+    // age leak_a past 1.5 s, then make leak_e, which stays younger than that
+    await new Promise((res) => setTimeout(res, 2500));
+    w.send('young');
+    await w.waitFor('young done');
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    const a = site(recs, 'leak_a');
+    assert.equal(a.length, 1, r.stdout);
+    assert.equal(a[0].bytes, 100000);
+    assert.equal(a[0].allocs.length, 100);
+    assert.ok(a[0].allocs.every((x: any) => x.size === 1000 && x.age_ms >= 1500 && /^0x[0-9a-f]+$/.test(x.addr)));
+    assert.equal(new Set(a[0].allocs.map((x: any) => x.addr)).size, 100);
+    assert.equal(site(recs, 'leak_e').length, 0, 'leak_e is younger than -o');
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});
+
+test('memleak growth view: a stack that keeps leaking reads "growing", a long-lived one "flat"', async () => {
+  const { w, ms } = await traced(['1']);
+  try {
+    w.send('go');
+    await w.waitFor('done');
+    const reportsSeen = () => Math.max(0, ...jsonLines(ms.stdout).map((x) => x.report));
+    const nextReport = async () => {
+      const n = reportsSeen();
+      while (reportsSeen() <= n) await new Promise((res) => setTimeout(res, 50));
+    };
+    for (let i = 1; i <= 3; i++) {
+      await nextReport();
+      w.send('young');
+      await w.waitFor(new RegExp(`(young done[^]*){${i}}`));
+    }
+    await nextReport();
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    const last = lastReport(jsonLines(r.stdout));
+    const e = site(last, 'leak_e');
+    assert.equal(e.length, 1, r.stdout);
+    assert.equal(e[0].bytes, 3 * 20 * 500);
+    assert.equal(e[0].growth, 'growing');
+    assert.ok(e[0].growth_bytes_per_sec > 0);
+    const a = site(last, 'leak_a');
+    assert.equal(a[0].growth, 'flat');
+    assert.equal(a[0].growth_bytes_per_sec, 0);
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});
+
+test('memleak -s 10: totals scaled and marked as estimates, within one sampling step (10 allocations) per site', async () => {
+  const { w, ms } = await traced(['-s', '10', '60']);
+  try {
+    w.send('go');
+    await w.waitFor('done');
+    w.send('exit');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    assert.ok(recs.every((x) => x.estimated === true));
+    // 1 in 10 calls is recorded: a run of n consecutive calls yields n/10 rounded either way
+    const a = site(recs, 'leak_a');
+    assert.ok(Math.abs(total(a, 'allocations') - 100) <= 10, r.stdout);
+    assert.ok(Math.abs(total(a, 'bytes') - 100000) <= 10000, r.stdout);
+    const b = site(recs, 'leak_b');
+    assert.ok(Math.abs(total(b, 'allocations') - 50) <= 10, r.stdout);
+    assert.equal(recs.filter((x) => x.ustack.some((f: string) => FRAME('churn_d').test(f))).length, 0);
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});
+
+test('memleak -c --sample-bytes 1: the preloaded sampler reports every byte exactly, from the calling function', () => {
+  execFileSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
+  const bin = workload(SITES);
+  const r = memscope(['memleak', '--json', '-c', bin, '--sample-bytes', '1', '60'], { input: 'go\nexit\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const recs = jsonLines(r.stdout);
+  assert.ok(recs.every((x) => x.estimated === true));
+  const a = site(recs, 'leak_a');
+  assert.deepEqual([a.length, a[0]?.bytes, a[0]?.allocations], [1, 100000, 100], r.stdout);
+  assert.match(a[0].ustack[1], FRAME('main'));
+  const t = site(recs, 'leak_thread_allocs');
+  assert.deepEqual([t.length, t[0]?.bytes, t[0]?.allocations], [1, 40960, 10], r.stdout);
+  const c = site(recs, 'grow_c');
+  assert.deepEqual([c.length, c[0]?.bytes], [1, 1 << 20], r.stdout);
+  assert.deepEqual([site(recs, 'early_alloc')[0]?.bytes], [2331]);
+  assert.equal(recs.filter((x) => x.ustack.some((f: string) => FRAME('churn_d').test(f))).length, 0);
+});
+
+test('memleak (kernel mode): N pipes held open appear under alloc_pipe_info with their process', async () => {
+  const N = 150;
+  const w = start(workload('memleak_pipes'), [String(N)]);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['memleak', '--json', '-T', '100000', '60']);
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.interrupt(); // the pipes are still open
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout).filter((x) => x.pid === w.pid);
+    // each pipe(): kzalloc of its pipe_inode_info and kcalloc of its buffer array, both called
+    // from alloc_pipe_info
+    const pipes = recs.filter((x) => x.kstack && /^alloc_pipe_info\+0x[0-9a-f]+ \[kernel\]$/.test(x.kstack[1]));
+    assert.equal(total(pipes, 'allocations'), 2 * N, JSON.stringify(pipes));
+    assert.equal(pipes.length, 2);
+    assert.ok(pipes.every((x) => x.kstack.some((f: string) => f.startsWith('do_pipe2+')) && x.comm === 'memleak_pipes'));
+    assert.ok(pipes.every((x) => x.ustack.length === 0));
+  } finally {
+    w.kill();
+  }
+});
+
+test('memleak: bad input is one line and a non-zero exit', () => {
+  const r1 = memscope(['memleak', '--sample-bytes', '4096', '1', '1']);
+  assert.equal(r1.code, 2);
+  assert.match(r1.stderr, /^memscope: --sample-bytes works with -c/);
+  const r2 = memscope(['memleak', '-p', '1', '--combined-only', '-o', '10', '1', '1']);
+  assert.equal(r2.code, 2);
+  assert.match(r2.stderr, /^memscope: -o and -a need each allocation/);
+  const r3 = memscope(['memleak', '-O', '/nonexistent/lib.so', '-p', String(process.pid), '1', '1']);
+  assert.notEqual(r3.code, 0);
+  assert.equal(r3.stderr.trim().split('\n').length, 1, r3.stderr);
+  assert.match(r3.stderr, /^memscope: -O \/nonexistent\/lib\.so: no such file/);
+});
+
+after(() => assertNothingLoaded());
