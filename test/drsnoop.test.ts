@@ -8,8 +8,9 @@ test('drsnoop -p: the memcg reclaims of a workload pushing four times its memcg 
   const storm = await swapStorm('memscope_drsnoop', [
     ['drsnoop', '--json', '-p', 'PID'],
     ['drsnoop', '-T'],
+    ['drsnoop', '--json', '--source', 'tracepoint', '-p', 'PID'],
   ]);
-  const [json, text] = storm.results;
+  const [json, text, classic] = storm.results;
   assert.equal(json.code, 0, json.stderr);
   const events = jsonLines(json.stdout);
   assert.ok(events.length > 0, 'no reclaim events');
@@ -34,6 +35,13 @@ test('drsnoop -p: the memcg reclaims of a workload pushing four times its memcg 
   assert.ok(h >= 0, text.stdout);
   const mine = lines.filter((l) => new RegExp(`^\\d+\\.\\d{9}\\s+mem_hog\\s+${storm.pid}\\s+\\d+\\.\\d\\d\\s+\\d+\\s+memcg$`).test(l));
   assert.ok(mine.length > 0, text.stdout.slice(0, 2000));
+
+  // the classic tracepoints see the same reclaims as tp_btf
+  assert.equal(classic.code, 0, classic.stderr);
+  const classicEvents = jsonLines(classic.stdout);
+  assert.equal(classicEvents.length, events.length);
+  assert.equal(classicEvents.reduce((s, e) => s + e.pages, 0), pages);
+  assert.ok(classicEvents.every((e) => e.pid === storm.pid && e.kind === 'memcg' && e.lat_ms > 0));
 });
 
 after(() => assertNothingLoaded());

@@ -70,4 +70,34 @@ test('oomkill: text line as the book prints it, then the extra fields', async ()
   }
 });
 
+test('oomkill --source tracepoint: the classic tracepoint reports the same kill (cgroup from the kernel log)', async () => {
+  const cg = new MemoryCgroup('memscope_oomkill_tp', 48 << 20, { swappiness: 0 });
+  const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '150']).slice(1));
+  try {
+    await hog.waitFor('ready');
+    const ms = await startMemscope(['oomkill', '--json', '-v', '--source', 'tracepoint']);
+    hog.send('go');
+    await hog.exited;
+    await ms.waitFor(new RegExp(`"victim":\\{"pid":${hog.pid},`));
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /memscope: OOM kills: using tracepoint oom\/mark_victim/);
+    const kills = jsonLines(r.stdout).filter((k) => k.victim.pid === hog.pid);
+    assert.equal(kills.length, 1, r.stdout);
+    const k = kills[0];
+    assert.equal(k.victim.comm, 'mem_hog');
+    assert.equal(k.trigger.pid, hog.pid);
+    assert.equal(k.constraint, 'memcg');
+    assert.equal(k.oom_memcg, cg.name);
+    assert.equal(k.oom_memcg_limit_kb, 48 * 1024);
+    assert.equal(k.cgroup, cg.name);
+    // the tracepoint's kB, converted to pages and back
+    assert.ok(k.anon_rss_kb > 32 * 1024 && k.anon_rss_kb <= 48 * 1024, String(k.anon_rss_kb));
+    assert.ok(k.pages >= (150 << 20) / 4096, String(k.pages));
+  } finally {
+    hog.kill();
+    cg.dispose();
+  }
+});
+
 after(() => assertNothingLoaded());

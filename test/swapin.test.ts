@@ -5,8 +5,12 @@ import { assertNothingLoaded } from './lib/bpf';
 import { swapStorm } from './lib/swap-storm';
 
 test("swapin: the workload's swap-ins add up to /proc/vmstat pswpin over the run", async () => {
-  const storm = await swapStorm('memscope_swapin', [['swapin', '--json'], ['swapin', '-T', '-p', 'PID']]);
-  const [json, text] = storm.results;
+  const storm = await swapStorm('memscope_swapin', [
+    ['swapin', '--json'],
+    ['swapin', '-T', '-p', 'PID'],
+    ['swapin', '--json', '-v', '--source', 'tracepoint', '-p', 'PID'],
+  ]);
+  const [json, text, classic] = storm.results;
   assert.equal(json.code, 0, json.stderr);
   const recs = jsonLines(json.stdout);
   const mine = recs.filter((r) => r.pid === storm.pid);
@@ -37,6 +41,13 @@ test("swapin: the workload's swap-ins add up to /proc/vmstat pswpin over the run
     }
   }
   assert.equal(textTotal, total);
+
+  // the classic tracepoint counts the same swap-ins as tp_btf
+  assert.equal(classic.code, 0, classic.stderr);
+  assert.match(classic.stderr, /memscope: swap-ins: using tracepoint memcg\/count_memcg_events \(PSWPIN\)/);
+  const classicRecs = jsonLines(classic.stdout);
+  assert.ok(classicRecs.every((r) => r.pid === storm.pid));
+  assert.equal(classicRecs.reduce((s, r) => s + r.pages, 0), total);
 });
 
 after(() => assertNothingLoaded());

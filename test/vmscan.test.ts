@@ -6,8 +6,8 @@ import { assertNothingLoaded } from './lib/bpf';
 import { swapStorm } from './lib/swap-storm';
 
 test('vmscan: memcg reclaim time shows in M-RECLAIMms while a workload pushes its memcg into swap', async () => {
-  const storm = await swapStorm('memscope_vmscan', [['vmscan', '--json'], ['vmscan']]);
-  const [json, text] = storm.results;
+  const storm = await swapStorm('memscope_vmscan', [['vmscan', '--json'], ['vmscan'], ['vmscan', '--json', '--source', 'tracepoint']]);
+  const [json, text, classic] = storm.results;
   assert.equal(json.code, 0, json.stderr);
   const recs = jsonLines(json.stdout);
   const rows = recs.filter((r) => r.time !== undefined);
@@ -28,6 +28,10 @@ test('vmscan: memcg reclaim time shows in M-RECLAIMms while a workload pushes it
   const data = lines.filter((l) => /^\d\d:\d\d:\d\d /.test(l));
   assert.ok(data.some((l) => Number(l.split(/\s+/)[3]) > 0), text.stdout);
   assert.ok(lines.includes('@memcg_reclaim_ns:'), text.stdout);
+
+  // through the classic tracepoints too
+  assert.equal(classic.code, 0, classic.stderr);
+  assert.ok(jsonLines(classic.stdout).some((r) => r.m_reclaim_ms > 0 && r.writepage > 0), classic.stdout);
 });
 
 test('vmscan --by-shrinker: dropping slab caches shows shrinker functions named from kallsyms', async () => {
