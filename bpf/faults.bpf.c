@@ -14,7 +14,7 @@ static __always_inline int count_fault(void *ctx, bool kernel)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid && ms_traced(tgid))
-		ms_count_stack(&fault_counts, ctx, tgid, true, kernel, 1);
+		ms_count_stack_unwind(&fault_counts, ctx, tgid, kernel, 1);
 	return 0;
 }
 

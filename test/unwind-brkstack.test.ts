@@ -131,4 +131,28 @@ test('a recursion of known depth unwinds to that depth, and a small stack copy e
   }
 });
 
+
+test('faults --unwind dwarf: a fault stack in a recursion of known depth has that depth', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const DEPTH = 45;
+  const w = start(bin, ['deep', '8', String(DEPTH)]);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['faults', '--json', '-p', String(w.pid), '--unwind', 'dwarf']);
+    w.send('go');
+    await w.waitFor(/done \d/);
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const deep = through(jsonLines(r.stdout), w.pid, 'grow_by_malloc');
+    assert.ok(deep.length > 0, r.stdout);
+    for (const s of deep) {
+      assert.equal(s.ustack.filter((f) => fn(f) === 'recurse [unwind_malloc]').length, DEPTH, s.ustack.join('\n'));
+      assertInOrder(s.ustack, ['grow_by_malloc [unwind_malloc]', 'recurse [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
+      assert.ok(!s.ustack.some((f) => f.startsWith('[unwind stopped')), s.ustack.join('\n'));
+    }
+  } finally {
+    w.kill();
+  }
+});
+
 after(() => assertNothingLoaded());

@@ -4,10 +4,11 @@ import { runTrace } from '../engine/session';
 import { PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';
 import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
+import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { reportStacks } from './_stack-report';
 import { examples, Tool } from './tool';
 
-interface FaultsOptions extends CommonOptions {
+interface FaultsOptions extends CommonOptions, UnwindOptions {
   kernel?: boolean;
   stackStorage: number;
 }
@@ -42,7 +43,7 @@ export const tool: Tool = {
   name: 'faults',
   summary: 'page faults (RSS growth) counted by stack and process; page-fault flame graphs',
   configure(cmd) {
-    addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg']));
+    addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg'])), 'fp');
     cmd.option('-K, --kernel', 'also count faults the kernel takes on user memory, with kernel stacks');
     cmd.option('--stack-storage <N>', 'distinct stacks to keep (more costs kernel memory)', parseCount, 16384);
     cmd.addHelpText(
@@ -54,11 +55,14 @@ export const tool: Tool = {
           ['memscope faults --svg faults.svg 30', 'a page-fault flame graph of 30 seconds, all processes'],
           ['memscope faults --folded -p 181 > out.folded', 'folded stacks for flamegraph.pl'],
           ['memscope faults -K -c "make"', 'user and kernel fault stacks of a build'],
+          ['memscope faults --unwind dwarf -p 181 5', 'full user stacks through code without frame pointers'],
         ]),
     );
   },
   async run(opts: FaultsOptions, [duration]: [number?]) {
     const symbolizer = new Symbolizer();
+    const dwarf = new DwarfStacks(symbolizer);
+    if (opts.verbose) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     await runTrace({
       bpf: 'faults',
       opts,
@@ -66,11 +70,15 @@ export const tool: Tool = {
       symbolizer,
       banner: 'Tracing page faults by stack',
       groups: faultGroups(!!opts.kernel),
+      consts: dwarf.consts(opts),
+      setup: (obj) => dwarf.listen(obj),
       configure(obj) {
+        DwarfStacks.configure(obj, opts);
         obj.setMaxEntries('ms_ustacks', opts.stackStorage).setMaxEntries('ms_kstacks', opts.kernel ? opts.stackStorage : 1);
       },
-      finish(obj) {
-        const stacks = stackCounts(obj, 'fault_counts', symbolizer).read();
+      async finish(obj) {
+        const stacks = [...stackCounts(obj, 'fault_counts', symbolizer).read(), ...(await dwarf.drain(obj))];
+        if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem' });
       },
     });
