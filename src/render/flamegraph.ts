@@ -141,9 +141,12 @@ ${rects.join('\n')}
 <script type="text/ecmascript"><![CDATA[
 (function () {
   var W = ${inner}, X0 = ${PAD_X}, H = ${FRAME_H}, TOP = ${PAD_TOP}, MAXD = ${maxDepth};
-  var svg = document.documentElement, total = +svg.getAttribute('data-total');
-  var frames = Array.prototype.slice.call(document.querySelectorAll('.f'));
-  var details = document.getElementById('details'), reset = document.getElementById('reset');
+  // the graph may stand alone or sit inline in an HTML page: look things up within this <svg>
+  var svg = (document.currentScript && document.currentScript.closest('svg')) || document.documentElement;
+  var total = +svg.getAttribute('data-total');
+  var byId = function (id) { return svg.querySelector('#' + id); };
+  var frames = Array.prototype.slice.call(svg.querySelectorAll('.f'));
+  var details = byId('details'), reset = byId('reset');
   function label(g, w) {
     var t = g.querySelector('text'), name = g.querySelector('title').textContent.replace(/ \\(.*$/, '');
     var fit = Math.floor((w - 6) / 7);
@@ -172,7 +175,7 @@ ${rects.join('\n')}
     g.addEventListener('mouseout', function () { details.textContent = ' '; });
   });
   reset.addEventListener('click', function () { layout(0, total, 0); reset.classList.add('hidden'); });
-  document.getElementById('search').addEventListener('click', function () {
+  byId('search').addEventListener('click', function () {
     var term = prompt('Search frames (regular expression):');
     var re = term ? new RegExp(term) : null, hit = 0, seen = [];
     frames.forEach(function (g) {
@@ -184,7 +187,7 @@ ${rects.join('\n')}
         if (!seen.some(function (s) { return x >= s[0] && x + w <= s[0] + s[1]; })) { seen.push([x, w]); hit += w; }
       }
     });
-    document.getElementById('matched').textContent = re ? 'Matched: ' + (100 * hit / total).toFixed(1) + '%' : ' ';
+    byId('matched').textContent = re ? 'Matched: ' + (100 * hit / total).toFixed(1) + '%' : ' ';
   });
   layout(0, total, 0);
 })();
