@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { workload } from './lib/workloads';
-import { start, startMemscope, jsonLines, memscope } from './lib/run';
+import { start, startMemscope, jsonLines, memscope, traceGated } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
 const N = 37;
@@ -11,33 +11,20 @@ function growStacks(records: any[], pid: number) {
 }
 
 test('brkstack -p counts exactly the brk() calls of grow_heap, and nothing of another process', async () => {
-  const bin = workload('brk_grow');
-  const target = start(bin, [String(N)]);
-  const other = start(bin, ['5']);
-  try {
-    await target.waitFor('ready');
-    await other.waitFor('ready');
-    const ms = await startMemscope(['brkstack', '--json', '-p', String(target.pid)]);
-    target.send('go');
-    other.send('go');
-    await target.waitFor('done');
-    await other.waitFor('done');
-    // the target exits; memscope notices, prints its report and exits by itself
-    const r = await ms.exited;
-    assert.equal(r.code, 0, r.stderr);
-    const recs = jsonLines(r.stdout);
-    const grow = growStacks(recs, target.pid);
-    assert.equal(grow.reduce((s, x) => s + x.count, 0), N, r.stdout);
-    // symbolized after the process exited: the frames name the functions in order
-    const frames: string[] = grow[0].ustack;
-    assert.match(frames[0], /^grow_heap\+0x[0-9a-f]+ \[brk_grow\]$/);
-    assert.match(frames[1], /^main\+0x[0-9a-f]+ \[brk_grow\]$/);
-    assert.equal(grow[0].comm, 'brk_grow');
-    assert.ok(recs.every((x) => x.pid === target.pid), 'another process leaked through -p');
-  } finally {
-    target.kill();
-    other.kill();
-  }
+  const { result: r, target } = await traceGated(workload('brk_grow'), [String(N)], (pid) => ['brkstack', '--json', '-p', String(pid)], {
+    bystander: ['5'],
+  });
+  // the target exited; memscope noticed, printed its report and exited by itself
+  assert.equal(r.code, 0, r.stderr);
+  const recs = jsonLines(r.stdout);
+  const grow = growStacks(recs, target.pid);
+  assert.equal(grow.reduce((s, x) => s + x.count, 0), N, r.stdout);
+  // symbolized after the process exited: the frames name the functions in order
+  const frames: string[] = grow[0].ustack;
+  assert.match(frames[0], /^grow_heap\+0x[0-9a-f]+ \[brk_grow\]$/);
+  assert.match(frames[1], /^main\+0x[0-9a-f]+ \[brk_grow\]$/);
+  assert.equal(grow[0].comm, 'brk_grow');
+  assert.ok(recs.every((x) => x.pid === target.pid), 'another process leaked through -p');
 });
 
 test('brkstack -c traces a command from its start, text report', () => {

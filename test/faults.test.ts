@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { workload } from './lib/workloads';
-import { start, startMemscope, jsonLines } from './lib/run';
+import { start, startMemscope, jsonLines, traceGated } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
 const PAGES = 3000;
@@ -13,30 +13,17 @@ const PAGES = 3000;
 const ALLOWANCE = 8;
 
 test('faults -p attributes one fault per touched page to touch_pages, and nothing of another process', async () => {
-  const bin = workload('fault_touch');
-  const target = start(bin, [String(PAGES)]);
-  const other = start(bin, ['500']);
-  try {
-    await target.waitFor('ready');
-    await other.waitFor('ready');
-    const ms = await startMemscope(['faults', '--json', '-p', String(target.pid)]);
-    target.send('go');
-    other.send('go');
-    await target.waitFor('done');
-    await other.waitFor('done');
-    const r = await ms.exited;
-    assert.equal(r.code, 0, r.stderr);
-    const recs = jsonLines(r.stdout);
-    assert.ok(recs.every((x) => x.pid === target.pid), 'another process leaked through -p');
-    const inTouch = recs.filter((x) => x.ustack.length && x.ustack[0].startsWith('touch_pages+'));
-    const total = inTouch.reduce((s, x) => s + x.count, 0);
-    assert.ok(total >= PAGES && total <= PAGES + ALLOWANCE, `touch_pages faults: ${total}`);
-    assert.match(inTouch[0].ustack[1], /^main\+0x[0-9a-f]+ \[fault_touch\]$/);
-    assert.equal(inTouch[0].comm, 'fault_touch');
-  } finally {
-    target.kill();
-    other.kill();
-  }
+  const { result: r, target } = await traceGated(workload('fault_touch'), [String(PAGES)], (pid) => ['faults', '--json', '-p', String(pid)], {
+    bystander: ['500'],
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const recs = jsonLines(r.stdout);
+  assert.ok(recs.every((x) => x.pid === target.pid), 'another process leaked through -p');
+  const inTouch = recs.filter((x) => x.ustack.length && x.ustack[0].startsWith('touch_pages+'));
+  const total = inTouch.reduce((s, x) => s + x.count, 0);
+  assert.ok(total >= PAGES && total <= PAGES + ALLOWANCE, `touch_pages faults: ${total}`);
+  assert.match(inTouch[0].ustack[1], /^main\+0x[0-9a-f]+ \[fault_touch\]$/);
+  assert.equal(inTouch[0].comm, 'fault_touch');
 });
 
 test('faults --svg and --folded: a page-fault flame graph that names the function', async () => {
@@ -80,23 +67,13 @@ test('faults --kernel adds kernel stacks for faults taken inside the kernel', as
 
 for (const source of ['tracepoint exceptions', 'perf software event']) {
   test(`faults through the ${source} source counts the same faults`, async () => {
-    const bin = workload('fault_touch');
-    const target = start(bin, ['800']);
-    try {
-      await target.waitFor('ready');
-      const ms = await startMemscope(['faults', '--json', '-v', '--source', source, '-p', String(target.pid)]);
-      target.send('go');
-      await target.waitFor('done');
-      const r = await ms.exited;
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, new RegExp(`user page faults: using ${source}`));
-      const total = jsonLines(r.stdout)
-        .filter((x) => x.ustack.length && x.ustack[0].startsWith('touch_pages+'))
-        .reduce((s, x) => s + x.count, 0);
-      assert.ok(total >= 800 && total <= 800 + ALLOWANCE, `touch_pages faults: ${total}`);
-    } finally {
-      target.kill();
-    }
+    const { result: r } = await traceGated(workload('fault_touch'), ['800'], (pid) => ['faults', '--json', '-v', '--source', source, '-p', String(pid)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`user page faults: using ${source}`));
+    const total = jsonLines(r.stdout)
+      .filter((x) => x.ustack.length && x.ustack[0].startsWith('touch_pages+'))
+      .reduce((s, x) => s + x.count, 0);
+    assert.ok(total >= 800 && total <= 800 + ALLOWANCE, `touch_pages faults: ${total}`);
   });
 }
 

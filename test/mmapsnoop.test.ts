@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { workload } from './lib/workloads';
-import { start, startMemscope, jsonLines } from './lib/run';
+import { jsonLines, traceGated } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
 function dataFile(): { dir: string; file: string } {
@@ -15,19 +15,9 @@ function dataFile(): { dir: string; file: string } {
 }
 
 test('mmapsnoop prints exactly the mappings a workload makes, with -p filtering', async () => {
-  const bin = workload('mmap_file');
   const { dir, file } = dataFile();
-  const target = start(bin, [file]);
-  const other = start(bin, [file]);
   try {
-    await target.waitFor('ready');
-    await other.waitFor('ready');
-    const ms = await startMemscope(['mmapsnoop', '-p', String(target.pid)]);
-    target.send('go');
-    other.send('go');
-    await target.waitFor('done');
-    await other.waitFor('done');
-    const r = await ms.exited;
+    const { result: r, target } = await traceGated(workload('mmap_file'), [file], (pid) => ['mmapsnoop', '-p', String(pid)], { bystander: [file] });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.match(lines[0], /^PID\s+COMM\s+PROT MAP\s+OFFS\(KB\) SIZE\(KB\) FILE$/);
@@ -37,22 +27,14 @@ test('mmapsnoop prints exactly the mappings a workload makes, with -p filtering'
       [String(target.pid), 'mmap_file', 'RW-', '-P-A', '0', '12', '[anon]'],
     ]);
   } finally {
-    target.kill();
-    other.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('mmapsnoop --json carries the returned address; -U the stack; -T a time', async () => {
-  const bin = workload('mmap_file');
   const { dir, file } = dataFile();
-  const target = start(bin, [file]);
   try {
-    await target.waitFor('ready');
-    const ms = await startMemscope(['mmapsnoop', '--json', '-U', '-p', String(target.pid)]);
-    target.send('go');
-    await target.waitFor('done');
-    const r = await ms.exited;
+    const { result: r, target } = await traceGated(workload('mmap_file'), [file], (pid) => ['mmapsnoop', '--json', '-U', '-p', String(pid)]);
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout);
     const printed = /file=(0x[0-9a-f]+) anon=(0x[0-9a-f]+)/.exec(target.stdout)!;
@@ -67,7 +49,6 @@ test('mmapsnoop --json carries the returned address; -U the stack; -T a time', a
     assert.match(recs[0].ustack[0], /mmap/);
     assert.ok(!Number.isNaN(Date.parse(recs[0].time)));
   } finally {
-    target.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,39 +1,24 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { workload } from './lib/workloads';
-import { start, startMemscope, jsonLines } from './lib/run';
+import { startMemscope, jsonLines, traceGated } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
 test('shmsnoop prints the four calls with decoded arguments and return values', async () => {
-  const bin = workload('shm_ops');
-  const target = start(bin);
-  const other = start(bin);
-  try {
-    await target.waitFor('ready');
-    await other.waitFor('ready');
-    const ms = await startMemscope(['shmsnoop', '-p', String(target.pid)]);
-    target.send('go');
-    other.send('go');
-    await target.waitFor('done');
-    await other.waitFor('done');
-    const r = await ms.exited;
-    assert.equal(r.code, 0, r.stderr);
-    const m = /id=([0-9a-f]+) addr=0x([0-9a-f]+) dt=0 ctl=0/.exec(target.stdout)!;
-    const [id, addr] = [m[1], m[2]];
-    const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0], /^PID\s+COMM\s+SYS\s+RET ARGs$/);
-    const rows = lines.slice(1).map((l) => l.replace(/\s+/g, ' '));
-    const p = target.pid;
-    assert.deepEqual(rows, [
-      `${p} shm_ops SHMGET ${id} key: 0x0, size: 65536, shmflg: 0x380 (IPC_CREAT|0600)`,
-      `${p} shm_ops SHMAT ${addr} shmid: 0x${id}, shmaddr: 0x0, shmflg: 0x1000 (SHM_RDONLY)`,
-      `${p} shm_ops SHMDT 0 shmaddr: 0x${addr}`,
-      `${p} shm_ops SHMCTL 0 shmid: 0x${id}, cmd: 0 (IPC_RMID), buf: 0x0`,
-    ]);
-  } finally {
-    target.kill();
-    other.kill();
-  }
+  const { result: r, target } = await traceGated(workload('shm_ops'), [], (pid) => ['shmsnoop', '-p', String(pid)], { bystander: [] });
+  assert.equal(r.code, 0, r.stderr);
+  const m = /id=([0-9a-f]+) addr=0x([0-9a-f]+) dt=0 ctl=0/.exec(target.stdout)!;
+  const [id, addr] = [m[1], m[2]];
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0], /^PID\s+COMM\s+SYS\s+RET ARGs$/);
+  const rows = lines.slice(1).map((l) => l.replace(/\s+/g, ' '));
+  const p = target.pid;
+  assert.deepEqual(rows, [
+    `${p} shm_ops SHMGET ${id} key: 0x0, size: 65536, shmflg: 0x380 (IPC_CREAT|0600)`,
+    `${p} shm_ops SHMAT ${addr} shmid: 0x${id}, shmaddr: 0x0, shmflg: 0x1000 (SHM_RDONLY)`,
+    `${p} shm_ops SHMDT 0 shmaddr: 0x${addr}`,
+    `${p} shm_ops SHMCTL 0 shmid: 0x${id}, cmd: 0 (IPC_RMID), buf: 0x0`,
+  ]);
 });
 
 test('shmsnoop --json and -c', async () => {

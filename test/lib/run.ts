@@ -91,3 +91,31 @@ export function jsonLines(text: string): any[] {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l));
 }
+
+/**
+ * The shape of most tool tests: a gated workload (prints "ready", waits for a line, acts, prints
+ * "done" and exits) traced by memscope, optionally beside a bystander running the same program
+ * that must not show up (the -p proof). memscope must stop by itself when the target exits.
+ */
+export async function traceGated(
+  bin: string,
+  args: string[],
+  memscopeArgs: (pid: number) => string[],
+  opts: { bystander?: string[] } = {},
+): Promise<{ result: Result; target: Running }> {
+  const target = start(bin, args);
+  const other = opts.bystander ? start(bin, opts.bystander) : undefined;
+  try {
+    await target.waitFor('ready');
+    await other?.waitFor('ready');
+    const ms = await startMemscope(memscopeArgs(target.pid));
+    target.send('go');
+    other?.send('go');
+    await target.waitFor('done');
+    await other?.waitFor('done');
+    return { result: await ms.exited, target };
+  } finally {
+    target.kill();
+    other?.kill();
+  }
+}
