@@ -1,11 +1,14 @@
 /* swapin: pages swapped in, counted by process (the book's swapin.bt). The book traced
  * swap_readpage() with a kprobe; here the PSWPIN event counted into the memory cgroup of the page
  * (memcg:count_memcg_events, item PSWPIN): it is counted per page read from swap, in the context of
- * the task that faulted, and sums exactly to /proc/vmstat pswpin. */
+ * the task that faulted, and sums exactly to /proc/vmstat pswpin. Pages brought back from zswap
+ * (compressed memory) are counted too, apart (ZSWPIN, /proc/vmstat zswpin): swap_readpage() saw
+ * both. */
 #include "memscope.h"
 
 struct swapin_key {
-	__u32 pid; /* tgid */
+	__u32 pid;   /* tgid */
+	__u32 zswap; /* 1: from zswap, 0: read from a swap device */
 	char comm[TASK_COMM_LEN];
 };
 
@@ -18,9 +21,15 @@ struct {
 
 static __always_inline void count(int item, __u64 pages)
 {
-	if (item != bpf_core_enum_value(enum vm_event_item, PSWPIN))
+	__u32 zswap;
+	if (item == bpf_core_enum_value(enum vm_event_item, PSWPIN))
+		zswap = 0;
+	else if (bpf_core_enum_value_exists(enum vm_event_item, ZSWPIN) &&
+		 item == bpf_core_enum_value(enum vm_event_item, ZSWPIN))
+		zswap = 1;
+	else
 		return;
-	struct swapin_key key = { .pid = bpf_get_current_pid_tgid() >> 32 };
+	struct swapin_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .zswap = zswap };
 	if (!ms_traced(key.pid))
 		return;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));

@@ -22,11 +22,12 @@ test("swapin: the workload's swap-ins add up to /proc/vmstat pswpin over the run
   const total = mine.reduce((s, r) => s + r.pages, 0);
   // swapin ran across the whole vmstat window (attached before, stopped after), so every other
   // process's swap-in inside the window is among the others it reported: with others = 0 (a quiet
-  // machine) the workload's total is exactly the pswpin growth
+  // machine) the workload's total is exactly the growth of pswpin (+ zswpin, 0 with zswap off)
   const others = recs.filter((r) => r.pid !== storm.pid).reduce((s, r) => s + r.pages, 0);
+  const grew = storm.pswpin + storm.zswpin;
   assert.ok(storm.pswpin > 0, 'nothing was swapped in');
-  assert.ok(total <= storm.pswpin && total >= storm.pswpin - others, `workload ${total}, pswpin grew ${storm.pswpin}, others ${others}`);
-  console.log(`# swapin: workload ${total} pages, pswpin +${storm.pswpin}, others ${others}`);
+  assert.ok(total <= grew && total >= grew - others, `workload ${total}, pswpin+zswpin grew ${grew}, others ${others}`);
+  console.log(`# swapin: workload ${total} pages, pswpin +${storm.pswpin}, zswpin +${storm.zswpin}, others ${others}`);
 
   // -p with -T: a time line per interval, the workload's rows, and the same total
   assert.equal(text.code, 0, text.stderr);

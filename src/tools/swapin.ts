@@ -11,6 +11,7 @@ import { examples, Tool } from './tool';
 /** struct swapin_key (bpf/swapin.bpf.c). */
 const SWAPIN_KEY = struct([
   ['pid', 'u32'],
+  ['zswap', 'u32'],
   ['comm', 'char[16]'],
 ] as const);
 
@@ -25,6 +26,7 @@ export const tool: Tool = {
         'PAGES and BYTES. A swap-in is a page read from a swap device because the process touched\n' +
         'memory that had been swapped out: the cost of swapping that the process feels. Pages found\n' +
         'still in the swap cache need no read and are not counted (as in /proc/vmstat pswpin).\n' +
+        'Pages brought back from zswap (compressed RAM) are included; JSON shows them as zswap_pages.\n' +
         'Event source: the memcg:count_memcg_events tracepoint (PSWPIN), tp_btf else classic.\n' +
         examples([
           ['memscope swapin', 'per second until Ctrl-C'],
@@ -40,18 +42,24 @@ export const tool: Tool = {
     // report is the difference to the previous one
     const seen = new Map<string, number>();
     const report = (obj: BpfObject) => {
-      const rows: { comm: string; pid: number; pages: number }[] = [];
+      const byProc = new Map<string, { comm: string; pid: number; pages: number; zswap: number }>();
       for (const [k, v] of eachEntry(obj.entries('swapins'), SWAPIN_KEY)) {
         const id = `${k.pid}\0${k.comm}`;
         const total = Number(v.readBigUInt64LE(0));
-        const delta = total - (seen.get(id) ?? 0);
-        seen.set(id, total);
-        if (delta > 0) rows.push({ comm: k.comm, pid: k.pid, pages: delta });
+        const key = `${id}\0${k.zswap}`;
+        const delta = total - (seen.get(key) ?? 0);
+        seen.set(key, total);
+        if (delta <= 0) continue;
+        const row = byProc.get(id) ?? { comm: k.comm, pid: k.pid, pages: 0, zswap: 0 };
+        row.pages += delta;
+        if (k.zswap) row.zswap += delta;
+        byProc.set(id, row);
       }
+      const rows = [...byProc.values()];
       rows.sort((a, b) => b.pages - a.pages || a.pid - b.pid);
       const time = clock();
       if (opts.json) {
-        for (const r of rows) printJson({ time, comm: r.comm, pid: r.pid, pages: r.pages, bytes: r.pages * pageBytes });
+        for (const r of rows) printJson({ time, comm: r.comm, pid: r.pid, pages: r.pages, bytes: r.pages * pageBytes, zswap_pages: r.zswap });
         return;
       }
       const out: string[] = [];

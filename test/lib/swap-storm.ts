@@ -26,6 +26,8 @@ export interface Storm {
   /** /proc/vmstat growth between the workload's release and its exit. */
   pswpin: number;
   pswpout: number;
+  /** zswpin growth (pages brought back from zswap; 0 when zswap is off) */
+  zswpin: number;
   /** Output of each memscope run, in the order given. */
   results: Result[];
 }
@@ -55,7 +57,7 @@ export async function swapStorm(name: string, runs: string[][]): Promise<Storm> 
       // a run on the workload's pid ends by itself (Ctrl-C only if it has not after 20 s)
       results.push(runs[i].includes('PID') ? await endsBy(t, 20_000) : await t.interrupt());
     }
-    return { pid: hog.pid, cgroup: cg.name, pswpin: after.pswpin - before.pswpin, pswpout: after.pswpout - before.pswpout, results };
+    return { pid: hog.pid, cgroup: cg.name, pswpin: after.pswpin - before.pswpin, pswpout: after.pswpout - before.pswpout, zswpin: (after.zswpin ?? 0) - (before.zswpin ?? 0), results };
   } finally {
     hog.kill();
     tracers.forEach((t) => t.kill());
