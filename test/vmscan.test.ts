@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { jsonLines, startMemscope } from './lib/run';
+import { jsonLines, memscope, startMemscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { swapStorm } from './lib/swap-storm';
 
@@ -63,6 +63,15 @@ test('vmscan --by-shrinker: dropping slab caches shows shrinker functions named 
     shrinkers.reduce((s, x) => s + x.calls, 0),
     hist.buckets.reduce((s: number, b: any) => s + b.count, 0),
   );
+});
+
+test('vmscan: the header repeats every 20 lines; COUNT lines, then it exits', () => {
+  const r = memscope(['vmscan', '0.05', '45']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  const headers = lines.map((l, i) => (l.startsWith('TIME ') ? i : -1)).filter((i) => i >= 0);
+  assert.deepEqual(headers, [0, 21, 42]);
+  assert.equal(lines.filter((l) => /^\d\d:\d\d:\d\d +\d+ +\d+ +\d+ +\d+ +\d+$/.test(l)).length, 45);
 });
 
 after(() => assertNothingLoaded());
