@@ -1,6 +1,7 @@
 /* mmapsnoop: one record per mmap() with its arguments, the mapped file's name (resolved here
  * from the fd while the file is certainly open) and the returned address. */
 #include "stacks.h"
+#include "syscall_pair.h"
 
 #define MAP_ANONYMOUS 0x20
 #define NAME_LEN 64
@@ -23,12 +24,7 @@ struct mmap_event {
 	char file[NAME_LEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct mmap_event);
-	__uint(max_entries, 4096);
-} pending SEC(".maps");
+MS_PENDING_MAP(pending, struct mmap_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -70,28 +66,13 @@ static __always_inline int on_enter(void *ctx, __u64 addr, __u64 len, __u64 prot
 		ms_note_process(tgid);
 		e.ustack = ms_user_stack(ctx);
 	}
-	bpf_map_update_elem(&pending, &tid, &e, BPF_ANY);
+	ms_stash_call(&pending, &e);
 	return 0;
 }
 
 static __always_inline int on_exit(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct mmap_event *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
-		return 0;
-	struct mmap_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (e) {
-		__builtin_memcpy(e, p, sizeof(*e));
-		e->ret = ret;
-		e->ts = bpf_ktime_get_ns();
-		bpf_get_current_comm(e->comm, sizeof(e->comm));
-		bpf_ringbuf_submit(e, 0);
-	} else {
-		ms_count_lost();
-	}
-	bpf_map_delete_elem(&pending, &tid);
-	return 0;
+	return MS_COMPLETE_CALL(pending, events, struct mmap_event, ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")

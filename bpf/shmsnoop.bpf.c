@@ -1,6 +1,6 @@
 /* shmsnoop: System V shared memory calls (shmget, shmat, shmdt, shmctl) with their arguments
  * and return values: one record per completed call. */
-#include "memscope.h"
+#include "syscall_pair.h"
 
 enum shm_sys { SHMGET = 0, SHMAT = 1, SHMDT = 2, SHMCTL = 3 };
 
@@ -14,12 +14,7 @@ struct shm_event {
 	char comm[TASK_COMM_LEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct shm_event);
-	__uint(max_entries, 4096);
-} pending SEC(".maps");
+MS_PENDING_MAP(pending, struct shm_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -33,28 +28,13 @@ static __always_inline int on_enter(__u32 sys, __u64 a0, __u64 a1, __u64 a2)
 	if (!ms_traced(tgid))
 		return 0;
 	struct shm_event e = { .pid = tgid, .tid = tid, .sys = sys, .args = { a0, a1, a2 } };
-	bpf_map_update_elem(&pending, &tid, &e, BPF_ANY);
+	ms_stash_call(&pending, &e);
 	return 0;
 }
 
 static __always_inline int on_exit(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct shm_event *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
-		return 0;
-	struct shm_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (e) {
-		__builtin_memcpy(e, p, sizeof(*e));
-		e->ret = ret;
-		e->ts = bpf_ktime_get_ns();
-		bpf_get_current_comm(e->comm, sizeof(e->comm));
-		bpf_ringbuf_submit(e, 0);
-	} else {
-		ms_count_lost();
-	}
-	bpf_map_delete_elem(&pending, &tid);
-	return 0;
+	return MS_COMPLETE_CALL(pending, events, struct shm_event, ret);
 }
 
 /* A tracepoint program may read only the arguments its syscall has: the kernel refuses to attach
