@@ -1,0 +1,82 @@
+// hfaults: huge page (hugetlbfs) faults counted by process: PID, COMM, HFAULTS.
+import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
+import type { BpfObject } from '../engine/bpf-object';
+import { runTrace } from '../engine/session';
+import { eachEntry, struct } from '../engine/struct';
+import { printJson } from '../render/json';
+import { clock, formatTable } from '../render/table';
+import { userFaultGroup } from './ffaults';
+import { examples, Tool } from './tool';
+
+/** struct hf_key (bpf/hfaults.bpf.c) */
+const HF_KEY = struct([
+  ['tgid', 'u32'],
+  ['comm', 'char[16]'],
+] as const);
+
+interface ProcFaults {
+  pid: number;
+  comm: string;
+  count: number;
+}
+
+function readCounts(obj: BpfObject, clear: boolean): ProcFaults[] {
+  const out: ProcFaults[] = [];
+  for (const [k, v] of eachEntry(obj.entries('hf_counts', clear), HF_KEY)) {
+    out.push({ pid: k.tgid, comm: k.comm, count: Number(v.readBigUInt64LE(0)) });
+  }
+  return out.sort((a, b) => a.count - b.count || a.pid - b.pid);
+}
+
+function report(rows: ProcFaults[], opts: CommonOptions, time?: string): void {
+  if (opts.json) {
+    for (const r of rows) printJson(time ? { time, ...r } : r);
+    return;
+  }
+  const lines: string[] = [];
+  if (time) lines.push('', time);
+  if (rows.length) lines.push(...formatTable(['PID', 'COMM', 'HFAULTS'], rows.map((r) => [r.pid, r.comm, r.count]), [true, false, true]));
+  else lines.push('(no huge page faults)');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export const tool: Tool = {
+  name: 'hfaults',
+  summary: 'huge page (hugetlbfs) faults counted by process',
+  configure(cmd) {
+    addCommonOptions(cmd, ['pid', 'command', 'json']);
+    cmd.argument('[interval]', 'print a report every INTERVAL seconds', parsePositive);
+    cmd.addHelpText(
+      'after',
+      '\nCounts faults on hugetlbfs memory (MAP_HUGETLB, SHM_HUGETLB, files on a hugetlbfs mount): one\n' +
+        'per huge page first touched, which confirms that huge pages are in use. Transparent huge\n' +
+        'pages are not hugetlbfs and are not counted here.\n' +
+        examples([
+          ['memscope hfaults', 'all processes, summary on Ctrl-C'],
+          ['memscope hfaults -p 884', 'PID 884 only'],
+          ['memscope hfaults 5', 'a summary every 5 seconds'],
+        ]),
+    );
+  },
+  async run(opts: CommonOptions, [interval]: [number?]) {
+    await runTrace({
+      bpf: 'hfaults',
+      opts,
+      interval,
+      banner: 'Tracing Huge Page faults per process',
+      groups: [userFaultGroup('user page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })],
+      tick(obj) {
+        report(readCounts(obj, true), opts, clock());
+      },
+      finish(obj) {
+        if (interval === undefined) report(readCounts(obj, false), opts);
+        else {
+          const rest = readCounts(obj, true);
+          if (rest.length) report(rest, opts, clock());
+        }
+        const busy = obj.readGlobalU64('hf_busy');
+        if (busy > 0n) process.stderr.write(`memscope: ${busy} faults could not be checked (the mmap lock was held for writing)\n`);
+      },
+    });
+  },
+};
