@@ -15,10 +15,17 @@ interface Load { offset: number; vaddr: number; filesz: number; memsz: number }
 interface Section { name: string; type: number; offset: number; size: number; link: number; entsize: number; addr: number }
 
 export class SymbolTable {
-  constructor(private readonly addrs: Float64Array, private readonly sizes: Float64Array, private readonly names: string[]) {}
+  private readonly nameAt: (i: number) => string;
+  private byName: Map<string, number> | null = null;
+
+  /** names: an array, or a function decoding the i-th name on demand (ElfFile decodes only the
+   * names that lookups return: a large binary has tens of thousands). */
+  constructor(private readonly addrs: Float64Array, private readonly sizes: Float64Array, names: string[] | ((i: number) => string)) {
+    this.nameAt = typeof names === 'function' ? names : (i) => names[i];
+  }
 
   get length(): number {
-    return this.names.length;
+    return this.addrs.length;
   }
 
   /** The function containing vaddr, with the offset into it. */
@@ -38,13 +45,20 @@ export class SymbolTable {
     const offset = vaddr - this.addrs[found];
     // a sized symbol must contain the address; unsized ones (hand-written asm) are trusted
     if (size > 0 && offset >= size) return null;
-    return { name: this.names[found], offset };
+    return { name: this.nameAt(found), offset };
   }
 
   /** Address of a named function (first match), for uprobe-style lookups. */
   addressOf(name: string): number | null {
-    const i = this.names.indexOf(name);
-    return i < 0 ? null : this.addrs[i];
+    if (!this.byName) {
+      this.byName = new Map();
+      for (let i = 0; i < this.addrs.length; i++) {
+        const n = this.nameAt(i);
+        if (!this.byName.has(n)) this.byName.set(n, i);
+      }
+    }
+    const i = this.byName.get(name);
+    return i === undefined ? null : this.addrs[i];
   }
 }
 
@@ -154,44 +168,76 @@ export class ElfFile {
     return out;
   }
 
-  /** Function symbols: .symtab when present (it includes static functions), else .dynsym. */
+  /** Function symbols: .symtab when present (it includes static functions), else .dynsym.
+   * Parsed into typed arrays, without BigInt, objects or strings per symbol: node's 150 000 symbols
+   * take tens of milliseconds, and only the names lookups return are decoded. */
   symbols(): SymbolTable {
     if (this.symtab) return this.symtab;
     const sec = this.sections.find((s) => s.type === SHT_SYMTAB) ?? this.sections.find((s) => s.type === SHT_DYNSYM);
-    const entries: { addr: number; size: number; name: string; global: boolean }[] = [];
-    if (sec && sec.link < this.sections.length) {
-      const fd = fs.openSync(this.path, 'r');
-      try {
-        const data = pread(fd, sec.offset, sec.size);
-        const strsec = this.sections[sec.link];
-        const strs = pread(fd, strsec.offset, strsec.size);
-        const ent = sec.entsize || 24;
-        for (let o = 0; o + ent <= data.length; o += ent) {
-          const info = data[o + 4];
-          const type = info & 0xf;
-          const shndx = data.readUInt16LE(o + 6);
-          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || shndx === 0) continue;
-          const addr = Number(data.readBigUInt64LE(o + 8));
-          if (addr === 0) continue;
-          entries.push({
-            addr,
-            size: Number(data.readBigUInt64LE(o + 16)),
-            name: cstr(strs, data.readUInt32LE(o)),
-            global: info >> 4 !== 0,
-          });
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
+    if (!sec || sec.link >= this.sections.length) {
+      this.symtab = new SymbolTable(new Float64Array(0), new Float64Array(0), []);
+      return this.symtab;
     }
-    // one symbol per address, preferring global names (malloc over __libc_malloc aliases' locals)
-    entries.sort((a, b) => a.addr - b.addr || Number(b.global) - Number(a.global) || a.name.length - b.name.length);
-    const uniq = entries.filter((e, i) => i === 0 || entries[i - 1].addr !== e.addr);
-    this.symtab = new SymbolTable(
-      Float64Array.from(uniq, (e) => e.addr),
-      Float64Array.from(uniq, (e) => e.size),
-      uniq.map((e) => e.name),
-    );
+    let data: Buffer;
+    let strs: Buffer;
+    const fd = fs.openSync(this.path, 'r');
+    try {
+      data = pread(fd, sec.offset, sec.size);
+      const strsec = this.sections[sec.link];
+      strs = pread(fd, strsec.offset, strsec.size);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const ent = sec.entsize || 24;
+    const max = Math.floor(data.length / ent);
+    // Elf64_Sym as 32-bit words: name, info | other << 8 | shndx << 16, value lo/hi, size lo/hi
+    const words = ent === 24 && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, max * 6) : null;
+    const word = (i: number, k: number) => (words ? words[i * 6 + k] : data.readUInt32LE(i * ent + k * 4));
+    const addrs = new Float64Array(max);
+    const sizes = new Float64Array(max);
+    const nameOffs = new Uint32Array(max);
+    const global = new Uint8Array(max);
+    let n = 0;
+    for (let i = 0; i < max; i++) {
+      const x = word(i, 1);
+      const type = x & 0xf;
+      if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || x >>> 16 === 0) continue;
+      const addr = word(i, 3) * 0x100000000 + word(i, 2);
+      if (addr === 0) continue;
+      addrs[n] = addr;
+      sizes[n] = word(i, 5) * 0x100000000 + word(i, 4);
+      nameOffs[n] = word(i, 0);
+      global[n] = (x & 0xff) >> 4 !== 0 ? 1 : 0;
+      n++;
+    }
+    const order = sortedByAddress(addrs, n);
+    // one symbol per address, preferring global names (malloc over __libc_malloc aliases' locals),
+    // then the shorter name, then the first in the table
+    const nameLen = (i: number) => {
+      const end = strs.indexOf(0, nameOffs[i]);
+      return (end < 0 ? strs.length : end) - nameOffs[i];
+    };
+    let u = 0;
+    for (let k = 0; k < n; ) {
+      let best = order[k];
+      let j = k + 1;
+      for (; j < n && addrs[order[j]] === addrs[best]; j++) {
+        const c = order[j];
+        if (global[c] > global[best] || (global[c] === global[best] && nameLen(c) < nameLen(best))) best = c;
+      }
+      order[u++] = best;
+      k = j;
+    }
+    const uAddrs = new Float64Array(u);
+    const uSizes = new Float64Array(u);
+    const uNames = new Uint32Array(u);
+    for (let k = 0; k < u; k++) {
+      uAddrs[k] = addrs[order[k]];
+      uSizes[k] = sizes[order[k]];
+      uNames[k] = nameOffs[order[k]];
+    }
+    const names: (string | undefined)[] = [];
+    this.symtab = new SymbolTable(uAddrs, uSizes, (i) => (names[i] ??= cstr(strs, uNames[i])));
     return this.symtab;
   }
 
@@ -210,6 +256,28 @@ export class ElfFile {
     }
     return null;
   }
+}
+
+/** Indices 0..n-1 ordered by address, ties in index order. With a native numeric sort of
+ * address * 2^bits + index when that stays exact (ELF virtual addresses are small), else a
+ * comparator sort. */
+function sortedByAddress(addrs: Float64Array, n: number): Uint32Array {
+  const order = new Uint32Array(n);
+  let bits = 1;
+  while (2 ** bits < n) bits++;
+  const scale = 2 ** bits;
+  let maxAddr = 0;
+  for (let i = 0; i < n; i++) if (addrs[i] > maxAddr) maxAddr = addrs[i];
+  if ((maxAddr + 1) * scale <= Number.MAX_SAFE_INTEGER) {
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = addrs[i] * scale + i;
+    keys.sort();
+    for (let k = 0; k < n; k++) order[k] = keys[k] % scale;
+  } else {
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => addrs[a] - addrs[b] || a - b);
+  }
+  return order;
 }
 
 function pread(fd: number, offset: number, length: number): Buffer {

@@ -43,6 +43,8 @@ export class Symbolizer {
   private debugByBuildId = new Map<string, ElfFile | null>();
   private elfByBuildId = new Map<string, ElfFile>();
   private mapsByPid = new Map<number, Mapping[]>();
+  /** Per mapping of a maps snapshot: its file is stat'ed once, not once per frame or event. */
+  private elfByMapping = new WeakMap<Mapping, ElfFile | null>();
   private perfMaps = new Map<number, PerfMap | null>();
   private scannedAllProcesses = false;
 
@@ -52,7 +54,7 @@ export class Symbolizer {
     const maps = readMaps(pid);
     if (!maps || !maps.length) return;
     this.mapsByPid.set(pid, maps);
-    for (const m of maps) if (isFileMapping(m)) this.elfFor(this.procPath(pid, m));
+    for (const m of maps) this.elfOfMapping(pid, m);
   }
 
   kernel(addrs: bigint[]): Frame[] {
@@ -93,7 +95,13 @@ export class Symbolizer {
 
   /** The ELF file behind a file mapping of pid (cached by file identity), for CFI readers. */
   elfOfMapping(pid: number, m: Mapping): ElfFile | null {
-    return isFileMapping(m) ? this.elfFor(this.procPath(pid, m)) : null;
+    if (!isFileMapping(m)) return null;
+    let elf = this.elfByMapping.get(m);
+    if (elf === undefined) {
+      elf = this.elfFor(this.procPath(pid, m));
+      this.elfByMapping.set(m, elf);
+    }
+    return elf;
   }
 
   /** The separate debug file of a binary (build-id or .gnu_debuglink), if installed. */
@@ -104,7 +112,7 @@ export class Symbolizer {
   private byAddress(pid: number, ip: bigint): Frame {
     const m = this.mappingAt(pid, ip);
     if (m && isFileMapping(m)) {
-      const elf = this.elfFor(this.procPath(pid, m));
+      const elf = this.elfOfMapping(pid, m);
       const fileOffset = Number(ip - m.start + m.offset);
       if (elf) return this.resolveInFile(elf, fileOffset, ip);
       return { addr: ip, symbol: null, offset: 0, module: path.basename(m.path) };
