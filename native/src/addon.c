@@ -166,6 +166,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("setMaxEntries", ms_set_max_entries),
 		FN("load", ms_load),
 		FN("destroy", ms_destroy),
+		FN("detach", ms_detach),
 		FN("attach", ms_attach),
 		FN("attachPerfEvent", ms_attach_perf_event),
 		FN("attachTracepoint", ms_attach_tracepoint),

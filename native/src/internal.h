@@ -69,6 +69,7 @@ napi_value ms_read_global(napi_env env, napi_callback_info info);
 napi_value ms_set_autoload(napi_env env, napi_callback_info info);
 napi_value ms_load(napi_env env, napi_callback_info info);
 napi_value ms_destroy(napi_env env, napi_callback_info info);
+napi_value ms_detach(napi_env env, napi_callback_info info);
 napi_value ms_program_names(napi_env env, napi_callback_info info);
 napi_value ms_set_max_entries(napi_env env, napi_callback_info info);
 void ms_object_release(struct ms_object *o);
@@ -92,6 +93,7 @@ napi_value ms_map_entries(napi_env env, napi_callback_info info);
 /* ringbuf.c */
 napi_value ms_ringbuf_open(napi_env env, napi_callback_info info);
 void ms_ringbufs_close(struct ms_object *o);
+void ms_ringbufs_drain(struct ms_object *o);
 
 /* counters.c */
 napi_value ms_perf_counter_open(napi_env env, napi_callback_info info);

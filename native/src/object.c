@@ -248,18 +248,36 @@ static void destroy_links(struct bpf_link **links, size_t n)
 			pthread_join(tid[t], NULL);
 }
 
+static void detach_all(struct ms_object *o)
+{
+	destroy_links(o->links, o->nlinks);
+	free(o->links);
+	o->links = NULL;
+	o->nlinks = o->links_cap = 0;
+}
+
 void ms_object_release(struct ms_object *o)
 {
 	if (o->destroyed)
 		return;
 	o->destroyed = true;
+	detach_all(o);
 	ms_ringbufs_close(o);
-	destroy_links(o->links, o->nlinks);
-	free(o->links);
-	o->links = NULL;
-	o->nlinks = 0;
 	bpf_object__close(o->obj);
 	o->obj = NULL;
+}
+
+/* detach(obj): stops events (every link destroyed) but keeps maps and ring buffers readable, so
+ * a tool's summary sees everything that happened up to the stop and nothing after. */
+napi_value ms_detach(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	struct ms_object *o;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	detach_all(o);
+	ms_ringbufs_drain(o);
+	return ms_undefined(env);
 }
 
 napi_value ms_destroy(napi_env env, napi_callback_info info)

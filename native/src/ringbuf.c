@@ -119,6 +119,15 @@ napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 	return ms_undefined(env);
 }
 
+void ms_ringbufs_drain(struct ms_object *o)
+{
+	for (struct ms_ringbuf *r = o->ringbufs; r; r = r->next) {
+		ring_buffer__consume(r->rb);
+		if (r->n > 0)
+			deliver(r);
+	}
+}
+
 void ms_ringbufs_close(struct ms_object *o)
 {
 	struct ms_ringbuf *r = o->ringbufs;

@@ -172,6 +172,11 @@ export class BpfObject {
     native().ringbufOpen(this.h(), map, handler);
   }
 
+  /** Stops all events and delivers what the ring buffers still hold; maps stay readable. */
+  detach(): void {
+    native().detach(this.h());
+  }
+
   get destroyed(): boolean {
     return this.handle === null;
   }

@@ -30,6 +30,7 @@ export interface NativeAddon {
   setMaxEntries(h: Handle, map: string, n: number): void;
   load(h: Handle): void;
   destroy(h: Handle): void;
+  detach(h: Handle): void;
   attach(h: Handle, prog: string): number;
   attachPerfEvent(h: Handle, prog: string, type: number, config: number, period: number, pid: number, cookie?: number): number;
   attachTracepoint(h: Handle, prog: string, category: string, name: string, cookie: number): number;

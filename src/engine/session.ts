@@ -166,13 +166,17 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     timing.mark('trace');
     // a second Ctrl-C during a long summary ends at once (the exit hook still detaches)
     process.once('SIGINT', () => process.exit(130));
+    // stop events first and deliver the ring buffers' last records: the summary then covers
+    // exactly the traced period
+    obj.detach();
+    timing.mark('detach');
     await spec.finish(obj, reason);
     const lost = obj.readGlobalU64('lost_events');
     if (lost > 0n) process.stderr.write(`memscope: ${lost} events were dropped (a map or ring buffer was full)\n`);
     timing.mark('finish');
   } finally {
     obj.destroy();
-    timing.mark('detach');
+    timing.mark('close');
     timing.print();
   }
 }
