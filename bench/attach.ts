@@ -129,18 +129,19 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg()[0].toFixed(2);
   process.stderr.write(`bench: ${RUNS} runs of ${live.map((c) => c.name).join(', ')} (one warm-up each, not counted)\n`);
   const samples = new Map<string, Sample[]>(contenders.map((c) => [c.name, []]));
+  // the floor is measured in the same rounds, under the same load
+  const nodeFloor: number[] = [];
+  const cliFloor: number[] = [];
   for (let run = 0; run <= RUNS; run++) {
     for (const c of live) {
       const s = await measure(c, proofBin);
       if (run > 0) samples.get(c.name)!.push(s);
     }
-    if (run > 0) process.stderr.write(`bench: run ${run}/${RUNS} done\n`);
-  }
-  const nodeFloor: number[] = [];
-  const cliFloor: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    nodeFloor.push(timeToExit(process.execPath, ['-e', '0']));
-    cliFloor.push(timeToExit(MEMSCOPE, ['--version']));
+    if (run > 0) {
+      nodeFloor.push(timeToExit(process.execPath, ['-e', '0']));
+      cliFloor.push(timeToExit(MEMSCOPE, ['--version']));
+      process.stderr.write(`bench: run ${run}/${RUNS} done\n`);
+    }
   }
 
   const series = (f: (s: Sample) => number): Series[] =>
