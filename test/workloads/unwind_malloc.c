@@ -3,7 +3,8 @@
  * "done". Built -O2 -fomit-frame-pointer for DWARF unwinding tests (and with frame pointers as a
  * twin). MODE: "app" mallocs from this file (main → outer_level → middle_level → grow_by_malloc),
  * "lib" through libunwind_lib.so (main → outer_level → lib_outer → lib_grow, built without frame
- * pointers), "deep" from the bottom of a recursion of DEPTH frames of recurse(). */
+ * pointers), "deep" from the bottom of a recursion of DEPTH frames of recurse(), "churn" grows and
+ * shrinks the heap N times (malloc → brk up, free → systrim → brk down: 2N brk calls, for benches). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +63,26 @@ __attribute__((noinline)) long recurse(int depth, int n)
 	return r + depth;
 }
 
+__attribute__((noinline)) long churn(int n)
+{
+	long r = 0;
+	mallopt(M_TRIM_THRESHOLD, 0);
+	for (int i = 0; i < n; i++) {
+		char *p = malloc(64 * 1024);
+		memset(p, 1, 16);
+		r += p[i & 15];
+		free(p);
+	}
+	return r;
+}
+
 __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 {
 	long r;
 	if (!strcmp(mode, "deep"))
 		r = recurse(depth, n);
+	else if (!strcmp(mode, "churn"))
+		r = churn(n);
 #ifdef WITH_LIB
 	else if (!strcmp(mode, "lib"))
 		r = lib_outer(n, note_growth);
