@@ -136,6 +136,9 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       const onSignal = () => stop('signal');
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // signal handlers do not keep Node's event loop alive: a tool with no ring buffer, interval
+      // or duration (ffaults, hfaults until Ctrl-C) would otherwise exit at once, summary unprinted
+      timers.push(setInterval(() => {}, 1 << 30));
       if (spec.duration) timers.push(setTimeout(() => stop('duration'), spec.duration * 1000));
       if (spec.interval && spec.tick) {
         let n = 0;
