@@ -31,3 +31,10 @@ int stackcount_sw(struct bpf_perf_event_data *ctx)
 {
 	return count_stack(ctx);
 }
+
+/* Raw tracepoints (fast to detach) for probes that are real tracepoints: all counted together,
+ * so one program would do, but each probe gets its own slot as in count.bpf.c. */
+#define RAW_SLOT(n) \
+	SEC("raw_tp") int stackcount_raw_##n(void *ctx) { return count_stack(ctx); }
+#include "raw-slots.h"
+

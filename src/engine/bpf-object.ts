@@ -140,6 +140,15 @@ export class BpfObject {
     }
   }
 
+  /** Attaches a raw_tp program to the raw tracepoint `name` given at run time (its link detaches at once). */
+  attachRawTracepoint(prog: string, name: string): void {
+    try {
+      native().attachRawTracepoint(this.h(), prog, name);
+    } catch (e) {
+      throw new MemscopeError(`cannot attach to raw tracepoint ${name}: ${firstLines(e)}`);
+    }
+  }
+
   attachPerfEvent(prog: string, type: number, config: number, period: number, opts: { pid?: number; cookie?: number } = {}): number {
     return native().attachPerfEvent(this.h(), prog, type, config, period, opts.pid ?? -1, opts.cookie ?? 0);
   }

@@ -4,10 +4,10 @@
 // One generic BPF program serves them all: each attachment carries a cookie (the probe's index),
 // read in BPF with bpf_get_attach_cookie, so per-probe counts need no program per probe.
 import * as fs from 'node:fs';
-import { tracefs } from './features';
+import { btfTracepointExists, tracefs } from './features';
 import { MemscopeError, UsageError } from './errors';
 import type { BpfObject } from './bpf-object';
-import { PERF_TYPE_SOFTWARE } from './sources';
+import { PERF_TYPE_SOFTWARE, ProbeGroup } from './sources';
 
 export interface TracepointProbe {
   kind: 'tracepoint';
@@ -69,11 +69,8 @@ export function allTracepoints(): [string, string][] {
   const root = tracefs();
   if (!root) throw new MemscopeError('tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)');
   const out: [string, string][] = [];
-  for (const cat of listDirs(`${root}/events`)) {
-    for (const name of listDirs(`${root}/events/${cat}`)) {
-      if (fs.existsSync(`${root}/events/${cat}/${name}/format`)) out.push([cat, name]);
-    }
-  }
+  // every directory under a category is an event (with its format file)
+  for (const cat of listDirs(`${root}/events`)) for (const name of listDirs(`${root}/events/${cat}`)) out.push([cat, name]);
   return out;
 }
 
@@ -86,7 +83,10 @@ export function matchTracepoints(catGlob: string, nameGlob: string): [string, st
   }
   const c = globToRegExp(catGlob);
   const n = globToRegExp(nameGlob);
-  return allTracepoints().filter(([cat, name]) => c.test(cat) && n.test(name));
+  const cats = /[*?]/.test(catGlob) ? listDirs(`${root}/events`).filter((x) => c.test(x)) : [catGlob];
+  const out: [string, string][] = [];
+  for (const cat of cats) for (const name of listDirs(`${root}/events/${cat}`)) if (n.test(name)) out.push([cat, name]);
+  return out;
 }
 
 /** Parses one probe spec and expands its wildcards; throws a one-line error for bad or unknown probes. */
@@ -141,38 +141,68 @@ export function resolveProbes(specs: string[], max = 512): Probe[] {
   return out;
 }
 
-/** Names of the generic programs a tool built for resolved probes: one per probe kind. */
+/** Raw-tracepoint slots in bpf/raw-slots.h: programs PREFIX0 .. PREFIX63. */
+export const RAW_SLOTS = 64;
+
+/** Names of the generic programs a tool built for resolved probes: one per probe kind, and
+ * optionally raw-tracepoint slots (`${raw}${i}` reports probe i), used for probes that are real
+ * tracepoints: a raw tracepoint link detaches at once, a classic one costs an RCU grace period. */
 export interface GenericPrograms {
   tracepoint: string;
   software: string;
+  raw?: string;
 }
 
-/** The probe group for runTrace: the generic programs needed, attached by attachProbes (manual). */
-export function probeGroup(what: string, probes: Probe[], progs: GenericPrograms) {
-  const tps = probes.filter((p): p is TracepointProbe => p.kind === 'tracepoint');
-  const sws = probes.filter((p) => p.kind === 'software');
-  const programs = [...(tps.length ? [progs.tracepoint] : []), ...(sws.length ? [progs.software] : [])];
-  const parts = [tps.length ? `${tps.length} tracepoint${tps.length > 1 ? 's' : ''}` : '', sws.length ? `${sws.length} software event${sws.length > 1 ? 's' : ''}` : '']
-    .filter(Boolean)
-    .join(' + ');
-  return {
-    what,
-    sources: [
-      {
-        name: `${parts}, one generic program each kind, probe identified by attach cookie`,
-        programs,
-        requires: tps.map((p) => ({ tracepoint: `${p.category}/${p.name}` })),
-        attach: 'manual' as const,
-      },
-    ],
-  };
+/** How each probe is attached: by raw tracepoint slot, classic tracepoint with cookie, or perf event. */
+function plan(probes: Probe[], progs: GenericPrograms): ('raw' | 'classic' | 'software')[] {
+  return probes.map((p, i) => {
+    if (p.kind === 'software') return 'software';
+    return progs.raw && i < RAW_SLOTS && btfTracepointExists(p.name) ? 'raw' : 'classic';
+  });
 }
 
-/** Attaches the generic programs to every probe; the cookie is the probe's index in `probes`. */
+/** The probe groups for runTrace: the generic programs needed, attached by attachProbes (manual);
+ * unused raw slots are switched off. */
+export function probeGroups(what: string, probes: Probe[], progs: GenericPrograms): ProbeGroup[] {
+  const how = plan(probes, progs);
+  const raw = probes.map((_, i) => i).filter((i) => how[i] === 'raw');
+  const classic = probes.filter((_, i) => how[i] === 'classic') as TracepointProbe[];
+  const sws = how.filter((h) => h === 'software').length;
+  const programs = [...(classic.length ? [progs.tracepoint] : []), ...(sws ? [progs.software] : []), ...raw.map((i) => `${progs.raw}${i}`)];
+  const n = (k: number, w: string) => (k ? `${k} ${w}${k > 1 ? 's' : ''}` : '');
+  const parts = [n(raw.length, 'raw tracepoint'), n(classic.length, 'tracepoint'), n(sws, 'software event')].filter(Boolean).join(' + ');
+  const groups: ProbeGroup[] = [
+    {
+      what,
+      sources: [
+        {
+          name: `${parts} (generic programs; probes told apart by ${raw.length ? 'slot' : ''}${raw.length && classic.length + sws ? ' and ' : ''}${classic.length + sws ? 'attach cookie' : ''})`,
+          programs,
+          requires: [
+            ...classic.map((p) => ({ tracepoint: `${p.category}/${p.name}` })),
+            ...raw.map((i) => ({ btf: (probes[i] as TracepointProbe).name })),
+          ],
+          attach: 'manual',
+        },
+      ],
+    },
+  ];
+  if (progs.raw) {
+    const used = new Set(raw);
+    const unused = Array.from({ length: RAW_SLOTS }, (_, i) => i).filter((i) => !used.has(i));
+    groups.push({ what: 'unused raw tracepoint slots', off: true, sources: [{ name: 'raw slots', programs: unused.map((i) => `${progs.raw}${i}`), requires: [] }] });
+  }
+  return groups;
+}
+
+/** Attaches the generic programs to every probe; the cookie (or raw slot) is the probe's index. */
 export function attachProbes(obj: BpfObject, probes: Probe[], progs: GenericPrograms): void {
+  const how = plan(probes, progs);
   probes.forEach((p, i) => {
-    if (p.kind === 'tracepoint') obj.attachTracepoint(progs.tracepoint, p.category, p.name, i);
-    else {
+    if (p.kind === 'tracepoint') {
+      if (how[i] === 'raw') obj.attachRawTracepoint(`${progs.raw}${i}`, p.name);
+      else obj.attachTracepoint(progs.tracepoint, p.category, p.name, i);
+    } else {
       try {
         obj.attachPerfEvent(progs.software, PERF_TYPE_SOFTWARE, p.config, p.period, { cookie: i });
       } catch (e) {

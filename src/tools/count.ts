@@ -1,7 +1,7 @@
 // count: events per probe on tracepoints and software events (BCC funccount on tracepoints,
 // bpftrace `@[probe] = count()` and `@[comm, pid] = count()`), per interval or on exit.
 import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
-import { attachProbes, probeGroup, resolveProbes } from '../engine/probes';
+import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';
 import type { BpfObject } from '../engine/bpf-object';
@@ -21,7 +21,7 @@ const KEY = struct([
   ['comm', 'char[16]'],
 ] as const);
 
-const PROGS = { tracepoint: 'count_tp', software: 'count_sw' };
+const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_' };
 
 export const tool: Tool = {
   name: 'count',
@@ -72,7 +72,7 @@ export const tool: Tool = {
       interval: opts.interval,
       consts: { by_process: !!opts.byProcess },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
-      groups: [probeGroup('the probes', probes, PROGS)],
+      groups: probeGroups('the probes', probes, PROGS),
       attach: (obj) => attachProbes(obj, probes, PROGS),
       tick: (obj) => report(obj, true, 'interval'),
       finish(obj) {

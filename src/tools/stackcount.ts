@@ -2,7 +2,7 @@
 // bpftrace `@[ustack, comm] = count()`), with text, folded, JSON and flame-graph output.
 import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
 import { UsageError } from '../engine/errors';
-import { attachProbes, probeGroup, resolveProbes } from '../engine/probes';
+import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
@@ -16,7 +16,7 @@ interface StackcountOptions extends CommonOptions {
   duration?: number;
 }
 
-const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw' };
+const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw', raw: 'stackcount_raw_' };
 
 export const tool: Tool = {
   name: 'stackcount',
@@ -53,7 +53,7 @@ export const tool: Tool = {
       symbolizer: user ? symbolizer : undefined,
       consts: { user_stacks: user, kernel_stacks: kernel },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
-      groups: [probeGroup('the probes', probes, PROGS)],
+      groups: probeGroups('the probes', probes, PROGS),
       attach: (obj) => attachProbes(obj, probes, PROGS),
       finish(obj) {
         let stacks = stackCounts(obj, 'stack_counts', symbolizer).read();

@@ -4,7 +4,7 @@
 import { addCommonOptions, CommonOptions, parseCount, parsePositive } from '../cli/options';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
 import { parseFilter } from '../engine/event-filter';
-import { attachProbes, Probe, probeGroup, resolveProbes } from '../engine/probes';
+import { attachProbes, Probe, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { struct } from '../engine/struct';
 import { decodeRecord, FieldValue, formatValue, readFormat, TraceFormat } from '../procfs/tracefs-format';
@@ -103,7 +103,7 @@ export const tool: Tool = {
       opts,
       banner,
       duration: opts.duration,
-      groups: [probeGroup('the probes', probes, PROGS)],
+      groups: probeGroups('the probes', probes, PROGS),
       setup(obj) {
         formats.forEach((f, i) => {
           if (!f) return;
