@@ -161,13 +161,24 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Runs a command to completion; wall time launch → exit in ms (throws on a non-zero exit). */
-export function timeToExit(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
+export interface RunResult {
+  /** Launch → exit, ms. */
+  wallMs: number;
+  /** User + system CPU time, ms. */
+  cpuMs: number;
+  maxRssKb: number;
+}
+
+/** Runs a command to completion (throws on a non-zero exit): wall time, CPU time, peak RSS. */
+export function runToExit(cmd: string, args: string[], env?: NodeJS.ProcessEnv): RunResult {
+  const rusageFile = path.join(os.tmpdir(), `bench-rusage-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const t0 = now();
-  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  const ms = now() - t0;
+  const r = spawnSync(helperBinary('rusage-run'), [rusageFile, cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const wallMs = now() - t0;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}`);
-  return ms;
+  const text = fs.readFileSync(rusageFile, 'utf8');
+  fs.rmSync(rusageFile, { force: true });
+  return { wallMs, cpuMs: Number(/cpu_us (\d+)/.exec(text)?.[1] ?? NaN) / 1000, maxRssKb: Number(/maxrss_kb (\d+)/.exec(text)?.[1] ?? NaN) };
 }
 
 /** Peak RSS so far of a running process (VmHWM), KiB; NaN once it is gone. */
