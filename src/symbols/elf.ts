@@ -188,25 +188,27 @@ export class ElfFile {
     } finally {
       fs.closeSync(fd);
     }
-    const ent = sec.entsize || 24;
+    const ent = sec.entsize >= 24 && sec.entsize % 4 === 0 ? sec.entsize : 24;
     const max = Math.floor(data.length / ent);
     // Elf64_Sym as 32-bit words: name, info | other << 8 | shndx << 16, value lo/hi, size lo/hi
-    const words = ent === 24 && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, max * 6) : null;
-    const word = (i: number, k: number) => (words ? words[i * 6 + k] : data.readUInt32LE(i * ent + k * 4));
+    // (read through a Uint32Array: per-symbol Buffer reads and BigInts cost ~5x more)
+    const aligned = data.byteOffset % 4 === 0 ? data : Buffer.from(data);
+    const words = new Uint32Array(aligned.buffer, aligned.byteOffset, (max * ent) >> 2);
+    const stride = ent >> 2;
     const addrs = new Float64Array(max);
     const sizes = new Float64Array(max);
     const nameOffs = new Uint32Array(max);
     const global = new Uint8Array(max);
     let n = 0;
-    for (let i = 0; i < max; i++) {
-      const x = word(i, 1);
+    for (let w = 0, end = max * stride; w < end; w += stride) {
+      const x = words[w + 1];
       const type = x & 0xf;
       if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || x >>> 16 === 0) continue;
-      const addr = word(i, 3) * 0x100000000 + word(i, 2);
+      const addr = words[w + 3] * 0x100000000 + words[w + 2];
       if (addr === 0) continue;
       addrs[n] = addr;
-      sizes[n] = word(i, 5) * 0x100000000 + word(i, 4);
-      nameOffs[n] = word(i, 0);
+      sizes[n] = words[w + 5] * 0x100000000 + words[w + 4];
+      nameOffs[n] = words[w];
       global[n] = (x & 0xff) >> 4 !== 0 ? 1 : 0;
       n++;
     }
