@@ -1,7 +1,8 @@
 /* hfaults: huge page (hugetlbfs) faults counted by process — the book's hfaults, which used a
- * kprobe on hugetlb_fault. Here: the user page-fault event, and bpf_find_vma() tells whether the
- * faulting address lies in a VM_HUGETLB mapping (MAP_HUGETLB, SHM_HUGETLB or a hugetlbfs file). */
-#include "memscope.h"
+ * kprobe on hugetlb_fault. Here: the user page-fault event, and the vma lookup of include/vma.h
+ * (bpf_find_vma, cached) tells whether the faulting address lies in a VM_HUGETLB mapping
+ * (MAP_HUGETLB, SHM_HUGETLB or a file on a hugetlbfs mount). */
+#include "vma.h"
 
 /* include/linux/mm.h: a #define, so not in BTF; it has been bit 22 since 2.6 */
 #define VM_HUGETLB 0x00400000UL
@@ -18,30 +19,19 @@ struct {
 	__uint(max_entries, 10240);
 } hf_counts SEC(".maps");
 
-/* Faults bpf_find_vma() could not look at (the mmap lock was held for writing): reported. */
+/* Faults whose vma could not be looked at (mmap lock or bpf_find_vma's irq_work busy): reported. */
 __u64 hf_busy = 0;
-
-struct hf_ctx {
-	__u64 flags;
-};
-
-static long hf_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct hf_ctx *c = data;
-	c->flags = BPF_CORE_READ(vma, vm_flags);
-	return 0;
-}
 
 static __always_inline int hf_count(__u64 addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ms_traced(tgid))
 		return 0;
-	struct hf_ctx c = {}; /* bpf_find_vma wants its callback context on the stack */
-	long err = bpf_find_vma(bpf_get_current_task_btf(), addr, hf_vma, &c, 0);
+	struct ms_vma v;
+	long err = ms_vma_of(tgid, addr, &v);
 	if (err == -16 /* EBUSY */)
 		__sync_fetch_and_add(&hf_busy, 1);
-	if (err || !(c.flags & VM_HUGETLB))
+	if (err || !(v.flags & VM_HUGETLB))
 		return 0;
 	struct hf_key key = { .tgid = tgid };
 	bpf_get_current_comm(key.comm, sizeof(key.comm));

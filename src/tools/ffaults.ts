@@ -55,6 +55,11 @@ function report(rows: FileFaults[], opts: CommonOptions, time?: string): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/** Under --verbose: how many faults needed a bpf_find_vma() walk (the rest came from the cache). */
+export function reportVmaLookups(obj: BpfObject): void {
+  process.stderr.write(`memscope: vma lookups not answered by the cache (bpf_find_vma calls): ${obj.readGlobalU64('ms_vma_walks')}\n`);
+}
+
 export const tool: Tool = {
   name: 'ffaults',
   summary: 'page faults counted by backing file name ([anon], [heap], [stack] for anonymous memory)',
@@ -66,7 +71,10 @@ export const tool: Tool = {
         'memory without a file is [heap] (the brk area), [stack] (the main thread\'s stack, including\n' +
         'faults that grow it), a special mapping such as [vdso], or [anon] (mmap, thread stacks, large\n' +
         'malloc). File pages already in the page cache are mapped up to 16 at a time ("fault-around"),\n' +
-        'so a file read sequentially faults less than once per page.\n' +
+        'so a file read sequentially faults less than once per page. [unmapped]: addresses in no mapping\n' +
+        '(bad pointers). [vma busy]: the mapping could not be looked up at that instant (another thread\n' +
+        'held the mmap lock for writing, or another BPF tool on the same event, e.g. memscope faults,\n' +
+        "held the CPU's bpf_find_vma work); lookups are cached, so this is rare.\n" +
         examples([
           ['memscope ffaults', 'all processes, summary on Ctrl-C'],
           ['memscope ffaults 1', 'a summary every second'],
@@ -92,6 +100,7 @@ export const tool: Tool = {
           const rest = readCounts(obj, true);
           if (rest.length) report(rest, opts, clock());
         }
+        if (opts.verbose) reportVmaLookups(obj);
       },
     });
   },

@@ -5,7 +5,7 @@ import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
-import { userFaultGroup } from './ffaults';
+import { reportVmaLookups, userFaultGroup } from './ffaults';
 import { examples, Tool } from './tool';
 
 /** struct hf_key (bpf/hfaults.bpf.c) */
@@ -50,7 +50,9 @@ export const tool: Tool = {
       'after',
       '\nCounts faults on hugetlbfs memory (MAP_HUGETLB, SHM_HUGETLB, files on a hugetlbfs mount): one\n' +
         'per huge page first touched, which confirms that huge pages are in use. Transparent huge\n' +
-        'pages are not hugetlbfs and are not counted here.\n' +
+        'pages are not hugetlbfs and are not counted here. A fault whose mapping cannot be looked up at\n' +
+        'that instant (mmap lock held for writing, or another BPF tool on the same event holding the\n' +
+        "CPU's bpf_find_vma work) is not counted; their number is printed if there were any.\n" +
         examples([
           ['memscope hfaults', 'all processes, summary on Ctrl-C'],
           ['memscope hfaults -p 884', 'PID 884 only'],
@@ -75,7 +77,8 @@ export const tool: Tool = {
           if (rest.length) report(rest, opts, clock());
         }
         const busy = obj.readGlobalU64('hf_busy');
-        if (busy > 0n) process.stderr.write(`memscope: ${busy} faults could not be checked (the mmap lock was held for writing)\n`);
+        if (busy > 0n) process.stderr.write(`memscope: ${busy} faults could not be checked (their vma was busy: see --help)\n`);
+        if (opts.verbose) reportVmaLookups(obj);
       },
     });
   },

@@ -1,6 +1,7 @@
 /* ff_touch FILE FILEPAGES ANONPAGES HEAPPAGES STACKPAGES: maps FILE (created, FILEPAGES pages)
  * shared and prints "ready"; after a line on stdin it writes one byte to each page of the file
- * mapping (a write fault on a shared mapping is one fault per page: no fault-around), to ANONPAGES
+ * mapping (a write fault on a shared mapping is one fault per page: no fault-around; MADV_RANDOM
+ * keeps the page cache from building large folios that one fault would map whole), to ANONPAGES
  * pages of an anonymous mapping, to HEAPPAGES pages of a malloc'd block kept on the brk heap, and to
  * STACKPAGES pages of stack below the current frame (32 pages down), then prints "done" and waits for a line. */
 #include <fcntl.h>
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
 	char *heap = malloc((heap_pages + 2) * pagesize);
 	if (file == MAP_FAILED || anon == MAP_FAILED || !heap)
 		return 1;
+	/* no readahead into large folios: a write fault then maps one page, not a whole folio */
+	madvise(file, file_pages * pagesize, MADV_RANDOM);
 	madvise(anon, anon_pages * pagesize, MADV_NOHUGEPAGE);
 	printf("ready\n");
 	if (!fgets(line, sizeof(line), stdin))
