@@ -191,6 +191,14 @@ async function main(): Promise<void> {
     ]),
   );
   for (const c of contenders.filter((c) => c.missing)) out.push(`  ${c.name} not measured: ${c.missing}`);
+  const nodeCpu = summarize(nodeFloor.map((r) => r.cpuMs)).median;
+  const btCpu = med('bpftrace', (s) => s.attachedCpu);
+  if (nodeCpu > btCpu / 2) {
+    out.push(
+      `  note: a bare 'node -e 0' uses ${nodeCpu.toFixed(0)} ms of CPU to start and exit; bpftrace is attached after ${btCpu.toFixed(0)} ms:`,
+      '        attaching 2x faster than bpftrace is below what any Node.js program can reach on this machine',
+    );
+  }
   process.stdout.write(out.join('\n') + '\n');
 }
 
