@@ -3,7 +3,7 @@
 // test's own, reaches main with the workload's functions in order.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, startMemscope, jsonLines } from './lib/run';
+import { start, startMemscope, jsonLines, memscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { unwindWorkload } from './unwind-workloads';
 
@@ -153,6 +153,20 @@ test('faults --unwind dwarf: a fault stack in a recursion of known depth has tha
   } finally {
     w.kill();
   }
+});
+
+test('-c: a process that exits at once still unwinds (its executable mappings come from BPF, not /proc)', () => {
+  const { bin } = unwindWorkload('nofp');
+  const r = memscope(['brkstack', '--json', '-v', '--unwind', 'dwarf', '-c', `${bin} lib 9`], { input: 'go\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const grew = Number(/grew (\d+)/.exec(r.stdout)![1]);
+  const recs: Rec[] = jsonLines(r.stdout);
+  const mine = recs.filter((x) => x.ustack.some((f) => fn(f) === 'lib_grow [libunwind_lib.so]'));
+  assert.equal(mine.reduce((s, x) => s + x.count, 0), grew, r.stdout);
+  for (const x of mine) assertInOrder(x.ustack, ['malloc [libc.so.6]', 'lib_grow [libunwind_lib.so]', 'lib_outer [libunwind_lib.so]', 'main [unwind_malloc]']);
+  // from its first instruction: ld.so's own brk() ends cleanly at ld.so's entry code, no marker
+  assert.ok(recs.every((x) => !x.ustack.some((f) => f.startsWith('[unwind stopped'))), r.stdout);
+  assert.doesNotMatch(r.stderr, /exited before their maps were read/);
 });
 
 after(() => assertNothingLoaded());

@@ -108,17 +108,33 @@ __u64 ms_dwarf_samples_sent = 0;
 __u64 ms_dwarf_over_rate = 0;   /* auto mode: events that used frame pointers because of the rate */
 __u64 ms_dwarf_ring_full = 0;   /* events that used frame pointers because the ring buffer was full */
 
+#define MS_DWARF_KIND_SAMPLE 1
+#define MS_DWARF_KIND_MAP 2
+
 struct ms_dwarf_sample {
+	__u32 kind;                    /* MS_DWARF_KIND_SAMPLE */
 	__u32 tgid;
 	__u32 tid;
-	__u64 delta;
 	__s32 kstack;
+	__u64 delta;
 	__u32 size;                    /* bytes of stack[] that were copied, from regs[7] (rsp) up */
 	__s32 ustack;                  /* the frame-pointer stack too: used if the maps are never known */
-	__u32 pad;
 	__u64 regs[MS_DWARF_REGS];
 	char comm[TASK_COMM_LEN];
 	__u8 stack[MS_DWARF_STACK_MAX];
+};
+
+/* An executable file mapping of a process, sent (in the same ring buffer, so before the samples
+ * that need it) whenever the process's executable mappings changed: userspace then knows them
+ * even when the process has exited before it could read /proc/PID/maps. */
+struct ms_dwarf_map {
+	__u32 kind;                    /* MS_DWARF_KIND_MAP */
+	__u32 tgid;
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;                   /* in pages */
+	__u64 ino;
+	struct ms_proc_note path;      /* the file's path, leaf first (as process notes) */
 };
 
 struct {
@@ -132,6 +148,72 @@ struct {
 	__type(value, struct ms_dwarf_sample);
 	__uint(max_entries, 1);
 } ms_dwarf_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ms_dwarf_map);
+	__uint(max_entries, 1);
+} ms_dwarf_map_scratch SEC(".maps");
+
+/* tgid → mm->exec_vm when its executable mappings were last sent */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 8192);
+} ms_dwarf_exec_vm SEC(".maps");
+
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task, __u64 addr) __ksym __weak;
+extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
+
+#define MS_VM_EXEC 0x4
+
+/* Sends the process's executable file mappings when they changed since the last time. */
+static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid)
+{
+	__u32 zero = 0;
+	__u64 exec_vm = BPF_CORE_READ(task, mm, exec_vm);
+	__u64 *last = bpf_map_lookup_elem(&ms_dwarf_exec_vm, &tgid);
+	if (last && *last == exec_vm)
+		return;
+	struct ms_dwarf_map *n = bpf_map_lookup_elem(&ms_dwarf_map_scratch, &zero);
+	if (!n || !bpf_iter_task_vma_new)
+		return;
+	struct bpf_iter_task_vma it;
+	struct vm_area_struct *vma;
+	int found = 0;
+	bpf_iter_task_vma_new(&it, task, 0);
+	while ((vma = bpf_iter_task_vma_next(&it))) {
+		struct file *f = vma->vm_file;
+		if (!(vma->vm_flags & MS_VM_EXEC) || !f)
+			continue;
+		n->kind = MS_DWARF_KIND_MAP;
+		n->tgid = tgid;
+		n->start = vma->vm_start;
+		n->end = vma->vm_end;
+		n->pgoff = vma->vm_pgoff;
+		n->ino = BPF_CORE_READ(f, f_inode, i_ino);
+		struct ms_path_walk w = {
+			.d = BPF_CORE_READ(f, f_path.dentry),
+			.vmnt = BPF_CORE_READ(f, f_path.mnt),
+			.note = &n->path,
+		};
+		w.mnt = container_of(w.vmnt, struct mount, mnt);
+		n->path.tgid = tgid;
+		n->path.depth = 0;
+		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
+		if (bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0))
+			ms_count_lost();
+		else
+			found = 1;
+	}
+	bpf_iter_task_vma_destroy(&it);
+	/* not seen (the mmap lock was busy, the ring full): try again at the next event */
+	if (found)
+		bpf_map_update_elem(&ms_dwarf_exec_vm, &tgid, &exec_vm, BPF_ANY);
+}
 
 struct ms_dwarf_window {
 	__u64 start;
@@ -195,6 +277,8 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
 	s->regs[8] = r.r8;  s->regs[9] = r.r9;  s->regs[10] = r.r10; s->regs[11] = r.r11;
 	s->regs[12] = r.r12; s->regs[13] = r.r13; s->regs[14] = r.r14; s->regs[15] = r.r15;
 	s->regs[16] = r.ip;
+	ms_dwarf_note_maps(task, tgid);
+	s->kind = MS_DWARF_KIND_SAMPLE;
 	s->tgid = tgid;
 	s->tid = (__u32)bpf_get_current_pid_tgid();
 	s->delta = delta;

@@ -47,7 +47,7 @@ const PATH_DEPTH = 16;
 const NAME_LEN = 64;
 
 /** struct ms_proc_note (bpf/include/memscope.h): the pid and its executable's path. */
-function decodeProcNote(r: Buffer): [number, string] {
+export function decodeProcNote(r: Buffer): [number, string] {
   const depth = Math.min(r.readUInt32LE(4), PATH_DEPTH);
   const comps: string[] = [];
   for (let i = 0; i < depth; i++) {

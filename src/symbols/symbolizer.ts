@@ -93,6 +93,16 @@ export class Symbolizer {
     return m;
   }
 
+  /** Records one mapping of pid learned elsewhere (from BPF, while the process lived), replacing
+   * the ones it overlaps. */
+  recordMapping(pid: number, m: Mapping): void {
+    const maps = (this.mapsByPid.get(pid) ?? []).filter((x) => x.end <= m.start || x.start >= m.end);
+    maps.push(m);
+    maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    this.mapsByPid.set(pid, maps);
+    if (isFileMapping(m)) this.elfFor(this.procPath(pid, m));
+  }
+
   /** The ELF file behind a file mapping of pid (cached by file identity), for CFI readers. */
   elfOfMapping(pid: number, m: Mapping): ElfFile | null {
     if (!isFileMapping(m)) return null;

@@ -609,14 +609,17 @@ function run(
 }
 
 /** The CFI sections of an ELF file, read once. */
-export function readCfi(elf: ElfFile): { eh: CfiSection | null; debug: CfiSection | null } {
+export function readCfi(elf: ElfFile): { eh: CfiSection | null; debug: CfiSection | null; entry: number | null } {
   let fd: number;
   try {
     fd = fs.openSync(elf.path, 'r');
   } catch {
-    return { eh: null, debug: null };
+    return { eh: null, debug: null, entry: null };
   }
   try {
+    const hdr = Buffer.alloc(32);
+    fs.readSync(fd, hdr, 0, 32, 0);
+    const entry = Number(hdr.readBigUInt64LE(24)) || null; // e_entry: where _start is
     const load = (name: string) => {
       const s = elf.sections.find((x) => x.name === name && x.type !== 8 /* SHT_NOBITS */);
       if (!s || s.size === 0) return null;
@@ -625,14 +628,14 @@ export function readCfi(elf: ElfFile): { eh: CfiSection | null; debug: CfiSectio
       return { data: b, addr: s.addr };
     };
     const ehData = load('.eh_frame');
-    const hdr = load('.eh_frame_hdr');
+    const ehHdr = load('.eh_frame_hdr');
     const dbg = load('.debug_frame');
     let eh: CfiSection | null = null;
     if (ehData) {
       eh = new CfiSection(ehData.data, ehData.addr, true);
-      if (hdr) eh.useHeader(hdr.data, hdr.addr);
+      if (ehHdr) eh.useHeader(ehHdr.data, ehHdr.addr);
     }
-    return { eh, debug: dbg ? new CfiSection(dbg.data, 0, false) : null };
+    return { eh, debug: dbg ? new CfiSection(dbg.data, 0, false) : null, entry };
   } finally {
     fs.closeSync(fd);
   }

@@ -3,6 +3,7 @@
 // ms_dwarf_samples ring buffer that unwinds each sample as it arrives and counts identical stacks.
 import { Command, InvalidArgumentError } from 'commander';
 import type { BpfObject } from '../engine/bpf-object';
+import { decodeProcNote } from '../engine/session';
 import { StackReader } from '../engine/stacks';
 import type { CountedStack } from '../render/stacks';
 import type { Frame, Symbolizer } from '../symbols/symbolizer';
@@ -19,15 +20,18 @@ export interface UnwindOptions {
 const MODES: Record<UnwindMode, number> = { fp: 0, dwarf: 1, auto: 2 };
 export const MAX_STACK_BYTES = 16384;
 
-/** struct ms_dwarf_sample's header (the stack bytes follow it). */
-const OFF_TGID = 0;
-const OFF_DELTA = 8;
-const OFF_KSTACK = 16;
-const OFF_SIZE = 20;
-const OFF_USTACK = 24;
+/** struct ms_dwarf_sample's header (the stack bytes follow it) and struct ms_dwarf_map. */
+const KIND_SAMPLE = 1;
+const KIND_MAP = 2;
+const OFF_TGID = 4;
+const OFF_KSTACK = 12;
+const OFF_DELTA = 16;
+const OFF_SIZE = 24;
+const OFF_USTACK = 28;
 const OFF_REGS = 32;
 const OFF_COMM = OFF_REGS + NREGS * 8;
 const HEADER = OFF_COMM + 16;
+const MAP_PATH = 40;
 
 function parseStackBytes(v: string): number {
   const n = Number(v);
@@ -121,9 +125,29 @@ export class DwarfStacks {
     });
   }
 
-  /** Unwinds and counts one ring-buffer record. */
+  /** Records an executable mapping the BPF side sent (struct ms_dwarf_map). */
+  private addMapping(rec: Buffer): void {
+    const pid = rec.readUInt32LE(OFF_TGID);
+    const [, file] = decodeProcNote(rec.subarray(MAP_PATH));
+    this.symbolizer.recordMapping(pid, {
+      start: rec.readBigUInt64LE(8),
+      end: rec.readBigUInt64LE(16),
+      perms: 'r-xp',
+      offset: rec.readBigUInt64LE(24) * 4096n,
+      dev: '',
+      inode: Number(rec.readBigUInt64LE(32)),
+      path: file,
+    });
+    this.unwinder.forget(pid);
+  }
+
+  /** Unwinds and counts one ring-buffer record (or records a mapping). */
   add(rec: Buffer, retry = false): UnwindResult | null {
-    if (rec.length < HEADER) return null;
+    if (rec.length >= 8 && rec.readUInt32LE(0) === KIND_MAP) {
+      this.addMapping(rec);
+      return null;
+    }
+    if (rec.length < HEADER || rec.readUInt32LE(0) !== KIND_SAMPLE) return null;
     const pid = rec.readUInt32LE(OFF_TGID);
     const size = Math.min(rec.readUInt32LE(OFF_SIZE), rec.length - HEADER);
     const regs = new Float64Array(NREGS);

@@ -25,7 +25,7 @@ class ModuleCfi {
   private rows = new Map<number, Row | null>();
   private sections: CfiSection[];
 
-  constructor(readonly name: string, sections: (CfiSection | null)[]) {
+  constructor(readonly name: string, sections: (CfiSection | null)[], readonly entry: number | null = null) {
     this.sections = sections.filter((s): s is CfiSection => s !== null);
   }
 
@@ -86,7 +86,7 @@ export class Unwinder {
       const dbg = this.symbolizer.debugFile(elf);
       if (dbg) sections.push(readCfi(dbg).debug);
     }
-    m = new ModuleCfi(path.basename(elf.path), sections);
+    m = new ModuleCfi(path.basename(elf.path), sections, own.entry);
     this.modulesLoaded++;
     this.byElf.set(elf, m);
     if (elf.buildId) this.byBuildId.set(elf.buildId, m);
@@ -144,6 +144,8 @@ export class Unwinder {
       const pc = depth === 0 || signalFrame ? ip : ip - 1;
       const vaddr = range.elf.vaddrOfFileOffset(pc - range.start + range.fileOffset);
       const row = vaddr === null ? null : range.cfi.row(vaddr);
+      // hand-written entry code without CFI (ld.so's _start): the outermost frame
+      if (!row && vaddr !== null && range.cfi.entry !== null && vaddr >= range.cfi.entry && vaddr < range.cfi.entry + 64) return { ips, stop: null };
       if (!row) return { ips, stop: `no CFI for ${range.name} at 0x${(vaddr ?? pc).toString(16)}` };
 
       const ctx: ExprContext = { reg: (n) => (n < NREGS && !Number.isNaN(regs[n]) ? regs[n] : undefined), read };
