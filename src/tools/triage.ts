@@ -243,6 +243,8 @@ export interface TriageReport {
     oomKills: OomEvent[];
     reclaim: Record<string, number>;
   };
+  /** the processes whose fault stacks were traced (the top faulters of the first second) */
+  faultTargets: { pid: number; comm: string; rate: number }[];
   /** folded page-fault stacks for the flame graph */
   faultsFolded: string[];
 }
@@ -739,6 +741,7 @@ export async function triage(opts: TriageOptions): Promise<TriageReport> {
       oomKills: oomEvents.slice(-10),
       reclaim,
     },
+    faultTargets: faultTargets.map((t) => ({ ...t, rate: Math.round(t.rate) })),
     faultsFolded,
   };
 }
@@ -798,7 +801,7 @@ export function triageHtml(r: TriageReport): string {
   const folded = r.faultsFolded.join('\n');
   sections.push({
     id: 'flamegraph',
-    title: `Page-fault flame graph (${r.windowSeconds} s)`,
+    title: `Page-fault flame graph${r.faultTargets.length ? ` of ${r.faultTargets.map((t) => `${t.comm} (PID ${t.pid})`).join(' and ')}` : ''}, ${Math.max(1, r.windowSeconds - 1)} s`,
     html: folded
       ? `<div class="flame" id="flame">${inlineSvg(renderFlameGraph(parseFolded(folded), { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem' }))}</div>`
       : `<p>No page-fault stacks (${escapeHtml(r.tools.faults?.error ?? (r.tools.faults ? 'no faults traced' : 'memscope faults is not available'))}).</p>`,

@@ -97,7 +97,8 @@ export const tool: Tool = {
       'after',
       '\nMemory columns (swpd free buff cache) in kB, the current state; si/so (swapped in/out) and\n' +
         'bi/bo (block I/O) in kB/s; in/cs per second; CPU columns in % of time. Without an interval:\n' +
-        'the since-boot line only.\n' +
+        'the since-boot line only. Its rates are per second of uptime (procps divides by CPU time, so\n' +
+        "procps's first line reads lower by the number of CPUs).\n" +
         examples([
           ['memscope vmstat 1', 'a line every second until Ctrl-C'],
           ['memscope vmstat 1 5', 'five one-second lines after the since-boot line'],
