@@ -39,8 +39,25 @@ function btf(): Buffer | null {
 
 /** Kernel BTF knows the raw tracepoint `name` (what tp_btf/NAME needs): it has a btf_trace_NAME typedef. */
 export function btfTracepointExists(name: string): boolean {
-  const b = btf();
-  return b !== null && b.indexOf(`\0btf_trace_${name}\0`) >= 0;
+  return btfTracepoints().has(name);
+}
+
+let btfTraceNames: Set<string> | undefined;
+
+/** Every raw tracepoint name kernel BTF knows, collected in one pass (tools asking about many
+ * tracepoints, like `count 't:vmscan:*'`, would otherwise search 5 MB of BTF for each). */
+function btfTracepoints(): Set<string> {
+  if (!btfTraceNames) {
+    btfTraceNames = new Set();
+    const b = btf();
+    const marker = Buffer.from('\0btf_trace_');
+    for (let i = b ? b.indexOf(marker) : -1; b && i >= 0; i = b.indexOf(marker, i + 1)) {
+      const start = i + marker.length;
+      const end = b.indexOf(0, start);
+      if (end > start) btfTraceNames.add(b.toString('latin1', start, end));
+    }
+  }
+  return btfTraceNames;
 }
 
 export function hasKernelBtf(): boolean {
