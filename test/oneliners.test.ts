@@ -126,6 +126,34 @@ test('count t:migrate:mm_migrate_pages and trace [-T] t:compaction:mm_compaction
   }
 });
 
+test('stackcount --folded and --svg; count per interval (-i) with -T', async () => {
+  const bin = workload('brk_grow');
+  const svg = `/tmp/memscope-oneliners-${process.pid}.svg`;
+  try {
+    const r = memscope(['stackcount', '-U', '-P', '--folded', '--svg', svg, '-c', `${bin} 11`, 't:syscalls:sys_enter_brk'], { input: 'go\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.split('\n').some((l) => /^brk_grow;.*;main;grow_heap 11$/.test(l)), r.stdout);
+    assert.match(fs.readFileSync(svg, 'utf8'), /<title>grow_heap \(11 events, /);
+  } finally {
+    fs.rmSync(svg, { force: true });
+  }
+  const w = start(bin, ['5']);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['count', '-T', '-i', '0.5', '-p', String(w.pid), 't:syscalls:sys_enter_brk']);
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    // one table per interval, headed by the time; the 5 calls are counted once
+    assert.match(r.stdout, /\n\[\d\d:\d\d:\d\d\]\nPROBE\s+COUNT\n/);
+    const counts = [...r.stdout.matchAll(/^syscalls:sys_enter_brk\s+(\d+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(counts.reduce((a, b) => a + b, 0), 5, r.stdout);
+  } finally {
+    w.kill();
+  }
+});
+
 test('list shows tracepoints, their fields and software events', () => {
   const r = memscope(['list', 't:compaction:mm_compaction_*']);
   assert.equal(r.code, 0, r.stderr);
