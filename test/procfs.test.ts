@@ -17,7 +17,7 @@ import { formatPmap, pmapTotals } from '../src/tools/pmap';
 import { formatVmstatLine, VMSTAT_HEADER, vmstatLine } from '../src/tools/vmstat';
 import { formatPagingLine, pagingCounters, pagingHeader, pagingRates } from '../src/tools/paging';
 import { formatOomEvent, parseOomEvents } from '../src/tools/oomlog';
-import { freeHuman, utilLinuxHuman } from '../src/render/units';
+import { freeHuman, humanKb, utilLinuxHuman } from '../src/render/units';
 
 const FIX = path.join(ROOT, 'test', 'fixtures');
 const fixture = (name: string) => fs.readFileSync(path.join(FIX, name), 'utf8');
@@ -44,6 +44,7 @@ test('meminfo: every field in kB, and free(1) figures as procps 4 computes them'
 
 test('free -h and swapon size styles', () => {
   assert.deepEqual([0, 1, 8976, 533288, 1033632, 24683652].map(freeHuman), ['0B', '1.0Ki', '8.8Mi', '520Mi', '1.0Gi', '23Gi']);
+  assert.deepEqual([512, 65280, 5370580, -35212].map(humanKb), ['512 kB', '63.8 MB', '5.1 GB', '-34.4 MB']);
   assert.deepEqual([0, 16380 * 1024, 980 * 1048576, 1.5 * 1073741824, 4096].map(utilLinuxHuman), ['0B', '16M', '980M', '1.5G', '4K']);
 });
 

@@ -31,6 +31,7 @@ export function utilLinuxHuman(bytes: number): string {
 
 /** "512 kB", "63.8 MB", "5.1 GB" (binary units) for reports. */
 export function humanKb(kb: number): string {
+  if (kb < 0) return '-' + humanKb(-kb);
   if (kb < 1024) return `${Math.round(kb)} kB`;
   if (kb < 1024 * 1024) return `${(kb / 1024).toFixed(1)} MB`;
   return `${(kb / 1024 / 1024).toFixed(1)} GB`;
