@@ -59,7 +59,7 @@ test('the text report: a histogram per process and the table', () => {
   assert.match(r.stdout, /\n\s+PID COMM\s+SWAPPED_IN PSWPIN AVG_OUT_ms\n\s*\d+ thrash\s+\d+\s+\d+\s+[\d.]+\n/);
 });
 
-after(() => {
+after(async () => {
   swap?.dispose();
-  assertNothingLoaded();
+  await assertNothingLoaded();
 });

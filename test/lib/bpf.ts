@@ -72,6 +72,12 @@ export function loadedMemscopePrograms(): string[] {
     .map((p) => `${p.name} (id ${p.id})`);
 }
 
-export function assertNothingLoaded(): void {
-  assert.deepEqual(loadedMemscopePrograms(), [], 'memscope BPF programs are still loaded');
+/** The kernel frees a program a little after its last holder closes it (RCU): wait that long. */
+export async function assertNothingLoaded(): Promise<void> {
+  let left = loadedMemscopePrograms();
+  for (let i = 0; i < 30 && left.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = loadedMemscopePrograms();
+  }
+  assert.deepEqual(left, [], 'memscope BPF programs are still loaded');
 }
