@@ -45,6 +45,8 @@ export class Symbolizer {
   private mapsByPid = new Map<number, Mapping[]>();
   /** Per mapping of a maps snapshot: its file is stat'ed once, not once per frame or event. */
   private elfByMapping = new WeakMap<Mapping, ElfFile | null>();
+  /** Processes whose /proc maps are gone (exited): not read again for every unresolved frame. */
+  private mapsGone = new Set<number>();
   private perfMaps = new Map<number, PerfMap | null>();
   private scannedAllProcesses = false;
 
@@ -53,6 +55,7 @@ export class Symbolizer {
     if (executable) this.elfFor(executable);
     const maps = readMaps(pid);
     if (!maps || !maps.length) return;
+    this.mapsGone.delete(pid); // a new process with a reused pid
     this.mapsByPid.set(pid, maps);
     for (const m of maps) this.elfOfMapping(pid, m);
   }
@@ -80,7 +83,7 @@ export class Symbolizer {
   mappingAt(pid: number, ip: bigint): Mapping | undefined {
     let maps = this.mapsByPid.get(pid);
     let m = maps && findMapping(maps, ip);
-    if (!m) {
+    if (!m && !this.mapsGone.has(pid)) {
       // libraries loaded since the last look: read again while the process lives
       // (an exiting process shows empty maps: keep what was recorded while it lived)
       const now = readMaps(pid);
@@ -88,7 +91,7 @@ export class Symbolizer {
         maps = now;
         this.mapsByPid.set(pid, maps);
         m = findMapping(maps, ip);
-      }
+      } else this.mapsGone.add(pid);
     }
     return m;
   }
