@@ -292,27 +292,48 @@ int BPF_KPROBE(munmap_enter, void *addr)
 
 /* ---- sampler mode: hooks of the preloaded shim (shim/memscope_sampler.c) ---- */
 
+#define ML_PENDING_FREES 16 /* PENDING_FREES in the shim */
+
+/* Frees the shim passes along: a list of up to 16 sampled addresses in its memory. */
+static __always_inline void ml_release_list(void *list, __u64 n)
+{
+	__u64 ptrs[ML_PENDING_FREES];
+	if (!list || !n)
+		return;
+	if (bpf_probe_read_user(ptrs, sizeof(ptrs), list))
+		return;
+	for (int i = 0; i < ML_PENDING_FREES; i++) {
+		if (i >= n)
+			break;
+		if (ptrs[i])
+			ml_release(ptrs[i]);
+	}
+}
+
 SEC("uprobe")
-int BPF_KPROBE(sampled_alloc, void *ptr, size_t size, size_t weight)
+int BPF_KPROBE(sampled_alloc, void *ptr, size_t size, size_t weight, void *frees, unsigned long nfrees)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!ml_traced(tgid) || !ptr)
+	if (!ml_traced(tgid))
+		return 0;
+	ml_release_list(frees, nfrees); /* first: the allocation may reuse one of these addresses */
+	if (!ptr)
 		return 0;
 	struct ml_key key = {};
 	ms_note_process(tgid);
 	ml_user_key(ctx, tgid, &key);
-	key.caller = 0; /* frame 0 is the hook; frame 1 is the allocating function (the shim keeps frame pointers) */
+	key.caller = 0; /* frame 0 is the hook; the shim's frames follow, then the allocating function */
 	__u64 count = size ? weight / size : 1;
 	ml_record((__u64)ptr, size, weight, count ? count : 1, &key);
 	return 0;
 }
 
 SEC("uprobe")
-int BPF_KPROBE(sampled_free, void *ptr)
+int BPF_KPROBE(sampled_free, void *frees, unsigned long nfrees)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (ml_traced(tgid) && ptr)
-		ml_release((__u64)ptr);
+	if (ml_traced(tgid))
+		ml_release_list(frees, nfrees);
 	return 0;
 }
 

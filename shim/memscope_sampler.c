@@ -1,13 +1,14 @@
 /* memscope's in-process allocation sampler (memleak -c --sample-bytes N), preloaded with LD_PRELOAD.
  *
  * Every malloc-family call goes to glibc's allocator (__libc_malloc and friends) as before; the
- * shim only counts bytes. Each thread keeps a countdown of bytes to the next sample point, drawn
- * uniformly from [N/2, 3N/2] (mean N) so periodic allocation patterns do not alias with it. An
+ * shim only counts bytes. Each call site of malloc has a countdown of bytes to its next sample
+ * point, drawn uniformly from [3N/4, 5N/4] (mean N) so periodic patterns do not alias with it. An
  * allocation that contains k >= 1 sample points calls memscope_sampled_alloc(ptr, size, k * N):
  * k * N is an unbiased estimate of its bytes (E[k] = size / N). Addresses of sampled blocks are
- * remembered; only a free (or realloc) of one of them calls memscope_sampled_free(ptr). memscope
- * puts uprobes on those two functions, so the process traps into the kernel only for samples:
- * with N = 512 KiB, about once per 512 KiB allocated instead of on every malloc and free.
+ * remembered; frees (and reallocs) of them are passed along with the next sampled allocation, or
+ * in a memscope_sampled_free(list, n) call when 16 wait. memscope puts uprobes on those two
+ * functions, so the process enters the kernel only for samples: with N = 512 KiB, about once per
+ * 512 KiB allocated instead of on every malloc and free.
  *
  * Built with frame pointers, so a stack captured in a hook walks through the wrapper into the
  * code that called malloc. */
@@ -26,28 +27,50 @@ extern void *__libc_valloc(size_t size);
 extern void *__libc_pvalloc(size_t size);
 
 #define EXPORT __attribute__((visibility("default")))
-#define HOOK __attribute__((noipa, used, visibility("default")))
 
-/* The probed hooks: they do nothing; memscope's uprobes read their arguments. */
-HOOK void memscope_sampled_alloc(void *ptr, size_t size, size_t weight)
-{
-	__asm__ volatile("" : : "r"(ptr), "r"(size), "r"(weight) : "memory");
-}
-
-HOOK void memscope_sampled_free(void *ptr)
-{
-	__asm__ volatile("" : : "r"(ptr) : "memory");
-}
+/* The probed hooks. They do nothing; memscope's uprobes read their arguments.
+ * Each begins with a 5-byte nop: on kernels that optimize uprobes (x86, 6.18+), a uprobe on a nop5
+ * becomes a call into a trampoline and a uprobe syscall, much cheaper than the int3 exception a
+ * uprobe otherwise costs; older kernels emulate the nop (no out-of-line single step either). */
+void memscope_sampled_alloc(void *ptr, size_t size, size_t weight, void **frees, unsigned long nfrees);
+void memscope_sampled_free(void **frees, unsigned long nfrees);
+__asm__(".text\n"
+	".globl memscope_sampled_alloc\n"
+	".type memscope_sampled_alloc, @function\n"
+	".p2align 4\n"
+	"memscope_sampled_alloc:\n"
+	"\t.byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"
+	"\tret\n"
+	".size memscope_sampled_alloc, .-memscope_sampled_alloc\n"
+	".globl memscope_sampled_free\n"
+	".type memscope_sampled_free, @function\n"
+	".p2align 4\n"
+	"memscope_sampled_free:\n"
+	"\t.byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"
+	"\tret\n"
+	".size memscope_sampled_free, .-memscope_sampled_free\n");
 
 static size_t mean_interval = 512 * 1024;
 
-static __thread int64_t countdown;
+/* Bytes to the next sample point, per call site (the return address of malloc, hashed; sites that
+ * share a slot share a countdown). Counting each site's bytes on its own makes the estimate of a
+ * site's bytes systematic rather than random: a site that allocated B bytes has B / N sample
+ * points give or take the jitter of the intervals, whatever the other sites did in between.
+ * Updated with plain loads and stores: a lost update between threads only moves a sample point. */
+#define SITES 4096
+static int64_t site_countdown[SITES];
 static __thread uint64_t rng;
-static __thread int thread_ready;
 
 static inline uint64_t next_random(void)
 {
 	uint64_t x = rng;
+	if (__builtin_expect(!x, 0)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = ((uint64_t)(uintptr_t)&rng * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+		if (!x)
+			x = 88172645463325252ULL;
+	}
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
@@ -55,37 +78,42 @@ static inline uint64_t next_random(void)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* An interval between sample points: uniform in [3N/4, 5N/4], so that allocation patterns that
+ * repeat with the period of N do not always land on the same kind of block. */
 static inline int64_t draw_interval(void)
 {
-	int64_t v = (int64_t)(mean_interval / 2 + next_random() % (mean_interval + 1));
+	int64_t v = (int64_t)(mean_interval - mean_interval / 4 + next_random() % (mean_interval / 2 + 1));
 	return v > 0 ? v : 1;
 }
 
-static __attribute__((noinline)) void thread_init(void)
+static inline int64_t *site_slot(void *ret)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	rng = ((uint64_t)(uintptr_t)&countdown * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
-	if (!rng)
-		rng = 88172645463325252ULL;
-	countdown = draw_interval();
-	thread_ready = 1;
+	return &site_countdown[((uintptr_t)ret * 0x9E3779B97F4A7C15ULL) >> 52];
 }
 
-/* Sample points inside the next `size` bytes of this thread's allocations (usually 0). */
-static inline uint64_t sample_points(size_t size)
+static __attribute__((noinline)) uint64_t sample_slow(int64_t *slot, int64_t left, size_t size)
 {
-	if (__builtin_expect(!thread_ready, 0))
-		thread_init();
-	countdown -= (int64_t)size;
-	if (__builtin_expect(countdown > 0, 1))
-		return 0;
+	if (left + (int64_t)size == 0) /* the site's first allocation: a random phase, so the estimate is unbiased */
+		left = 1 + (int64_t)(next_random() % mean_interval) - (int64_t)size;
 	uint64_t k = 0;
-	while (countdown <= 0) {
+	while (left <= 0) {
 		k++;
-		countdown += draw_interval();
+		left += draw_interval();
 	}
+	__atomic_store_n(slot, left, __ATOMIC_RELAXED);
 	return k;
+}
+
+/* Sample points inside the next `size` bytes allocated from the call site `ret` (usually 0). */
+static inline uint64_t sample_points(size_t size, void *ret)
+{
+	int64_t *slot = site_slot(ret);
+	int64_t left = __atomic_load_n(slot, __ATOMIC_RELAXED) - (int64_t)size;
+	if (__builtin_expect(left > 0, 1)) {
+		__atomic_store_n(slot, left, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return sample_slow(slot, left, size);
 }
 
 /* ---- the set of sampled addresses: a hash of chains under a spin lock, with per-bucket counts
@@ -116,6 +144,13 @@ static inline void unlock(void)
 	__atomic_store_n(&lock_word, 0, __ATOMIC_RELEASE);
 }
 
+/* Frees of sampled blocks wait here (under the lock) and travel with the next sampled allocation,
+ * so a sampled block that is freed costs no trap of its own: memscope handles the frees first,
+ * then the allocation (which may reuse a freed address). A full list is sent on its own. */
+#define PENDING_FREES 16
+static void *pending_frees[PENDING_FREES];
+static unsigned long npending;
+
 static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k)
 {
 	struct node *n = __libc_malloc(sizeof(*n));
@@ -127,12 +162,12 @@ static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k)
 	n->next = buckets[b];
 	buckets[b] = n;
 	__atomic_add_fetch(&bucket_count[b], 1, __ATOMIC_RELAXED);
+	memscope_sampled_alloc(p, size, (size_t)(k * mean_interval), pending_frees, npending);
+	npending = 0;
 	unlock();
-	memscope_sampled_alloc(p, size, (size_t)(k * mean_interval));
 }
 
-/* Forgets p if it was sampled, telling memscope; called before the block is really freed, so
- * the address cannot be handed out again before memscope has forgotten it. */
+/* Forgets p if it was sampled; memscope hears of it with the next sampled allocation. */
 static inline void untrack(void *p)
 {
 	uint32_t b = bucket_of(p);
@@ -148,16 +183,31 @@ static inline void untrack(void *p)
 			break;
 		}
 	}
-	unlock();
 	if (found) {
-		memscope_sampled_free(p);
-		__libc_free(found);
+		pending_frees[npending++] = p;
+		if (npending == PENDING_FREES) {
+			memscope_sampled_free(pending_frees, npending);
+			npending = 0;
+		}
 	}
+	unlock();
+	if (found)
+		__libc_free(found);
+}
+
+/* At exit: the frees still waiting. */
+__attribute__((destructor)) static void sampler_fini(void)
+{
+	lock();
+	if (npending)
+		memscope_sampled_free(pending_frees, npending);
+	npending = 0;
+	unlock();
 }
 
 EXPORT void *malloc(size_t size)
 {
-	uint64_t k = sample_points(size);
+	uint64_t k = sample_points(size, __builtin_return_address(0));
 	if (__builtin_expect(!k, 1))
 		return __libc_malloc(size);
 	void *p = __libc_malloc(size);
@@ -178,7 +228,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	size_t total;
 	if (__builtin_mul_overflow(nmemb, size, &total))
 		total = (size_t)-1;
-	uint64_t k = sample_points(total);
+	uint64_t k = sample_points(total, __builtin_return_address(0));
 	void *p = __libc_calloc(nmemb, size);
 	if (__builtin_expect(k != 0, 0) && p)
 		track(p, total, k);
@@ -189,16 +239,16 @@ EXPORT void *realloc(void *ptr, size_t size)
 {
 	if (ptr)
 		untrack(ptr); /* its bytes leave the old address */
-	uint64_t k = size ? sample_points(size) : 0;
+	uint64_t k = size ? sample_points(size, __builtin_return_address(0)) : 0;
 	void *p = __libc_realloc(ptr, size);
 	if (__builtin_expect(k != 0, 0) && p)
 		track(p, size, k);
 	return p;
 }
 
-static inline void *sampled(void *p, size_t size)
+static inline __attribute__((always_inline)) void *sampled(void *p, size_t size, void *site)
 {
-	uint64_t k = sample_points(size);
+	uint64_t k = sample_points(size, site);
 	if (__builtin_expect(k != 0, 0) && p)
 		track(p, size, k);
 	return p;
@@ -206,12 +256,12 @@ static inline void *sampled(void *p, size_t size)
 
 EXPORT void *memalign(size_t align, size_t size)
 {
-	return sampled(__libc_memalign(align, size), size);
+	return sampled(__libc_memalign(align, size), size, __builtin_return_address(0));
 }
 
 EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-	return sampled(__libc_memalign(align, size), size);
+	return sampled(__libc_memalign(align, size), size, __builtin_return_address(0));
 }
 
 EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
@@ -221,18 +271,18 @@ EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
 	void *p = __libc_memalign(align, size);
 	if (!p)
 		return ENOMEM;
-	*memptr = sampled(p, size);
+	*memptr = sampled(p, size, __builtin_return_address(0));
 	return 0;
 }
 
 EXPORT void *valloc(size_t size)
 {
-	return sampled(__libc_valloc(size), size);
+	return sampled(__libc_valloc(size), size, __builtin_return_address(0));
 }
 
 EXPORT void *pvalloc(size_t size)
 {
-	return sampled(__libc_pvalloc(size), size);
+	return sampled(__libc_pvalloc(size), size, __builtin_return_address(0));
 }
 
 __attribute__((constructor)) static void sampler_init(void)
@@ -243,7 +293,7 @@ __attribute__((constructor)) static void sampler_init(void)
 		if (v > 0)
 			mean_interval = (size_t)v;
 	}
-	/* intervals drawn before this ran used the default mean: draw this thread's again */
-	if (thread_ready)
-		countdown = draw_interval();
+	/* countdowns started before this ran used the default mean: start every site afresh */
+	for (int i = 0; i < SITES; i++)
+		site_countdown[i] = 0;
 }

@@ -28,9 +28,14 @@ function total(recs: any[], field: 'bytes' | 'allocations'): number {
 /** Starts the sites workload and memscope -p on it; returns both once memscope is attached. */
 async function traced(args: string[]): Promise<{ w: Running; ms: Running }> {
   const w = start(workload(SITES));
-  await w.waitFor('ready');
-  const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), ...args]);
-  return { w, ms };
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), ...args]);
+    return { w, ms };
+  } catch (e) {
+    w.kill(); // nothing may be left waiting on its stdin
+    throw e;
+  }
 }
 
 test('memleak -p: exact bytes and counts per site, the caller of malloc as frame 0, churn absent, threads in the process', async () => {

@@ -18,6 +18,7 @@ import { ElfFile } from '../symbols/elf';
 import { Frame, formatFrame, Symbolizer } from '../symbols/symbolizer';
 import { examples, Tool } from './tool';
 import { Growth } from './memleak/growth';
+import { emulatedProbeOffset } from './memleak/probe-offset';
 import { SAMPLER_ALLOC_HOOK, SAMPLER_FREE_HOOK, SAMPLER_MODULE, samplerLibrary } from './memleak/sampler';
 
 interface MemleakOptions extends CommonOptions {
@@ -409,9 +410,11 @@ export const tool: Tool = {
           const id = `${file}@${at}`;
           if (attached.has(id)) continue; // an alias (aligned_alloc = memalign): probe the address once
           attached.add(id);
-          obj.attachUprobe(prog, file, name, { pid });
-          if (ret) obj.attachUprobe('alloc_return', file, name, { pid, retprobe: true });
-          if (opts.verbose) process.stderr.write(`memscope: uprobe ${name} in ${file}\n`);
+          // probe an instruction the kernel emulates (free: past its `test %rdi,%rdi`): a third of the cost
+          const offset = emulatedProbeOffset(elf, at);
+          obj.attachUprobe(prog, file, name, { pid, offset });
+          if (ret) obj.attachUprobe('alloc_return', file, name, { pid, retprobe: true, offset });
+          if (opts.verbose) process.stderr.write(`memscope: uprobe ${name}${offset ? `+${offset}` : ''} in ${file}\n`);
         }
         return addrs;
       };
