@@ -64,7 +64,11 @@ static __always_inline int on_enter(void *ctx, __u64 addr, __u64 len, __u64 prot
 		file_name(e.fd, e.file);
 	if (want_ustack) {
 		ms_note_process(tgid);
-		e.ustack = ms_user_stack(ctx);
+		/* DWARF: the stack is unwound in userspace and joined to this event by thread */
+		if (ms_unwind != MS_UNWIND_FP && ms_dwarf_sample(ctx, tgid, false, 1) == 0)
+			e.ustack = MS_USTACK_DWARF;
+		else
+			e.ustack = ms_user_stack(ctx);
 	}
 	ms_stash_call(&pending, &e);
 	return 0;

@@ -169,4 +169,27 @@ test('-c: a process that exits at once still unwinds (its executable mappings co
   assert.doesNotMatch(r.stderr, /exited before their maps were read/);
 });
 
+
+test('mmapsnoop -U --unwind dwarf: each mmap() of a -fomit-frame-pointer program has its full stack', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const w = start(bin, ['app', '40']);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['mmapsnoop', '--json', '-U', '-p', String(w.pid), '--unwind', 'dwarf']);
+    w.send('go');
+    await w.waitFor(/done \d/);
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    // allocations above malloc's mmap threshold (128 KiB) are mmap()s from sysmalloc
+    const big = jsonLines(r.stdout).filter((x) => x.file === '[anon]' && x.size >= 128 * 1024);
+    assert.ok(big.length >= 10, r.stdout);
+    for (const e of big) {
+      assertInOrder(e.ustack, ['malloc [libc.so.6]', 'grow_by_malloc [unwind_malloc]', 'middle_level [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
+      assert.match(e.ustack[0], /mmap/);
+    }
+  } finally {
+    w.kill();
+  }
+});
+
 after(() => assertNothingLoaded());

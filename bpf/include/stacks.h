@@ -108,6 +108,9 @@ __u64 ms_dwarf_samples_sent = 0;
 __u64 ms_dwarf_over_rate = 0;   /* auto mode: events that used frame pointers because of the rate */
 __u64 ms_dwarf_ring_full = 0;   /* events that used frame pointers because the ring buffer was full */
 
+/* a per-event stack id meaning "this event's user stack went to ms_dwarf_samples" */
+#define MS_USTACK_DWARF (-2)
+
 #define MS_DWARF_KIND_SAMPLE 1
 #define MS_DWARF_KIND_MAP 2
 

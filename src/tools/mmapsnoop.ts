@@ -7,6 +7,7 @@ import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
 import { formatFrame, Symbolizer } from '../symbols/symbolizer';
+import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions, USTACK_DWARF } from '../unwind/dwarf-stacks';
 import { examples, Tool } from './tool';
 
 const MMAP_EVENT = struct([
@@ -43,7 +44,7 @@ export function decodeMapFlags(flags: number): string {
   );
 }
 
-interface MmapOptions extends CommonOptions {
+interface MmapOptions extends CommonOptions, UnwindOptions {
   userStacks?: boolean;
 }
 
@@ -52,7 +53,8 @@ export const tool: Tool = {
   summary: 'one line per mmap(): protection, flags, offset, size and file',
   configure(cmd) {
     addDuration(addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json']));
-    cmd.option('-U, --user-stacks', 'print the user stack of each mmap()');
+    cmd.option('-U, --user-stacks', 'print the user stack of each mmap() (DWARF-unwound while the rate allows: --unwind)');
+    addUnwindOptions(cmd, 'auto');
     cmd.addHelpText(
       'after',
       '\nPROT: R read, W write, E exec. MAP: S shared, P private, F fixed, A anonymous.\n' +
@@ -81,13 +83,51 @@ export const tool: Tool = {
     const symbolizer = new Symbolizer();
     let stacks: StackReader | undefined;
     let count = 0;
+    const dwarf = new DwarfStacks(symbolizer);
+    const unwinding = !!opts.userStacks && opts.unwind !== 'fp';
+    if (opts.verbose && opts.userStacks) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
+    // events whose stack is a DWARF sample wait (in order) for it: the two ring buffers are
+    // delivered separately, so the sample (taken at entry) may come just after the event
+    const queue: { e: ReturnType<typeof MMAP_EVENT.decode>; at: number }[] = [];
+    const sampled = new Map<number, string[][]>();
+    dwarf.perEvent = (tid, frames) => {
+      const list = sampled.get(tid) ?? [];
+      list.push(frames.map((f) => formatFrame(f)));
+      sampled.set(tid, list);
+      flush(false);
+    };
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flush = (force: boolean): void => {
+      while (queue.length) {
+        const { e, at } = queue[0];
+        let ustack: string[] | undefined;
+        if (opts.userStacks && e.ustack === USTACK_DWARF) {
+          ustack = sampled.get(e.tid)?.shift();
+          if (!ustack) {
+            if (!force && performance.now() - at < 250) {
+              flushTimer ??= setTimeout(() => {
+                flushTimer = undefined;
+                flush(false);
+              }, 20);
+              return;
+            }
+            ustack = ['[unwind stopped: no stack sample arrived]'];
+          }
+        } else if (opts.userStacks) {
+          ustack = symbolizer.user(e.pid, stacks!.userStack(e.ustack)).map((f) => formatFrame(f));
+        }
+        queue.shift();
+        emit(e, ustack);
+      }
+    };
     await runTrace({
       bpf: 'mmapsnoop',
       opts,
       duration,
       symbolizer,
       banner: 'Tracing mmap() calls',
-      consts: { want_ustack: !!opts.userStacks },
+      consts: { want_ustack: !!opts.userStacks, ...dwarf.consts(unwinding ? opts : { ...opts, unwind: 'fp' }) },
+      configure: (obj) => unwinding && DwarfStacks.configure(obj, opts),
       groups: [
         {
           what: 'mmap() calls',
@@ -104,52 +144,58 @@ export const tool: Tool = {
       setup(obj) {
         stacks = new StackReader(obj);
         if (!opts.json) process.stdout.write(formatHeader(columns) + '\n');
+        if (unwinding) dwarf.listen(obj);
         obj.onRecords('events', (records) => {
-          for (const r of records) {
-            const e = MMAP_EVENT.decode(r);
-            count++;
-            const file = e.flags & MAP_ANONYMOUS ? '[anon]' : e.file || (e.fd >= 0 ? `[fd ${e.fd}]` : '');
-            const ustack = opts.userStacks ? symbolizer.user(e.pid, stacks!.userStack(e.ustack)).map((f) => formatFrame(f)) : undefined;
-            const failed = e.ret < 0 && e.ret > -4096;
-            if (opts.json) {
-              printJson({
-                time: ktimeToDate(e.ts).toISOString(),
-                pid: e.pid,
-                tid: e.tid,
-                comm: e.comm,
-                prot: decodeProt(e.prot),
-                map: decodeMapFlags(e.flags),
-                flags: e.flags,
-                offset: e.off,
-                size: e.len,
-                fd: e.fd,
-                file,
-                addr: failed ? null : `0x${BigInt.asUintN(64, BigInt(e.ret)).toString(16)}`,
-                ...(failed ? { error: -e.ret } : {}),
-                ...(ustack ? { ustack } : {}),
-              });
-              continue;
-            }
-            const addr = failed ? `ERR ${-e.ret}` : BigInt.asUintN(64, BigInt(e.ret)).toString(16);
-            const row = [
-              ...(opts.timestamp ? [formatEventTime(ktimeToDate(e.ts))] : []),
-              e.pid,
-              e.comm,
-              decodeProt(e.prot),
-              decodeMapFlags(e.flags),
-              Math.floor(e.off / 1024),
-              Math.ceil(e.len / 1024),
-              ...(opts.verbose ? [addr] : []),
-              file,
-            ];
-            process.stdout.write(formatRow(columns, row) + '\n');
-            if (ustack) process.stdout.write(ustack.map((f) => `        ${f}\n`).join('') + '\n');
-          }
+          for (const r of records) queue.push({ e: MMAP_EVENT.decode(r), at: performance.now() });
+          flush(false);
         });
       },
-      finish() {
+      async finish(obj) {
+        if (unwinding) await dwarf.drain(obj);
+        clearTimeout(flushTimer);
+        flush(true);
+        if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stderr.write(`${count} mmap() calls traced\n`);
       },
     });
+
+    function emit(e: ReturnType<typeof MMAP_EVENT.decode>, ustack: string[] | undefined): void {
+      count++;
+      const file = e.flags & MAP_ANONYMOUS ? '[anon]' : e.file || (e.fd >= 0 ? `[fd ${e.fd}]` : '');
+      const failed = e.ret < 0 && e.ret > -4096;
+      if (opts.json) {
+        printJson({
+          time: ktimeToDate(e.ts).toISOString(),
+          pid: e.pid,
+          tid: e.tid,
+          comm: e.comm,
+          prot: decodeProt(e.prot),
+          map: decodeMapFlags(e.flags),
+          flags: e.flags,
+          offset: e.off,
+          size: e.len,
+          fd: e.fd,
+          file,
+          addr: failed ? null : `0x${BigInt.asUintN(64, BigInt(e.ret)).toString(16)}`,
+          ...(failed ? { error: -e.ret } : {}),
+          ...(ustack ? { ustack } : {}),
+        });
+        return;
+      }
+      const addr = failed ? `ERR ${-e.ret}` : BigInt.asUintN(64, BigInt(e.ret)).toString(16);
+      const row = [
+        ...(opts.timestamp ? [formatEventTime(ktimeToDate(e.ts))] : []),
+        e.pid,
+        e.comm,
+        decodeProt(e.prot),
+        decodeMapFlags(e.flags),
+        Math.floor(e.off / 1024),
+        Math.ceil(e.len / 1024),
+        ...(opts.verbose ? [addr] : []),
+        file,
+      ];
+      process.stdout.write(formatRow(columns, row) + '\n');
+      if (ustack) process.stdout.write(ustack.map((f) => `        ${f}\n`).join('') + '\n');
+    }
   },
 };

@@ -19,11 +19,14 @@ export interface UnwindOptions {
 
 const MODES: Record<UnwindMode, number> = { fp: 0, dwarf: 1, auto: 2 };
 export const MAX_STACK_BYTES = 16384;
+/** MS_USTACK_DWARF (stacks.h): the event's user stack is a DWARF sample of the same thread. */
+export const USTACK_DWARF = -2;
 
 /** struct ms_dwarf_sample's header (the stack bytes follow it) and struct ms_dwarf_map. */
 const KIND_SAMPLE = 1;
 const KIND_MAP = 2;
 const OFF_TGID = 4;
+const OFF_TID = 8;
 const OFF_KSTACK = 12;
 const OFF_DELTA = 16;
 const OFF_SIZE = 24;
@@ -125,6 +128,12 @@ export class DwarfStacks {
     });
   }
 
+  /**
+   * For tools that print each event's stack instead of counting: called with each unwound and
+   * symbolized sample (then not counted). Events carry MS_USTACK_DWARF and are joined by thread.
+   */
+  perEvent?: (tid: number, frames: Frame[]) => void;
+
   /** Records an executable mapping the BPF side sent (struct ms_dwarf_map). */
   private addMapping(rec: Buffer): void {
     const pid = rec.readUInt32LE(OFF_TGID);
@@ -158,6 +167,13 @@ export class DwarfStacks {
     const t0 = performance.now();
     const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size));
     this.unwindMs += performance.now() - t0;
+    if (this.perEvent) {
+      this.samples++;
+      this.frames += res.ips.length;
+      if (res.stop) this.truncated++;
+      this.perEvent(rec.readUInt32LE(OFF_TID), this.symbolize(pid, res.ips, res.stop));
+      return res;
+    }
     if (!retry && res.stop === NO_MAPPING && this.pending.length < 4096) {
       // the process's maps are not known yet (its note may come later): try again at the end
       this.pending.push(Buffer.from(rec));
@@ -192,8 +208,7 @@ export class DwarfStacks {
         user = this.symbolizer.user(b.pid, kernel.userStack(b.ustack));
         this.fpFallbacks += b.count;
       } else {
-        user = this.symbolizer.user(b.pid, b.ips.map((ip) => ({ ip: BigInt(ip) })));
-        if (b.stop) user.push({ addr: 0n, symbol: `[unwind stopped: ${b.stop}]`, offset: 0, module: null, note: true });
+        user = this.symbolize(b.pid, b.ips, b.stop);
       }
       out.push({
         pid: b.pid,
@@ -204,6 +219,13 @@ export class DwarfStacks {
       });
     }
     return out;
+  }
+
+  /** Frames of an unwound stack, with the marker of where it stopped early. */
+  private symbolize(pid: number, ips: number[], stop: string | null): Frame[] {
+    const user = this.symbolizer.user(pid, ips.map((ip) => ({ ip: BigInt(ip) })));
+    if (stop) user.push({ addr: 0n, symbol: `[unwind stopped: ${stop}]`, offset: 0, module: null, note: true });
+    return user;
   }
 
   /** One line for --verbose: what was unwound how. */
