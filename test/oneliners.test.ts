@@ -111,6 +111,18 @@ test("trace t:syscalls:sys_enter_madvise 'behavior == 14' (for kprobe hugepage_m
   assert.match(lines[0], /^\d+\s+\d+\s+vm_ops\s+syscalls:sys_enter_madvise\s+__syscall_nr=28 start=\d+ len_in=2097152 behavior=14$/);
 });
 
+test('trace filters of numeric comparisons run in the kernel: non-matching events never reach userspace', async () => {
+  const { r } = await traceWorkload(['madvise', '9'], ['trace', '-v', '--json', 't:syscalls:sys_enter_madvise', 'behavior == 15 && len_in > 0']);
+  assert.equal(jsonLines(r.stdout).length, 0, r.stdout);
+  assert.match(r.stderr, /memscope: the filter runs in the kernel for 1 of 1 probes/);
+  assert.match(r.stderr, /\nmemscope: 9 events filtered out in the kernel\n/);
+  // a filter that is not an AND of numeric comparisons runs in userspace only, with the same result
+  const { r: u } = await traceWorkload(['madvise', '4'], ['trace', '-v', '--json', 't:syscalls:sys_enter_madvise', 'behavior == 14 || comm == "nosuch"']);
+  assert.equal(jsonLines(u.stdout).length, 4, u.stdout);
+  assert.match(u.stderr, /in the kernel for 0 of 1 probes/);
+  assert.match(u.stderr, /\nmemscope: 0 events filtered out in the kernel\n/);
+});
+
 test('count t:migrate:mm_migrate_pages and trace [-T] t:compaction:mm_compaction_begin: compaction of fragmented memory', async () => {
   const { r } = await traceWorkload(['fragment', '128'], ['count', '--json', 't:migrate:mm_migrate_pages', 't:compaction:mm_compaction_begin']);
   const by = Object.fromEntries(jsonLines(r.stdout).map((x) => [x.probe, x.count]));

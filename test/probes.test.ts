@@ -86,6 +86,13 @@ test('trace decodes a __data_loc string live: sched_process_exec filename of a c
   assert.equal(recs[0].fields.filename, '/bin/true');
   assert.equal(recs[0].comm, 'true');
   assert.equal(recs[0].fields.pid, recs[0].pid);
+  // signed fields compare as signed in the kernel filter
+  const neg = memscope(['trace', '-v', '--json', '-c', '/bin/true', 't:sched:sched_process_exec', 'pid > -5 && old_pid >= 1']);
+  assert.equal(jsonLines(neg.stdout).length, 1, neg.stdout + neg.stderr);
+  assert.match(neg.stderr, /runs in the kernel for 1 of 1 probes/);
+  const none = memscope(['trace', '-v', '--json', '-c', '/bin/true', 't:sched:sched_process_exec', 'pid < -5']);
+  assert.equal(jsonLines(none.stdout).length, 0, none.stdout);
+  assert.match(none.stderr, /\nmemscope: 1 events filtered out in the kernel\n/);
 });
 
 after(() => assertNothingLoaded());

@@ -28,8 +28,21 @@ function tokenize(s: string): string[] {
   return out;
 }
 
+/** One comparison of a field with a number: what a BPF program can test before sending an event. */
+export interface NumericTerm {
+  field: string;
+  cmp: '==' | '!=' | '<' | '<=' | '>' | '>=';
+  value: bigint;
+}
+
+export interface Filter {
+  (f: Fields): boolean;
+  /** The filter as an AND of numeric comparisons, when it is one (else null). */
+  conjunction: NumericTerm[] | null;
+}
+
 /** Parses a filter; `known` (field names) catches typos before anything is loaded. */
-export function parseFilter(text: string, known?: Set<string>): (f: Fields) => boolean {
+export function parseFilter(text: string, known?: Set<string>): Filter {
   const toks = tokenize(text);
   let pos = 0;
   const peek = () => toks[pos];
@@ -105,5 +118,16 @@ export function parseFilter(text: string, known?: Set<string>): (f: Fields) => b
       default: return a >= b;
     }
   }
-  return (f) => evaluate(tree, f);
+  function terms(n: Node): NumericTerm[] | null {
+    if (n.op === '&&') {
+      const l = terms(n.l);
+      const r = terms(n.r);
+      return l && r ? [...l, ...r] : null;
+    }
+    if (n.op === 'cmp' && typeof n.value === 'bigint') return [{ field: n.field, cmp: n.cmp as NumericTerm['cmp'], value: n.value }];
+    return null;
+  }
+  const fn = ((f: Fields) => evaluate(tree, f)) as Filter;
+  fn.conjunction = terms(tree);
+  return fn;
 }

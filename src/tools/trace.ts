@@ -3,7 +3,7 @@
 // (BCC trace, bpftrace printf one-liners).
 import { addCommonOptions, CommonOptions, parseCount, parsePositive } from '../cli/options';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
-import { parseFilter } from '../engine/event-filter';
+import { NumericTerm, parseFilter } from '../engine/event-filter';
 import { attachProbes, Probe, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { struct } from '../engine/struct';
@@ -19,6 +19,33 @@ interface TraceOptions extends CommonOptions {
 const PROGS = { tracepoint: 'trace_tp', software: 'trace_sw' };
 const MAX_DATA = 2048; // TRACE_MAX_DATA in bpf/trace.bpf.c
 const DYNAMIC_ROOM = 512; // bytes copied past the fixed part for __data_loc strings and arrays
+
+const FILTER_TERMS = 4; // FILTER_TERMS in bpf/trace.bpf.c
+const TERM = struct([
+  ['offset', 'u32'],
+  ['size', 'u8'],
+  ['is_signed', 'u8'],
+  ['op', 'u8'],
+  ['pad', 'u8'],
+  ['value', 'u64'],
+] as const);
+const OPS: Record<NumericTerm['cmp'], number> = { '==': 1, '!=': 2, '<': 3, '<=': 4, '>': 5, '>=': 6 };
+
+/** The filter's comparisons as BPF filter terms for one probe, or null when they cannot all run
+ * there (a field it lacks or that is not an integer, too many terms, a negative bound on an
+ * unsigned field). The filter is applied in userspace as well, so this only saves work. */
+export function kernelTerms(fmt: TraceFormat, terms: NumericTerm[] | null): Buffer[] | null {
+  if (!terms || terms.length === 0 || terms.length > FILTER_TERMS) return null;
+  const out: Buffer[] = [];
+  for (const t of terms) {
+    const f = fmt.fields.find((x) => x.name === t.field && !x.common);
+    if (!f || f.kind !== 'int' || (!f.signed && t.value < 0n)) return null;
+    const bits = BigInt(f.size * 8);
+    if (f.signed ? t.value >= 1n << (bits - 1n) || t.value < -(1n << (bits - 1n)) : t.value >= 1n << bits) return null;
+    out.push(TERM.encode({ offset: f.offset, size: f.size, is_signed: f.signed ? 1 : 0, op: OPS[t.cmp], value: BigInt.asUintN(64, t.value) as unknown as number }));
+  }
+  return out;
+}
 
 const HEADER = struct([
   ['ts', 'u64'],
@@ -113,14 +140,27 @@ export const tool: Tool = {
           v.writeUInt32LE(Math.min(MAX_DATA, f.fixedSize + (f.dynamic ? DYNAMIC_ROOM : 0)));
           obj.update('copy_size', k, v);
         });
+        let inKernel = 0;
+        formats.forEach((f, i) => {
+          const terms = f && filter ? kernelTerms(f, filter.conjunction) : null;
+          if (!terms) return;
+          inKernel++;
+          terms.forEach((t, j) => {
+            const k = Buffer.alloc(4);
+            k.writeUInt32LE(i * FILTER_TERMS + j);
+            obj.update('filters', k, t);
+          });
+        });
+        if (filter && opts.verbose) process.stderr.write(`memscope: the filter runs in the kernel for ${inKernel} of ${probes.length} probes (all of it in userspace too)\n`);
         obj.onRecords('events', (recs) => recs.forEach(onEvent));
       },
       attach(obj) {
         attachProbes(obj, probes, PROGS);
         printHeader();
       },
-      finish() {
+      finish(obj) {
         stop = () => {};
+        if (filter && opts.verbose) process.stderr.write(`memscope: ${obj.readGlobalU64('filtered_in_kernel')} events filtered out in the kernel\n`);
       },
     });
   },
