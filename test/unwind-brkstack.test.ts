@@ -88,6 +88,14 @@ test('dwarf on the frame-pointer twin gives the same chain', async () => {
   for (const r of mine) assertInOrder(r.ustack, ['malloc [libc.so.6]', 'grow_by_malloc [unwind_malloc]', 'middle_level [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
 });
 
+test('dwarf with CFI only in .debug_frame (built without unwind tables) still reaches main', async () => {
+  const { bin } = unwindWorkload('debugframe');
+  const { recs, grew, pid } = await trace(bin, ['app', '12'], ['--unwind', 'dwarf']);
+  const mine = through(recs, pid, 'grow_by_malloc');
+  assert.equal(mine.reduce((s, r) => s + r.count, 0), grew);
+  for (const r of mine) assertInOrder(r.ustack, ['malloc [libc.so.6]', 'grow_by_malloc [unwind_malloc]', 'middle_level [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
+});
+
 test('auto (the default) unwinds through a shared library built without frame pointers', async () => {
   const { bin } = unwindWorkload('nofp');
   const { recs, grew, pid } = await trace(bin, ['lib', '20'], []);

@@ -16,8 +16,8 @@ interface InterpFde {
   rows: { loc: number; cols: Map<string, string> }[];
 }
 
-/** The FDE tables of readelf's frames-interp output for .eh_frame. */
-function readelfFdes(file: string): InterpFde[] {
+/** The FDE tables of readelf's frames-interp output for one section (.eh_frame or .debug_frame). */
+function readelfFdes(file: string, section = '.eh_frame'): InterpFde[] {
   // readelf exits non-zero when a separate debug file is missing (Debian's libc); its tables are still whole
   const text = spawnSync('readelf', ['--debug-dump=frames-interp', file], { encoding: 'utf8', maxBuffer: 256 << 20 }).stdout;
   const out: InterpFde[] = [];
@@ -25,7 +25,7 @@ function readelfFdes(file: string): InterpFde[] {
   let header: string[] = [];
   let inEh = false;
   for (const line of text.split('\n')) {
-    if (line.startsWith('Contents of the ')) inEh = line.includes('.eh_frame section');
+    if (line.startsWith('Contents of the ')) inEh = line.includes(`${section} section`);
     if (!inEh) continue;
     const fde = / FDE cie=\S+ pc=([0-9a-f]+)\.\.([0-9a-f]+)/.exec(line);
     if (fde) {
@@ -75,12 +75,13 @@ function ours(row: Row, col: string): string {
   return '?';
 }
 
-function check(file: string, every: number): { fdes: number; addrs: number } {
+function check(file: string, every: number, section = '.eh_frame'): { fdes: number; addrs: number } {
   const elf = ElfFile.read(file);
   assert.ok(elf, file);
-  const { eh } = readCfi(elf!);
-  assert.ok(eh, `${file} has .eh_frame`);
-  const fdes = readelfFdes(file);
+  const cfi = readCfi(elf!);
+  const eh = section === '.eh_frame' ? cfi.eh : cfi.debug;
+  assert.ok(eh, `${file} has ${section}`);
+  const fdes = readelfFdes(file, section);
   assert.ok(fdes.length > 0, `readelf found FDEs in ${file}`);
   let checked = 0;
   let addrs = 0;
@@ -123,6 +124,12 @@ test('the test binaries built without frame pointers (executable and shared libr
   check(w.lib, 1);
   const fp = unwindWorkload('fp');
   check(fp.bin, 1);
+});
+
+test('.debug_frame (a binary built without unwind tables): every FDE agrees with readelf', () => {
+  const w = unwindWorkload('debugframe');
+  const r = check(w.bin, 1, '.debug_frame');
+  assert.ok(r.fdes >= 6, `${r.fdes} FDEs in .debug_frame`);
 });
 
 test('an address outside every FDE has no CFI', () => {

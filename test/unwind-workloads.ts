@@ -19,10 +19,14 @@ function stale(out: string, srcs: string[]): boolean {
   return srcs.some((s) => fs.statSync(s).mtimeMs > t);
 }
 
-/** variant 'nofp': -O2 -fomit-frame-pointer (the default of -O2); 'fp': -O2 -fno-omit-frame-pointer. */
-export function unwindWorkload(variant: 'nofp' | 'fp' = 'nofp'): UnwindWorkload {
+/**
+ * variant 'nofp': -O2 -fomit-frame-pointer (the default of -O2); 'fp': -O2 -fno-omit-frame-pointer;
+ * 'debugframe': no frame pointers and no unwind tables, so the functions' CFI is only in .debug_frame.
+ */
+export function unwindWorkload(variant: 'nofp' | 'fp' | 'debugframe' = 'nofp'): UnwindWorkload {
   fs.mkdirSync(OUT, { recursive: true });
   const flags = ['-O2', '-g', variant === 'fp' ? '-fno-omit-frame-pointer' : '-fomit-frame-pointer'];
+  if (variant === 'debugframe') flags.push('-fno-asynchronous-unwind-tables', '-fno-unwind-tables');
   const libDir = path.join(OUT, `unwind-${variant}`);
   fs.mkdirSync(libDir, { recursive: true });
   const libSrc = path.join(SRC, 'unwind_lib.c');
