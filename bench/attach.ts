@@ -129,13 +129,21 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg()[0].toFixed(2);
   process.stderr.write(`bench: ${RUNS} runs of ${live.map((c) => c.name).join(', ')} (one warm-up each, not counted)\n`);
   const samples = new Map<string, Sample[]>(contenders.map((c) => [c.name, []]));
+  const failures = new Map<string, string[]>();
   // the floor is measured in the same rounds, under the same load
   const nodeFloor: RunResult[] = [];
   const cliFloor: RunResult[] = [];
   for (let run = 0; run <= RUNS; run++) {
     for (const c of live) {
-      const s = await measure(c, proofBin);
-      if (run > 0) samples.get(c.name)!.push(s);
+      try {
+        const s = await measure(c, proofBin);
+        if (run > 0) samples.get(c.name)!.push(s);
+      } catch (e) {
+        // one failed round does not end the bench: it is counted and reported
+        const why = e instanceof Error ? e.message : String(e);
+        failures.set(c.name, [...(failures.get(c.name) ?? []), why]);
+        process.stderr.write(`bench: ${c.name} failed in round ${run}: ${why}\n`);
+      }
     }
     if (run > 0) {
       nodeFloor.push(runToExit(process.execPath, ['-e', '0']));
@@ -191,6 +199,7 @@ async function main(): Promise<void> {
     ]),
   );
   for (const c of contenders.filter((c) => c.missing)) out.push(`  ${c.name} not measured: ${c.missing}`);
+  for (const [name, why] of failures) out.push(`  ${name} failed ${why.length} time(s), last: ${why[why.length - 1]}`);
   const nodeCpu = summarize(nodeFloor.map((r) => r.cpuMs)).median;
   const btCpu = med('bpftrace', (s) => s.attachedCpu);
   if (nodeCpu > btCpu / 2) {

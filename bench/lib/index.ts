@@ -1,4 +1,14 @@
-// The shared bench harness: install reference tools, launch and time tracers, summarize, print.
+// The shared bench harness (compiled to dist/bench/lib; bench/attach.ts shows it in use):
+//   ensureBcc() / ensureBpftrace()   install from Debian on demand and prove the tool runs here
+//                                    ({ ok, reason, env }: BCC gets BCC_KERNEL_SOURCE in env)
+//   aptInstall(pkgs), which(cmd)     other reference tools
+//   launch({ cmd, args, ready, attachedTo })
+//                                    → { readyMs, attachedMs, attachedCpuMs, stop('SIGINT') →
+//                                        { exitMs, maxRssKb, cpuMs, stdout, stderr } }
+//   runToExit(cmd, args)             → { wallMs, cpuMs, maxRssKb } of a command run to completion
+//   vmHwmKb(pid)                     peak RSS so far of a live process
+//   summarize(xs), repeat(n, fn), sleep(ms)
+//   ratioTable(title, unit, baseline, series), targetLines(targets)   the printed report
 export * from './install';
 export * from './launch';
 export * from './stats';
