@@ -200,4 +200,38 @@ test('mmapsnoop -U --unwind dwarf: each mmap() of a -fomit-frame-pointer program
   }
 });
 
+test('dwarf through a signal frame: a handler that mallocs unwinds through __restore_rt to the interrupted code and main', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const { recs, grew, pid } = await trace(bin, ['signal', '10'], ['--unwind', 'dwarf']);
+  const mine = through(recs, pid, 'on_signal');
+  assert.equal(mine.reduce((s, r) => s + r.count, 0), grew);
+  for (const r of mine) {
+    // libc's __restore_rt has CFI made of DWARF expressions over the signal frame's ucontext
+    assertInOrder(r.ustack, [
+      'malloc [libc.so.6]',
+      'grow_by_malloc [unwind_malloc]',
+      'on_signal [unwind_malloc]',
+      '__restore_rt [libc.so.6]',
+      'raise [libc.so.6]',
+      'send_signal [unwind_malloc]',
+      'outer_level [unwind_malloc]',
+      'main [unwind_malloc]',
+    ]);
+    assert.ok(!r.ustack.some((f) => f.startsWith('[unwind stopped')), r.ustack.join('\n'));
+  }
+});
+
+test('auto over its rate uses frame pointers for the rest, says so under -v, and every event is still counted', async () => {
+  const { bin } = unwindWorkload('nofp');
+  const { recs, grew, pid, stderr } = await trace(bin, ['app', '30'], ['--unwind', 'auto', '--unwind-rate', '4']);
+  assert.match(stderr, /user stacks: DWARF CFI unwinding of 8192 stack bytes per event, frame pointers above 4 events\/s per CPU/);
+  const over = Number(/user stacks: (\d+) events over 4\/s per CPU used frame pointers instead/.exec(stderr)?.[1] ?? 0);
+  const dwarf = through(recs, pid, 'grow_by_malloc').reduce((s, r) => s + r.count, 0);
+  // the frame-pointer stacks stop in libc: they are the brk() calls of this process without main
+  const fp = recs.filter((r) => r.pid === pid && !r.ustack.some((f) => fn(f) === 'main [unwind_malloc]')).reduce((s, r) => s + r.count, 0);
+  assert.ok(over > 0 && dwarf > 0, stderr);
+  assert.ok(dwarf <= 8, `${dwarf} DWARF stacks through grow_by_malloc at 4/s per CPU`);
+  assert.equal(dwarf + fp, grew, JSON.stringify(recs));
+});
+
 after(() => assertNothingLoaded());

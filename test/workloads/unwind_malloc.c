@@ -4,12 +4,15 @@
  * twin). MODE: "app" mallocs from this file (main → outer_level → middle_level → grow_by_malloc),
  * "lib" through libunwind_lib.so (main → outer_level → lib_outer → lib_grow, built without frame
  * pointers), "deep" from the bottom of a recursion of DEPTH frames of recurse(), "churn" grows and
- * shrinks the heap N times (malloc → brk up, free → systrim → brk down: 2N brk calls, for benches). */
+ * shrinks the heap N times (malloc → brk up, free → systrim → brk down: 2N brk calls, for benches),
+ * "signal" mallocs in a SIGUSR1 handler (on_signal) that send_signal() raises: the stack goes
+ * through the kernel's signal frame (libc's __restore_rt, CFI with DWARF expressions). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <malloc.h>
+#include <signal.h>
 
 #ifdef WITH_LIB
 extern long lib_outer(int n, long (*count)(void *));
@@ -76,6 +79,24 @@ __attribute__((noinline)) long churn(int n)
 	return r;
 }
 
+static int signal_n;
+static volatile long signal_r;
+
+__attribute__((noinline)) void on_signal(int sig)
+{
+	signal_r = grow_by_malloc(signal_n) + sig;
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) long send_signal(int n)
+{
+	signal_n = n;
+	signal(SIGUSR1, on_signal);
+	raise(SIGUSR1);
+	__asm__ volatile("" ::: "memory");
+	return signal_r + 1;
+}
+
 __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 {
 	long r;
@@ -83,6 +104,8 @@ __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 		r = recurse(depth, n);
 	else if (!strcmp(mode, "churn"))
 		r = churn(n);
+	else if (!strcmp(mode, "signal"))
+		r = send_signal(n);
 #ifdef WITH_LIB
 	else if (!strcmp(mode, "lib"))
 		r = lib_outer(n, note_growth);
