@@ -1,9 +1,13 @@
-/* attach-wait PID TIMEOUT_MS TRACEPOINT...: waits until PID or one of its descendants holds a
- * perf event or link with a BPF program attached to one of the named tracepoints (asked of the
- * kernel with BPF_TASK_FD_QUERY, so it is proof of attachment whatever the tool prints), then
+/* attach-wait PID TIMEOUT_MS NAME...: waits until PID or one of its descendants holds a perf
+ * event or link with a BPF program attached to one of NAME (asked of the kernel with
+ * BPF_TASK_FD_QUERY, so it is proof of attachment whatever the tool prints). NAME is a tracepoint
+ * or raw tracepoint name ("sys_enter_brk"), the file of a uprobe ("/usr/lib/.../libc.so.6"), or
+ * "perf_event" for any perf event carrying a BPF_PROG_TYPE_PERF_EVENT program (software events:
+ * the kernel answers EOPNOTSUPP for exactly those). Then it
  * prints the CLOCK_MONOTONIC time in ns (the clock of Node's process.hrtime), the pid, and the CPU
  * time that process has used so far in ns (all its threads, from schedstat), and exits 0. Exits 1 on timeout, 2 when PID is gone. Polls every 0.5 ms. */
 #include <dirent.h>
+#include <errno.h>
 #include <linux/bpf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,14 @@ static unsigned long long now_ns(void)
 
 static int names_n;
 static char **names;
+
+static int wanted(const char *name)
+{
+	for (int i = 0; i < names_n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
 
 /* does one of pid's fds carry a BPF program on one of the tracepoints? */
 static int attached(int pid)
@@ -42,13 +54,19 @@ static int attached(int pid)
 		attr.task_fd_query.fd = atoi(e->d_name);
 		attr.task_fd_query.buf = (unsigned long)buf;
 		attr.task_fd_query.buf_len = sizeof(buf);
-		if (syscall(__NR_bpf, BPF_TASK_FD_QUERY, &attr, sizeof(attr)) != 0)
-			continue;
-		if (attr.task_fd_query.fd_type != BPF_FD_TYPE_TRACEPOINT && attr.task_fd_query.fd_type != BPF_FD_TYPE_RAW_TRACEPOINT)
-			continue;
-		for (int i = 0; i < names_n; i++)
-			if (strcmp(buf, names[i]) == 0)
+		if (syscall(__NR_bpf, BPF_TASK_FD_QUERY, &attr, sizeof(attr)) != 0) {
+			if (errno == EOPNOTSUPP && wanted("perf_event"))
 				found = 1;
+			continue;
+		}
+		switch (attr.task_fd_query.fd_type) {
+		case BPF_FD_TYPE_TRACEPOINT:
+		case BPF_FD_TYPE_RAW_TRACEPOINT:
+		case BPF_FD_TYPE_UPROBE:
+		case BPF_FD_TYPE_URETPROBE:
+			found = wanted(buf);
+			break;
+		}
 	}
 	closedir(d);
 	return found;

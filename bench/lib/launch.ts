@@ -18,8 +18,9 @@ export interface LaunchSpec {
   env?: NodeJS.ProcessEnv;
   /** What the tool prints (stdout or stderr) once it is attached and tracing. */
   ready: RegExp;
-  /** Tracepoint names ("sys_enter_brk"; a tp_btf/raw one by its name) whose attachment proves the
-   * tool is tracing; launch waits for one of them as well as for `ready`. */
+  /** What the tool attaches to, one of which proves it is tracing; launch waits for it as well as
+   * for `ready`: tracepoint names ("sys_enter_brk"; a tp_btf/raw one by its name), a uprobe's file
+   * path, or "perf_event" for a software perf event (see bench/lib/attach-wait.c). */
   attachedTo?: string[];
   /** Give up waiting for `ready` after this long (default 120 s: BCC compiles with clang first). */
   timeoutMs?: number;
