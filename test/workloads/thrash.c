@@ -21,11 +21,13 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	setvbuf(stdin, NULL, _IONBF, 0);
 	long len = mb << 20;
-	/* the program's own pages (stack, libc data) stay in memory: only the working set can swap */
-	mlockall(MCL_CURRENT);
+	/* the program's own pages (stack, libc data, also those first touched later) stay in memory:
+	 * only the working set, unlocked below, can swap */
+	mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT);
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return 1;
+	munlock(p, len);
 	madvise(p, len, MADV_NOHUGEPAGE);
 	printf("ready\n");
 	if (!fgets(line, sizeof(line), stdin))
