@@ -159,12 +159,12 @@ struct {
 	__uint(max_entries, 1);
 } ms_dwarf_map_scratch SEC(".maps");
 
-/* tgid → mm->exec_vm when its executable mappings were last sent */
+/* tgid → mm->exec_vm when its executable mappings were last sent (sized by userspace when on) */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 1);
 } ms_dwarf_exec_vm SEC(".maps");
 
 extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task, __u64 addr) __ksym __weak;

@@ -19,6 +19,8 @@ export interface UnwindOptions {
 
 const MODES: Record<UnwindMode, number> = { fp: 0, dwarf: 1, auto: 2 };
 export const MAX_STACK_BYTES = 16384;
+/** Distinct unwound stacks kept (memory stays bounded whatever the workload). */
+const MAX_STACKS = 200_000;
 /** MS_USTACK_DWARF (stacks.h): the event's user stack is a DWARF sample of the same thread. */
 export const USTACK_DWARF = -2;
 
@@ -97,6 +99,8 @@ export class DwarfStacks {
   samples = 0;
   frames = 0;
   truncated = 0;
+  /** Events not kept because MAX_STACKS distinct stacks were already counted. */
+  dropped = 0;
   /** Events whose process exited before its maps were read: their frame-pointer stacks were used. */
   fpFallbacks = 0;
   unwindMs = 0;
@@ -118,7 +122,7 @@ export class DwarfStacks {
 
   /** For tools: sets the constants and ring size before load (from runTrace's configure). */
   static configure(obj: BpfObject, o: UnwindOptions): void {
-    if (o.unwind !== 'fp') obj.setMaxEntries('ms_dwarf_samples', ringBytes(o));
+    if (o.unwind !== 'fp') obj.setMaxEntries('ms_dwarf_samples', ringBytes(o)).setMaxEntries('ms_dwarf_exec_vm', 8192);
   }
 
   /** Starts consuming samples (from runTrace's setup, after load). */
@@ -191,7 +195,8 @@ export class DwarfStacks {
     const count = Number(rec.readBigUInt64LE(OFF_DELTA));
     const b = this.buckets.get(key);
     if (b) b.count += count;
-    else this.buckets.set(key, { pid, comm, kstack, ustack, count, ips: res.ips, stop: res.stop });
+    else if (this.buckets.size < MAX_STACKS) this.buckets.set(key, { pid, comm, kstack, ustack, count, ips: res.ips, stop: res.stop });
+    else this.dropped += count;
     return res;
   }
 
@@ -200,6 +205,7 @@ export class DwarfStacks {
     const retry = this.pending;
     this.pending = [];
     for (const r of retry) this.add(r, true);
+    if (this.dropped > 0) process.stderr.write(`memscope: ${this.dropped} events not counted: more than ${MAX_STACKS} distinct user stacks\n`);
     const kernel = obj ? new StackReader(obj) : null;
     const out: CountedStack[] = [];
     for (const b of this.buckets.values()) {

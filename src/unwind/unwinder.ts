@@ -98,6 +98,7 @@ export class Unwinder {
     if (list) {
       for (const r of list) if (ip >= r.start && ip < r.end) return r;
     } else {
+      if (this.ranges.size >= 4096) this.ranges.clear(); // bounded: ranges are found again on demand
       list = [];
       this.ranges.set(pid, list);
     }
