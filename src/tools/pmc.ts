@@ -3,7 +3,7 @@
 // software events that do exist (page faults, minor and major).
 import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
 import { LLC_LOAD_MISSES, LLC_LOADS, PERF_TYPE_HW_CACHE, PERF_TYPE_SOFTWARE, SystemCounter } from '../engine/counters';
-import { requireRoot } from '../engine/session';
+import { MemscopeError } from '../engine/errors';
 import { readKmsg } from '../procfs/kmsg';
 import { PERF_COUNT_SW_PAGE_FAULTS, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN } from '../engine/sources';
 import { printJson } from '../render/json';
@@ -49,7 +49,9 @@ export const tool: Tool = {
     );
   },
   async run(opts: CommonOptions, [interval, count]: [number?, number?]) {
-    requireRoot();
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+      throw new MemscopeError('must run as root (system-wide perf counters need CAP_PERFMON): try sudo memscope pmc');
+    }
     const events: Event[] = [];
     let pmu = true;
     let reason: string | undefined;

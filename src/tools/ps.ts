@@ -84,7 +84,7 @@ export function formatProcesses(ps: ProcMem[], width = 200): string[] {
   const pss = ps.some((p) => p.pssKb !== undefined);
   const heads = ['PID', 'USER', '%MEM', 'VSZ', 'RSS', ...(pss ? ['PSS'] : []), 'SWAP', 'COMMAND'];
   const rows = ps.map((p) => [p.pid, p.user, p.mem.toFixed(1), p.vszKb, p.rssKb, ...(pss ? [p.pssKb ?? '-'] : []), p.swapKb, p.command]);
-  const lines = formatTable(heads, rows, [true, false, true, true, true, true, true, false]);
+  const lines = formatTable(heads, rows, heads.map((h) => h !== 'USER' && h !== 'COMMAND'));
   return lines.map((l) => (l.length > width ? l.slice(0, width - 3) + '...' : l));
 }
 
