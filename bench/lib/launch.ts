@@ -105,6 +105,7 @@ export function launch(spec: LaunchSpec): Promise<Launched> {
       done = true;
       clearTimeout(timer);
       killGroup(child.pid!, 'SIGKILL');
+      closed.then(() => fs.rmSync(rusageFile, { force: true }));
       const tail = (err || out).trim().split('\n').slice(-3).join(' | ');
       reject(new Error(`${spec.cmd}: ${why}${tail ? `: ${tail}` : ''}`));
     };
