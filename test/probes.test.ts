@@ -2,7 +2,7 @@
 // string decoded by `trace`.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseFormat, decodeRecord } from '../src/procfs/tracefs-format';
+import { parseFormat, decodeRecord, formatValue } from '../src/procfs/tracefs-format';
 import { parseFilter } from '../src/engine/event-filter';
 import { resolveProbe, resolveProbes } from '../src/engine/probes';
 import { memscope, jsonLines } from './lib/run';
@@ -24,7 +24,7 @@ format:
 \tfield:void * ptr;\toffset:40;\tsize:8;\tsigned:0;
 \tfield:unsigned int nodes[2];\toffset:48;\tsize:8;\tsigned:0;
 
-print fmt: "pid=%d"`;
+print fmt: "pid=%d total_vm=0x%lx name=%s", REC->pid, REC->total_vm, REC->name`;
 
 test('tracefs format: fields, kinds, fixed size; a record decoded by name, __data_loc string included', () => {
   const f = parseFormat(MARK_VICTIM, 'oom');
@@ -46,6 +46,9 @@ test('tracefs format: fields, kinds, fixed size; a record decoded by name, __dat
   rec.writeBigUInt64LE(0xffff888012345678n, 40);
   rec.writeUInt32LE(3, 48);
   rec.writeUInt32LE(5, 52);
+  assert.deepEqual(f.fields.filter((x) => x.hex).map((x) => x.name), ['total_vm']);
+  assert.equal(formatValue(decodeRecord(f, rec).total_vm, byName.total_vm), '0x75bcd15');
+  assert.equal(formatValue(decodeRecord(f, rec).pid, byName.pid), '4242');
   assert.deepEqual(decodeRecord(f, rec), { pid: 4242, comm: 'hog', total_vm: 123456789, oom_score_adj: -1000, name: 'abc', ptr: 0xffff888012345678n, nodes: [3, 5] });
 });
 

@@ -21,6 +21,8 @@ export interface TraceField {
   relative?: boolean;
   /** Element size of array fields. */
   elemSize?: number;
+  /** The tracepoint's own print format shows it in hex ("brk: 0x%08lx", "pfn=0x%lx"). */
+  hex?: boolean;
 }
 
 export interface TraceFormat {
@@ -76,6 +78,12 @@ export function parseFormat(text: string, category = '', fallbackName = ''): Tra
       common: fname.startsWith('common_'),
       ...classify(type, fname, size),
     });
+  }
+  const fmt = /^print fmt:\s*"((?:[^"\\]|\\.)*)"/m.exec(text)?.[1] ?? '';
+  for (const f of fields) {
+    if (f.kind !== 'int') continue;
+    const re = new RegExp(`(^|[^A-Za-z0-9_])${f.name}\\s*[=:]\\s*(0x%|%[-#0-9.]*l{0,2}[xXp])`);
+    if (re.test(fmt)) f.hex = true;
   }
   const fixedSize = fields.reduce((e, f) => Math.max(e, f.offset + f.size), 0);
   return { category, name, id, fields, fixedSize, dynamic: fields.some((f) => f.kind === 'dynstring' || f.kind === 'dynarray') };
@@ -151,6 +159,7 @@ export function decodeRecord(fmt: TraceFormat, rec: Buffer): Record<string, Fiel
 /** One value as text: pointers in hex, arrays in braces, strings as they are. */
 export function formatValue(v: FieldValue, f?: TraceField): string {
   if (Array.isArray(v)) return `{${v.map((x) => formatValue(x)).join(',')}}`;
+  if (f?.hex && (typeof v === 'number' || typeof v === 'bigint')) return `0x${BigInt.asUintN(f.size * 8, BigInt(v)).toString(16)}`;
   if (typeof v === 'bigint') return f?.kind === 'pointer' || v > BigInt(Number.MAX_SAFE_INTEGER) || f === undefined ? `0x${v.toString(16)}` : v.toString();
   if (typeof v === 'string') return f?.kind === 'dynstring' || f?.kind === 'string' ? JSON.stringify(v).slice(1, -1) : v;
   return String(v);

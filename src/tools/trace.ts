@@ -89,7 +89,7 @@ export const tool: Tool = {
     }
     const filter = filterText ? parseFilter(filterText, known) : undefined;
     let shown = 0;
-    let stop: (() => void) | undefined;
+    let finished = false; // records still arriving while the summary runs are dropped
     const w = Math.max(20, ...probes.map((p) => p.label.length));
     const banner = `Tracing ${probes.length === 1 ? probes[0].label : `${probes.length} probes for "${spec}"`}`;
     const printHeader = () => {
@@ -98,7 +98,7 @@ export const tool: Tool = {
       }
     };
     const onEvent = (r: Buffer) => {
-      if (stop !== undefined) return;
+      if (finished) return;
       const h = HEADER.decode(r);
       const probe: Probe | undefined = probes[h.probe];
       const fmt = formats[h.probe];
@@ -159,7 +159,7 @@ export const tool: Tool = {
         printHeader();
       },
       finish(obj) {
-        stop = () => {};
+        finished = true;
         if (filter && opts.verbose) process.stderr.write(`memscope: ${obj.readGlobalU64('filtered_in_kernel')} events filtered out in the kernel\n`);
       },
     });
