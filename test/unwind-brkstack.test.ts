@@ -234,4 +234,26 @@ test('auto over its rate uses frame pointers for the rest, says so under -v, and
   assert.equal(dwarf + fp, grew, JSON.stringify(recs));
 });
 
+test("faults --unwind dwarf: a fault in the vDSO unwinds with the vDSO's own CFI to main", async () => {
+  const { bin } = unwindWorkload('nofp');
+  const w = start(bin, ['clock', '1']);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['faults', '--json', '-p', String(w.pid), '--unwind', 'dwarf']);
+    w.send('go');
+    await w.waitFor(/done \d/);
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    // the first clock_gettime() runs vDSO code for the first time: its page faults in
+    const inVdso = jsonLines(r.stdout).filter((x) => x.ustack[0] === '[unknown] [vdso]');
+    assert.ok(inVdso.length > 0, r.stdout);
+    for (const s of inVdso) {
+      assertInOrder(s.ustack, ['[unknown] [vdso]', 'read_clock [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
+      assert.ok(!s.ustack.some((f: string) => f.startsWith('[unwind stopped')), s.ustack.join('\n'));
+    }
+  } finally {
+    w.kill();
+  }
+});
+
 after(() => assertNothingLoaded());

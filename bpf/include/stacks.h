@@ -190,13 +190,24 @@ static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 t
 	bpf_iter_task_vma_new(&it, task, 0);
 	while ((vma = bpf_iter_task_vma_next(&it))) {
 		struct file *f = vma->vm_file;
-		if (!(vma->vm_flags & MS_VM_EXEC) || !f)
+		if (!(vma->vm_flags & MS_VM_EXEC))
 			continue;
 		n->kind = MS_DWARF_KIND_MAP;
 		n->tgid = tgid;
 		n->start = vma->vm_start;
 		n->end = vma->vm_end;
 		n->pgoff = vma->vm_pgoff;
+		n->path.tgid = tgid;
+		n->path.depth = 0;
+		if (!f) {
+			/* the vDSO (no file): sent with ino 0 and no path */
+			if (vma->vm_start != (__u64)BPF_CORE_READ(task, mm, context.vdso))
+				continue;
+			n->ino = 0;
+			if (bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0))
+				ms_count_lost();
+			continue;
+		}
 		n->ino = BPF_CORE_READ(f, f_inode, i_ino);
 		struct ms_path_walk w = {
 			.d = BPF_CORE_READ(f, f_path.dentry),
@@ -204,8 +215,6 @@ static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 t
 			.note = &n->path,
 		};
 		w.mnt = container_of(w.vmnt, struct mount, mnt);
-		n->path.tgid = tgid;
-		n->path.depth = 0;
 		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
 		if (bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0))
 			ms_count_lost();

@@ -141,6 +141,7 @@ export class DwarfStacks {
   /** Records an executable mapping the BPF side sent (struct ms_dwarf_map). */
   private addMapping(rec: Buffer): void {
     const pid = rec.readUInt32LE(OFF_TGID);
+    const inode = Number(rec.readBigUInt64LE(32));
     const [, file] = decodeProcNote(rec.subarray(MAP_PATH));
     this.symbolizer.recordMapping(pid, {
       start: rec.readBigUInt64LE(8),
@@ -148,8 +149,8 @@ export class DwarfStacks {
       perms: 'r-xp',
       offset: rec.readBigUInt64LE(24) * 4096n,
       dev: '',
-      inode: Number(rec.readBigUInt64LE(32)),
-      path: file,
+      inode,
+      path: inode === 0 ? '[vdso]' : file,
     });
     this.unwinder.forget(pid);
   }

@@ -6,13 +6,15 @@
  * pointers), "deep" from the bottom of a recursion of DEPTH frames of recurse(), "churn" grows and
  * shrinks the heap N times (malloc → brk up, free → systrim → brk down: 2N brk calls, for benches),
  * "signal" mallocs in a SIGUSR1 handler (on_signal) that send_signal() raises: the stack goes
- * through the kernel's signal frame (libc's __restore_rt, CFI with DWARF expressions). */
+ * through the kernel's signal frame (libc's __restore_rt, CFI with DWARF expressions), "clock"
+ * calls clock_gettime() for the first time from read_clock(): the vDSO takes page faults. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <malloc.h>
 #include <signal.h>
+#include <time.h>
 
 #ifdef WITH_LIB
 extern long lib_outer(int n, long (*count)(void *));
@@ -97,6 +99,14 @@ __attribute__((noinline)) long send_signal(int n)
 	return signal_r + 1;
 }
 
+__attribute__((noinline)) long read_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	__asm__ volatile("" ::: "memory");
+	return ts.tv_nsec & 1;
+}
+
 __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 {
 	long r;
@@ -106,6 +116,8 @@ __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 		r = churn(n);
 	else if (!strcmp(mode, "signal"))
 		r = send_signal(n);
+	else if (!strcmp(mode, "clock"))
+		r = read_clock();
 #ifdef WITH_LIB
 	else if (!strcmp(mode, "lib"))
 		r = lib_outer(n, note_growth);
