@@ -81,7 +81,10 @@ function toolExists(name: string): boolean {
   return fs.existsSync(path.join(__dirname, `${name}.js`));
 }
 
+let verbose = false;
+
 function runTool(tool: string, args: string[], hardStopAt: number, ownPids: Set<number>): Promise<ToolRun> {
+  if (verbose && toolExists(tool)) process.stderr.write(`memscope triage: running memscope ${tool} --json ${args.join(' ')}\n`);
   if (!toolExists(tool)) return Promise.resolve({ tool, args, available: false, records: [], code: null, error: `memscope ${tool} is not installed` });
   const began = Date.now();
   return new Promise((resolve) => {
@@ -878,6 +881,7 @@ export const tool: Tool = {
     requireRoot();
     if (opts.duration < 2) throw new UsageError('triage needs --duration of at least 2 seconds');
     if (opts.html && !fs.existsSync(path.dirname(path.resolve(opts.html)))) throw new UsageError(`cannot write ${opts.html}: ENOENT (no such directory)`);
+    verbose = !!opts.verbose;
     const report = await triage(opts);
     if (opts.html) {
       try {
