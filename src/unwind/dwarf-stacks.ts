@@ -1,7 +1,8 @@
 // The userspace half of DWARF stack capture (bpf/include/stacks.h, ms_count_stack_unwind):
 // the --unwind options, the constants they set before load, and the consumer of the
 // ms_dwarf_samples ring buffer that unwinds each sample as it arrives and counts identical stacks.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseCount } from '../cli/options';
 import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote } from '../engine/session';
 import { StackReader } from '../engine/stacks';
@@ -46,28 +47,20 @@ function parseStackBytes(v: string): number {
   return n;
 }
 
-function parseMode(v: string): UnwindMode {
-  if (v !== 'fp' && v !== 'dwarf' && v !== 'auto') throw new InvalidArgumentError('expected dwarf, fp or auto.');
-  return v;
-}
-
-function parseRate(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError('expected a positive whole number.');
-  return Number(v);
-}
-
 /** --unwind, --unwind-bytes and --unwind-rate, the same in every tool that offers them. */
 export function addUnwindOptions(cmd: Command, defaultMode: UnwindMode = 'auto'): Command {
   return cmd
-    .option(
-      '--unwind <MODE>',
-      'user stacks: dwarf (CFI, works without frame pointers), fp (frame pointers, in the kernel), ' +
-        'auto (dwarf while the event rate allows, then fp)',
-      parseMode,
-      defaultMode,
+    .addOption(
+      new Option(
+        '--unwind <MODE>',
+        'user stacks: dwarf (CFI, works without frame pointers), fp (frame pointers, in the kernel), ' +
+          'auto (dwarf while the event rate allows, then fp)',
+      )
+        .choices(['dwarf', 'fp', 'auto'])
+        .default(defaultMode),
     )
     .option('--unwind-bytes <N>', `user stack bytes copied per event for dwarf unwinding (max ${MAX_STACK_BYTES})`, parseStackBytes, 8192)
-    .option('--unwind-rate <N>', 'auto: dwarf-unwound events per second per CPU before falling back to fp', parseRate, 1000);
+    .option('--unwind-rate <N>', 'auto: dwarf-unwound events per second per CPU before falling back to fp', parseCount, 1000);
 }
 
 /** The `const volatile` settings of stacks.h for these options. */
