@@ -1,8 +1,10 @@
 /* ffaults: page faults counted by the name of the file backing the faulting address (the book's
  * ffaults, which read vma->vm_file from a kprobe on handle_mm_fault). Without kprobes the fault
- * event gives only the address: its vma is found through bpf_find_vma() (include/vma.h, cached).
- * Memory without a file is told apart as /proc/PID/maps does: [heap], [stack], special mappings
- * ([vdso], ...), else [anon]. */
+ * event gives only the address: its vma is found with bpf_find_vma() through the per-CPU cache of
+ * include/vma.h. Memory without a file is told apart as /proc/PID/maps does: [heap], [stack],
+ * special mappings ([vdso], ...), else [anon].
+ * A fault on a cached vma adds 1 to its slot's pending count; a slot's count moves into ff_counts
+ * when the slot is refilled. Userspace adds ff_counts and the slots' pending counts by name. */
 #include "vma.h"
 
 struct ff_key {
@@ -23,24 +25,41 @@ static __always_inline int ff_count(__u64 addr)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ms_traced(tgid))
 		return 0;
-	struct ms_vma v = {}; /* the whole name is the key: no stray bytes after its NUL */
-	struct ff_key *key = (struct ff_key *)v.name;
-	long err = ms_vma_of(tgid, addr, &v);
+	__u64 seq;
+	struct mm_struct *mm = ms_current_mm(&seq);
+	struct ms_vma_slot *s = ms_vma_slot(tgid, addr);
+	if (!s)
+		return 0;
+	if (ms_vma_hit(s, tgid, mm, seq, addr)) {
+		s->pending++; /* per CPU; the program does not nest on its CPU */
+		return 0;
+	}
+	if (s->pending)
+		ms_map_add(&ff_counts, s->vma.name, s->pending);
+	long err = ms_vma_refill(s, tgid, mm, seq, addr);
+	if (!err) {
+		if (s->mm)
+			s->pending = 1;
+		else
+			ms_map_add(&ff_counts, s->vma.name, 1);
+		return 0;
+	}
+	struct ff_key key = {};
 	if (err == -2 /* ENOENT: no vma holds the address */) {
 		/* a stack growing down faults below its vma, before the kernel extends it */
 		struct task_struct *task = bpf_get_current_task_btf();
 		unsigned long top = BPF_CORE_READ(task, mm, start_stack);
 		unsigned long lim = BPF_CORE_READ(task, signal, rlim[3 /* RLIMIT_STACK */].rlim_cur);
-		if (top && addr < top && addr + lim >= top)
-			FF_SET(key, "[stack]");
+		if (top && addr < top && top - addr <= lim) /* lim may be RLIM_INFINITY */
+			FF_SET(&key, "[stack]");
 		else
-			FF_SET(key, "[unmapped]");
-	} else if (err) {
+			FF_SET(&key, "[unmapped]");
+	} else {
 		/* EBUSY: the mmap lock was held for writing, or another BPF program held this CPU's
 		 * bpf_find_vma irq_work (build-id stack capture on the same event does) */
-		FF_SET(key, "[vma busy]");
+		FF_SET(&key, "[vma busy]");
 	}
-	ms_map_add(&ff_counts, key, 1);
+	ms_map_add(&ff_counts, &key, 1);
 	return 0;
 }
 

@@ -27,11 +27,19 @@ static __always_inline int hf_count(__u64 addr)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ms_traced(tgid))
 		return 0;
-	struct ms_vma v;
-	long err = ms_vma_of(tgid, addr, &v);
-	if (err == -16 /* EBUSY */)
-		__sync_fetch_and_add(&hf_busy, 1);
-	if (err || !(v.flags & VM_HUGETLB))
+	__u64 seq;
+	struct mm_struct *mm = ms_current_mm(&seq);
+	struct ms_vma_slot *s = ms_vma_slot(tgid, addr);
+	if (!s)
+		return 0;
+	if (!ms_vma_hit(s, tgid, mm, seq, addr)) {
+		long err = ms_vma_refill(s, tgid, mm, seq, addr);
+		if (err == -16 /* EBUSY */)
+			__sync_fetch_and_add(&hf_busy, 1);
+		if (err)
+			return 0;
+	}
+	if (!(s->vma.flags & VM_HUGETLB))
 		return 0;
 	struct hf_key key = { .tgid = tgid };
 	bpf_get_current_comm(key.comm, sizeof(key.comm));

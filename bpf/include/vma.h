@@ -4,18 +4,21 @@
  * bpf_find_vma() is costly where it is called with interrupts off (page_fault_user and the perf
  * page-fault handler both are): it must defer its mmap_lock release to an irq_work, a self-IPI per
  * call, which in a VM is an exit to the hypervisor (measured here: ~6 us per fault). So answers are
- * cached per CPU and process, per 2 MiB of address space, and reused while the mm's mmap_lock
- * sequence (bumped by every mmap write lock: mmap, munmap, mprotect, brk, stack growth) has not
- * moved. Where the kernel has no such sequence, nothing is cached. One caveat: bpf_find_vma uses
- * one irq_work per CPU for every BPF user, so while another program on the same event holds it
- * (e.g. build-id stacks), a lookup answers -EBUSY. */
+ * kept in a small direct-mapped cache per CPU (slot = hash of process and 2 MiB of address space)
+ * and reused while the mm's mmap_lock sequence (bumped by every mmap write lock: mmap, munmap,
+ * mprotect, brk, stack growth) has not moved. Where the kernel has no such sequence (before 6.13),
+ * nothing is cached. A slot can also carry a count of events on its vma that a tool has not yet
+ * moved into its own maps ("pending"): a hit then costs one array slot and one add.
+ * Caveat: bpf_find_vma uses one irq_work per CPU for every BPF user, so while another program on
+ * the same event holds it (e.g. build-id stacks), a lookup answers -EBUSY. */
 #ifndef MEMSCOPE_VMA_H
 #define MEMSCOPE_VMA_H
 
 #include "memscope.h"
 
 #define MS_VMA_NAME_LEN 64
-#define MS_VMA_CACHE_SHIFT 21
+#define MS_VMA_REGION_SHIFT 21
+#define MS_VMA_SLOTS 1024 /* a power of two */
 
 struct ms_vma {
 	__u64 start;
@@ -24,24 +27,21 @@ struct ms_vma {
 	char name[MS_VMA_NAME_LEN];
 };
 
-struct ms_vma_cache_key {
-	__u32 tgid;
-	__u32 pad;
-	__u64 region; /* address >> MS_VMA_CACHE_SHIFT */
-};
-
-struct ms_vma_cached {
-	__u64 mm;
-	__u64 seq;
+/* Mirrored by VMA_SLOT in src/tools/ffaults.ts. */
+struct ms_vma_slot {
+	__u64 mm;      /* 0: holds nothing reusable */
+	__u64 tgid;
+	__u64 seq;     /* the mm's mmap_lock sequence when filled */
+	__u64 pending; /* events on this vma a tool has not yet moved to its maps */
 	struct ms_vma vma;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__type(key, struct ms_vma_cache_key);
-	__type(value, struct ms_vma_cached);
-	__uint(max_entries, 4096);
-} ms_vma_cache SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ms_vma_slot);
+	__uint(max_entries, MS_VMA_SLOTS);
+} ms_vma_slots SEC(".maps");
 
 /* Lookups the cache could not answer (bpf_find_vma calls); userspace may report them. */
 __u64 ms_vma_walks = 0;
@@ -81,47 +81,49 @@ static long ms_vma_fill(struct task_struct *task, struct vm_area_struct *vma, vo
 	return 0;
 }
 
-/* The mm's mmap_lock sequence (odd while write-locked on kernels where it is a seqcount), or 1
- * where the kernel has none (then nothing is cached: 1 is "locked"). */
-static __always_inline __u32 ms_mm_seq(struct mm_struct *mm)
-{
-	__u32 seq = 1;
-	if (bpf_core_field_exists(mm->mm_lock_seq))
-		bpf_probe_read_kernel(&seq, sizeof(seq), __builtin_preserve_access_index(&mm->mm_lock_seq));
-	return seq;
-}
-
-/* Fills *out with the vma holding addr in the current process. 0, or -ENOENT (no vma holds it),
- * -EBUSY (the mmap lock or the per-CPU irq_work was taken). */
-static __always_inline long ms_vma_of(__u32 tgid, __u64 addr, struct ms_vma *out)
+/* The current process's mm and its mmap_lock sequence (odd while write-locked); the sequence is
+ * 1 ("locked": do not cache) where the kernel has no seqcount for it. */
+static __always_inline struct mm_struct *ms_current_mm(__u64 *seq)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	__u32 seq = ms_mm_seq(mm);
-	struct ms_vma_cache_key key = { .tgid = tgid, .region = addr >> MS_VMA_CACHE_SHIFT };
-	struct ms_vma_cached *c = bpf_map_lookup_elem(&ms_vma_cache, &key);
-	if (c && c->mm == (__u64)mm && c->seq == seq && !(seq & 1) && c->vma.start <= addr && addr < c->vma.end) {
-		__builtin_memcpy(out, &c->vma, sizeof(*out));
-		return 0;
-	}
+	struct mm_struct *mm = task->mm;
+	*seq = 1;
+	if (mm && bpf_core_field_exists(mm->mm_lock_seq.sequence))
+		*seq = mm->mm_lock_seq.sequence;
+	return mm;
+}
+
+/* The cache slot for (tgid, addr) on this CPU. */
+static __always_inline struct ms_vma_slot *ms_vma_slot(__u32 tgid, __u64 addr)
+{
+	__u64 h = ((addr >> MS_VMA_REGION_SHIFT) ^ ((__u64)tgid << 20)) * 0x9E3779B97F4A7C15ULL;
+	__u32 idx = (h >> 40) & (MS_VMA_SLOTS - 1);
+	return bpf_map_lookup_elem(&ms_vma_slots, &idx);
+}
+
+/* The slot already describes addr's vma in this mm, unchanged since. */
+static __always_inline bool ms_vma_hit(struct ms_vma_slot *s, __u32 tgid, struct mm_struct *mm, __u64 seq, __u64 addr)
+{
+	return s->mm == (__u64)mm && s->tgid == tgid && s->seq == seq && s->vma.start <= addr && addr < s->vma.end;
+}
+
+/* Looks addr's vma up with bpf_find_vma and stores it in the slot (reusable only when the sequence
+ * allows: else slot->mm is 0). 0, or -ENOENT (no vma holds addr), -EBUSY (mmap lock or the per-CPU
+ * irq_work taken): then the slot holds nothing. The caller has dealt with slot->pending. */
+static __always_inline long ms_vma_refill(struct ms_vma_slot *s, __u32 tgid, struct mm_struct *mm, __u64 seq, __u64 addr)
+{
 	__sync_fetch_and_add(&ms_vma_walks, 1);
+	s->mm = 0;
+	s->pending = 0;
 	/* the callback context must be on the BPF stack */
 	struct ms_vma v = {};
-	long err = bpf_find_vma(task, addr, ms_vma_fill, &v, 0);
+	long err = bpf_find_vma(bpf_get_current_task_btf(), addr, ms_vma_fill, &v, 0);
 	if (err)
 		return err;
-	__builtin_memcpy(out, &v, sizeof(v));
-	if (!(seq & 1)) {
-		if (c) {
-			c->mm = (__u64)mm;
-			c->seq = seq;
-			__builtin_memcpy(&c->vma, &v, sizeof(v));
-		} else {
-			struct ms_vma_cached fresh = { .mm = (__u64)mm, .seq = seq };
-			__builtin_memcpy(&fresh.vma, &v, sizeof(v));
-			bpf_map_update_elem(&ms_vma_cache, &key, &fresh, BPF_ANY);
-		}
-	}
+	__builtin_memcpy(&s->vma, &v, sizeof(v));
+	s->seq = seq;
+	s->tgid = tgid;
+	s->mm = (seq & 1) ? 0 : (__u64)mm;
 	return 0;
 }
 

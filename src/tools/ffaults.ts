@@ -29,15 +29,47 @@ export function userFaultGroup(what: string, progs: { btf: string; tp: string; p
 /** struct ff_key (bpf/ffaults.bpf.c) */
 const FF_KEY = struct([['name', 'char[64]']] as const);
 
+/** struct ms_vma_slot (bpf/include/vma.h): one per CPU per slot of the vma cache. */
+const VMA_SLOT = struct([
+  ['mm', 'u64'],
+  ['tgid', 'u64'],
+  ['seq', 'u64'],
+  ['pending', 'u64'],
+  ['start', 'addr'],
+  ['end', 'addr'],
+  ['flags', 'u64'],
+  ['name', 'char[64]'],
+] as const);
+
 interface FileFaults {
   file: string;
   count: number;
 }
 
-function readCounts(obj: BpfObject, clear: boolean): FileFaults[] {
+/** Faults so far by name: ff_counts plus the counts still pending in the vma cache's slots. */
+function totals(obj: BpfObject): Map<string, number> {
+  const t = new Map<string, number>();
+  const add = (name: string, n: number) => n > 0 && t.set(name, (t.get(name) ?? 0) + n);
+  // slots first: a count moving from a slot into ff_counts between the two reads is then seen
+  // twice for one interval rather than missed (after detach, at the summary, nothing moves)
+  const slots = obj.entries('ms_vma_slots');
+  const stride = Math.ceil(VMA_SLOT.size / 8) * 8;
+  for (let i = 0; i < slots.count; i++) {
+    for (let o = i * slots.valueBytes; o < (i + 1) * slots.valueBytes; o += stride) {
+      const pending = Number(slots.values.readBigUInt64LE(o + VMA_SLOT.offsets.pending));
+      if (pending > 0) add(VMA_SLOT.decode(slots.values, o).name, pending);
+    }
+  }
+  for (const [k, v] of eachEntry(obj.entries('ff_counts'), FF_KEY)) add(k.name, Number(v.readBigUInt64LE(0)));
+  return t;
+}
+
+/** The growth of each name's count since `before` (everything, without it). */
+function rowsSince(now: Map<string, number>, before?: Map<string, number>): FileFaults[] {
   const out: FileFaults[] = [];
-  for (const [k, v] of eachEntry(obj.entries('ff_counts', clear), FF_KEY)) {
-    out.push({ file: k.name, count: Number(v.readBigUInt64LE(0)) });
+  for (const [file, n] of now) {
+    const count = n - (before?.get(file) ?? 0);
+    if (count > 0) out.push({ file, count });
   }
   // as the chapter's bpftrace map prints: fewest first, the biggest next to the prompt
   return out.sort((a, b) => a.count - b.count || (a.file < b.file ? -1 : 1));
@@ -84,6 +116,7 @@ export const tool: Tool = {
     );
   },
   async run(opts: CommonOptions, [interval, count]: [number?, number?]) {
+    let last = new Map<string, number>();
     await runTrace({
       bpf: 'ffaults',
       opts,
@@ -92,12 +125,14 @@ export const tool: Tool = {
       banner: 'Tracing page faults by file',
       groups: [userFaultGroup('user page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })],
       tick(obj) {
-        report(readCounts(obj, true), opts, clock());
+        const now = totals(obj);
+        report(rowsSince(now, last), opts, clock());
+        last = now;
       },
       finish(obj, reason) {
-        if (interval === undefined) report(readCounts(obj, false), opts);
+        if (interval === undefined) report(rowsSince(totals(obj)), opts);
         else if (reason !== 'count') {
-          const rest = readCounts(obj, true);
+          const rest = rowsSince(totals(obj), last);
           if (rest.length) report(rest, opts, clock());
         }
         if (opts.verbose) reportVmaLookups(obj);
