@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { jsonLines, memscope, start, Running } from './lib/run';
 import { MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
-import { workload } from './lib/workloads';
+import * as path from 'node:path';
+import { ROOT, workload } from './lib/workloads';
 import { assertNothingLoaded } from './lib/bpf';
 
 function meminfo(): Record<string, number> {
@@ -111,12 +112,12 @@ test('pmap: totals equal smaps_rollup of the same process', async () => {
   }
 });
 
-test('paging over an interval agrees with the /proc/vmstat delta, and sees the faults of a known workload', async () => {
-  const hog = new Running(spawn(workload('triage_hog'), ['64'], { env: { ...process.env, HOG_WAIT: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
+test('paging over a 1-second interval agrees with the /proc/vmstat delta, and sees the faults of a known workload', async () => {
+  const hog = new Running(spawn(workload('triage_hog'), ['16'], { env: { ...process.env, HOG_WAIT: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
   try {
     await hog.waitFor('ready');
     const before = vmstat();
-    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'paging', '--json', '2', '1']);
+    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'paging', '--json', '1', '1']);
     await ms.waitFor('"sinceBoot":true');
     hog.send('go');
     await hog.waitFor('done');
@@ -125,8 +126,8 @@ test('paging over an interval agrees with the /proc/vmstat delta, and sees the f
     assert.equal(r.code, 0, r.stderr);
     const [boot, line] = jsonLines(r.stdout);
     assert.equal(boot.sinceBoot, true);
-    // 64 MB written page by page inside the interval: at least 16384 faults, and never more than the kernel counted around it
-    assert.ok(line.delta.fault >= 16384, `faults ${line.delta.fault}`);
+    // 16 MB written page by page inside the interval: at least 4096 faults, and never more than the kernel counted around it
+    assert.ok(line.delta.fault >= 4096, `faults ${line.delta.fault}`);
     assert.ok(line.delta.fault <= after.pgfault - before.pgfault);
     assert.ok(line.delta.pgfree <= after.pgfree - before.pgfree);
     assert.ok(line.delta.majflt <= after.pgmajfault - before.pgmajfault);
@@ -136,14 +137,14 @@ test('paging over an interval agrees with the /proc/vmstat delta, and sees the f
   }
 });
 
-test('vmstat: since-boot line, then an interval whose bo covers a known direct write and agrees with /proc/vmstat', async () => {
+test('vmstat: since-boot line, then a 1-second interval whose bo covers a known direct write and agrees with /proc/vmstat', async () => {
   const file = `/var/tmp/memscope-views-${process.pid}.dat`;
   try {
     const before = vmstat();
     const m0 = meminfo();
-    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'vmstat', '--json', '2', '1']);
+    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'vmstat', '--json', '1', '1']);
     await ms.waitFor('"sinceBoot":true');
-    const dd = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=16', 'oflag=direct', 'status=none']);
+    const dd = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=4', 'oflag=direct', 'status=none']);
     assert.equal(dd.status, 0);
     const r = await ms.exited;
     const after = vmstat();
@@ -152,7 +153,7 @@ test('vmstat: since-boot line, then an interval whose bo covers a known direct w
     const [boot, line] = jsonLines(r.stdout);
     assert.equal(boot.sinceBoot, true);
     const bo = line.bo * line.seconds; // kB written out during the interval
-    assert.ok(bo >= 16384 - line.seconds, `bo ${line.bo}/s over ${line.seconds} s`);
+    assert.ok(bo >= 4096 - line.seconds, `bo ${line.bo}/s over ${line.seconds} s`);
     assert.ok(bo <= after.pgpgout - before.pgpgout + line.seconds, `bo ${bo} > vmstat delta ${after.pgpgout - before.pgpgout}`);
     assert.ok(line.si * line.seconds <= (after.pswpin - before.pswpin) * 4 + line.seconds);
     between(line.free, m0.MemFree, m1.MemFree, 65536, 'free');
@@ -207,11 +208,11 @@ test('oomlog finds an OOM kill provoked here in /dev/kmsg: victim, cgroup, const
 });
 
 test('pmc: no PMU here is said in one line; the software page-fault counters see a known workload', async () => {
-  const hog = new Running(spawn(workload('triage_hog'), ['64'], { env: { ...process.env, HOG_WAIT: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  const hog = new Running(spawn(workload('triage_hog'), ['16'], { env: { ...process.env, HOG_WAIT: '1' }, stdio: ['pipe', 'pipe', 'pipe'] }));
   try {
     await hog.waitFor('ready');
     const before = vmstat();
-    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'pmc', '--json', '2', '1']);
+    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'pmc', '--json', '1', '1']);
     await ms.waitFor('"events":');
     hog.send('go');
     await hog.waitFor('done');
@@ -222,7 +223,7 @@ test('pmc: no PMU here is said in one line; the software page-fault counters see
     // this VM has no hardware PMU (perf_event_open of a HW_CACHE event fails with ENOENT)
     assert.equal(head.pmu, false);
     assert.match(head.reason, /ENOENT/);
-    assert.ok(line['page-faults'] >= 16384, JSON.stringify(line));
+    assert.ok(line['page-faults'] >= 4096, JSON.stringify(line));
     assert.ok(line['page-faults'] <= (after.pgfault - before.pgfault) * 1.01 + 64, `${line['page-faults']} > ${after.pgfault - before.pgfault}`);
     assert.ok(line['minor-faults'] + line['major-faults'] <= line['page-faults'] + 64);
     const text = memscope(['pmc', '1', '1']);
@@ -231,6 +232,19 @@ test('pmc: no PMU here is said in one line; the software page-fault counters see
   } finally {
     hog.kill();
   }
+});
+
+test("oomlog -f: a saved log from stdin or a file, in the chapter's format and this kernel's", () => {
+  const fixtures = path.join(ROOT, 'test', 'fixtures');
+  const chapter = memscope(['oomlog', '-f', '-', '--json'], { input: fs.readFileSync(path.join(fixtures, 'oom-chapter-7.2.1.txt'), 'utf8') });
+  assert.equal(chapter.code, 0, chapter.stderr);
+  const [e] = jsonLines(chapter.stdout);
+  assert.deepEqual([e.victim.pid, e.victim.comm, e.victim.anonRssKb, e.invoker.comm], [23409, 'perl', 5224980, 'run']);
+  const here = memscope(['oomlog', '-f', path.join(fixtures, 'oom-6.18-dmesg.txt')]);
+  assert.equal(here.code, 0, here.stderr);
+  assert.match(here.stdout, /^\[1023\.273551\] OOM kill \(CONSTRAINT_MEMCG, cgroup \/memscope-oomlog-capture\)\n/);
+  assert.match(here.stdout, /\n1 OOM kill found\.\n$/);
+  assert.equal(memscope(['oomlog', '-f', '-'], { input: 'nothing here\n' }).stdout, 'No OOM kills in the input.\n');
 });
 
 test('bad input: one line', () => {
