@@ -9,6 +9,9 @@
 
 enum kind { K_BRK = 1, K_MMAP, K_MUNMAP, K_MREMAP };
 
+/* user stacks are captured only when they are shown (-s): otherwise bytes per process only */
+const volatile bool capture_stacks = true;
+
 struct pending {
 	__u64 a; /* brk: mm->brk before; mmap/munmap: length; mremap: old length */
 	__u64 b; /* mremap: new length */
@@ -60,23 +63,23 @@ static __always_inline int on_exit(void *ctx, __u32 kind, long ret)
 	switch (kind) {
 	case K_BRK:
 		if ((__u64)ret > p.a)
-			ms_count_stack(&brk_grow, ctx, tgid, true, false, (__u64)ret - p.a);
+			ms_count_stack(&brk_grow, ctx, tgid, capture_stacks, false, (__u64)ret - p.a);
 		else if ((__u64)ret < p.a)
-			ms_count_stack(&brk_shrink, ctx, tgid, true, false, p.a - (__u64)ret);
+			ms_count_stack(&brk_shrink, ctx, tgid, capture_stacks, false, p.a - (__u64)ret);
 		break;
 	case K_MMAP:
 		if (p.a)
-			ms_count_stack(&mmap_grow, ctx, tgid, true, false, p.a);
+			ms_count_stack(&mmap_grow, ctx, tgid, capture_stacks, false, p.a);
 		break;
 	case K_MUNMAP:
 		if (p.a)
-			ms_count_stack(&munmap_shrink, ctx, tgid, true, false, p.a);
+			ms_count_stack(&munmap_shrink, ctx, tgid, capture_stacks, false, p.a);
 		break;
 	case K_MREMAP:
 		if (p.b > p.a)
-			ms_count_stack(&mmap_grow, ctx, tgid, true, false, p.b - p.a);
+			ms_count_stack(&mmap_grow, ctx, tgid, capture_stacks, false, p.b - p.a);
 		else if (p.b < p.a)
-			ms_count_stack(&munmap_shrink, ctx, tgid, true, false, p.a - p.b);
+			ms_count_stack(&munmap_shrink, ctx, tgid, capture_stacks, false, p.a - p.b);
 		break;
 	}
 	return 0;
@@ -133,4 +136,40 @@ SEC("tracepoint/syscalls/sys_exit_mremap")
 int vm_exit_mremap(struct trace_event_raw_sys_exit *ctx)
 {
 	return on_exit(ctx, K_MREMAP, ctx->ret);
+}
+
+/* For kernels without per-syscall tracepoints: every syscall, filtered to these four here
+ * (x86_64 numbers: mmap 9, munmap 11, brk 12, mremap 25). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(vm_sys_enter, struct pt_regs *regs, long id)
+{
+	switch (id) {
+	case 12: {
+		struct task_struct *task = bpf_get_current_task_btf();
+		stash(K_BRK, BPF_CORE_READ(task, mm, brk), 0);
+		break;
+	}
+	case 9:
+		stash(K_MMAP, PAGE_UP(BPF_CORE_READ(regs, si)), 0);
+		break;
+	case 11:
+		stash(K_MUNMAP, PAGE_UP(BPF_CORE_READ(regs, si)), 0);
+		break;
+	case 25:
+		stash(K_MREMAP, PAGE_UP(BPF_CORE_READ(regs, si)), PAGE_UP(BPF_CORE_READ(regs, dx)));
+		break;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vm_sys_exit, struct pt_regs *regs, long ret)
+{
+	switch (BPF_CORE_READ(regs, orig_ax)) {
+	case 12: return on_exit(ctx, K_BRK, ret);
+	case 9: return on_exit(ctx, K_MMAP, ret);
+	case 11: return on_exit(ctx, K_MUNMAP, ret);
+	case 25: return on_exit(ctx, K_MREMAP, ret);
+	}
+	return 0;
 }

@@ -24,9 +24,11 @@ async function traceVmOps(args: string[], msArgs: string[]): Promise<{ r: Result
   }
 }
 
-test('brksize: brk() expansions of known sizes land in their log2 buckets', async () => {
+for (const source of ['tracepoint', 'tp_btf']) {
+test(`brksize (--source ${source}): brk() expansions of known sizes land in their log2 buckets`, async () => {
   const sizes = [...Array(3).fill(4096), ...Array(5).fill(65536), 100000, ...Array(2).fill(1 << 20)].map(String);
-  const { r, pid } = await traceVmOps(['brk', ...sizes], ['brksize', '--json']);
+  const { r, pid } = await traceVmOps(['brk', ...sizes], ['brksize', '--json', '-v', '--source', source]);
+  assert.match(r.stderr, new RegExp(`brk\\(\\) calls: using ${source}`));
   const recs = jsonLines(r.stdout);
   assert.equal(recs.length, 1, r.stdout);
   assert.deepEqual([recs[0].pid, recs[0].comm], [pid, 'vm_ops']);
@@ -38,6 +40,7 @@ test('brksize: brk() expansions of known sizes land in their log2 buckets', asyn
     { low: 1 << 20, high: 2 << 20, count: 2 },
   ]);
 });
+}
 
 test('brksize -c: the text histogram, from the command\'s start', () => {
   const bin = workload('vm_ops');
@@ -47,8 +50,10 @@ test('brksize -c: the text histogram, from the command\'s start', () => {
   assert.ok(m, r.stdout);
 });
 
-test('vmgrowth: mapping and unmapping known sizes gives the exact net growth, with the stacks responsible', async () => {
-  const { r, pid } = await traceVmOps(['map'], ['vmgrowth', '--json', '-s']);
+for (const source of ['tracepoint', 'tp_btf']) {
+test(`vmgrowth (--source ${source}): mapping and unmapping known sizes gives the exact net growth, with the stacks responsible`, async () => {
+  const { r, pid } = await traceVmOps(['map'], ['vmgrowth', '--json', '-s', '-v', '--source', source]);
+  assert.match(r.stderr, new RegExp(`munmap\\(\\) calls: using ${source}`));
   const recs = jsonLines(r.stdout);
   assert.equal(recs.length, 1, r.stdout);
   const p = recs[0];
@@ -62,6 +67,7 @@ test('vmgrowth: mapping and unmapping known sizes gives the exact net growth, wi
   assert.equal(fromMapSome(p.grow_stacks).reduce((s: number, x: any) => s + x.bytes, 0), p.mmap_bytes + p.brk_bytes);
   assert.equal(fromMapSome(p.shrink_stacks).reduce((s: number, x: any) => s + x.bytes, 0), p.munmap_bytes);
 });
+}
 
 test('vmgrowth per interval: a table per interval, text form', async () => {
   const w = start(workload('vm_ops'), ['map']);
@@ -78,8 +84,10 @@ test('vmgrowth per interval: a table per interval, text form', async () => {
   }
 });
 
-test('compaction: events with latencies after a write to /proc/sys/vm/compact_memory, and a histogram', async () => {
-  const { r, pid } = await traceVmOps(['fragment', '64'], ['compaction', '--json', '-T']);
+for (const source of ['tp_btf', 'tracepoint']) {
+test(`compaction (--source ${source}): events with latencies after a write to /proc/sys/vm/compact_memory, and a histogram`, async () => {
+  const { r, pid } = await traceVmOps(['fragment', '64'], ['compaction', '--json', '-T', '-v', '--source', source]);
+  assert.match(r.stderr, new RegExp(`compaction begin and end: using ${source}`));
   const recs = jsonLines(r.stdout);
   const events = recs.filter((x) => !x.summary);
   const summary = recs.find((x) => x.summary);
@@ -97,6 +105,7 @@ test('compaction: events with latencies after a write to /proc/sys/vm/compact_me
   const starts = events.map((e) => Number(e.zone_start));
   assert.deepEqual([...starts].sort((a, b) => a - b), starts);
 });
+}
 
 test('compaction text: per-event lines, then the histogram on exit', () => {
   const bin = workload('vm_ops');

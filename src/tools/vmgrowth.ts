@@ -110,7 +110,8 @@ export const tool: Tool = {
       opts,
       interval,
       count,
-      symbolizer,
+      symbolizer: opts.stacks ? symbolizer : undefined,
+      consts: { capture_stacks: !!opts.stacks },
       banner: 'Tracing virtual memory growth (brk, mmap, mremap, munmap)',
       groups: [
         {
@@ -121,6 +122,7 @@ export const tool: Tool = {
               programs: ['vm_enter_brk', 'vm_exit_brk', 'vm_enter_mmap', 'vm_exit_mmap', 'vm_enter_munmap', 'vm_exit_munmap', 'vm_enter_mremap', 'vm_exit_mremap'],
               requires: ['brk', 'mmap', 'munmap', 'mremap'].flatMap((s) => [{ tracepoint: `syscalls/sys_enter_${s}` }, { tracepoint: `syscalls/sys_exit_${s}` }]),
             },
+            { name: 'tp_btf sys_enter, sys_exit (filtered to the four syscalls)', programs: ['vm_sys_enter', 'vm_sys_exit'], requires: [{ btf: 'sys_enter' }, { btf: 'sys_exit' }] },
           ],
         },
       ],
