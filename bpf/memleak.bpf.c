@@ -63,7 +63,7 @@ struct ml_pending {
 	__u32 kind;
 	__u32 depth;   /* traced calls nested inside this one, still to return */
 	__u32 record;  /* sampled and within the size bounds */
-	__u32 pad;
+	__u32 active;  /* a call is in progress (the entry is kept between calls) */
 	struct ml_key key;
 };
 
@@ -82,17 +82,26 @@ struct {
 } combined SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
 	__type(value, struct ml_pending);
 	__uint(max_entries, 65536);
 } pending SEC(".maps");
 
+__u64 next_sample = 0;
+
+/* -s N: 1 call in N is recorded, the gaps between recorded calls drawn uniformly from
+ * [N/2, 3N/2] so that a program whose calls repeat with a period that N divides is not always
+ * sampled at the same call. */
 static __always_inline bool ml_sampled(void)
 {
 	if (sample_every <= 1)
 		return true;
-	return __sync_fetch_and_add(&sample_counter, 1) % sample_every == 0;
+	__u64 c = __sync_fetch_and_add(&sample_counter, 1);
+	if (c < next_sample)
+		return false;
+	next_sample = c + sample_every / 2 + bpf_get_prandom_u32() % (sample_every | 1);
+	return true;
 }
 
 static __always_inline bool ml_in_bounds(__u64 size)
@@ -118,9 +127,6 @@ static __always_inline void ml_release(__u64 addr)
 
 static __always_inline void ml_record(__u64 addr, __u64 size, __u64 bytes, __u64 count, struct ml_key *key)
 {
-	/* an address handed out again without a free we saw (freed by a path not traced): the old
-	 * allocation is gone */
-	ml_release(addr);
 	struct ml_alloc a = { .size = size, .bytes = bytes, .count = count, .ts = bpf_ktime_get_ns(), .key = *key };
 	struct ml_total *t = bpf_map_lookup_elem(&combined, key);
 	if (!t) {
@@ -133,11 +139,28 @@ static __always_inline void ml_record(__u64 addr, __u64 size, __u64 bytes, __u64
 		}
 	}
 	if (bpf_map_update_elem(&allocs, &addr, &a, BPF_NOEXIST)) {
-		__sync_fetch_and_add(&allocs_full, 1);
-		return;
+		/* an address handed out again without a free we saw (freed by a path not traced):
+		 * the old allocation is gone */
+		ml_release(addr);
+		if (bpf_map_update_elem(&allocs, &addr, &a, BPF_NOEXIST)) {
+			__sync_fetch_and_add(&allocs_full, 1);
+			return;
+		}
 	}
 	__sync_fetch_and_add(&t->bytes, bytes);
 	__sync_fetch_and_add(&t->count, count);
+}
+
+bool target_noted = false;
+
+/* ms_note_process, once for a single target (it is a map update on every call otherwise). */
+static __always_inline void ml_note(__u32 tgid)
+{
+	if (targ_tgid && target_noted)
+		return;
+	ms_note_process(tgid);
+	if (targ_tgid)
+		target_noted = true;
 }
 
 static __always_inline void ml_user_key(struct pt_regs *ctx, __u32 tgid, struct ml_key *key)
@@ -181,18 +204,22 @@ static __always_inline int ml_enter(struct pt_regs *ctx, __u64 size, __u64 aux, 
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	if (!ml_traced(tgid))
 		return 0;
+	/* a thread's entry stays in the map between calls (marked inactive): no insert and delete
+	 * per call; the map is an LRU, so entries of threads that are gone make room by themselves */
 	struct ml_pending *p = bpf_map_lookup_elem(&pending, &tid);
-	if (p) {
+	if (p && p->active) {
 		p->depth++; /* nested: malloc inside realloc, mmap inside malloc */
 		return 0;
 	}
-	struct ml_pending n = { .size = size, .aux = aux, .kind = kind };
+	struct ml_pending n = { .size = size, .aux = aux, .kind = kind, .active = 1 };
 	n.record = ml_in_bounds(size) && ml_sampled();
 	if (n.record) {
-		ms_note_process(tgid);
+		ml_note(tgid);
 		ml_user_key(ctx, tgid, &n.key);
 	}
-	if (bpf_map_update_elem(&pending, &tid, &n, BPF_ANY))
+	if (p)
+		*p = n;
+	else if (bpf_map_update_elem(&pending, &tid, &n, BPF_ANY))
 		__sync_fetch_and_add(&pending_full, 1);
 	return 0;
 }
@@ -242,14 +269,14 @@ int BPF_KRETPROBE(alloc_return, long ret)
 	if (!ml_traced(tgid))
 		return 0;
 	struct ml_pending *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
+	if (!p || !p->active)
 		return 0;
 	if (p->depth) {
 		p->depth--;
 		return 0;
 	}
 	struct ml_pending n = *p;
-	bpf_map_delete_elem(&pending, &tid);
+	p->active = 0;
 	__u64 addr = (__u64)ret;
 	switch (n.kind) {
 	case ML_REALLOC:
@@ -320,7 +347,7 @@ int BPF_KPROBE(sampled_alloc, void *ptr, size_t size, size_t weight, void *frees
 	if (!ptr)
 		return 0;
 	struct ml_key key = {};
-	ms_note_process(tgid);
+	ml_note(tgid);
 	ml_user_key(ctx, tgid, &key);
 	key.caller = 0; /* frame 0 is the hook; the shim's frames follow, then the allocating function */
 	__u64 count = size ? weight / size : 1;

@@ -109,12 +109,13 @@ test('memleak -c --folded --svg: outstanding bytes as folded stacks and a flame 
 });
 
 test('memleak -o hides young allocations; -a lists each outstanding address and size', async () => {
-  const { w, ms } = await traced(['-o', '1500', '-a', '60']);
+  // leak_a is aged 4 s before leak_e is made and the report asked for: -o 3000 keeps leak_a and
+  // hides leak_e as long as the report comes within 3 s (it takes well under one)
+  const { w, ms } = await traced(['-o', '3000', '-a', '60']);
   try {
     w.send('go');
     await w.waitFor('done');
-    // age leak_a past 1.5 s, then make leak_e, which stays younger than that
-    await new Promise((res) => setTimeout(res, 2500));
+    await new Promise((res) => setTimeout(res, 4000));
     w.send('young');
     await w.waitFor('young done');
     const r = await ms.interrupt();
@@ -124,7 +125,7 @@ test('memleak -o hides young allocations; -a lists each outstanding address and 
     assert.equal(a.length, 1, r.stdout);
     assert.equal(a[0].bytes, 100000);
     assert.equal(a[0].allocs.length, 100);
-    assert.ok(a[0].allocs.every((x: any) => x.size === 1000 && x.age_ms >= 1500 && /^0x[0-9a-f]+$/.test(x.addr)));
+    assert.ok(a[0].allocs.every((x: any) => x.size === 1000 && x.age_ms >= 3000 && /^0x[0-9a-f]+$/.test(x.addr)));
     assert.equal(new Set(a[0].allocs.map((x: any) => x.addr)).size, 100);
     assert.equal(site(recs, 'leak_e').length, 0, 'leak_e is younger than -o');
   } finally {
@@ -166,7 +167,7 @@ test('memleak growth view: a stack that keeps leaking reads "growing", a long-li
   }
 });
 
-test('memleak -s 10: totals scaled and marked as estimates, within one sampling step (10 allocations) per site', async () => {
+test('memleak -s 10: totals scaled and marked as estimates, within the stated error', async () => {
   const { w, ms } = await traced(['-s', '10', '60']);
   try {
     w.send('go');
@@ -176,12 +177,15 @@ test('memleak -s 10: totals scaled and marked as estimates, within one sampling 
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout);
     assert.ok(recs.every((x) => x.estimated === true));
-    // 1 in 10 calls is recorded: a run of n consecutive calls yields n/10 rounded either way
+    // gaps between recorded calls are uniform in [5, 15]: a run of n calls yields n/10 samples
+    // with a standard deviation of about sqrt(n/1000) samples (1 for leak_a's 100 calls: 10%);
+    // the bound here is 4 standard deviations
     const a = site(recs, 'leak_a');
-    assert.ok(Math.abs(total(a, 'allocations') - 100) <= 10, r.stdout);
-    assert.ok(Math.abs(total(a, 'bytes') - 100000) <= 10000, r.stdout);
+    assert.ok(Math.abs(total(a, 'allocations') - 100) <= 40, r.stdout);
+    assert.ok(Math.abs(total(a, 'bytes') - 100000) <= 40000, r.stdout);
+    assert.equal(total(a, 'bytes'), total(a, 'allocations') * 1000, 'scaled counts and bytes agree');
     const b = site(recs, 'leak_b');
-    assert.ok(Math.abs(total(b, 'allocations') - 50) <= 10, r.stdout);
+    assert.ok(Math.abs(total(b, 'allocations') - 50) <= 30, r.stdout);
     assert.equal(recs.filter((x) => x.ustack.some((f: string) => FRAME('churn_d').test(f))).length, 0);
   } finally {
     w.kill();

@@ -1,0 +1,237 @@
+// bench:memleak — what tracing allocations costs the traced process (issue 3, Performance).
+// One workload (bench/memleak_workload.c: N malloc/free pairs of mixed sizes, 1% retained by
+// keep_block()) timed inside the process, alone and under each tracer, in the same run, rounds
+// interleaved: BCC's `memleak-bpfcc -p`, a bare bpftrace uprobe that only counts malloc (the cost
+// of the trap itself), and memscope memleak in each mode. Targets:
+//   -p: memscope adds at most half the time BCC adds;
+//   -c --sample-bytes: adds < 10%, and its estimate of keep_block's outstanding bytes is within 10%.
+// Tracers that trap on every call run the short loop (N_TRAP pairs, about 50 us a pair under BCC);
+// the sampler runs the long one (N_FULL); each is compared with the workload alone at the same N.
+//
+//   node dist/bench/memleak.js     (npm run bench:memleak; BENCH_RUNS=N rounds, default 3)
+import { spawn, ChildProcess, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ensureBcc, ensureBpftrace, launch, Launched, LaunchSpec, BENCH_BUILD, summarize, targetLines } from './lib';
+import { formatTable } from '../src/render/table';
+import { ROOT } from '../test/lib/workloads';
+
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+const N_TRAP = Number(process.env.BENCH_TRAP_PAIRS ?? 200_000);
+const N_FULL = Number(process.env.BENCH_PAIRS ?? 5_000_000);
+const SAMPLE_BYTES = process.env.BENCH_SAMPLE_BYTES ?? '1m';
+const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
+const SETTLE_MS = 2000; // BCC and bpftrace print their line before the last uprobe is attached
+
+function workloadBinary(): string {
+  const src = path.join(ROOT, 'bench', 'memleak_workload.c');
+  const bin = path.join(BENCH_BUILD, 'memleak_workload');
+  fs.mkdirSync(BENCH_BUILD, { recursive: true });
+  if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
+    execFileSync('gcc', ['-O2', '-g', '-fno-omit-frame-pointer', '-o', bin, src], { stdio: 'inherit' });
+  }
+  return bin;
+}
+
+function libc(): string {
+  const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+  return /\s(\/\S*\/libc\.so\.6)$/m.exec(maps)?.[1] ?? '/lib/x86_64-linux-gnu/libc.so.6';
+}
+
+/** A child whose stdout is collected, with a wait for a pattern. */
+class Proc {
+  out = '';
+  readonly exited: Promise<void>;
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.out += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.out += d));
+    this.exited = new Promise((r) => child.on('close', () => r()));
+  }
+  async waitFor(re: RegExp, timeoutMs = 600_000): Promise<RegExpExecArray> {
+    const t0 = Date.now();
+    for (;;) {
+      const m = re.exec(this.out);
+      if (m) return m;
+      if (this.child.exitCode !== null) throw new Error(`exited before ${re}: ${this.out.slice(-300)}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${re}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  send(line: string): void {
+    this.child.stdin!.write(line + '\n');
+  }
+}
+
+const LOOP = /loop_ms ([\d.]+) cpu_ms ([\d.]+) retained_bytes (\d+)/;
+
+interface Run {
+  /** CPU time of the loop (user + system: the kernel's uprobe handling is the target's system time). */
+  cpuMs: number;
+  loopMs: number;
+  retained: number;
+  /** The tool's figure for keep_block's outstanding bytes, when it reports one. */
+  estimate?: number;
+}
+
+/** The workload alone. */
+async function alone(n: number): Promise<Run> {
+  const w = new Proc(spawn(workloadBinary(), [String(n)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  await w.waitFor(/ready/);
+  w.send('go');
+  const m = await w.waitFor(LOOP);
+  w.child.stdin!.end();
+  await w.exited;
+  return { loopMs: Number(m[1]), cpuMs: Number(m[2]), retained: Number(m[3]) };
+}
+
+/** A tracer attached to the running workload (-p). */
+async function attached(n: number, spec: (pid: number) => LaunchSpec, estimate?: (out: string) => number | undefined): Promise<Run> {
+  const w = new Proc(spawn(workloadBinary(), [String(n)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  let tool: Launched | undefined;
+  try {
+    await w.waitFor(/ready/);
+    tool = await launch(spec(w.child.pid!));
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    w.send('go');
+    const m = await w.waitFor(LOOP);
+    const stopped = await tool.stop('SIGINT');
+    tool = undefined;
+    return { loopMs: Number(m[1]), cpuMs: Number(m[2]), retained: Number(m[3]), estimate: estimate?.(stopped.stdout) };
+  } finally {
+    if (tool) await tool.stop('SIGKILL');
+    w.child.stdin!.end();
+    w.child.kill('SIGKILL');
+    await w.exited;
+  }
+}
+
+/** memscope starting the workload itself (-c): the workload's stdin is memscope's. */
+async function started(n: number, args: string[]): Promise<Run> {
+  const ms = new Proc(spawn(MEMSCOPE, ['memleak', '--json', '-T', '20', ...args, '-c', `${workloadBinary()} ${n}`, '3600'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  try {
+    await ms.waitFor(/ready/);
+    ms.send('go');
+    const m = await ms.waitFor(LOOP);
+    ms.child.stdin!.end(); // the workload exits; memscope prints its final report and exits
+    await ms.exited;
+    return { loopMs: Number(m[1]), cpuMs: Number(m[2]), retained: Number(m[3]), estimate: memscopeEstimate(ms.out) };
+  } finally {
+    ms.child.kill('SIGKILL');
+  }
+}
+
+/** keep_block's outstanding bytes in memscope's JSON report (the last report). */
+function memscopeEstimate(out: string): number | undefined {
+  let est: number | undefined;
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const r = JSON.parse(line);
+    if (r.ustack?.[0]?.startsWith('keep_block+')) est = r.bytes;
+  }
+  return est;
+}
+
+/** keep_block's outstanding bytes in BCC's text report. */
+function bccEstimate(out: string): number | undefined {
+  const m = /(\d+) bytes in \d+ allocations from stack\n\s+(?:0x[0-9a-f]+\s+)?keep_block\+/.exec(out);
+  return m ? Number(m[1]) : undefined;
+}
+
+interface Contender {
+  name: string;
+  n: number;
+  run?: () => Promise<Run>;
+  missing?: string;
+  runs: Run[];
+}
+
+async function main(): Promise<void> {
+  workloadBinary();
+  execFileSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
+  const bcc = ensureBcc();
+  const bt = ensureBpftrace();
+  const lib = libc();
+  const msReady = /Hit Ctrl-C/;
+  const memscopeP = (extra: string[]) => (pid: number): LaunchSpec => ({ cmd: MEMSCOPE, args: ['memleak', '--json', '-T', '20', '-p', String(pid), ...extra, '3600'], ready: msReady });
+  const contenders: Contender[] = [
+    { name: `alone (${N_TRAP} pairs)`, n: N_TRAP, run: () => alone(N_TRAP), runs: [] },
+    {
+      name: 'BCC memleak-bpfcc -p',
+      n: N_TRAP,
+      missing: bcc.ok ? undefined : bcc.reason,
+      run: () => attached(N_TRAP, (pid) => ({ cmd: '/usr/sbin/memleak-bpfcc', args: ['-p', String(pid), '3600'], env: bcc.env, ready: /Attaching to pid/ }), bccEstimate),
+      runs: [],
+    },
+    {
+      name: 'bpftrace uprobe malloc count',
+      n: N_TRAP,
+      missing: bt.ok ? undefined : bt.reason,
+      run: () => attached(N_TRAP, (pid) => ({ cmd: 'bpftrace', args: ['-e', `uprobe:${lib}:malloc /pid == ${pid}/ { @ = count(); }`], ready: /Attaching/ })),
+      runs: [],
+    },
+    { name: 'memscope memleak -p', n: N_TRAP, run: () => attached(N_TRAP, memscopeP([]), memscopeEstimate), runs: [] },
+    { name: 'memscope memleak -p -s 10', n: N_TRAP, run: () => attached(N_TRAP, memscopeP(['-s', '10']), memscopeEstimate), runs: [] },
+    { name: 'memscope memleak -c', n: N_TRAP, run: () => started(N_TRAP, []), runs: [] },
+    { name: `alone (${N_FULL} pairs)`, n: N_FULL, run: () => alone(N_FULL), runs: [] },
+    { name: `memscope memleak -c --sample-bytes ${SAMPLE_BYTES}`, n: N_FULL, run: () => started(N_FULL, ['--sample-bytes', SAMPLE_BYTES]), runs: [] },
+  ];
+
+  for (let round = 1; round <= RUNS; round++) {
+    for (const c of contenders) {
+      if (c.missing || !c.run) continue;
+      process.stderr.write(`bench: round ${round}/${RUNS}: ${c.name}\n`);
+      try {
+        c.runs.push(await c.run());
+      } catch (e) {
+        c.missing = `failed: ${(e as Error).message.split('\n')[0]}`;
+      }
+    }
+  }
+
+  const base = new Map<number, number>();
+  for (const c of contenders) if (c.name.startsWith('alone')) base.set(c.n, summarize(c.runs.map((r) => r.cpuMs)).median);
+  const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  const rows = contenders.map((c) => {
+    if (c.missing) return [c.name, '-', '-', '-', '-', '-', '-', c.missing];
+    const s = summarize(c.runs.map((r) => r.cpuMs));
+    const b = base.get(c.n)!;
+    const est = c.runs.map((r) => r.estimate).filter((x): x is number => x !== undefined);
+    const withEst = c.runs.filter((r) => r.estimate !== undefined);
+    const err = est.map((e, i) => (100 * (e - withEst[i].retained)) / withEst[i].retained);
+    const errText = err.length ? err.map((e) => `${e >= 0 ? '+' : ''}${e.toFixed(1)}%`).join(' ') : '';
+    return [c.name, c.runs.length, fmt(s.median), fmt(s.min), fmt(s.max), `${(s.median / b).toFixed(2)}x`, fmt(s.median - b), errText];
+  });
+  const out: string[] = [
+    `memleak overhead: CPU time of the workload's loop (N malloc/free pairs, 1% kept by keep_block), measured inside the process; ${RUNS} rounds, interleaved`,
+    ...formatTable(['', 'n', 'median cpu ms', 'min', 'max', 'x alone', 'added ms', 'keep_block estimate error'], rows, [false, true, true, true, true, true, true, false]).map((l) => `  ${l.trimEnd()}`),
+    '',
+  ];
+  const wall = contenders.map((c) => {
+    if (c.missing) return [c.name, '-', '-'];
+    const s = summarize(c.runs.map((r) => r.loopMs));
+    return [c.name, (s.median).toFixed(0), (s.min).toFixed(0)];
+  });
+  out.push('wall-clock time of the same loops (includes waiting for a CPU on a busy machine)', ...formatTable(['', 'median ms', 'min ms'], wall, [false, true, true]).map((l) => `  ${l.trimEnd()}`), '');
+  const median = (name: string) => {
+    const c = contenders.find((x) => x.name.startsWith(name));
+    return c && !c.missing ? summarize(c.runs.map((r) => r.cpuMs)).median : NaN;
+  };
+  const addedBcc = median('BCC memleak-bpfcc -p') - base.get(N_TRAP)!;
+  const addedMs = median('memscope memleak -p') - base.get(N_TRAP)!;
+  const sampler = contenders[contenders.length - 1];
+  const errs = sampler.runs.filter((r) => r.estimate !== undefined).map((r) => Math.abs((100 * (r.estimate! - r.retained)) / r.retained));
+  out.push(
+    'Targets',
+    ...targetLines([
+      { what: 'memscope -p adds / BCC adds (time added to the loop)', value: addedMs / addedBcc, below: 0.5, unit: 'x' },
+      { what: `memscope -c --sample-bytes ${SAMPLE_BYTES} adds (median)`, value: (100 * (median('memscope memleak -c --sample-bytes') - base.get(N_FULL)!)) / base.get(N_FULL)!, below: 10, unit: '%' },
+      { what: `its estimate of keep_block's bytes, worst error of ${errs.length} runs`, value: errs.length ? Math.max(...errs) : NaN, below: 10, unit: '%' },
+    ]),
+  );
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${(e as Error).message}\n`);
+  process.exit(1);
+});
