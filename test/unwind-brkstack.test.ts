@@ -256,4 +256,25 @@ test("faults --unwind dwarf: a fault in the vDSO unwinds with the vDSO's own CFI
   }
 });
 
+test("faults --unwind dwarf in a thread: the stack ends cleanly at clone3, the thread's outermost frame", async () => {
+  const { bin } = unwindWorkload('nofp');
+  const w = start(bin, ['thread', '64']);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['faults', '--json', '-p', String(w.pid), '--unwind', 'dwarf']);
+    w.send('go');
+    await w.waitFor(/done \d/);
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const inWorker = jsonLines(r.stdout).filter((x) => x.ustack.length && fn(x.ustack[0]) === 'thread_worker [unwind_malloc]');
+    // one of the 64 pages may fault inside malloc (its chunk header), every other in thread_worker
+    assert.ok(inWorker.reduce((s, x) => s + x.count, 0) >= 63, r.stdout);
+    for (const s of inWorker) {
+      assert.deepEqual(s.ustack.map(fn), ['thread_worker [unwind_malloc]', 'start_thread [libc.so.6]', 'clone3 [libc.so.6]']);
+    }
+  } finally {
+    w.kill();
+  }
+});
+
 after(() => assertNothingLoaded());

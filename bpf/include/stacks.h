@@ -120,10 +120,11 @@ struct ms_dwarf_sample {
 	__u32 tid;
 	__s32 kstack;
 	__u64 delta;
-	__u32 size;                    /* bytes of stack[] that were copied, from regs[7] (rsp) up */
+	__u32 size;                    /* bytes of stack[] that were copied, from base up */
 	__s32 ustack;                  /* the frame-pointer stack too: used if the maps are never known */
 	__u64 regs[MS_DWARF_REGS];
 	char comm[TASK_COMM_LEN];
+	__u64 base;                    /* user address of stack[0]: rsp, or the page above it */
 	__u8 stack[MS_DWARF_STACK_MAX];
 };
 
@@ -306,16 +307,37 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
 	if (want > MS_DWARF_STACK_MAX)
 		want = MS_DWARF_STACK_MAX;
 	__u32 size = want;
+	__u64 base = r.sp;
+	bool ok = false;
+	if (size > 0 && size <= MS_DWARF_STACK_MAX)
+		ok = bpf_probe_read_user(s->stack, size, (void *)base) == 0;
+	if (!ok) {
+		/* the page at rsp may be the one being faulted in (a stack growing): copy from the
+		 * next page up, where the callers' frames are */
+		__u64 next = (r.sp + 4096) & ~4095ULL;
+		__u64 skip = next - r.sp;
+		if (skip < size) {
+			/* skip >= 1, so rest < MS_DWARF_STACK_MAX: the mask keeps it and tells the verifier */
+			__u32 rest = (size - (__u32)skip) & (MS_DWARF_STACK_MAX - 1);
+			if (rest > 0 && bpf_probe_read_user(s->stack, rest, (void *)next) == 0) {
+				ok = true;
+				base = next;
+				size = rest;
+			}
+		}
+	}
 	/* the top of a stack that find_vma could not measure: try smaller copies */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 4 && !ok; i++) {
+		size >>= 1;
 		if (size == 0 || size > MS_DWARF_STACK_MAX)
 			break;
-		if (bpf_probe_read_user(s->stack, size, (void *)r.sp) == 0)
-			break;
-		size >>= 1;
+		ok = bpf_probe_read_user(s->stack, size, (void *)r.sp) == 0;
 	}
-	if (size > MS_DWARF_STACK_MAX)
+	if (!ok || size > MS_DWARF_STACK_MAX) {
 		size = 0;
+		base = r.sp;
+	}
+	s->base = base;
 	s->size = size;
 	__u64 len = offsetof(struct ms_dwarf_sample, stack) + (__u64)size;
 	if (len > sizeof(*s))

@@ -36,7 +36,8 @@ const OFF_SIZE = 24;
 const OFF_USTACK = 28;
 const OFF_REGS = 32;
 const OFF_COMM = OFF_REGS + NREGS * 8;
-const HEADER = OFF_COMM + 16;
+const OFF_BASE = OFF_COMM + 16;
+const HEADER = OFF_BASE + 8;
 const MAP_PATH = 40;
 
 function parseStackBytes(v: string): number {
@@ -163,7 +164,8 @@ export class DwarfStacks {
       regs[i] = rec.readUInt32LE(o + 4) * 0x100000000 + rec.readUInt32LE(o);
     }
     const t0 = performance.now();
-    const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size));
+    const base = rec.readUInt32LE(OFF_BASE + 4) * 0x100000000 + rec.readUInt32LE(OFF_BASE);
+    const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base);
     this.unwindMs += performance.now() - t0;
     if (this.perEvent) {
       this.samples++;

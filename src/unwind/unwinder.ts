@@ -160,16 +160,20 @@ export class Unwinder {
 
   /**
    * Unwinds one sample. regs: DWARF-numbered register values (NaN when unknown); stack: the bytes
-   * copied from regs[7] (rsp) upwards.
+   * copied from `base` (rsp, or the page above it when rsp's page was missing) upwards.
    */
-  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer): UnwindResult {
+  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number): UnwindResult {
     const regs = new Float64Array(NREGS);
     for (let i = 0; i < NREGS; i++) regs[i] = initial[i];
-    const base = regs[SP];
+    const base = stackBase ?? regs[SP];
     const size = stack.length;
+    let below = false; // a read below the copy: rsp's page was not present (being faulted in)
     const read = (addr: number): number | undefined => {
       const off = addr - base;
-      if (!(off >= 0 && off + 8 <= size)) return undefined;
+      if (!(off >= 0 && off + 8 <= size)) {
+        below = off < 0;
+        return undefined;
+      }
       return stack.readUInt32LE(off + 4) * 0x100000000 + stack.readUInt32LE(off);
     };
     const ips: number[] = [];
@@ -246,7 +250,7 @@ export class Unwinder {
       }
       if (raUndefined) return { ips, stop: null }; // the outermost frame (_start, clone3)
       if (!row.regs.has(row.raReg)) return { ips, stop: null };
-      if (raMissing) return { ips, stop: `end of the ${size}-byte stack copy` };
+      if (raMissing) return { ips, stop: below ? 'the stack page at rsp was not present' : `end of the ${size}-byte stack copy` };
       const ra = next[RA_REG];
       if (Number.isNaN(ra)) return { ips, stop: 'return address unknown' };
       if (ra === 0) return { ips, stop: null };

@@ -7,7 +7,8 @@
  * shrinks the heap N times (malloc → brk up, free → systrim → brk down: 2N brk calls, for benches),
  * "signal" mallocs in a SIGUSR1 handler (on_signal) that send_signal() raises: the stack goes
  * through the kernel's signal frame (libc's __restore_rt, CFI with DWARF expressions), "clock"
- * calls clock_gettime() for the first time from read_clock(): the vDSO takes page faults. */
+ * calls clock_gettime() for the first time from read_clock(): the vDSO takes page faults, "thread"
+ * touches N fresh pages from thread_worker() in a new thread (faults on a thread's stack of calls). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <time.h>
+#include <pthread.h>
 
 #ifdef WITH_LIB
 extern long lib_outer(int n, long (*count)(void *));
@@ -107,6 +109,25 @@ __attribute__((noinline)) long read_clock(void)
 	return ts.tv_nsec & 1;
 }
 
+__attribute__((noinline)) void *thread_worker(void *arg)
+{
+	long n = (long)arg;
+	char *p = malloc(n * 4096 + 4096);
+	for (long i = 0; i < n; i++)
+		p[i * 4096] = 1;
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) long in_thread(int n)
+{
+	pthread_t t;
+	void *r;
+	pthread_create(&t, NULL, thread_worker, (void *)(long)n);
+	pthread_join(t, &r);
+	return (long)r & 1;
+}
+
 __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 {
 	long r;
@@ -118,6 +139,8 @@ __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 		r = send_signal(n);
 	else if (!strcmp(mode, "clock"))
 		r = read_clock();
+	else if (!strcmp(mode, "thread"))
+		r = in_thread(n);
 #ifdef WITH_LIB
 	else if (!strcmp(mode, "lib"))
 		r = lib_outer(n, note_growth);
