@@ -1,5 +1,5 @@
-/* count: events per probe (BCC funccount, bpftrace @[probe] = count()) on any tracepoints and
- * software events given at run time. One generic program per probe kind; the attach cookie is the
+/* count: events per probe (BCC funccount, bpftrace @[probe] = count()) on any tracepoints,
+ * software events and uprobes given at run time. One generic program per probe kind; the attach cookie is the
  * probe's index. With by_process, counts are kept per (probe, process) instead. */
 #include "memscope.h"
 
@@ -40,6 +40,12 @@ int count_tp(void *ctx)
 
 SEC("perf_event")
 int count_sw(struct bpf_perf_event_data *ctx)
+{
+	return count_probe((__u32)bpf_get_attach_cookie(ctx));
+}
+
+SEC("uprobe")
+int count_uprobe(struct pt_regs *ctx)
 {
 	return count_probe((__u32)bpf_get_attach_cookie(ctx));
 }

@@ -32,6 +32,12 @@ int stackcount_sw(struct bpf_perf_event_data *ctx)
 	return count_stack(ctx);
 }
 
+SEC("uprobe")
+int stackcount_uprobe(struct pt_regs *ctx)
+{
+	return count_stack(ctx);
+}
+
 /* Raw tracepoints (fast to detach) for probes that are real tracepoints: all counted together,
  * so one program would do, but each probe gets its own slot as in count.bpf.c. */
 #define RAW_SLOT(n) \

@@ -4,8 +4,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFormat, decodeRecord, formatValue } from '../src/procfs/tracefs-format';
 import { parseFilter } from '../src/engine/event-filter';
-import { resolveProbe, resolveProbes } from '../src/engine/probes';
-import { memscope, jsonLines } from './lib/run';
+import { resolveLibrary, resolveProbe, resolveProbes } from '../src/engine/probes';
+import { memscope, jsonLines, start, startMemscope } from './lib/run';
+import { workload } from './lib/workloads';
 import { assertNothingLoaded } from './lib/bpf';
 
 const MARK_VICTIM = `name: mark_victim
@@ -96,6 +97,27 @@ test('trace decodes a __data_loc string live: sched_process_exec filename of a c
   const none = memscope(['trace', '-v', '--json', '-c', '/bin/true', 't:sched:sched_process_exec', 'pid < -5']);
   assert.equal(jsonLines(none.stdout).length, 0, none.stdout);
   assert.match(none.stderr, /\nmemscope: 1 events filtered out in the kernel\n/);
+});
+
+test("count on uprobes, BCC's and bpftrace's spellings: c:malloc, u:libc:free, uretprobe:PATH:malloc", async () => {
+  const N = 37;
+  const w = start(workload('vm_ops'), ['malloc', String(N)]);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['count', '--json', '-p', String(w.pid), 'c:malloc', 'u:libc:free', `uretprobe:${resolveLibrary('c')}:malloc`]);
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const by = Object.fromEntries(jsonLines(r.stdout).map((x) => [x.probe, x.count]));
+    assert.deepEqual(by, { 'uprobe:libc.so.6:malloc': N, 'uprobe:libc.so.6:free': N, 'uretprobe:libc.so.6:malloc': N });
+  } finally {
+    w.kill();
+  }
+  assert.throws(() => resolveProbe('u:nosuchlib:f'), /no library 'nosuchlib'/);
+  const t = memscope(['trace', 'c:malloc']);
+  assert.equal(t.code, 2);
+  assert.match(t.stderr, /^memscope: uprobe:libc\.so\.6:malloc: this tool takes tracepoints and software events only\n$/);
 });
 
 after(() => assertNothingLoaded());

@@ -3,7 +3,9 @@
 //   software:page-faults:1  s:major-faults  software:cpu-clock:1000000            (perf software events)
 // One generic BPF program serves them all: each attachment carries a cookie (the probe's index),
 // read in BPF with bpf_get_attach_cookie, so per-probe counts need no program per probe.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { btfTracepointExists, tracefs } from './features';
 import { MemscopeError, UsageError } from './errors';
 import type { BpfObject } from './bpf-object';
@@ -25,7 +27,31 @@ export interface SoftwareProbe {
   label: string;
 }
 
-export type Probe = TracepointProbe | SoftwareProbe;
+export interface UprobeProbe {
+  kind: 'uprobe';
+  /** The ELF file (executable or library) as resolved. */
+  file: string;
+  func: string;
+  retprobe: boolean;
+  label: string;
+}
+
+export type Probe = TracepointProbe | SoftwareProbe | UprobeProbe;
+
+/** "c" (BCC's libc shorthand), "libc", "pthread" or a path → the file a uprobe goes into. */
+export function resolveLibrary(name: string): string {
+  if (name.includes('/')) {
+    if (!fs.existsSync(name)) throw new MemscopeError(`no file ${name}`);
+    return fs.realpathSync(name);
+  }
+  const base = name.startsWith('lib') ? name : `lib${name}`;
+  const cached = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '';
+  for (const line of cached.split('\n')) {
+    const m = /^\s*(\S+) \(([^)]*)\) => (\S+)$/.exec(line);
+    if (m && m[2].includes('x86-64') === (process.arch === 'x64') && (m[1] === `${base}.so` || m[1].startsWith(`${base}.so.`))) return fs.realpathSync(m[3]);
+  }
+  throw new MemscopeError(`no library '${name}' found (give its path, e.g. u:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc)`);
+}
 
 /** perf software events by bpftrace's names and aliases: [config, default period]. */
 export const SOFTWARE_EVENTS: Record<string, [number, number]> = {
@@ -113,6 +139,15 @@ export function resolveProbe(spec: string): Probe[] {
     }
     return [{ kind: 'software', event: parts[1], config: ev[0], period, label: `software:${parts[1]}:${period}` }];
   }
+  if (['u', 'uprobe', 'ur', 'uretprobe'].includes(type) || (type === 'c' && parts.length === 2)) {
+    const [lib, func] = type === 'c' ? ['c', parts[1]] : [parts.slice(1, -1).join(':'), parts[parts.length - 1]];
+    if (!lib || !func || !/^[A-Za-z_][\w.@]*$/.test(func)) {
+      throw new UsageError(`bad uprobe '${spec}': expected u:LIBRARY_OR_PATH:FUNCTION (e.g. u:c:malloc, uprobe:/usr/bin/bash:readline) or c:FUNCTION`);
+    }
+    const retprobe = type === 'ur' || type === 'uretprobe';
+    const file = resolveLibrary(lib);
+    return [{ kind: 'uprobe', file, func, retprobe, label: `${retprobe ? 'uretprobe' : 'uprobe'}:${path.basename(file)}:${func}` }];
+  }
   if (parts.length === 2 && /^[\w*?]+$/.test(parts[0]) && /^[\w*?]+$/.test(parts[1])) {
     // "category:name" without a prefix, as perf spells tracepoints
     return resolveProbe(`t:${spec}`);
@@ -122,7 +157,7 @@ export function resolveProbe(spec: string): Probe[] {
       `'${spec}' would be a kprobe, and this kernel has none (CONFIG_KPROBES off): use a tracepoint (t:CATEGORY:NAME) or a software event; 'memscope list' shows them`,
     );
   }
-  throw new UsageError(`unknown probe type in '${spec}': use t:CATEGORY:NAME or software:EVENT[:PERIOD]`);
+  throw new UsageError(`unknown probe type in '${spec}': use t:CATEGORY:NAME, software:EVENT[:PERIOD] or u:LIBRARY:FUNCTION`);
 }
 
 /** Resolves several specs; duplicates collapse. Caps the total: each classic tracepoint costs a perf event. */
@@ -151,12 +186,18 @@ export interface GenericPrograms {
   tracepoint: string;
   software: string;
   raw?: string;
+  /** A uprobe program; without it, uprobes are refused for this tool. */
+  uprobe?: string;
 }
 
 /** How each probe is attached: by raw tracepoint slot, classic tracepoint with cookie, or perf event. */
-function plan(probes: Probe[], progs: GenericPrograms): ('raw' | 'classic' | 'software')[] {
+function plan(probes: Probe[], progs: GenericPrograms): ('raw' | 'classic' | 'software' | 'uprobe')[] {
   return probes.map((p, i) => {
     if (p.kind === 'software') return 'software';
+    if (p.kind === 'uprobe') {
+      if (!progs.uprobe) throw new UsageError(`${p.label}: this tool takes tracepoints and software events only`);
+      return 'uprobe';
+    }
     return progs.raw && i < RAW_SLOTS && btfTracepointExists(p.name) ? 'raw' : 'classic';
   });
 }
@@ -168,15 +209,21 @@ export function probeGroups(what: string, probes: Probe[], progs: GenericProgram
   const raw = probes.map((_, i) => i).filter((i) => how[i] === 'raw');
   const classic = probes.filter((_, i) => how[i] === 'classic') as TracepointProbe[];
   const sws = how.filter((h) => h === 'software').length;
-  const programs = [...(classic.length ? [progs.tracepoint] : []), ...(sws ? [progs.software] : []), ...raw.map((i) => `${progs.raw}${i}`)];
+  const ups = how.filter((h) => h === 'uprobe').length;
+  const programs = [
+    ...(classic.length ? [progs.tracepoint] : []),
+    ...(sws ? [progs.software] : []),
+    ...(ups ? [progs.uprobe!] : []),
+    ...raw.map((i) => `${progs.raw}${i}`),
+  ];
   const n = (k: number, w: string) => (k ? `${k} ${w}${k > 1 ? 's' : ''}` : '');
-  const parts = [n(raw.length, 'raw tracepoint'), n(classic.length, 'tracepoint'), n(sws, 'software event')].filter(Boolean).join(' + ');
+  const parts = [n(raw.length, 'raw tracepoint'), n(classic.length, 'tracepoint'), n(sws, 'software event'), n(ups, 'uprobe')].filter(Boolean).join(' + ');
   const groups: ProbeGroup[] = [
     {
       what,
       sources: [
         {
-          name: `${parts} (generic programs; probes told apart by ${raw.length ? 'slot' : ''}${raw.length && classic.length + sws ? ' and ' : ''}${classic.length + sws ? 'attach cookie' : ''})`,
+          name: `${parts} (generic programs; probes told apart by ${raw.length ? 'slot' : ''}${raw.length && classic.length + sws + ups ? ' and ' : ''}${classic.length + sws + ups ? 'attach cookie' : ''})`,
           programs,
           requires: [
             ...classic.map((p) => ({ tracepoint: `${p.category}/${p.name}` })),
@@ -187,6 +234,7 @@ export function probeGroups(what: string, probes: Probe[], progs: GenericProgram
       ],
     },
   ];
+  if (progs.uprobe && !ups) groups.push({ what: 'uprobes', off: true, sources: [{ name: 'uprobe', programs: [progs.uprobe], requires: [] }] });
   if (progs.raw) {
     const used = new Set(raw);
     const unused = Array.from({ length: RAW_SLOTS }, (_, i) => i).filter((i) => !used.has(i));
@@ -196,10 +244,11 @@ export function probeGroups(what: string, probes: Probe[], progs: GenericProgram
 }
 
 /** Attaches the generic programs to every probe; the cookie (or raw slot) is the probe's index. */
-export function attachProbes(obj: BpfObject, probes: Probe[], progs: GenericPrograms): void {
+export function attachProbes(obj: BpfObject, probes: Probe[], progs: GenericPrograms, pid?: number): void {
   const how = plan(probes, progs);
   probes.forEach((p, i) => {
-    if (p.kind === 'tracepoint') {
+    if (p.kind === 'uprobe') obj.attachUprobe(progs.uprobe!, p.file, p.func, { pid: pid ?? -1, retprobe: p.retprobe, cookie: i });
+    else if (p.kind === 'tracepoint') {
       if (how[i] === 'raw') obj.attachRawTracepoint(`${progs.raw}${i}`, p.name);
       else obj.attachTracepoint(progs.tracepoint, p.category, p.name, i);
     } else {

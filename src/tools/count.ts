@@ -21,13 +21,13 @@ const KEY = struct([
   ['comm', 'char[16]'],
 ] as const);
 
-const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_' };
+const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
 
 export const tool: Tool = {
   name: 'count',
   summary: 'count events per tracepoint or software event, wildcards allowed (funccount)',
   configure(cmd) {
-    cmd.argument('<probe...>', "t:CATEGORY:NAME (wildcards: 't:vmscan:*'), software:EVENT[:PERIOD]");
+    cmd.argument('<probe...>', "t:CATEGORY:NAME (wildcards: 't:vmscan:*'), software:EVENT[:PERIOD], u:LIB:FUNC, c:FUNC");
     addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json']);
     cmd.option('-P, --by-process', 'count per process too (PID, COMM)');
     cmd.option('-i, --interval <SECONDS>', 'print (and reset) the counts every SECONDS', parsePositive);
@@ -40,7 +40,8 @@ export const tool: Tool = {
           ["memscope count 't:vmscan:*'", 'vmscan operations by tracepoint, until Ctrl-C'],
           ['memscope count t:migrate:mm_migrate_pages -i 1', 'page migrations each second'],
           ['memscope count -P software:page-faults:1', 'page faults by process'],
-          ["memscope count -p 181 't:syscalls:sys_enter_m*' 10", 'memory syscalls of PID 181 for 10 s'],
+          ["memscope count -p 181 -d 10 't:syscalls:sys_enter_m*'", 'memory syscalls of PID 181 for 10 s'],
+          ['memscope count -p 181 c:malloc c:free', 'libc malloc() and free() calls (uprobes)'],
         ]),
     );
   },
@@ -73,7 +74,7 @@ export const tool: Tool = {
       consts: { by_process: !!opts.byProcess },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, PROGS),
-      attach: (obj) => attachProbes(obj, probes, PROGS),
+      attach: (obj, pid) => attachProbes(obj, probes, PROGS, pid),
       tick: (obj) => report(obj, true, 'interval'),
       finish(obj) {
         if (!opts.interval) report(obj, false);

@@ -16,13 +16,13 @@ interface StackcountOptions extends CommonOptions {
   duration?: number;
 }
 
-const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw', raw: 'stackcount_raw_' };
+const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw', raw: 'stackcount_raw_', uprobe: 'stackcount_uprobe' };
 
 export const tool: Tool = {
   name: 'stackcount',
   summary: 'count tracepoint or software events by user and kernel stack (stackcount)',
   configure(cmd) {
-    cmd.argument('<probe...>', 't:CATEGORY:NAME (wildcards allowed) or software:EVENT[:PERIOD]');
+    cmd.argument('<probe...>', 't:CATEGORY:NAME (wildcards allowed), software:EVENT[:PERIOD], u:LIB:FUNC or c:FUNC');
     addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg']);
     cmd.option('-U, --user', 'user stacks only');
     cmd.option('-K, --kernel', 'kernel stacks only');
@@ -54,7 +54,7 @@ export const tool: Tool = {
       consts: { user_stacks: user, kernel_stacks: kernel },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, PROGS),
-      attach: (obj) => attachProbes(obj, probes, PROGS),
+      attach: (obj, pid) => attachProbes(obj, probes, PROGS, pid),
       finish(obj) {
         let stacks = stackCounts(obj, 'stack_counts', symbolizer).read();
         if (!opts.perPid) stacks = stacks.map((s) => ({ ...s, pid: 0, comm: '' }));

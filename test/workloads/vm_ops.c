@@ -4,6 +4,7 @@
  *                      brk +64 KiB twice, all from map_some(): mapped 3.75 MiB, unmapped 1 MiB, brk +128 KiB
  *   faults N           touches N fresh anonymous pages once each, from touch_pages()
  *   madvise N          calls madvise(MADV_HUGEPAGE) N times, from advise_huge()
+ *   malloc N           calls malloc(100) and free() N times, from allocate()
  *   fragment MB        maps MB MiB, frees every other page, then writes 1 to /proc/sys/vm/compact_memory
  * Raw syscalls keep the frame-pointer chain intact (Debian's libc has none). */
 #define _GNU_SOURCE
@@ -61,6 +62,12 @@ __attribute__((noinline)) void advise_huge(char *p, int n)
 		sys6(28, (long)p, 2 << 20, MADV_HUGEPAGE, 0, 0, 0);
 }
 
+__attribute__((noinline)) void allocate(int n)
+{
+	for (int i = 0; i < n; i++)
+		free(malloc(100));
+}
+
 __attribute__((noinline)) void fragment(long mb)
 {
 	long len = mb << 20;
@@ -101,6 +108,8 @@ int main(int argc, char **argv)
 		touch_pages(area, n);
 	else if (!strcmp(mode, "madvise"))
 		advise_huge(area, n);
+	else if (!strcmp(mode, "malloc"))
+		allocate(n);
 	else if (!strcmp(mode, "fragment"))
 		fragment(n);
 	printf("done\n");
