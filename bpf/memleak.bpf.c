@@ -337,21 +337,26 @@ static __always_inline void ml_release_list(void *list, __u64 n)
 	}
 }
 
+/* memscope_sampled_alloc(ptr, size, weight, frees, nfrees, caller): six arguments, more than
+ * BPF_KPROBE names, so read from the registers */
 SEC("uprobe")
-int BPF_KPROBE(sampled_alloc, void *ptr, size_t size, size_t weight, void *frees, unsigned long nfrees)
+int sampled_alloc(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ml_traced(tgid))
 		return 0;
-	ml_release_list(frees, nfrees); /* first: the allocation may reuse one of these addresses */
+	__u64 ptr = PT_REGS_PARM1(ctx), size = PT_REGS_PARM2(ctx), weight = PT_REGS_PARM3(ctx);
+	ml_release_list((void *)PT_REGS_PARM4(ctx), PT_REGS_PARM5(ctx)); /* first: the allocation may reuse one of these */
 	if (!ptr)
 		return 0;
 	struct ml_key key = {};
 	ml_note(tgid);
 	ml_user_key(ctx, tgid, &key);
-	key.caller = 0; /* frame 0 is the hook; the shim's frames follow, then the allocating function */
+	/* the shim never touches %rbp: the walk goes from the hook (frame 0) to the allocating
+	 * function's caller; the allocating function is the return address of its malloc call */
+	key.caller = BPF_CORE_READ(ctx, r9);
 	__u64 count = size ? weight / size : 1;
-	ml_record((__u64)ptr, size, weight, count ? count : 1, &key);
+	ml_record(ptr, size, weight, count ? count : 1, &key);
 	return 0;
 }
 

@@ -10,8 +10,11 @@
  * functions, so the process enters the kernel only for samples: with N = 512 KiB, about once per
  * 512 KiB allocated instead of on every malloc and free.
  *
- * Built with frame pointers, so a stack captured in a hook walks through the wrapper into the
- * code that called malloc. */
+ * Built without frame pointers and without ever using %rbp (-fomit-frame-pointer -ffixed-rbp):
+ * the wrappers' fast path stays a handful of instructions, and at the hook %rbp is still the frame
+ * pointer of the code that called malloc, so memscope's frame-pointer walk from the hook goes
+ * straight into the program; the hook is also given the return address of the malloc call (the
+ * allocating function, which the walk cannot see), shown as frame 0. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +35,7 @@ extern void *__libc_pvalloc(size_t size);
  * Each begins with a 5-byte nop: on kernels that optimize uprobes (x86, 6.18+), a uprobe on a nop5
  * becomes a call into a trampoline and a uprobe syscall, much cheaper than the int3 exception a
  * uprobe otherwise costs; older kernels emulate the nop (no out-of-line single step either). */
-void memscope_sampled_alloc(void *ptr, size_t size, size_t weight, void **frees, unsigned long nfrees);
+void memscope_sampled_alloc(void *ptr, size_t size, size_t weight, void **frees, unsigned long nfrees, void *caller);
 void memscope_sampled_free(void **frees, unsigned long nfrees);
 __asm__(".text\n"
 	".globl memscope_sampled_alloc\n"
@@ -153,7 +156,7 @@ static inline void unlock(void)
 static void *pending_frees[PENDING_FREES];
 static unsigned long npending;
 
-static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k)
+static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k, void *caller)
 {
 	struct node *n = __libc_malloc(sizeof(*n));
 	if (!n)
@@ -164,17 +167,15 @@ static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k)
 	n->next = buckets[b];
 	buckets[b] = n;
 	__atomic_add_fetch(&bucket_count[b], 1, __ATOMIC_RELAXED);
-	memscope_sampled_alloc(p, size, (size_t)(k * mean_interval), pending_frees, npending);
+	memscope_sampled_alloc(p, size, (size_t)(k * mean_interval), pending_frees, npending, caller);
 	npending = 0;
 	unlock();
 }
 
 /* Forgets p if it was sampled; memscope hears of it with the next sampled allocation. */
-static inline void untrack(void *p)
+static __attribute__((noinline)) void untrack_slow(void *p)
 {
 	uint32_t b = bucket_of(p);
-	if (__builtin_expect(!__atomic_load_n(&bucket_count[b], __ATOMIC_RELAXED), 1))
-		return;
 	struct node *found = NULL;
 	lock();
 	for (struct node **pp = &buckets[b]; *pp; pp = &(*pp)->next) {
@@ -197,6 +198,12 @@ static inline void untrack(void *p)
 		__libc_free(found);
 }
 
+static inline void untrack(void *p)
+{
+	if (__builtin_expect(__atomic_load_n(&bucket_count[bucket_of(p)], __ATOMIC_RELAXED) != 0, 0))
+		untrack_slow(p);
+}
+
 /* At exit: the frees still waiting. */
 __attribute__((destructor)) static void sampler_fini(void)
 {
@@ -207,21 +214,38 @@ __attribute__((destructor)) static void sampler_fini(void)
 	unlock();
 }
 
+static __attribute__((noinline)) void *malloc_sampled(size_t size, void *caller, int64_t *slot, int64_t left)
+{
+	uint64_t k = sample_slow(slot, left, size);
+	void *p = __libc_malloc(size);
+	if (k && p)
+		track(p, size, k, caller);
+	return p;
+}
+
+/* The fast path: no register to save, one load and one store, then a tail call into glibc. */
 EXPORT void *malloc(size_t size)
 {
-	uint64_t k = sample_points(size, __builtin_return_address(0));
-	if (__builtin_expect(!k, 1))
+	void *caller = __builtin_return_address(0);
+	int64_t *slot = site_slot(caller);
+	int64_t left = __atomic_load_n(slot, __ATOMIC_RELAXED) - (int64_t)size;
+	if (__builtin_expect(left > 0, 1)) {
+		__atomic_store_n(slot, left, __ATOMIC_RELAXED);
 		return __libc_malloc(size);
-	void *p = __libc_malloc(size);
-	if (p)
-		track(p, size, k);
-	return p;
+	}
+	return malloc_sampled(size, caller, slot, left);
+}
+
+static __attribute__((noinline)) void free_sampled(void *ptr)
+{
+	untrack_slow(ptr);
+	__libc_free(ptr);
 }
 
 EXPORT void free(void *ptr)
 {
-	if (ptr)
-		untrack(ptr);
+	if (__builtin_expect(ptr && __atomic_load_n(&bucket_count[bucket_of(ptr)], __ATOMIC_RELAXED), 0))
+		return free_sampled(ptr);
 	__libc_free(ptr);
 }
 
@@ -230,10 +254,11 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	size_t total;
 	if (__builtin_mul_overflow(nmemb, size, &total))
 		total = (size_t)-1;
-	uint64_t k = sample_points(total, __builtin_return_address(0));
+	void *caller = __builtin_return_address(0);
+	uint64_t k = sample_points(total, caller);
 	void *p = __libc_calloc(nmemb, size);
 	if (__builtin_expect(k != 0, 0) && p)
-		track(p, total, k);
+		track(p, total, k, caller);
 	return p;
 }
 
@@ -241,10 +266,11 @@ EXPORT void *realloc(void *ptr, size_t size)
 {
 	if (ptr)
 		untrack(ptr); /* its bytes leave the old address */
-	uint64_t k = size ? sample_points(size, __builtin_return_address(0)) : 0;
+	void *caller = __builtin_return_address(0);
+	uint64_t k = size ? sample_points(size, caller) : 0;
 	void *p = __libc_realloc(ptr, size);
 	if (__builtin_expect(k != 0, 0) && p)
-		track(p, size, k);
+		track(p, size, k, caller);
 	return p;
 }
 
@@ -252,7 +278,7 @@ static inline __attribute__((always_inline)) void *sampled(void *p, size_t size,
 {
 	uint64_t k = sample_points(size, site);
 	if (__builtin_expect(k != 0, 0) && p)
-		track(p, size, k);
+		track(p, size, k, site);
 	return p;
 }
 

@@ -208,9 +208,8 @@ export const tool: Tool = {
       const frames = stacks!.userStackPlain(ustack).slice(1);
       if (caller !== 0n) frames.unshift({ ip: caller });
       const out = symbolizer.user(pid, frames);
-      // sampler mode: the shim's own frames (its malloc wrapper) are not the caller
-      while (sampler && out.length > 1 && out[0].module === SAMPLER_MODULE) out.shift();
-      return out;
+      // sampler mode: no frame of the shim itself belongs in the stack
+      return sampler ? out.filter((f) => f.module !== SAMPLER_MODULE) : out;
     };
 
     const collect = (obj: BpfObject): Row[] => {
