@@ -240,18 +240,6 @@ export class CfiSection {
     return null;
   }
 
-  /** Every FDE of the section, in section order. */
-  all(): Fde[] {
-    const out: Fde[] = [];
-    this.walk((off, isCie) => {
-      if (!isCie) {
-        const f = this.fdeAt(off);
-        if (f) out.push(f);
-      }
-    });
-    return out;
-  }
-
   private scan(): void {
     const list: [number, number][] = [];
     this.walk((off, isCie) => {
@@ -431,31 +419,6 @@ export function rowAt(fde: Fde, vaddr: number, sectionAddr = 0): Row {
   return { cfa: state.cfa, regs: state.regs, start: fde.start, end: fde.end, loc, signal: cie.signal, raReg: cie.raReg };
 }
 
-/** Every row of an FDE, as readelf --debug-dump=frames-interp lists them. */
-export function allRows(fde: Fde, sectionAddr = 0): Row[] {
-  const out: Row[] = [];
-  let addr = fde.start;
-  while (addr < fde.end) {
-    const row = rowAt(fde, addr, sectionAddr);
-    out.push(row);
-    const next = nextLoc(fde, addr, sectionAddr);
-    if (next <= addr) break;
-    addr = next;
-  }
-  return out;
-}
-
-/** The first row boundary after addr (or the FDE's end). */
-function nextLoc(fde: Fde, addr: number, sectionAddr: number): number {
-  const cie = fde.cie;
-  const state: State = { cfa: { reg: 7, offset: 8 }, regs: new Map() };
-  let found = fde.end;
-  run(fde.instructions, cie, state, new Map(), Infinity, fde.start, sectionAddr, (loc) => {
-    if (loc > addr && loc < found) found = loc;
-  });
-  return found;
-}
-
 /** Executes instructions while the location stays <= target; returns the location reached. */
 function run(
   ins: Buffer,
@@ -465,14 +428,12 @@ function run(
   target: number,
   start: number,
   sectionAddr: number,
-  onLoc?: (loc: number) => void,
 ): number {
   const r = new Reader(ins);
   let loc = start;
   const stack: State[] = [];
   const advance = (delta: number): boolean => {
     const next = loc + delta * cie.codeAlign;
-    onLoc?.(next);
     if (next > target) return false;
     loc = next;
     return true;
@@ -503,7 +464,6 @@ function run(
         break;
       case CFA_set_loc: {
         const next = r.encoded(cie.fdeEnc, sectionAddr);
-        onLoc?.(next);
         if (next > target) return loc;
         loc = next;
         break;

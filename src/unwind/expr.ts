@@ -111,8 +111,3 @@ export function evaluate(expr: Buffer, ctx: ExprContext, initial?: number): numb
   const top = s.pop();
   return top === undefined ? undefined : Number(top);
 }
-
-/** readelf-style text of an expression, for diagnostics. */
-export function describeExpr(expr: Buffer): string {
-  return expr.toString('hex');
-}
