@@ -49,6 +49,9 @@ export class Symbolizer {
   private mapsGone = new Set<number>();
   private perfMaps = new Map<number, PerfMap | null>();
   private scannedAllProcesses = false;
+  private missingBuildIds = new Set<string>();
+  private framesByBuildId = new Map<string, Frame>();
+  private rescanned = new Set<number>();
 
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
@@ -58,6 +61,12 @@ export class Symbolizer {
     this.mapsGone.delete(pid); // a new process with a reused pid
     this.mapsByPid.set(pid, maps);
     for (const m of maps) this.elfOfMapping(pid, m);
+  }
+
+  private observeOnce(pid: number): void {
+    if (this.rescanned.has(pid)) return;
+    this.rescanned.add(pid);
+    this.observe(pid);
   }
 
   kernel(addrs: bigint[]): Frame[] {
@@ -74,9 +83,16 @@ export class Symbolizer {
   }
 
   private byBuildId(pid: number, buildId: string, fileOffset: bigint): Frame {
-    const elf = this.elfForBuildId(buildId, pid);
-    if (!elf) return { addr: fileOffset, symbol: null, offset: 0, module: null };
-    return this.resolveInFile(elf, Number(fileOffset), fileOffset);
+    // a (build id, offset) pair means the same code in every process: resolve each once
+    const key = buildId + fileOffset.toString(16);
+    let frame = this.framesByBuildId.get(key);
+    if (!frame) {
+      const elf = this.elfForBuildId(buildId, pid);
+      frame = elf ? this.resolveInFile(elf, Number(fileOffset), fileOffset) : { addr: fileOffset, symbol: null, offset: 0, module: null };
+      // an unknown build id may become known when a later process maps the file: don't pin misses
+      if (elf) this.framesByBuildId.set(key, frame);
+    }
+    return frame;
   }
 
   /** The mapping of pid that holds ip (maps are read again once if none does: new libraries). */
@@ -193,20 +209,26 @@ export class Symbolizer {
   }
 
   private elfForBuildId(buildId: string, pid: number): ElfFile | null {
+    const known = this.elfByBuildId.get(buildId);
+    if (known) return known;
+    if (this.missingBuildIds.has(buildId)) return null;
+    // each costly look happens once per symbolizer: a build id seen nowhere (a deleted file, a
+    // binary without symbols on disk) must not re-read every process's maps for every frame
     const lookups: (() => void)[] = [
-      () => this.observe(pid),
-      () => this.observe(process.pid),
+      () => this.observeOnce(pid),
+      () => this.observeOnce(process.pid),
       () => {
         const dbg = `/usr/lib/debug/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
         if (fs.existsSync(dbg)) this.elfFor(dbg);
       },
       () => this.scanAllProcesses(),
     ];
-    for (const step of [() => {}, ...lookups]) {
+    for (const step of lookups) {
       step();
       const elf = this.elfByBuildId.get(buildId);
       if (elf) return elf;
     }
+    this.missingBuildIds.add(buildId);
     return null;
   }
 
