@@ -55,21 +55,6 @@ struct {
 	__uint(max_entries, 4096);
 } shrinkers SEC(".maps");
 
-/* The bucket rule of src/render/histogram.ts log2Bucket: 0 for 0, else 1 + floor(log2(v)). */
-static __always_inline __u32 log2_bucket(__u64 v)
-{
-	if (v == 0)
-		return 0;
-	__u32 r = 0, s;
-	s = (v > 0xffffffffULL) << 5; v >>= s; r |= s;
-	s = (v > 0xffff) << 4; v >>= s; r |= s;
-	s = (v > 0xff) << 3; v >>= s; r |= s;
-	s = (v > 0xf) << 2; v >>= s; r |= s;
-	s = (v > 0x3) << 1; v >>= s; r |= s;
-	r |= (v >> 1);
-	return r + 1;
-}
-
 static __always_inline void add_total(__u32 slot, __u64 delta)
 {
 	__u64 *v = bpf_map_lookup_elem(&totals, &slot);
@@ -99,7 +84,7 @@ static __always_inline __u64 end(__u32 kind)
 	bpf_map_delete_elem(&starts, &key);
 	add_total(T_SLAB_NS + kind, delta);
 	add_total(T_SLAB_N + kind, 1);
-	__u32 idx = kind * NBUCKETS + log2_bucket(delta);
+	__u32 idx = kind * NBUCKETS + ms_log2_bucket(delta);
 	__u64 *c = bpf_map_lookup_elem(&hists, &idx);
 	if (c)
 		__sync_fetch_and_add(c, 1);
