@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ElfFile } from '../symbols/elf';
 import type { Symbolizer } from '../symbols/symbolizer';
-import { CfiError, CfiSection, RA_REG, readCfi, Row, rowAt, RuleKind } from './cfi';
+import { CfiError, CfiSection, RA_REG, readCfi, RegRule, Row, rowAt, RuleKind } from './cfi';
 import { evaluate, ExprContext } from './expr';
 
 export const NREGS = 17; // x86_64 DWARF numbering: 0-15 general registers, 16 = rip
@@ -63,6 +63,22 @@ interface Range {
   elf: ElfFile | null;
   cfi: ModuleCfi | null;
   name: string;
+}
+
+const compiled = new WeakMap<Row, { dst: number; rule: RegRule }[]>();
+
+/** A row's register rules as a list over the registers the unwinder keeps (RA as register 16). */
+function rulesOf(row: Row): { dst: number; rule: RegRule }[] {
+  let list = compiled.get(row);
+  if (!list) {
+    list = [];
+    for (const [reg, rule] of row.regs) {
+      if (reg >= NREGS && reg !== row.raReg) continue;
+      list.push({ dst: reg === row.raReg ? RA_REG : reg, rule });
+    }
+    compiled.set(row, list);
+  }
+  return list;
 }
 
 let vdso: ElfFile | null | undefined;
@@ -176,6 +192,7 @@ export class Unwinder {
       }
       return stack.readUInt32LE(off + 4) * 0x100000000 + stack.readUInt32LE(off);
     };
+    const ctx: ExprContext = { reg: (n) => (n < NREGS && !Number.isNaN(regs[n]) ? regs[n] : undefined), read };
     const ips: number[] = [];
     let signalFrame = false;
     const next = new Float64Array(NREGS);
@@ -194,7 +211,6 @@ export class Unwinder {
       if (!row && vaddr !== null && range.cfi.entry !== null && vaddr >= range.cfi.entry && vaddr < range.cfi.entry + 64) return { ips, stop: null };
       if (!row) return { ips, stop: `no CFI for ${range.name} at 0x${(vaddr ?? pc).toString(16)}` };
 
-      const ctx: ExprContext = { reg: (n) => (n < NREGS && !Number.isNaN(regs[n]) ? regs[n] : undefined), read };
       let cfa: number | undefined;
       try {
         if (row.cfa.expr) cfa = evaluate(row.cfa.expr, ctx);
@@ -208,9 +224,7 @@ export class Unwinder {
       next[SP] = cfa;
       let raUndefined = false;
       let raMissing = false;
-      for (const [reg, rule] of row.regs) {
-        if (reg >= NREGS && reg !== row.raReg) continue;
-        const dst = reg === row.raReg ? RA_REG : reg;
+      for (const { dst, rule } of rulesOf(row)) {
         let v: number | undefined;
         try {
           switch (rule.kind) {
