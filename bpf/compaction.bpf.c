@@ -1,17 +1,8 @@
 /* compaction: time spent in page compaction (the chapter's exercise): each compact_zone() run
  * from mm_compaction_begin to mm_compaction_end, per event and as a log2 histogram of microseconds. */
-#include "memscope.h"
+#include "latency.h"
 
-struct begin {
-	__u64 ts;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32); /* tid */
-	__type(value, struct begin);
-	__uint(max_entries, 4096);
-} start SEC(".maps");
+MS_STARTS_MAP(starts);
 
 struct compaction_event {
 	__u64 ts;        /* at the end */
@@ -40,28 +31,19 @@ struct {
 
 static __always_inline void on_begin(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!ms_traced(id >> 32))
-		return;
-	__u32 tid = (__u32)id;
-	struct begin b = { .ts = bpf_ktime_get_ns() };
-	bpf_map_update_elem(&start, &tid, &b, BPF_ANY);
+	if (ms_traced(bpf_get_current_pid_tgid() >> 32))
+		ms_latency_begin(&starts, 0);
 }
 
 static __always_inline void on_end(__u64 zone_start, __u64 zone_end, bool sync, int status)
 {
+	__u64 lat = ms_latency_end(&starts, 0);
+	if (!lat)
+		return;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct begin *b = bpf_map_lookup_elem(&start, &tid);
-	if (!b)
-		return;
 	__u64 now = bpf_ktime_get_ns();
-	__u64 lat = now - b->ts;
-	bpf_map_delete_elem(&start, &tid);
-	__u32 bucket = ms_log2_bucket(lat / 1000);
-	__u64 *slot = bpf_map_lookup_elem(&hist_us, &bucket);
-	if (slot)
-		__sync_fetch_and_add(slot, 1);
+	ms_hist_add(&hist_us, 0, lat / 1000);
 	struct compaction_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		ms_count_lost();

@@ -1,7 +1,7 @@
 /* drsnoop: one record per reclaim a task had to do itself (the book's drsnoop): direct reclaim
  * (the system is short of free pages) and memcg reclaim (its memory cgroup is at its limit; on
  * cgroup v1 and v2 alike this is reported only by the memcg_reclaim tracepoints). */
-#include "memscope.h"
+#include "latency.h"
 
 enum { KIND_DIRECT = 1, KIND_MEMCG = 2 };
 
@@ -21,39 +21,27 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } reclaim_events SEC(".maps");
 
-/* start time per (thread, kind) */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u64);
-	__type(value, __u64);
-	__uint(max_entries, 10240);
-} starts SEC(".maps");
+MS_STARTS_MAP(starts);
 
 static __always_inline void begin(__u32 kind)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!ms_traced(id >> 32))
-		return;
-	__u64 key = (id << 8) | kind, now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&starts, &key, &now, BPF_ANY);
+	if (ms_traced(bpf_get_current_pid_tgid() >> 32))
+		ms_latency_begin(&starts, kind);
 }
 
 static __always_inline void end(__u32 kind, __u64 nr_reclaimed)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 key = (id << 8) | kind;
-	__u64 *ts = bpf_map_lookup_elem(&starts, &key);
-	if (!ts)
+	__u64 lat = ms_latency_end(&starts, kind);
+	if (!lat)
 		return;
-	__u64 now = bpf_ktime_get_ns(), start = *ts;
-	bpf_map_delete_elem(&starts, &key);
+	__u64 id = bpf_get_current_pid_tgid();
 	struct reclaim_event *e = bpf_ringbuf_reserve(&reclaim_events, sizeof(*e), 0);
 	if (!e) {
 		ms_count_lost();
 		return;
 	}
-	e->ts = now;
-	e->lat_ns = now - start;
+	e->ts = bpf_ktime_get_ns();
+	e->lat_ns = lat;
 	e->nr_reclaimed = nr_reclaimed;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;

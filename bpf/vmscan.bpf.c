@@ -1,7 +1,7 @@
 /* vmscan: time in shrink_slab, direct reclaim and memcg reclaim, kswapd wakeups and page writes
  * (the book's vmscan.bt), from the vmscan tracepoints. Totals are per-CPU counters read by
  * userspace every interval; per-event times go into log2 histograms here. */
-#include "memscope.h"
+#include "latency.h"
 
 /* Set by userspace: also sum shrink_slab time by shrinker function (--by-shrinker). */
 const volatile bool by_shrinker = false;
@@ -33,13 +33,7 @@ struct {
 	__uint(max_entries, NKINDS * NBUCKETS);
 } hists SEC(".maps");
 
-/* start time per (thread, kind) */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u64);
-	__type(value, __u64);
-	__uint(max_entries, 10240);
-} starts SEC(".maps");
+MS_STARTS_MAP(starts);
 
 struct shrinker_stat {
 	__u64 ns;
@@ -62,32 +56,20 @@ static __always_inline void add_total(__u32 slot, __u64 delta)
 		*v += delta; /* per-CPU slot: no other writer */
 }
 
-static __always_inline __u64 start_key(__u32 kind)
-{
-	return (bpf_get_current_pid_tgid() << 8) | kind;
-}
-
 static __always_inline void begin(__u32 kind)
 {
-	__u64 key = start_key(kind), now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&starts, &key, &now, BPF_ANY);
+	ms_latency_begin(&starts, kind);
 }
 
 /* Ends an event of this thread; returns its duration, or 0 when its start was not seen. */
 static __always_inline __u64 end(__u32 kind)
 {
-	__u64 key = start_key(kind);
-	__u64 *ts = bpf_map_lookup_elem(&starts, &key);
-	if (!ts)
+	__u64 delta = ms_latency_end(&starts, kind);
+	if (!delta)
 		return 0;
-	__u64 delta = bpf_ktime_get_ns() - *ts;
-	bpf_map_delete_elem(&starts, &key);
 	add_total(T_SLAB_NS + kind, delta);
 	add_total(T_SLAB_N + kind, 1);
-	__u32 idx = kind * NBUCKETS + ms_log2_bucket(delta);
-	__u64 *c = bpf_map_lookup_elem(&hists, &idx);
-	if (c)
-		__sync_fetch_and_add(c, 1);
+	ms_hist_add(&hists, kind * NBUCKETS, delta);
 	return delta;
 }
 
