@@ -26,6 +26,20 @@ export interface ProbeGroup {
   off?: boolean;
 }
 
+/**
+ * The common case: one tracepoint seen through tp_btf (preferred: its links detach in well under a
+ * millisecond, a classic tracepoint's in ~70 ms here) or else the classic tracepoint.
+ */
+export function tracepointGroup(what: string, category: string, event: string, btfProg: string, tpProg: string): ProbeGroup {
+  return {
+    what,
+    sources: [
+      { name: `tp_btf ${event}`, programs: [btfProg], requires: [{ btf: event }] },
+      { name: `tracepoint ${category}/${event}`, programs: [tpProg], requires: [{ tracepoint: `${category}/${event}` }] },
+    ],
+  };
+}
+
 export function requirementMet(r: Requirement): boolean {
   if ('tracepoint' in r) return tracepointExists(r.tracepoint);
   if ('btf' in r) return btfTracepointExists(r.btf);

@@ -5,7 +5,7 @@
 import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
 import { formatEventTime, ktimeToDate } from '../engine/clock';
 import { runTrace } from '../engine/session';
-import type { ProbeGroup } from '../engine/sources';
+import { ProbeGroup, tracepointGroup } from '../engine/sources';
 import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
@@ -26,13 +26,7 @@ const RECLAIM_EVENT = struct([
 const KIND: Record<number, string> = { 1: 'direct', 2: 'memcg' };
 
 function groups(): ProbeGroup[] {
-  const pair = (what: string, event: string, btfProg: string, tpProg: string): ProbeGroup => ({
-    what,
-    sources: [
-      { name: `tp_btf ${event}`, programs: [btfProg], requires: [{ btf: event }] },
-      { name: `tracepoint vmscan/${event}`, programs: [tpProg], requires: [{ tracepoint: `vmscan/${event}` }] },
-    ],
-  });
+  const pair = (what: string, event: string, btfProg: string, tpProg: string) => tracepointGroup(what, 'vmscan', event, btfProg, tpProg);
   return [
     pair('direct reclaim starts', 'mm_vmscan_direct_reclaim_begin', 'dr_direct_begin_btf', 'dr_direct_begin_tp'),
     pair('direct reclaim ends', 'mm_vmscan_direct_reclaim_end', 'dr_direct_end_btf', 'dr_direct_end_tp'),

@@ -4,7 +4,7 @@
 import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
-import type { ProbeGroup } from '../engine/sources';
+import { ProbeGroup, tracepointGroup } from '../engine/sources';
 import { eachEntry, struct } from '../engine/struct';
 import { renderLog2 } from '../render/histogram';
 import { printJson } from '../render/json';
@@ -75,14 +75,7 @@ function readShrinkers(obj: BpfObject, symbolizer: Symbolizer): ShrinkerRow[] {
 }
 
 function groups(): ProbeGroup[] {
-  // tp_btf first: its links detach in well under a millisecond, a classic tracepoint's in ~70 ms
-  const pair = (what: string, event: string, btfProg: string, tpProg: string): ProbeGroup => ({
-    what,
-    sources: [
-      { name: `tp_btf ${event}`, programs: [btfProg], requires: [{ btf: event }] },
-      { name: `tracepoint vmscan/${event}`, programs: [tpProg], requires: [{ tracepoint: `vmscan/${event}` }] },
-    ],
-  });
+  const pair = (what: string, event: string, btfProg: string, tpProg: string) => tracepointGroup(what, 'vmscan', event, btfProg, tpProg);
   return [
     pair('shrink_slab starts', 'mm_shrink_slab_start', 'vs_slab_start_btf', 'vs_slab_start_tp'),
     pair('shrink_slab ends', 'mm_shrink_slab_end', 'vs_slab_end_btf', 'vs_slab_end_tp'),
