@@ -11,7 +11,7 @@ const BUILD_ID_IP = 2;
 export class StackReader {
   private user = new Map<number, UserFrame[]>();
   private kernel = new Map<number, bigint[]>();
-  private plain = new Map<number, UserFrame[]>();
+  private plain = new Map<number | string, UserFrame[]>();
 
   constructor(private readonly obj: BpfObject) {}
 
@@ -42,13 +42,15 @@ export class StackReader {
     return frames;
   }
 
-  /** Frames of a plain-address user stack id (ms_ustacks_plain, MS_PLAIN_USER_STACKS), innermost first. */
-  userStackPlain(id: number): UserFrame[] {
+  /** Frames of a plain-address user stack id, innermost first: ms_ustacks_plain
+   * (MS_PLAIN_USER_STACKS), or any map from a u32 id to zero-terminated u64 addresses. */
+  userStackPlain(id: number, map = 'ms_ustacks_plain'): UserFrame[] {
     if (id < 0) return [];
-    let frames = this.plain.get(id);
+    const cacheKey = map === 'ms_ustacks_plain' ? id : `${map}/${id}`;
+    let frames = this.plain.get(cacheKey);
     if (frames) return frames;
     frames = [];
-    const v = this.obj.lookup('ms_ustacks_plain', this.key(id));
+    const v = this.obj.lookup(map, this.key(id));
     if (v) {
       for (let o = 0; o + 8 <= v.length; o += 8) {
         const ip = v.readBigUInt64LE(o);
@@ -56,7 +58,7 @@ export class StackReader {
         frames.push({ ip });
       }
     }
-    this.plain.set(id, frames);
+    this.plain.set(cacheKey, frames);
     return frames;
   }
 

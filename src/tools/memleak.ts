@@ -204,8 +204,9 @@ export const tool: Tool = {
     const commandName = opts.command !== undefined ? path.basename(opts.command.trim().split(/\s+/)[0]).slice(0, 15) : '';
 
     const userFrames = (pid: number, ustack: number, caller: bigint): Frame[] => {
-      // frame 0 is the probed function (malloc, or the sampler's hook); its caller comes from [sp]
-      const frames = stacks!.userStackPlain(ustack).slice(1);
+      // the walk starts at the caller's frame; the caller itself is the return address at [sp]
+      // (or, from the sampler, the return address of the malloc call)
+      const frames = stacks!.userStackPlain(ustack, 'ml_stacks');
       if (caller !== 0n) frames.unshift({ ip: caller });
       const out = symbolizer.user(pid, frames);
       // sampler mode: no frame of the shim itself belongs in the stack
@@ -447,7 +448,7 @@ export const tool: Tool = {
         // stack storage where this mode needs it: kernel mode sees many distinct kernel stacks
         obj.setMaxEntries('ms_ustacks', 1);
         if (user) obj.setMaxEntries('ms_kstacks', 1);
-        else obj.setMaxEntries('ms_kstacks', 16384).setMaxEntries('ms_ustacks_plain', 1);
+        else obj.setMaxEntries('ms_kstacks', 16384).setMaxEntries('ml_stacks', 1);
       },
       attach: user ? attachUser : undefined,
       tick(obj) {
