@@ -12,10 +12,24 @@ struct {
 	__uint(max_entries, 16384);
 } stack_counts SEC(".maps");
 
+/* The DWARF capture (--unwind dwarf|auto) as one subprogram: the object holds it once, not in each of
+ * the 67 programs, and libbpf links it only into the programs that are loaded. */
+static __noinline int count_stack_dwarf(void *ctx, __u32 tgid)
+{
+	ms_count_stack_unwind(&stack_counts, ctx, tgid, kernel_stacks, 1);
+	return 0;
+}
+
 static __always_inline int count_stack(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (ms_traced(tgid))
+	if (!ms_traced(tgid))
+		return 0;
+	/* --unwind dwarf|auto: the user stack goes to the DWARF sample ring (stacks.h); with fp
+	 * (ms_unwind is const) the verifier skips this branch */
+	if (user_stacks && ms_unwind != MS_UNWIND_FP)
+		count_stack_dwarf(ctx, tgid);
+	else
 		ms_count_stack(&stack_counts, ctx, tgid, user_stacks, kernel_stacks, 1);
 	return 0;
 }

@@ -6,10 +6,11 @@ import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
+import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { reportStacks } from './_stack-report';
 import { examples, Tool } from './tool';
 
-interface StackcountOptions extends CommonOptions {
+interface StackcountOptions extends CommonOptions, UnwindOptions {
   user?: boolean;
   kernel?: boolean;
   perPid?: boolean;
@@ -28,15 +29,19 @@ export const tool: Tool = {
     cmd.option('-K, --kernel', 'kernel stacks only');
     cmd.option('-P, --per-pid', 'count stacks per process (PID and COMM under each stack)');
     cmd.option('-d, --duration <SECONDS>', 'stop after SECONDS', parsePositive);
+    addUnwindOptions(cmd, 'fp');
     cmd.addHelpText(
       'after',
-      '\nWithout -U or -K both stacks are shown, kernel frames above user frames. User stacks stop early\n' +
-        'in code built without frame pointers.\n' +
+      '\nWithout -U or -K both stacks are shown, kernel frames above user frames. User stacks are walked\n' +
+        'with frame pointers by default (events can come fast) and stop early in code built without them\n' +
+        "(Debian's libc): --unwind dwarf unwinds them with DWARF CFI to main; --unwind auto does so up to\n" +
+        '--unwind-rate events per second per CPU, then uses frame pointers.\n' +
         examples([
           ['memscope stackcount -U t:syscalls:sys_enter_brk', 'heap expansion (brk) by user stack'],
           ['memscope stackcount -U -P t:exceptions:page_fault_user', 'user page faults by stack and process'],
           ['memscope stackcount -K t:vmscan:mm_vmscan_write_folio -d 10', 'kernel paths that write pages to swap'],
           ['memscope stackcount -U --svg brk.svg t:syscalls:sys_enter_brk -d 30', 'a flame graph'],
+          ['memscope stackcount -U --unwind dwarf c:malloc -p 181', 'malloc() by full user stack, through code without frame pointers'],
         ]),
     );
   },
@@ -46,17 +51,26 @@ export const tool: Tool = {
     const user = !opts.kernel;
     const kernel = !opts.user;
     const symbolizer = new Symbolizer();
+    const unwinding = user && opts.unwind !== 'fp';
+    const dwarf = new DwarfStacks(symbolizer);
+    if (opts.verbose && user) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     await runTrace({
       bpf: 'stackcount',
       opts,
       duration: opts.duration,
       symbolizer: user ? symbolizer : undefined,
-      consts: { user_stacks: user, kernel_stacks: kernel },
+      consts: { user_stacks: user, kernel_stacks: kernel, ...dwarf.consts(unwinding ? opts : { ...opts, unwind: 'fp' }) },
+      configure: (obj) => unwinding && DwarfStacks.configure(obj, opts),
+      setup: (obj) => unwinding && dwarf.listen(obj),
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, PROGS),
       attach: (obj, pid) => attachProbes(obj, probes, PROGS, pid),
-      finish(obj) {
+      async finish(obj) {
         let stacks = stackCounts(obj, 'stack_counts', symbolizer).read();
+        if (unwinding) {
+          stacks = [...stacks, ...(await dwarf.drain(obj))];
+          if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
+        }
         if (!opts.perPid) stacks = stacks.map((s) => ({ ...s, pid: 0, comm: '' }));
         reportStacks(stacks, opts, { title: `${specs.join(' ')} Flame Graph`, unit: 'events' });
       },
