@@ -97,35 +97,35 @@ interface Run {
   pages: number;
   out: string;
   err: string;
-  /** BPF program time of the tracer while it ran (last poll before it detached). */
+  /** Time the kernel counted in the tracer's BPF programs, and their runs, once the workload was done. */
   bpf?: { ns: number; runs: number };
 }
 
-/** Runs the workload, alone or under a tracer; one sample per pass, the tracer's output and its
- * BPF program time (polled every 200 ms from the kernel's per-program statistics). */
+/** Runs the workload, alone or under a tracer; one sample per pass, the tracer's output and, read
+ * when the workload is done but before it exits (the tracer's programs still loaded), the time the
+ * kernel counted in its BPF programs. */
 async function runWorkload(bin: string, c: Contender, stats: boolean): Promise<Run> {
-  const workload = `${bin} ${MIB} ${PASSES}`;
+  const workload = `${bin} ${MIB} ${PASSES} wait`;
   const [cmd, ...args] = c.argv ? c.argv(workload) : [bin, String(MIB), String(PASSES)];
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...c.env } });
+  // the workload inherits stdin from the tracer (-c): a line there lets it exit
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...c.env } });
   let out = '';
   let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   let bpf: Run['bpf'];
-  const poll =
-    stats && c.argv
-      ? setInterval(() => {
-          const ids = heldPrograms(child.pid!);
-          if (ids.length) {
-            const now = programStats(ids);
-            if (!bpf || now.runs >= bpf.runs) bpf = now;
-          }
-        }, 200)
-      : undefined;
+  let released = false;
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    if (!released && /^done$/m.test(out)) {
+      released = true;
+      if (stats) bpf = programStats(heldPrograms(child.pid!));
+      child.stdin.end('\n');
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  if (!c.argv) child.stdin.end();
   const kill = setTimeout(() => child.kill('SIGKILL'), 900_000);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
   clearTimeout(kill);
-  if (poll) clearInterval(poll);
   if (code !== 0) throw new Error(`${c.name}: exit ${code ?? signal}: ${err.trim().split('\n').slice(-1)[0]}`);
   let pages = 0;
   const samples: Sample[] = [];

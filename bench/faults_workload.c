@@ -1,10 +1,13 @@
-/* faults_workload MIB [ROUNDS]: ROUNDS times, maps MIB MiB of fresh anonymous memory (huge pages
+/* faults_workload MIB [ROUNDS [wait]]: ROUNDS times, maps MIB MiB of fresh anonymous memory (huge pages
  * off, so every 4 KiB page is one fault), writes one byte to each page, unmaps it; prints
  * "pages=N ns=T cpu_ns=C" per round: T is the wall time of the touching loop alone, C the CPU time
  * this thread spent in it (user + kernel, so the fault handling and any BPF program run on each
- * fault are in it, and time spent waiting for a CPU on a busy machine is not). */
+ * fault are in it, and time spent waiting for a CPU on a busy machine is not). With "wait", it then
+ * prints "done" and exits only at a line or the end of its stdin (a tracer's statistics can be
+ * read while its programs are still loaded). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +43,13 @@ int main(int argc, char **argv)
 		long long c1 = now_ns(CLOCK_THREAD_CPUTIME_ID), t1 = now_ns(CLOCK_MONOTONIC);
 		munmap(p, pages * pagesize);
 		printf("pages=%ld ns=%lld cpu_ns=%lld\n", pages, t1 - t0, c1 - c0);
+	}
+	if (argc > 3 && strcmp(argv[3], "wait") == 0) {
+		char line[16];
+		printf("done\n");
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			return 0;
 	}
 	return 0;
 }
