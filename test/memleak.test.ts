@@ -211,6 +211,19 @@ test('memleak -c --sample-bytes 1: the preloaded sampler reports every byte exac
   assert.equal(recs.filter((x) => x.ustack.some((f: string) => FRAME('churn_d').test(f))).length, 0);
 });
 
+test('memleak -O: the allocator inside a static binary', () => {
+  const bin = workload(SITES, { cflags: ['-O0', '-g', '-fno-omit-frame-pointer', '-static'], variant: 'static' });
+  const r = memscope(['memleak', '--json', '-O', bin, '-c', bin, '60'], { input: 'go\nexit\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const recs = jsonLines(r.stdout);
+  const frame = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${SITES}-static\\]$`);
+  const a = recs.filter((x) => frame('leak_a').test(x.ustack[0] ?? ''));
+  assert.deepEqual([a.length, a[0]?.bytes, a[0]?.allocations], [1, 100000, 100], r.stdout);
+  const c = recs.filter((x) => frame('grow_c').test(x.ustack[0] ?? ''));
+  assert.deepEqual([c.length, c[0]?.bytes], [1, 1 << 20], r.stdout);
+  assert.equal(recs.filter((x) => x.ustack.some((f: string) => frame('churn_d').test(f))).length, 0);
+});
+
 test('memleak (kernel mode): N pipes held open appear under alloc_pipe_info with their process', async () => {
   const N = 150;
   const w = start(workload('memleak_pipes'), [String(N)]);

@@ -148,14 +148,14 @@ export const tool: Tool = {
         'Each report shows, per stack, the growth of its outstanding bytes across reports: a leak grows,\n' +
         'a long-lived allocation stays flat.\n' +
         examples([
-          ['memleak -p 181', 'outstanding allocations of PID 181, every 5 s'],
-          ['memleak -p 181 -o 60000 10', 'only allocations older than a minute, every 10 s'],
-          ['memleak -c "./server --port 8080"', 'start a command traced from its first instruction'],
-          ['memleak -c ./server --sample-bytes 512k', 'in-process sampling: lowest overhead, estimates'],
-          ['memleak -p 181 -O /usr/lib/libjemalloc.so.2 --symbols-prefix je_', 'a jemalloc with prefixed names'],
-          ['memleak -p 181 -s 10 --combined-only', 'cheaper: 1 in 10 allocations, totals only'],
-          ['memleak 10 3', 'kernel allocations: three reports 10 s apart'],
-          ['memleak -p 181 --svg leak.svg 30 1', 'a flame graph of outstanding bytes after 30 s'],
+          ['memscope memleak -p 181', 'outstanding allocations of PID 181, every 5 s'],
+          ['memscope memleak -p 181 -o 60000 10', 'only allocations older than a minute, every 10 s'],
+          ['memscope memleak -c "./server --port 8080"', 'start a command traced from its first instruction'],
+          ['memscope memleak -c ./server --sample-bytes 512k', 'in-process sampling: lowest overhead, estimates'],
+          ['memscope memleak -p 181 -O /usr/lib/libjemalloc.so.2 --symbols-prefix je_', 'a jemalloc with prefixed names'],
+          ['memscope memleak -p 181 -s 10 --combined-only', 'cheaper: 1 in 10 allocations, totals only'],
+          ['memscope memleak 10 3', 'kernel allocations: three reports 10 s apart'],
+          ['memscope memleak -p 181 --svg leak.svg 30 1', 'a flame graph of outstanding bytes after 30 s'],
         ]),
     );
   },
