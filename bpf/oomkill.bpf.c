@@ -1,7 +1,7 @@
 /* oomkill: one record per OOM kill (the book's oomkill), from the oom:mark_victim tracepoint.
  * mark_victim fires in the context of the task whose allocation or charge triggered the OOM;
  * its argument is the victim, which can be another process. */
-#include "memscope.h"
+#include "stacks.h"
 
 /* Set by userspace: log2 of the page size; memory.limit_in_bytes exists (cgroup v1 memcg). */
 const volatile __u32 page_shift = 12;
@@ -35,6 +35,8 @@ struct oom_event {
 	__s32 oom_score_adj;
 	__u32 uid;
 	__u32 source; /* 1 tp_btf, 2 classic tracepoint */
+	__s32 trig_ustack; /* the trigger's user stack: a stack id, MS_USTACK_DWARF (a sample of trig_tid), or < 0 none */
+	__u32 pad;
 	char trig_comm[TASK_COMM_LEN];
 	char victim_comm[TASK_COMM_LEN];
 	struct cg_path victim_cg;
@@ -116,7 +118,119 @@ static __always_inline void find_limit_memcg(struct oom_event *e)
 	}
 }
 
-static __always_inline struct oom_event *new_event(__u32 source)
+#define PF_KTHREAD 0x00200000
+
+/* At mark_victim the task_vma iterator of stacks.h fails (-EBUSY here, with SIGKILL already sent),
+ * so the trigger's executable mappings could not reach userspace before the process is gone. This
+ * sends them another way, ahead of the sample: bpf_find_vma (which works here) on rip and on every
+ * word of the top of the user stack that could be a return address, each found mapping once. */
+#define SCAN_CACHE 16
+
+struct scan_state {
+	__u64 sp;
+	__u64 ip;
+	__u64 vdso;
+	__u32 tgid;
+	__u32 next;            /* round-robin slot of the range cache */
+	__u64 lo[SCAN_CACHE];  /* mappings already looked at (executable or not) */
+	__u64 hi[SCAN_CACHE];
+};
+
+struct found_vma {
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;
+	__u64 flags;
+	struct file *file;
+};
+
+static long found_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct found_vma *f = data;
+	f->start = BPF_CORE_READ(vma, vm_start);
+	f->end = BPF_CORE_READ(vma, vm_end);
+	f->pgoff = BPF_CORE_READ(vma, vm_pgoff);
+	f->flags = BPF_CORE_READ(vma, vm_flags);
+	f->file = BPF_CORE_READ(vma, vm_file);
+	return 0;
+}
+
+static long scan_step(__u32 i, void *arg)
+{
+	struct scan_state *st = arg;
+	__u64 addr = st->ip;
+	if (i > 0 && bpf_probe_read_user(&addr, sizeof(addr), (void *)(st->sp + (__u64)(i - 1) * 8)))
+		return 1; /* past the top of the stack */
+	if (addr < 4096 || addr >= (1ULL << 47))
+		return 0;
+	for (int j = 0; j < SCAN_CACHE; j++)
+		if (st->lo[j] <= addr && addr < st->hi[j])
+			return 0;
+	struct found_vma f = {};
+	if (bpf_find_vma(bpf_get_current_task_btf(), addr, found_vma_cb, &f, 0) || f.end <= f.start)
+		return 0;
+	__u32 slot = st->next++ & (SCAN_CACHE - 1);
+	st->lo[slot] = f.start;
+	st->hi[slot] = f.end;
+	if (!(f.flags & MS_VM_EXEC) || (!f.file && f.start != st->vdso))
+		return 0;
+	__u32 zero = 0;
+	struct ms_dwarf_map *n = bpf_map_lookup_elem(&ms_dwarf_map_scratch, &zero);
+	if (!n)
+		return 1;
+	n->kind = MS_DWARF_KIND_MAP;
+	n->tgid = st->tgid;
+	n->start = f.start;
+	n->end = f.end;
+	n->pgoff = f.pgoff;
+	n->ino = 0; /* the vDSO */
+	n->path.tgid = st->tgid;
+	n->path.depth = 0;
+	struct file *file = f.file; /* a local: CO-RE relocations apply to kernel types only */
+	if (file) {
+		n->ino = BPF_CORE_READ(file, f_inode, i_ino);
+		struct ms_path_walk w = {
+			.d = BPF_CORE_READ(file, f_path.dentry),
+			.vmnt = BPF_CORE_READ(file, f_path.mnt),
+			.note = &n->path,
+		};
+		w.mnt = container_of(w.vmnt, struct mount, mnt);
+		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
+	}
+	if (bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0))
+		ms_count_lost();
+	return 0;
+}
+
+static __always_inline void note_maps_by_address(__u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct scan_state st = { .tgid = tgid };
+	st.sp = BPF_CORE_READ(regs, sp);
+	st.ip = BPF_CORE_READ(regs, ip);
+	st.vdso = (__u64)BPF_CORE_READ(task, mm, context.vdso);
+	bpf_loop(ms_unwind_bytes / 8 + 1, scan_step, &st, 0);
+}
+
+
+/* The user stack of the task that triggered the OOM (current: it is in its page fault or system
+ * call): DWARF-unwound in userspace (--unwind, stacks.h) or walked with frame pointers here. */
+static __always_inline __s32 trigger_ustack(void *ctx, __u32 tgid)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(t, flags) & PF_KTHREAD)
+		return -1; /* a kernel thread has no user stack */
+	ms_note_process(tgid);
+	if (ms_unwind != MS_UNWIND_FP) {
+		note_maps_by_address(tgid);
+		if (ms_dwarf_sample(ctx, tgid, false, 1) == 0)
+			return MS_USTACK_DWARF;
+	}
+	return ms_user_stack(ctx);
+}
+
+static __always_inline struct oom_event *new_event(void *ctx, __u32 source)
 {
 	struct oom_event *e = bpf_ringbuf_reserve(&oom_events, sizeof(*e), 0);
 	if (!e) {
@@ -131,6 +245,7 @@ static __always_inline struct oom_event *new_event(__u32 source)
 	e->trig_pid = id >> 32;
 	e->trig_tid = (__u32)id;
 	e->source = source;
+	e->trig_ustack = trigger_ustack(ctx, e->trig_pid);
 	bpf_get_current_comm(e->trig_comm, sizeof(e->trig_comm));
 	find_limit_memcg(e);
 	return e;
@@ -145,7 +260,7 @@ static __always_inline __u64 rss(struct mm_struct *mm, int member)
 SEC("tp_btf/mark_victim")
 int BPF_PROG(oom_mark_victim_btf, struct task_struct *victim, uid_t uid)
 {
-	struct oom_event *e = new_event(1);
+	struct oom_event *e = new_event(ctx, 1);
 	if (!e)
 		return 0;
 	e->victim_pid = BPF_CORE_READ(victim, tgid);
@@ -169,7 +284,7 @@ int BPF_PROG(oom_mark_victim_btf, struct task_struct *victim, uid_t uid)
 SEC("tracepoint/oom/mark_victim")
 int oom_mark_victim_tp(struct trace_event_raw_mark_victim *ctx)
 {
-	struct oom_event *e = new_event(2);
+	struct oom_event *e = new_event(ctx, 2);
 	if (!e)
 		return 0;
 	__u32 kb_shift = page_shift - 10;

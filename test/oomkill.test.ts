@@ -35,6 +35,8 @@ test('oomkill: a workload touching 200 MiB in a 64 MiB memcg is killed exactly o
     // 200 MiB mapped: total_vm in 4 KiB pages is at least that
     assert.ok(k.pages >= (200 << 20) / 4096, String(k.pages));
     assert.equal(k.oom_score_adj, 0);
+    // the trigger stack: the page fault in mem_hog's main, then libc's start code
+    assert.match(k.trigger_ustack[0], /^main\+0x[0-9a-f]+ \[mem_hog\]$/, k.trigger_ustack.join('\n'));
     assert.match(k.loadavg, /^\d+\.\d+ \d+\.\d+ \d+\.\d+ \d+\/\d+ \d+$/);
   } finally {
     hog.kill();
@@ -94,9 +96,81 @@ test('oomkill --source tracepoint: the classic tracepoint reports the same kill 
     // the tracepoint's kB, converted to pages and back
     assert.ok(k.anon_rss_kb > 32 * 1024 && k.anon_rss_kb <= 48 * 1024, String(k.anon_rss_kb));
     assert.ok(k.pages >= (150 << 20) / 4096, String(k.pages));
+    assert.match(k.trigger_ustack[0], /^main\+0x[0-9a-f]+ \[mem_hog\]$/, k.trigger_ustack.join('\n'));
   } finally {
     hog.kill();
     cg.dispose();
+  }
+});
+
+const OOM_TOUCH_FLAGS = ['-O2', '-g', '-fomit-frame-pointer'];
+const frameName = (f: string) => f.replace(/\+0x[0-9a-f]+/, '');
+
+/** Index of each expected "function [module]" in the stack, in increasing order. */
+function assertInOrder(stack: string[], expected: string[]): void {
+  const names = stack.map(frameName);
+  let at = -1;
+  for (const e of expected) {
+    const i = names.indexOf(e, at + 1);
+    assert.ok(i > at, `${e} after position ${at} in:\n${stack.join('\n')}`);
+    at = i;
+  }
+}
+
+test('oomkill: the trigger stack of a -fomit-frame-pointer program is DWARF-unwound from its faulting function to main', async () => {
+  const bin = workload('oom_touch', { cflags: OOM_TOUCH_FLAGS, variant: 'nofp' });
+  const cg = new MemoryCgroup('memscope_oomkill_stack', 32 << 20, { swappiness: 0 });
+  const hog = start('/bin/sh', cg.wrap([bin, '100']).slice(1));
+  try {
+    await hog.waitFor('ready');
+    const ms = await startMemscope(['oomkill', '--json', '-v']);
+    hog.send('go');
+    const h = await hog.exited;
+    assert.equal(h.signal, 'SIGKILL', `the workload was not OOM-killed: ${h.stdout} ${h.stderr}`);
+    await ms.waitFor(new RegExp(`"victim":\\{"pid":${hog.pid},`));
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /memscope: trigger user stacks: DWARF CFI unwinding of 8192 stack bytes per event, frame pointers above 1000 events\/s per CPU/);
+    const kills = jsonLines(r.stdout).filter((k) => k.victim.pid === hog.pid);
+    assert.equal(kills.length, 1, r.stdout);
+    const k = kills[0];
+    assert.equal(k.trigger.pid, hog.pid);
+    // the page fault that could not be charged happened in touch_pages
+    assert.equal(frameName(k.trigger_ustack[0]), 'touch_pages [oom_touch-nofp]', k.trigger_ustack.join('\n'));
+    assertInOrder(k.trigger_ustack, ['touch_pages [oom_touch-nofp]', 'fill_region [oom_touch-nofp]', 'main [oom_touch-nofp]']);
+    assert.ok(!k.trigger_ustack.some((f: string) => f.startsWith('[unwind stopped')), k.trigger_ustack.join('\n'));
+  } finally {
+    hog.kill();
+    cg.dispose();
+  }
+});
+
+test('oomkill text: the trigger stack indented under the line; --unwind fp stops without reaching main', async () => {
+  const bin = workload('oom_touch', { cflags: OOM_TOUCH_FLAGS, variant: 'nofp' });
+  for (const mode of ['dwarf', 'fp']) {
+    const cg = new MemoryCgroup('memscope_oomkill_stack_text', 32 << 20, { swappiness: 0 });
+    const hog = start('/bin/sh', cg.wrap([bin, '100']).slice(1));
+    try {
+      await hog.waitFor('ready');
+      const ms = await startMemscope(['oomkill', '--unwind', mode]);
+      hog.send('go');
+      await hog.exited;
+      await ms.waitFor(`OOM kill of PID ${hog.pid} `);
+      const r = await ms.interrupt();
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.split('\n');
+      const at = lines.findIndex((l) => l.includes(`OOM kill of PID ${hog.pid} `));
+      assert.ok(at >= 0, r.stdout);
+      const frames: string[] = [];
+      for (let i = at + 1; i < lines.length && lines[i].startsWith('        '); i++) frames.push(lines[i].trim());
+      assert.ok(frames.length > 0, r.stdout);
+      assert.equal(frameName(frames[0]), 'touch_pages [oom_touch-nofp]', r.stdout);
+      if (mode === 'dwarf') assertInOrder(frames, ['touch_pages [oom_touch-nofp]', 'fill_region [oom_touch-nofp]', 'main [oom_touch-nofp]']);
+      else assert.ok(!frames.some((f) => frameName(f) === 'main [oom_touch-nofp]'), r.stdout);
+    } finally {
+      hog.kill();
+      cg.dispose();
+    }
   }
 });
 

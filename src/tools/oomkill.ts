@@ -4,11 +4,14 @@
 import * as fs from 'node:fs';
 import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
 import { runTrace } from '../engine/session';
+import { StackReader } from '../engine/stacks';
 import { struct } from '../engine/struct';
 import { readKmsg } from '../procfs/kmsg';
 import { pageSizeKb } from '../procfs/pid';
 import { clock } from '../render/table';
 import { printJson } from '../render/json';
+import { formatFrame, Symbolizer } from '../symbols/symbolizer';
+import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions, USTACK_DWARF } from '../unwind/dwarf-stacks';
 import { parseOomEvents } from './oomlog';
 import { examples, Tool } from './tool';
 
@@ -32,6 +35,8 @@ const OOM_EVENT = struct([
   ['oom_score_adj', 's32'],
   ['uid', 'u32'],
   ['source', 'u32'],
+  ['trig_ustack', 's32'],
+  ['pad', 'u32'],
   ['trig_comm', 'char[16]'],
   ['victim_comm', 'char[16]'],
   ['victim_cg', `bytes[${CG_PATH_BYTES}]`],
@@ -78,6 +83,8 @@ export interface OomKill {
   /** The victim's memory cgroup. */
   cgroup: string | null;
   loadavg: string;
+  /** The user stack of the task that triggered the OOM, innermost frame first (set by the tool). */
+  trigger_ustack?: string[];
 }
 
 function readLoadavg(): string {
@@ -134,10 +141,12 @@ export function describe(rec: Buffer, pageKb: number): OomKill {
 }
 
 export function formatKill(k: OomKill): string {
+  const stack = k.trigger_ustack?.length ? '\n' + k.trigger_ustack.map((f) => `        ${f}`).join('\n') : '';
   return (
     `${k.time} Triggered by PID ${k.trigger.pid} ("${k.trigger.comm}"), OOM kill of PID ${k.victim.pid} ("${k.victim.comm}"), ` +
     `${k.pages} pages, loadavg: ${k.loadavg}; anon-rss ${k.anon_rss_kb}kB, file-rss ${k.file_rss_kb}kB, shmem-rss ${k.shmem_rss_kb}kB, ` +
-    `oom_score_adj ${k.oom_score_adj}, constraint ${k.constraint}${k.oom_memcg ? ` (${k.oom_memcg})` : ''}, cgroup ${k.cgroup ?? '?'}`
+    `oom_score_adj ${k.oom_score_adj}, constraint ${k.constraint}${k.oom_memcg ? ` (${k.oom_memcg})` : ''}, cgroup ${k.cgroup ?? '?'}` +
+    stack
   );
 }
 
@@ -145,7 +154,7 @@ export const tool: Tool = {
   name: 'oomkill',
   summary: 'OOM kills as they happen: trigger, victim, size, RSS, constraint, cgroup, load',
   configure(cmd) {
-    addDuration(addCommonOptions(cmd, ['json']));
+    addUnwindOptions(addDuration(addCommonOptions(cmd, ['json'])));
     cmd.addHelpText(
       'after',
       '\nOne line per OOM kill: the process whose allocation triggered it, the victim and its size\n' +
@@ -153,24 +162,74 @@ export const tool: Tool = {
         'the constraint (memcg: a memory cgroup hit its limit; global: the whole system) with the\n' +
         "cgroup whose limit was hit, and the victim's memory cgroup. The constraint comes from the kernel's\n" +
         'own OOM report when the log has it (it is rate-limited), else from the memcg limits read in BPF.\n' +
+        "Under the line, the user stack of the task that triggered the OOM (in JSON: trigger_ustack),\n" +
+        'DWARF-unwound by default (--unwind auto: an OOM is rare), so it reaches main through code\n' +
+        'built without frame pointers.\n' +
         'Event source: the oom:mark_victim tracepoint (tp_btf, else classic).\n' +
         examples([
           ['memscope oomkill', 'every OOM kill until Ctrl-C'],
           ['memscope oomkill --json', 'one JSON object per kill'],
           ['memscope oomkill 3600', 'for an hour'],
+          ['memscope oomkill --unwind fp', 'trigger stacks by frame pointers only (no stack copy)'],
         ]),
     );
   },
-  async run(opts: CommonOptions, [duration]: [number?]) {
+  async run(opts: CommonOptions & UnwindOptions, [duration]: [number?]) {
     const pageKb = pageSizeKb();
     let kills = 0;
+    const symbolizer = new Symbolizer();
+    const dwarf = new DwarfStacks(symbolizer);
+    const unwinding = opts.unwind !== 'fp';
+    let stacks: StackReader | undefined;
+    if (opts.verbose) process.stderr.write(`memscope: trigger ${describeUnwind(opts)}\n`);
+    // a kill whose trigger stack is a DWARF sample waits (in order) for it: the two ring buffers
+    // are delivered separately, so the sample may come just after the event
+    const queue: { k: OomKill; tid: number; pid: number; ustack: number; at: number }[] = [];
+    const sampled = new Map<number, string[][]>();
+    dwarf.perEvent = (tid, frames) => {
+      const list = sampled.get(tid) ?? [];
+      list.push(frames.map((f) => formatFrame(f)));
+      sampled.set(tid, list);
+      flush(false);
+    };
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flush = (force: boolean): void => {
+      while (queue.length) {
+        const { k, tid, pid, ustack, at } = queue[0];
+        if (ustack === USTACK_DWARF) {
+          const frames = sampled.get(tid)?.shift();
+          if (!frames && !force && performance.now() - at < 500) {
+            flushTimer ??= setTimeout(() => {
+              flushTimer = undefined;
+              flush(false);
+            }, 20);
+            return;
+          }
+          k.trigger_ustack = frames ?? ['[unwind stopped: no stack sample arrived]'];
+        } else {
+          k.trigger_ustack = ustack >= 0 && stacks ? symbolizer.user(pid, stacks.userStack(ustack)).map((f) => formatFrame(f)) : [];
+        }
+        queue.shift();
+        kills++;
+        if (opts.json) printJson(k);
+        else process.stdout.write(formatKill(k) + '\n');
+      }
+    };
     await runTrace({
       bpf: 'oomkill',
       opts,
       duration,
+      symbolizer,
       consts: {
         page_shift: Math.log2(pageKb * 1024),
         memcg_v1: fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes'),
+        ...dwarf.consts(opts),
+      },
+      configure(obj) {
+        // OOM kills are rare: small stack maps, and a sample ring for a few samples (each at most ~17 KiB)
+        obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1);
+        if (unwinding) DwarfStacks.configure(obj, opts);
+        if (unwinding) obj.setMaxEntries('ms_dwarf_samples', 2 << 20);
       },
       banner: 'Tracing OOM kills',
       groups: [
@@ -183,16 +242,21 @@ export const tool: Tool = {
         },
       ],
       setup(obj) {
+        stacks = new StackReader(obj);
+        if (unwinding) dwarf.listen(obj);
         obj.onRecords('oom_events', (recs) => {
           for (const r of recs) {
-            const k = describe(r, pageKb);
-            kills++;
-            if (opts.json) printJson(k);
-            else process.stdout.write(formatKill(k) + '\n');
+            const e = OOM_EVENT.decode(r);
+            queue.push({ k: describe(r, pageKb), tid: e.trig_tid, pid: e.trig_pid, ustack: e.trig_ustack, at: performance.now() });
           }
+          flush(false);
         });
       },
-      finish() {
+      async finish(obj) {
+        if (unwinding) await dwarf.drain(obj);
+        clearTimeout(flushTimer);
+        flush(true);
+        if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
       },
     });
