@@ -8,6 +8,7 @@ import { KernelSymbols } from './kallsyms';
 import { PerfMap } from './perfmap';
 import { findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
 import type { UserFrame } from '../engine/stacks';
+import { vdsoImage, vdsoSymbols } from './vdso';
 
 export interface Frame {
   addr: bigint;
@@ -146,6 +147,10 @@ export class Symbolizer {
       if (elf) return this.resolveInFile(elf, fileOffset, ip);
       return { addr: ip, symbol: null, offset: 0, module: path.basename(m.path) };
     }
+    if (m && m.path === '[vdso]') {
+      const named = vdsoFrame(m, ip);
+      if (named) return named;
+    }
     const jit = this.perfMapFor(pid)?.lookup(ip);
     if (jit) return { addr: ip, symbol: jit.name, offset: jit.offset, module: 'JIT' };
     const module = m ? m.path || '[anon]' : null;
@@ -249,4 +254,15 @@ export class Symbolizer {
     if (!this.perfMaps.has(pid)) this.perfMaps.set(pid, PerfMap.read(pid));
     return this.perfMaps.get(pid)!;
   }
+}
+
+/** A frame in a process's [vdso], named with memscope's own copy of the image (the same in every
+ * 64-bit process of this kernel: a mapping of another size is not trusted to be it). */
+function vdsoFrame(m: Mapping, ip: bigint): Frame | null {
+  const elf = vdsoSymbols();
+  const img = vdsoImage();
+  if (!elf || !img || m.end - m.start !== BigInt(img.length)) return null;
+  const vaddr = elf.vaddrOfFileOffset(Number(ip - m.start));
+  const sym = vaddr === null ? null : elf.symbols().lookup(vaddr);
+  return sym ? { addr: ip, symbol: sym.name, offset: sym.offset, module: 'vdso' } : null;
 }

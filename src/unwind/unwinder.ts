@@ -3,11 +3,10 @@
 // recorded mappings), the CFI row for it, computes the CFA and the caller's registers, and goes on
 // until the outermost frame (return address undefined, as in _start) or until it cannot: then the
 // stack ends with the reason, never with a guessed frame.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { ElfFile } from '../symbols/elf';
+import type { ElfFile } from '../symbols/elf';
 import type { Symbolizer } from '../symbols/symbolizer';
+import { withVdso } from '../symbols/vdso';
 import { CfiError, CfiSection, RA_REG, readCfi, RegRule, Row, rowAt, RuleKind } from './cfi';
 import { evaluate, ExprContext } from './expr';
 
@@ -85,35 +84,14 @@ let vdso: ElfFile | null | undefined;
 
 /**
  * The vDSO's ELF image (with its .eh_frame): the kernel maps the same one into every process, so
- * memscope's own copy (read from /proc/self/mem) serves for all. Kept in a file ElfFile can read.
+ * memscope's own copy (src/symbols/vdso.ts) serves for all; its CFI is read while its file exists.
  */
 function vdsoElf(): ElfFile | null {
   if (vdso !== undefined) return vdso;
-  vdso = null;
-  try {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) .*\[vdso\]$/m.exec(fs.readFileSync('/proc/self/maps', 'utf8'));
-    if (!m) return null;
-    const start = parseInt(m[1], 16);
-    const size = parseInt(m[2], 16) - start;
-    const image = Buffer.alloc(size);
-    const fd = fs.openSync('/proc/self/mem', 'r');
-    try {
-      fs.readSync(fd, image, 0, size, start);
-    } finally {
-      fs.closeSync(fd);
-    }
-    const file = path.join(os.tmpdir(), `memscope-vdso-${process.pid}.so`);
-    fs.writeFileSync(file, image, { mode: 0o600 });
-    try {
-      vdso = ElfFile.read(file);
-      // read its CFI now, while the file exists
-      if (vdso) cfiOfVdso = new ModuleCfi('[vdso]', [readCfi(vdso).eh]);
-    } finally {
-      fs.rmSync(file, { force: true });
-    }
-  } catch {
-    vdso = null;
-  }
+  vdso = withVdso((elf) => {
+    cfiOfVdso = new ModuleCfi('[vdso]', [readCfi(elf).eh]);
+    return elf;
+  });
   return vdso;
 }
 

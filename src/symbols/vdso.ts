@@ -1,0 +1,61 @@
+// memscope's own vDSO image: the kernel maps the same one into every (64-bit) process, so it names
+// and unwinds vDSO frames of any process. Read once from /proc/self/mem into a private temporary
+// file (ElfFile and the CFI reader read files), which exists only while `use` runs.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ElfFile } from './elf';
+
+let image: Buffer | null | undefined;
+
+/** The bytes of memscope's own [vdso] mapping, or null when it has none or it cannot be read. */
+export function vdsoImage(): Buffer | null {
+  if (image !== undefined) return image;
+  image = null;
+  try {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) .*\[vdso\]$/m.exec(fs.readFileSync('/proc/self/maps', 'utf8'));
+    if (!m) return null;
+    const start = parseInt(m[1], 16);
+    const size = parseInt(m[2], 16) - start;
+    const buf = Buffer.alloc(size);
+    const fd = fs.openSync('/proc/self/mem', 'r');
+    try {
+      if (fs.readSync(fd, buf, 0, size, start) === size) image = buf;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    image = null;
+  }
+  return image;
+}
+
+/** Parses the vDSO image and runs `use` on it while its temporary file exists (read what you
+ * need from the file inside `use`); null when there is no image. */
+export function withVdso<T>(use: (elf: ElfFile) => T): T | null {
+  const img = vdsoImage();
+  if (!img) return null;
+  const file = path.join(os.tmpdir(), `memscope-vdso-${process.pid}-${Math.random().toString(36).slice(2)}.so`);
+  try {
+    fs.writeFileSync(file, img, { mode: 0o600 });
+    const elf = ElfFile.read(file);
+    return elf ? use(elf) : null;
+  } catch {
+    return null;
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+let vdsoElf: ElfFile | null | undefined;
+
+/** The vDSO as an ElfFile with its symbols already read (its file is gone afterwards). */
+export function vdsoSymbols(): ElfFile | null {
+  if (vdsoElf === undefined) {
+    vdsoElf = withVdso((elf) => {
+      elf.symbols(); // cached by the ElfFile
+      return elf;
+    });
+  }
+  return vdsoElf;
+}
