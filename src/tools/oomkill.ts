@@ -253,7 +253,8 @@ export const tool: Tool = {
         });
       },
       async finish(obj) {
-        if (unwinding) await dwarf.drain(obj);
+        // only a kill still waiting for its stack sample needs the sample ring drained
+        if (unwinding && queue.length) await dwarf.drain(obj);
         clearTimeout(flushTimer);
         flush(true);
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
