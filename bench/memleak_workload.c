@@ -6,8 +6,8 @@
  * spent waiting for a CPU on a busy machine), then exits on the
  * next line or end of input. Every 100th iteration keeps its block, allocated in keep_block():
  * that is the known leak. Sizes come from one table for both (16 B .. 4 KiB, small ones more
- * often), so the retained bytes are about 1% of the bytes allocated. Built -O2 with frame
- * pointers. */
+ * often), so the retained bytes are about 1% of the bytes allocated. Each block is filled once
+ * (memset), as a program initializes what it allocates. Built -O2 with frame pointers. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +31,7 @@ static size_t nkept, kept_bytes;
 __attribute__((noinline)) void keep_block(size_t size)
 {
 	char *p = malloc(size);
-	p[0] = 1;
-	p[size - 1] = 1;
+	memset(p, (int)size, size);
 	kept[nkept++] = p;
 	kept_bytes += size;
 }
@@ -40,8 +39,7 @@ __attribute__((noinline)) void keep_block(size_t size)
 __attribute__((noinline)) void churn_block(size_t size)
 {
 	char *p = malloc(size);
-	p[0] = 1;
-	p[size - 1] = 1;
+	memset(p, (int)size, size);
 	__asm__ volatile("" : : "r"(p) : "memory");
 	free(p);
 }

@@ -123,13 +123,16 @@ static inline uint64_t sample_points(size_t size, void *ret)
 
 /* ---- the set of sampled addresses: a hash of chains under a spin lock, with per-bucket counts
  * read without the lock so a free of an unsampled block costs one load ---- */
-#define BUCKETS 8192
+#define BUCKETS 65536
 struct node {
 	void *ptr;
 	struct node *next;
 };
 static struct node *buckets[BUCKETS];
-static uint16_t bucket_count[BUCKETS]; /* 16 KiB: stays in the L1 cache that every free() reads */
+/* Read by every free(): only the lines of the addresses a program frees are touched (malloc hands
+ * the same few blocks out again and again), and few enough buckets are taken by sampled blocks
+ * that a free of an unsampled block rarely takes the locked path. */
+static uint16_t bucket_count[BUCKETS];
 static int lock_word;
 
 static inline uint32_t bucket_of(void *p)
