@@ -178,6 +178,8 @@ async function main(): Promise<void> {
     { name: `memscope memleak -c --sample-bytes ${SAMPLE_BYTES}`, n: N_FULL, run: () => started(N_FULL, ['--sample-bytes', SAMPLE_BYTES]), runs: [] },
   ];
 
+  // BENCH_ONLY=sampler: the sampler and the workload alone only (a quick check of the shim)
+  if (process.env.BENCH_ONLY === 'sampler') for (const c of contenders) if (c.n !== N_FULL) c.missing = 'not run (BENCH_ONLY=sampler)';
   for (let round = 1; round <= FULL_RUNS; round++) {
     for (const c of contenders) {
       if (c.missing || !c.run || (round > RUNS && c.n !== N_FULL)) continue;
