@@ -132,6 +132,9 @@ static __always_inline void ms_note_process(__u32 tgid)
 {
 	__u8 one = 1;
 	__u32 zero = 0;
+	/* the common case first: an LRU update takes a free node before it checks the key */
+	if (bpf_map_lookup_elem(&ms_seen, &tgid))
+		return;
 	if (bpf_map_update_elem(&ms_seen, &tgid, &one, BPF_NOEXIST))
 		return;
 	struct ms_proc_note *note = bpf_map_lookup_elem(&ms_note_scratch, &zero);

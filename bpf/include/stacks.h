@@ -24,9 +24,30 @@ struct {
 	__uint(max_entries, 2048);
 } ms_kstacks SEC(".maps");
 
+/* Plain-address user stacks: a load-time alternative to build-id stacks (ms_plain_ustacks).
+ * Resolving build ids costs the kernel an mmap-lock trylock and, where interrupts are off (page
+ * faults), a self-IPI to release it on every event — most of a fault tool's cost. With plain
+ * stacks the process's executable mappings are sent to userspace instead whenever they change
+ * (ms_dwarf_note_maps, ahead of the stacks), so frames still resolve after the process exits.
+ * Sized by userspace when used. */
+const volatile bool ms_plain_ustacks = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, MS_STACK_DEPTH * sizeof(__u64));
+	__uint(max_entries, 1);
+} ms_ustacks_plain SEC(".maps");
+
+static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid);
+
 /* Returns a stack id, or a negative errno (-EFAULT: no user stack, -EEXIST/-ENOMEM: map full). */
 static __always_inline __s32 ms_user_stack(void *ctx)
 {
+	if (ms_plain_ustacks) {
+		ms_dwarf_note_maps(bpf_get_current_task_btf(), bpf_get_current_pid_tgid() >> 32);
+		return bpf_get_stackid(ctx, &ms_ustacks_plain, BPF_F_USER_STACK);
+	}
 	return bpf_get_stackid(ctx, &ms_ustacks, BPF_F_USER_STACK);
 }
 
@@ -34,19 +55,6 @@ static __always_inline __s32 ms_kernel_stack(void *ctx)
 {
 	return bpf_get_stackid(ctx, &ms_kstacks, 0);
 }
-
-/* Plain-address user stacks, for tools that capture a stack on every event of a process they
- * follow while it lives (memleak): much cheaper than build-id stacks, because the kernel does not
- * look up a build id per frame; frames resolve through the process's maps. An object opts in by
- * defining MS_PLAIN_USER_STACKS before including this file. */
-#ifdef MS_PLAIN_USER_STACKS
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MS_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 8192);
-} ms_ustacks_plain SEC(".maps");
-#endif
 
 /* At a function's first instruction (a uprobe on malloc) the function has not pushed its frame
  * yet, so a frame-pointer walk goes from the probed address straight to the caller's caller: the
@@ -178,7 +186,8 @@ extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __wea
 static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid)
 {
 	__u32 zero = 0;
-	__u64 exec_vm = BPF_CORE_READ(task, mm, exec_vm);
+	/* a direct BTF load (the task pointer is trusted): cheaper than a probe read on the hot path */
+	__u64 exec_vm = task->mm->exec_vm;
 	__u64 *last = bpf_map_lookup_elem(&ms_dwarf_exec_vm, &tgid);
 	if (last && *last == exec_vm)
 		return;

@@ -72,6 +72,19 @@ export class BpfObject {
     return this;
   }
 
+  hasGlobal(name: string): boolean {
+    try {
+      native().readGlobal(this.h(), name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  readGlobalU8(name: string): number {
+    return native().readGlobal(this.h(), name).readUInt8(0);
+  }
+
   readGlobalU64(name: string): bigint {
     return native().readGlobal(this.h(), name).readBigUInt64LE(0);
   }

@@ -13,7 +13,12 @@ export class StackReader {
   private kernel = new Map<number, bigint[]>();
   private plain = new Map<number | string, UserFrame[]>();
 
-  constructor(private readonly obj: BpfObject) {}
+  /** Whether the object captured plain-address user stacks (ms_plain_ustacks in stacks.h). */
+  private readonly plainUser: boolean;
+
+  constructor(private readonly obj: BpfObject) {
+    this.plainUser = obj.hasGlobal('ms_plain_ustacks') && obj.readGlobalU8('ms_plain_ustacks') !== 0;
+  }
 
   private key(id: number): Buffer {
     const k = Buffer.alloc(4);
@@ -23,6 +28,7 @@ export class StackReader {
 
   /** Frames of a user stack id, innermost first; [] for a failed capture (negative id). */
   userStack(id: number): UserFrame[] {
+    if (this.plainUser) return this.userStackPlain(id);
     if (id < 0) return [];
     let frames = this.user.get(id);
     if (frames) return frames;
@@ -43,7 +49,7 @@ export class StackReader {
   }
 
   /** Frames of a plain-address user stack id, innermost first: ms_ustacks_plain
-   * (MS_PLAIN_USER_STACKS), or any map from a u32 id to zero-terminated u64 addresses. */
+   * (ms_plain_ustacks), or any map from a u32 id to zero-terminated u64 addresses. */
   userStackPlain(id: number, map = 'ms_ustacks_plain'): UserFrame[] {
     if (id < 0) return [];
     const cacheKey = map === 'ms_ustacks_plain' ? id : `${map}/${id}`;

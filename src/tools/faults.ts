@@ -74,7 +74,9 @@ export const tool: Tool = {
       setup: (obj) => dwarf.listen(obj),
       configure(obj) {
         DwarfStacks.configure(obj, opts);
-        obj.setMaxEntries('ms_ustacks', opts.stackStorage).setMaxEntries('ms_kstacks', opts.kernel ? opts.stackStorage : 1);
+        // faults come fast: plain-address stacks avoid a build-id lookup per fault
+        DwarfStacks.configurePlainStacks(obj, opts, opts.stackStorage);
+        obj.setMaxEntries('ms_kstacks', opts.kernel ? opts.stackStorage : 1);
       },
       async finish(obj) {
         const stacks = [...stackCounts(obj, 'fault_counts', symbolizer).read(), ...(await dwarf.drain(obj))];

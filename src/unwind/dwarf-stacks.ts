@@ -119,6 +119,17 @@ export class DwarfStacks {
     if (o.unwind !== 'fp') obj.setMaxEntries('ms_dwarf_samples', ringBytes(o)).setMaxEntries('ms_dwarf_exec_vm', 8192);
   }
 
+  /**
+   * Plain-address frame-pointer stacks (ms_plain_ustacks): cheap at high event rates, resolved
+   * through the executable mappings BPF sends on this object's sample ring (listen() records them).
+   */
+  static configurePlainStacks(obj: BpfObject, o: UnwindOptions, stacks: number): void {
+    obj.setConst('ms_plain_ustacks', true).setMaxEntries('ms_ustacks_plain', stacks).setMaxEntries('ms_ustacks', 1);
+    obj.setMaxEntries('ms_dwarf_exec_vm', 8192);
+    // with DWARF on, configure() sized the ring for samples already; mapping records need 1 MiB
+    if (o.unwind === 'fp') obj.setMaxEntries('ms_dwarf_samples', 1 << 20);
+  }
+
   /** Starts consuming samples (from runTrace's setup, after load). */
   listen(obj: BpfObject): void {
     obj.onRecords('ms_dwarf_samples', (recs) => {
