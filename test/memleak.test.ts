@@ -167,6 +167,49 @@ test('memleak growth view: a stack that keeps leaking reads "growing", a long-li
   }
 });
 
+test('memleak -z/-Z bound the sizes recorded; --sort count -T 2 orders and cuts the report', async () => {
+  const { w, ms } = await traced(['-z', '64', '-Z', '1000', '--sort', 'count', '-T', '2', '60']);
+  try {
+    w.send('go');
+    await w.waitFor('done');
+    w.send('exit');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    // leak_a (100 x 1000 B) and leak_b (50 x 64 B) are within the bounds; the thread's 4096-byte
+    // blocks and grow_c's 1 KiB..1 MiB blocks are not
+    assert.equal(recs.length, 2, r.stdout);
+    assert.match(recs[0].ustack[0], FRAME('leak_a'));
+    assert.equal(recs[0].allocations, 100);
+    assert.match(recs[1].ustack[0], FRAME('leak_b'));
+    assert.equal(recs[1].allocations, 50);
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});
+
+test('memleak: a full table is said once and tracing goes on', async () => {
+  const { w, ms } = await traced(['--max-allocs', '50', '60']);
+  try {
+    w.send('go');
+    await w.waitFor('done');
+    w.send('exit');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const full = r.stderr.split('\n').filter((l) => /table of outstanding allocations is full.*continuing/.test(l));
+    assert.equal(full.length, 1, r.stderr);
+    assert.match(full[0], /^memscope: memleak: /);
+    // what fitted is still reported: at most 50 allocations in all
+    const recs = jsonLines(r.stdout);
+    assert.ok(recs.length > 0);
+    assert.ok(total(recs, 'allocations') <= 50, r.stdout);
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});
+
 test('memleak -s 10: totals scaled and marked as estimates, within the stated error', async () => {
   const { w, ms } = await traced(['-s', '10', '60']);
   try {

@@ -33,6 +33,7 @@ interface MemleakOptions extends CommonOptions {
   sort: 'size' | 'count';
   obj?: string;
   symbolsPrefix: string;
+  maxAllocs?: number;
 }
 
 const KEY = struct([
@@ -136,6 +137,7 @@ export const tool: Tool = {
       .option('-s, --sample-rate <RATE>', 'record 1 in RATE allocations (totals are scaled and marked as estimates)', parseWhole)
       .option('--sample-bytes <BYTES>', '-c only: sample 1 per BYTES allocated inside the process (preloaded shim; lowest overhead)', parseSize)
       .option('--combined-only', 'report per-stack totals only (the cheapest report)')
+      .option('--max-allocs <N>', 'size of the table of outstanding allocations (default 262144)', parseWhole)
       .addOption(new Option('--sort <KEY>', 'order stacks by outstanding size or count').choices(['size', 'count']).default('size'))
       .option('-O, --obj <LIB>', 'trace this allocator library or binary instead of libc (jemalloc, tcmalloc, a static binary)')
       .option('--symbols-prefix <PREFIX>', "prefix of the allocator's function names (je_ for je_malloc)", '');
@@ -170,6 +172,7 @@ export const tool: Tool = {
       if (opts.sampleBytes < 1) throw new UsageError('--sample-bytes must be at least 1');
     }
     if (opts.sampleRate !== undefined && opts.sampleRate < 1) throw new UsageError('-s RATE must be at least 1');
+    if (opts.maxAllocs !== undefined && opts.maxAllocs < 1) throw new UsageError('--max-allocs must be at least 1');
     if (!user && opts.obj) throw new UsageError('-O needs a process (-p or -c)');
     if (opts.minSize !== undefined && opts.maxSize !== undefined && opts.minSize > opts.maxSize) {
       throw new UsageError('-z must not be larger than -Z');
@@ -446,6 +449,7 @@ export const tool: Tool = {
       commandEnv: sampler ? { LD_PRELOAD: sampler, MEMSCOPE_SAMPLE_BYTES: String(opts.sampleBytes) } : undefined,
       configure(obj) {
         // stack storage where this mode needs it: kernel mode sees many distinct kernel stacks
+        if (opts.maxAllocs !== undefined) obj.setMaxEntries('allocs', opts.maxAllocs);
         obj.setMaxEntries('ms_ustacks', 1);
         if (user) obj.setMaxEntries('ms_kstacks', 1);
         else obj.setMaxEntries('ms_kstacks', 16384).setMaxEntries('ml_stacks', 1);
