@@ -78,7 +78,7 @@ test('vmgrowth per interval: a table per interval, text form', async () => {
     await w.waitFor('done');
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`\\d\\d:\\d\\d:\\d\\d\\n\\s+PID COMM\\s+BRK_KB MMAP_KB MUNMAP_KB NET_KB\\n\\s*${w.pid} vm_ops\\s+128\\s+3840\\s+1024\\s+2944\\n`));
+    assert.match(r.stdout, new RegExp(`\\d\\d:\\d\\d:\\d\\d\\n\\s*PID COMM\\s+BRK_KB MMAP_KB MUNMAP_KB NET_KB\\n\\s*${w.pid} vm_ops\\s+128\\s+3840\\s+1024\\s+2944\\n`));
   } finally {
     w.kill();
   }

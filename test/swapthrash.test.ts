@@ -57,7 +57,7 @@ test('the text report: a histogram per process and the table (PSWPIN from the cl
   const r = run(2, ['-v', '--source', 'tracepoint']);
   assert.match(r.stderr, /pages read from swap \(PSWPIN\): using tracepoint memcg\/count_memcg_events/);
   assert.match(r.stdout, /\n@swap_out_usecs\[thrash, (\d+)\]: \d+ pages back from swap, average [\d.]+ ms out\n\[/);
-  const row = /\n\s+PID COMM\s+SWAPPED_IN PSWPIN AVG_OUT_ms\n\s*\d+ thrash\s+(\d+)\s+(\d+)\s+[\d.]+\n/.exec(r.stdout);
+  const row = /\n\s*PID COMM\s+SWAPPED_IN PSWPIN AVG_OUT_ms\n\s*\d+ thrash\s+(\d+)\s+(\d+)\s+[\d.]+\n/.exec(r.stdout);
   assert.ok(row, r.stdout);
   assert.ok(Number(row![2]) > 0 && Number(row![1]) <= Number(row![2]), r.stdout);
 });
