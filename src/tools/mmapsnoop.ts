@@ -7,7 +7,8 @@ import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
 import { formatFrame, Symbolizer } from '../symbols/symbolizer';
-import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions, USTACK_DWARF } from '../unwind/dwarf-stacks';
+import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
+import { EventStacks } from '../unwind/event-stacks';
 import { examples, Tool } from './tool';
 
 const MMAP_EVENT = struct([
@@ -86,40 +87,11 @@ export const tool: Tool = {
     const dwarf = new DwarfStacks(symbolizer);
     const unwinding = !!opts.userStacks && opts.unwind !== 'fp';
     if (opts.verbose && opts.userStacks) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
-    // events whose stack is a DWARF sample wait (in order) for it: the two ring buffers are
-    // delivered separately, so the sample (taken at entry) may come just after the event
-    const queue: { e: ReturnType<typeof MMAP_EVENT.decode>; at: number }[] = [];
-    const sampled = new Map<number, string[][]>();
-    dwarf.perEvent = (tid, frames) => {
-      const list = sampled.get(tid) ?? [];
-      list.push(frames.map((f) => formatFrame(f)));
-      sampled.set(tid, list);
-      flush(false);
-    };
-    let flushTimer: NodeJS.Timeout | undefined;
-    const flush = (force: boolean): void => {
-      while (queue.length) {
-        const { e, at } = queue[0];
-        let ustack: string[] | undefined;
-        if (opts.userStacks && e.ustack === USTACK_DWARF) {
-          ustack = sampled.get(e.tid)?.shift();
-          if (!ustack) {
-            if (!force && performance.now() - at < 250) {
-              flushTimer ??= setTimeout(() => {
-                flushTimer = undefined;
-                flush(false);
-              }, 20);
-              return;
-            }
-            ustack = ['[unwind stopped: no stack sample arrived]'];
-          }
-        } else if (opts.userStacks) {
-          ustack = symbolizer.user(e.pid, stacks!.userStack(e.ustack)).map((f) => formatFrame(f));
-        }
-        queue.shift();
-        emit(e, ustack);
-      }
-    };
+    const events = new EventStacks<ReturnType<typeof MMAP_EVENT.decode>>(
+      dwarf,
+      (pid, ustack) => symbolizer.user(pid, stacks!.userStack(ustack)).map((f) => formatFrame(f)),
+      emit,
+    );
     await runTrace({
       bpf: 'mmapsnoop',
       opts,
@@ -146,14 +118,15 @@ export const tool: Tool = {
         if (!opts.json) process.stdout.write(formatHeader(columns) + '\n');
         if (unwinding) dwarf.listen(obj);
         obj.onRecords('events', (records) => {
-          for (const r of records) queue.push({ e: MMAP_EVENT.decode(r), at: performance.now() });
-          flush(false);
+          for (const r of records) {
+            const e = MMAP_EVENT.decode(r);
+            events.push(e, e.tid, e.pid, opts.userStacks ? e.ustack : null);
+          }
         });
       },
       async finish(obj) {
         if (unwinding) await dwarf.drain(obj);
-        clearTimeout(flushTimer);
-        flush(true);
+        events.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stderr.write(`${count} mmap() calls traced\n`);
       },

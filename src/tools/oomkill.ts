@@ -11,7 +11,8 @@ import { pageSizeKb } from '../procfs/pid';
 import { clock } from '../render/table';
 import { printJson } from '../render/json';
 import { formatFrame, Symbolizer } from '../symbols/symbolizer';
-import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions, USTACK_DWARF } from '../unwind/dwarf-stacks';
+import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
+import { EventStacks } from '../unwind/event-stacks';
 import { parseOomEvents } from './oomlog';
 import { examples, Tool } from './tool';
 
@@ -182,39 +183,17 @@ export const tool: Tool = {
     const unwinding = opts.unwind !== 'fp';
     let stacks: StackReader | undefined;
     if (opts.verbose) process.stderr.write(`memscope: trigger ${describeUnwind(opts)}\n`);
-    // a kill whose trigger stack is a DWARF sample waits (in order) for it: the two ring buffers
-    // are delivered separately, so the sample may come just after the event
-    const queue: { k: OomKill; tid: number; pid: number; ustack: number; at: number }[] = [];
-    const sampled = new Map<number, string[][]>();
-    dwarf.perEvent = (tid, frames) => {
-      const list = sampled.get(tid) ?? [];
-      list.push(frames.map((f) => formatFrame(f)));
-      sampled.set(tid, list);
-      flush(false);
-    };
-    let flushTimer: NodeJS.Timeout | undefined;
-    const flush = (force: boolean): void => {
-      while (queue.length) {
-        const { k, tid, pid, ustack, at } = queue[0];
-        if (ustack === USTACK_DWARF) {
-          const frames = sampled.get(tid)?.shift();
-          if (!frames && !force && performance.now() - at < 500) {
-            flushTimer ??= setTimeout(() => {
-              flushTimer = undefined;
-              flush(false);
-            }, 20);
-            return;
-          }
-          k.trigger_ustack = frames ?? ['[unwind stopped: no stack sample arrived]'];
-        } else {
-          k.trigger_ustack = ustack >= 0 && stacks ? symbolizer.user(pid, stacks.userStack(ustack)).map((f) => formatFrame(f)) : [];
-        }
-        queue.shift();
+    const killStacks = new EventStacks<OomKill>(
+      dwarf,
+      (pid, ustack) => (ustack >= 0 && stacks ? symbolizer.user(pid, stacks.userStack(ustack)).map((f) => formatFrame(f)) : []),
+      (k, ustack) => {
+        k.trigger_ustack = ustack ?? [];
         kills++;
         if (opts.json) printJson(k);
         else process.stdout.write(formatKill(k) + '\n');
-      }
-    };
+      },
+      500,
+    );
     await runTrace({
       bpf: 'oomkill',
       opts,
@@ -247,16 +226,14 @@ export const tool: Tool = {
         obj.onRecords('oom_events', (recs) => {
           for (const r of recs) {
             const e = OOM_EVENT.decode(r);
-            queue.push({ k: describe(r, pageKb), tid: e.trig_tid, pid: e.trig_pid, ustack: e.trig_ustack, at: performance.now() });
+            killStacks.push(describe(r, pageKb), e.trig_tid, e.trig_pid, e.trig_ustack);
           }
-          flush(false);
         });
       },
       async finish(obj) {
         // only a kill still waiting for its stack sample needs the sample ring drained
-        if (unwinding && queue.length) await dwarf.drain(obj);
-        clearTimeout(flushTimer);
-        flush(true);
+        if (unwinding && killStacks.waiting) await dwarf.drain(obj);
+        killStacks.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
       },

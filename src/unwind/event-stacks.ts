@@ -1,0 +1,78 @@
+// Per-event tools that print each event with its user stack (mmapsnoop -U, oomkill's trigger).
+// An event whose stack is a DWARF sample waits, in order, for that sample: the event and sample
+// ring buffers are delivered separately, so the sample may arrive just after its event.
+import { formatFrame } from '../symbols/symbolizer';
+import { DwarfStacks, USTACK_DWARF } from './dwarf-stacks';
+
+interface Waiting<E> {
+  event: E;
+  tid: number;
+  pid: number;
+  /** A stack id, USTACK_DWARF, or null when the tool wants no stack for it. */
+  ustack: number | null;
+  at: number;
+}
+
+export class EventStacks<E> {
+  private queue: Waiting<E>[] = [];
+  private sampled = new Map<number, string[][]>();
+  private timer: NodeJS.Timeout | undefined;
+
+  /**
+   * @param frameStack formats a frame-pointer stack id (from the object's stack map)
+   * @param emit prints one event with its stack (undefined when no stack was wanted)
+   * @param waitMs how long an event waits for its DWARF sample before printing without it
+   */
+  constructor(
+    dwarf: DwarfStacks,
+    private readonly frameStack: (pid: number, ustack: number) => string[],
+    private readonly emit: (event: E, ustack: string[] | undefined) => void,
+    private readonly waitMs = 250,
+  ) {
+    dwarf.perEvent = (tid, frames) => {
+      const list = this.sampled.get(tid) ?? [];
+      list.push(frames.map((f) => formatFrame(f)));
+      this.sampled.set(tid, list);
+      this.flush(false);
+    };
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  push(event: E, tid: number, pid: number, ustack: number | null): void {
+    this.queue.push({ event, tid, pid, ustack, at: performance.now() });
+    this.flush(false);
+  }
+
+  /** Prints what is left, without waiting for samples that did not come (for finish). */
+  close(): void {
+    clearTimeout(this.timer);
+    this.flush(true);
+  }
+
+  private flush(force: boolean): void {
+    while (this.queue.length) {
+      const { event, tid, pid, ustack, at } = this.queue[0];
+      let frames: string[] | undefined;
+      if (ustack === USTACK_DWARF) {
+        frames = this.sampled.get(tid)?.shift();
+        if (!frames) {
+          if (!force && performance.now() - at < this.waitMs) {
+            this.timer ??= setTimeout(() => {
+              this.timer = undefined;
+              this.flush(false);
+            }, 20);
+            return;
+          }
+          frames = ['[unwind stopped: no stack sample arrived]'];
+        }
+      } else if (ustack !== null) {
+        frames = this.frameStack(pid, ustack);
+      }
+      this.queue.shift();
+      this.emit(event, frames);
+    }
+  }
+}
