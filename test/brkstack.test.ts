@@ -53,4 +53,22 @@ test('brkstack system-wide with a duration sees a process it was not told about'
   }
 });
 
+test('SIGTERM ends tracing like Ctrl-C: the summary is printed and the exit status is 0', async () => {
+  const bin = workload('brk_grow');
+  const w = start(bin, ['6']);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['brkstack', '--json', '-p', String(w.pid)]);
+    w.send('go');
+    await w.waitFor('done');
+    // the workload has exited; stop memscope before it notices, by SIGTERM
+    ms.child.kill('SIGTERM');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(growStacks(jsonLines(r.stdout), w.pid).reduce((s, x) => s + x.count, 0), 6, r.stdout);
+  } finally {
+    w.kill();
+  }
+});
+
 after(() => assertNothingLoaded());
