@@ -2,7 +2,7 @@
 import type { BpfObject } from './bpf-object';
 import { StackReader } from './stacks';
 import { struct, eachEntry } from './struct';
-import type { Symbolizer } from '../symbols/symbolizer';
+import type { Frame, Symbolizer } from '../symbols/symbolizer';
 import type { CountedStack } from '../render/stacks';
 
 export const STACK_KEY = struct([
@@ -19,21 +19,33 @@ export interface StackCountReader {
   readonly stacks: StackReader;
 }
 
+const NOT_WANTED = -1; // ms_count_stack's key when no stack was asked for
+
+/** A stack the kernel could not store (bpf_get_stackid's errno), shown as BCC does, not as empty. */
+function missed(kind: string, id: number): Frame {
+  const why = id === -17 ? 'stack map bucket taken (hash collision)' : id === -12 ? 'stack map full' : id === -14 ? 'stack not readable' : `error ${-id}`;
+  return { addr: 0n, symbol: `[missed ${kind} stack: ${why}]`, offset: 0, module: null, note: true };
+}
+
 export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer): StackCountReader {
   const stacks = new StackReader(obj);
   return {
     stacks,
     read(opts = {}) {
       const out: CountedStack[] = [];
+      let lost = 0;
       for (const [k, v] of eachEntry(obj.entries(map, opts.clear ?? false), STACK_KEY)) {
+        const count = Number(v.readBigUInt64LE(0));
+        if (k.ustack < NOT_WANTED || k.kstack < NOT_WANTED) lost += count;
         out.push({
           pid: k.tgid,
           comm: k.comm,
-          count: Number(v.readBigUInt64LE(0)),
-          user: symbolizer.user(k.tgid, stacks.userStack(k.ustack)),
-          kernel: symbolizer.kernel(stacks.kernelStack(k.kstack)),
+          count,
+          user: k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : symbolizer.user(k.tgid, stacks.userStack(k.ustack)),
+          kernel: k.kstack < NOT_WANTED ? [missed('kernel', k.kstack)] : symbolizer.kernel(stacks.kernelStack(k.kstack)),
         });
       }
+      if (lost > 0) process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
       return out;
     },
   };

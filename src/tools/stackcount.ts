@@ -60,8 +60,15 @@ export const tool: Tool = {
       duration: opts.duration,
       symbolizer: user ? symbolizer : undefined,
       consts: { user_stacks: user, kernel_stacks: kernel, ...dwarf.consts(unwinding ? opts : { ...opts, unwind: 'fp' }) },
-      configure: (obj) => unwinding && DwarfStacks.configure(obj, opts),
-      setup: (obj) => unwinding && dwarf.listen(obj),
+      configure(obj) {
+        if (unwinding) DwarfStacks.configure(obj, opts);
+        // plain-address stacks: cheap per event, and 16k stacks in 16 MiB (build-id stacks take 4 KiB
+        // each), so distinct stacks rarely collide in the stack map's buckets
+        if (user) DwarfStacks.configurePlainStacks(obj, opts, 16384);
+        if (kernel) obj.setMaxEntries('ms_kstacks', 8192);
+      },
+      // the sample ring carries the executable-mapping notes plain stacks resolve through
+      setup: (obj) => user && dwarf.listen(obj),
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, PROGS),
       attach: (obj, pid) => attachProbes(obj, probes, PROGS, pid),
