@@ -178,27 +178,8 @@ static long scan_step(__u32 i, void *arg)
 	struct ms_dwarf_map *n = bpf_map_lookup_elem(&ms_dwarf_map_scratch, &zero);
 	if (!n)
 		return 1;
-	n->kind = MS_DWARF_KIND_MAP;
-	n->tgid = st->tgid;
-	n->start = f.start;
-	n->end = f.end;
-	n->pgoff = f.pgoff;
-	n->ino = 0; /* the vDSO */
-	n->path.tgid = st->tgid;
-	n->path.depth = 0;
 	struct file *file = f.file; /* a local: CO-RE relocations apply to kernel types only */
-	if (file) {
-		n->ino = BPF_CORE_READ(file, f_inode, i_ino);
-		struct ms_path_walk w = {
-			.d = BPF_CORE_READ(file, f_path.dentry),
-			.vmnt = BPF_CORE_READ(file, f_path.mnt),
-			.note = &n->path,
-		};
-		w.mnt = container_of(w.vmnt, struct mount, mnt);
-		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
-	}
-	if (bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0))
-		ms_count_lost();
+	ms_send_mapping(n, st->tgid, f.start, f.end, f.pgoff, file);
 	return 0;
 }
 

@@ -183,6 +183,35 @@ extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __wea
 #define MS_VM_EXEC 0x4
 
 /* Sends the process's executable file mappings when they changed since the last time. */
+/* Sends one executable mapping (struct ms_dwarf_map) of tgid to userspace, with its file's path;
+ * file NULL is the vDSO (ino 0, no path). Returns bpf_ringbuf_output's result. */
+static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, __u64 start, __u64 end, __u64 pgoff,
+					    struct file *file)
+{
+	n->kind = MS_DWARF_KIND_MAP;
+	n->tgid = tgid;
+	n->start = start;
+	n->end = end;
+	n->pgoff = pgoff;
+	n->ino = 0;
+	n->path.tgid = tgid;
+	n->path.depth = 0;
+	if (file) {
+		n->ino = BPF_CORE_READ(file, f_inode, i_ino);
+		struct ms_path_walk w = {
+			.d = BPF_CORE_READ(file, f_path.dentry),
+			.vmnt = BPF_CORE_READ(file, f_path.mnt),
+			.note = &n->path,
+		};
+		w.mnt = container_of(w.vmnt, struct mount, mnt);
+		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
+	}
+	long err = bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0);
+	if (err)
+		ms_count_lost();
+	return err;
+}
+
 static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid)
 {
 	__u32 zero = 0;
@@ -202,33 +231,13 @@ static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 t
 		struct file *f = vma->vm_file;
 		if (!(vma->vm_flags & MS_VM_EXEC))
 			continue;
-		n->kind = MS_DWARF_KIND_MAP;
-		n->tgid = tgid;
-		n->start = vma->vm_start;
-		n->end = vma->vm_end;
-		n->pgoff = vma->vm_pgoff;
-		n->path.tgid = tgid;
-		n->path.depth = 0;
 		if (!f) {
 			/* the vDSO (no file): sent with ino 0 and no path */
-			if (vma->vm_start != (__u64)BPF_CORE_READ(task, mm, context.vdso))
-				continue;
-			n->ino = 0;
-			if (bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0))
-				ms_count_lost();
+			if (vma->vm_start == (__u64)BPF_CORE_READ(task, mm, context.vdso))
+				ms_send_mapping(n, tgid, vma->vm_start, vma->vm_end, vma->vm_pgoff, NULL);
 			continue;
 		}
-		n->ino = BPF_CORE_READ(f, f_inode, i_ino);
-		struct ms_path_walk w = {
-			.d = BPF_CORE_READ(f, f_path.dentry),
-			.vmnt = BPF_CORE_READ(f, f_path.mnt),
-			.note = &n->path,
-		};
-		w.mnt = container_of(w.vmnt, struct mount, mnt);
-		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
-		if (bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0))
-			ms_count_lost();
-		else
+		if (!ms_send_mapping(n, tgid, vma->vm_start, vma->vm_end, vma->vm_pgoff, f))
 			found = 1;
 	}
 	bpf_iter_task_vma_destroy(&it);
