@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { MemscopeError } from './engine/errors';
+import { MemscopeError } from './core/errors';
 import { destroyAll } from './engine/bpf-object';
 import type { Tool } from './tools/tool';
 

@@ -2,7 +2,7 @@
 // -p PID, -c CMD, -T, --json, -v/--verbose, --folded, --svg FILE, and [duration] or [interval [count]].
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from '../engine/errors';
+import { UsageError } from '../core/errors';
 
 export interface CommonOptions {
   pid?: number;

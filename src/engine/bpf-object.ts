@@ -2,7 +2,7 @@
 // map reads, ring buffers and a destroy() that always runs.
 import * as fs from 'node:fs';
 import { native, bpfObjectPath, Handle, MapEntries } from './native';
-import { MemscopeError } from './errors';
+import { MemscopeError } from '../core/errors';
 import { chooseSource, ProbeGroup, Source } from './sources';
 
 export type ConstValue = number | bigint | boolean | Buffer;

@@ -1,7 +1,7 @@
 // Filters on decoded event fields, as BCC trace and bpftrace predicates write them:
 //   nr_reclaimed > 100        order >= 3 && comm != "kswapd0"        (behavior == 14 || behavior == 15)
 // Numbers compare as integers (decimal or 0x hex, 64-bit safe); strings compare with == and !=.
-import { UsageError } from './errors';
+import { UsageError } from '../core/errors';
 
 type Value = number | bigint | string | (number | bigint)[] | undefined;
 export type Fields = Record<string, Value>;

@@ -4,7 +4,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { BpfObject, ConstValue } from './bpf-object';
-import { MemscopeError } from './errors';
+import { MemscopeError } from '../core/errors';
 import { native } from './native';
 import { phaseTimer } from './timing';
 import type { ProbeGroup } from './sources';

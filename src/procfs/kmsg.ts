@@ -1,7 +1,7 @@
 // The kernel log: /dev/kmsg read without blocking (every record still in the ring buffer), or
 // text as dmesg prints it ("[  12.345678] message"), or raw kmsg records ("4,349,1023273551,-;message").
 import * as fs from 'node:fs';
-import { MemscopeError } from '../engine/errors';
+import { MemscopeError } from '../core/errors';
 
 export interface LogLine {
   /** Seconds since boot, when the line carries a timestamp. */

@@ -5,7 +5,7 @@
 //   field:__data_loc char[] comm;	offset:12;	size:4;	signed:0;
 import * as fs from 'node:fs';
 import { tracefs } from '../engine/features';
-import { MemscopeError } from '../engine/errors';
+import { MemscopeError } from '../core/errors';
 
 export interface TraceField {
   name: string;

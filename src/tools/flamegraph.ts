@@ -3,7 +3,7 @@
 // count changed since the first: red grew, blue shrank, white unchanged (flamegraph.pl's difffolded).
 import * as fs from 'node:fs';
 import { addCommonOptions, CommonOptions } from '../cli/options';
-import { MemscopeError, UsageError } from '../engine/errors';
+import { MemscopeError, UsageError } from '../core/errors';
 import { buildTree, FlameNode, parseFolded, renderFlameGraph } from '../render/flamegraph';
 import { examples, Tool } from './tool';
 

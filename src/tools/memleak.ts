@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Option } from '../cli/options';
 import type { BpfObject } from '../engine/bpf-object';
-import { MemscopeError, UsageError } from '../engine/errors';
+import { MemscopeError, UsageError } from '../core/errors';
 import { runTrace, StopReason } from '../engine/session';
 import { chooseSource, ProbeGroup } from '../engine/sources';
 import { StackReader } from '../engine/stacks';

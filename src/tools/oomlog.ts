@@ -2,7 +2,7 @@
 // the constraint and cgroup, the victim with its sizes, and the Mem-Info summary.
 import * as fs from 'node:fs';
 import { addCommonOptions, CommonOptions } from '../cli/options';
-import { MemscopeError } from '../engine/errors';
+import { MemscopeError } from '../core/errors';
 import { LogLine, parseKernelLog, readKmsg } from '../procfs/kmsg';
 import { uptimeSeconds } from '../procfs/vmstat';
 import { printJson } from '../render/json';

@@ -1,6 +1,6 @@
 // pmap: a process's memory by segment from /proc/PID/smaps: Address Kbytes [RSS Dirty] Mode Mapping, and totals.
 import { addCommonOptions, CommonOptions, parsePid } from '../cli/options';
-import { UsageError } from '../engine/errors';
+import { UsageError } from '../core/errors';
 import { readCmdline } from '../procfs/pid';
 import { readSmaps, SmapsEntry } from '../procfs/smaps';
 import { printJson } from '../render/json';

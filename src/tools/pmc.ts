@@ -3,7 +3,7 @@
 // software events that do exist (page faults, minor and major).
 import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
 import { LLC_LOAD_MISSES, LLC_LOADS, PERF_TYPE_HW_CACHE, PERF_TYPE_SOFTWARE, SystemCounter } from '../engine/counters';
-import { MemscopeError } from '../engine/errors';
+import { MemscopeError } from '../core/errors';
 import { readKmsg } from '../procfs/kmsg';
 import { PERF_COUNT_SW_PAGE_FAULTS, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN } from '../engine/sources';
 import { printJson } from '../render/json';

@@ -1,7 +1,7 @@
 // stackcount: events of tracepoints and software events counted by stack (BCC stackcount,
 // bpftrace `@[ustack, comm] = count()`), with text, folded, JSON and flame-graph output.
 import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
-import { UsageError } from '../engine/errors';
+import { UsageError } from '../core/errors';
 import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
-import { UsageError } from '../engine/errors';
+import { UsageError } from '../core/errors';
 import { requireRoot } from '../engine/session';
 import { readKmsg } from '../procfs/kmsg';
 import { freeFigures, readMeminfo } from '../procfs/meminfo';

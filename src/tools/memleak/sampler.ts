@@ -3,7 +3,7 @@
 // probed hook only for sampled blocks and for frees of sampled addresses.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MemscopeError } from '../../engine/errors';
+import { MemscopeError } from '../../core/errors';
 
 export const SAMPLER_ALLOC_HOOK = 'memscope_sampled_alloc';
 export const SAMPLER_FREE_HOOK = 'memscope_sampled_free';
