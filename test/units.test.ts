@@ -8,7 +8,7 @@ import { renderLog2, log2Bucket } from '../src/render/histogram';
 import { toFolded } from '../src/render/stacks';
 import { parseFolded, buildTree, renderFlameGraph } from '../src/render/flamegraph';
 import { parseMaps, findMapping } from '../src/procfs/maps';
-import { formatFrame } from '../src/symbols/symbolizer';
+import { formatFrame } from '../src/core/frames';
 import { workload } from './lib/workloads';
 
 test('struct layouts follow C alignment', () => {

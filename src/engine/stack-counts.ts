@@ -2,8 +2,8 @@
 import type { BpfObject } from './bpf-object';
 import { StackReader } from './stacks';
 import { struct, eachEntry } from './struct';
-import type { Frame, Symbolizer } from '../symbols/symbolizer';
-import type { CountedStack } from '../render/stacks';
+import type { CountedStack, Frame } from '../core/frames';
+import type { Symbolizer } from '../symbols/symbolizer';
 
 export const STACK_KEY = struct([
   ['tgid', 'u32'],

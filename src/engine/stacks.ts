@@ -1,8 +1,6 @@
 // Reading captured stacks out of the shared stack maps (bpf/include/stacks.h).
+import type { UserFrame } from '../core/frames';
 import type { BpfObject } from './bpf-object';
-
-/** A user frame as the kernel recorded it: by build id and file offset, or a bare address. */
-export type UserFrame = { buildId: string; fileOffset: bigint } | { ip: bigint };
 
 const BUILD_ID_ENTRY = 32; // struct bpf_stack_build_id: s32 status, u8 build_id[20], u64 offset|ip
 const BUILD_ID_VALID = 1;

@@ -1,17 +1,5 @@
 // Stacks with counts: the stackcount-style text report, folded lines and JSON records.
-import { Frame, formatFrame, frameName } from '../symbols/symbolizer';
-
-export interface CountedStack {
-  pid: number;
-  comm: string;
-  /** Events (or bytes, for allocation tools) attributed to this stack. */
-  count: number;
-  /** Innermost first, as captured. */
-  user: Frame[];
-  kernel: Frame[];
-  /** Extra per-stack fields for JSON (e.g. allocations alongside bytes). */
-  extra?: Record<string, unknown>;
-}
+import { CountedStack, formatFrame, frameName } from '../core/frames';
 
 /** Merges stacks whose symbolized frames, pid and comm are equal (the addresses may differ). */
 export function mergeStacks(stacks: CountedStack[]): CountedStack[] {

@@ -7,36 +7,8 @@ import { ElfFile } from './elf';
 import { KernelSymbols } from './kallsyms';
 import { PerfMap } from './perfmap';
 import { findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
-import type { UserFrame } from '../engine/stacks';
+import { Frame, UNKNOWN, UserFrame } from '../core/frames';
 import { vdsoImage, vdsoSymbols } from './vdso';
-
-export interface Frame {
-  addr: bigint;
-  /** Function name, or null when nothing is known about the address. */
-  symbol: string | null;
-  offset: number;
-  /** Basename of the binary or kernel module; null when unknown. */
-  module: string | null;
-  /** Not a frame but a note in its place (e.g. where unwinding stopped), printed as the symbol alone. */
-  note?: boolean;
-}
-
-export const UNKNOWN = '[unknown]';
-
-/** "func+0x1c [module]" as BCC prints frames; "[unknown] [module]" or "[unknown]" when unresolved. */
-export function formatFrame(f: Frame, opts: { offset?: boolean; module?: boolean } = {}): string {
-  if (f.note) return f.symbol ?? UNKNOWN;
-  const name = f.symbol ?? UNKNOWN;
-  const off = opts.offset !== false && f.symbol ? `+0x${f.offset.toString(16)}` : '';
-  const mod = opts.module !== false && f.module ? ` [${f.module}]` : '';
-  return `${name}${off}${mod}`;
-}
-
-/** Frame name for folded stacks and flame graphs: the function, or [module] when only that is known. */
-export function frameName(f: Frame): string {
-  if (f.symbol) return f.symbol;
-  return f.module ? `[${f.module}]` : UNKNOWN;
-}
 
 export class Symbolizer {
   private kallsyms: KernelSymbols | null = null;

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import type { CommonOptions } from '../cli/options';
 import { renderFlameGraph, parseFolded } from '../render/flamegraph';
 import { printJson } from '../render/json';
-import { CountedStack, formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/stacks';
+import type { CountedStack } from '../core/frames';
+import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/stacks';
 
 export function reportStacks(
   stacks: CountedStack[],

@@ -9,7 +9,8 @@ import { eachEntry, struct } from '../engine/struct';
 import { renderLog2 } from '../render/histogram';
 import { printJson } from '../render/json';
 import { clock, Column, formatHeader, formatRow, formatTable } from '../render/table';
-import { formatFrame, Symbolizer } from '../symbols/symbolizer';
+import { formatFrame } from '../core/frames';
+import { Symbolizer } from '../symbols/symbolizer';
 import { examples, Tool } from './tool';
 
 // slots of the BPF totals map (enum in bpf/vmscan.bpf.c)

@@ -6,8 +6,8 @@ import { parseCount } from '../cli/options';
 import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote } from '../engine/session';
 import { StackReader } from '../engine/stacks';
-import type { CountedStack } from '../render/stacks';
-import type { Frame, Symbolizer } from '../symbols/symbolizer';
+import type { CountedStack, Frame } from '../core/frames';
+import type { Symbolizer } from '../symbols/symbolizer';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
 
 export type UnwindMode = 'fp' | 'dwarf' | 'auto';

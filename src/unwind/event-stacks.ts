@@ -1,7 +1,7 @@
 // Per-event tools that print each event with its user stack (mmapsnoop -U, oomkill's trigger).
 // An event whose stack is a DWARF sample waits, in order, for that sample: the event and sample
 // ring buffers are delivered separately, so the sample may arrive just after its event.
-import { formatFrame } from '../symbols/symbolizer';
+import { formatFrame } from '../core/frames';
 import { DwarfStacks, USTACK_DWARF } from './dwarf-stacks';
 
 interface Waiting<E> {
