@@ -12,7 +12,7 @@ const TOOLS_DIR = path.join(__dirname, 'tools');
 function toolNames(): string[] {
   return fs
     .readdirSync(TOOLS_DIR)
-    .filter((f) => f.endsWith('.js') && f !== 'tool.js' && !f.startsWith('_'))
+    .filter((f) => f.endsWith('.js') && f !== 'tool.js' && f !== 'options.js' && !f.startsWith('_'))
     .map((f) => f.slice(0, -3))
     .sort();
 }

@@ -8,8 +8,8 @@ import { MemscopeError } from '../core/errors';
 import { native } from './native';
 import { phaseTimer } from './timing';
 import type { ProbeGroup } from './sources';
-import type { CommonOptions } from '../cli/options';
-import { checkTarget } from '../cli/options';
+import type { CommonOptions } from '../core/options';
+import { checkTarget } from './target';
 import type { Symbolizer } from '../symbols/symbolizer';
 
 export type StopReason = 'signal' | 'duration' | 'target-exited' | 'count';

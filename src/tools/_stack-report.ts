@@ -1,6 +1,6 @@
 // The shared ending of every "count by stack" tool: text report, folded, JSON or SVG.
 import * as fs from 'node:fs';
-import type { CommonOptions } from '../cli/options';
+import type { CommonOptions } from './options';
 import { renderFlameGraph, parseFolded } from '../render/flamegraph';
 import { printJson } from '../render/json';
 import type { CountedStack } from '../core/frames';

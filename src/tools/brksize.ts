@@ -1,6 +1,6 @@
 // brksize: sizes of heap expansions through brk(), as a log2 histogram per process (the chapter's
 // exercise "print the size of expansions via brk(2)").
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';
 import { renderLog2 } from '../render/histogram';

@@ -1,5 +1,5 @@
 // brkstack: brk() calls (heap growth) counted by user stack and process.
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';

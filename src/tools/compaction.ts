@@ -1,7 +1,7 @@
 // compaction: time spent in page compaction (the chapter's exercise), from
 // compaction:mm_compaction_begin to mm_compaction_end: one line per compact_zone() run with its
 // latency, and a log2 histogram of latencies on exit.
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { formatEventTime, ktimeToDate } from '../engine/clock';
 import { runTrace } from '../engine/session';
 import { struct } from '../engine/struct';

@@ -1,6 +1,6 @@
 // count: events per probe on tracepoints and software events (BCC funccount on tracepoints,
 // bpftrace `@[probe] = count()` and `@[comm, pid] = count()`), per interval or on exit.
-import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
+import { addCommonOptions, CommonOptions, parsePositive } from './options';
 import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';

@@ -2,7 +2,7 @@
 // its latency and the pages it reclaimed (the book's drsnoop). Besides direct reclaim (the system
 // is short of free pages) it shows memory-cgroup reclaim (the process's cgroup is at its limit),
 // which is how memory pressure reaches processes inside containers.
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { formatEventTime, ktimeToDate } from '../engine/clock';
 import { runTrace } from '../engine/session';
 import { ProbeGroup, tracepointGroup } from '../engine/sources';

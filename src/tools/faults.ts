@@ -1,5 +1,5 @@
 // faults: page faults counted by user stack (and kernel stack with --kernel) and process.
-import { addCommonOptions, addDuration, CommonOptions, parseCount } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions, parseCount } from './options';
 import { runTrace } from '../engine/session';
 import { PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';
 import { stackCounts } from '../engine/stack-counts';

@@ -1,6 +1,6 @@
 // ffaults: page faults counted by the name of the file backing the faulting address ([anon],
 // [heap], [stack] and [vdso] for memory without one), per interval or on exit.
-import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions } from './options';
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
 import { PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';

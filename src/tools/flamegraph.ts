@@ -2,7 +2,7 @@
 // ("what changed between two runs"): the second profile is drawn, each frame coloured by how its
 // count changed since the first: red grew, blue shrank, white unchanged (flamegraph.pl's difffolded).
 import * as fs from 'node:fs';
-import { addCommonOptions, CommonOptions } from '../cli/options';
+import { addCommonOptions, CommonOptions } from './options';
 import { MemscopeError, UsageError } from '../core/errors';
 import { buildTree, FlameNode, parseFolded, renderFlameGraph } from '../render/flamegraph';
 import { examples, Tool } from './tool';

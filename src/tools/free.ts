@@ -1,6 +1,6 @@
 // free: free(1)'s table from /proc/meminfo, including "available".
 import { Option } from 'commander';
-import { addCommonOptions, CommonOptions } from '../cli/options';
+import { addCommonOptions, CommonOptions } from './options';
 import { FreeFigures, freeFigures, Meminfo, readMeminfo } from '../procfs/meminfo';
 import { printJson } from '../render/json';
 import { freeHuman } from '../render/units';

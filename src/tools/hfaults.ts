@@ -1,5 +1,5 @@
 // hfaults: huge page (hugetlbfs) faults counted by process: PID, COMM, HFAULTS.
-import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
+import { addCommonOptions, CommonOptions, parsePositive } from './options';
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';

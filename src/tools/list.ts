@@ -1,7 +1,7 @@
 // list: the probes this kernel offers to count, stackcount and trace (bpftrace -l): classic
 // tracepoints from tracefs, and perf software events. With -v, each tracepoint's fields.
-import type { CommonOptions } from '../cli/options';
-import { addCommonOptions } from '../cli/options';
+import type { CommonOptions } from './options';
+import { addCommonOptions } from './options';
 import { allTracepoints, SOFTWARE_EVENT_NAMES, SOFTWARE_EVENTS } from '../engine/probes';
 import { readFormat } from '../procfs/tracefs-format';
 import { printJson } from '../render/json';

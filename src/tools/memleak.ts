@@ -2,7 +2,7 @@
 // kernel (kmem tracepoints), with a growth view that tells a leak from a long-lived allocation.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Option } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Option } from './options';
 import type { BpfObject } from '../engine/bpf-object';
 import { MemscopeError, UsageError } from '../core/errors';
 import { runTrace, StopReason } from '../engine/session';

@@ -1,5 +1,5 @@
 // mmapsnoop: one line per mmap() call, with decoded protection and flags and the mapped file.
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
 import { runTrace } from '../engine/session';
 import { StackReader } from '../engine/stacks';

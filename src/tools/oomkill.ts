@@ -2,7 +2,7 @@
 // its size in pages, load averages), plus the victim's RSS by kind, oom_score_adj, the constraint
 // (a memory cgroup's limit or the whole system) and the cgroup.
 import * as fs from 'node:fs';
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
 import { StackReader } from '../engine/stacks';
 import { struct } from '../engine/struct';

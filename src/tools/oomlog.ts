@@ -1,7 +1,7 @@
 // oomlog: OOM kills found in the kernel log (dmesg's view, parsed): who invoked the OOM killer,
 // the constraint and cgroup, the victim with its sizes, and the Mem-Info summary.
 import * as fs from 'node:fs';
-import { addCommonOptions, CommonOptions } from '../cli/options';
+import { addCommonOptions, CommonOptions } from './options';
 import { MemscopeError } from '../core/errors';
 import { LogLine, parseKernelLog, readKmsg } from '../procfs/kmsg';
 import { uptimeSeconds } from '../procfs/vmstat';

@@ -1,6 +1,6 @@
 // paging: sar -B's columns from /proc/vmstat: pgpgin/s pgpgout/s fault/s majflt/s pgfree/s
 // pgscank/s pgscand/s pgsteal/s %vmeff.
-import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions } from './options';
 import { readVmstat, uptimeSeconds, Vmstat } from '../procfs/vmstat';
 import { printJson } from '../render/json';
 import { clock } from '../render/table';

@@ -1,5 +1,5 @@
 // pmap: a process's memory by segment from /proc/PID/smaps: Address Kbytes [RSS Dirty] Mode Mapping, and totals.
-import { addCommonOptions, CommonOptions, parsePid } from '../cli/options';
+import { addCommonOptions, CommonOptions, parsePid } from './options';
 import { UsageError } from '../core/errors';
 import { readCmdline } from '../procfs/pid';
 import { readSmaps, SmapsEntry } from '../procfs/smaps';

@@ -1,7 +1,7 @@
 // pmc: LLC loads and misses system-wide per interval, as `perf stat -e LLC-loads,LLC-load-misses -a -I`
 // prints them; where the machine has no hardware PMU (most VMs), one line saying so and the
 // software events that do exist (page faults, minor and major).
-import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions } from './options';
 import { LLC_LOAD_MISSES, LLC_LOADS, PERF_TYPE_HW_CACHE, PERF_TYPE_SOFTWARE, SystemCounter } from '../engine/counters';
 import { MemscopeError } from '../core/errors';
 import { readKmsg } from '../procfs/kmsg';

@@ -1,7 +1,7 @@
 // ps: processes by memory, from /proc/PID/status (and smaps_rollup for PSS): PID USER %MEM VSZ RSS PSS SWAP COMMAND.
 import * as fs from 'node:fs';
 import { Option } from 'commander';
-import { addCommonOptions, CommonOptions, parseCount } from '../cli/options';
+import { addCommonOptions, CommonOptions, parseCount } from './options';
 import { readMeminfo } from '../procfs/meminfo';
 import { listPids, readCmdline, readStatus } from '../procfs/pid';
 import { readSmapsRollup } from '../procfs/smaps';

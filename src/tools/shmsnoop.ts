@@ -1,5 +1,5 @@
 // shmsnoop: System V shared memory calls with decoded arguments and return values.
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { formatEventTime, ktimeToDate } from '../engine/clock';
 import { runTrace } from '../engine/session';
 import { struct } from '../engine/struct';

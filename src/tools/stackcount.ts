@@ -1,6 +1,6 @@
 // stackcount: events of tracepoints and software events counted by stack (BCC stackcount,
 // bpftrace `@[ustack, comm] = count()`), with text, folded, JSON and flame-graph output.
-import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
+import { addCommonOptions, CommonOptions, parsePositive } from './options';
 import { UsageError } from '../core/errors';
 import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';

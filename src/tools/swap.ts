@@ -1,5 +1,5 @@
 // swap: swap devices as swapon(1) lists them: NAME TYPE SIZE USED PRIO.
-import { addCommonOptions, CommonOptions } from '../cli/options';
+import { addCommonOptions, CommonOptions } from './options';
 import { readSwaps, SwapDevice } from '../procfs/swaps';
 import { printJson } from '../render/json';
 import { formatTable } from '../render/table';

@@ -1,5 +1,5 @@
 // swapin: pages swapped in, by process, per interval (the book's swapin.bt), in pages and bytes.
-import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions } from './options';
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';

@@ -1,7 +1,7 @@
 // swapthrash: for pages swapped out and swapped back in, how long they were out, as a log2
 // histogram per process: the measure of swap thrashing (the chapter's unsolved exercise). The
 // method and its limits are in bpf/swapthrash.bpf.c and the README.
-import { addCommonOptions, addDuration, CommonOptions } from '../cli/options';
+import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';
 import { renderLog2 } from '../render/histogram';

@@ -1,7 +1,7 @@
 // trace: one line per event of a tracepoint (or software event), with the tracepoint's own fields
 // decoded by name from its tracefs format description, and an optional filter on those fields
 // (BCC trace, bpftrace printf one-liners).
-import { addCommonOptions, CommonOptions, parseCount, parsePositive } from '../cli/options';
+import { addCommonOptions, CommonOptions, parseCount, parsePositive } from './options';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
 import { NumericTerm, parseFilter } from '../engine/event-filter';
 import { attachProbes, Probe, probeGroups, resolveProbes } from '../engine/probes';

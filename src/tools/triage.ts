@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { addCommonOptions, CommonOptions, parsePositive } from '../cli/options';
+import { addCommonOptions, CommonOptions, parsePositive } from './options';
 import { UsageError } from '../core/errors';
 import { requireRoot } from '../engine/session';
 import { readKmsg } from '../procfs/kmsg';

@@ -1,7 +1,7 @@
 // vmgrowth: virtual memory growth by process through brk() and mmap()/mremap(), and shrinkage
 // through brk(), munmap() and mremap(), with the user stacks responsible, per interval (the
 // chapter's exercise "trace process virtual memory growth via both brk(2) and mmap(2)").
-import { addCommonOptions, addInterval, CommonOptions, parseCount } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions, parseCount } from './options';
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';

@@ -1,7 +1,7 @@
 // vmscan: the book's vmscan.bt. Per interval: milliseconds spent in shrink_slab, direct reclaim and
 // memory-cgroup reclaim (totals across CPUs), kswapd wakeups and page writes; on exit, log2
 // histograms of the per-event times, and with --by-shrinker shrink_slab time per shrinker function.
-import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions } from './options';
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
 import { ProbeGroup, tracepointGroup } from '../engine/sources';

@@ -1,6 +1,6 @@
 // vmstat: vmstat(1)'s columns from /proc/stat, /proc/meminfo and /proc/vmstat. The first line is
 // the summary since boot (memory columns are the current state), then one line per interval.
-import { addCommonOptions, addInterval, CommonOptions } from '../cli/options';
+import { addCommonOptions, addInterval, CommonOptions } from './options';
 import { readMeminfo } from '../procfs/meminfo';
 import { readStat, readVmstat, Stat, uptimeSeconds, Vmstat } from '../procfs/vmstat';
 import { printJson } from '../render/json';

@@ -2,7 +2,7 @@
 // the --unwind options, the constants they set before load, and the consumer of the
 // ms_dwarf_samples ring buffer that unwinds each sample as it arrives and counts identical stacks.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseCount } from '../cli/options';
+import { parseCount } from '../core/options';
 import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote } from '../engine/session';
 import { StackReader } from '../engine/stacks';

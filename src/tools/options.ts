@@ -1,41 +1,12 @@
 // The one option vocabulary every tool shares (BCC's conventions where BCC has one):
 // -p PID, -c CMD, -T, --json, -v/--verbose, --folded, --svg FILE, and [duration] or [interval [count]].
-import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from '../core/errors';
+import { parseCount, parsePid, parsePositive } from '../core/options';
 
-export interface CommonOptions {
-  pid?: number;
-  command?: string;
-  timestamp?: boolean;
-  json?: boolean;
-  verbose?: boolean;
-  folded?: boolean;
-  svg?: string;
-  source?: string;
-}
-
-export function parsePid(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError('a PID is a positive whole number.');
-  return Number(v);
-}
-
-export function parsePositive(v: string): number {
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0)) throw new InvalidArgumentError('expected a positive number.');
-  return n;
-}
-
-export function parseCount(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError('expected a positive whole number.');
-  return Number(v);
-}
-
-export function parseNonNegative(v: string): number {
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError('expected a number >= 0.');
-  return n;
-}
+// the value parsers and CommonOptions live in core/options.ts (the unwinder and the session use them
+// too); tools get the whole vocabulary from here
+export type { CommonOptions } from '../core/options';
+export { parseCount, parseNonNegative, parsePid, parsePositive } from '../core/options';
 
 type Feature = 'pid' | 'command' | 'timestamp' | 'json' | 'folded' | 'svg';
 
@@ -61,16 +32,6 @@ export function addInterval(cmd: Command): Command {
   return cmd
     .argument('[interval]', 'print a report every INTERVAL seconds', parsePositive)
     .argument('[count]', 'stop after COUNT reports', parseCount);
-}
-
-/** Validates -p before anything is loaded: a clear line now beats a silent empty trace. */
-export function checkTarget(opts: CommonOptions): void {
-  if (opts.pid !== undefined && !fs.existsSync(`/proc/${opts.pid}`)) {
-    throw new UsageError(`no process with PID ${opts.pid} (is it still running?)`);
-  }
-  if (opts.pid !== undefined && opts.command !== undefined) {
-    throw new UsageError('-p and -c exclude each other: trace a running process or start one');
-  }
 }
 
 export { Command, Option, InvalidArgumentError };
