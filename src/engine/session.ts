@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { BpfObject, ConstValue } from './bpf-object';
 import { MemscopeError } from '../core/errors';
 import { native } from './native';
+import { decodeProcNote } from './proc-note';
 import { phaseTimer } from './timing';
 import type { ProbeGroup } from './sources';
 import type { CommonOptions } from '../core/options';
@@ -41,21 +42,6 @@ export interface TraceSpec {
   tick?: (obj: BpfObject, n: number) => void | Promise<void>;
   /** The summary; runs once, before detach. */
   finish: (obj: BpfObject, reason: StopReason) => void | Promise<void>;
-}
-
-const PATH_DEPTH = 16;
-const NAME_LEN = 64;
-
-/** struct ms_proc_note (bpf/include/memscope.h): the pid and its executable's path. */
-export function decodeProcNote(r: Buffer): [number, string] {
-  const depth = Math.min(r.readUInt32LE(4), PATH_DEPTH);
-  const comps: string[] = [];
-  for (let i = 0; i < depth; i++) {
-    const o = 8 + i * NAME_LEN;
-    const end = r.indexOf(0, o);
-    comps.unshift(r.toString('utf8', o, end < 0 || end > o + NAME_LEN ? o + NAME_LEN : end));
-  }
-  return [r.readUInt32LE(0), '/' + comps.join('/')];
 }
 
 export function requireRoot(): void {

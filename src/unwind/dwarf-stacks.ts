@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseCount } from '../core/options';
 import type { BpfObject } from '../engine/bpf-object';
-import { decodeProcNote } from '../engine/session';
+import { decodeProcNote } from '../engine/proc-note';
 import { StackReader } from '../engine/stacks';
 import type { CountedStack, Frame } from '../core/frames';
 import type { Symbolizer } from '../symbols/symbolizer';
