@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { btfTracepointExists, tracefs } from './features';
+import { tracefs } from '../procfs/tracefs';
+import { btfTracepointExists } from './features';
 import { MemscopeError, UsageError } from '../core/errors';
 import type { BpfObject } from './bpf-object';
 import { PERF_TYPE_SOFTWARE, ProbeGroup } from './sources';

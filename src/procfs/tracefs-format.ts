@@ -4,7 +4,7 @@
 //   field:unsigned long zone_start;	offset:8;	size:8;	signed:0;
 //   field:__data_loc char[] comm;	offset:12;	size:4;	signed:0;
 import * as fs from 'node:fs';
-import { tracefs } from '../engine/features';
+import { tracefs } from './tracefs';
 import { MemscopeError } from '../core/errors';
 
 export interface TraceField {
