@@ -16,7 +16,8 @@ import { formatSwaps } from '../src/tools/swap';
 import { formatPmap, pmapTotals } from '../src/tools/pmap';
 import { formatVmstatLine, VMSTAT_HEADER, vmstatLine } from '../src/tools/vmstat';
 import { formatPagingLine, pagingCounters, pagingHeader, pagingRates } from '../src/tools/paging';
-import { formatOomEvent, parseOomEvents } from '../src/tools/oomlog';
+import { parseOomEvents } from '../src/procfs/oom-report';
+import { formatOomEvent } from '../src/render/oom-report';
 import { freeHuman, humanKb, utilLinuxHuman } from '../src/render/units';
 
 const FIX = path.join(ROOT, 'test', 'fixtures');

@@ -14,7 +14,7 @@ import { formatFrame } from '../core/frames';
 import { Symbolizer } from '../symbols/symbolizer';
 import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { EventStacks } from '../unwind/event-stacks';
-import { parseOomEvents } from './oomlog';
+import { parseOomEvents } from '../procfs/oom-report';
 import { examples, Tool } from './tool';
 
 const CG_DEPTH = 12;

@@ -19,7 +19,8 @@ import { escapeHtml, htmlPage, htmlTable, inlineSvg } from '../render/html';
 import { printJson } from '../render/json';
 import { formatTable } from '../render/table';
 import { humanKb } from '../render/units';
-import { formatOomEvent, OomEvent, parseOomEvents } from './oomlog';
+import { OomEvent, parseOomEvents } from '../procfs/oom-report';
+import { formatOomEvent } from '../render/oom-report';
 import { examples, Tool } from './tool';
 
 export type Severity = 'critical' | 'warning' | 'info' | 'ok';
