@@ -3,28 +3,11 @@
 import { addCommonOptions, addInterval, CommonOptions } from './options';
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
-import { PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';
 import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
+import { reportVmaLookups, userFaultGroup } from './_fault-sources';
 import { examples, Tool } from './tool';
-
-/** The user page-fault event, in preference order, implemented by three programs of a BPF object. */
-export function userFaultGroup(what: string, progs: { btf: string; tp: string; perf: string }): ProbeGroup {
-  return {
-    what,
-    sources: [
-      { name: 'tp_btf page_fault_user', programs: [progs.btf], requires: [{ btf: 'page_fault_user' }] },
-      { name: 'tracepoint exceptions/page_fault_user', programs: [progs.tp], requires: [{ tracepoint: 'exceptions/page_fault_user' }] },
-      {
-        name: 'perf software event page-faults',
-        programs: [progs.perf],
-        requires: [{ always: true }],
-        attach: { perfEvent: { type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_PAGE_FAULTS, period: 1 } },
-      },
-    ],
-  };
-}
 
 /** struct ff_key (bpf/ffaults.bpf.c) */
 const FF_KEY = struct([['name', 'char[64]']] as const);
@@ -85,11 +68,6 @@ function report(rows: FileFaults[], opts: CommonOptions, time?: string): void {
   if (rows.length) lines.push(...formatTable(['FAULTS', 'FILE'], rows.map((r) => [r.count, r.file]), [true, false]));
   else if (time) lines.push('(no page faults)');
   process.stdout.write(lines.join('\n') + '\n');
-}
-
-/** Under --verbose: how many faults needed a bpf_find_vma() walk (the rest came from the cache). */
-export function reportVmaLookups(obj: BpfObject): void {
-  process.stderr.write(`memscope: vma lookups not answered by the cache (bpf_find_vma calls): ${obj.readGlobalU64('ms_vma_walks')}\n`);
 }
 
 export const tool: Tool = {

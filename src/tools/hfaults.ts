@@ -5,7 +5,7 @@ import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
-import { reportVmaLookups, userFaultGroup } from './ffaults';
+import { reportVmaLookups, userFaultGroup } from './_fault-sources';
 import { examples, Tool } from './tool';
 
 /** struct hf_key (bpf/hfaults.bpf.c) */
