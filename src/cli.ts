@@ -5,7 +5,12 @@ import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { MemscopeError } from './core/errors';
 import { destroyAll } from './engine/bpf-object';
-import type { Tool } from './tools/tool';
+import type { CommonOptions } from './core/options';
+import type { Tool as TypedTool } from './tools/tool';
+
+// A tool as loaded by name: its options and arguments are what commander parsed with the tool's own
+// configure(), so they match its Tool<Opts, Args> at run time; this is the one untyped hand-over.
+type Tool = TypedTool<CommonOptions, unknown[]>;
 
 const TOOLS_DIR = path.join(__dirname, 'tools');
 
@@ -19,6 +24,7 @@ function toolNames(): string[] {
 
 function loadTool(name: string): Tool | null {
   if (!/^[a-z0-9-]+$/.test(name) || !fs.existsSync(path.join(TOOLS_DIR, `${name}.js`))) return null;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- tools are found by file name at run time
   return (require(path.join(TOOLS_DIR, `${name}.js`)) as { tool: Tool }).tool;
 }
 
@@ -51,6 +57,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (name === '--version' || name === '-V') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- package.json is outside rootDir's compiled tree
     process.stdout.write(`${require('../../package.json').version}\n`);
     return;
   }

@@ -19,7 +19,7 @@ export function bucketRange(i: number): [number, number] {
   return i === 0 ? [0, 1] : [2 ** (i - 1), 2 ** i];
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?]> = {
   name: 'brksize',
   summary: 'sizes of brk() heap expansions as a log2 histogram per process',
   configure(cmd) {

@@ -7,7 +7,7 @@ import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '..
 import { reportStacks } from './_stack-report';
 import { examples, Tool } from './tool';
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
   name: 'brkstack',
   summary: 'brk() heap growth counted by user stack and process',
   configure(cmd) {

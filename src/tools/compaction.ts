@@ -34,7 +34,7 @@ const STATUS: Record<number, string> = {
   8: 'success',
 };
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?]> = {
   name: 'compaction',
   summary: 'time spent in page compaction: per event and as a histogram',
   configure(cmd) {

@@ -23,7 +23,7 @@ const KEY = struct([
 
 const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
 
-export const tool: Tool = {
+export const tool: Tool<CountOptions, [string[]]> = {
   name: 'count',
   summary: 'count events per tracepoint or software event, wildcards allowed (funccount)',
   configure(cmd) {

@@ -35,7 +35,7 @@ function groups(): ProbeGroup[] {
   ];
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?]> = {
   name: 'drsnoop',
   summary: 'one line per direct or memory-cgroup reclaim: process, latency, pages reclaimed',
   configure(cmd) {

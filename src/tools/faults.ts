@@ -39,7 +39,7 @@ export function faultGroups(kernel: boolean): ProbeGroup[] {
   ];
 }
 
-export const tool: Tool = {
+export const tool: Tool<FaultsOptions, [number?]> = {
   name: 'faults',
   summary: 'page faults (RSS growth) counted by stack and process; page-fault flame graphs',
   configure(cmd) {

@@ -70,7 +70,7 @@ function report(rows: FileFaults[], opts: CommonOptions, time?: string): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?, number?]> = {
   name: 'ffaults',
   summary: 'page faults counted by backing file name ([anon], [heap], [stack] for anonymous memory)',
   configure(cmd) {

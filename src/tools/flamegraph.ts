@@ -56,7 +56,7 @@ function maxAbsDelta(n: FlameNode): number {
   return m;
 }
 
-export const tool: Tool = {
+export const tool: Tool<FlamegraphOptions, [string[]]> = {
   name: 'flamegraph',
   summary: 'flame graph SVG from folded stacks; --diff colours what grew and shrank between two',
   configure(cmd) {

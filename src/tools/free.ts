@@ -40,7 +40,7 @@ export function freeJson(f: FreeFigures, m: Meminfo): Record<string, number> {
   };
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions & { wide?: boolean; mebi?: boolean; gibi?: boolean; human?: boolean }> = {
   name: 'free',
   summary: 'free and available memory, buffers and cache system-wide (free)',
   configure(cmd) {

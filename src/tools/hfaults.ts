@@ -40,7 +40,7 @@ function report(rows: ProcFaults[], opts: CommonOptions, time?: string): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?]> = {
   name: 'hfaults',
   summary: 'huge page (hugetlbfs) faults counted by process',
   configure(cmd) {

@@ -16,7 +16,7 @@ function matcher(pattern?: string): (full: string) => boolean {
   return (full) => re.test(full) || re.test(full.replace(/^[a-z]+:/, ''));
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [string?]> = {
   name: 'list',
   summary: 'list the tracepoints and software events memscope can count, stackcount and trace',
   configure(cmd) {

@@ -124,7 +124,7 @@ function resolveLibrary(spec: string, pid: number | undefined): string {
   return found;
 }
 
-export const tool: Tool = {
+export const tool: Tool<MemleakOptions, [number?, number?]> = {
   name: 'memleak',
   summary: 'outstanding allocations by stack, for a process or the kernel, with growth over time',
   configure(cmd) {
@@ -264,7 +264,12 @@ export const tool: Tool = {
         } else merged.set(key, { ...r, id: key, pid });
       }
       const out = [...merged.values()];
-      if (rate > 1) for (const r of out) (r.bytes *= rate), (r.count *= rate);
+      if (rate > 1) {
+        for (const r of out) {
+          r.bytes *= rate;
+          r.count *= rate;
+        }
+      }
       return out;
     };
 

@@ -50,7 +50,7 @@ interface MmapOptions extends CommonOptions, UnwindOptions {
   userStacks?: boolean;
 }
 
-export const tool: Tool = {
+export const tool: Tool<MmapOptions, [number?]> = {
   name: 'mmapsnoop',
   summary: 'one line per mmap(): protection, flags, offset, size and file',
   configure(cmd) {

@@ -152,7 +152,7 @@ export function formatKill(k: OomKill): string {
   );
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
   name: 'oomkill',
   summary: 'OOM kills as they happen: trigger, victim, size, RSS, constraint, cgroup, load',
   configure(cmd) {

@@ -10,7 +10,7 @@ import { uptimeSeconds } from '../procfs/vmstat';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions & { file?: string }> = {
   name: 'oomlog',
   summary: 'OOM kills in the kernel log: invoker, constraint, cgroup, victim and sizes (dmesg)',
   configure(cmd) {

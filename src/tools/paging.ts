@@ -80,7 +80,7 @@ export function formatPagingLine(label: string, r: PagingRates): string {
   return label.padEnd(11) + PAGING_COLUMNS.map((c) => r[c].toFixed(2).padStart(10)).join('');
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?, number?]> = {
   name: 'paging',
   summary: 'paging, page faults, page scanning and reclaim efficiency per interval (sar -B)',
   configure(cmd) {

@@ -60,7 +60,7 @@ export function formatPmap(pid: number, cmdline: string, entries: SmapsEntry[], 
   return lines;
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions & { extended?: boolean }, [number]> = {
   name: 'pmap',
   summary: "a process's memory by segment: size, RSS, dirty, mode, mapping (pmap -x)",
   configure(cmd) {

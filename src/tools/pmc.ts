@@ -30,7 +30,7 @@ function fmtCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?, number?]> = {
   name: 'pmc',
   summary: 'LLC loads, misses and miss ratio system-wide (perf stat -e LLC-loads,LLC-load-misses -a -I)',
   configure(cmd) {

@@ -88,7 +88,7 @@ export function formatProcesses(ps: ProcMem[], width = 200): string[] {
   return lines.map((l) => (l.length > width ? l.slice(0, width - 3) + '...' : l));
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions & { sort: SortKey; top?: number; pss: boolean }> = {
   name: 'ps',
   summary: 'processes by memory: %MEM, VSZ, RSS, PSS, swap (ps)',
   configure(cmd) {

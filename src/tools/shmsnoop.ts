@@ -59,7 +59,7 @@ function describeRet(sys: number, ret: number): string {
   return sys === 0 || sys === 1 ? BigInt.asUintN(64, BigInt(ret)).toString(16) : String(ret);
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?]> = {
   name: 'shmsnoop',
   summary: 'System V shared memory calls: shmget, shmat, shmdt, shmctl with decoded arguments',
   configure(cmd) {

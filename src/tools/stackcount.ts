@@ -19,7 +19,7 @@ interface StackcountOptions extends CommonOptions, UnwindOptions {
 
 const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw', raw: 'stackcount_raw_', uprobe: 'stackcount_uprobe' };
 
-export const tool: Tool = {
+export const tool: Tool<StackcountOptions, [string[]]> = {
   name: 'stackcount',
   summary: 'count tracepoint or software events by user and kernel stack (stackcount)',
   configure(cmd) {

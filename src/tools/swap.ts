@@ -16,7 +16,7 @@ export function formatSwaps(devs: SwapDevice[], opts: { bytes?: boolean } = {}):
   );
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions & { bytes?: boolean }> = {
   name: 'swap',
   summary: 'swap devices with type, size, used and priority (swapon)',
   configure(cmd) {

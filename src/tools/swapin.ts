@@ -15,7 +15,7 @@ const SWAPIN_KEY = struct([
   ['comm', 'char[16]'],
 ] as const);
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?, number?]> = {
   name: 'swapin',
   summary: 'pages swapped in, by process, per interval',
   configure(cmd) {

@@ -24,7 +24,7 @@ const PROC_STATS = struct([
   ['pswpin', 'u64'],
 ] as const);
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?]> = {
   name: 'swapthrash',
   summary: 'time pages spent on swap before being swapped back in, histogram per process',
   configure(cmd) {

@@ -57,7 +57,7 @@ const HEADER = struct([
   ['comm', 'char[16]'],
 ] as const);
 
-export const tool: Tool = {
+export const tool: Tool<TraceOptions, [string, string?]> = {
   name: 'trace',
   summary: "print each event of a tracepoint with its fields by name, filtered (trace)",
   configure(cmd) {

@@ -853,7 +853,7 @@ export function triageHtml(r: TriageReport): string {
   return htmlPage(`memscope triage: ${r.host}`, `${r.startedAt}, ${r.durationSeconds} s, kernel ${r.kernel}, ${r.cpus} CPUs, ${humanKb(r.memTotalKb)}`, sections);
 }
 
-export const tool: Tool = {
+export const tool: Tool<TriageOptions> = {
   name: 'triage',
   summary: "the chapter's checklist in one command: OOM kills, swap, free memory, processes, faults, reclaim; ranked findings",
   configure(cmd) {

@@ -31,7 +31,7 @@ interface ProcRow {
 
 const kb = (b: number) => (b / 1024).toFixed(0);
 
-export const tool: Tool = {
+export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
   name: 'vmgrowth',
   summary: 'virtual memory growth and shrinkage by process via brk/mmap/munmap, with stacks',
   configure(cmd) {

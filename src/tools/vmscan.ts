@@ -98,7 +98,7 @@ function groups(): ProbeGroup[] {
 
 type VmscanOptions = CommonOptions & { byShrinker?: boolean };
 
-export const tool: Tool = {
+export const tool: Tool<VmscanOptions, [number?, number?]> = {
   name: 'vmscan',
   summary: 'time in shrink_slab, direct and memcg reclaim, kswapd wakeups, page writes (per second)',
   configure(cmd) {

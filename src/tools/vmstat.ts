@@ -88,7 +88,7 @@ export function formatVmstatLine(l: VmstatLine): string {
   return WIDTHS.map(([k, w]) => String(l[k]).padStart(w)).join(' ');
 }
 
-export const tool: Tool = {
+export const tool: Tool<CommonOptions, [number?, number?]> = {
   name: 'vmstat',
   summary: 'memory, swap, I/O and CPU statistics per interval; first line since boot (vmstat)',
   configure(cmd) {
