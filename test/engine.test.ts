@@ -2,6 +2,7 @@
 // uprobes by symbol name, USDT, hash-map batch reads with delete, ring buffers, destroy.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { BpfObject } from '../src/engine/bpf-object';
 import { workload } from './lib/workloads';
 import { start } from './lib/run';
@@ -54,7 +55,7 @@ test('USDT probe in libstdc++ (libstdcxx:throw) counts every throw', async () =>
     obj.setConst('targ_tgid', w.pid);
     obj.setAutoload('selftest_uprobe', false);
     obj.load();
-    const libstdcxx = require('node:fs')
+    const libstdcxx = fs
       .readFileSync(`/proc/${w.pid}/maps`, 'utf8')
       .split('\n')
       .map((l: string) => l.split(/\s+/)[5])

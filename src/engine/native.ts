@@ -57,6 +57,7 @@ export function native(): NativeAddon {
   if (!addon) {
     const file = path.join(projectRoot, 'native', 'build', 'Release', 'memscope_bpf.node');
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node addon loads only through require
       addon = require(file) as NativeAddon;
     } catch (e) {
       throw new Error(`the native addon is missing or broken (${file}): run the README's setup command`);

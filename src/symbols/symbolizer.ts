@@ -7,7 +7,7 @@ import { ElfFile } from './elf';
 import { KernelSymbols } from './kallsyms';
 import { PerfMap } from './perfmap';
 import { findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
-import { Frame, UNKNOWN, UserFrame } from '../core/frames';
+import type { Frame, UserFrame } from '../core/frames';
 import { vdsoImage, vdsoSymbols } from './vdso';
 
 export class Symbolizer {
