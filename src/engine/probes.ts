@@ -11,6 +11,7 @@ import { btfTracepointExists } from './features';
 import { MemscopeError, UsageError } from '../core/errors';
 import type { BpfObject } from './bpf-object';
 import { PERF_TYPE_SOFTWARE, ProbeGroup } from './sources';
+import { HARDWARE_EVENT_NAMES, HARDWARE_EVENTS, hasPmu, noPmuMessage } from './pmu';
 
 export interface TracepointProbe {
   kind: 'tracepoint';
@@ -20,9 +21,13 @@ export interface TracepointProbe {
   label: string;
 }
 
+/** A perf event sampled every `period` events: software (cpu-clock, page-faults) or, on machines
+ * with a PMU, hardware (hardware:cache-misses:PERIOD, as bpftrace and perf record -c). */
 export interface SoftwareProbe {
   kind: 'software';
   event: string;
+  /** perf_event_attr type: PERF_TYPE_SOFTWARE, or PERF_TYPE_HARDWARE / PERF_TYPE_HW_CACHE. */
+  perfType: number;
   config: number;
   period: number;
   label: string;
@@ -138,7 +143,20 @@ export function resolveProbe(spec: string): Probe[] {
       if (!/^\d+$/.test(parts[2]) || Number(parts[2]) <= 0) throw new UsageError(`bad period in '${spec}': a positive whole number`);
       period = Number(parts[2]);
     }
-    return [{ kind: 'software', event: parts[1], config: ev[0], period, label: `software:${parts[1]}:${period}` }];
+    return [{ kind: 'software', event: parts[1], perfType: PERF_TYPE_SOFTWARE, config: ev[0], period, label: `software:${parts[1]}:${period}` }];
+  }
+  if (type === 'h' || type === 'hardware') {
+    if (parts.length < 2 || parts.length > 3) throw new UsageError(`bad hardware event '${spec}': expected hardware:EVENT[:PERIOD]`);
+    const ev = HARDWARE_EVENTS[parts[1]];
+    if (!ev) throw new UsageError(`unknown hardware event '${parts[1]}' (one of: ${HARDWARE_EVENT_NAMES.join(', ')})`);
+    let period = ev[2];
+    if (parts.length === 3) {
+      if (!/^\d+$/.test(parts[2]) || Number(parts[2]) <= 0) throw new UsageError(`bad period in '${spec}': a positive whole number`);
+      period = Number(parts[2]);
+    }
+    // said before anything is loaded: perf_event_open would only answer ENOENT
+    if (!hasPmu()) throw new MemscopeError(noPmuMessage(`hardware:${parts[1]}`, 'sample software events instead (software:cpu-clock, software:page-faults; memscope list software)'));
+    return [{ kind: 'software', event: parts[1], perfType: ev[0], config: ev[1], period, label: `hardware:${parts[1]}:${period}` }];
   }
   if (['u', 'uprobe', 'ur', 'uretprobe'].includes(type) || (type === 'c' && parts.length === 2)) {
     const [lib, func] = type === 'c' ? ['c', parts[1]] : [parts.slice(1, -1).join(':'), parts[parts.length - 1]];
@@ -254,9 +272,9 @@ export function attachProbes(obj: BpfObject, probes: Probe[], progs: GenericProg
       else obj.attachTracepoint(progs.tracepoint, p.category, p.name, i);
     } else {
       try {
-        obj.attachPerfEvent(progs.software, PERF_TYPE_SOFTWARE, p.config, p.period, { cookie: i });
+        obj.attachPerfEvent(progs.software, p.perfType, p.config, p.period, { cookie: i });
       } catch (e) {
-        throw new MemscopeError(`cannot open software event ${p.event}: ${(e as Error).message.split('\n')[0]}`);
+        throw new MemscopeError(`cannot open ${p.perfType === PERF_TYPE_SOFTWARE ? 'software' : 'hardware'} event ${p.event}: ${(e as Error).message.split('\n')[0]}`);
       }
     }
   });

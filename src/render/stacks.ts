@@ -1,11 +1,13 @@
 // Stacks with counts: the stackcount-style text report, folded lines and JSON records.
-import { CountedStack, formatFrame, frameName } from '../core/frames';
+import { CountedStack, Frame, formatFrame, frameName } from '../core/frames';
 
-/** Merges stacks whose symbolized frames, pid and comm are equal (the addresses may differ). */
-export function mergeStacks(stacks: CountedStack[]): CountedStack[] {
+/** Merges stacks whose symbolized frames, pid and comm are equal (the addresses may differ);
+ * with `names`, frames that differ only in offset are equal too (a report without offsets). */
+export function mergeStacks(stacks: CountedStack[], opts: { names?: boolean } = {}): CountedStack[] {
   const byKey = new Map<string, CountedStack>();
+  const fmt = (f: Frame) => (opts.names ? frameName(f) : formatFrame(f));
   for (const s of stacks) {
-    const key = [s.pid, s.comm, ...s.kernel.map((f) => formatFrame(f)), '|', ...s.user.map((f) => formatFrame(f))].join('\n');
+    const key = [s.pid, s.comm, ...s.kernel.map(fmt), '|', ...s.user.map(fmt)].join('\n');
     const prev = byKey.get(key);
     if (prev) prev.count += s.count;
     else byKey.set(key, { ...s });
@@ -13,14 +15,16 @@ export function mergeStacks(stacks: CountedStack[]): CountedStack[] {
   return [...byKey.values()];
 }
 
-/** stackcount -P style: kernel frames, then user frames, then "comm [pid]" and the count; most frequent last. */
-export function formatStackCounts(stacks: CountedStack[], opts: { countLabel?: (s: CountedStack) => string } = {}): string[] {
+/** stackcount -P style: kernel frames, then user frames, then "comm [pid]" and the count; most frequent last.
+ * `names`: frames as symbol names only, without +offset and [module] (BCC's default; its -s adds offsets). */
+export function formatStackCounts(stacks: CountedStack[], opts: { countLabel?: (s: CountedStack) => string; names?: boolean } = {}): string[] {
   const lines: string[] = [];
+  const fmt = (f: Frame) => (opts.names ? frameName(f) : formatFrame(f));
   for (const s of [...stacks].sort((a, b) => a.count - b.count)) {
     lines.push('');
-    for (const f of s.kernel) lines.push(`  ${formatFrame(f)}`);
+    for (const f of s.kernel) lines.push(`  ${fmt(f)}`);
     if (s.kernel.length && s.user.length) lines.push('  --');
-    for (const f of s.user) lines.push(`  ${formatFrame(f)}`);
+    for (const f of s.user) lines.push(`  ${fmt(f)}`);
     if (!s.kernel.length && !s.user.length) lines.push('  [unknown]');
     if (s.comm || s.pid) lines.push(`    ${s.comm} [${s.pid}]`); // stacks merged across processes have neither
     lines.push(`    ${opts.countLabel ? opts.countLabel(s) : s.count}`);
@@ -28,13 +32,15 @@ export function formatStackCounts(stacks: CountedStack[], opts: { countLabel?: (
   return lines;
 }
 
-/** flamegraph.pl input: "comm;root;...;leaf count", kernel frames suffixed _[k] above user frames. */
-export function toFolded(stacks: CountedStack[]): string[] {
+/** flamegraph.pl input: "comm;root;...;leaf count", kernel frames suffixed _[k] above user frames;
+ * `delimiter` puts a "-" frame between user and kernel frames (BCC's -d). */
+export function toFolded(stacks: CountedStack[], opts: { delimiter?: boolean } = {}): string[] {
   const counts = new Map<string, number>();
   for (const s of stacks) {
     const frames = [
       ...(s.comm ? [s.comm] : []),
       ...[...s.user].reverse().map(frameName),
+      ...(opts.delimiter && s.user.length && s.kernel.length ? ['-'] : []),
       ...[...s.kernel].reverse().map((f) => `${frameName(f)}_[k]`),
     ].map((n) => n.replace(/;/g, ':').replace(/\s+/g, '_'));
     const key = frames.join(';');

@@ -10,6 +10,13 @@ import { findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
 import type { Frame, UserFrame } from '../core/frames';
 import { vdsoImage, vdsoSymbols } from './vdso';
 
+/** Frames of the tracing machinery itself, found on top of kernel stacks taken in BPF programs. */
+const TRACER_FRAME = /^(bpf_prog_\w+|bpf_trace_run\d+|__bpf_trace_\w+|__traceiter_\w+|trace_call_bpf|perf_trace_\w+|perf_syscall_(enter|exit)|perf_tp_event|bpf_overflow_handler|__perf_event_overflow|perf_swevent_\w+|___perf_sw_event|__perf_sw_event|bpf_get_stack\w*)$/;
+
+function isTracerFrame(f: Frame): boolean {
+  return f.module === 'bpf' || (f.symbol !== null && TRACER_FRAME.test(f.symbol));
+}
+
 export class Symbolizer {
   private kallsyms: KernelSymbols | null = null;
   private elfByIdentity = new Map<string, ElfFile | null>();
@@ -42,13 +49,18 @@ export class Symbolizer {
     this.observe(pid);
   }
 
+  /** A kernel stack, innermost first, beginning at the traced event: the tracer's own frames on top
+   * (the BPF program, bpf_trace_run, perf's tracepoint glue) are dropped, as BCC and perf show them. */
   kernel(addrs: bigint[]): Frame[] {
     if (addrs.length === 0) return [];
     if (!this.kallsyms) this.kallsyms = KernelSymbols.load();
-    return addrs.map((addr) => {
+    const frames: Frame[] = addrs.map((addr) => {
       const s = this.kallsyms!.lookup(addr);
       return s ? { addr, symbol: s.name, offset: s.offset, module: s.module } : { addr, symbol: null, offset: 0, module: null };
     });
+    let top = 0;
+    while (top < frames.length - 1 && isTracerFrame(frames[top])) top++;
+    return top ? frames.slice(top) : frames;
   }
 
   user(pid: number, frames: UserFrame[]): Frame[] {

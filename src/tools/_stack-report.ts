@@ -9,19 +9,19 @@ import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/s
 export function reportStacks(
   stacks: CountedStack[],
   opts: CommonOptions,
-  graph: { title: string; unit: string; palette?: 'hot' | 'mem' },
+  graph: { title: string; unit: string; palette?: 'hot' | 'mem'; delimiter?: boolean; names?: boolean },
 ): void {
-  const merged = mergeStacks(stacks);
+  const merged = mergeStacks(stacks, { names: graph.names && !opts.json });
   if (opts.svg) {
     const folded = toFolded(merged).join('\n');
     fs.writeFileSync(opts.svg, renderFlameGraph(parseFolded(folded), { title: graph.title, unit: graph.unit, palette: graph.palette }));
     process.stderr.write(`memscope: wrote ${opts.svg} (${merged.length} stacks)\n`);
   }
   if (opts.folded) {
-    for (const line of toFolded(merged)) process.stdout.write(line + '\n');
+    for (const line of toFolded(merged, { delimiter: graph.delimiter })) process.stdout.write(line + '\n');
   } else if (opts.json) {
     for (const s of merged.sort((a, b) => b.count - a.count)) printJson(stackJson(s));
   } else if (!opts.svg) {
-    process.stdout.write(formatStackCounts(merged).join('\n') + '\n');
+    process.stdout.write(formatStackCounts(merged, { names: graph.names }).join('\n') + '\n');
   }
 }

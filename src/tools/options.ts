@@ -10,12 +10,15 @@ export { parseCount, parseNonNegative, parsePid, parsePositive } from '../core/o
 
 type Feature = 'pid' | 'command' | 'timestamp' | 'json' | 'folded' | 'svg';
 
-/** Adds the shared options a tool supports, so they are spelled and explained the same everywhere. */
-export function addCommonOptions(cmd: Command, features: Feature[]): Command {
+/** Adds the shared options a tool supports, so they are spelled and explained the same everywhere.
+ * `longOnly`: features whose short letter the tool gives to BCC's meaning instead (stackcount's and
+ * profile's -c, for example), so only the long spelling is added. */
+export function addCommonOptions(cmd: Command, features: Feature[], longOnly: Feature[] = []): Command {
   const has = (f: Feature) => features.includes(f);
+  const flag = (f: Feature, short: string, long: string) => (longOnly.includes(f) ? long : `${short}, ${long}`);
   if (has('pid')) cmd.option('-p, --pid <PID>', 'trace this process only', parsePid);
-  if (has('command')) cmd.option('-c, --command <CMD>', 'run CMD and trace it from its first instruction');
-  if (has('timestamp')) cmd.option('-T, --timestamp', 'include a time column (HH:MM:SS)');
+  if (has('command')) cmd.option(flag('command', '-c', '--command <CMD>'), 'run CMD and trace it from its first instruction');
+  if (has('timestamp')) cmd.option(flag('timestamp', '-T', '--timestamp'), 'include a time column (HH:MM:SS)');
   if (has('folded')) cmd.option('--folded', 'print folded stacks (flamegraph.pl input) instead of the report');
   if (has('svg')) cmd.option('--svg <FILE>', 'write a flame graph to FILE (open it in a browser)');
   if (has('json')) cmd.option('--json', 'print JSON lines instead of text');
