@@ -4,6 +4,7 @@
 
 const volatile bool user_stacks = true;
 const volatile bool kernel_stacks = false;
+const volatile __s32 targ_cpu = -1; /* -c CPU (BCC): events on this CPU only */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -24,6 +25,8 @@ static __always_inline int count_stack(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ms_traced(tgid))
+		return 0;
+	if (targ_cpu >= 0 && bpf_get_smp_processor_id() != (__u32)targ_cpu)
 		return 0;
 	/* --unwind dwarf|auto: the user stack goes to the DWARF sample ring (stacks.h); with fp
 	 * (ms_unwind is const) the verifier skips this branch */

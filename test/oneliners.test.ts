@@ -143,7 +143,7 @@ test('stackcount --folded and --svg; count per interval (-i) with -T', async () 
   const bin = workload('brk_grow');
   const svg = `/tmp/memscope-oneliners-${process.pid}.svg`;
   try {
-    const r = memscope(['stackcount', '-U', '-P', '--folded', '--svg', svg, '-c', `${bin} 11`, 't:syscalls:sys_enter_brk'], { input: 'go\n' });
+    const r = memscope(['stackcount', '-U', '-P', '--folded', '--svg', svg, '--command', `${bin} 11`, 't:syscalls:sys_enter_brk'], { input: 'go\n' });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.split('\n').some((l) => /^brk_grow;.*;main;grow_heap 11$/.test(l)), r.stdout);
     assert.match(fs.readFileSync(svg, 'utf8'), /<title>grow_heap \(11 events, /);
@@ -164,6 +164,81 @@ test('stackcount --folded and --svg; count per interval (-i) with -T', async () 
     assert.equal(counts.reduce((a, b) => a + b, 0), 5, r.stdout);
   } finally {
     w.kill();
+  }
+});
+
+test("stackcount -f -PU t:exceptions:page_fault_user: the chapter's flame-graph recipe, BCC's spelling", async () => {
+  const N = 41;
+  const { r, pid } = await traceWorkload(['faults', String(N)], ['stackcount', '-f', '-PU', 't:exceptions:page_fault_user']);
+  const lines = r.stdout.split('\n').filter((l) => /^vm_ops;.*;main;touch_pages \d+$/.test(l));
+  assert.equal(lines.length, 1, r.stdout);
+  assert.equal(Number(lines[0].split(' ').pop()), N, r.stdout);
+  assert.ok(r.stdout.split('\n').every((l) => !l.includes('_[k]')), '-U: user frames only');
+  assert.ok(pid > 0);
+});
+
+/** brk_grow N under stackcount with extra arguments, started by memscope (--command). */
+function brkStackcount(n: number, args: string[], wrap = ''): Result {
+  const r = memscope(['stackcount', ...args, '--command', `${wrap}${workload('brk_grow')} ${n}`, 't:syscalls:sys_enter_brk'], { input: 'go\n' });
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
+test('stackcount, BCC options: -s offsets, -d delimiter, -r regex, -c CPU, -i interval with -T, -D duration', async () => {
+  const N = 13;
+  // without -s: names only, as BCC; with -s: offsets and modules
+  const plain = brkStackcount(N, ['-U']);
+  assert.match(plain.stdout, new RegExp(`\\n  grow_heap\\n  main\\n(  .*\\n)*    ${N}\\n`), plain.stdout);
+  const s = brkStackcount(N, ['-U', '-s']);
+  assert.match(s.stdout, new RegExp(`\\n  grow_heap\\+0x[0-9a-f]+ \\[brk_grow\\]\\n  main\\+0x[0-9a-f]+ \\[brk_grow\\]\\n(  .*\\n)*    ${N}\\n`), s.stdout);
+  // -d: a "--" line between kernel and user frames (none without it); "-" in folded output
+  const both = brkStackcount(N, []);
+  assert.match(both.stdout, /\n  do_syscall_64\n  entry_SYSCALL_64_after_hwframe\n  grow_heap\n/, both.stdout);
+  const d = brkStackcount(N, ['-d']);
+  assert.match(d.stdout, /\n  entry_SYSCALL_64_after_hwframe\n  --\n  grow_heap\n/, d.stdout);
+  const df = brkStackcount(N, ['-d', '-f']);
+  assert.ok(df.stdout.split('\n').some((l) => new RegExp(`;main;grow_heap;-;entry_SYSCALL_64_after_hwframe_\\[k\\];.*syscall_trace_enter_\\[k\\] ${N}$`).test(l)), df.stdout);
+  // -r: tracepoint names as regular expressions; entry and exit of each brk() by the same stack
+  const re = memscope(['stackcount', '-U', '-r', '-f', '--command', `${workload('brk_grow')} ${N}`, 't:syscalls:sys_(enter|exit)_brk'], { input: 'go\n' });
+  assert.equal(re.code, 0, re.stderr);
+  assert.match(re.stderr, /Tracing 2 probes/);
+  assert.ok(re.stdout.split('\n').some((l) => l.endsWith(`;main;grow_heap ${2 * N}`)), re.stdout);
+  // -c CPU: the workload pinned to the last CPU is seen on that CPU only
+  const cpus = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  const last = Number(cpus.split(/[-,]/).pop());
+  if (last > 0) {
+    const on = brkStackcount(N, ['-U', '-f', '-c', String(last)], `taskset -c ${last} `);
+    assert.ok(on.stdout.split('\n').some((l) => l.endsWith(`;main;grow_heap ${N}`)), on.stdout);
+    const off = brkStackcount(N, ['-U', '-f', '-c', '0'], `taskset -c ${last} `);
+    assert.ok(!off.stdout.includes('grow_heap'), off.stdout);
+  } else assert.fail(`-c needs two CPUs to be tested; this machine has ${cpus}`);
+
+  // -i with -T: one report per interval headed by the time; the N calls are counted once
+  const w = start(workload('brk_grow'), [String(N)]);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['stackcount', '-U', '-f', '-i', '0.3', '-T', '-p', String(w.pid), 't:syscalls:sys_enter_brk']);
+    await new Promise((res) => setTimeout(res, 700));
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((r.stdout.match(/^\d\d:\d\d:\d\d$/gm) ?? []).length >= 2, r.stdout);
+    const counts = [...r.stdout.matchAll(/;main;grow_heap (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(counts.reduce((a, b) => a + b, 0), N, r.stdout);
+  } finally {
+    w.kill();
+  }
+  // -D: stops by itself after the duration, with the target still waiting (nothing counted)
+  const idle = start(workload('brk_grow'), ['1']);
+  try {
+    await idle.waitFor('ready');
+    const r = memscope(['stackcount', '-D', '0.5', '-p', String(idle.pid), 't:syscalls:sys_enter_brk']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /for 0\.5 s\.\.\. Hit Ctrl-C/);
+    assert.equal(r.stdout.trim(), '', r.stdout);
+  } finally {
+    idle.kill();
   }
 });
 

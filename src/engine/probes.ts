@@ -121,10 +121,29 @@ export function matchTracepoints(catGlob: string, nameGlob: string): [string, st
   return out;
 }
 
-/** Parses one probe spec and expands its wildcards; throws a one-line error for bad or unknown probes. */
-export function resolveProbe(spec: string): Probe[] {
+/** Tracepoints whose category and name match regular expressions (BCC's -r), whole names. */
+function regexTracepoints(spec: string, catRe: string, nameRe: string): [string, string][] {
+  let c: RegExp;
+  let n: RegExp;
+  try {
+    c = new RegExp(`^(?:${catRe})$`);
+    n = new RegExp(`^(?:${nameRe})$`);
+  } catch (e) {
+    throw new UsageError(`bad regular expression in '${spec}': ${(e as Error).message}`);
+  }
+  return allTracepoints().filter(([cat, name]) => c.test(cat) && n.test(name));
+}
+
+/** Parses one probe spec and expands its wildcards; throws a one-line error for bad or unknown probes.
+ * With `regex` (BCC's -r), tracepoint names are regular expressions instead of globs. */
+export function resolveProbe(spec: string, opts: { regex?: boolean } = {}): Probe[] {
   const parts = spec.split(':');
   const type = parts[0];
+  if (opts.regex && (type === 't' || type === 'tracepoint') && parts.length === 3) {
+    const found = regexTracepoints(spec, parts[1], parts[2]);
+    if (found.length === 0) throw new MemscopeError(`no tracepoint matches the regular expressions '${parts[1]}:${parts[2]}' on this kernel (see 'memscope list')`);
+    return found.map(([category, name]) => ({ kind: 'tracepoint', category, name, label: `${category}:${name}` }));
+  }
   if (type === 't' || type === 'tracepoint') {
     if (parts.length !== 3 || !parts[1] || !parts[2]) {
       throw new UsageError(`bad tracepoint '${spec}': expected t:CATEGORY:NAME (wildcards allowed, e.g. 't:vmscan:*')`);
@@ -180,11 +199,11 @@ export function resolveProbe(spec: string): Probe[] {
 }
 
 /** Resolves several specs; duplicates collapse. Caps the total: each classic tracepoint costs a perf event. */
-export function resolveProbes(specs: string[], max = 512): Probe[] {
+export function resolveProbes(specs: string[], max = 512, opts: { regex?: boolean } = {}): Probe[] {
   const seen = new Set<string>();
   const out: Probe[] = [];
   for (const s of specs) {
-    for (const p of resolveProbe(s)) {
+    for (const p of resolveProbe(s, opts)) {
       if (!seen.has(p.label)) {
         seen.add(p.label);
         out.push(p);

@@ -17,13 +17,16 @@ export function mergeStacks(stacks: CountedStack[], opts: { names?: boolean } = 
 
 /** stackcount -P style: kernel frames, then user frames, then "comm [pid]" and the count; most frequent last.
  * `names`: frames as symbol names only, without +offset and [module] (BCC's default; its -s adds offsets). */
-export function formatStackCounts(stacks: CountedStack[], opts: { countLabel?: (s: CountedStack) => string; names?: boolean } = {}): string[] {
+export function formatStackCounts(
+  stacks: CountedStack[],
+  opts: { countLabel?: (s: CountedStack) => string; names?: boolean; delimiter?: boolean } = {},
+): string[] {
   const lines: string[] = [];
   const fmt = (f: Frame) => (opts.names ? frameName(f) : formatFrame(f));
   for (const s of [...stacks].sort((a, b) => a.count - b.count)) {
     lines.push('');
     for (const f of s.kernel) lines.push(`  ${fmt(f)}`);
-    if (s.kernel.length && s.user.length) lines.push('  --');
+    if (s.kernel.length && s.user.length && opts.delimiter !== false) lines.push('  --');
     for (const f of s.user) lines.push(`  ${fmt(f)}`);
     if (!s.kernel.length && !s.user.length) lines.push('  [unknown]');
     if (s.comm || s.pid) lines.push(`    ${s.comm} [${s.pid}]`); // stacks merged across processes have neither

@@ -22,6 +22,6 @@ export function reportStacks(
   } else if (opts.json) {
     for (const s of merged.sort((a, b) => b.count - a.count)) printJson(stackJson(s));
   } else if (!opts.svg) {
-    process.stdout.write(formatStackCounts(merged, { names: graph.names }).join('\n') + '\n');
+    process.stdout.write(formatStackCounts(merged, { names: graph.names, delimiter: graph.delimiter }).join('\n') + '\n');
   }
 }

@@ -208,6 +208,11 @@ export class DwarfStacks {
   }
 
   /** The counted stacks, symbolized (kernel stacks from the object's stack map). */
+  /** Forgets the stacks counted so far (a tool's per-interval report, after read). */
+  reset(): void {
+    this.buckets.clear();
+  }
+
   read(obj?: BpfObject): CountedStack[] {
     const retry = this.pending;
     this.pending = [];
