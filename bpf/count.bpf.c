@@ -2,6 +2,7 @@
  * software events and uprobes given at run time. One generic program per probe kind; the attach cookie is the
  * probe's index. With by_process, counts are kept per (probe, process) instead. */
 #include "memscope.h"
+#include <bpf/usdt.bpf.h>
 
 const volatile bool by_process = false;
 
@@ -48,6 +49,13 @@ SEC("uprobe")
 int count_uprobe(struct pt_regs *ctx)
 {
 	return count_probe((__u32)bpf_get_attach_cookie(ctx));
+}
+
+/* USDT probes: libbpf keeps the attach cookie for the argument specs; ours is bpf_usdt_cookie's */
+SEC("usdt")
+int count_usdt(struct pt_regs *ctx)
+{
+	return count_probe((__u32)bpf_usdt_cookie(ctx));
 }
 
 /* Raw tracepoints for the first RAW_SLOTS probes that are real tracepoints: their links detach at

@@ -1,6 +1,7 @@
 /* stackcount: events of run-time probes (tracepoints, software events) counted by user and/or
  * kernel stack and process (BCC stackcount, bpftrace @[ustack, comm] = count()). */
 #include "stacks.h"
+#include <bpf/usdt.bpf.h>
 
 const volatile bool user_stacks = true;
 const volatile bool kernel_stacks = false;
@@ -51,6 +52,12 @@ int stackcount_sw(struct bpf_perf_event_data *ctx)
 
 SEC("uprobe")
 int stackcount_uprobe(struct pt_regs *ctx)
+{
+	return count_stack(ctx);
+}
+
+SEC("usdt")
+int stackcount_usdt(struct pt_regs *ctx)
 {
 	return count_stack(ctx);
 }

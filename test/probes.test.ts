@@ -73,7 +73,7 @@ test('probe names: the chapter\'s spellings, wildcards, software events with per
   assert.deepEqual(resolveProbe('tracepoint:migrate:mm_migrate_pages').map((p) => p.label), ['migrate:mm_migrate_pages']);
   const vmscan = resolveProbe('t:vmscan:*').map((p) => p.label);
   assert.ok(vmscan.length > 10 && vmscan.every((l) => l.startsWith('vmscan:')) && vmscan.includes('vmscan:mm_vmscan_write_folio'));
-  assert.deepEqual(resolveProbe('software:page-faults:1')[0], { kind: 'software', event: 'page-faults', config: 2, period: 1, label: 'software:page-faults:1' });
+  assert.deepEqual(resolveProbe('software:page-faults:1')[0], { kind: 'software', event: 'page-faults', perfType: 1, config: 2, period: 1, label: 'software:page-faults:1' });
   assert.equal((resolveProbe('software:major-faults')[0] as any).config, 6);
   assert.equal((resolveProbe('software:cpu-clock:99')[0] as any).period, 99);
   assert.equal(resolveProbes(['t:vmscan:mm_vmscan_write_folio', 't:vmscan:mm_vmscan_*']).filter((p) => p.label === 'vmscan:mm_vmscan_write_folio').length, 1);
@@ -99,12 +99,12 @@ test('trace decodes a __data_loc string live: sched_process_exec filename of a c
   assert.match(none.stderr, /\nmemscope: 1 events filtered out in the kernel\n/);
 });
 
-test("count on uprobes, BCC's and bpftrace's spellings: c:malloc, u:libc:free, uretprobe:PATH:malloc", async () => {
+test("count on uprobes, BCC's and bpftrace's spellings: c:malloc, p:libc:free, uretprobe:PATH:malloc", async () => {
   const N = 37;
   const w = start(workload('vm_ops'), ['malloc', String(N)]);
   try {
     await w.waitFor('ready');
-    const ms = await startMemscope(['count', '--json', '-p', String(w.pid), 'c:malloc', 'u:libc:free', `uretprobe:${resolveLibrary('c')}:malloc`]);
+    const ms = await startMemscope(['count', '--json', '-p', String(w.pid), 'c:malloc', 'p:libc:free', `uretprobe:${resolveLibrary('c')}:malloc`]);
     w.send('go');
     await w.waitFor('done');
     const r = await ms.exited;
@@ -114,7 +114,7 @@ test("count on uprobes, BCC's and bpftrace's spellings: c:malloc, u:libc:free, u
   } finally {
     w.kill();
   }
-  assert.throws(() => resolveProbe('u:nosuchlib:f'), /no library 'nosuchlib'/);
+  assert.throws(() => resolveProbe('p:nosuchlib:f'), /no library or executable 'nosuchlib'/);
   const t = memscope(['trace', 'c:malloc']);
   assert.equal(t.code, 2);
   assert.match(t.stderr, /^memscope: uprobe:libc\.so\.6:malloc: this tool takes tracepoints and software events only\n$/);

@@ -138,13 +138,16 @@ napi_value ms_attach_uprobe(napi_env env, napi_callback_info info)
 	return own_link(env, o, link, "cannot attach uprobe");
 }
 
-/* attachUsdt(obj, prog, pid, path, provider, name) */
+/* attachUsdt(obj, prog, pid, path, provider, name[, cookie]): the cookie is read in BPF with
+ * bpf_usdt_cookie (libbpf keeps the attach cookie itself for the probe's argument specs). */
 napi_value ms_attach_usdt(napi_env env, napi_callback_info info)
 {
-	ARGS(6);
+	ARGS_RANGE(6, 7);
 	struct ms_object *o;
-	int64_t pid;
+	int64_t pid, cookie = 0;
 	char path[4096], provider[256], name[256];
+	if (argc > 6 && !ms_get_int64(env, argv[6], &cookie))
+		return NULL;
 	if (!ms_get_object(env, argv[0], &o))
 		return NULL;
 	struct bpf_program *p = ms_find_program(env, o, argv[1]);
@@ -152,6 +155,7 @@ napi_value ms_attach_usdt(napi_env env, napi_callback_info info)
 	    !ms_get_string(env, argv[4], provider, sizeof(provider)) || !ms_get_string(env, argv[5], name, sizeof(name)))
 		return NULL;
 	ms_log_clear();
-	struct bpf_link *link = bpf_program__attach_usdt(p, (pid_t)pid, path, provider, name, NULL);
+	LIBBPF_OPTS(bpf_usdt_opts, uopts, .usdt_cookie = (uint64_t)cookie);
+	struct bpf_link *link = bpf_program__attach_usdt(p, (pid_t)pid, path, provider, name, &uopts);
 	return own_link(env, o, link, "cannot attach USDT probe");
 }

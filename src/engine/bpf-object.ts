@@ -166,9 +166,9 @@ export class BpfObject {
     return native().attachPerfEvent(this.h(), prog, type, config, period, opts.pid ?? -1, opts.cookie ?? 0);
   }
 
-  attachUsdt(prog: string, file: string, provider: string, name: string, pid = -1): void {
+  attachUsdt(prog: string, file: string, provider: string, name: string, pid = -1, cookie = 0): void {
     try {
-      native().attachUsdt(this.h(), prog, pid, file, provider, name);
+      native().attachUsdt(this.h(), prog, pid, file, provider, name, cookie);
     } catch (e) {
       throw new MemscopeError(`cannot attach USDT probe ${provider}:${name} in ${file}: ${firstLines(e)}`);
     }

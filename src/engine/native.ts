@@ -36,7 +36,7 @@ export interface NativeAddon {
   attachTracepoint(h: Handle, prog: string, category: string, name: string, cookie: number): number;
   attachRawTracepoint(h: Handle, prog: string, name: string): number;
   attachUprobe(h: Handle, prog: string, retprobe: boolean, pid: number, file: string, func: string, offset: number, cookie?: number): number;
-  attachUsdt(h: Handle, prog: string, pid: number, file: string, provider: string, name: string): number;
+  attachUsdt(h: Handle, prog: string, pid: number, file: string, provider: string, name: string, cookie?: number): number;
   numCpus(): number;
   mapInfo(h: Handle, map: string): MapInfo;
   mapLookup(h: Handle, map: string, key: Buffer): Buffer | null;

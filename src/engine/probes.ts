@@ -11,6 +11,8 @@ import { btfTracepointExists } from './features';
 import { MemscopeError, UsageError } from '../core/errors';
 import type { BpfObject } from './bpf-object';
 import { PERF_TYPE_SOFTWARE, ProbeGroup } from './sources';
+import { ElfFile } from '../symbols/elf';
+import { usdtProbes } from '../symbols/usdt';
 import { HARDWARE_EVENT_NAMES, HARDWARE_EVENTS, hasPmu, noPmuMessage } from './pmu';
 
 export interface TracepointProbe {
@@ -42,21 +44,76 @@ export interface UprobeProbe {
   label: string;
 }
 
-export type Probe = TracepointProbe | SoftwareProbe | UprobeProbe;
+/** A USDT probe (BCC's u:LIB:PROBE, bpftrace's usdt:PATH:[PROVIDER:]PROBE). */
+export interface UsdtProbe {
+  kind: 'usdt';
+  file: string;
+  provider: string;
+  name: string;
+  label: string;
+}
 
-/** "c" (BCC's libc shorthand), "libc", "pthread" or a path → the file a uprobe goes into. */
+export type Probe = TracepointProbe | SoftwareProbe | UprobeProbe | UsdtProbe;
+
+/** An ELF executable of that name on PATH (BCC's find_exe), or null. */
+function findExecutable(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const f = path.join(dir || '.', name);
+    try {
+      const fd = fs.openSync(f, 'r');
+      const magic = Buffer.alloc(4);
+      fs.readSync(fd, magic, 0, 4, 0);
+      fs.closeSync(fd);
+      // an ELF file, not a wrapper script (pyenv's shims are shell scripts)
+      if (magic.readUInt32BE(0) === 0x7f454c46) return fs.realpathSync(f);
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
+
+/** "c" (BCC's libc shorthand), "libc", "pthread", a path, or an executable on PATH (python3.11)
+ * → the file a uprobe or USDT probe goes into. Names starting with "lib" are libraries first. */
 export function resolveLibrary(name: string): string {
   if (name.includes('/')) {
     if (!fs.existsSync(name)) throw new MemscopeError(`no file ${name}`);
     return fs.realpathSync(name);
   }
+  const exe = name.startsWith('lib') ? null : findExecutable(name);
+  if (exe) return exe;
   const base = name.startsWith('lib') ? name : `lib${name}`;
   const cached = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of cached.split('\n')) {
     const m = /^\s*(\S+) \(([^)]*)\) => (\S+)$/.exec(line);
     if (m && m[2].includes('x86-64') === (process.arch === 'x64') && (m[1] === `${base}.so` || m[1].startsWith(`${base}.so.`))) return fs.realpathSync(m[3]);
   }
-  throw new MemscopeError(`no library '${name}' found (give its path, e.g. u:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc)`);
+  throw new MemscopeError(`no library or executable '${name}' found (give its path, e.g. p:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc)`);
+}
+
+/** u:LIB:PROBE or u:LIB:PROVIDER:PROBE (BCC), usdt:PATH:[PROVIDER:]PROBE (bpftrace). */
+function resolveUsdt(spec: string, parts: string[]): UsdtProbe[] {
+  if (parts.length < 3 || parts.length > 4 || !parts[1] || !parts[parts.length - 1]) {
+    throw new UsageError(`bad USDT probe '${spec}': expected u:LIBRARY_OR_PATH:PROBE (e.g. u:python3.11:gc__start) or u:LIBRARY:PROVIDER:PROBE`);
+  }
+  const file = resolveLibrary(parts[1]);
+  const name = parts[parts.length - 1];
+  const provider = parts.length === 4 ? parts[2] : undefined;
+  const all = usdtProbes(file);
+  const found = all.filter((p) => p.name === name && (!provider || p.provider === provider));
+  if (found.length === 0) {
+    // memscope's old u:LIB:FUNC meant a uprobe: say how that is written now
+    const isFunc = parts.length === 3 && ElfFile.read(file)?.symbols().addressOf(name) != null;
+    if (isFunc) {
+      throw new UsageError(
+        `'${spec}': u: is a USDT probe (BCC's syntax) and ${path.basename(file)} has no USDT probe '${name}'; for a uprobe on the function write p:${parts[1]}:${name} (uretprobe: r:${parts[1]}:${name})`,
+      );
+    }
+    const some = all.slice(0, 5).map((p) => `${p.provider}:${p.name}`).join(', ');
+    throw new MemscopeError(`no USDT probe '${provider ? `${provider}:` : ''}${name}' in ${file}${all.length ? ` (it has ${all.length}, e.g. ${some})` : ' (it has no USDT probes)'}`);
+  }
+  if (found.length > 1) throw new UsageError(`'${spec}': ${found.length} providers have a probe '${name}' in ${file}: name one, u:${parts[1]}:PROVIDER:${name}`);
+  return [{ kind: 'usdt', file, provider: found[0].provider, name, label: `usdt:${path.basename(file)}:${found[0].provider}:${name}` }];
 }
 
 /** perf software events by bpftrace's names and aliases: [config, default period]. */
@@ -177,12 +234,21 @@ export function resolveProbe(spec: string, opts: { regex?: boolean } = {}): Prob
     if (!hasPmu()) throw new MemscopeError(noPmuMessage(`hardware:${parts[1]}`, 'sample software events instead (software:cpu-clock, software:page-faults; memscope list software)'));
     return [{ kind: 'software', event: parts[1], perfType: ev[0], config: ev[1], period, label: `hardware:${parts[1]}:${period}` }];
   }
-  if (['u', 'uprobe', 'ur', 'uretprobe'].includes(type) || (type === 'c' && parts.length === 2)) {
+  if (type === 'u' || type === 'usdt') return resolveUsdt(spec, parts);
+  if (type === 'ur') {
+    throw new UsageError(`'${spec}': ur: is not a probe type; a uretprobe is r:LIBRARY:FUNCTION (BCC) or uretprobe:LIBRARY:FUNCTION (bpftrace)`);
+  }
+  if ((type === 'p' || type === 'r') && (parts.length < 3 || !parts[1])) {
+    throw new UsageError(
+      `'${spec}' would be a ${type === 'p' ? 'kprobe' : 'kretprobe'}, and this kernel has none (CONFIG_KPROBES off): give a library for a uprobe (${type}:LIBRARY:FUNCTION, e.g. ${type}:c:malloc) or use a tracepoint`,
+    );
+  }
+  if (['p', 'r', 'uprobe', 'uretprobe'].includes(type) || (type === 'c' && parts.length === 2)) {
     const [lib, func] = type === 'c' ? ['c', parts[1]] : [parts.slice(1, -1).join(':'), parts[parts.length - 1]];
     if (!lib || !func || !/^[A-Za-z_][\w.@]*$/.test(func)) {
-      throw new UsageError(`bad uprobe '${spec}': expected u:LIBRARY_OR_PATH:FUNCTION (e.g. u:c:malloc, uprobe:/usr/bin/bash:readline) or c:FUNCTION`);
+      throw new UsageError(`bad uprobe '${spec}': expected p:LIBRARY_OR_PATH:FUNCTION (e.g. p:c:malloc, uprobe:/usr/bin/bash:readline), r:... for a uretprobe, or c:FUNCTION`);
     }
-    const retprobe = type === 'ur' || type === 'uretprobe';
+    const retprobe = type === 'r' || type === 'uretprobe';
     const file = resolveLibrary(lib);
     return [{ kind: 'uprobe', file, func, retprobe, label: `${retprobe ? 'uretprobe' : 'uprobe'}:${path.basename(file)}:${func}` }];
   }
@@ -195,7 +261,7 @@ export function resolveProbe(spec: string, opts: { regex?: boolean } = {}): Prob
       `'${spec}' would be a kprobe, and this kernel has none (CONFIG_KPROBES off): use a tracepoint (t:CATEGORY:NAME) or a software event; 'memscope list' shows them`,
     );
   }
-  throw new UsageError(`unknown probe type in '${spec}': use t:CATEGORY:NAME, software:EVENT[:PERIOD] or u:LIBRARY:FUNCTION`);
+  throw new UsageError(`unknown probe type in '${spec}': use t:CATEGORY:NAME, software:EVENT[:PERIOD], p:LIBRARY:FUNCTION, r:LIBRARY:FUNCTION or u:LIBRARY:USDT_PROBE`);
 }
 
 /** Resolves several specs; duplicates collapse. Caps the total: each classic tracepoint costs a perf event. */
@@ -226,12 +292,18 @@ export interface GenericPrograms {
   raw?: string;
   /** A uprobe program; without it, uprobes are refused for this tool. */
   uprobe?: string;
+  /** A USDT program (SEC("usdt"), the probe's index from bpf_usdt_cookie); without it, USDT is refused. */
+  usdt?: string;
 }
 
 /** How each probe is attached: by raw tracepoint slot, classic tracepoint with cookie, or perf event. */
-function plan(probes: Probe[], progs: GenericPrograms): ('raw' | 'classic' | 'software' | 'uprobe')[] {
+function plan(probes: Probe[], progs: GenericPrograms): ('raw' | 'classic' | 'software' | 'uprobe' | 'usdt')[] {
   return probes.map((p, i) => {
     if (p.kind === 'software') return 'software';
+    if (p.kind === 'usdt') {
+      if (!progs.usdt) throw new UsageError(`${p.label}: this tool takes no USDT probes`);
+      return 'usdt';
+    }
     if (p.kind === 'uprobe') {
       if (!progs.uprobe) throw new UsageError(`${p.label}: this tool takes tracepoints and software events only`);
       return 'uprobe';
@@ -248,20 +320,23 @@ export function probeGroups(what: string, probes: Probe[], progs: GenericProgram
   const classic = probes.filter((_, i) => how[i] === 'classic') as TracepointProbe[];
   const sws = how.filter((h) => h === 'software').length;
   const ups = how.filter((h) => h === 'uprobe').length;
+  const usdts = how.filter((h) => h === 'usdt').length;
   const programs = [
     ...(classic.length ? [progs.tracepoint] : []),
     ...(sws ? [progs.software] : []),
     ...(ups ? [progs.uprobe!] : []),
+    ...(usdts ? [progs.usdt!] : []),
     ...raw.map((i) => `${progs.raw}${i}`),
   ];
   const n = (k: number, w: string) => (k ? `${k} ${w}${k > 1 ? 's' : ''}` : '');
-  const parts = [n(raw.length, 'raw tracepoint'), n(classic.length, 'tracepoint'), n(sws, 'software event'), n(ups, 'uprobe')].filter(Boolean).join(' + ');
+  const parts = [n(raw.length, 'raw tracepoint'), n(classic.length, 'tracepoint'), n(sws, 'perf event'), n(ups, 'uprobe'), n(usdts, 'USDT probe')].filter(Boolean).join(' + ');
+  const cookies = classic.length + sws + ups + usdts;
   const groups: ProbeGroup[] = [
     {
       what,
       sources: [
         {
-          name: `${parts} (generic programs; probes told apart by ${raw.length ? 'slot' : ''}${raw.length && classic.length + sws + ups ? ' and ' : ''}${classic.length + sws + ups ? 'attach cookie' : ''})`,
+          name: `${parts} (generic programs; probes told apart by ${raw.length ? 'slot' : ''}${raw.length && cookies ? ' and ' : ''}${cookies ? 'attach cookie' : ''})`,
           programs,
           requires: [
             ...classic.map((p) => ({ tracepoint: `${p.category}/${p.name}` })),
@@ -273,6 +348,7 @@ export function probeGroups(what: string, probes: Probe[], progs: GenericProgram
     },
   ];
   if (progs.uprobe && !ups) groups.push({ what: 'uprobes', off: true, sources: [{ name: 'uprobe', programs: [progs.uprobe], requires: [] }] });
+  if (progs.usdt && !usdts) groups.push({ what: 'USDT probes', off: true, sources: [{ name: 'usdt', programs: [progs.usdt], requires: [] }] });
   if (progs.raw) {
     const used = new Set(raw);
     const unused = Array.from({ length: RAW_SLOTS }, (_, i) => i).filter((i) => !used.has(i));
@@ -286,6 +362,7 @@ export function attachProbes(obj: BpfObject, probes: Probe[], progs: GenericProg
   const how = plan(probes, progs);
   probes.forEach((p, i) => {
     if (p.kind === 'uprobe') obj.attachUprobe(progs.uprobe!, p.file, p.func, { pid: pid ?? -1, retprobe: p.retprobe, cookie: i });
+    else if (p.kind === 'usdt') obj.attachUsdt(progs.usdt!, p.file, p.provider, p.name, pid ?? -1, i);
     else if (p.kind === 'tracepoint') {
       if (how[i] === 'raw') obj.attachRawTracepoint(`${progs.raw}${i}`, p.name);
       else obj.attachTracepoint(progs.tracepoint, p.category, p.name, i);

@@ -21,7 +21,7 @@ const KEY = struct([
   ['comm', 'char[16]'],
 ] as const);
 
-const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
+const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe', usdt: 'count_usdt' };
 
 export const tool: Tool<CountOptions, [string[]]> = {
   name: 'count',

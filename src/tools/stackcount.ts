@@ -29,7 +29,7 @@ function parseCpu(v: string): number {
   return Number(v);
 }
 
-const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw', raw: 'stackcount_raw_', uprobe: 'stackcount_uprobe' };
+const PROGS = { tracepoint: 'stackcount_tp', software: 'stackcount_sw', raw: 'stackcount_raw_', uprobe: 'stackcount_uprobe', usdt: 'stackcount_usdt' };
 
 export const tool: Tool<StackcountOptions, [string[]]> = {
   name: 'stackcount',
