@@ -30,7 +30,7 @@ export const INSTEAD =
   "'memscope profile' samples stacks on the CPU clock (where time goes), 'memscope pmc' and " +
   "'memscope count software:page-faults:1' count software events; LLC counts need bare metal or a VM with a virtual PMU";
 
-export const tool: Tool = {
+export const tool: Tool<LlcOptions, [number?]> = {
   name: 'llcstat',
   summary: 'last-level cache references, misses and hit ratio by process (llcstat; needs a hardware PMU)',
   configure(cmd) {

@@ -39,7 +39,7 @@ export function samplingEvent(opts: Pick<ProfileOptions, 'frequency' | 'count' |
   return p;
 }
 
-export const tool: Tool = {
+export const tool: Tool<ProfileOptions, [number?]> = {
   name: 'profile',
   summary: 'sample user and kernel stacks on a timer, HZ times a second per CPU (profile)',
   configure(cmd) {
