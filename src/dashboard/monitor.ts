@@ -1,0 +1,172 @@
+// The overview's data: one sample a second from /proc/meminfo and /proc/vmstat (plus the host's
+// reclaim/compaction time), kept in a ring of the last hour; OOM kills (the host's post-mortems or
+// the kernel log); and the checklist's findings over the last minute, each with the commands that
+// dig deeper.
+import { freeFigures, readMeminfo } from '../procfs/meminfo';
+import { readVmstat, sumPrefix, Vmstat } from '../procfs/vmstat';
+import { KmsgOoms } from './kmsg-watch';
+import { DashboardSources, Finding, OomRecord, Sample } from './types';
+
+export const RING = 3600;
+
+export class Monitor {
+  readonly samples: Sample[] = [];
+  private seq = 0;
+  private prev: { t: number; v: Vmstat; rs?: { reclaim: number; compaction: number } } | null = null;
+  private readonly kmsg: KmsgOoms | null;
+  private knownOoms = new Set<number>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly sources: DashboardSources,
+    private readonly onSample: (s: Sample) => void,
+    private readonly onOom: (r: OomRecord) => void,
+  ) {
+    this.kmsg = sources.oomRecords ? null : new KmsgOoms();
+    if (this.kmsg) this.kmsg.poll(); // kills before we started are history, not news
+    else for (const r of sources.oomRecords!()) this.knownOoms.add(r.id);
+  }
+
+  start(intervalMs = 1000): void {
+    this.tick();
+    this.timer = setInterval(() => this.tick(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.kmsg?.close();
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  ooms(): OomRecord[] {
+    return this.sources.oomRecords ? this.sources.oomRecords() : this.kmsg!.records();
+  }
+
+  get oomSource(): string {
+    return this.sources.oomRecords ? 'agent' : this.kmsg?.available ? 'kernel log' : 'none (cannot read /dev/kmsg)';
+  }
+
+  since(seq: number): Sample[] {
+    const i = this.samples.findIndex((s) => s.seq > seq);
+    return i < 0 ? [] : this.samples.slice(i);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const v = readVmstat();
+    const rs = this.sources.reclaimSeconds?.();
+    if (this.prev) {
+      const dt = (now - this.prev.t) / 1000;
+      const rate = (k: string) => Math.max(0, ((v[k] ?? 0) - (this.prev!.v[k] ?? 0)) / dt);
+      const prefRate = (p: string) => Math.max(0, (sumPrefix(v, p) - sumPrefix(this.prev!.v, p)) / dt);
+      const f = freeFigures(readMeminfo());
+      const s: Sample = {
+        seq: ++this.seq,
+        t: now,
+        total: f.total,
+        available: f.available,
+        free: f.free,
+        cache: f.buffCache,
+        swapUsed: f.swapUsed,
+        swapTotal: f.swapTotal,
+        faults: rate('pgfault'),
+        majfaults: rate('pgmajfault'),
+        swapins: rate('pswpin'),
+        swapouts: rate('pswpout'),
+        reclaimStalls: prefRate('allocstall'),
+        compactStalls: rate('compact_stall'),
+      };
+      if (rs && this.prev.rs) {
+        s.reclaimSeconds = Math.max(0, (rs.reclaim - this.prev.rs.reclaim) / dt);
+        s.compactionSeconds = Math.max(0, (rs.compaction - this.prev.rs.compaction) / dt);
+      }
+      this.samples.push(s);
+      if (this.samples.length > RING) this.samples.splice(0, this.samples.length - RING);
+      this.onSample(s);
+    }
+    this.prev = { t: now, v, rs };
+    this.pollOoms();
+  }
+
+  private pollOoms(): void {
+    if (this.kmsg) {
+      for (const r of this.kmsg.poll()) this.onOom(r);
+      return;
+    }
+    for (const r of this.sources.oomRecords!()) {
+      if (this.knownOoms.has(r.id)) continue;
+      this.knownOoms.add(r.id);
+      if (this.knownOoms.size > 10_000) this.knownOoms = new Set([...this.knownOoms].slice(-1000));
+      this.onOom(r);
+    }
+  }
+
+  /** The checklist over the last minute of samples. */
+  findings(): Finding[] {
+    const out: Finding[] = [];
+    const last = this.samples.slice(-60);
+    const s = last[last.length - 1];
+    if (!s) return out;
+    const avg = (k: keyof Sample) => last.reduce((a, x) => a + ((x[k] as number) ?? 0), 0) / last.length;
+    const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
+    const recentOoms = this.ooms().filter((r) => r.t > Date.now() - 3600_000);
+    if (recentOoms.length) {
+      const v = recentOoms[recentOoms.length - 1];
+      out.push({
+        severity: 'critical',
+        step: 'oom',
+        title: `${recentOoms.length} OOM kill${recentOoms.length > 1 ? 's' : ''} in the last hour`,
+        detail: `latest: ${v.victim?.comm ?? '?'} (PID ${v.victim?.pid ?? '?'})${v.cgroup ? ` in ${v.cgroup}` : ''}, ${v.constraint ?? ''}`.replace(/, $/, ''),
+        dig: ['memscope oomlog', 'memscope oomkill'],
+      });
+    }
+    const availPct = s.total ? (100 * s.available) / s.total : 100;
+    out.push({
+      severity: availPct < 5 ? 'critical' : availPct < 10 ? 'warning' : 'ok',
+      step: 'memory',
+      title: `available memory ${availPct.toFixed(1)}% of ${n0(s.total / 1024)} MiB`,
+      detail: `free ${n0(s.free / 1024)} MiB, cache ${n0(s.cache / 1024)} MiB`,
+      dig: ['memscope free', 'memscope ps --sort rss'],
+    });
+    const swapIO = avg('swapins') + avg('swapouts');
+    out.push({
+      severity: swapIO > 2560 ? 'critical' : swapIO > 4 ? 'warning' : s.swapTotal ? 'ok' : 'info',
+      step: 'swap',
+      title: s.swapTotal ? `swap ${n0(s.swapUsed / 1024)} of ${n0(s.swapTotal / 1024)} MiB used; ${n0(avg('swapins'))} in / ${n0(avg('swapouts'))} out pages/s` : 'no swap configured',
+      detail: 'swap-ins stall the process that faults them in',
+      dig: ['memscope swapin', 'memscope swap 1'],
+    });
+    const faults = avg('faults');
+    out.push({
+      severity: faults > 10_000 ? 'warning' : 'ok',
+      step: 'faults',
+      title: `page faults ${n0(faults)}/s (major ${n0(avg('majfaults'))}/s)`,
+      detail: 'faults are RSS growth; their stacks say which code paths',
+      dig: ['memscope faults --svg faults.svg 10', 'memscope ffaults 10'],
+    });
+    const stalls = avg('reclaimStalls');
+    const rsec = s.reclaimSeconds !== undefined ? avg('reclaimSeconds') : undefined;
+    out.push({
+      severity: stalls > 1 || (rsec ?? 0) > 0.01 ? 'warning' : 'ok',
+      step: 'reclaim',
+      title: `direct reclaim ${stalls.toFixed(1)} stalls/s${rsec !== undefined ? `, ${(rsec * 1000).toFixed(1)} ms/s` : ''}`,
+      detail: 'allocations waiting for reclaim',
+      dig: ['memscope vmscan', 'memscope drsnoop'],
+    });
+    const cstalls = avg('compactStalls');
+    const csec = s.compactionSeconds !== undefined ? avg('compactionSeconds') : undefined;
+    out.push({
+      severity: cstalls > 1 || (csec ?? 0) > 0.01 ? 'warning' : 'ok',
+      step: 'compaction',
+      title: `compaction ${cstalls.toFixed(1)} stalls/s${csec !== undefined ? `, ${(csec * 1000).toFixed(1)} ms/s` : ''}`,
+      detail: 'allocations of high orders waiting for compaction',
+      dig: ['memscope compaction'],
+    });
+    const rank = { critical: 0, warning: 1, info: 2, ok: 3 };
+    return out.sort((a, b) => rank[a.severity] - rank[b.severity]);
+  }
+}
