@@ -26,8 +26,8 @@ const MAX_SECONDS = 600;
 
 export interface DashboardOptions {
   sources?: DashboardSources;
-  /** required on every request when set (the host listens beyond loopback) */
-  token?: string;
+  /** the bearer token required on every request when it returns one (the host listens beyond loopback) */
+  token?: () => string | null | undefined;
   /** only loopback Host names are accepted (the default) */
   loopbackOnly?: boolean;
   assetDir?: string;

@@ -37,6 +37,14 @@ export function cookies(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return '';
+  }
+}
+
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -46,8 +54,9 @@ function same(a: string, b: string): boolean {
 export class Guard {
   private readonly secret = randomBytes(32);
 
-  /** token: required on every request (the host listens beyond loopback); loopbackOnly: Host names allowed */
-  constructor(private readonly opts: { token?: string; loopbackOnly: boolean }) {}
+  /** token: required on every request when it gives one (the host listens beyond loopback; a function so a
+   *  reloaded token applies at once); loopbackOnly: only loopback Host names are answered */
+  constructor(private readonly opts: { token?: () => string | null | undefined; loopbackOnly: boolean }) {}
 
   /** Loopback hosts by name: a page on evil.example resolving to 127.0.0.1 is refused. */
   hostAllowed(req: IncomingMessage): boolean {
@@ -57,17 +66,19 @@ export class Guard {
   }
 
   authorized(req: IncomingMessage): boolean {
-    if (!this.opts.token) return true;
+    const token = this.opts.token?.();
+    if (!token) return true;
     const auth = String(req.headers.authorization ?? '');
-    if (auth.startsWith('Bearer ') && same(auth.slice(7).trim(), this.opts.token)) return true;
+    if (auth.startsWith('Bearer ') && same(auth.slice(7).trim(), token)) return true;
     const c = cookies(req)[TOKEN];
-    return c !== undefined && same(decodeURIComponent(c), this.opts.token);
+    return c !== undefined && same(safeDecode(c), token);
   }
 
   /** `/?token=…` from `memscope agent --open`: remembered in a cookie, then out of the URL. */
   acceptTokenParam(url: URL, res: ServerResponse): boolean {
     const t = url.searchParams.get('token');
-    if (!this.opts.token || t === null || !same(t, this.opts.token)) return false;
+    const token = this.opts.token?.();
+    if (!token || t === null || !same(t, token)) return false;
     res.writeHead(303, { ...SECURITY_HEADERS, 'Set-Cookie': `${TOKEN}=${encodeURIComponent(t)}; Path=/; HttpOnly; SameSite=Strict`, Location: '/' }).end();
     return true;
   }

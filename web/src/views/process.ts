@@ -210,6 +210,16 @@ export function processView(live: Live, pid: number): View {
     );
   };
 
+  // the agent's kept fault stacks are cumulative: each refresh that changed them is a window, so a
+  // diff of two shows what faulted in between
+  let keptTotal = -1;
+  const showKept = (d: Detail) => {
+    if (!faults || !d.faults) return;
+    const total = d.faults.stacks.reduce((a, s) => a + s.value, 0);
+    if (total === keptTotal) return;
+    keptTotal = total;
+    faults.show(d.faults, `kept by the agent ${time(d.faults.t)}`);
+  };
   let timer: ReturnType<typeof setInterval> | null = null;
   const gone = h('p', { class: 'muted exited' }, `process ${pid} has exited`);
   const refresh = () =>
@@ -224,6 +234,7 @@ export function processView(live: Live, pid: number): View {
         }
         renderHead(d);
         renderSegments(d.segments);
+        showKept(d);
         el.dataset.loaded = 'yes';
         return d;
       },
@@ -246,7 +257,7 @@ export function processView(live: Live, pid: number): View {
     on(leak.button, 'click', () => void start(leak!));
     for (const sec of [faults, leak]) on(sec.stop, 'click', () => sec.job && void post(`/api/dash/jobs/${sec.job.id}/stop`, {}).catch(() => undefined));
     el.append(faults.el, leak.el, h('h2', {}, 'Segments (pmap -x)'), segs);
-    if (d.faults) faults.show(d.faults, `kept by the agent ${time(d.faults.t)}`);
+    showKept(d);
     for (const j of d.jobs) onJob(j);
     for (const j of live.jobs.values()) onJob(j);
     timer = setInterval(refresh, 5000);
