@@ -13,6 +13,7 @@ const LAYERS = [
   ['render', 'text, tables, stacks, SVG, HTML and JSON output'],
   ['engine', 'BPF objects, event sources, the runTrace lifecycle, stack maps'],
   ['unwind', 'DWARF CFI and the unwinder of sampled user stacks'],
+  ['dashboard', "the live dashboard's server side: samples, the process table, the live stream, guards"],
   ['tools', 'one module per tool, on the layers below'],
   ['agent', 'the long-running agent, on the tools'],
 ];

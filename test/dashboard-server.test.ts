@@ -111,7 +111,10 @@ test('an OOM record from the host goes to the stream and to /api/dash/oom', asyn
   const evs = await got;
   assert.equal(evs.find((e) => e.event === 'oom')!.data.victim.comm, '<b>hog</b>');
   const list = (await (await fetch(`${base}/api/dash/oom`)).json()) as OomRecord[];
-  assert.deepEqual(list.map((r) => r.id), [7]);
+  assert.deepEqual(
+    list.map((r) => r.id),
+    [7],
+  );
 });
 
 async function session(): Promise<{ cookie: string; csrf: string }> {
@@ -135,7 +138,11 @@ test('POSTs need the session cookie and its CSRF token; traces are bounded; repo
   const other = await session();
   assert.equal((await postJob({ Cookie: s.cookie, 'X-CSRF-Token': other.csrf }, job)).status, 403, "another session's token");
   assert.equal((await postJob({ Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: 'http://evil.example' }, job)).status, 403);
-  const form = await fetch(`${base}/api/dash/jobs`, { method: 'POST', headers: { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, 'Content-Type': 'text/plain' }, body: '{}' });
+  const form = await fetch(`${base}/api/dash/jobs`, {
+    method: 'POST',
+    headers: { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, 'Content-Type': 'text/plain' },
+    body: '{}',
+  });
   assert.equal(form.status, 415);
   const ok = { Cookie: s.cookie, 'X-CSRF-Token': s.csrf };
   assert.deepEqual(await (await postJob(ok, { ...job, seconds: 0 })).json(), { error: 'seconds is 1 to 600' });
@@ -192,13 +199,17 @@ test('assets: only the bundle, with the CSP; GET / sets the session cookie; othe
 test(`at most ${MAX_CLIENTS} live streams; the next is told to retry`, async () => {
   const reqs: http.ClientRequest[] = [];
   const statuses = await Promise.all(
-    Array.from({ length: MAX_CLIENTS + 1 }, (_, i) => new Promise<number>((resolve) => {
-      setTimeout(() => {
-        const r = http.get(`${base}/api/dash/stream`, (res) => resolve(res.statusCode ?? 0));
-        r.on('error', () => undefined);
-        reqs.push(r);
-      }, i * 5);
-    })),
+    Array.from(
+      { length: MAX_CLIENTS + 1 },
+      (_, i) =>
+        new Promise<number>((resolve) => {
+          setTimeout(() => {
+            const r = http.get(`${base}/api/dash/stream`, (res) => resolve(res.statusCode ?? 0));
+            r.on('error', () => undefined);
+            reqs.push(r);
+          }, i * 5);
+        }),
+    ),
   );
   reqs.forEach((r) => r.destroy());
   assert.equal(statuses.filter((s) => s === 200).length, MAX_CLIENTS);

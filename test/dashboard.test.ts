@@ -62,10 +62,12 @@ async function until(w: WatchedPage, expr: string, timeoutMs = 30_000): Promise<
 /** A request with any Host header (fetch will not send one that differs from the URL). */
 function getStatus(url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get(url, { headers }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
+    http
+      .get(url, { headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
   });
 }
 
@@ -114,9 +116,13 @@ test('the process table shows a workload with its memory cgroup; hostile process
 
 test('a POST without the session CSRF token is refused; with it, a trace starts (and a bad pid is one clear error)', async () => {
   const w = await browser.open(`${base}/#/overview`);
-  const noToken = await w.page.evaluate<number>(`fetch('/api/dash/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ kind: 'faults', pid: 1, seconds: 1 }) }).then((r) => r.status)`);
+  const noToken = await w.page.evaluate<number>(
+    `fetch('/api/dash/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ kind: 'faults', pid: 1, seconds: 1 }) }).then((r) => r.status)`,
+  );
   assert.equal(noToken, 403);
-  const wrong = await w.page.evaluate<number>(`fetch('/api/dash/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': '00' }, body: '{}' }).then((r) => r.status)`);
+  const wrong = await w.page.evaluate<number>(
+    `fetch('/api/dash/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': '00' }, body: '{}' }).then((r) => r.status)`,
+  );
   assert.equal(wrong, 403);
   // from outside the page: no session cookie, so no token can match
   const r = await fetch(`${base}/api/dash/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': 'x' }, body: '{}' });
@@ -129,7 +135,10 @@ test('a POST without the session CSRF token is refused; with it, a trace starts 
   assert.equal(await getStatus(`${base}/api/dash/session`, { Host: 'evil.example:9477' }), 421);
   assert.equal(await getStatus(`${base}/`, { Host: 'evil.example' }), 421);
   // the refusals above are logged by the browser; nothing else may be
-  assert.deepEqual(w.errors.splice(0).map((e) => e.replace(/.*status of (\d+).*/, '$1')), ['403', '403', '400']);
+  assert.deepEqual(
+    w.errors.splice(0).map((e) => e.replace(/.*status of (\d+).*/, '$1')),
+    ['403', '403', '400'],
+  );
   clean(w);
   await w.page.close();
 });
@@ -197,7 +206,11 @@ test('memleak started from the page shows the leak site with its exact outstandi
     const b = `section.memleak table.top-stacks tr[data-frame="leak_b [memleak_sites]"] td[data-value]`;
     assert.equal(Number(await w.page.getAttribute(b, 'data-value')), 50 * 64);
     // reports keep coming while it runs: a second report, then the diff of two windows
-    await until(w, `/report [2-9]/.test(document.querySelector('section.memleak .job-status').textContent + [...document.querySelectorAll('section.memleak option')].map((o) => o.textContent).join())`, 15_000);
+    await until(
+      w,
+      `/report [2-9]/.test(document.querySelector('section.memleak .job-status').textContent + [...document.querySelectorAll('section.memleak option')].map((o) => o.textContent).join())`,
+      15_000,
+    );
     const title = await w.page.textContent(`section.memleak .flame-chart g[name="leak_a [memleak_sites]"] title`);
     assert.match(title ?? '', /^leak_a \[memleak_sites\] \(97\.7 KiB/);
     await w.page.check('section.memleak input.diff-toggle');

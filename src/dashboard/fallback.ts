@@ -5,7 +5,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseKernelLog, LogLine } from '../procfs/kmsg';
 import { uptimeSeconds } from '../procfs/vmstat';
-import { OomEvent, parseOomEvents } from '../tools/oomlog';
+import { OomEvent, parseOomEvents } from '../procfs/oom-report';
 import { JobKind, OomRecord, Profile, StackValue, TraceCallbacks, TraceHandle } from './types';
 
 const CLI = path.join(__dirname, '..', 'cli.js');
@@ -37,27 +37,41 @@ export function recordsToStacks(recs: { ustack?: string[]; kstack?: string[]; co
   return [...byKey.values()].sort((a, b) => b.value - a.value);
 }
 
+/** The fields of faults' and memleak's JSON records the dashboard reads. */
+interface ToolRecord {
+  report?: number;
+  comm?: string;
+  count?: number;
+  bytes?: number;
+  growth_bytes_per_sec?: number;
+  ustack?: string[];
+  kstack?: string[];
+}
+
 /** Runs `memscope faults|memleak --json -p PID` for `seconds`, reporting profiles as they come. */
 export function subprocessTrace(kind: JobKind, pid: number, seconds: number, cb: TraceCallbacks): TraceHandle {
-  const args = kind === 'faults' ? ['faults', '--json', '-p', String(pid), String(seconds)] : ['memleak', '--json', '--combined-only', '-T', '1000', '-p', String(pid), '1', String(seconds)];
+  const args =
+    kind === 'faults'
+      ? ['faults', '--json', '-p', String(pid), String(seconds)]
+      : ['memleak', '--json', '--combined-only', '-T', '1000', '-p', String(pid), '1', String(seconds)];
   const child: ChildProcess = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let started = false;
   let report = 0;
-  let batch: any[] = [];
+  let batch: ToolRecord[] = [];
   const flush = () => {
     if (!batch.length) return;
-    const unit = kind === 'faults' ? 'faults' : 'bytes';
-    const stacks = recordsToStacks(batch.map((r) => ({ ...r, v: kind === 'faults' ? r.count : r.bytes, growth: r.growth_bytes_per_sec })));
-    cb.onProfile({ unit, stacks, t: Date.now() } as Profile);
+    const unit: Profile['unit'] = kind === 'faults' ? 'faults' : 'bytes';
+    const stacks = recordsToStacks(batch.map((r) => ({ ...r, v: (kind === 'faults' ? r.count : r.bytes) ?? 0, growth: r.growth_bytes_per_sec })));
+    cb.onProfile({ unit, stacks, t: Date.now() });
     batch = [];
   };
   const onLine = (l: string) => {
     if (!l.startsWith('{')) return;
-    let r: any;
+    let r: ToolRecord;
     try {
-      r = JSON.parse(l);
+      r = JSON.parse(l) as ToolRecord;
     } catch {
       return;
     }

@@ -70,9 +70,9 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname;
     if (p !== '/' && p !== '/index.html' && !p.startsWith('/assets/') && !p.startsWith('/api/dash/')) return false;
-    if (!guard.hostAllowed(req)) return fail(res, 421, 'this dashboard answers to loopback host names only'), true;
+    if (!guard.hostAllowed(req)) return (fail(res, 421, 'this dashboard answers to loopback host names only'), true);
     if (p === '/' && guard.acceptTokenParam(url, res)) return true;
-    if (!guard.authorized(req)) return fail(res, 401, 'a bearer token is required'), true;
+    if (!guard.authorized(req)) return (fail(res, 401, 'a bearer token is required'), true);
     try {
       route(req, res, url);
     } catch (e) {
@@ -114,7 +114,12 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
       }
       case 'overview': {
         const since = Number(url.searchParams.get('since') ?? 0);
-        return json(res, 200, { instance: hub.instance, samples: monitor.since(Number.isFinite(since) ? since : 0), findings: monitor.findings(), ooms: monitor.ooms() });
+        return json(res, 200, {
+          instance: hub.instance,
+          samples: monitor.since(Number.isFinite(since) ? since : 0),
+          findings: monitor.findings(),
+          ooms: monitor.ooms(),
+        });
       }
       case 'findings':
         return json(res, 200, monitor.findings());
@@ -125,10 +130,25 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
         if (!/^\d+$/.test(api[1] ?? '') || pid <= 0) return fail(res, 400, 'a PID is a positive whole number');
         const row = procs.row(pid);
         // gone is an answer, not an error: the page says so and stops asking
-        if (!row) return json(res, 200, { exited: true, jobs: jobs.list().filter((j) => j.pid === pid).map(streamView) });
+        if (!row)
+          return json(res, 200, {
+            exited: true,
+            jobs: jobs
+              .list()
+              .filter((j) => j.pid === pid)
+              .map(streamView),
+          });
         const segs = segments(pid) ?? []; // smaps may be unreadable (a kernel thread, a process gone meanwhile)
         const faults = sources.faultProfile?.(pid) ?? null;
-        return json(res, 200, { row, segments: segs, faults, jobs: jobs.list().filter((j) => j.pid === pid).map(streamView) });
+        return json(res, 200, {
+          row,
+          segments: segs,
+          faults,
+          jobs: jobs
+            .list()
+            .filter((j) => j.pid === pid)
+            .map(streamView),
+        });
       }
       case 'oom':
         return json(res, 200, monitor.ooms());
@@ -159,8 +179,14 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
     }
     if (format === 'svg') {
       const unit = j.kind === 'faults' ? 'page faults' : 'bytes';
-      const svg = renderFlameGraph(stacks.map((s) => [s.frames, s.value]), { title: `${j.kind} of PID ${j.pid}`, unit, palette: 'mem' });
-      return send(res, 200, 'image/svg+xml', svg, { 'Content-Disposition': `attachment; filename="${base}.svg"`, 'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" });
+      const svg = renderFlameGraph(
+        stacks.map((s) => [s.frames, s.value]),
+        { title: `${j.kind} of PID ${j.pid}`, unit, palette: 'mem' },
+      );
+      return send(res, 200, 'image/svg+xml', svg, {
+        'Content-Disposition': `attachment; filename="${base}.svg"`,
+        'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+      });
     }
     if (format === 'pprof') {
       const to = sources.pprofPath?.(j.kind, j.pid, j.seconds);
@@ -186,24 +212,26 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
     });
     req.on('end', () => {
       if (tooBig) return;
-      let v: any;
+      let v: Record<string, unknown>;
       try {
         v = JSON.parse(body || '{}');
       } catch {
         return fail(res, 400, 'the body is not JSON');
       }
+      if (typeof v !== 'object' || v === null) return fail(res, 400, 'the body is not a JSON object');
       const api = p.slice('/api/dash/'.length).split('/');
       if (api[0] === 'jobs' && api.length === 1) {
         const kind = v.kind as JobKind;
         const pid = Number(v.pid);
         const seconds = Number(v.seconds ?? (kind === 'memleak' ? 30 : 10));
         if (kind !== 'faults' && kind !== 'memleak') return fail(res, 400, 'kind is faults or memleak');
-        if (!Number.isInteger(pid) || pid <= 0 || !fs.existsSync(`/proc/${pid}`)) return fail(res, 400, `no process ${v.pid}`);
+        if (!Number.isInteger(pid) || pid <= 0 || !fs.existsSync(`/proc/${pid}`)) return fail(res, 400, `no process ${String(v.pid).slice(0, 40)}`);
         if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_SECONDS) return fail(res, 400, `seconds is 1 to ${MAX_SECONDS}`);
         const j = jobs.start(kind, pid, seconds);
         return typeof j === 'string' ? fail(res, 429, j) : json(res, 202, j);
       }
-      if (api[0] === 'jobs' && api[2] === 'stop') return jobs.stop(Number(api[1])) ? json(res, 200, { stopping: true }) : fail(res, 404, 'no such running trace');
+      if (api[0] === 'jobs' && api[2] === 'stop')
+        return jobs.stop(Number(api[1])) ? json(res, 200, { stopping: true }) : fail(res, 404, 'no such running trace');
       return fail(res, 404, 'no such API');
     });
   }

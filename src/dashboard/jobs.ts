@@ -13,7 +13,10 @@ export class Jobs {
   private readonly handles = new Map<number, TraceHandle>();
   private nextId = 1;
 
-  constructor(private readonly sources: DashboardSources, private readonly onUpdate: (j: JobState) => void) {}
+  constructor(
+    private readonly sources: DashboardSources,
+    private readonly onUpdate: (j: JobState) => void,
+  ) {}
 
   get running(): number {
     return this.handles.size;

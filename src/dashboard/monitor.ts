@@ -23,7 +23,8 @@ export class Monitor {
     private readonly onOom: (r: OomRecord) => void,
   ) {
     this.kmsg = sources.oomRecords ? null : new KmsgOoms();
-    if (this.kmsg) this.kmsg.poll(); // kills before we started are history, not news
+    if (this.kmsg)
+      this.kmsg.poll(); // kills before we started are history, not news
     else for (const r of sources.oomRecords!()) this.knownOoms.add(r.id);
   }
 
@@ -136,7 +137,9 @@ export class Monitor {
     out.push({
       severity: swapIO > 2560 ? 'critical' : swapIO > 4 ? 'warning' : s.swapTotal ? 'ok' : 'info',
       step: 'swap',
-      title: s.swapTotal ? `swap ${n0(s.swapUsed / 1024)} of ${n0(s.swapTotal / 1024)} MiB used; ${n0(avg('swapins'))} in / ${n0(avg('swapouts'))} out pages/s` : 'no swap configured',
+      title: s.swapTotal
+        ? `swap ${n0(s.swapUsed / 1024)} of ${n0(s.swapTotal / 1024)} MiB used; ${n0(avg('swapins'))} in / ${n0(avg('swapouts'))} out pages/s`
+        : 'no swap configured',
       detail: 'swap-ins stall the process that faults them in',
       dig: ['memscope swapin', 'memscope swap 1'],
     });

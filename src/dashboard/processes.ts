@@ -42,7 +42,11 @@ function cgroupFigures(cg: { path: string; v1: boolean }): { usage?: number; lim
     const d = path.join(V1, cg.path);
     const limit = num(`${d}/memory.limit_in_bytes`);
     const oom = /^oom_kill (\d+)/m.exec(readProc(`${d}/memory.oom_control`) ?? '');
-    return { usage: num(`${d}/memory.usage_in_bytes`), limit: limit === undefined || limit >= UNLIMITED ? null : limit, ooms: oom ? Number(oom[1]) : undefined };
+    return {
+      usage: num(`${d}/memory.usage_in_bytes`),
+      limit: limit === undefined || limit >= UNLIMITED ? null : limit,
+      ooms: oom ? Number(oom[1]) : undefined,
+    };
   }
   const d = path.join(V2, cg.path);
   const oom = /^oom_kill (\d+)/m.exec(readProc(`${d}/memory.events`) ?? '');

@@ -3,9 +3,15 @@
 // collectors plugged in (createDashboard in src/dashboard/index.ts); this command is for a host
 // where the agent does not run, and for the browser tests.
 import * as http from 'node:http';
-import { MemscopeError, UsageError } from '../engine/errors';
+import { MemscopeError, UsageError } from '../core/errors';
 import { createDashboard } from '../dashboard/index';
+import type { CommonOptions } from '../core/options';
 import { examples, Tool } from './tool';
+
+interface DashboardOpts extends CommonOptions {
+  listen: string;
+  open?: boolean;
+}
 
 /** "127.0.0.1:9477", "[::1]:9477", ":9477" → host and port; loopback unless asked otherwise. */
 export function parseListen(v: string): { host: string; port: number; loopback: boolean } {
@@ -17,7 +23,7 @@ export function parseListen(v: string): { host: string; port: number; loopback: 
   return { host, port, loopback };
 }
 
-export const tool: Tool = {
+export const tool: Tool<DashboardOpts> = {
   name: 'dashboard',
   summary: 'a live dashboard in the browser: memory over time, processes and cgroups, fault and memleak flame graphs, OOM kills',
   configure(cmd) {
@@ -27,7 +33,7 @@ export const tool: Tool = {
       'after',
       '\nServes the dashboard `memscope agent` also serves, without the agent: memory from /proc,\n' +
         'OOM kills from the kernel log, fault and memleak flame graphs traced on demand from the page\n' +
-        '(a POST with the page\'s CSRF token). Loopback only: use `memscope agent --token-file` to serve\n' +
+        "(a POST with the page's CSRF token). Loopback only: use `memscope agent --token-file` to serve\n" +
         'beyond it. Runs until Ctrl-C or SIGTERM.\n' +
         examples([
           ['memscope dashboard', 'then open http://127.0.0.1:9477/'],
@@ -35,7 +41,7 @@ export const tool: Tool = {
         ]),
     );
   },
-  async run(opts: { listen: string; open?: boolean }) {
+  async run(opts) {
     const l = parseListen(opts.listen);
     if (!l.loopback) throw new UsageError('dashboard serves loopback only (use memscope agent with --token-file beyond it)');
     const dash = createDashboard({});

@@ -29,7 +29,15 @@ export class TestBrowser {
       executablePath: CHROMIUM,
       headless: true,
       chromiumSandbox: false,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 800 },
       acceptDownloads: true,
       timeout: 60_000,
@@ -51,7 +59,9 @@ export class TestBrowser {
     });
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
     // (test code has no DOM types: in-page code is passed as strings)
-    await page.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));" });
+    await page.addInitScript({
+      content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));",
+    });
     await page.goto(url);
     return { page, dialogs, errors };
   }

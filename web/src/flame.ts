@@ -3,7 +3,7 @@
 // first window to the second). Frame names reach the page as text only: d3-flame-graph sets labels
 // and titles with .text(), and this panel writes details with textContent.
 import { select } from 'd3-selection';
-import flamegraph from 'd3-flame-graph';
+import flamegraph, { FlameChart, FrameNode } from 'd3-flame-graph';
 // the package exports no CSS path, so it is imported by file
 import '../../node_modules/d3-flame-graph/dist/d3-flamegraph.css';
 import type { StackValue } from '../../src/dashboard/types';
@@ -67,12 +67,15 @@ export class FlamePanel {
   private readonly details: HTMLElement;
   private readonly search: HTMLInputElement;
   private readonly invert: HTMLInputElement;
-  private chart: any = null;
+  private chart: FlameChart<FlameNode> | null = null;
   private data: FlameNode | null = null;
   private term = '';
   private width = 0;
 
-  constructor(private readonly unit: 'faults' | 'bytes', caption: string) {
+  constructor(
+    private readonly unit: 'faults' | 'bytes',
+    caption: string,
+  ) {
     this.search = h('input', { type: 'search', placeholder: 'search functions', 'aria-label': 'search functions', class: 'flame-search' });
     this.invert = h('input', { type: 'checkbox', class: 'flame-invert' });
     const reset = h('button', { type: 'button', class: 'flame-reset' }, 'reset zoom');
@@ -96,10 +99,11 @@ export class FlamePanel {
     }).observe(this.chartEl);
   }
 
-  label(d: { data: FlameNode; value: number }): string {
+  label(d: FrameNode<FlameNode>): string {
     const v = this.unit === 'faults' ? `${int(d.data.value)} faults` : bytes(d.data.value);
     const g = d.data.growth !== undefined ? `, ${d.data.growth >= 0 ? '+' : ''}${bytes(d.data.growth)}/s` : '';
-    const delta = d.data.delta !== undefined ? `, change ${d.data.delta >= 0 ? '+' : ''}${this.unit === 'faults' ? int(d.data.delta) : bytes(d.data.delta)}` : '';
+    const delta =
+      d.data.delta !== undefined ? `, change ${d.data.delta >= 0 ? '+' : ''}${this.unit === 'faults' ? int(d.data.delta) : bytes(d.data.delta)}` : '';
     return `${d.data.name} (${v}${g}${delta})`;
   }
 
@@ -117,8 +121,7 @@ export class FlamePanel {
     if (rebuild || !this.chart) {
       this.chart?.destroy();
       this.chartEl.replaceChildren();
-      const self = this;
-      this.chart = flamegraph()
+      this.chart = flamegraph<FlameNode>()
         .width(this.width)
         .cellHeight(18)
         .transitionDuration(0)
@@ -127,9 +130,9 @@ export class FlamePanel {
         .selfValue(false)
         .sort(true)
         .setDetailsElement(this.details)
-        .setLabelHandler((d: any) => self.label(d))
-        .setSearchMatch((d: any, term: string) => !!term && String(d.data.name).toLowerCase().includes(term.toLowerCase()))
-        .setColorMapper((d: any, original: string) => self.color(d, original));
+        .setLabelHandler((d) => this.label(d))
+        .setSearchMatch((d, term) => !!term && d.data.name.toLowerCase().includes(term.toLowerCase()))
+        .setColorMapper((d, original) => this.color(d, original));
       select(this.chartEl).datum(this.data).call(this.chart);
     } else {
       this.chart.update(this.data);
@@ -137,7 +140,7 @@ export class FlamePanel {
     this.applySearch();
   }
 
-  private color(d: any, original: string): string {
+  private color(d: FrameNode<FlameNode>, original: string): string {
     if (d.highlight) return '#e600e6';
     const delta = d.data.delta;
     if (delta === undefined) return original;

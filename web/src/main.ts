@@ -18,7 +18,9 @@ function route(): void {
   clear(main);
   const hash = location.hash.replace(/^#\/?/, '') || 'overview';
   const [name, arg] = hash.split('/');
-  document.querySelectorAll<HTMLElement>('nav a').forEach((a) => a.classList.toggle('active', a.dataset.view === name || (name === 'process' && a.dataset.view === 'processes')));
+  document
+    .querySelectorAll<HTMLElement>('nav a')
+    .forEach((a) => a.classList.toggle('active', a.dataset.view === name || (name === 'process' && a.dataset.view === 'processes')));
   if (name === 'processes') current = processesView(live);
   else if (name === 'process' && /^\d+$/.test(arg ?? '')) current = processView(live, Number(arg));
   else if (name === 'oom') current = oomView(live, arg ? Number(arg) : undefined);
@@ -40,4 +42,3 @@ getSession()
     live.connect();
     route();
   });
-

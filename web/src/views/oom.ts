@@ -53,7 +53,10 @@ export function oomView(live: Live, focus?: number): View {
     }
     if (focus !== undefined) document.getElementById(`oom-${focus}`)?.scrollIntoView();
   };
-  void getSession().then((s) => (source.textContent = `source: ${s.oomSource}`), () => undefined);
+  void getSession().then(
+    (s) => (source.textContent = `source: ${s.oomSource}`),
+    () => undefined,
+  );
   const offs = [
     live.on('oom', render),
     live.on('reset', () => {

@@ -81,7 +81,16 @@ export function overviewView(live: Live): View {
   const findingsEl = h('ul', { class: 'findings', 'aria-live': 'polite' });
   const charts = h('div', { class: 'charts' });
   const strip = h('div', { class: 'oom-strip', 'aria-label': 'OOM kills on the timeline' });
-  const el = h('div', { class: 'view overview' }, h('h1', {}, 'Overview'), h('h2', {}, 'Findings (last minute)'), findingsEl, h('h2', {}, 'Timeline'), strip, charts);
+  const el = h(
+    'div',
+    { class: 'view overview' },
+    h('h1', {}, 'Overview'),
+    h('h2', {}, 'Findings (last minute)'),
+    findingsEl,
+    h('h2', {}, 'Timeline'),
+    strip,
+    charts,
+  );
 
   const plots: uPlot[] = [];
   const build = () => {
@@ -95,7 +104,10 @@ export function overviewView(live: Live): View {
         // two a row on wide screens: half the row minus the gap (24) and the box's padding (12)
         width: width < 700 ? width - 12 : Math.floor((width - 24) / 2) - 12,
         height: 180,
-        series: [{}, ...def.series.map(([label, stroke]) => ({ label, stroke, width: 1.5, value: (_u: uPlot, v: number | null) => (v === null ? '–' : def.fmt(v)) }))],
+        series: [
+          {},
+          ...def.series.map(([label, stroke]) => ({ label, stroke, width: 1.5, value: (_u: uPlot, v: number | null) => (v === null ? '–' : def.fmt(v)) })),
+        ],
         axes: [{}, { values: (_u: uPlot, vals: number[]) => vals.map((v) => def.fmt(v)), size: 70 }],
         scales: { x: { time: true } },
         plugins: [oomLines(() => live.ooms)],
@@ -104,7 +116,8 @@ export function overviewView(live: Live): View {
       plots.push(new uPlot(opts, data(def), box));
     }
   };
-  const data = (def: ChartDef): uPlot.AlignedData => [live.samples.map((s) => s.t / 1000), ...def.series.map(([, , pick]) => live.samples.map(pick))] as uPlot.AlignedData;
+  const data = (def: ChartDef): uPlot.AlignedData =>
+    [live.samples.map((s) => s.t / 1000), ...def.series.map(([, , pick]) => live.samples.map(pick))] as uPlot.AlignedData;
   const update = () => {
     if (plots.length !== CHARTS.length) return build();
     CHARTS.forEach((def, i) => plots[i].setData(data(def)));
@@ -117,7 +130,11 @@ export function overviewView(live: Live): View {
     const shown = live.ooms.filter((r) => r.t >= from - 1000);
     if (!shown.length) strip.appendChild(h('span', { class: 'muted' }, 'no OOM kills in this window'));
     for (const r of shown) {
-      const m = h('a', { class: 'oom-marker', href: `#/oom/${r.id}`, 'data-oom-id': r.id, title: `OOM kill at ${time(r.t)}` }, `OOM ${time(r.t)}: ${r.victim?.comm ?? '?'} (${r.victim?.pid ?? '?'})`);
+      const m = h(
+        'a',
+        { class: 'oom-marker', href: `#/oom/${r.id}`, 'data-oom-id': r.id, title: `OOM kill at ${time(r.t)}` },
+        `OOM ${time(r.t)}: ${r.victim?.comm ?? '?'} (${r.victim?.pid ?? '?'})`,
+      );
       m.style.left = `${Math.min(100, Math.max(0, (100 * (r.t - from)) / Math.max(1, to - from)))}%`;
       strip.appendChild(m);
     }
@@ -126,7 +143,14 @@ export function overviewView(live: Live): View {
     clear(findingsEl);
     for (const f of fs) {
       findingsEl.appendChild(
-        h('li', { class: `finding ${f.severity}`, 'data-step': f.step }, h('span', { class: 'sev' }, f.severity), h('strong', {}, f.title), h('span', { class: 'detail' }, f.detail), h('span', { class: 'dig' }, ...f.dig.map((c) => h('code', {}, c)))),
+        h(
+          'li',
+          { class: `finding ${f.severity}`, 'data-step': f.step },
+          h('span', { class: 'sev' }, f.severity),
+          h('strong', {}, f.title),
+          h('span', { class: 'detail' }, f.detail),
+          h('span', { class: 'dig' }, ...f.dig.map((c) => h('code', {}, c))),
+        ),
       );
     }
   };

@@ -25,23 +25,36 @@ interface Win {
 const MAX_WINDOWS = 20;
 
 function topStacks(p: Profile, kind: JobKind): HTMLElement {
-  const rows = p.stacks.slice(0, 20).map((s) =>
-    h(
-      'tr',
-      { 'data-frame': s.frames[s.frames.length - 1] ?? '' },
-      h('td', { class: 'fn' }, s.frames[s.frames.length - 1] ?? '?'),
-      h('td', { class: 'num', 'data-value': s.value }, kind === 'faults' ? int(s.value) : bytes(s.value)),
-      kind === 'memleak' ? h('td', { class: 'num' }, s.growth === undefined ? '–' : `${s.growth >= 0 ? '+' : ''}${bytes(s.growth)}/s`) : null,
-      h('td', { class: 'stack' }, s.frames.slice(0, -1).reverse().slice(0, 4).join(' ← ')),
-    ),
-  );
+  const rows = p.stacks
+    .slice(0, 20)
+    .map((s) =>
+      h(
+        'tr',
+        { 'data-frame': s.frames[s.frames.length - 1] ?? '' },
+        h('td', { class: 'fn' }, s.frames[s.frames.length - 1] ?? '?'),
+        h('td', { class: 'num', 'data-value': s.value }, kind === 'faults' ? int(s.value) : bytes(s.value)),
+        kind === 'memleak' ? h('td', { class: 'num' }, s.growth === undefined ? '–' : `${s.growth >= 0 ? '+' : ''}${bytes(s.growth)}/s`) : null,
+        h('td', { class: 'stack' }, s.frames.slice(0, -1).reverse().slice(0, 4).join(' ← ')),
+      ),
+    );
   return h(
     'div',
     { class: 'scroll' },
     h(
       'table',
       { class: 'top-stacks', 'data-kind': kind },
-      h('thead', {}, h('tr', {}, h('th', {}, 'function'), h('th', { class: 'num' }, kind === 'faults' ? 'faults' : 'outstanding'), kind === 'memleak' ? h('th', { class: 'num' }, 'growth') : null, h('th', {}, 'called from'))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, 'function'),
+          h('th', { class: 'num' }, kind === 'faults' ? 'faults' : 'outstanding'),
+          kind === 'memleak' ? h('th', { class: 'num' }, 'growth') : null,
+          h('th', {}, 'called from'),
+        ),
+      ),
       h('tbody', {}, ...rows),
     ),
   );
@@ -64,7 +77,12 @@ class ProfileSection {
   readonly stop: HTMLButtonElement;
   job: JobState | null = null;
 
-  constructor(readonly kind: JobKind, title: string, defaultSeconds: number, private readonly pprof: boolean) {
+  constructor(
+    readonly kind: JobKind,
+    title: string,
+    defaultSeconds: number,
+    private readonly pprof: boolean,
+  ) {
     this.flame = new FlamePanel(kind === 'faults' ? 'faults' : 'bytes', kind === 'faults' ? 'page faults by stack' : 'outstanding bytes by stack');
     this.seconds = h('input', { type: 'number', min: 1, max: 600, value: defaultSeconds, class: 'seconds', 'aria-label': 'seconds' });
     this.button = h('button', { type: 'button', class: `start-${kind}` }, kind === 'faults' ? 'trace page faults' : 'trace allocations');
@@ -178,22 +196,36 @@ export function processView(live: Live, pid: number): View {
       h(
         'dl',
         { class: 'figures' },
-        ...([
-          ['RSS', kb(r.rss)],
-          ['growth', `${kb(r.growth)}/s`],
-          ['faults', `${rate(r.faultsPerSec)}/s`],
-          ['swap', kb(r.swap)],
-          ['container', r.container || '–'],
-          ['memory cgroup', r.cgroup],
-          ['usage / limit', r.cgLimit ? `${bytes(r.cgUsage)} / ${bytes(r.cgLimit)}` : `${bytes(r.cgUsage)} / no limit`],
-          ['OOM kills in cgroup', int(r.cgOomKills ?? 0)],
-        ] as [string, string][]).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+        ...(
+          [
+            ['RSS', kb(r.rss)],
+            ['growth', `${kb(r.growth)}/s`],
+            ['faults', `${rate(r.faultsPerSec)}/s`],
+            ['swap', kb(r.swap)],
+            ['container', r.container || '–'],
+            ['memory cgroup', r.cgroup],
+            ['usage / limit', r.cgLimit ? `${bytes(r.cgUsage)} / ${bytes(r.cgLimit)}` : `${bytes(r.cgUsage)} / no limit`],
+            ['OOM kills in cgroup', int(r.cgOomKills ?? 0)],
+          ] as [string, string][]
+        ).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
       ),
     );
   };
   const renderSegments = (s: Segment[]) => {
     clear(segs);
-    const rows = s.map((x) => h('tr', {}, h('td', { class: 'mono' }, x.start), h('td', { class: 'num' }, int(x.kb)), h('td', { class: 'num' }, int(x.rss)), h('td', { class: 'num' }, int(x.dirty)), h('td', { class: 'num' }, int(x.swap)), h('td', { class: 'mono' }, x.mode), h('td', { class: 'mapping' }, x.mapping)));
+    const rows = s.map((x) =>
+      h(
+        'tr',
+        {},
+        h('td', { class: 'mono' }, x.start),
+        h('td', { class: 'num' }, int(x.kb)),
+        h('td', { class: 'num' }, int(x.rss)),
+        h('td', { class: 'num' }, int(x.dirty)),
+        h('td', { class: 'num' }, int(x.swap)),
+        h('td', { class: 'mono' }, x.mode),
+        h('td', { class: 'mapping' }, x.mapping),
+      ),
+    );
     const total = s.reduce((a, x) => [a[0] + x.kb, a[1] + x.rss, a[2] + x.dirty, a[3] + x.swap], [0, 0, 0, 0]);
     segs.appendChild(
       h(
@@ -202,7 +234,15 @@ export function processView(live: Live, pid: number): View {
         h(
           'table',
           { class: 'segments' },
-          h('thead', {}, h('tr', {}, ...['Address', 'Kbytes', 'RSS', 'Dirty', 'Swap', 'Mode', 'Mapping'].map((t, i) => h('th', { class: i >= 1 && i <= 4 ? 'num' : '' }, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...['Address', 'Kbytes', 'RSS', 'Dirty', 'Swap', 'Mode', 'Mapping'].map((t, i) => h('th', { class: i >= 1 && i <= 4 ? 'num' : '' }, t)),
+            ),
+          ),
           h('tbody', {}, ...rows),
           h('tfoot', {}, h('tr', {}, h('td', {}, 'total kB'), ...total.map((t) => h('td', { class: 'num' }, int(t))), h('td', {}), h('td', {}))),
         ),

@@ -23,9 +23,22 @@ const COLS: Col[] = [
   { key: 'growth', label: 'Growth /s', num: true, value: (r) => r.growth, show: (r) => (r.growth ? `${r.growth > 0 ? '+' : ''}${kb(r.growth)}` : '0') },
   { key: 'faults', label: 'Faults /s', num: true, value: (r) => r.faultsPerSec, show: (r) => rate(r.faultsPerSec) },
   { key: 'swap', label: 'Swap', num: true, value: (r) => r.swap, show: (r) => kb(r.swap) },
-  { key: 'swapins', label: 'Swap-ins /s', num: true, value: (r) => r.swapinsPerSec ?? -1, show: (r) => (r.swapinsPerSec === undefined ? '–' : rate(r.swapinsPerSec)) },
+  {
+    key: 'swapins',
+    label: 'Swap-ins /s',
+    num: true,
+    value: (r) => r.swapinsPerSec ?? -1,
+    show: (r) => (r.swapinsPerSec === undefined ? '–' : rate(r.swapinsPerSec)),
+  },
   { key: 'cgroup', label: 'Memory cgroup', num: false, value: (r) => r.cgroup, show: (r) => r.cgroup },
-  { key: 'cg', label: 'Usage / limit', num: true, value: pct, show: (r) => (r.cgLimit ? `${bytes(r.cgUsage)} / ${bytes(r.cgLimit)} (${Math.round(100 * pct(r))}%)` : r.cgUsage !== undefined ? `${bytes(r.cgUsage)} / no limit` : '–') },
+  {
+    key: 'cg',
+    label: 'Usage / limit',
+    num: true,
+    value: pct,
+    show: (r) =>
+      r.cgLimit ? `${bytes(r.cgUsage)} / ${bytes(r.cgLimit)} (${Math.round(100 * pct(r))}%)` : r.cgUsage !== undefined ? `${bytes(r.cgUsage)} / no limit` : '–',
+  },
   { key: 'ooms', label: 'OOM kills', num: true, value: (r) => r.cgOomKills ?? 0, show: (r) => int(r.cgOomKills ?? 0) },
 ];
 const MAX_ROWS = 500;
@@ -44,7 +57,11 @@ export function processesView(_live: Live): View {
   const head = () => {
     clear(thead);
     for (const c of COLS) {
-      const th = h('th', { class: c.num ? 'num' : '', 'data-key': c.key, 'aria-sort': c.key === sortKey ? (desc ? 'descending' : 'ascending') : 'none' }, h('button', { type: 'button' }, c.label, c.key === sortKey ? (desc ? ' ▾' : ' ▴') : ''));
+      const th = h(
+        'th',
+        { class: c.num ? 'num' : '', 'data-key': c.key, 'aria-sort': c.key === sortKey ? (desc ? 'descending' : 'ascending') : 'none' },
+        h('button', { type: 'button' }, c.label, c.key === sortKey ? (desc ? ' ▾' : ' ▴') : ''),
+      );
       on(th, 'click', () => {
         desc = sortKey === c.key ? !desc : c.num;
         sortKey = c.key;
