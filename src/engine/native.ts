@@ -1,5 +1,6 @@
 // The one place that finds and loads the compiled libbpf addon, with its typed surface.
 import * as path from 'node:path';
+import { projectRoot } from '../core/paths';
 
 export type Handle = { readonly __brand: 'bpf-object' };
 
@@ -48,8 +49,6 @@ export interface NativeAddon {
   perfCounterOpen(type: number, config: number, pid: number, cpu: number): number;
 }
 
-/** Root of the installed project (dist/src/engine → ../../..). */
-export const projectRoot = path.resolve(__dirname, '..', '..', '..');
 
 let addon: NativeAddon | undefined;
 

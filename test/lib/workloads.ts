@@ -3,8 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { projectRoot } from '../../src/core/paths';
 
-export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const ROOT = projectRoot;
 const SRC = path.join(ROOT, 'test', 'workloads');
 const OUT = path.join(ROOT, 'build', 'workloads');
 
