@@ -49,7 +49,6 @@ export interface NativeAddon {
   perfCounterOpen(type: number, config: number, pid: number, cpu: number): number;
 }
 
-
 let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
