@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { MemscopeError } from './core/errors';
 import { destroyAll } from './engine/bpf-object';
+import { mountTracefs } from './procfs/tracefs';
 import type { CommonOptions } from './core/options';
 import type { Tool as TypedTool } from './tools/tool';
 
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const tool = loadTool(name);
+  if (process.getuid?.() === 0) mountTracefs();
   if (!tool) fail(`unknown tool '${name}' (run 'memscope --help' for the list)`, 2);
 
   const cmd = new Command(`memscope ${tool.name}`)

@@ -6,14 +6,18 @@ const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
 let tracefsRoot: string | null | undefined;
 
-/** The tracefs mount (classic tracepoints are found through it), mounted here if nobody has. */
+/** The tracefs mount, or null when tracefs is not mounted. Only looks: asking what the kernel
+ * offers must not change the system (mountTracefs does that, once, for a trace about to start). */
 export function tracefs(): string | null {
-  if (tracefsRoot === undefined) {
-    tracefsRoot = TRACEFS_ROOTS.find((r) => fs.existsSync(`${r}/events`)) ?? null;
-    if (tracefsRoot === null && fs.existsSync(TRACEFS_ROOTS[0])) {
-      spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS_ROOTS[0]], { stdio: 'ignore' });
-      if (fs.existsSync(`${TRACEFS_ROOTS[0]}/events`)) tracefsRoot = TRACEFS_ROOTS[0];
-    }
-  }
+  if (tracefsRoot === undefined) tracefsRoot = TRACEFS_ROOTS.find((r) => fs.existsSync(`${r}/events`)) ?? null;
   return tracefsRoot;
+}
+
+/** Mounts tracefs where the kernel offers its mount point, if nobody has (setup.sh does it at
+ * install; a reboot undoes it). cli.ts calls it as root before a tool runs: tools resolve
+ * tracepoint names (count 't:vmscan:*', list, trace) before their trace starts. */
+export function mountTracefs(): void {
+  if (tracefs() !== null || !fs.existsSync(TRACEFS_ROOTS[0])) return;
+  spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS_ROOTS[0]], { stdio: 'ignore' });
+  tracefsRoot = undefined; // look again
 }
