@@ -90,6 +90,24 @@ export function listPids(): number[] {
     .sort((a, b) => a - b);
 }
 
+const AT_NULL = 0n;
+const AT_PAGESZ = 6n;
+
+let pageKb: number | undefined;
+
+/** The base page size in kB, as the kernel told this process (AT_PAGESZ in /proc/self/auxv):
+ * 4 on x86-64, 4, 16 or 64 on arm64 and ppc64 kernels. */
 export function pageSizeKb(): number {
-  return 4; // x86-64 and arm64 default; smaps reports KernelPageSize per mapping where it matters
+  if (pageKb === undefined) pageKb = parseAuxvPageSize(fs.readFileSync('/proc/self/auxv')) / 1024;
+  return pageKb;
+}
+
+/** AT_PAGESZ from an auxiliary vector (64-bit: pairs of u64 type, value, ended by AT_NULL). */
+export function parseAuxvPageSize(auxv: Buffer): number {
+  for (let o = 0; o + 16 <= auxv.length; o += 16) {
+    const type = auxv.readBigUInt64LE(o);
+    if (type === AT_PAGESZ) return Number(auxv.readBigUInt64LE(o + 8));
+    if (type === AT_NULL) break;
+  }
+  throw new Error('no AT_PAGESZ in the auxiliary vector');
 }
