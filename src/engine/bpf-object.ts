@@ -76,7 +76,7 @@ export class BpfObject {
     try {
       native().readGlobal(this.h(), name);
       return true;
-    } catch {
+    } catch { // the addon throws for a global the object does not define
       return false;
     }
   }

@@ -14,7 +14,7 @@ function onlineCpus(): number[] {
   let spec = '0';
   try {
     spec = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
-  } catch {
+  } catch { // no sysfs cpu list (containers): every possible CPU
     return [...Array(native().numCpus()).keys()];
   }
   const cpus: number[] = [];

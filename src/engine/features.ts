@@ -14,7 +14,7 @@ function btf(): Buffer | null {
   if (vmlinuxBtf === undefined) {
     try {
       vmlinuxBtf = fs.readFileSync('/sys/kernel/btf/vmlinux');
-    } catch {
+    } catch { // no kernel BTF (or not readable): tp_btf sources are then not offered
       vmlinuxBtf = null;
     }
   }

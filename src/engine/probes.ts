@@ -148,7 +148,7 @@ function listDirs(dir: string): string[] {
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
       .sort();
-  } catch {
+  } catch { // no such category directory (or tracefs unreadable): no tracepoint matches
     return [];
   }
 }

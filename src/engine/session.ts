@@ -67,7 +67,7 @@ function isAlive(pid: number): boolean {
     // a zombie still answers kill(0); its /proc stat state says Z
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return !/^\d+ \(.*\) [ZX]/s.test(stat);
-  } catch {
+  } catch { // no /proc/PID: the process is gone
     return false;
   }
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 export function readProc(file: string): string | null {
   try {
     return fs.readFileSync(file, 'utf8');
-  } catch {
+  } catch { // gone (process exited) or unreadable (not root): callers treat both as absent
     return null;
   }
 }

@@ -33,7 +33,7 @@ export function parseMaps(text: string): Mapping[] {
 export function readMaps(pid: number): Mapping[] | null {
   try {
     return parseMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'));
-  } catch {
+  } catch { // ENOENT/ESRCH: the process exited
     return null;
   }
 }

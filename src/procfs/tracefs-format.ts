@@ -96,8 +96,10 @@ export function readFormat(category: string, name: string): TraceFormat {
   let text: string;
   try {
     text = fs.readFileSync(`${root}/events/${category}/${name}/format`, 'utf8');
-  } catch {
-    throw new MemscopeError(`no tracepoint ${category}:${name} on this kernel (see 'memscope list')`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new MemscopeError(`no tracepoint ${category}:${name} on this kernel (see 'memscope list')`);
+    throw new MemscopeError(`cannot read the format of tracepoint ${category}:${name}: ${code ?? (e as Error).message}`);
   }
   return parseFormat(text, category, name);
 }

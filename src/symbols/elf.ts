@@ -76,13 +76,13 @@ export class ElfFile {
     let fd: number;
     try {
       fd = fs.openSync(path, 'r');
-    } catch {
+    } catch { // missing or unreadable file: nothing to symbolize with, like a stripped binary
       return null;
     }
     try {
       const elf = new ElfFile(path);
       return elf.parse(fd) ? elf : null;
-    } catch {
+    } catch { // truncated or malformed ELF (reads past its end throw RangeError): treated as unreadable
       return null;
     } finally {
       fs.closeSync(fd);

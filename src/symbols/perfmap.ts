@@ -9,7 +9,7 @@ export class PerfMap {
     let text: string;
     try {
       text = fs.readFileSync(`/tmp/perf-${pid}.map`, 'utf8');
-    } catch {
+    } catch { // most processes have no JIT map; an unreadable one is the same for us
       return null;
     }
     const entries = [];

@@ -185,7 +185,7 @@ export class Symbolizer {
     let st: fs.Stats;
     try {
       st = fs.statSync(file);
-    } catch {
+    } catch { // gone or unreadable (deleted, another mount namespace): the frame stays unresolved
       return null;
     }
     const id = `${st.dev}:${st.ino}:${st.mtimeMs}`;

@@ -24,7 +24,7 @@ export function vdsoImage(): Buffer | null {
     } finally {
       fs.closeSync(fd);
     }
-  } catch {
+  } catch { // no [vdso] or no access to /proc/self/mem: vDSO frames stay unnamed
     image = null;
   }
   return image;
@@ -40,7 +40,7 @@ export function withVdso<T>(use: (elf: ElfFile) => T): T | null {
     fs.writeFileSync(file, img, { mode: 0o600 });
     const elf = ElfFile.read(file);
     return elf ? use(elf) : null;
-  } catch {
+  } catch { // cannot write the temporary copy or it does not parse: no vDSO symbols, nothing else lost
     return null;
   } finally {
     fs.rmSync(file, { force: true });

@@ -92,7 +92,7 @@ export interface OomKill {
 function readLoadavg(): string {
   try {
     return fs.readFileSync('/proc/loadavg', 'utf8').trim();
-  } catch {
+  } catch { // without /proc/loadavg the line still says what was killed
     return '?';
   }
 }

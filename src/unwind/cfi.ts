@@ -319,7 +319,7 @@ export class CfiSection {
         }
         fde = { cie, start, end: start + range, instructions: this.data.subarray(r.pos, end) };
       }
-    } catch {
+    } catch { // a truncated or malformed FDE (CfiError, RangeError past the section): no rule for this address
       fde = null;
     }
     this.fdeCache.set(off, fde);
@@ -573,7 +573,7 @@ export function readCfi(elf: ElfFile): { eh: CfiSection | null; debug: CfiSectio
   let fd: number;
   try {
     fd = fs.openSync(elf.path, 'r');
-  } catch {
+  } catch { // the file went away since it was mapped: no CFI, the frame-pointer fallback applies
     return { eh: null, debug: null, entry: null };
   }
   try {

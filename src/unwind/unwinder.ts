@@ -193,7 +193,7 @@ export class Unwinder {
       try {
         if (row.cfa.expr) cfa = evaluate(row.cfa.expr, ctx);
         else cfa = row.cfa.reg < NREGS ? regs[row.cfa.reg] + row.cfa.offset : undefined;
-      } catch {
+      } catch { // an expression we cannot evaluate (CfiError) or that reads outside the copied stack (RangeError): unwinding stops here
         cfa = undefined;
       }
       if (cfa === undefined || Number.isNaN(cfa)) return { ips, stop: 'CFA not computable' };
@@ -231,7 +231,7 @@ export class Unwinder {
               v = evaluate(rule.expr!, ctx, cfa);
               break;
           }
-        } catch {
+        } catch { // as for the CFA: this register is then unknown
           v = undefined;
         }
         if (v === undefined) {
