@@ -55,13 +55,15 @@ export function describeRequirement(r: Requirement): string {
 /**
  * Picks the first usable source of a group, or explains what is missing. `prefer` (from --source)
  * moves sources whose name contains it to the front, so a user can compare sources or work around one.
+ * `met` answers whether this kernel offers a requirement (a parameter so the choice is testable
+ * without the kernel's tracefs and BTF).
  */
-export function chooseSource(group: ProbeGroup, prefer?: string): Source | string {
+export function chooseSource(group: ProbeGroup, prefer?: string, met: (r: Requirement) => boolean = requirementMet): Source | string {
   const ordered = prefer
     ? [...group.sources.filter((s) => s.name.includes(prefer)), ...group.sources.filter((s) => !s.name.includes(prefer))]
     : group.sources;
-  for (const s of ordered) if (s.requires.every(requirementMet)) return s;
-  const missing = group.sources.flatMap((s) => s.requires.filter((r) => !requirementMet(r)).map(describeRequirement));
+  for (const s of ordered) if (s.requires.every(met)) return s;
+  const missing = group.sources.flatMap((s) => s.requires.filter((r) => !met(r)).map(describeRequirement));
   return `this kernel offers no event source for ${group.what} (missing: ${[...new Set(missing)].join(', ')})`;
 }
 

@@ -4,21 +4,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT } from './lib/workloads';
-import { freeFigures, parseMeminfo } from '../src/procfs/meminfo';
-import { parseStat, parseVmstat } from '../src/procfs/vmstat';
-import { parseSwaps } from '../src/procfs/swaps';
-import { parsePidStat, parseStatus } from '../src/procfs/pid';
-import { parseSmaps, parseSmapsRollup } from '../src/procfs/smaps';
-import { parseKernelLog } from '../src/procfs/kmsg';
-import { formatFree } from '../src/tools/free';
-import { formatSwaps } from '../src/tools/swap';
-import { formatPmap, pmapTotals } from '../src/tools/pmap';
-import { formatVmstatLine, VMSTAT_HEADER, vmstatLine } from '../src/tools/vmstat';
-import { formatPagingLine, pagingCounters, pagingHeader, pagingRates } from '../src/tools/paging';
-import { parseOomEvents } from '../src/procfs/oom-report';
-import { formatOomEvent } from '../src/render/oom-report';
-import { freeHuman, humanKb, utilLinuxHuman } from '../src/render/units';
+import { ROOT } from '../lib/workloads';
+import { freeFigures, parseMeminfo } from '../../src/procfs/meminfo';
+import { parseStat, parseVmstat } from '../../src/procfs/vmstat';
+import { parseSwaps } from '../../src/procfs/swaps';
+import { pageSizeKb, parseAuxvPageSize, parsePidStat, parseStatus } from '../../src/procfs/pid';
+import { execFileSync } from 'node:child_process';
+import { parseSmaps, parseSmapsRollup } from '../../src/procfs/smaps';
+import { parseKernelLog } from '../../src/procfs/kmsg';
+import { formatFree } from '../../src/tools/free';
+import { formatSwaps } from '../../src/tools/swap';
+import { formatPmap, pmapTotals } from '../../src/tools/pmap';
+import { formatVmstatLine, VMSTAT_HEADER, vmstatLine } from '../../src/tools/vmstat';
+import { formatPagingLine, pagingCounters, pagingHeader, pagingRates } from '../../src/tools/paging';
+import { parseOomEvents } from '../../src/procfs/oom-report';
+import { formatOomEvent } from '../../src/render/oom-report';
+import { freeHuman, humanKb, utilLinuxHuman } from '../../src/render/units';
 
 const FIX = path.join(ROOT, 'test', 'fixtures');
 const fixture = (name: string) => fs.readFileSync(path.join(FIX, name), 'utf8');
@@ -141,4 +142,18 @@ test("OOM report in the chapter's (4.x) format", () => {
   assert.equal(e.tasks, 2);
   assert.deepEqual(e.topTasks![0], { pid: 524, comm: 'systemd-udevd', rssPages: 237, totalVmPages: 12944 });
   golden('oomlog-chapter.txt', formatOomEvent(e));
+});
+
+test('page size from the auxiliary vector: AT_PAGESZ, wherever it sits before AT_NULL', () => {
+  const auxv = (pairs: [number, number][]) => {
+    const b = Buffer.alloc(16 * pairs.length);
+    pairs.forEach(([t, v], i) => {
+      b.writeBigUInt64LE(BigInt(t), 16 * i);
+      b.writeBigUInt64LE(BigInt(v), 16 * i + 8);
+    });
+    return b;
+  };
+  assert.equal(parseAuxvPageSize(auxv([[33, 0x7fff0000], [6, 16384], [0, 0]])), 16384);
+  assert.throws(() => parseAuxvPageSize(auxv([[33, 1], [0, 0], [6, 4096]])), /no AT_PAGESZ/);
+  assert.equal(pageSizeKb() * 1024, Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()));
 });

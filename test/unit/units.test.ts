@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { struct } from '../src/engine/struct';
-import { ElfFile } from '../src/symbols/elf';
-import { renderLog2, log2Bucket } from '../src/render/histogram';
-import { toFolded } from '../src/render/stacks';
-import { parseFolded, buildTree, renderFlameGraph } from '../src/render/flamegraph';
-import { parseMaps, findMapping } from '../src/procfs/maps';
-import { formatFrame } from '../src/core/frames';
-import { workload } from './lib/workloads';
+import { struct } from '../../src/engine/struct';
+import { ElfFile } from '../../src/symbols/elf';
+import { renderLog2, log2Bucket } from '../../src/render/histogram';
+import { toFolded } from '../../src/render/stacks';
+import { parseFolded, buildTree, renderFlameGraph } from '../../src/render/flamegraph';
+import { parseMaps, findMapping } from '../../src/procfs/maps';
+import { formatFrame } from '../../src/core/frames';
+import { workload } from '../lib/workloads';
 
 test('struct layouts follow C alignment', () => {
   const s = struct([
