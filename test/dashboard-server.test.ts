@@ -6,7 +6,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { createDashboard, Dashboard } from '../src/dashboard/index';
+import { createDashboard, Dashboard, plainToken } from '../src/dashboard/index';
 import { MAX_RUNNING } from '../src/dashboard/jobs';
 import { MAX_CLIENTS } from '../src/dashboard/stream';
 import { DashboardSources, OomRecord, TraceCallbacks } from '../src/dashboard/types';
@@ -218,7 +218,7 @@ test(`at most ${MAX_CLIENTS} live streams; the next is told to retry`, async () 
 
 test('a bearer token guards every dashboard path; /?token= sets it as a cookie for the browser', async () => {
   let token = 'first-token';
-  const d = createDashboard({ sources: { oomRecords: () => [] }, token: () => token });
+  const d = createDashboard({ sources: { oomRecords: () => [] }, token: plainToken(() => token) });
   const s = await serve(d);
   try {
     assert.equal((await fetch(`${s.base}/api/dash/processes`)).status, 401);

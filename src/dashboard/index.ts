@@ -9,7 +9,7 @@ import { renderFlameGraph } from '../render/flamegraph';
 import { Jobs, MAX_RUNNING, streamView } from './jobs';
 import { Monitor } from './monitor';
 import { ProcessTable, segments } from './processes';
-import { Guard, SECURITY_HEADERS } from './security';
+import { Guard, SECURITY_HEADERS, TokenCheck } from './security';
 import { EventHub } from './stream';
 import { DashboardSources, JobKind, JobState } from './types';
 
@@ -26,8 +26,8 @@ const MAX_SECONDS = 600;
 
 export interface DashboardOptions {
   sources?: DashboardSources;
-  /** the bearer token required on every request when it returns one (the host listens beyond loopback) */
-  token?: () => string | null | undefined;
+  /** the host's bearer-token check, required on every request when it says so (beyond loopback) */
+  token?: TokenCheck;
   /** only loopback Host names are accepted (the default) */
   loopbackOnly?: boolean;
   assetDir?: string;
@@ -247,3 +247,5 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
 }
 
 export type { DashboardSources } from './types';
+export { plainToken } from './security';
+export type { TokenCheck } from './security';

@@ -51,12 +51,25 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** How the host checks a bearer token. */
+export interface TokenCheck {
+  /** whether a token is required now (the host listens beyond loopback) */
+  required(): boolean;
+  /** whether a presented token is the right one (in constant time) */
+  matches(token: string): boolean;
+}
+
+/** A TokenCheck over a token the caller holds (null: none required). */
+export function plainToken(get: () => string | null): TokenCheck {
+  return { required: () => get() !== null, matches: (t) => get() !== null && same(t, get()!) };
+}
+
 export class Guard {
   private readonly secret = randomBytes(32);
 
-  /** token: required on every request when it gives one (the host listens beyond loopback; a function so a
-   *  reloaded token applies at once); loopbackOnly: only loopback Host names are answered */
-  constructor(private readonly opts: { token?: () => string | null | undefined; loopbackOnly: boolean }) {}
+  /** token: the host's check of a presented bearer token (it may keep only a digest, and reload it);
+   *  loopbackOnly: only loopback Host names are answered */
+  constructor(private readonly opts: { token?: TokenCheck; loopbackOnly: boolean }) {}
 
   /** Loopback hosts by name: a page on evil.example resolving to 127.0.0.1 is refused. */
   hostAllowed(req: IncomingMessage): boolean {
@@ -66,19 +79,18 @@ export class Guard {
   }
 
   authorized(req: IncomingMessage): boolean {
-    const token = this.opts.token?.();
-    if (!token) return true;
-    const auth = String(req.headers.authorization ?? '');
-    if (auth.startsWith('Bearer ') && same(auth.slice(7).trim(), token)) return true;
+    const check = this.opts.token;
+    if (!check?.required()) return true;
+    const auth = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
+    if (auth && check.matches(auth[1])) return true;
     const c = cookies(req)[TOKEN];
-    return c !== undefined && same(safeDecode(c), token);
+    return c !== undefined && check.matches(safeDecode(c));
   }
 
   /** `/?token=…` from `memscope agent --open`: remembered in a cookie, then out of the URL. */
   acceptTokenParam(url: URL, res: ServerResponse): boolean {
     const t = url.searchParams.get('token');
-    const token = this.opts.token?.();
-    if (!token || t === null || !same(t, token)) return false;
+    if (!this.opts.token?.required() || t === null || !this.opts.token.matches(t)) return false;
     res.writeHead(303, { ...SECURITY_HEADERS, 'Set-Cookie': `${TOKEN}=${encodeURIComponent(t)}; Path=/; HttpOnly; SameSite=Strict`, Location: '/' }).end();
     return true;
   }

@@ -10,7 +10,6 @@ import { examples, Tool } from './tool';
 
 interface DashboardOpts extends CommonOptions {
   listen: string;
-  open?: boolean;
 }
 
 /** "127.0.0.1:9477", "[::1]:9477", ":9477" → host and port; loopback unless asked otherwise. */
@@ -28,7 +27,6 @@ export const tool: Tool<DashboardOpts> = {
   summary: 'a live dashboard in the browser: memory over time, processes and cgroups, fault and memleak flame graphs, OOM kills',
   configure(cmd) {
     cmd.option('--listen <ADDR:PORT>', 'address to serve on (loopback by default)', '127.0.0.1:9477');
-    cmd.option('--open', 'print the URL to open (also printed when serving starts)');
     cmd.addHelpText(
       'after',
       '\nServes the dashboard `memscope agent` also serves, without the agent: memory from /proc,\n' +
