@@ -25,6 +25,8 @@ test('layers: upward and tool-to-tool imports are errors; downward ones and tool
     ['src/tools/x.ts', "import { addCommonOptions as imported } from './options';", null],
     ['src/unwind/x.ts', "import { StackReader as imported } from '../engine/stacks';", null],
     ['src/render/x.ts', "import { formatFrame as imported } from '../core/frames';", null],
+    ['src/dashboard/x.ts', "import { tool as imported } from '../tools/oomlog';", /layer 'dashboard'/],
+    ['src/tools/x.ts', "import { createDashboard as imported } from '../dashboard/index';", null],
   ];
   for (const [file, line, want] of cases) {
     const errors = await layerErrors(file, line);

@@ -6,10 +6,10 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { createDashboard, Dashboard, plainToken } from '../src/dashboard/index';
-import { MAX_RUNNING } from '../src/dashboard/jobs';
-import { MAX_CLIENTS } from '../src/dashboard/stream';
-import { DashboardSources, OomRecord, TraceCallbacks } from '../src/dashboard/types';
+import { createDashboard, Dashboard, plainToken } from '../../src/dashboard/index';
+import { MAX_RUNNING } from '../../src/dashboard/jobs';
+import { MAX_CLIENTS } from '../../src/dashboard/stream';
+import { DashboardSources, OomRecord, TraceCallbacks } from '../../src/dashboard/types';
 
 const traces: { kind: string; pid: number; seconds: number; cb: TraceCallbacks; stopped: boolean }[] = [];
 const ooms: OomRecord[] = [];
