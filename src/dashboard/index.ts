@@ -133,6 +133,8 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
         if (!row)
           return json(res, 200, {
             exited: true,
+            // what the host still keeps: the agent holds a process's fault stacks a while after it exits
+            faults: sources.faultProfile?.(pid) ?? null,
             jobs: jobs
               .list()
               .filter((j) => j.pid === pid)

@@ -266,8 +266,9 @@ export function processView(live: Live, pid: number): View {
     getJson<Detail>(`/api/dash/process/${pid}`).then(
       (d) => {
         if (d.exited) {
-          // what was traced stays on the page; the figures stop
+          // what was traced stays on the page, with the host's last kept stacks; the figures stop
           if (timer) clearInterval(timer);
+          showKept(d);
           if (!gone.isConnected) head.appendChild(gone);
           el.dataset.exited = 'yes';
           return el.dataset.loaded ? null : d;
@@ -287,16 +288,14 @@ export function processView(live: Live, pid: number): View {
 
   void Promise.all([refresh(), getSession().catch(() => null)]).then(([d, s]) => {
     if (!d) return;
-    if (d.exited) {
-      head.appendChild(gone);
-      return;
-    }
+    if (d.exited) head.appendChild(gone); // its kept stacks and earlier traces still show below
     faults = new ProfileSection('faults', 'Page faults', 10, !!s?.pprof);
     leak = new ProfileSection('memleak', 'Outstanding allocations (memleak)', 30, !!s?.pprof);
     on(faults.button, 'click', () => void start(faults!));
     on(leak.button, 'click', () => void start(leak!));
     for (const sec of [faults, leak]) on(sec.stop, 'click', () => sec.job && void post(`/api/dash/jobs/${sec.job.id}/stop`, {}).catch(() => undefined));
     el.append(faults.el, leak.el, h('h2', {}, 'Segments (pmap -x)'), segs);
+    el.dataset.loaded = 'yes';
     showKept(d);
     for (const j of d.jobs) onJob(j);
     for (const j of live.jobs.values()) onJob(j);
