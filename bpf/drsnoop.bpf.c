@@ -12,9 +12,14 @@ struct reclaim_event {
 	__u32 pid;      /* tgid */
 	__u32 tid;
 	__u32 kind;
-	__u32 pad;
+	__u32 uid;
+	__u64 free_pages; /* free pages system-wide at the end (-e), 0 when not read */
 	char comm[TASK_COMM_LEN];
 };
+
+/* -e: the address of the kernel's vm_zone_stat array (from kallsyms, as BCC's drsnoop finds it; it
+ * is not in this kernel's BTF); its NR_FREE_PAGES entry is the system's free page count */
+const volatile __u64 vm_zone_stat_addr = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -46,7 +51,13 @@ static __always_inline void end(__u32 kind, __u64 nr_reclaimed)
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->kind = kind;
-	e->pad = 0;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->free_pages = 0;
+	if (vm_zone_stat_addr) {
+		__s64 v = 0;
+		bpf_probe_read_kernel(&v, sizeof(v), (void *)(vm_zone_stat_addr + 8 * bpf_core_enum_value(enum zone_stat_item, NR_FREE_PAGES)));
+		e->free_pages = v > 0 ? v : 0;
+	}
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 }

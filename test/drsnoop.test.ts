@@ -1,5 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { jsonLines } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { swapStorm, STORM_LIMIT_MIB, STORM_TOUCH_MIB } from './lib/swap-storm';
@@ -9,8 +10,14 @@ test('drsnoop -p: the memcg reclaims of a workload pushing four times its memcg 
     ['drsnoop', '--json', '-p', 'PID'],
     ['drsnoop', '-T'],
     ['drsnoop', '--json', '--source', 'tracepoint', '-p', 'PID'],
+    // BCC's options: -t TID, -u UID, -e free memory, -U a UID column, -n NAME, -d duration
+    ['drsnoop', '--json', '-e', '-u', '0', '-t', 'PID', '-p', 'PID'],
+    ['drsnoop', '-U', '-e', '-n', 'mem_h'],
+    ['drsnoop', '--json', '-n', 'nosuchname'],
+    ['drsnoop', '--json', '-u', '4242'],
+    ['drsnoop', '-d', '0.5'],
   ]);
-  const [json, text, classic] = storm.results;
+  const [json, text, classic, bccJson, bccText, noName, noUid, shortRun] = storm.results;
   assert.equal(json.code, 0, json.stderr);
   const events = jsonLines(json.stdout);
   assert.ok(events.length > 0, 'no reclaim events');
@@ -42,6 +49,28 @@ test('drsnoop -p: the memcg reclaims of a workload pushing four times its memcg 
   assert.equal(classicEvents.length, events.length);
   assert.equal(classicEvents.reduce((s, e) => s + e.pages, 0), pages);
   assert.ok(classicEvents.every((e) => e.pid === storm.pid && e.kind === 'memcg' && e.lat_ms > 0));
+
+  // -t (the workload is single-threaded: its TID is its PID), -u 0 (root runs it): the same reclaims;
+  // -e: the system's free memory when each ended, between 0 and all of it
+  assert.equal(bccJson.code, 0, bccJson.stderr);
+  const bcc = jsonLines(bccJson.stdout);
+  assert.equal(bcc.length, events.length, bccJson.stdout.slice(0, 2000));
+  const memTotalKb = Number(/MemTotal:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]);
+  for (const e of bcc) {
+    assert.deepEqual([e.tid, e.uid], [storm.pid, 0]);
+    assert.ok(e.free_kb > 0 && e.free_kb < memTotalKb, JSON.stringify(e));
+  }
+  // -n: only names containing it; -U and -e add UID and FREE(KB) columns
+  assert.equal(bccText.code, 0, bccText.stderr);
+  const tl = bccText.stdout.split('\n').filter(Boolean);
+  assert.match(tl[0], /^COMM\s+UID\s+PID\s+LAT\(ms\)\s+PAGES\s+FREE\(KB\)\s+KIND$/);
+  assert.ok(tl.length > 1, bccText.stdout);
+  for (const l of tl.slice(1)) assert.match(l, new RegExp(`^mem_hog\\s+0\\s+${storm.pid}\\s+\\d+\\.\\d\\d\\s+\\d+\\s+\\d+\\s+memcg$`));
+  assert.equal(jsonLines(noName.stdout).length, 0, noName.stdout);
+  assert.equal(jsonLines(noUid.stdout).length, 0, noUid.stdout);
+  // -d: the run said it would stop after the duration (and so it did, before the storm ended)
+  assert.equal(shortRun.code, 0, shortRun.stderr);
+  assert.match(shortRun.stderr, /for 0\.5 s\.\.\. Hit Ctrl-C/);
 });
 
 after(() => assertNothingLoaded());
