@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { workload } from './lib/workloads';
-import { startMemscope, jsonLines, traceGated } from './lib/run';
+import { memscope, start, startMemscope, jsonLines, traceGated } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
 test('shmsnoop prints the four calls with decoded arguments and return values', async () => {
@@ -30,6 +30,37 @@ test('shmsnoop --json and -c', async () => {
   assert.deepEqual(recs.map((x) => x.sys), ['SHMGET', 'SHMAT', 'SHMDT', 'SHMCTL']);
   assert.ok(recs.every((x) => x.comm === 'shm_ops'));
   assert.equal(recs[3].ret, 0);
+});
+
+test('shmsnoop, BCC options: -t TID and -n NAME pick one of two processes, -d stops by itself', async () => {
+  const bin = workload('shm_ops');
+  const a = start(bin);
+  const b = start(bin);
+  try {
+    await a.waitFor('ready');
+    await b.waitFor('ready');
+    const byTid = await startMemscope(['shmsnoop', '--json', '-t', String(a.pid)]);
+    const byName = await startMemscope(['shmsnoop', '--json', '-n', 'shm_op']);
+    const none = await startMemscope(['shmsnoop', '--json', '-n', 'nosuchname']);
+    a.send('go');
+    b.send('go');
+    await a.waitFor('done');
+    await b.waitFor('done');
+    const [t, n, z] = [await byTid.interrupt(), await byName.interrupt(), await none.interrupt()];
+    const tr = jsonLines(t.stdout);
+    assert.deepEqual(tr.map((x) => x.sys), ['SHMGET', 'SHMAT', 'SHMDT', 'SHMCTL'], t.stdout);
+    assert.ok(tr.every((x) => x.tid === a.pid));
+    const nr = jsonLines(n.stdout);
+    assert.deepEqual([...new Set(nr.map((x) => x.pid))].sort(), [a.pid, b.pid].sort(), n.stdout);
+    assert.equal(nr.length, 8, n.stdout);
+    assert.equal(jsonLines(z.stdout).length, 0, z.stdout);
+  } finally {
+    a.kill();
+    b.kill();
+  }
+  const d = memscope(['shmsnoop', '-d', '0.5']);
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(d.stderr, /for 0\.5 s\.\.\. Hit Ctrl-C/);
 });
 
 after(() => assertNothingLoaded());

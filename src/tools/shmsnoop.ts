@@ -1,5 +1,16 @@
 // shmsnoop: System V shared memory calls with decoded arguments and return values.
-import { addCommonOptions, addDuration, CommonOptions } from './options';
+import { addCommonOptions, addDuration, CommonOptions, InvalidArgumentError, parsePositive } from './options';
+
+interface ShmsnoopOptions extends CommonOptions {
+  duration?: number;
+  tid?: number;
+  name?: string;
+}
+
+function parseTid(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError('a TID is a positive whole number.');
+  return Number(v);
+}
 import { formatEventTime, ktimeToDate } from '../engine/clock';
 import { runTrace } from '../engine/session';
 import { struct } from '../engine/struct';
@@ -59,11 +70,15 @@ function describeRet(sys: number, ret: number): string {
   return sys === 0 || sys === 1 ? BigInt.asUintN(64, BigInt(ret)).toString(16) : String(ret);
 }
 
-export const tool: Tool<CommonOptions, [number?]> = {
+export const tool: Tool<ShmsnoopOptions, [number?]> = {
   name: 'shmsnoop',
   summary: 'System V shared memory calls: shmget, shmat, shmdt, shmctl with decoded arguments',
   configure(cmd) {
     addDuration(addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json']));
+    // BCC shmsnoop's options (its duration is -d; the positional duration works too)
+    cmd.option('-d, --duration <SECONDS>', 'stop after SECONDS', parsePositive);
+    cmd.option('-t, --tid <TID>', 'only this thread', parseTid);
+    cmd.option('-n, --name <NAME>', 'only process names (comm) containing NAME');
     cmd.addHelpText(
       'after',
       '\nOne line per completed call. RET is the segment id (shmget) or address (shmat) in hex,\n' +
@@ -72,10 +87,12 @@ export const tool: Tool<CommonOptions, [number?]> = {
           ['memscope shmsnoop', 'all processes, until Ctrl-C'],
           ['memscope shmsnoop -T -p 181', 'PID 181, with a time column'],
           ['memscope shmsnoop --json 30', 'JSON lines for 30 seconds'],
+          ['memscope shmsnoop -n postgres -d 10', 'calls of processes named postgres*, 10 s (BCC spelling)'],
         ]),
     );
   },
-  async run(opts: CommonOptions, [duration]: [number?]) {
+  async run(opts: ShmsnoopOptions, [positional]: [number?]) {
+    const duration = opts.duration ?? positional;
     const columns: Column[] = [
       ...(opts.timestamp ? [{ header: 'TIME', width: 12 }] : []),
       { header: 'PID', width: 7 },
@@ -108,6 +125,8 @@ export const tool: Tool<CommonOptions, [number?]> = {
         obj.onRecords('events', (records) => {
           for (const r of records) {
             const e = SHM_EVENT.decode(r);
+            if (opts.tid !== undefined && e.tid !== opts.tid) continue;
+            if (opts.name !== undefined && !e.comm.includes(opts.name)) continue;
             count++;
             const args = describeArgs(e.sys, e.a0, e.a1, e.a2);
             if (opts.json) {
