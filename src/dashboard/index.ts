@@ -117,12 +117,12 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
         return json(res, 200, {
           instance: hub.instance,
           samples: monitor.since(Number.isFinite(since) ? since : 0),
-          findings: monitor.findings(),
+          findings: monitor.findings(procs.rows()),
           ooms: monitor.ooms(),
         });
       }
       case 'findings':
-        return json(res, 200, monitor.findings());
+        return json(res, 200, monitor.findings(procs.rows()));
       case 'processes':
         return json(res, 200, procs.rows());
       case 'process': {

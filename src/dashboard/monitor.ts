@@ -5,7 +5,7 @@
 import { freeFigures, readMeminfo } from '../procfs/meminfo';
 import { readVmstat, sumPrefix, Vmstat } from '../procfs/vmstat';
 import { KmsgOoms } from './kmsg-watch';
-import { DashboardSources, Finding, OomRecord, Sample } from './types';
+import { DashboardSources, Finding, OomRecord, ProcessRow, Sample } from './types';
 
 export const RING = 3600;
 
@@ -106,8 +106,9 @@ export class Monitor {
     }
   }
 
-  /** The checklist over the last minute of samples. */
-  findings(): Finding[] {
+  /** The checklist over the last minute of samples, and (from the process table) who holds memory,
+   *  who grows, and which memory cgroups are near their limit. */
+  findings(rows: ProcessRow[] = []): Finding[] {
     const out: Finding[] = [];
     const last = this.samples.slice(-60);
     const s = last[last.length - 1];
@@ -169,7 +170,51 @@ export class Monitor {
       detail: 'allocations of high orders waiting for compaction',
       dig: ['memscope compaction'],
     });
+    out.push(...processFindings(rows));
     const rank = { critical: 0, warning: 1, info: 2, ok: 3 };
     return out.sort((a, b) => rank[a.severity] - rank[b.severity]);
   }
+}
+
+const GROWTH_WARN_KB_S = 1024; // a process growing by 1 MiB/s fills a 4 GiB host in an hour
+const CGROUP_NEAR = 0.9;
+
+/** Who holds memory, who grows, and memory cgroups near their limit (reclaim, then OOM kills). */
+export function processFindings(rows: ProcessRow[]): Finding[] {
+  const out: Finding[] = [];
+  const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
+  const top = [...rows].sort((a, b) => b.rss - a.rss)[0];
+  if (top) {
+    out.push({
+      severity: 'info',
+      step: 'processes',
+      title: `largest process: ${top.comm} (PID ${top.pid}), RSS ${mib(top.rss)}`,
+      detail: top.container ? `container ${top.container}` : `memory cgroup ${top.cgroup}`,
+      dig: [`memscope pmap -x ${top.pid}`, 'memscope ps --sort rss'],
+    });
+  }
+  const grower = [...rows].sort((a, b) => b.growth - a.growth)[0];
+  if (grower && grower.growth > 0) {
+    out.push({
+      severity: grower.growth >= GROWTH_WARN_KB_S ? 'warning' : 'info',
+      step: 'growth',
+      title: `fastest growing: ${grower.comm} (PID ${grower.pid}), +${mib(grower.growth)}/s`,
+      detail: `RSS ${mib(grower.rss)}`,
+      dig: [`memscope memleak -p ${grower.pid}`, `memscope vmgrowth -p ${grower.pid}`, `memscope faults -p ${grower.pid} --svg faults.svg 10`],
+    });
+  }
+  const seen = new Set<string>();
+  for (const r of [...rows].sort((a, b) => (b.cgUsage ?? 0) / (b.cgLimit || Infinity) - (a.cgUsage ?? 0) / (a.cgLimit || Infinity))) {
+    if (seen.has(r.cgroup) || !r.cgLimit || r.cgUsage === undefined || r.cgUsage < CGROUP_NEAR * r.cgLimit) continue;
+    seen.add(r.cgroup);
+    if (seen.size > 3) break;
+    out.push({
+      severity: 'warning',
+      step: 'memory',
+      title: `memory cgroup ${r.cgroup}${r.container ? ` (${r.container})` : ''} at ${Math.round((100 * r.cgUsage) / r.cgLimit)}% of its limit`,
+      detail: `${mib(r.cgUsage / 1024)} of ${mib(r.cgLimit / 1024)}; ${r.cgOomKills ?? 0} OOM kills so far`,
+      dig: ['memscope drsnoop', 'memscope oomkill', 'memscope vmscan'],
+    });
+  }
+  return out;
 }

@@ -80,7 +80,7 @@ export class FlamePanel {
     this.invert = h('input', { type: 'checkbox', class: 'flame-invert' });
     const reset = h('button', { type: 'button', class: 'flame-reset' }, 'reset zoom');
     this.details = h('div', { class: 'flame-details' });
-    this.chartEl = h('div', { class: 'flame-chart' });
+    this.chartEl = h('div', { class: 'flame-chart' }, h('p', { class: 'muted' }, 'no profile yet'));
     this.el = h(
       'section',
       { class: 'flame' },
