@@ -13,8 +13,10 @@ struct {
 static __always_inline int count_fault(void *ctx, bool kernel)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (tgid && ms_traced(tgid))
+	if (tgid && ms_traced(tgid)) {
 		ms_count_stack_unwind(&fault_counts, ctx, tgid, kernel, 1);
+		ms_cgroup_add(MS_CG_FAULTS, 1);
+	}
 	return 0;
 }
 

@@ -41,6 +41,7 @@ static __always_inline int hf_count(__u64 addr)
 	}
 	if (!(s->vma.flags & VM_HUGETLB))
 		return 0;
+	ms_cgroup_add(MS_CG_HUGETLB_FAULTS, 1);
 	struct hf_key key = { .tgid = tgid };
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	ms_map_add(&hf_counts, &key, 1);

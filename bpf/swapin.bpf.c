@@ -19,7 +19,7 @@ struct {
 	__uint(max_entries, 10240);
 } swapins SEC(".maps");
 
-static __always_inline void count(int item, __u64 pages)
+static __always_inline void count(int item, __u64 pages, __u64 cgid)
 {
 	__u32 zswap;
 	if (item == bpf_core_enum_value(enum vm_event_item, PSWPIN))
@@ -34,18 +34,20 @@ static __always_inline void count(int item, __u64 pages)
 		return;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	ms_map_add(&swapins, &key, pages);
+	if (!zswap)
+		ms_cgroup_add_id(MS_CG_SWAPIN, cgid, pages);
 }
 
 SEC("tp_btf/count_memcg_events")
 int BPF_PROG(swapin_memcg_btf, struct mem_cgroup *memcg, int item, unsigned long val)
 {
-	count(item, val);
+	count(item, val, ms_by_cgroup ? BPF_CORE_READ(memcg, css.cgroup, kn, id) : 0);
 	return 0;
 }
 
 SEC("tracepoint/memcg/count_memcg_events")
 int swapin_memcg_tp(struct trace_event_raw_memcg_rstat_events *ctx)
 {
-	count(BPF_CORE_READ(ctx, item), BPF_CORE_READ(ctx, val));
+	count(BPF_CORE_READ(ctx, item), BPF_CORE_READ(ctx, val), BPF_CORE_READ(ctx, id));
 	return 0;
 }

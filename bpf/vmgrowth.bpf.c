@@ -62,22 +62,28 @@ static __always_inline int on_exit(void *ctx, __u32 kind, long ret)
 		return 0;
 	switch (kind) {
 	case K_BRK:
-		if ((__u64)ret > p.a)
+		if ((__u64)ret > p.a) {
 			ms_count_stack(&brk_grow, ctx, tgid, capture_stacks, false, (__u64)ret - p.a);
+			ms_cgroup_add(MS_CG_BRK_BYTES, (__u64)ret - p.a);
+		}
 		else if ((__u64)ret < p.a)
 			ms_count_stack(&brk_shrink, ctx, tgid, capture_stacks, false, p.a - (__u64)ret);
 		break;
 	case K_MMAP:
-		if (p.a)
+		if (p.a) {
 			ms_count_stack(&mmap_grow, ctx, tgid, capture_stacks, false, p.a);
+			ms_cgroup_add(MS_CG_MMAP_BYTES, p.a);
+		}
 		break;
 	case K_MUNMAP:
 		if (p.a)
 			ms_count_stack(&munmap_shrink, ctx, tgid, capture_stacks, false, p.a);
 		break;
 	case K_MREMAP:
-		if (p.b > p.a)
+		if (p.b > p.a) {
 			ms_count_stack(&mmap_grow, ctx, tgid, capture_stacks, false, p.b - p.a);
+			ms_cgroup_add(MS_CG_MMAP_BYTES, p.b - p.a);
+		}
 		else if (p.b < p.a)
 			ms_count_stack(&munmap_shrink, ctx, tgid, capture_stacks, false, p.a - p.b);
 		break;

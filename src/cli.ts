@@ -14,19 +14,23 @@ import type { Tool as TypedTool } from './tools/tool';
 type Tool = TypedTool<CommonOptions, unknown[]>;
 
 const TOOLS_DIR = path.join(__dirname, 'tools');
+// commands that are entry points above the tools (ARCHITECTURE.md, Layers), found by name as tools are
+const ENTRY_COMMANDS: Record<string, string> = { agent: path.join(__dirname, 'agent', 'command.js') };
 
 function toolNames(): string[] {
   return fs
     .readdirSync(TOOLS_DIR)
     .filter((f) => f.endsWith('.js') && f !== 'tool.js' && f !== 'options.js' && !f.startsWith('_'))
     .map((f) => f.slice(0, -3))
+    .concat(Object.keys(ENTRY_COMMANDS))
     .sort();
 }
 
 function loadTool(name: string): Tool | null {
-  if (!/^[a-z0-9-]+$/.test(name) || !fs.existsSync(path.join(TOOLS_DIR, `${name}.js`))) return null;
+  const file = Object.hasOwn(ENTRY_COMMANDS, name) ? ENTRY_COMMANDS[name] : path.join(TOOLS_DIR, `${name}.js`);
+  if (!/^[a-z0-9-]+$/.test(name) || !fs.existsSync(file)) return null;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- tools are found by file name at run time
-  return (require(path.join(TOOLS_DIR, `${name}.js`)) as { tool: Tool }).tool;
+  return (require(file) as { tool: Tool }).tool;
 }
 
 function topHelp(): string {

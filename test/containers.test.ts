@@ -8,7 +8,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ContainerResolver, identifyCgroup, parseMountinfo, parseProcCgroup, memoryCgroupPath, cgroupIdOfDir, memoryHierarchyRoot, CgroupIndex } from '../src/containers';
+import {
+  ContainerResolver,
+  identifyCgroup,
+  parseMountinfo,
+  parseProcCgroup,
+  memoryCgroupPath,
+  cgroupIdOfDir,
+  memoryHierarchyRoot,
+  CgroupIndex,
+} from '../src/containers';
 
 const ID = 'a3f5c1d2e4b6978812345678901234567890abcdef1234567890abcdef123456';
 
@@ -25,7 +34,10 @@ test('containers: ids and pods from every runtime naming scheme', () => {
       `/kubepods.slice/kubepods-pod12345678_aaaa_bbbb_cccc_1234567890ab.slice/crio-${ID}.scope`,
       { containerId: ID, runtime: 'crio', podUid: '12345678-aaaa-bbbb-cccc-1234567890ab' },
     ],
-    [`/kubepods/besteffort/pod12345678-aaaa-bbbb-cccc-1234567890ab/${ID}`, { containerId: ID, runtime: 'kubernetes', podUid: '12345678-aaaa-bbbb-cccc-1234567890ab' }],
+    [
+      `/kubepods/besteffort/pod12345678-aaaa-bbbb-cccc-1234567890ab/${ID}`,
+      { containerId: ID, runtime: 'kubernetes', podUid: '12345678-aaaa-bbbb-cccc-1234567890ab' },
+    ],
     [`/kubepods/burstable/pod12345678-aaaa-bbbb-cccc-1234567890ab`, { podUid: '12345678-aaaa-bbbb-cccc-1234567890ab' }],
     [`/machine.slice/libpod-${ID}.scope/container`, { containerId: ID, runtime: 'podman' }],
     ['/user.slice/user-1000.slice/session-2.scope', {}],

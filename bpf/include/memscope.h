@@ -61,6 +61,49 @@ static __always_inline __u32 ms_log2_bucket(__u64 v)
 	return r + 1;
 }
 
+/* Per memory cgroup totals for `memscope agent`, which loads the tools' own programs with
+ * ms_by_cgroup set and this map sized; the CLI tools leave it off (the verifier prunes the branch)
+ * and the map at one entry. Key: the memcg's kernfs id (the inode of its cgroup directory, what
+ * bpf_get_current_cgroup_id() returns for a v2 leaf) and what was counted (MS_CG_*). */
+const volatile bool ms_by_cgroup = false;
+
+enum { MS_CG_FAULTS, MS_CG_SWAPIN, MS_CG_HUGETLB_FAULTS, MS_CG_BRK_BYTES, MS_CG_MMAP_BYTES, MS_CG_KINDS };
+
+struct ms_cg_key {
+	__u64 cgid;
+	__u32 kind;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ms_cg_key);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} ms_cgroup_totals SEC(".maps");
+
+/* The kernfs id of the current task's memory cgroup (v1 memory controller or v2). */
+static __always_inline __u64 ms_current_memcg_id(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	return BPF_CORE_READ(t, cgroups, subsys[id], cgroup, kn, id);
+}
+
+static __always_inline void ms_cgroup_add_id(__u32 kind, __u64 cgid, __u64 delta)
+{
+	if (!ms_by_cgroup)
+		return;
+	struct ms_cg_key key = { .cgid = cgid, .kind = kind };
+	ms_map_add(&ms_cgroup_totals, &key, delta);
+}
+
+static __always_inline void ms_cgroup_add(__u32 kind, __u64 delta)
+{
+	if (ms_by_cgroup)
+		ms_cgroup_add_id(kind, ms_current_memcg_id(), delta);
+}
+
 /* Processes seen for the first time are announced to userspace with the path of their executable
  * (built here, while it is certain to exist), and userspace records their mappings while they
  * live: stacks then resolve after the process has exited. */

@@ -164,6 +164,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("setAutoload", ms_set_autoload),
 		FN("programNames", ms_program_names),
 		FN("setMaxEntries", ms_set_max_entries),
+		FN("setValueSize", ms_set_value_size),
 		FN("load", ms_load),
 		FN("destroy", ms_destroy),
 		FN("detach", ms_detach),

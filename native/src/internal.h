@@ -72,6 +72,7 @@ napi_value ms_destroy(napi_env env, napi_callback_info info);
 napi_value ms_detach(napi_env env, napi_callback_info info);
 napi_value ms_program_names(napi_env env, napi_callback_info info);
 napi_value ms_set_max_entries(napi_env env, napi_callback_info info);
+napi_value ms_set_value_size(napi_env env, napi_callback_info info);
 void ms_object_release(struct ms_object *o);
 
 /* attach.c */

@@ -172,6 +172,26 @@ napi_value ms_set_max_entries(napi_env env, napi_callback_info info)
 	return ms_undefined(env);
 }
 
+/* setValueSize(obj, map, bytes): a map's value size before load (a stack map's depth: the agent
+ * keeps more, shallower stacks). */
+napi_value ms_set_value_size(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	struct ms_object *o;
+	int64_t n;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_map *m = ms_find_map(env, o, argv[1]);
+	if (!m || !ms_get_int64(env, argv[2], &n))
+		return NULL;
+	if (o->loaded)
+		return ms_throw(env, "maps must be sized before load", false);
+	int err = bpf_map__set_value_size(m, (uint32_t)n);
+	if (err)
+		return ms_throw_errno(env, "cannot set the map's value size", err);
+	return ms_undefined(env);
+}
+
 napi_value ms_program_names(napi_env env, napi_callback_info info)
 {
 	ARGS(1);

@@ -105,7 +105,11 @@ export class CgroupIndex {
   private byId = new Map<bigint, string>();
   private lastScan = -Infinity;
 
-  constructor(readonly root: string, private readonly minRescanMs = 1000, private readonly maxEntries = 100_000) {}
+  constructor(
+    readonly root: string,
+    private readonly minRescanMs = 1000,
+    private readonly maxEntries = 100_000,
+  ) {}
 
   pathOf(id: bigint): string | null {
     const hit = this.byId.get(id);

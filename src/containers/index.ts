@@ -25,7 +25,11 @@ export class ContainerResolver {
   private readonly byPath = new Map<string, Container>();
   private readonly ids: CgroupIndex | null;
 
-  constructor(readonly root: string | undefined = memoryHierarchyRoot(), private readonly dirs: RuntimeDirs = DEFAULT_DIRS, private readonly maxCached = 20_000) {
+  constructor(
+    readonly root: string | undefined = memoryHierarchyRoot(),
+    private readonly dirs: RuntimeDirs = DEFAULT_DIRS,
+    private readonly maxCached = 20_000,
+  ) {
     this.ids = root ? new CgroupIndex(root) : null;
   }
 

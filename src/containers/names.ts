@@ -97,7 +97,13 @@ function crio(dirs: RuntimeDirs, id: string): ContainerNames | null {
 export function containerNames(id: string, runtime: Runtime | undefined, dirs: RuntimeDirs = DEFAULT_DIRS): ContainerNames | null {
   if (!/^[0-9a-f]{64}$/.test(id)) return null; // never a path component we did not parse
   const order: ((d: RuntimeDirs, i: string) => ContainerNames | null)[] =
-    runtime === 'docker' ? [docker] : runtime === 'containerd' ? [containerd] : runtime === 'crio' || runtime === 'podman' ? [crio] : [containerd, crio, docker];
+    runtime === 'docker'
+      ? [docker]
+      : runtime === 'containerd'
+        ? [containerd]
+        : runtime === 'crio' || runtime === 'podman'
+          ? [crio]
+          : [containerd, crio, docker];
   for (const f of order) {
     const r = f(dirs, id);
     if (r) return r;

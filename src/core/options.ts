@@ -10,6 +10,8 @@ export interface CommonOptions {
   verbose?: boolean;
   folded?: boolean;
   svg?: string;
+  /** write a gzipped pprof profile (profile.proto) to this file */
+  pprof?: string;
   source?: string;
 }
 

@@ -72,6 +72,12 @@ export class BpfObject {
     return this;
   }
 
+  /** Sets a map's value size before load (a stack map's depth in frames x 8). */
+  setValueSize(map: string, bytes: number): this {
+    native().setValueSize(this.h(), map, bytes);
+    return this;
+  }
+
   hasGlobal(name: string): boolean {
     try {
       native().readGlobal(this.h(), name);

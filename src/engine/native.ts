@@ -29,6 +29,7 @@ export interface NativeAddon {
   setAutoload(h: Handle, prog: string, on: boolean): void;
   programNames(h: Handle): { name: string; section: string }[];
   setMaxEntries(h: Handle, map: string, n: number): void;
+  setValueSize(h: Handle, map: string, bytes: number): void;
   load(h: Handle): void;
   destroy(h: Handle): void;
   detach(h: Handle): void;

@@ -14,7 +14,7 @@ export const STACK_KEY = struct([
 
 export interface StackCountReader {
   /** Reads (and with clear, empties) the map; stacks are symbolized as they are read. */
-  read(opts?: { clear?: boolean }): CountedStack[];
+  read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean }): CountedStack[];
   /** How many events had no user stack because the stack map was full. */
   readonly stacks: StackReader;
 }
@@ -22,7 +22,7 @@ export interface StackCountReader {
 const NOT_WANTED = -1; // ms_count_stack's key when no stack was asked for
 
 /** A stack the kernel could not store (bpf_get_stackid's errno), shown as BCC does, not as empty. */
-function missed(kind: string, id: number): Frame {
+export function missed(kind: string, id: number): Frame {
   const why = id === -17 ? 'stack map bucket taken (hash collision)' : id === -12 ? 'stack map full' : id === -14 ? 'stack not readable' : `error ${-id}`;
   return { addr: 0n, symbol: `[missed ${kind} stack: ${why}]`, offset: 0, module: null, note: true };
 }
@@ -36,6 +36,7 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       let lost = 0;
       for (const [k, v] of eachEntry(obj.entries(map, opts.clear ?? false), STACK_KEY)) {
         const count = Number(v.readBigUInt64LE(0));
+        opts.onIds?.(k.ustack, k.kstack);
         if (k.ustack < NOT_WANTED || k.kstack < NOT_WANTED) lost += count;
         out.push({
           pid: k.tgid,
@@ -45,7 +46,8 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
           kernel: k.kstack < NOT_WANTED ? [missed('kernel', k.kstack)] : symbolizer.kernel(stacks.kernelStack(k.kstack)),
         });
       }
-      if (lost > 0) process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
+      if (lost > 0 && !opts.quiet)
+        process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
       return out;
     },
   };

@@ -80,6 +80,34 @@ export class Symbolizer {
     return frame;
   }
 
+  /** The file behind a user frame of pid (its mappings' whole range, the build id), for profile
+   * mappings (pprof); undefined when the process's maps are not known. */
+  moduleOf(pid: number, f: Frame): { file: string; buildId: string | null; start: bigint; end: bigint; offset: bigint } | undefined {
+    if (!f.module || f.note) return undefined;
+    let maps = this.mapsByPid.get(pid);
+    if (!maps && !this.mapsGone.has(pid)) {
+      maps = readMaps(pid) ?? undefined;
+      if (maps && maps.length) this.mapsByPid.set(pid, maps);
+    }
+    const same = (maps ?? []).filter((m) => isFileMapping(m) && path.basename(m.path) === f.module);
+    if (!same.length) return undefined;
+    const elf = this.elfOfMapping(pid, same[0]);
+    return { file: same[0].path, buildId: elf?.buildId ?? null, start: same[0].start, end: same[same.length - 1].end, offset: same[0].offset };
+  }
+
+  /** Processes whose mappings are recorded. */
+  knownPids(): number[] {
+    return [...this.mapsByPid.keys()];
+  }
+
+  /** Forgets what was recorded for an exited process (a long-running agent sees many pids). */
+  forget(pid: number): void {
+    this.mapsByPid.delete(pid);
+    this.mapsGone.delete(pid);
+    this.perfMaps.delete(pid);
+    this.rescanned.delete(pid);
+  }
+
   /** The mapping of pid that holds ip (maps are read again once if none does: new libraries). */
   mappingAt(pid: number, ip: bigint): Mapping | undefined {
     let maps = this.mapsByPid.get(pid);

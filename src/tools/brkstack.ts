@@ -11,7 +11,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
   name: 'brkstack',
   summary: 'brk() heap growth counted by user stack and process',
   configure(cmd) {
-    addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg'])));
+    addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof'])));
     cmd.addHelpText(
       'after',
       '\nEvery brk() call is counted (none are sampled). User stacks are unwound with DWARF CFI by\n' +
@@ -51,7 +51,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
       async finish(obj) {
         const stacks = [...stackCounts(obj, 'brk_counts', symbolizer).read(), ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
-        reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls' });
+        reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls', pprofType: ['brk_calls', 'count'], symbolizer });
       },
     });
   },

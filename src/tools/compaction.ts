@@ -8,8 +8,9 @@ import { struct } from '../engine/struct';
 import { renderLog2 } from '../render/histogram';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
+import type { ProbeGroup } from '../engine/sources';
 
-const EVENT = struct([
+export const EVENT = struct([
   ['ts', 'u64'],
   ['lat_ns', 'u64'],
   ['zone_start', 'u64'],
@@ -33,6 +34,25 @@ const STATUS: Record<number, string> = {
   7: 'contended',
   8: 'success',
 };
+
+/** Compaction begin/end events, in preference order (also loaded by memscope agent) */
+export const compactionGroups: ProbeGroup[] = [
+  {
+    what: 'compaction begin and end',
+    sources: [
+      {
+        name: 'tp_btf mm_compaction_begin, mm_compaction_end',
+        programs: ['compaction_begin_btf', 'compaction_end_btf'],
+        requires: [{ btf: 'mm_compaction_begin' }, { btf: 'mm_compaction_end' }],
+      },
+      {
+        name: 'tracepoints compaction/mm_compaction_begin, mm_compaction_end',
+        programs: ['compaction_begin_tp', 'compaction_end_tp'],
+        requires: [{ tracepoint: 'compaction/mm_compaction_begin' }, { tracepoint: 'compaction/mm_compaction_end' }],
+      },
+    ],
+  },
+];
 
 export const tool: Tool<CommonOptions, [number?]> = {
   name: 'compaction',
@@ -59,22 +79,12 @@ export const tool: Tool<CommonOptions, [number?]> = {
       opts,
       duration,
       banner: 'Tracing page compaction',
-      groups: [
-        {
-          what: 'compaction begin and end',
-          sources: [
-            { name: 'tp_btf mm_compaction_begin, mm_compaction_end', programs: ['compaction_begin_btf', 'compaction_end_btf'], requires: [{ btf: 'mm_compaction_begin' }, { btf: 'mm_compaction_end' }] },
-            {
-              name: 'tracepoints compaction/mm_compaction_begin, mm_compaction_end',
-              programs: ['compaction_begin_tp', 'compaction_end_tp'],
-              requires: [{ tracepoint: 'compaction/mm_compaction_begin' }, { tracepoint: 'compaction/mm_compaction_end' }],
-            },
-          ],
-        },
-      ],
+      groups: compactionGroups,
       setup(obj) {
         if (!opts.json) {
-          process.stdout.write(`${opts.timestamp ? 'TIME         ' : ''}${'PID'.padEnd(7)} ${'COMM'.padEnd(16)} ${'ZONE_PFNS'.padEnd(21)} ${'MODE'.padEnd(5)} ${'STATUS'.padEnd(17)} ${'LAT(ms)'.padStart(9)}\n`);
+          process.stdout.write(
+            `${opts.timestamp ? 'TIME         ' : ''}${'PID'.padEnd(7)} ${'COMM'.padEnd(16)} ${'ZONE_PFNS'.padEnd(21)} ${'MODE'.padEnd(5)} ${'STATUS'.padEnd(17)} ${'LAT(ms)'.padStart(9)}\n`,
+          );
         }
         obj.onRecords('events', (recs) => {
           for (const r of recs) {

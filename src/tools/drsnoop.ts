@@ -43,7 +43,7 @@ const RECLAIM_EVENT = struct([
 
 const KIND: Record<number, string> = { 1: 'direct', 2: 'memcg' };
 
-function groups(): ProbeGroup[] {
+export function groups(): ProbeGroup[] {
   const pair = (what: string, event: string, btfProg: string, tpProg: string) => tracepointGroup(what, 'vmscan', event, btfProg, tpProg);
   return [
     pair('direct reclaim starts', 'mm_vmscan_direct_reclaim_begin', 'dr_direct_begin_btf', 'dr_direct_begin_tp'),

@@ -43,7 +43,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
   name: 'faults',
   summary: 'page faults (RSS growth) counted by stack and process; page-fault flame graphs',
   configure(cmd) {
-    addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg'])), 'fp');
+    addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof'])), 'fp');
     cmd.option('-K, --kernel', 'also count faults the kernel takes on user memory, with kernel stacks');
     cmd.option('--stack-storage <N>', 'distinct stacks to keep (more costs kernel memory)', parseCount, 16384);
     cmd.addHelpText(
@@ -81,7 +81,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
       async finish(obj) {
         const stacks = [...stackCounts(obj, 'fault_counts', symbolizer).read(), ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
-        reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem' });
+        reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem', pprofType: ['faults', 'count'], symbolizer });
       },
     });
   },

@@ -30,7 +30,7 @@ interface FileFaults {
 }
 
 /** Faults so far by name: ff_counts plus the counts still pending in the vma cache's slots. */
-function totals(obj: BpfObject): Map<string, number> {
+export function totals(obj: BpfObject): Map<string, number> {
   const t = new Map<string, number>();
   const add = (name: string, n: number) => n > 0 && t.set(name, (t.get(name) ?? 0) + n);
   // slots first: a count moving from a slot into ff_counts between the two reads is then seen

@@ -13,6 +13,8 @@ import { readMaps } from '../procfs/maps';
 import { parseFolded, renderFlameGraph } from '../render/flamegraph';
 import { printJson } from '../render/json';
 import { toFolded } from '../render/stacks';
+import { HEAP_SAMPLE_TYPES, renderPprof } from '../render/pprof';
+import { writeProfileFile } from './_stack-report';
 import { clock } from '../render/table';
 import { ElfFile } from '../symbols/elf';
 import { CountedStack, Frame, formatFrame } from '../core/frames';
@@ -128,7 +130,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
   name: 'memleak',
   summary: 'outstanding allocations by stack, for a process or the kernel, with growth over time',
   configure(cmd) {
-    addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg']));
+    addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof']));
     cmd
       .option('-o, --older <MS>', 'only allocations older than MS milliseconds', parseWhole)
       .option('-a, --show-allocs', 'list each outstanding address and size under its stack')
@@ -311,6 +313,25 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         .filter((r) => r.count > 0)
         .sort((a, b) => (opts.sort === 'count' ? b.count - a.count || b.bytes - a.bytes : b.bytes - a.bytes || b.count - a.count))
         .slice(0, opts.top);
+      if (final && opts.pprof) {
+        // memleak keeps outstanding allocations only: alloc_* are those still allocated at the end
+        const live = rows.filter((r) => r.count > 0);
+        const data = renderPprof({
+          sampleTypes: HEAP_SAMPLE_TYPES,
+          periodType: ['space', 'bytes'],
+          period: 1,
+          defaultSampleType: 'inuse_space',
+          stacks: live.map((r) => {
+            const n = Math.round(r.count);
+            const b = Math.round(r.bytes);
+            return { values: [n, b, n, b], user: r.user, kernel: r.kernel, pid: r.pid, comm: r.comm };
+          }),
+          moduleOf: (pid, f) => symbolizer.moduleOf(pid, f),
+          comments: estimateNote ? [estimateNote.trim()] : [],
+        });
+        writeProfileFile(opts.pprof, data);
+        process.stderr.write(`memscope: wrote ${opts.pprof} (${live.length} stacks)\n`);
+      }
       if (opts.folded || opts.svg) {
         if (!final) return;
         const counted: CountedStack[] = sorted.map((r) => ({ pid: r.pid, comm: r.comm, count: r.bytes, user: r.user, kernel: r.kernel }));
@@ -466,7 +487,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
       },
       finish(obj, reason: StopReason) {
         if (reason === 'count') {
-          if (opts.folded || opts.svg) report(obj, true);
+          if (opts.folded || opts.svg || opts.pprof) report(obj, true);
           return;
         }
         report(obj, true);

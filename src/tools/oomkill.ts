@@ -16,13 +16,14 @@ import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '..
 import { EventStacks } from '../unwind/event-stacks';
 import { parseOomEvents } from '../procfs/oom-report';
 import { examples, Tool } from './tool';
+import type { ProbeGroup } from '../engine/sources';
 
 const CG_DEPTH = 12;
 const CG_NAME = 64;
 const CG_PATH_BYTES = 8 + CG_DEPTH * CG_NAME;
 
 /** struct oom_event (bpf/oomkill.bpf.c). */
-const OOM_EVENT = struct([
+export const OOM_EVENT = struct([
   ['trig_pid', 'u32'],
   ['trig_tid', 'u32'],
   ['victim_pid', 'u32'],
@@ -152,6 +153,17 @@ export function formatKill(k: OomKill): string {
   );
 }
 
+/** The OOM-kill event, in preference order (also loaded by memscope agent) */
+export const oomkillGroups: ProbeGroup[] = [
+  {
+    what: 'OOM kills',
+    sources: [
+      { name: 'tp_btf mark_victim', programs: ['oom_mark_victim_btf'], requires: [{ btf: 'mark_victim' }] },
+      { name: 'tracepoint oom/mark_victim', programs: ['oom_mark_victim_tp'], requires: [{ tracepoint: 'oom/mark_victim' }] },
+    ],
+  },
+];
+
 export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
   name: 'oomkill',
   summary: 'OOM kills as they happen: trigger, victim, size, RSS, constraint, cgroup, load',
@@ -212,15 +224,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         if (unwinding) obj.setMaxEntries('ms_dwarf_samples', 2 << 20);
       },
       banner: 'Tracing OOM kills',
-      groups: [
-        {
-          what: 'OOM kills',
-          sources: [
-            { name: 'tp_btf mark_victim', programs: ['oom_mark_victim_btf'], requires: [{ btf: 'mark_victim' }] },
-            { name: 'tracepoint oom/mark_victim', programs: ['oom_mark_victim_tp'], requires: [{ tracepoint: 'oom/mark_victim' }] },
-          ],
-        },
-      ],
+      groups: oomkillGroups,
       setup(obj) {
         stacks = new StackReader(obj);
         if (unwinding) dwarf.listen(obj);

@@ -8,7 +8,7 @@ import { parseCount, parsePid, parsePositive } from '../core/options';
 export type { CommonOptions } from '../core/options';
 export { parseCount, parseNonNegative, parsePid, parsePositive } from '../core/options';
 
-type Feature = 'pid' | 'command' | 'timestamp' | 'json' | 'folded' | 'svg';
+type Feature = 'pid' | 'command' | 'timestamp' | 'json' | 'folded' | 'svg' | 'pprof';
 
 /** Adds the shared options a tool supports, so they are spelled and explained the same everywhere.
  * `longOnly`: features whose short letter the tool gives to BCC's meaning instead (stackcount's and
@@ -21,6 +21,7 @@ export function addCommonOptions(cmd: Command, features: Feature[], longOnly: Fe
   if (has('timestamp')) cmd.option(flag('timestamp', '-T', '--timestamp'), 'include a time column (HH:MM:SS)');
   if (has('folded')) cmd.option('--folded', 'print folded stacks (flamegraph.pl input) instead of the report');
   if (has('svg')) cmd.option('--svg <FILE>', 'write a flame graph to FILE (open it in a browser)');
+  if (has('pprof')) cmd.option('--pprof <FILE>', 'also write the stacks as a gzipped pprof profile to FILE (go tool pprof FILE)');
   if (has('json')) cmd.option('--json', 'print JSON lines instead of text');
   cmd.option('-v, --verbose', 'say which kernel event sources are used, and show libbpf messages');
   cmd.option('--source <NAME>', 'prefer event sources whose name contains NAME (e.g. tp_btf, tracepoint, perf); see -v');

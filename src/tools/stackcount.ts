@@ -37,7 +37,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
   configure(cmd) {
     cmd.argument('<probe...>', 't:CATEGORY:NAME (wildcards allowed), software:EVENT[:PERIOD], hardware:EVENT[:PERIOD], p:LIB:FUNC, r:LIB:FUNC, u:LIB:USDT or c:FUNC');
     // BCC stackcount's letters: -c is a CPU and -d the delimiter here; the command is --command
-    addCommonOptions(cmd, ['pid', 'command', 'json', 'svg'], ['command']);
+    addCommonOptions(cmd, ['pid', 'command', 'json', 'svg', 'pprof'], ['command']);
     cmd.option('-U, --user', 'user stacks only');
     cmd.option('-K, --kernel', 'kernel stacks only');
     cmd.option('-P, --per-pid', 'count stacks per process (PID and COMM under each stack)');
@@ -88,7 +88,14 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
       }
       if (!opts.perPid) stacks = stacks.map((s) => ({ ...s, pid: 0, comm: '' }));
       if (opts.timestamp && !opts.json) process.stdout.write(`${clock()}\n`);
-      reportStacks(stacks, opts, { title: `${specs.join(' ')} Flame Graph`, unit: 'events', names: !opts.offset, delimiter: !!opts.delimited });
+      reportStacks(stacks, opts, {
+        title: `${specs.join(' ')} Flame Graph`,
+        unit: 'events',
+        names: !opts.offset,
+        delimiter: !!opts.delimited,
+        pprofType: ['events', 'count'],
+        symbolizer,
+      });
     };
     await runTrace({
       bpf: 'stackcount',

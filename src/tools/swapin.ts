@@ -7,6 +7,7 @@ import { pageSizeKb } from '../procfs/pid';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
 import { examples, Tool } from './tool';
+import type { ProbeGroup } from '../engine/sources';
 
 /** struct swapin_key (bpf/swapin.bpf.c). */
 const SWAPIN_KEY = struct([
@@ -14,6 +15,21 @@ const SWAPIN_KEY = struct([
   ['zswap', 'u32'],
   ['comm', 'char[16]'],
 ] as const);
+
+/** The swap-in event, in preference order (also loaded by memscope agent) */
+export const swapinGroups: ProbeGroup[] = [
+  {
+    what: 'swap-ins',
+    sources: [
+      { name: 'tp_btf count_memcg_events (PSWPIN)', programs: ['swapin_memcg_btf'], requires: [{ btf: 'count_memcg_events' }] },
+      {
+        name: 'tracepoint memcg/count_memcg_events (PSWPIN)',
+        programs: ['swapin_memcg_tp'],
+        requires: [{ tracepoint: 'memcg/count_memcg_events' }],
+      },
+    ],
+  },
+];
 
 export const tool: Tool<CommonOptions, [number?, number?]> = {
   name: 'swapin',
@@ -75,19 +91,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       interval: interval ?? 1,
       count,
       banner: 'Tracing swap-ins',
-      groups: [
-        {
-          what: 'swap-ins',
-          sources: [
-            { name: 'tp_btf count_memcg_events (PSWPIN)', programs: ['swapin_memcg_btf'], requires: [{ btf: 'count_memcg_events' }] },
-            {
-              name: 'tracepoint memcg/count_memcg_events (PSWPIN)',
-              programs: ['swapin_memcg_tp'],
-              requires: [{ tracepoint: 'memcg/count_memcg_events' }],
-            },
-          ],
-        },
-      ],
+      groups: swapinGroups,
       tick: report,
       // the rest of the last interval (after Ctrl-C or the target's exit)
       finish(obj, reason) {

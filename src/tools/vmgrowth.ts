@@ -11,6 +11,9 @@ import { formatStackCounts, mergeStacks, stackJson } from '../render/stacks';
 import { clock, formatTable } from '../render/table';
 import { Symbolizer } from '../symbols/symbolizer';
 import { examples, Tool } from './tool';
+import { writeStacksPprof } from './_stack-report';
+import { UsageError } from '../core/errors';
+import type { ProbeGroup } from '../engine/sources';
 
 interface VmgrowthOptions extends CommonOptions {
   stacks?: boolean;
@@ -31,11 +34,30 @@ interface ProcRow {
 
 const kb = (b: number) => (b / 1024).toFixed(0);
 
+/** The four syscalls, in preference order (also loaded by memscope agent) */
+export const vmgrowthGroups: ProbeGroup[] = [
+  {
+    what: 'brk(), mmap(), mremap() and munmap() calls',
+    sources: [
+      {
+        name: 'tracepoints syscalls/sys_{enter,exit}_{brk,mmap,mremap,munmap}',
+        programs: ['vm_enter_brk', 'vm_exit_brk', 'vm_enter_mmap', 'vm_exit_mmap', 'vm_enter_munmap', 'vm_exit_munmap', 'vm_enter_mremap', 'vm_exit_mremap'],
+        requires: ['brk', 'mmap', 'munmap', 'mremap'].flatMap((s) => [{ tracepoint: `syscalls/sys_enter_${s}` }, { tracepoint: `syscalls/sys_exit_${s}` }]),
+      },
+      {
+        name: 'tp_btf sys_enter, sys_exit (filtered to the four syscalls)',
+        programs: ['vm_sys_enter', 'vm_sys_exit'],
+        requires: [{ btf: 'sys_enter' }, { btf: 'sys_exit' }],
+      },
+    ],
+  },
+];
+
 export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
   name: 'vmgrowth',
   summary: 'virtual memory growth and shrinkage by process via brk/mmap/munmap, with stacks',
   configure(cmd) {
-    addInterval(addCommonOptions(cmd, ['pid', 'command', 'json']));
+    addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'pprof']));
     cmd.option('-s, --stacks', 'also show the user stacks responsible (bytes by stack)');
     cmd.option('--top <N>', 'stacks to show per interval with -s', parseCount, 10);
     cmd.addHelpText(
@@ -52,7 +74,10 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
     );
   },
   async run(opts: VmgrowthOptions, [interval, count]: [number?, number?]) {
+    if (opts.pprof && !opts.stacks) throw new UsageError('--pprof needs -s (the stacks are the profile)');
     const symbolizer = new Symbolizer();
+    // --pprof: growth stacks of every report, in bytes, labelled brk_grow or mmap_grow
+    const profile: CountedStack[] = [];
     const report = (obj: BpfObject, clear: boolean) => {
       const rows = new Map<number, ProcRow>();
       const growth: CountedStack[] = [];
@@ -63,6 +88,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
           r[m as Kind] += s.count;
           rows.set(s.pid, r);
           (m.endsWith('grow') ? growth : shrink).push({ ...s, extra: { kind: m } });
+          if (opts.pprof && m.endsWith('grow')) profile.push({ ...s, extra: { kind: m } });
         }
       }
       const net = (r: ProcRow) => r.brk_grow - r.brk_shrink + r.mmap_grow - r.munmap_shrink;
@@ -71,7 +97,10 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       if (opts.json) {
         for (const r of sorted) {
           const mine = (list: CountedStack[]) =>
-            mergeStacks(list.filter((s) => s.pid === r.pid)).sort((a, b) => b.count - a.count).slice(0, opts.top).map((s) => ({ ...stackJson(s), bytes: s.count }));
+            mergeStacks(list.filter((s) => s.pid === r.pid))
+              .sort((a, b) => b.count - a.count)
+              .slice(0, opts.top)
+              .map((s) => ({ ...stackJson(s), bytes: s.count }));
           printJson({
             time,
             pid: r.pid,
@@ -97,7 +126,10 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
         );
       }
       if (opts.stacks) {
-        const top = (list: CountedStack[]) => mergeStacks(list).sort((a, b) => b.count - a.count).slice(0, opts.top);
+        const top = (list: CountedStack[]) =>
+          mergeStacks(list)
+            .sort((a, b) => b.count - a.count)
+            .slice(0, opts.top);
         const label = (s: CountedStack) => `${s.count} bytes (${s.extra?.kind})`;
         const g = top(growth);
         const s = top(shrink);
@@ -114,21 +146,12 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       symbolizer: opts.stacks ? symbolizer : undefined,
       consts: { capture_stacks: !!opts.stacks },
       banner: 'Tracing virtual memory growth (brk, mmap, mremap, munmap)',
-      groups: [
-        {
-          what: 'brk(), mmap(), mremap() and munmap() calls',
-          sources: [
-            {
-              name: 'tracepoints syscalls/sys_{enter,exit}_{brk,mmap,mremap,munmap}',
-              programs: ['vm_enter_brk', 'vm_exit_brk', 'vm_enter_mmap', 'vm_exit_mmap', 'vm_enter_munmap', 'vm_exit_munmap', 'vm_enter_mremap', 'vm_exit_mremap'],
-              requires: ['brk', 'mmap', 'munmap', 'mremap'].flatMap((s) => [{ tracepoint: `syscalls/sys_enter_${s}` }, { tracepoint: `syscalls/sys_exit_${s}` }]),
-            },
-            { name: 'tp_btf sys_enter, sys_exit (filtered to the four syscalls)', programs: ['vm_sys_enter', 'vm_sys_exit'], requires: [{ btf: 'sys_enter' }, { btf: 'sys_exit' }] },
-          ],
-        },
-      ],
+      groups: vmgrowthGroups,
       tick: (obj) => report(obj, true),
-      finish: (obj) => report(obj, !!interval),
+      finish: (obj) => {
+        report(obj, !!interval);
+        if (opts.pprof) writeStacksPprof(opts.pprof, mergeStacks(profile), ['space', 'bytes'], symbolizer, (s) => ({ kind: String(s.extra?.kind) }));
+      },
     });
   },
 };

@@ -38,7 +38,7 @@ const SHRINKER_STAT = struct([
 ] as const);
 
 /** Each slot summed over CPUs. */
-function readTotals(obj: BpfObject): number[] {
+export function readTotals(obj: BpfObject): number[] {
   const out = new Array<number>(NTOTALS).fill(0);
   for (const [k, v] of eachEntry(obj.entries('totals'), U32_KEY)) {
     let sum = 0n;
@@ -48,7 +48,7 @@ function readTotals(obj: BpfObject): number[] {
   return out;
 }
 
-function readHistograms(obj: BpfObject): number[][] {
+export function readHistograms(obj: BpfObject): number[][] {
   const h = KINDS.map(() => new Array<number>(NBUCKETS).fill(0));
   for (const [k, v] of eachEntry(obj.entries('hists'), U32_KEY)) {
     const n = Number(v.readBigUInt64LE(0));
@@ -75,7 +75,7 @@ function readShrinkers(obj: BpfObject, symbolizer: Symbolizer): ShrinkerRow[] {
   return rows.sort((a, b) => b.ms - a.ms || b.calls - a.calls);
 }
 
-function groups(): ProbeGroup[] {
+export function groups(): ProbeGroup[] {
   const pair = (what: string, event: string, btfProg: string, tpProg: string) => tracepointGroup(what, 'vmscan', event, btfProg, tpProg);
   return [
     pair('shrink_slab starts', 'mm_shrink_slab_start', 'vs_slab_start_btf', 'vs_slab_start_tp'),

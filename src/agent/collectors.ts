@@ -1,0 +1,240 @@
+// What the agent knows, gathered from the loaded sources: per-cgroup totals (read from the
+// kernel at scrape time), fault and growth stacks (drained every collectInterval into per-process
+// stores), reclaim and compaction histograms, OOM kills (delivered as they happen).
+import { BpfObject } from '../engine/bpf-object';
+import { missed, STACK_KEY } from '../engine/stack-counts';
+import { StackReader } from '../engine/stacks';
+import { eachEntry, struct } from '../engine/struct';
+import { decodeProcNote } from '../engine/proc-note';
+import { ContainerResolver } from '../containers';
+import { Symbolizer } from '../symbols/symbolizer';
+import type { Frame } from '../core/frames';
+import { DwarfStacks } from '../unwind/dwarf-stacks';
+import { EVENT as COMPACTION_EVENT } from '../tools/compaction';
+import type { AgentConfig } from './config';
+import { loadSources, Loaded, SourceName } from './sources';
+import { RawSample, RawStack, StackStore } from './stack-store';
+import { logEvent } from './log';
+import { OomStore } from './oom-store';
+import * as fs from 'node:fs';
+
+/** enum of MS_CG_* in bpf/include/memscope.h */
+export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mmapBytes: 4 } as const;
+
+const CG_KEY = struct([
+  ['cgid', 'addr'],
+  ['kind', 'u32'],
+  ['pad', 'u32'],
+] as const);
+
+export function isAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) [ZX]/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export class Collectors {
+  readonly symbolizer = new Symbolizer();
+  readonly containers = new ContainerResolver();
+  readonly faults: StackStore;
+  readonly growth: StackStore;
+  readonly ooms: OomStore;
+  private readonly dwarf = new DwarfStacks(this.symbolizer);
+  private sources: Loaded[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  /** per stack map: stack id → the collection that last saw a count entry refer to it */
+  private stackRefs = new Map<string, Map<number, number>>();
+  /** per count map: raw key → the count read at the last collection */
+  private lastCounts = new Map<string, Map<string, number>>();
+  compaction = { count: 0, sumNs: 0 };
+  private lostSeen = new Map<string, bigint>();
+  private collecting = false;
+  private collections = 0;
+
+  constructor(private config: AgentConfig) {
+    const limits = { maxProcesses: config.maxProcesses, maxStacksPerProcess: config.maxStacksPerProcess };
+    this.faults = new StackStore(limits);
+    this.growth = new StackStore(limits);
+    this.ooms = new OomStore(config.maxOoms);
+  }
+
+  start(): void {
+    this.sources = loadSources(this.config.maxCgroups, (name, obj) => this.setup(name, obj));
+    if (this.sources.length === 0) throw new Error('no source could be loaded');
+    this.schedule();
+  }
+
+  loaded(): Loaded[] {
+    return this.sources;
+  }
+
+  source(name: SourceName): BpfObject | undefined {
+    return this.sources.find((s) => s.name === name)?.obj;
+  }
+
+  reconfigure(config: AgentConfig): void {
+    this.config = config;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.collect(), this.config.collectInterval * 1000);
+  }
+
+  private setup(name: SourceName, obj: BpfObject): void {
+    if (name === 'faults' || name === 'vmgrowth') {
+      obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => this.symbolizer.observe(...decodeProcNote(r))));
+    }
+    if (name === 'faults') this.dwarf.listen(obj); // executable-mapping notes of plain-address stacks
+    if (name === 'compaction') {
+      obj.onRecords('events', (recs) => {
+        for (const r of recs) {
+          this.compaction.count++;
+          this.compaction.sumNs += COMPACTION_EVENT.decode(r).lat_ns;
+        }
+      });
+    }
+    if (name === 'oomkill') {
+      obj.onRecords('oom_events', (recs) => {
+        // the victim's last faults are still in the kernel's map: collect them first
+        this.collect();
+        for (const r of recs) this.ooms.record(r, obj, this);
+      });
+    }
+  }
+
+  /** Drains the stack maps into the stores; frees stack ids unused for a while; reports lost events. */
+  collect(): void {
+    if (this.collecting) return;
+    this.collecting = true;
+    try {
+      this.collections++;
+      const cgroupOf = (pid: number) => this.containers.ofPid(pid)?.cgroup ?? null;
+      const faults = this.source('faults');
+      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', 'ms_ustacks_plain'), cgroupOf);
+      const growth = this.source('vmgrowth');
+      if (growth) {
+        const brk = this.readRaw(growth, 'brk_grow', 'ms_ustacks', 'brk');
+        const mmap = this.readRaw(growth, 'mmap_grow', 'ms_ustacks', 'mmap');
+        // shrinkage is not a profile the agent serves: emptied so its map never fills
+        // (their stacks are freed below unless a growth entry refers to them too)
+        const refs = this.stackRefs.get('ms_ustacks')!;
+        for (const m of ['brk_shrink', 'munmap_shrink']) {
+          for (const [k] of eachEntry(growth.entries(m, true), STACK_KEY)) if (k.ustack >= 0 && !refs.has(k.ustack)) refs.set(k.ustack, -1);
+        }
+        this.growth.add([...brk, ...mmap], cgroupOf);
+      }
+      if (faults) this.freeStacks(faults, 'ms_ustacks_plain');
+      if (growth) this.freeStacks(growth, 'ms_ustacks');
+      this.faults.sweep(isAlive, () => {});
+      this.growth.sweep(isAlive, () => {});
+      // mappings of exited processes no store holds any more
+      if (this.collections % 10 === 0) {
+        for (const pid of this.symbolizer.knownPids()) {
+          if (!this.faults.get(pid) && !this.growth.get(pid) && !isAlive(pid)) this.symbolizer.forget(pid);
+        }
+      }
+      this.reportLost();
+    } catch (e) {
+      logEvent('collect_error', { error: (e as Error).message });
+    } finally {
+      this.collecting = false;
+    }
+  }
+
+  /**
+   * The growth of a "count by stack" map (struct ms_stack_key) since the last collection, as raw
+   * samples. Counts stay in the kernel (deleting an entry while BPF adds to it would lose those
+   * adds); the entries of processes that have exited are deleted once their last growth is read,
+   * and with them the stacks no entry refers to any more.
+   */
+  private readRaw(obj: BpfObject, map: string, stackMap: string, kind?: string): RawSample[] {
+    const reader = new StackReader(obj);
+    const prev = this.lastCounts.get(map) ?? new Map<string, number>();
+    const next = new Map<string, number>();
+    const out: RawSample[] = [];
+    const alive = new Map<number, boolean>();
+    const gone: Buffer[] = [];
+    let ids = this.stackRefs.get(stackMap);
+    if (!ids) this.stackRefs.set(stackMap, (ids = new Map()));
+    const e = obj.entries(map);
+    for (let i = 0; i < e.count; i++) {
+      const raw = e.keys.subarray(i * e.keySize, (i + 1) * e.keySize);
+      const k = STACK_KEY.decode(e.keys, i * e.keySize);
+      const id = raw.toString('latin1');
+      const now = Number(e.values.readBigUInt64LE(i * e.valueBytes));
+      const before = prev.get(id) ?? 0;
+      const delta = now >= before ? now - before : now; // smaller: deleted and created again
+      const stored = k.ustack >= -1;
+      if (delta > 0)
+        out.push({ pid: k.tgid, comm: k.comm, count: delta, kind, user: stored ? reader.userStack(k.ustack) : null, missed: stored ? undefined : k.ustack });
+      let live = alive.get(k.tgid);
+      if (live === undefined) alive.set(k.tgid, (live = isAlive(k.tgid)));
+      // idle for a whole interval: deleted too (an add racing the delete is the only loss), so
+      // the maps hold only stacks in use and a new stack rarely finds its hash bucket taken
+      if (live && (delta > 0 || !prev.has(id))) {
+        next.set(id, now);
+        if (k.ustack >= 0) ids.set(k.ustack, this.collections);
+      } else gone.push(Buffer.from(raw));
+    }
+    for (const key of gone) obj.delete(map, key);
+    this.lastCounts.set(map, next);
+    return out;
+  }
+
+  /** Deletes the stacks no count entry of any map using this stack map referred to in this collection. */
+  private freeStacks(obj: BpfObject, stackMap: string): void {
+    const ids = this.stackRefs.get(stackMap);
+    if (!ids) return;
+    const k = Buffer.alloc(4);
+    for (const [id, seen] of ids) {
+      if (seen === this.collections) continue;
+      k.writeUInt32LE(id);
+      obj.delete(stackMap, k);
+      ids.delete(id);
+    }
+  }
+
+  /** The frames of a raw stack of pid, named. */
+  symbolize(pid: number, s: RawStack): Frame[] {
+    return s.user ? this.symbolizer.user(pid, s.user) : [missed('user', s.missed ?? 0)];
+  }
+
+  lostEvents(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const s of this.sources) out.set(s.name, Number(s.obj.readGlobalU64('lost_events')));
+    return out;
+  }
+
+  private reportLost(): void {
+    for (const s of this.sources) {
+      const n = s.obj.readGlobalU64('lost_events');
+      const before = this.lostSeen.get(s.name) ?? 0n;
+      if (n > before) logEvent('events_lost', { source: s.name, lost: Number(n - before), total: Number(n) });
+      this.lostSeen.set(s.name, n);
+    }
+  }
+
+  /** Per-cgroup totals of one kind, summed over the objects that count it: cgroup id → value. */
+  cgroupTotals(kind: number): Map<bigint, number> {
+    const out = new Map<bigint, number>();
+    for (const s of this.sources) {
+      for (const [k, v] of eachEntry(s.obj.entries('ms_cgroup_totals'), CG_KEY)) {
+        if (k.kind !== kind) continue;
+        const id = BigInt(k.cgid);
+        out.set(id, (out.get(id) ?? 0) + Number(v.readBigUInt64LE(0)));
+      }
+    }
+    return out;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const s of this.sources) s.obj.destroy();
+    this.sources = [];
+  }
+}

@@ -1,0 +1,99 @@
+// The tools' own BPF objects, loaded side by side and left running: each with the event sources
+// its tool would choose, its per-cgroup totals switched on (ms_by_cgroup, bpf/include/memscope.h),
+// and its maps read on demand. A source the kernel refuses is logged and left out; the rest run.
+import * as fs from 'node:fs';
+import { BpfObject, ConstValue } from '../engine/bpf-object';
+import type { ProbeGroup } from '../engine/sources';
+import { pageSizeKb } from '../procfs/pid';
+import { faultGroups } from '../tools/faults';
+import { userFaultGroup } from '../tools/_fault-sources';
+import { swapinGroups } from '../tools/swapin';
+import { compactionGroups } from '../tools/compaction';
+import { vmgrowthGroups } from '../tools/vmgrowth';
+import { oomkillGroups } from '../tools/oomkill';
+import { groups as vmscanGroups } from '../tools/vmscan';
+import { DwarfStacks, unwindConsts, UnwindOptions } from '../unwind/dwarf-stacks';
+import { logEvent } from './log';
+
+export type SourceName = 'oomkill' | 'swapin' | 'vmscan' | 'compaction' | 'faults' | 'ffaults' | 'hfaults' | 'vmgrowth';
+
+interface SourceSpec {
+  name: SourceName;
+  groups: ProbeGroup[];
+  consts?: Record<string, ConstValue>;
+  configure?: (obj: BpfObject) => void;
+}
+
+const FP: UnwindOptions = { unwind: 'fp', unwindBytes: 8192, unwindRate: 1000 };
+
+/** Distinct fault stacks the kernel keeps between two collections, and their depth: system-wide,
+ * a stack whose hash bucket is taken is lost, so many buckets of 32 frames (16 MiB) rather than
+ * the tool's 16384 of 127. */
+export const FAULT_STACKS = 65536;
+export const FAULT_STACK_DEPTH = 32;
+
+function specs(): SourceSpec[] {
+  return [
+    {
+      name: 'oomkill',
+      groups: oomkillGroups,
+      consts: { page_shift: Math.log2(pageSizeKb() * 1024), memcg_v1: fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes'), ...unwindConsts(FP) },
+      configure: (obj) => obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1),
+    },
+    { name: 'swapin', groups: swapinGroups },
+    { name: 'vmscan', groups: vmscanGroups(), consts: { by_shrinker: false } },
+    { name: 'compaction', groups: compactionGroups },
+    {
+      name: 'faults',
+      groups: faultGroups(false),
+      consts: unwindConsts(FP),
+      configure(obj) {
+        // the faults tool's own cheap path: plain-address stacks, mappings sent by BPF
+        DwarfStacks.configurePlainStacks(obj, FP, FAULT_STACKS);
+        obj.setValueSize('ms_ustacks_plain', FAULT_STACK_DEPTH * 8);
+        obj.setMaxEntries('ms_kstacks', 1);
+      },
+    },
+    { name: 'ffaults', groups: [userFaultGroup('user page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })] },
+    { name: 'hfaults', groups: [userFaultGroup('user page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })] },
+    {
+      name: 'vmgrowth',
+      groups: vmgrowthGroups,
+      consts: { capture_stacks: true },
+      configure: (obj) => obj.setMaxEntries('ms_ustacks', 4096).setMaxEntries('ms_kstacks', 1),
+    },
+  ];
+}
+
+export interface Loaded {
+  name: SourceName;
+  obj: BpfObject;
+  /** the event sources chosen, as --verbose names them */
+  using: string[];
+}
+
+/** Loads and attaches every source; `setup` runs after load (ring buffers), before attach. */
+export function loadSources(maxCgroups: number, setup: (name: SourceName, obj: BpfObject) => void): Loaded[] {
+  const out: Loaded[] = [];
+  for (const s of specs()) {
+    let obj: BpfObject | null = null;
+    const t0 = Date.now();
+    try {
+      obj = BpfObject.open(s.name);
+      for (const [k, v] of Object.entries(s.consts ?? {})) obj.setConst(k, v);
+      // two kinds at most per object (vmgrowth: brk and mmap bytes)
+      obj.setConst('ms_by_cgroup', true).setMaxEntries('ms_cgroup_totals', maxCgroups * 2);
+      obj.selectSources(s.groups);
+      s.configure?.(obj);
+      obj.load();
+      setup(s.name, obj);
+      obj.attachChosen();
+      out.push({ name: s.name, obj, using: obj.chosen.map((c) => c.source.name) });
+      if (process.env.MEMSCOPE_TIMING) process.stderr.write(`memscope: agent: ${s.name} loaded in ${Date.now() - t0} ms\n`);
+    } catch (e) {
+      obj?.destroy();
+      logEvent('source_failed', { source: s.name, error: (e as Error).message });
+    }
+  }
+  return out;
+}

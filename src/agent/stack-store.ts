@@ -1,0 +1,124 @@
+// Stacks read out of the kernel's count maps at every collection, kept raw (addresses, or build
+// id + offset) per process while it lives and symbolized only when asked for (a profile, an OOM
+// post-mortem): collecting stays cheap however many processes fault. Bounded: processes, stacks
+// per process, and a grace period after a process exits.
+import type { UserFrame } from '../core/frames';
+
+export interface RawStack {
+  /** innermost first; null when the kernel could not store the stack (see missed) */
+  user: UserFrame[] | null;
+  /** the stack id's error when the kernel could not store it */
+  missed?: number;
+  count: number;
+  /** what was counted, when a store holds several kinds (vmgrowth: brk, mmap) */
+  kind?: string;
+  /** the thread's name (a process before exec has its parent's) */
+  comm: string;
+}
+
+export interface RawSample extends RawStack {
+  pid: number;
+}
+
+export interface ProcessStacks {
+  pid: number;
+  comm: string;
+  /** the memory cgroup when first seen (below the hierarchy's root) */
+  cgroup: string | null;
+  stacks: Map<string, RawStack>;
+  total: number;
+  /** events not kept (or evicted) because the process already had maxStacks stacks */
+  dropped: number;
+  /** Date.now() when the process was found gone, else 0 */
+  goneAt: number;
+}
+
+export function rawKey(s: { user: UserFrame[] | null; missed?: number; kind?: string; comm: string }): string {
+  if (!s.user) return `${s.comm}/${s.kind ?? ''}!${s.missed}`;
+  let k = `${s.comm}/${s.kind ?? ''}`;
+  for (const f of s.user) k += 'ip' in f ? `,${f.ip.toString(16)}` : `,${f.buildId}+${f.fileOffset.toString(16)}`;
+  return k;
+}
+
+export class StackStore {
+  private readonly procs = new Map<number, ProcessStacks>();
+  private readonly windows = new Set<(b: RawSample[]) => void>();
+
+  constructor(private readonly limits: { maxProcesses: number; maxStacksPerProcess: number; graceMs?: number }) {}
+
+  /** Adds one collection's stacks (counts since the last collection). */
+  add(samples: RawSample[], cgroupOf: (pid: number) => string | null): void {
+    for (const w of this.windows) w(samples);
+    for (const s of samples) {
+      let p = this.procs.get(s.pid);
+      if (!p) {
+        if (this.procs.size >= this.limits.maxProcesses) this.evict();
+        if (this.procs.size >= this.limits.maxProcesses) continue;
+        p = { pid: s.pid, comm: s.comm, cgroup: cgroupOf(s.pid), stacks: new Map(), total: 0, dropped: 0, goneAt: 0 };
+        this.procs.set(s.pid, p);
+      }
+      p.comm = s.comm;
+      p.total += s.count;
+      const key = rawKey(s);
+      const prev = p.stacks.get(key);
+      if (prev) prev.count += s.count;
+      else if (p.stacks.size < this.limits.maxStacksPerProcess || this.evictStack(p, s.count)) {
+        p.stacks.set(key, { user: s.user, missed: s.missed, count: s.count, kind: s.kind, comm: s.comm });
+      } else p.dropped += s.count;
+    }
+  }
+
+  /** A full process keeps its heaviest stacks: the lightest goes if the new one has more events
+   * (a process's first faults before exec are its parent's code, many stacks of few faults). */
+  private evictStack(p: ProcessStacks, count: number): boolean {
+    let minKey: string | undefined;
+    let min = Infinity;
+    for (const [k, s] of p.stacks) {
+      if (s.count < min) {
+        min = s.count;
+        minKey = k;
+      }
+    }
+    if (minKey === undefined || min >= count) return false;
+    p.stacks.delete(minKey);
+    p.dropped += min;
+    return true;
+  }
+
+  get(pid: number): ProcessStacks | undefined {
+    return this.procs.get(pid);
+  }
+
+  get size(): number {
+    return this.procs.size;
+  }
+
+  /** Receives every collection's samples until the returned function is called. */
+  openWindow(f: (b: RawSample[]) => void): () => void {
+    this.windows.add(f);
+    return () => this.windows.delete(f);
+  }
+
+  /** Marks exited processes and forgets those gone longer than the grace period. */
+  sweep(isAlive: (pid: number) => boolean, forget: (pid: number) => void): void {
+    const now = Date.now();
+    for (const p of this.procs.values()) {
+      if (!p.goneAt && !isAlive(p.pid)) p.goneAt = now;
+      if (p.goneAt && now - p.goneAt > (this.limits.graceMs ?? 60_000)) {
+        this.procs.delete(p.pid);
+        forget(p.pid);
+      }
+    }
+  }
+
+  /** Makes room: the process gone longest first, else the one with the fewest events. */
+  private evict(): void {
+    let victim: ProcessStacks | undefined;
+    for (const p of this.procs.values()) {
+      if (!victim) victim = p;
+      else if (p.goneAt && (!victim.goneAt || p.goneAt < victim.goneAt)) victim = p;
+      else if (!p.goneAt && !victim.goneAt && p.total < victim.total) victim = p;
+    }
+    if (victim) this.procs.delete(victim.pid);
+  }
+}

@@ -1,0 +1,296 @@
+// memscope agent with real clients: Prometheus (Debian's prometheus) scraping /metrics, `go tool
+// pprof` reading /debug/pprof/*, and the JSON API, against workloads that make known events: an
+// OOM kill in a memory cgroup, swap-ins in another, page faults and leaks of known sizes.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { workload } from './lib/workloads';
+import { jsonLines, memscope, MEMSCOPE, Running, start } from './lib/run';
+import { assertNothingLoaded } from './lib/bpf';
+import { MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      })
+      .on('error', reject);
+  });
+}
+
+interface Agent {
+  run: Running;
+  base: string;
+  stop(): Promise<void>;
+}
+
+async function startAgent(extra: string[] = []): Promise<Agent> {
+  const port = await freePort();
+  const run = start(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`, ...extra]);
+  await run.waitFor('"event":"started"', 120_000);
+  return {
+    run,
+    base: `http://127.0.0.1:${port}`,
+    async stop() {
+      run.child.kill('SIGTERM');
+      const r = await run.exited;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /"event":"stopped"/);
+    },
+  };
+}
+
+const until = async (what: string, f: () => Promise<boolean> | boolean, ms = 60_000) => {
+  const t0 = Date.now();
+  while (!(await f())) {
+    if (Date.now() - t0 > ms) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
+
+/** `go tool pprof -raw` on a profile: each sample's values and the functions of its stack (leaf first). */
+function pprofRaw(source: string): { values: number[]; functions: string[]; labels: string }[] {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-pprof-'));
+  try {
+    const out = execFileSync('go', ['tool', 'pprof', '-raw', source], {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: tmp, PPROF_TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const samplesText = out.slice(out.indexOf('Samples:'), out.indexOf('\nLocations'));
+    const locText = out.slice(out.indexOf('\nLocations'), out.indexOf('\nMappings'));
+    const fnOf = new Map<string, string>();
+    for (const l of locText.split('\n')) {
+      const m = /^\s+(\d+): 0x[0-9a-f]+ M=\d+ (\S+)/.exec(l);
+      if (m) fnOf.set(m[1], m[2]);
+    }
+    const samples: { values: number[]; functions: string[]; labels: string }[] = [];
+    for (const l of samplesText.split('\n')) {
+      const m = /^\s+([\d ]+?):\s*([\d ]*)$/.exec(l);
+      if (m)
+        samples.push({
+          values: m[1].trim().split(/\s+/).map(Number),
+          functions: m[2]
+            .trim()
+            .split(/\s+/)
+            .filter(Boolean)
+            .map((id) => fnOf.get(id) ?? '?'),
+          labels: '',
+        });
+      else if (samples.length && /^\s+\w+:\[/.test(l)) samples[samples.length - 1].labels += l.trim() + ' ';
+    }
+    return samples;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+test('agent: bad input is one line and a non-zero exit, nothing left loaded', () => {
+  let r = memscope(['agent', '--listen', '0.0.0.0:9477']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^memscope: listening on 0\.0\.0\.0 \(beyond loopback\) needs --token-file FILE/);
+  r = memscope(['agent', '--listen', 'localhost']);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, "memscope: --listen: expected ADDR:PORT (e.g. 127.0.0.1:9477), got 'localhost'\n");
+  const cfg = path.join(os.tmpdir(), `memscope-agent-cfg-${process.pid}.json`);
+  fs.writeFileSync(cfg, '{"topComms": -1}');
+  r = memscope(['agent', '--config', cfg]);
+  fs.rmSync(cfg);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^memscope: config .*: 'topComms' must be an integer from 0 to 1000\n$/);
+});
+
+test('agent: go tool pprof reads the faults of a process with its exact count, and a heap profile with the bytes leaked; a bearer token is required when set', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-agent-'));
+  const tokenFile = path.join(tmp, 'token');
+  fs.writeFileSync(tokenFile, 'a-test-token-0123456789\n');
+  const agent = await startAgent(['--token-file', tokenFile]);
+  const auth = { Authorization: 'Bearer a-test-token-0123456789' };
+  const touch = start(workload('fault_touch'), ['3217']);
+  const leaks = start(workload('memleak_sites'));
+  try {
+    assert.equal((await get(`${agent.base}/metrics`)).status, 401);
+    assert.equal((await get(`${agent.base}/metrics`, { Authorization: 'Bearer wrong-token-0123456789' })).status, 401);
+    const metrics = await get(`${agent.base}/metrics`, auth);
+    assert.equal(metrics.status, 200);
+    // promtool (Debian's prometheus) finds nothing to say about the exposition
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics.body, encoding: 'utf8' });
+    assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+    assert.equal(lint.stdout + lint.stderr, '');
+
+    // faults: every fault of touch_pages, counted by the agent since it first saw the process
+    await touch.waitFor('ready');
+    touch.send('go');
+    await touch.waitFor('done');
+    const prof = await get(`${agent.base}/debug/pprof/faults?pid=${touch.pid}`, auth);
+    assert.equal(prof.status, 200);
+    assert.equal(prof.body[0], 0x1f, 'gzip');
+    const file = path.join(tmp, 'faults.pb.gz');
+    fs.writeFileSync(file, prof.body);
+    const samples = pprofRaw(file);
+    const mine = samples.filter((s) => s.functions[0] === 'touch_pages');
+    assert.equal(
+      mine.reduce((n, s) => n + s.values[0], 0),
+      3217,
+      JSON.stringify(samples.filter((s) => s.values[0] > 5)),
+    );
+    assert.equal(
+      mine.reduce((n, s) => n + s.values[1], 0),
+      3217 * 4096,
+    );
+    assert.match(mine[0].labels, new RegExp(`pid:\\[${touch.pid}\\]`));
+    assert.match(mine[0].labels, /comm:\[fault_touch\]/);
+    assert.ok(mine[0].functions.includes('main'), mine[0].functions.join(' '));
+    // the mapping carries the workload's build id (go tool pprof -raw prints the mappings)
+    const raw = execFileSync('go', ['tool', 'pprof', '-raw', file], { encoding: 'utf8', env: { ...process.env, HOME: tmp } });
+    const buildId = execFileSync('readelf', ['-n', workload('fault_touch')], { encoding: 'utf8' }).match(/Build ID: ([0-9a-f]+)/)![1];
+    assert.match(raw, new RegExp(`fault_touch ${buildId}`));
+
+    // heap: memleak on the process for a few seconds; the leaks are made once memleak is attached
+    await leaks.waitFor('ready');
+    const heapReq = get(`${agent.base}/debug/pprof/heap?pid=${leaks.pid}&seconds=4`, auth);
+    await agent.run.waitFor(new RegExp(`"event":"heap_profile_attached","pid":${leaks.pid}`), 60_000);
+    leaks.send('go');
+    await leaks.waitFor('done');
+    const heap = await heapReq;
+    assert.equal(heap.status, 200, heap.body.toString());
+    const heapFile = path.join(tmp, 'heap.pb.gz');
+    fs.writeFileSync(heapFile, heap.body);
+    const hs = pprofRaw(heapFile);
+    // alloc_objects alloc_space inuse_objects inuse_space
+    const at = (fn: string) => hs.filter((s) => s.functions[0] === fn).reduce((a, s) => a.map((v, i) => v + s.values[i]), [0, 0, 0, 0]);
+    assert.deepEqual(at('leak_a'), [100, 100_000, 100, 100_000], JSON.stringify(hs.slice(0, 5)));
+    assert.deepEqual(at('leak_b'), [50, 3200, 50, 3200]);
+    const top = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=inuse_space', heapFile], { encoding: 'utf8', env: { ...process.env, HOME: tmp } });
+    assert.match(top, /Type: inuse_space/);
+  } finally {
+    touch.kill();
+    leaks.kill();
+    await agent.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /api/oom names the cgroup, its limit and the function that faulted the memory in; a JSON log line says it', async () => {
+  const agent = await startAgent();
+  const port = await freePort();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-prom-'));
+  fs.writeFileSync(
+    path.join(tmp, 'prometheus.yml'),
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: memscope\n    static_configs:\n      - targets: ['${agent.base.replace('http://', '')}']\n`,
+  );
+  const prom = start('prometheus', [`--config.file=${tmp}/prometheus.yml`, `--storage.tsdb.path=${tmp}/data`, `--web.listen-address=127.0.0.1:${port}`]);
+  const cg = new MemoryCgroup('memscope_agent_oom', 48 << 20, { swappiness: 0 });
+  const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '150']).slice(1));
+  const query = async (q: string) => {
+    const r = await get(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => null);
+    return r && r.status === 200 ? (JSON.parse(r.body.toString()).data.result as { metric: Record<string, string>; value: [number, string] }[]) : null;
+  };
+  try {
+    // Prometheus is up and has scraped the agent
+    await until('a scrape of the agent', async () => ((await query('up{job="memscope"}')) ?? [])[0]?.value[1] === '1', 120_000);
+    await hog.waitFor('ready');
+    hog.send('go');
+    const h = await hog.exited;
+    assert.equal(h.signal, 'SIGKILL', `the workload was not OOM-killed: ${h.stdout}`);
+    await agent.run.waitFor(new RegExp(`"event":"oom_kill","id":\\d+,"victim":\\{"pid":${hog.pid},`));
+    const sel = `memscope_oom_kills_total{cgroup="${cg.name}"}`;
+    await until('the kill in Prometheus', async () => ((await query(sel)) ?? []).length > 0);
+    const series = (await query(sel))!;
+    assert.equal(series.length, 1);
+    assert.equal(series[0].value[1], '1');
+    assert.equal(series[0].metric.constraint, 'memcg');
+
+    const log = jsonLines(agent.run.stdout).find((l) => l.event === 'oom_kill' && l.victim.pid === hog.pid);
+    assert.equal(log.cgroup, cg.name);
+    assert.equal(log.limit_bytes, 48 << 20);
+    assert.match(log.top_fault_function, /^main \[mem_hog\]$/);
+
+    const all = JSON.parse((await get(`${agent.base}/api/oom`)).body.toString()) as any[];
+    const k = all.find((x) => x.victim.pid === hog.pid);
+    assert.ok(k, JSON.stringify(all));
+    assert.equal(k.cgroup, cg.name);
+    assert.equal(k.oom_memcg, cg.name);
+    assert.equal(k.oom_memcg_limit_kb, 48 * 1024);
+    assert.ok(k.anon_rss_kb > 32 * 1024, String(k.anon_rss_kb));
+    // the victim's faults were counted while it lived: its anonymous pages were faulted in by main
+    const top = k.victim_fault_stacks[0];
+    assert.match(top.user_stack[0], /^main\+0x[0-9a-f]+ \[mem_hog\]$/);
+    // each page main touched is one fault, resident until the kill (swappiness 0), except the
+    // page whose fault triggered the OOM; libc and the loader fault in well under 1 MiB more
+    assert.ok(top.count * 4 <= k.anon_rss_kb + 4 && top.count * 4 >= k.anon_rss_kb - 1024, `${top.count} faults for ${k.anon_rss_kb} kB`);
+    const oomProf = await get(`${agent.base}${k.profile}`);
+    assert.equal(oomProf.status, 200);
+    const f = path.join(tmp, 'oom.pb.gz');
+    fs.writeFileSync(f, oomProf.body);
+    const s = pprofRaw(f).filter((x) => x.functions[0] === 'main');
+    assert.equal(
+      s.reduce((n, x) => n + x.values[0], 0),
+      top.count,
+    );
+  } finally {
+    hog.kill();
+    prom.child.kill('SIGTERM');
+    await prom.exited;
+    await agent.stop();
+    cg.dispose();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("agent: a cgroup's swap-ins in memscope_swapin_pages_total add up to the /proc/vmstat growth", async () => {
+  const swap = new Swapfile(256, '/var/tmp/memscope_agent_swap.swap');
+  const cg = new MemoryCgroup('memscope_agent_swap', 32 << 20, { swappiness: 100 });
+  const agent = await startAgent();
+  const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '128', '2']).slice(1));
+  const swapins = async () => {
+    const text = (await get(`${agent.base}/metrics`)).body.toString();
+    let mine = 0;
+    let all = 0;
+    for (const m of text.matchAll(/^memscope_swapin_pages_total\{cgroup="([^"]*)",container="[^"]*"\} (\d+)$/gm)) {
+      all += Number(m[2]);
+      if (m[1] === cg.name) mine += Number(m[2]);
+    }
+    return { mine, all };
+  };
+  try {
+    await hog.waitFor('ready');
+    const m0 = await swapins();
+    const v0 = vmstat();
+    hog.send('go');
+    const h = await hog.exited;
+    const v1 = vmstat();
+    const m1 = await swapins();
+    assert.equal(h.code, 0, h.stdout + h.stderr);
+    const grew = v1.pswpin - v0.pswpin;
+    const mine = m1.mine - m0.mine;
+    const others = m1.all - m0.all - mine;
+    assert.ok(grew > 0, 'nothing was swapped in');
+    // exact on a quiet machine (others = 0); other processes' swap-ins are told apart by cgroup
+    assert.ok(mine <= grew && mine >= grew - others, `cgroup ${mine}, pswpin grew ${grew}, other cgroups ${others}`);
+    console.log(`# agent swapin: cgroup ${mine} pages, pswpin +${grew}, other cgroups ${others}`);
+  } finally {
+    hog.kill();
+    await agent.stop();
+    cg.dispose();
+    swap.dispose();
+  }
+});
+
+after(() => assertNothingLoaded());
