@@ -144,7 +144,8 @@ test('vmstat: since-boot line, then a 1-second interval whose bo covers a known 
   try {
     const before = vmstat();
     const m0 = meminfo();
-    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'vmstat', '--json', '1', '1']);
+    // as procps: COUNT lines in all, the since-boot line first
+    const ms = start(process.execPath, [require.resolve('../src/cli.js'), 'vmstat', '--json', '1', '2']);
     await ms.waitFor('"sinceBoot":true');
     const dd = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=4', 'oflag=direct', 'status=none']);
     assert.equal(dd.status, 0);
@@ -166,6 +167,23 @@ test('vmstat: since-boot line, then a 1-second interval whose bo covers a known 
   } finally {
     fs.rmSync(file, { force: true });
   }
+});
+
+test('vmstat 1 3 prints 3 lines as procps does, and its since-boot line is computed as procps computes it', () => {
+  const r = memscope(['vmstat', '1', '3']);
+  assert.equal(r.code, 0, r.stderr);
+  const data = r.stdout.split('\n').filter((l) => /^\s*\d/.test(l));
+  assert.equal(data.length, 3, r.stdout);
+  const one = memscope(['vmstat', '1', '1']);
+  assert.equal(one.stdout.split('\n').filter((l) => /^\s*\d/.test(l)).length, 1, one.stdout);
+  // the first line against procps's own, a moment apart: the since-boot rates move slowly
+  const procps = spawnSync('vmstat', [], { encoding: 'utf8' });
+  if (procps.error) assert.fail(`procps vmstat is needed for this comparison: ${procps.error.message}`);
+  const ours = memscope(['vmstat']).stdout;
+  const cols = (text: string) => text.trim().split('\n')[2].trim().split(/\s+/).map(Number);
+  const [a, b] = [cols(ours), cols(procps.stdout)];
+  // si so bi bo in cs: columns 6..11
+  for (let i = 6; i <= 11; i++) assert.ok(Math.abs(a[i] - b[i]) <= Math.max(2, 0.02 * b[i]), `column ${i}: memscope ${a[i]}, procps ${b[i]}\n${ours}\n${procps.stdout}`);
 });
 
 test('swap lists a swapfile as /proc/swaps does, and says when there is none', () => {

@@ -1,8 +1,9 @@
 // vmstat: vmstat(1)'s columns from /proc/stat, /proc/meminfo and /proc/vmstat. The first line is
-// the summary since boot (memory columns are the current state), then one line per interval.
+// the summary since boot (memory columns are the current state), then one line per interval; as in
+// procps, `vmstat 1 3` prints 3 lines in all and the since-boot rates are per second of CPU time.
 import { addCommonOptions, addInterval, CommonOptions } from './options';
 import { readMeminfo } from '../procfs/meminfo';
-import { readStat, readVmstat, Stat, uptimeSeconds, Vmstat } from '../procfs/vmstat';
+import { readStat, readVmstat, Stat, Vmstat } from '../procfs/vmstat';
 import { printJson } from '../render/json';
 import { runIntervals } from './_interval';
 import { examples, Tool } from './tool';
@@ -38,6 +39,31 @@ export function sampleVmstat(): VmstatSample {
 }
 
 const PAGE_KB = 4;
+/** USER_HZ: /proc/stat counts CPU time in these ticks (sysconf(_SC_CLK_TCK), 100 on Linux). */
+const HZ = 100;
+
+/** CPU ticks of all CPUs since boot, as procps sums them for its first line's divisor. */
+export function cpuTicks(s: VmstatSample): number {
+  const c = s.stat.cpu;
+  return c.user + c.nice + c.system + c.irq + c.softirq + c.idle + c.iowait + c.steal;
+}
+
+/** The since-boot line as procps computes it: counts x HZ / (CPU ticks of all CPUs), rounded
+ * the same way, so its rates match `vmstat`'s first line (per CPU-second, not per second). */
+export function sinceBootLine(cur: VmstatSample): VmstatLine {
+  const div = cpuTicks(cur) || 1;
+  const l = vmstatLine(null, cur, 0);
+  const rate = (v: number) => Math.floor((v * HZ + Math.floor(div / 2)) / div);
+  return {
+    ...l,
+    si: rate((cur.vm.pswpin ?? 0) * PAGE_KB),
+    so: rate((cur.vm.pswpout ?? 0) * PAGE_KB),
+    bi: rate(cur.vm.pgpgin ?? 0),
+    bo: rate(cur.vm.pgpgout ?? 0),
+    in: rate(cur.stat.intr),
+    cs: rate(cur.stat.ctxt),
+  };
+}
 
 /** One vmstat line: rates over `seconds` between two samples (from zero for the since-boot line). */
 export function vmstatLine(prev: VmstatSample | null, cur: VmstatSample, seconds: number): VmstatLine {
@@ -97,11 +123,12 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       'after',
       '\nMemory columns (swpd free buff cache) in kB, the current state; si/so (swapped in/out) and\n' +
         'bi/bo (block I/O) in kB/s; in/cs per second; CPU columns in % of time. Without an interval:\n' +
-        'the since-boot line only. Its rates are per second of uptime (procps divides by CPU time, so\n' +
-        "procps's first line reads lower by the number of CPUs).\n" +
+        'the since-boot line only. As procps: COUNT lines in all, the since-boot line among them, and\n' +
+        'its rates divided by the CPU time of all CPUs since boot (so they read lower than per second\n' +
+        'of uptime by the number of CPUs).\n' +
         examples([
           ['memscope vmstat 1', 'a line every second until Ctrl-C'],
-          ['memscope vmstat 1 5', 'five one-second lines after the since-boot line'],
+          ['memscope vmstat 1 5', 'the since-boot line and four one-second lines'],
           ['memscope vmstat --json 1 3', 'JSON lines, with the interval measured in seconds'],
         ]),
     );
@@ -113,11 +140,11 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     };
     if (!opts.json) process.stdout.write(VMSTAT_HEADER.join('\n') + '\n');
     const first = sampleVmstat();
-    print(vmstatLine(null, first, uptimeSeconds()), uptimeSeconds(), true);
-    if (!interval) return;
+    print(sinceBootLine(first), cpuTicks(first) / HZ, true);
+    if (!interval || count === 1) return;
     await runIntervals<VmstatSample>({
       interval,
-      count,
+      count: count === undefined ? undefined : count - 1,
       sample: sampleVmstat,
       line: (prev, cur, s) => print(vmstatLine(prev, cur, s), s, false),
     });
