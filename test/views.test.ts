@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { jsonLines, memscope, start, Running } from './lib/run';
 import { MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
 import * as path from 'node:path';
@@ -222,6 +222,10 @@ test('oomlog finds an OOM kill provoked here in /dev/kmsg: victim, cgroup, const
     assert.ok(ev.ageSeconds >= 0 && ev.ageSeconds < 120);
     const text = memscope(['oomlog']).stdout;
     assert.match(text, new RegExp(`OOM kill \\(CONSTRAINT_MEMCG, cgroup ${cg.name}\\)\\n  invoked by:  triage_hog \\(PID ${ev.victim.pid}\\)`));
+    // sizes in kB as the kernel's own line prints them (total-vm:NkB, anon-rss:NkB, ...)
+    const kernel = execFileSync('dmesg', [], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`Killed process ${ev.victim.pid} (triage_hog)`)).pop()!;
+    const kb = (f: string) => new RegExp(`${f}:(\\d+)kB`).exec(kernel)![1];
+    assert.ok(text.includes(`killed:      triage_hog (PID ${ev.victim.pid}) total-vm ${kb('total-vm')}kB, anon-rss ${kb('anon-rss')}kB, file-rss ${kb('file-rss')}kB`), `${text}\n${kernel}`);
   } finally {
     cg.dispose();
   }

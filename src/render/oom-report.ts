@@ -1,9 +1,9 @@
-// One OOM kill report (procfs/oom-report.ts) as a few aligned text lines.
+// One OOM kill report (procfs/oom-report.ts) as a few aligned text lines. Sizes are in kB as the
+// kernel's own report (dmesg) prints them, so the two can be read side by side.
 import type { OomEvent } from '../procfs/oom-report';
-import { humanKb } from './units';
 
 function mb(kbv: number | undefined): string {
-  return kbv === undefined ? '?' : humanKb(kbv);
+  return kbv === undefined ? '?' : `${Math.round(kbv)}kB`;
 }
 
 export function formatOomEvent(e: OomEvent): string[] {

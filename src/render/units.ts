@@ -29,10 +29,10 @@ export function utilLinuxHuman(bytes: number): string {
   return frac ? `${dec}.${frac}${letters[exp]}` : `${dec}${letters[exp]}`;
 }
 
-/** "512 kB", "63.8 MB", "5.1 GB" (binary units) for reports. */
+/** "512 kB", "63.8 MiB", "5.1 GiB" for reports: binary units, labelled as such (kB as /proc writes it). */
 export function humanKb(kb: number): string {
   if (kb < 0) return '-' + humanKb(-kb);
   if (kb < 1024) return `${Math.round(kb)} kB`;
-  if (kb < 1024 * 1024) return `${(kb / 1024).toFixed(1)} MB`;
-  return `${(kb / 1024 / 1024).toFixed(1)} GB`;
+  if (kb < 1024 * 1024) return `${(kb / 1024).toFixed(1)} MiB`;
+  return `${(kb / 1024 / 1024).toFixed(1)} GiB`;
 }
