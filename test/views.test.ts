@@ -85,6 +85,22 @@ test('ps: the RSS, VSZ and swap of the test child equal its /proc/PID/status', a
   }
 });
 
+test('ps and pmap print control characters in command lines as procps does (newline: space, others: ?)', async () => {
+  const arg = '3\na\tb\rc\x1bd\x7fe';
+  const w = start(workload('probe_target'), [arg]);
+  try {
+    await w.waitFor('ready');
+    const procps = spawnSync('ps', ['-o', 'args=', '-p', String(w.pid)], { encoding: 'utf8' }).stdout.trimEnd();
+    assert.ok(procps.endsWith('probe_target 3 a?b?c?d?e'), procps);
+    const ours = memscope(['ps']).stdout.split('\n').find((l) => l.startsWith(`${w.pid} `))!;
+    assert.ok(ours.endsWith(` ${procps}`), `${ours}\n${procps}`);
+    const pm = spawnSync('pmap', [String(w.pid)], { encoding: 'utf8' }).stdout.split('\n')[0];
+    assert.equal(memscope(['pmap', String(w.pid)]).stdout.split('\n')[0], pm);
+  } finally {
+    w.kill();
+  }
+});
+
 test('pmap: totals equal smaps_rollup of the same process', async () => {
   const c = await stoppedChild();
   try {

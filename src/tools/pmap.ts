@@ -2,6 +2,7 @@
 import { addCommonOptions, CommonOptions, parsePid } from './options';
 import { UsageError } from '../core/errors';
 import { readCmdline } from '../procfs/pid';
+import { procpsArgs } from '../render/text';
 import { readSmaps, SmapsEntry } from '../procfs/smaps';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
@@ -42,7 +43,7 @@ export function pmapTotals(entries: SmapsEntry[]): PmapTotals {
 }
 
 export function formatPmap(pid: number, cmdline: string, entries: SmapsEntry[], extended: boolean): string[] {
-  const lines = [`${pid}:   ${cmdline}`];
+  const lines = [`${pid}:   ${procpsArgs(cmdline)}`];
   const addr = (e: SmapsEntry) => e.start.toString(16).padStart(16, '0');
   const t = pmapTotals(entries);
   if (extended) {

@@ -5,6 +5,7 @@ import { addCommonOptions, CommonOptions, parseCount } from './options';
 import { readMeminfo } from '../procfs/meminfo';
 import { listPids, readCmdline, readStatus } from '../procfs/pid';
 import { readSmapsRollup } from '../procfs/smaps';
+import { procpsArgs } from '../render/text';
 import { printJson } from '../render/json';
 import { formatTable } from '../render/table';
 import { examples, Tool } from './tool';
@@ -83,7 +84,7 @@ export function sortProcesses(ps: ProcMem[], key: SortKey): ProcMem[] {
 export function formatProcesses(ps: ProcMem[], width = 200): string[] {
   const pss = ps.some((p) => p.pssKb !== undefined);
   const heads = ['PID', 'USER', '%MEM', 'VSZ', 'RSS', ...(pss ? ['PSS'] : []), 'SWAP', 'COMMAND'];
-  const rows = ps.map((p) => [p.pid, p.user, p.mem.toFixed(1), p.vszKb, p.rssKb, ...(pss ? [p.pssKb ?? '-'] : []), p.swapKb, p.command]);
+  const rows = ps.map((p) => [p.pid, p.user, p.mem.toFixed(1), p.vszKb, p.rssKb, ...(pss ? [p.pssKb ?? '-'] : []), p.swapKb, procpsArgs(p.command)]);
   const lines = formatTable(heads, rows, heads.map((h) => h !== 'USER' && h !== 'COMMAND'));
   return lines.map((l) => (l.length > width ? l.slice(0, width - 3) + '...' : l));
 }
