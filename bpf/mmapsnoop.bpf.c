@@ -1,5 +1,7 @@
 /* mmapsnoop: one record per mmap() with its arguments, the mapped file's name (resolved here
- * from the fd while the file is certainly open) and the returned address. */
+ * from the fd while the file is certainly open) and the returned address; one per munmap().
+ * For a file mapping, the file's full path goes first on the same ring buffer as a struct
+ * ms_proc_note (tgid holds the thread id), which userspace joins to the thread's next record. */
 #include "stacks.h"
 #include "syscall_pair.h"
 
@@ -20,6 +22,8 @@ struct mmap_event {
 	__u32 flags;
 	__s32 fd;
 	__s32 ustack;
+	__u32 kind;     /* KIND_MMAP or KIND_MUNMAP */
+	__u32 pad;
 	char comm[TASK_COMM_LEN];
 	char file[NAME_LEN];
 };
@@ -31,6 +35,29 @@ struct {
 	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
+enum { KIND_MMAP = 0, KIND_MUNMAP = 1 };
+
+/* The full path of the file being mapped, walked up its dentries and mounts (bpf_d_path is not
+ * allowed in tracepoints), sent ahead of the call's record. */
+static __always_inline void send_path(struct file *f, __u32 tid)
+{
+	__u32 zero = 0;
+	struct ms_proc_note *note = bpf_map_lookup_elem(&ms_note_scratch, &zero);
+	if (!note || !f)
+		return;
+	struct ms_path_walk w = {
+		.d = BPF_CORE_READ(f, f_path.dentry),
+		.vmnt = BPF_CORE_READ(f, f_path.mnt),
+		.note = note,
+	};
+	w.mnt = container_of(w.vmnt, struct mount, mnt);
+	note->tgid = tid;
+	note->depth = 0;
+	bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
+	if (bpf_ringbuf_output(&events, note, sizeof(*note), 0))
+		ms_count_lost();
+}
+
 static __always_inline void file_name(int fd, char *out)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -40,8 +67,10 @@ static __always_inline void file_name(int fd, char *out)
 	if (fd < 0 || (unsigned int)fd >= max)
 		return;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (f)
+	if (f) {
 		bpf_probe_read_kernel_str(out, NAME_LEN, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+		send_path(f, (__u32)bpf_get_current_pid_tgid());
+	}
 }
 
 static __always_inline int on_enter(void *ctx, __u64 addr, __u64 len, __u64 prot, __u64 flags, __u64 fd, __u64 off)
@@ -85,6 +114,35 @@ int mmap_enter_tp(struct trace_event_raw_sys_enter *ctx)
 	return on_enter(ctx, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4], ctx->args[5]);
 }
 
+static __always_inline int on_munmap(__u64 addr, __u64 len)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ms_traced(id >> 32))
+		return 0;
+	struct mmap_event e = {};
+	e.pid = id >> 32;
+	e.tid = (__u32)id;
+	e.addr = addr;
+	e.len = len;
+	e.fd = -1;
+	e.ustack = -1;
+	e.kind = KIND_MUNMAP;
+	ms_stash_call(&pending, &e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int munmap_enter_tp(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_munmap(ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int munmap_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
 SEC("tracepoint/syscalls/sys_exit_mmap")
 int mmap_exit_tp(struct trace_event_raw_sys_exit *ctx)
 {
@@ -95,6 +153,8 @@ int mmap_exit_tp(struct trace_event_raw_sys_exit *ctx)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(mmap_enter_btf, struct pt_regs *regs, long id)
 {
+	if (id == 11 /* __NR_munmap on x86_64 */)
+		return on_munmap(BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si));
 	if (id != 9 /* __NR_mmap on x86_64 */)
 		return 0;
 	return on_enter(ctx, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx),

@@ -22,9 +22,13 @@ test('mmapsnoop prints exactly the mappings a workload makes, with -p filtering'
     const lines = r.stdout.split('\n');
     assert.match(lines[0], /^PID\s+COMM\s+PROT MAP\s+OFFS\(KB\) SIZE\(KB\) FILE$/);
     const rows = lines.slice(1).filter(Boolean).map((l) => l.split(/\s+/));
+    const [fileAddr, anonAddr] = /file=(0x[0-9a-f]+) anon=(0x[0-9a-f]+)/.exec(target.stdout)!.slice(1);
+    // the file by its full path (walked in the kernel), then the two munmap() calls
     assert.deepEqual(rows, [
-      [String(target.pid), 'mmap_file', 'R--', 'S---', '8', '16', 'mmapsnoop-test.dat'],
+      [String(target.pid), 'mmap_file', 'R--', 'S---', '8', '16', fs.realpathSync(file)],
       [String(target.pid), 'mmap_file', 'RW-', '-P-A', '0', '12', '[anon]'],
+      [String(target.pid), 'mmap_file', '---', 'unmap', '-', '16', fileAddr],
+      [String(target.pid), 'mmap_file', '---', 'unmap', '-', '12', anonAddr],
     ]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -38,12 +42,19 @@ test('mmapsnoop --json carries the returned address; -U the stack; -T a time', a
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout);
     const printed = /file=(0x[0-9a-f]+) anon=(0x[0-9a-f]+)/.exec(target.stdout)!;
-    assert.equal(recs.length, 2, r.stdout);
+    assert.equal(recs.length, 4, r.stdout);
+    assert.deepEqual(
+      recs.slice(2).map((x) => [x.call, x.addr, x.size, x.ret]),
+      [
+        ['munmap', printed[1], 16384, 0],
+        ['munmap', printed[2], 12288, 0],
+      ],
+    );
     assert.equal(recs[0].addr, printed[1]);
     assert.equal(recs[1].addr, printed[2]);
     assert.equal(recs[0].size, 16384);
     assert.equal(recs[0].offset, 8192);
-    assert.equal(recs[0].file, 'mmapsnoop-test.dat');
+    assert.equal(recs[0].file, fs.realpathSync(file));
     // mmap is entered through libc (no frame pointers): the stack reaches at least the libc wrapper
     assert.ok(recs[0].ustack.length >= 1, JSON.stringify(recs[0]));
     assert.match(recs[0].ustack[0], /mmap/);

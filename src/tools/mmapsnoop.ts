@@ -1,4 +1,5 @@
-// mmapsnoop: one line per mmap() call, with decoded protection and flags and the mapped file.
+// mmapsnoop: one line per mmap() call, with decoded protection and flags and the mapped file's
+// full path, and one per munmap() call.
 import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
 import { runTrace } from '../engine/session';
@@ -11,6 +12,7 @@ import { Symbolizer } from '../symbols/symbolizer';
 import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { EventStacks } from '../unwind/event-stacks';
 import { examples, Tool } from './tool';
+import { decodeProcNote } from '../engine/proc-note';
 
 const MMAP_EVENT = struct([
   ['ts', 'u64'],
@@ -24,9 +26,13 @@ const MMAP_EVENT = struct([
   ['flags', 'u32'],
   ['fd', 's32'],
   ['ustack', 's32'],
+  ['kind', 'u32'],
+  ['pad', 'u32'],
   ['comm', 'char[16]'],
   ['file', 'char[64]'],
 ] as const);
+
+const KIND_MUNMAP = 1;
 
 const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
 const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20;
@@ -52,7 +58,7 @@ interface MmapOptions extends CommonOptions, UnwindOptions {
 
 export const tool: Tool<MmapOptions, [number?]> = {
   name: 'mmapsnoop',
-  summary: 'one line per mmap(): protection, flags, offset, size and file',
+  summary: 'one line per mmap() (protection, flags, offset, size, file path) and munmap()',
   configure(cmd) {
     addDuration(addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json']));
     cmd.option('-U, --user-stacks', 'print the user stack of each mmap() (DWARF-unwound while the rate allows: --unwind)');
@@ -60,7 +66,8 @@ export const tool: Tool<MmapOptions, [number?]> = {
     cmd.addHelpText(
       'after',
       '\nPROT: R read, W write, E exec. MAP: S shared, P private, F fixed, A anonymous.\n' +
-        'The file is resolved in the kernel from the descriptor; anonymous maps show [anon].\n' +
+        'The file is resolved in the kernel from the descriptor, its full path walked there; anonymous\n' +
+        'maps show [anon]. munmap() calls show MAP "unmap", their size, and the address as FILE.\n' +
         'With -v (and in JSON) the returned address is shown too.\n' +
         examples([
           ['memscope mmapsnoop', 'all processes, until Ctrl-C'],
@@ -85,6 +92,8 @@ export const tool: Tool<MmapOptions, [number?]> = {
     const symbolizer = new Symbolizer();
     let stacks: StackReader | undefined;
     let count = 0;
+    let unmaps = 0;
+    const paths = new Map<number, string>();
     const dwarf = new DwarfStacks(symbolizer);
     const unwinding = !!opts.userStacks && opts.unwind !== 'fp';
     if (opts.verbose && opts.userStacks) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
@@ -106,11 +115,11 @@ export const tool: Tool<MmapOptions, [number?]> = {
           what: 'mmap() calls',
           sources: [
             {
-              name: 'tracepoints syscalls/sys_enter_mmap, sys_exit_mmap',
-              programs: ['mmap_enter_tp', 'mmap_exit_tp'],
-              requires: [{ tracepoint: 'syscalls/sys_enter_mmap' }, { tracepoint: 'syscalls/sys_exit_mmap' }],
+              name: 'tracepoints syscalls/sys_{enter,exit}_{mmap,munmap}',
+              programs: ['mmap_enter_tp', 'mmap_exit_tp', 'munmap_enter_tp', 'munmap_exit_tp'],
+              requires: ['mmap', 'munmap'].flatMap((c) => [{ tracepoint: `syscalls/sys_enter_${c}` }, { tracepoint: `syscalls/sys_exit_${c}` }]),
             },
-            { name: 'tp_btf sys_enter/sys_exit (filtered to mmap)', programs: ['mmap_enter_btf', 'mmap_exit_btf'], requires: [{ btf: 'sys_enter' }, { btf: 'sys_exit' }] },
+            { name: 'tp_btf sys_enter/sys_exit (filtered to mmap and munmap)', programs: ['mmap_enter_btf', 'mmap_exit_btf'], requires: [{ btf: 'sys_enter' }, { btf: 'sys_exit' }] },
           ],
         },
       ],
@@ -120,7 +129,18 @@ export const tool: Tool<MmapOptions, [number?]> = {
         if (unwinding) dwarf.listen(obj);
         obj.onRecords('events', (records) => {
           for (const r of records) {
+            if (r.length > MMAP_EVENT.size) {
+              // a file's full path, ahead of its thread's mmap record
+              const [tid, p] = decodeProcNote(r);
+              paths.set(tid, p);
+              continue;
+            }
             const e = MMAP_EVENT.decode(r);
+            if (e.kind !== KIND_MUNMAP && !(e.flags & MAP_ANONYMOUS)) {
+              const p = paths.get(e.tid);
+              paths.delete(e.tid);
+              if (p && p !== '/') e.file = p;
+            }
             events.push(e, e.tid, e.pid, opts.userStacks ? e.ustack : null);
           }
         });
@@ -129,11 +149,12 @@ export const tool: Tool<MmapOptions, [number?]> = {
         if (unwinding) await dwarf.drain(obj);
         events.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
-        if (!opts.json) process.stderr.write(`${count} mmap() calls traced\n`);
+        if (!opts.json) process.stderr.write(`${count} mmap() and ${unmaps} munmap() calls traced\n`);
       },
     });
 
     function emit(e: ReturnType<typeof MMAP_EVENT.decode>, ustack: string[] | undefined): void {
+      if (e.kind === KIND_MUNMAP) return emitUnmap(e, ustack);
       count++;
       const file = e.flags & MAP_ANONYMOUS ? '[anon]' : e.file || (e.fd >= 0 ? `[fd ${e.fd}]` : '');
       const failed = e.ret < 0 && e.ret > -4096;
@@ -167,6 +188,28 @@ export const tool: Tool<MmapOptions, [number?]> = {
         Math.ceil(e.len / 1024),
         ...(opts.verbose ? [addr] : []),
         file,
+      ];
+      process.stdout.write(formatRow(columns, row) + '\n');
+      if (ustack) process.stdout.write(ustack.map((f) => `        ${f}\n`).join('') + '\n');
+    }
+
+    function emitUnmap(e: ReturnType<typeof MMAP_EVENT.decode>, ustack: string[] | undefined): void {
+      unmaps++;
+      const addr = `0x${BigInt.asUintN(64, BigInt(e.addr)).toString(16)}`;
+      if (opts.json) {
+        printJson({ time: ktimeToDate(e.ts).toISOString(), pid: e.pid, tid: e.tid, comm: e.comm, call: 'munmap', addr, size: e.len, ret: e.ret, ...(ustack ? { ustack } : {}) });
+        return;
+      }
+      const row = [
+        ...(opts.timestamp ? [formatEventTime(ktimeToDate(e.ts))] : []),
+        e.pid,
+        e.comm,
+        '---',
+        'unmap',
+        '-',
+        Math.ceil(e.len / 1024),
+        ...(opts.verbose ? [e.ret < 0 ? `ERR ${-e.ret}` : String(e.ret)] : []),
+        addr,
       ];
       process.stdout.write(formatRow(columns, row) + '\n');
       if (ustack) process.stdout.write(ustack.map((f) => `        ${f}\n`).join('') + '\n');

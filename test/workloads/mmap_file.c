@@ -1,6 +1,6 @@
 /* mmap_file FILE: after a line on stdin, map_named_file() maps 16 KiB of FILE at offset 8 KiB
- * read-only and shared, and map_anon() maps 12 KiB anonymous read-write private memory; it prints
- * both addresses, then "done". */
+ * read-only and shared, and map_anon() maps 12 KiB anonymous read-write private memory, then
+ * unmaps both; it prints both addresses, then "done". */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -28,6 +28,8 @@ int main(int argc, char **argv)
 		return 1;
 	void *a = map_named_file(fd);
 	void *b = map_anon();
+	munmap(a, 16384);
+	munmap(b, 3 * 4096);
 	printf("file=%p anon=%p\ndone\n", a, b);
 	return 0;
 }
