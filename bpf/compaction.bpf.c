@@ -15,6 +15,7 @@ struct compaction_event {
 	__u32 sync;
 	char comm[TASK_COMM_LEN];
 };
+MS_BTF_TYPE(compaction_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -16,6 +16,7 @@ struct reclaim_event {
 	__u64 free_pages; /* free pages system-wide at the end (-e), 0 when not read */
 	char comm[TASK_COMM_LEN];
 };
+MS_BTF_TYPE(reclaim_event);
 
 /* -e: the address of the kernel's vm_zone_stat array (from kallsyms, as BCC's drsnoop finds it; it
  * is not in this kernel's BTF); its NR_FREE_PAGES entry is the system's free page count */

@@ -42,6 +42,7 @@ struct oom_event {
 	struct cg_path victim_cg;
 	struct cg_path limit_cg;
 };
+MS_BTF_TYPE(oom_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

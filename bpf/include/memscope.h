@@ -104,6 +104,12 @@ static __always_inline void ms_cgroup_add(__u32 kind, __u64 delta)
 		ms_cgroup_add_id(kind, ms_current_memcg_id(), delta);
 }
 
+/* Keeps a record type in the object's BTF although only a ring-buffer reservation uses it (clang
+ * emits BTF only for types that globals, maps or functions mention): memscope checks its TypeScript
+ * layout of the record against this BTF when the object opens. An unused pointer in .bss, as
+ * bpf2go asks for. */
+#define MS_BTF_TYPE(name) struct name *ms_btf_##name __attribute__((unused))
+
 /* Processes seen for the first time are announced to userspace with the path of their executable
  * (built here, while it is certain to exist), and userspace records their mappings while they
  * live: stacks then resolve after the process has exited. */

@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import { native, bpfObjectPath, Handle, MapEntries } from './native';
 import { MemscopeError } from '../core/errors';
 import { chooseSource, ProbeGroup, Source } from './sources';
+import { Btf } from './btf';
+import { checkLayouts } from './layout-check';
 
 export type ConstValue = number | bigint | boolean | Buffer;
 
@@ -31,8 +33,12 @@ export class BpfObject {
   private handle: Handle | null;
   readonly chosen: { group: ProbeGroup; source: Source }[] = [];
 
-  private constructor(readonly name: string, handle: Handle) {
+  /** Globals the object defines (from its BTF), for hasGlobal without asking the addon to fail. */
+  private readonly globals: Set<string>;
+
+  private constructor(readonly name: string, handle: Handle, btf: Btf) {
     this.handle = handle;
+    this.globals = btf.globals();
     live.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -45,7 +51,9 @@ export class BpfObject {
     if (!fs.existsSync(file)) {
       throw new MemscopeError(`BPF object ${file} is missing: run the README's setup command`);
     }
-    return new BpfObject(name, native().open(file));
+    const btf = Btf.ofObject(file);
+    checkLayouts(name, btf);
+    return new BpfObject(name, native().open(file), btf);
   }
 
   private h(): Handle {
@@ -79,12 +87,7 @@ export class BpfObject {
   }
 
   hasGlobal(name: string): boolean {
-    try {
-      native().readGlobal(this.h(), name);
-      return true;
-    } catch { // the addon throws for a global the object does not define
-      return false;
-    }
+    return this.globals.has(name);
   }
 
   readGlobalU8(name: string): number {

@@ -1,17 +1,28 @@
 // The new-process note BPF sends on a process's first event (ms_note_process in
 // bpf/include/memscope.h), decoded for the symbolizer.
+import { struct } from './struct';
 
-const PATH_DEPTH = 16;
-const NAME_LEN = 64;
+const PATH_DEPTH = 16; // MS_PATH_DEPTH
+const NAME_LEN = 64; // MS_NAME_LEN
 
-/** struct ms_proc_note (bpf/include/memscope.h): the pid and its executable's path. */
+/** struct ms_proc_note (bpf/include/memscope.h), checked against BTF when an object opens. */
+export const PROC_NOTE = struct(
+  [
+    ['tgid', 'u32'],
+    ['depth', 'u32'],
+    ['comps', `bytes[${PATH_DEPTH * NAME_LEN}]`],
+  ] as const,
+  { c: 'ms_proc_note' },
+);
+
+/** The pid and its executable's path. */
 export function decodeProcNote(r: Buffer): [number, string] {
-  const depth = Math.min(r.readUInt32LE(4), PATH_DEPTH);
+  const depth = Math.min(r.readUInt32LE(PROC_NOTE.offsets.depth), PATH_DEPTH);
   const comps: string[] = [];
   for (let i = 0; i < depth; i++) {
-    const o = 8 + i * NAME_LEN;
+    const o = PROC_NOTE.offsets.comps + i * NAME_LEN;
     const end = r.indexOf(0, o);
     comps.unshift(r.toString('utf8', o, end < 0 || end > o + NAME_LEN ? o + NAME_LEN : end));
   }
-  return [r.readUInt32LE(0), '/' + comps.join('/')];
+  return [r.readUInt32LE(PROC_NOTE.offsets.tgid), '/' + comps.join('/')];
 }

@@ -10,7 +10,7 @@ export const STACK_KEY = struct([
   ['ustack', 's32'],
   ['kstack', 's32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'ms_stack_key' });
 
 export interface StackCountReader {
   /** Reads (and with clear, empties) the map; stacks are symbolized as they are read. */

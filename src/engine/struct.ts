@@ -25,14 +25,30 @@ function sizeAlign(t: FieldType): [number, number] {
   return [s, s];
 }
 
+/** The C struct a layout mirrors: its name, and the BPF object (bpf/NAME.bpf.c) whose BTF has it;
+ * without `bpf`, every object that defines the struct (shared headers: stacks.h, vma.h). */
+export interface CStruct {
+  c: string;
+  bpf?: string;
+  /** The layout declares the struct's leading fields only (a header before variable data). */
+  prefix?: boolean;
+}
+
 export interface Layout<F extends Fields> {
+  fields: F;
+  /** Set for layouts checked against BTF when their object opens (layout-check.ts). */
+  mirrors?: CStruct;
   size: number;
   offsets: Record<string, number>;
   decode(buf: Buffer, at?: number): Record_<F>;
   encode(values: Partial<Record_<F>>): Buffer;
 }
 
-export function struct<const F extends Fields>(fields: F): Layout<F> {
+/** Every layout that names its C struct, checked against the object's BTF when it opens. */
+export const mirrors: Layout<Fields>[] = [];
+
+/** A layout in C's field order; `mirrors` names the C struct so BpfObject.open checks it against BTF. */
+export function struct<const F extends Fields>(fields: F, mirror?: CStruct): Layout<F> {
   const offsets: Record<string, number> = {};
   let off = 0;
   let maxAlign = 1;
@@ -77,7 +93,9 @@ export function struct<const F extends Fields>(fields: F): Layout<F> {
     src.copy(buf, o, 0, Math.min(len, src.length));
   }
 
-  return {
+  const layout: Layout<F> = {
+    fields,
+    mirrors: mirror,
     size,
     offsets,
     decode(buf, at = 0) {
@@ -94,6 +112,13 @@ export function struct<const F extends Fields>(fields: F): Layout<F> {
       return buf;
     },
   };
+  if (mirror) mirrors.push(layout as unknown as Layout<Fields>);
+  return layout;
+}
+
+/** Size in bytes of a field type, as C lays it out. */
+export function fieldSize(t: FieldType): number {
+  return sizeAlign(t)[0];
 }
 
 /** Iterates the entries of a map read with BpfObject.entries(). */

@@ -11,7 +11,7 @@ const HIST_KEY = struct([
   ['tgid', 'u32'],
   ['bucket', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'hist_key', bpf: 'brksize' });
 const PID_KEY = struct([['tgid', 'u32']] as const);
 
 /** [low, high) of a log2 bucket (renderLog2's rule). */

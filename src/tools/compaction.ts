@@ -20,7 +20,7 @@ export const EVENT = struct([
   ['status', 's32'],
   ['sync', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'compaction_event', bpf: 'compaction' });
 
 /** enum compact_result, as the mm_compaction_end format prints it. */
 const STATUS: Record<number, string> = {

@@ -19,7 +19,7 @@ const KEY = struct([
   ['probe', 'u32'],
   ['tgid', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'count_key', bpf: 'count' });
 
 const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe', usdt: 'count_usdt' };
 

@@ -39,7 +39,7 @@ const RECLAIM_EVENT = struct([
   ['uid', 'u32'],
   ['free_pages', 'u64'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'reclaim_event', bpf: 'drsnoop' });
 
 const KIND: Record<number, string> = { 1: 'direct', 2: 'memcg' };
 

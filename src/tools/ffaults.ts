@@ -10,7 +10,7 @@ import { reportVmaLookups, userFaultGroup } from './_fault-sources';
 import { examples, Tool } from './tool';
 
 /** struct ff_key (bpf/ffaults.bpf.c) */
-const FF_KEY = struct([['name', 'char[64]']] as const);
+const FF_KEY = struct([['name', 'char[64]']] as const, { c: 'ff_key', bpf: 'ffaults' });
 
 /** struct ms_vma_slot (bpf/include/vma.h): one per CPU per slot of the vma cache. */
 const VMA_SLOT = struct([
@@ -22,7 +22,7 @@ const VMA_SLOT = struct([
   ['end', 'addr'],
   ['flags', 'u64'],
   ['name', 'char[64]'],
-] as const);
+] as const, { c: 'ms_vma_slot' });
 
 interface FileFaults {
   file: string;

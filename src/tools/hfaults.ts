@@ -12,7 +12,7 @@ import { examples, Tool } from './tool';
 const HF_KEY = struct([
   ['tgid', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'hf_key', bpf: 'hfaults' });
 
 interface ProcFaults {
   pid: number;

@@ -24,7 +24,7 @@ const KEY = struct([
   ['tid', 'u32'],
   ['cpu', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'llc_key', bpf: 'llcstat' });
 
 export const INSTEAD =
   "'memscope profile' samples stacks on the CPU clock (where time goes), 'memscope pmc' and " +

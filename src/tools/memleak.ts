@@ -45,11 +45,11 @@ const KEY = struct([
   ['kstack', 's32'],
   ['pad', 'u32'],
   ['caller', 'addr'],
-] as const);
+] as const, { c: 'ml_key', bpf: 'memleak' });
 const TOTAL = struct([
   ['bytes', 'u64'],
   ['count', 'u64'],
-] as const);
+] as const, { c: 'ml_total', bpf: 'memleak' });
 const ALLOC = struct([
   ['size', 'u64'],
   ['bytes', 'u64'],
@@ -60,7 +60,7 @@ const ALLOC = struct([
   ['kstack', 's32'],
   ['pad', 'u32'],
   ['caller', 'addr'],
-] as const);
+] as const, { c: 'ml_alloc', bpf: 'memleak' });
 const ADDR = struct([['addr', 'addr']] as const);
 
 /** Allocator entry points: [function, entry program, has a uretprobe]. */

@@ -30,7 +30,7 @@ const MMAP_EVENT = struct([
   ['pad', 'u32'],
   ['comm', 'char[16]'],
   ['file', 'char[64]'],
-] as const);
+] as const, { c: 'mmap_event', bpf: 'mmapsnoop' });
 
 const KIND_MUNMAP = 1;
 

@@ -44,7 +44,7 @@ export const OOM_EVENT = struct([
   ['victim_comm', 'char[16]'],
   ['victim_cg', `bytes[${CG_PATH_BYTES}]`],
   ['limit_cg', `bytes[${CG_PATH_BYTES}]`],
-] as const);
+] as const, { c: 'oom_event', bpf: 'oomkill' });
 
 /** struct cg_path: components leaf first → "/a/b" ("/" for the root). */
 function cgroupPath(b: Buffer): string {

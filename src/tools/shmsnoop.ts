@@ -28,7 +28,7 @@ const SHM_EVENT = struct([
   ['tid', 'u32'],
   ['sys', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'shm_event', bpf: 'shmsnoop' });
 
 const SYSCALLS = ['SHMGET', 'SHMAT', 'SHMDT', 'SHMCTL'];
 

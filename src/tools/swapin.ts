@@ -14,7 +14,7 @@ const SWAPIN_KEY = struct([
   ['pid', 'u32'],
   ['zswap', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'swapin_key', bpf: 'swapin' });
 
 /** The swap-in event, in preference order (also loaded by memscope agent) */
 export const swapinGroups: ProbeGroup[] = [

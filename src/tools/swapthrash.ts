@@ -13,16 +13,16 @@ const HIST_KEY = struct([
   ['tgid', 'u32'],
   ['bucket', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'hist_key', bpf: 'swapthrash' });
 const PROC_KEY = struct([
   ['tgid', 'u32'],
   ['comm', 'char[16]'],
-] as const);
+] as const, { c: 'proc_key', bpf: 'swapthrash' });
 const PROC_STATS = struct([
   ['matched', 'u64'],
   ['total_ns', 'u64'],
   ['pswpin', 'u64'],
-] as const);
+] as const, { c: 'proc_stats', bpf: 'swapthrash' });
 
 export const tool: Tool<CommonOptions, [number?]> = {
   name: 'swapthrash',

@@ -49,7 +49,7 @@ const TERM = struct([
   ['op', 'u8'],
   ['pad', 'u8'],
   ['value', 'u64'],
-] as const);
+] as const, { c: 'filter_term', bpf: 'trace' });
 const OPS: Record<NumericTerm['cmp'], number> = { '==': 1, '!=': 2, '<': 3, '<=': 4, '>': 5, '>=': 6 };
 
 /** The filter's comparisons as BPF filter terms for one probe, or null when they cannot all run
@@ -78,7 +78,7 @@ const HEADER = struct([
   ['comm', 'char[16]'],
   ['ustack', 's32'],
   ['kstack', 's32'],
-] as const);
+] as const, { c: 'trace_rec', bpf: 'trace', prefix: true });
 
 export const tool: Tool<TraceOptions, [string, string?]> = {
   name: 'trace',

@@ -35,7 +35,7 @@ const SHRINKER_STAT = struct([
   ['ns', 'u64'],
   ['calls', 'u64'],
   ['freed', 'u64'],
-] as const);
+] as const, { c: 'shrinker_stat', bpf: 'vmscan' });
 
 /** Each slot summed over CPUs. */
 export function readTotals(obj: BpfObject): number[] {

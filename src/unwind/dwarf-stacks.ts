@@ -4,7 +4,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseCount } from '../core/options';
 import type { BpfObject } from '../engine/bpf-object';
-import { decodeProcNote } from '../engine/proc-note';
+import { decodeProcNote, PROC_NOTE } from '../engine/proc-note';
+import { struct } from '../engine/struct';
 import { StackReader } from '../engine/stacks';
 import type { CountedStack, Frame } from '../core/frames';
 import type { Symbolizer } from '../symbols/symbolizer';
@@ -25,20 +26,48 @@ const MAX_STACKS = 200_000;
 /** MS_USTACK_DWARF (stacks.h): the event's user stack is a DWARF sample of the same thread. */
 export const USTACK_DWARF = -2;
 
-/** struct ms_dwarf_sample's header (the stack bytes follow it) and struct ms_dwarf_map. */
+/** struct ms_dwarf_sample's header (the stack bytes follow it) and struct ms_dwarf_map, checked
+ * against BTF when an object opens (engine/layout-check.ts). */
 const KIND_SAMPLE = 1;
 const KIND_MAP = 2;
-const OFF_TGID = 4;
-const OFF_TID = 8;
-const OFF_KSTACK = 12;
-const OFF_DELTA = 16;
-const OFF_SIZE = 24;
-const OFF_USTACK = 28;
-const OFF_REGS = 32;
-const OFF_COMM = OFF_REGS + NREGS * 8;
-const OFF_BASE = OFF_COMM + 16;
-const HEADER = OFF_BASE + 8;
-const MAP_PATH = 40;
+const SAMPLE = struct(
+  [
+    ['kind', 'u32'],
+    ['tgid', 'u32'],
+    ['tid', 'u32'],
+    ['kstack', 's32'],
+    ['delta', 'u64'],
+    ['size', 'u32'],
+    ['ustack', 's32'],
+    ['regs', `bytes[${NREGS * 8}]`],
+    ['comm', 'char[16]'],
+    ['base', 'u64'],
+  ] as const,
+  { c: 'ms_dwarf_sample', prefix: true },
+);
+const DWARF_MAP = struct(
+  [
+    ['kind', 'u32'],
+    ['tgid', 'u32'],
+    ['start', 'u64'],
+    ['end', 'u64'],
+    ['pgoff', 'u64'],
+    ['ino', 'u64'],
+    ['path', `bytes[${PROC_NOTE.size}]`],
+  ] as const,
+  { c: 'ms_dwarf_map' },
+);
+const OFF_TGID = SAMPLE.offsets.tgid;
+const OFF_TID = SAMPLE.offsets.tid;
+const OFF_KSTACK = SAMPLE.offsets.kstack;
+const OFF_DELTA = SAMPLE.offsets.delta;
+const OFF_SIZE = SAMPLE.offsets.size;
+const OFF_USTACK = SAMPLE.offsets.ustack;
+const OFF_REGS = SAMPLE.offsets.regs;
+const OFF_COMM = SAMPLE.offsets.comm;
+const OFF_BASE = SAMPLE.offsets.base;
+const HEADER = SAMPLE.size; // where stack[] begins
+const MAP_PATH = DWARF_MAP.offsets.path;
 
 function parseStackBytes(v: string): number {
   const n = Number(v);
