@@ -46,7 +46,7 @@ test('meminfo: every field in kB, and free(1) figures as procps 4 computes them'
 
 test('free -h and swapon size styles', () => {
   assert.deepEqual([0, 1, 8976, 533288, 1033632, 24683652].map(freeHuman), ['0B', '1.0Ki', '8.8Mi', '520Mi', '1.0Gi', '23Gi']);
-  assert.deepEqual([512, 65280, 5370580, -35212].map(humanKb), ['512 kB', '63.8 MB', '5.1 GB', '-34.4 MB']);
+  assert.deepEqual([512, 65280, 5370580, -35212].map(humanKb), ['512 kB', '63.8 MiB', '5.1 GiB', '-34.4 MiB']);
   assert.deepEqual([0, 16380 * 1024, 980 * 1048576, 1.5 * 1073741824, 4096].map(utilLinuxHuman), ['0B', '16M', '980M', '1.5G', '4K']);
 });
 
