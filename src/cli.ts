@@ -12,6 +12,7 @@ import type { Tool as TypedTool } from './tools/tool';
 // A tool as loaded by name: its options and arguments are what commander parsed with the tool's own
 // configure(), so they match its Tool<Opts, Args> at run time; this is the one untyped hand-over.
 type Tool = TypedTool<CommonOptions, unknown[]>;
+import { watchLifeline } from './engine/lifeline';
 
 const TOOLS_DIR = path.join(__dirname, 'tools');
 // commands that are entry points above the tools (ARCHITECTURE.md, Layers), found by name as tools are
@@ -89,6 +90,13 @@ async function main(argv: string[]): Promise<void> {
   }
   await tool.run(parsed.opts(), parsed.processedArgs);
 }
+
+// run by triage: end (BPF detached) as soon as triage is gone, whatever ended it; nobody is left
+// to read a summary
+watchLifeline(() => {
+  destroyAll();
+  process.exit(1);
+});
 
 process.on('unhandledRejection', (e) => {
   throw e;

@@ -2,37 +2,9 @@
 // triage add them to what they saw).
 import type { LogLine } from './kmsg';
 
-export interface OomEvent {
-  /** Seconds since boot of the "invoked oom-killer" line. */
-  time?: number;
-  /** ISO wall-clock time, for events read from this boot's /dev/kmsg. */
-  wallclock?: string;
-  /** Seconds ago, for events read from this boot's /dev/kmsg. */
-  ageSeconds?: number;
-  invoker: { comm: string; pid?: number; gfpMask?: string; order?: number; oomScoreAdj?: number };
-  constraint?: string;
-  /** The memory cgroup whose limit was hit (CONSTRAINT_MEMCG), else the victim's cgroup. */
-  cgroup?: string;
-  taskCgroup?: string;
-  victim?: {
-    pid: number;
-    comm: string;
-    totalVmKb?: number;
-    anonRssKb?: number;
-    fileRssKb?: number;
-    shmemRssKb?: number;
-    score?: number;
-    oomScoreAdj?: number;
-  };
-  /** "memory: usage 65536kB, limit 65536kB, failcnt 79" */
-  memcg?: { usageKb: number; limitKb: number; failcnt: number };
-  /** The Mem-Info block (global OOM), counts in pages. */
-  memInfo?: Record<string, number>;
-  /** Tasks in the report's table. */
-  tasks?: number;
-  /** The largest tasks of the table by rss (pages). */
-  topTasks?: { pid: number; comm: string; rssPages: number; totalVmPages: number }[];
-}
+// the record type is shared with the readers of oomlog --json and triage (core/records.ts)
+import type { OomEvent } from '../core/records';
+export type { OomEvent };
 
 const kb = (s: string | undefined) => (s === undefined ? undefined : Number(s));
 

@@ -1,5 +1,6 @@
 // Stacks with counts: the stackcount-style text report, folded lines and JSON records.
 import { CountedStack, Frame, formatFrame, frameName } from '../core/frames';
+import type { StackRecord } from '../core/records';
 
 /** Merges stacks whose symbolized frames, pid and comm are equal (the addresses may differ);
  * with `names`, frames that differ only in offset are equal too (a report without offsets). */
@@ -52,7 +53,7 @@ export function toFolded(stacks: CountedStack[], opts: { delimiter?: boolean } =
   return [...counts.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, c]) => `${k} ${c}`);
 }
 
-export function stackJson(s: CountedStack): Record<string, unknown> {
+export function stackJson(s: CountedStack): StackRecord {
   return {
     ...(s.comm || s.pid ? { pid: s.pid, comm: s.comm } : {}),
     count: s.count,

@@ -9,6 +9,7 @@ import { ProbeGroup, tracepointGroup } from '../engine/sources';
 import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
+import type { DrsnoopRecord } from '../core/records';
 import { examples, Tool } from './tool';
 import * as fs from 'node:fs';
 import { KernelSymbols } from '../symbols/kallsyms';
@@ -143,7 +144,7 @@ export const tool: Tool<DrsnoopOptions, [number?]> = {
                 pages: e.nr_reclaimed,
                 ...(opts.extended ? { free_kb: freeKb } : {}),
                 kind,
-              });
+              } satisfies DrsnoopRecord);
               continue;
             }
             out.push(

@@ -7,6 +7,7 @@ import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
 import { reportVmaLookups, userFaultGroup } from './_fault-sources';
+import type { FfaultsRecord } from '../core/records';
 import { examples, Tool } from './tool';
 
 /** struct ff_key (bpf/ffaults.bpf.c) */
@@ -24,10 +25,7 @@ const VMA_SLOT = struct([
   ['name', 'char[64]'],
 ] as const, { c: 'ms_vma_slot' });
 
-interface FileFaults {
-  file: string;
-  count: number;
-}
+type FileFaults = FfaultsRecord;
 
 /** Faults so far by name: ff_counts plus the counts still pending in the vma cache's slots. */
 export function totals(obj: BpfObject): Map<string, number> {
@@ -60,7 +58,7 @@ function rowsSince(now: Map<string, number>, before?: Map<string, number>): File
 
 function report(rows: FileFaults[], opts: CommonOptions, time?: string): void {
   if (opts.json) {
-    for (const r of rows) printJson(time ? { time, ...r } : r);
+    for (const r of rows) printJson((time ? { time, ...r } : r) satisfies FfaultsRecord);
     return;
   }
   const lines: string[] = [];

@@ -15,6 +15,7 @@ import { Symbolizer } from '../symbols/symbolizer';
 import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { EventStacks } from '../unwind/event-stacks';
 import { parseOomEvents } from '../procfs/oom-report';
+import type { OomkillRecord } from '../core/records';
 import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
 
@@ -66,29 +67,8 @@ const CONSTRAINTS: Record<string, string> = {
   CONSTRAINT_MEMCG: 'memcg',
 };
 
-export interface OomKill {
-  time: string;
-  trigger: { pid: number; tid: number; comm: string };
-  victim: { pid: number; tid: number; comm: string; uid: number };
-  /** The victim's size (total_vm), in pages: what the book's "N pages" reports. */
-  pages: number;
-  anon_rss_kb: number;
-  file_rss_kb: number;
-  shmem_rss_kb: number;
-  oom_score_adj: number;
-  /** memcg: a memory cgroup's limit; global: the whole system; cpuset, mempolicy: from the kernel log. */
-  constraint: string;
-  /** Where the constraint came from: the kernel's own OOM report, or the memcg limits read in BPF. */
-  constraint_source: 'kernel log' | 'memcg limits';
-  /** The memory cgroup whose limit was hit (constraint memcg). */
-  oom_memcg: string | null;
-  oom_memcg_limit_kb: number | null;
-  /** The victim's memory cgroup. */
-  cgroup: string | null;
-  loadavg: string;
-  /** The user stack of the task that triggered the OOM, innermost frame first (set by the tool). */
-  trigger_ustack?: string[];
-}
+/** The JSON record (src/records.ts) is what the text line formats too. */
+export type OomKill = OomkillRecord;
 
 function readLoadavg(): string {
   try {
@@ -130,6 +110,7 @@ export function describe(rec: Buffer, pageKb: number): OomKill {
     trigger: { pid: e.trig_pid, tid: e.trig_tid, comm: e.trig_comm },
     victim: { pid: e.victim_pid, tid: e.victim_tid, comm: e.victim_comm, uid: e.uid },
     pages: e.total_vm,
+    page_kb: pageKb,
     anon_rss_kb: e.anon_rss * pageKb,
     file_rss_kb: e.file_rss * pageKb,
     shmem_rss_kb: e.shmem_rss * pageKb,

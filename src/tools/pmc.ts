@@ -7,6 +7,7 @@ import { MemscopeError } from '../core/errors';
 import { readKmsg } from '../procfs/kmsg';
 import { PERF_COUNT_SW_PAGE_FAULTS, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN } from '../engine/sources';
 import { printJson } from '../render/json';
+import type { PmcCountsRecord, PmcHeaderRecord } from '../core/records';
 import { runIntervals } from './_interval';
 import { examples, Tool } from './tool';
 
@@ -68,7 +69,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       events.push({ name: 'minor-faults', counter: SystemCounter.open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MIN) });
       events.push({ name: 'major-faults', counter: SystemCounter.open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ) });
       const begin = process.hrtime.bigint();
-      if (opts.json) printJson({ pmu, ...(reason ? { reason } : {}), events: events.map((e) => e.name) });
+      if (opts.json) printJson({ pmu, ...(reason ? { reason } : {}), events: events.map((e) => e.name) } satisfies PmcHeaderRecord);
       else if (!pmu) process.stdout.write(`No hardware PMU: LLC-loads and LLC-load-misses cannot be counted here (${reason}). Software events:\n`);
       if (!opts.json) process.stdout.write('#           time             counts unit events\n');
 
@@ -78,7 +79,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
         const byName = Object.fromEntries(events.map((e, i) => [e.name, d[i]]));
         const ratio = pmu && byName['LLC-loads'] ? (100 * byName['LLC-load-misses']) / byName['LLC-loads'] : undefined;
         if (opts.json) {
-          printJson({ time: label, seconds: Math.round(seconds * 1e6) / 1e6, ...byName, ...(ratio !== undefined ? { 'miss%': Math.round(ratio * 100) / 100 } : {}) });
+          printJson({ time: label, seconds: Math.round(seconds * 1e6) / 1e6, ...byName, ...(ratio !== undefined ? { 'miss%': Math.round(ratio * 100) / 100 } : {}) } satisfies PmcCountsRecord);
           return;
         }
         const t = label === 'total' ? 'total'.padStart(16) : label.toFixed(9).padStart(16);

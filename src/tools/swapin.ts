@@ -6,6 +6,7 @@ import { eachEntry, struct } from '../engine/struct';
 import { pageSizeKb } from '../procfs/pid';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
+import type { SwapinRecord } from '../core/records';
 import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
 
@@ -75,7 +76,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       rows.sort((a, b) => b.pages - a.pages || a.pid - b.pid);
       const time = clock();
       if (opts.json) {
-        for (const r of rows) printJson({ time, comm: r.comm, pid: r.pid, pages: r.pages, bytes: r.pages * pageBytes, zswap_pages: r.zswap });
+        for (const r of rows) printJson({ time, comm: r.comm, pid: r.pid, pages: r.pages, bytes: r.pages * pageBytes, zswap_pages: r.zswap } satisfies SwapinRecord);
         return;
       }
       const out: string[] = [];

@@ -10,6 +10,7 @@ import type { CountedStack } from '../core/frames';
 import { formatStackCounts, mergeStacks, stackJson } from '../render/stacks';
 import { clock, formatTable } from '../render/table';
 import { Symbolizer } from '../symbols/symbolizer';
+import type { VmgrowthRecord } from '../core/records';
 import { examples, Tool } from './tool';
 import { writeStacksPprof } from './_stack-report';
 import { UsageError } from '../core/errors';
@@ -110,7 +111,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
             munmap_bytes: r.munmap_shrink,
             net_bytes: net(r),
             ...(opts.stacks ? { grow_stacks: mine(growth), shrink_stacks: mine(shrink) } : {}),
-          });
+          } satisfies VmgrowthRecord);
         }
         return;
       }

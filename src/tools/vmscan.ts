@@ -11,6 +11,7 @@ import { printJson } from '../render/json';
 import { clock, Column, formatHeader, formatRow, formatTable } from '../render/table';
 import { formatFrame } from '../core/frames';
 import { Symbolizer } from '../symbols/symbolizer';
+import type { VmscanHistogramRecord, VmscanIntervalRecord } from '../core/records';
 import { examples, Tool } from './tool';
 
 // slots of the BPF totals map (enum in bpf/vmscan.bpf.c)
@@ -110,7 +111,9 @@ export const tool: Tool<VmscanOptions, [number?, number?]> = {
         'D-RECLAIMms total time in direct reclaim (allocations blocked while memory is freed),\n' +
         'M-RECLAIMms total time in memory-cgroup reclaim (a cgroup at its limit reclaiming its own\n' +
         'memory), KSWAPD kswapd wakeups, WRITEPAGE pages written by reclaim. Times are totals across\n' +
-        'CPUs in milliseconds. On exit: log2 histograms of the per-event times in nanoseconds.\n' +
+        'CPUs in milliseconds. Ctrl-C (or SIGTERM) prints the rest of the last interval as a last\n' +
+        "row (in JSON, `seconds` is each row's length). On exit: log2 histograms of the per-event\n" +
+        'times in nanoseconds.\n' +
         examples([
           ['memscope vmscan', 'one line per second until Ctrl-C, then histograms'],
           ['memscope vmscan 5 12', 'one line per 5 seconds, 12 lines'],
@@ -124,6 +127,34 @@ export const tool: Tool<VmscanOptions, [number?, number?]> = {
     const symbolizer = new Symbolizer();
     let prev = new Array<number>(NTOTALS).fill(0);
     let lines = 0;
+    let prevAt = process.hrtime.bigint();
+    const printRow = (obj: BpfObject) => {
+      const cur = readTotals(obj);
+      const d = cur.map((v, i) => v - prev[i]);
+      const at = process.hrtime.bigint();
+      const seconds = Number(at - prevAt) / 1e9;
+      prev = cur;
+      prevAt = at;
+      const row: VmscanIntervalRecord = {
+        time: clock(),
+        seconds: Math.round(seconds * 1000) / 1000,
+        s_slab_ms: d[T.slabNs] / 1e6,
+        d_reclaim_ms: d[T.directNs] / 1e6,
+        m_reclaim_ms: d[T.memcgNs] / 1e6,
+        kswapd: d[T.kswapd],
+        writepage: d[T.writepage],
+        s_slab_events: d[T.slabN],
+        d_reclaim_events: d[T.directN],
+        m_reclaim_events: d[T.memcgN],
+      };
+      if (opts.json) return printJson(row);
+      const out: string[] = [];
+      if (lines % HEADER_EVERY === 0) out.push(formatHeader(COLUMNS));
+      lines++;
+      const ms = (v: number) => Math.floor(v); // whole milliseconds, as the book's vmscan.bt prints them
+      out.push(formatRow(COLUMNS, [row.time, ms(row.s_slab_ms), ms(row.d_reclaim_ms), ms(row.m_reclaim_ms), row.kswapd, row.writepage]));
+      process.stdout.write(out.join('\n') + '\n');
+    };
     await runTrace({
       bpf: 'vmscan',
       opts,
@@ -132,30 +163,16 @@ export const tool: Tool<VmscanOptions, [number?, number?]> = {
       consts: { by_shrinker: opts.byShrinker ?? false },
       banner: 'Tracing vmscan (reclaim)',
       groups: groups(),
-      tick(obj) {
-        const cur = readTotals(obj);
-        const d = cur.map((v, i) => v - prev[i]);
-        prev = cur;
-        const row = {
-          time: clock(),
-          s_slab_ms: d[T.slabNs] / 1e6,
-          d_reclaim_ms: d[T.directNs] / 1e6,
-          m_reclaim_ms: d[T.memcgNs] / 1e6,
-          kswapd: d[T.kswapd],
-          writepage: d[T.writepage],
-          s_slab_events: d[T.slabN],
-          d_reclaim_events: d[T.directN],
-          m_reclaim_events: d[T.memcgN],
-        };
-        if (opts.json) return printJson(row);
-        const out: string[] = [];
-        if (lines % HEADER_EVERY === 0) out.push(formatHeader(COLUMNS));
-        lines++;
-        const ms = (v: number) => Math.floor(v); // whole milliseconds, as the book's vmscan.bt prints them
-        out.push(formatRow(COLUMNS, [row.time, ms(row.s_slab_ms), ms(row.d_reclaim_ms), ms(row.m_reclaim_ms), row.kswapd, row.writepage]));
-        process.stdout.write(out.join('\n') + '\n');
+      attach() {
+        prevAt = process.hrtime.bigint(); // the first row's seconds count from attach
       },
-      finish(obj) {
+      tick(obj) {
+        printRow(obj);
+      },
+      finish(obj, reason) {
+        // the rest of the last interval (after Ctrl-C, SIGTERM or a duration): reclaim in it is
+        // in the histograms below, so it belongs in a row too
+        if (reason !== 'count') printRow(obj);
         const hists = readHistograms(obj);
         const shrinkers = opts.byShrinker ? readShrinkers(obj, symbolizer) : [];
         if (opts.json) {
@@ -163,7 +180,7 @@ export const tool: Tool<VmscanOptions, [number?, number?]> = {
             const buckets = h
               .map((count, b) => ({ min: b === 0 ? 0 : 2 ** (b - 1), max: b === 0 ? 1 : 2 ** b, count }))
               .filter((x) => x.count > 0);
-            if (buckets.length) printJson({ histogram: KINDS[i], buckets });
+            if (buckets.length) printJson({ histogram: KINDS[i], buckets } satisfies VmscanHistogramRecord);
           });
           for (const s of shrinkers) printJson(s);
           return;
