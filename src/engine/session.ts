@@ -18,6 +18,8 @@ export type StopReason = 'signal' | 'duration' | 'target-exited' | 'count';
 export interface TraceSpec {
   /** bpf/NAME.bpf.c */
   bpf: string;
+  /** -p may name a kernel thread: the tool traces kernel events (engine/target.ts). */
+  kernelThreads?: boolean;
   groups: ProbeGroup[];
   opts: CommonOptions;
   /** `const volatile` globals; targ_tgid is set from -p/-c automatically. */
@@ -75,7 +77,7 @@ function isAlive(pid: number): boolean {
 export async function runTrace(spec: TraceSpec): Promise<void> {
   const timing = phaseTimer(); // MEMSCOPE_TIMING=1: phase durations on stderr
   requireRoot();
-  checkTarget(spec.opts);
+  checkTarget(spec.opts, { kernelThreads: spec.kernelThreads });
   if (spec.opts.verbose) native().setVerbose(true);
 
   let gated: ReturnType<typeof spawnGated> | undefined;

@@ -75,6 +75,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
     let n = 0;
     let totalNs = 0;
     await runTrace({
+      kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'compaction',
       opts,
       duration,

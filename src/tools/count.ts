@@ -67,6 +67,7 @@ export const tool: Tool<CountOptions, [string[]]> = {
       process.stdout.write(out.join('\n') + '\n');
     };
     await runTrace({
+      kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'count',
       opts,
       duration: opts.duration,

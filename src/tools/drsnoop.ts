@@ -110,6 +110,7 @@ export const tool: Tool<DrsnoopOptions, [number?]> = {
     const pageKb = 4096 / 1024;
     let first: number | null = null;
     await runTrace({
+      kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'drsnoop',
       opts,
       duration,

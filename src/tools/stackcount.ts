@@ -98,6 +98,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
       });
     };
     await runTrace({
+      kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'stackcount',
       opts,
       duration: opts.duration,

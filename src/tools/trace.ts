@@ -253,6 +253,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
       return b;
     };
     await runTrace({
+      kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'trace',
       opts,
       banner,
