@@ -41,27 +41,48 @@ export interface Filter {
   conjunction: NumericTerm[] | null;
 }
 
-/** Parses a filter; `known` (field names) catches typos before anything is loaded. */
-export function parseFilter(text: string, known?: Set<string>): Filter {
+/** What a field holds, for the checks a filter gets before anything is loaded: numbers compare
+ * with numbers, strings with strings, and arrays or raw bytes with nothing. */
+export type FieldType = 'number' | 'string' | 'other' | 'any';
+
+/** Nesting of ( and ! beyond this is refused (the parser and the evaluator recurse). */
+const MAX_DEPTH = 100;
+/** Comparisons beyond this are refused (a chain of && or || nests as deep as it is long). */
+const MAX_TERMS = 1000;
+
+/**
+ * Parses a filter. `known` catches typos before anything is loaded: the field names, or a map
+ * from field name to its type, which also refuses comparisons that could never match
+ * (`comm == 12`, `brk == "x"`).
+ */
+export function parseFilter(text: string, known?: Set<string> | Map<string, FieldType>): Filter {
   const toks = tokenize(text);
   let pos = 0;
+  let depth = 0;
+  let terms_ = 0;
   const peek = () => toks[pos];
   const next = () => toks[pos++];
+  const shown = text.length > 80 ? `${text.slice(0, 60)}...` : text;
   const fail = (why: string): never => {
-    throw new UsageError(`bad filter '${text}': ${why}`);
+    throw new UsageError(`bad filter '${shown}': ${why}`);
   };
 
   function primary(): Node {
     const t = next();
     if (t === undefined) fail('it ends too early');
-    if (t === '(') {
-      const e = or();
-      if (next() !== ')') fail("a '(' is not closed");
+    if (t === '(' || t === '!') {
+      if (++depth > MAX_DEPTH) fail(`it nests deeper than ${MAX_DEPTH} levels of ( and !`);
+      let e: Node;
+      if (t === '(') {
+        e = or();
+        if (next() !== ')') fail("a '(' is not closed");
+      } else e = { op: '!', e: primary() };
+      depth--;
       return e;
     }
-    if (t === '!') return { op: '!', e: primary() };
+    if (++terms_ > MAX_TERMS) fail(`more than ${MAX_TERMS} comparisons`);
     if (!/^[A-Za-z_]/.test(t)) fail(`expected a field name, got '${t}'`);
-    if (known && !known.has(t)) fail(`no field '${t}' (fields: ${[...known].join(', ')})`);
+    if (known && !known.has(t)) fail(`no field '${t}' (fields: ${[...known.keys()].join(', ')})`);
     const cmp = next();
     if (!CMP.includes(cmp)) fail(`expected a comparison after '${t}'`);
     const v = next();
@@ -73,6 +94,10 @@ export function parseFilter(text: string, known?: Set<string>): Filter {
     } else if (/^-?(0x[0-9a-fA-F]+|\d+)$/.test(v)) {
       value = v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v);
     } else value = fail(`'${v}' is not a number or a "string"`);
+    const type = known instanceof Map ? known.get(t) : undefined;
+    if (type === 'other') fail(`'${t}' is an array or raw bytes: it compares with nothing`);
+    if (type === 'string' && typeof value !== 'string') fail(`'${t}' is a string: compare it with a "string"`);
+    if (type === 'number' && typeof value === 'string') fail(`'${t}' is a number: compare it with a number`);
     return { op: 'cmp', cmp, field: t, value };
   }
   function and(): Node {

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tracefs } from '../procfs/tracefs';
+import { noTracefsReason, tracefs } from '../procfs/tracefs';
 import { btfTracepointExists } from './features';
 import { MemscopeError, UsageError } from '../core/errors';
 import type { BpfObject } from './bpf-object';
@@ -76,10 +76,7 @@ function findExecutable(name: string): string | null {
 /** "c" (BCC's libc shorthand), "libc", "pthread", a path, or an executable on PATH (python3.11)
  * → the file a uprobe or USDT probe goes into. Names starting with "lib" are libraries first. */
 export function resolveLibrary(name: string): string {
-  if (name.includes('/')) {
-    if (!fs.existsSync(name)) throw new MemscopeError(`no file ${name}`);
-    return fs.realpathSync(name);
-  }
+  if (name.includes('/')) return checkElf(name);
   const exe = name.startsWith('lib') ? null : findExecutable(name);
   if (exe) return exe;
   const base = name.startsWith('lib') ? name : `lib${name}`;
@@ -114,6 +111,39 @@ function resolveUsdt(spec: string, parts: string[]): UsdtProbe[] {
   }
   if (found.length > 1) throw new UsageError(`'${spec}': ${found.length} providers have a probe '${name}' in ${file}: name one, u:${parts[1]}:PROVIDER:${name}`);
   return [{ kind: 'usdt', file, provider: found[0].provider, name, label: `usdt:${path.basename(file)}:${found[0].provider}:${name}` }];
+}
+
+/**
+ * A uprobe's file must be a readable ELF file: libbpf says "Unknown error 4001" of anything else,
+ * and opening a FIFO would block until a writer comes (past any duration). Checked by stat()
+ * before it is opened, and by its magic number.
+ */
+export function checkElf(name: string): string {
+  let real: string;
+  let st: fs.Stats;
+  try {
+    real = fs.realpathSync(name);
+    st = fs.statSync(real);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new MemscopeError(code === 'ENOENT' ? `no file ${name}` : `cannot use ${name}: ${code ?? (e as Error).message}`);
+  }
+  if (!st.isFile()) {
+    const what = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+    throw new MemscopeError(`cannot put a uprobe in ${name}: it is ${what}, not an ELF executable or library`);
+  }
+  const magic = Buffer.alloc(4);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fs.readSync(fd, magic, 0, 4, 0);
+  } catch (e) {
+    throw new MemscopeError(`cannot read ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+  if (!magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) throw new MemscopeError(`cannot put a uprobe in ${name}: not an ELF file (no \\x7fELF header)`);
+  return real;
 }
 
 /** perf software events by bpftrace's names and aliases: [config, default period]. */
@@ -156,7 +186,7 @@ function listDirs(dir: string): string[] {
 /** Every classic tracepoint of this kernel as [category, name]. */
 export function allTracepoints(): [string, string][] {
   const root = tracefs();
-  if (!root) throw new MemscopeError('tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)');
+  if (!root) throw new MemscopeError(noTracefsReason());
   const out: [string, string][] = [];
   // every directory under a category is an event (with its format file)
   for (const cat of listDirs(`${root}/events`)) for (const name of listDirs(`${root}/events/${cat}`)) out.push([cat, name]);
@@ -166,7 +196,7 @@ export function allTracepoints(): [string, string][] {
 /** Tracepoints matching a "category:name" glob. */
 export function matchTracepoints(catGlob: string, nameGlob: string): [string, string][] {
   const root = tracefs();
-  if (!root) throw new MemscopeError('tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)');
+  if (!root) throw new MemscopeError(noTracefsReason());
   if (!/[*?]/.test(catGlob + nameGlob)) {
     return fs.existsSync(`${root}/events/${catGlob}/${nameGlob}/format`) ? [[catGlob, nameGlob]] : [];
   }
@@ -252,14 +282,15 @@ export function resolveProbe(spec: string, opts: { regex?: boolean } = {}): Prob
     const file = resolveLibrary(lib);
     return [{ kind: 'uprobe', file, func, retprobe, label: `${retprobe ? 'uretprobe' : 'uprobe'}:${path.basename(file)}:${func}` }];
   }
-  if (parts.length === 2 && /^[\w*?]+$/.test(parts[0]) && /^[\w*?]+$/.test(parts[1])) {
-    // "category:name" without a prefix, as perf spells tracepoints
-    return resolveProbe(`t:${spec}`);
-  }
+  // before the perf-style fallback below, which would read kprobe:foo as category 'kprobe'
   if (parts.length === 1 || type === 'k' || type === 'kprobe' || type === 'kr' || type === 'kretprobe') {
     throw new UsageError(
       `'${spec}' would be a kprobe, and this kernel has none (CONFIG_KPROBES off): use a tracepoint (t:CATEGORY:NAME) or a software event; 'memscope list' shows them`,
     );
+  }
+  if (parts.length === 2 && /^[\w*?]+$/.test(parts[0]) && /^[\w*?]+$/.test(parts[1])) {
+    // "category:name" without a prefix, as perf spells tracepoints
+    return resolveProbe(`t:${spec}`);
   }
   throw new UsageError(`unknown probe type in '${spec}': use t:CATEGORY:NAME, software:EVENT[:PERIOD], p:LIBRARY:FUNCTION, r:LIBRARY:FUNCTION or u:LIBRARY:USDT_PROBE`);
 }

@@ -4,7 +4,7 @@
 //   field:unsigned long zone_start;	offset:8;	size:8;	signed:0;
 //   field:__data_loc char[] comm;	offset:12;	size:4;	signed:0;
 import * as fs from 'node:fs';
-import { tracefs } from './tracefs';
+import { noTracefsReason, tracefs } from './tracefs';
 import { MemscopeError } from '../core/errors';
 
 export interface TraceField {
@@ -92,7 +92,7 @@ export function parseFormat(text: string, category = '', fallbackName = ''): Tra
 /** Reads and parses events/CATEGORY/NAME/format. */
 export function readFormat(category: string, name: string): TraceFormat {
   const root = tracefs();
-  if (!root) throw new MemscopeError('tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)');
+  if (!root) throw new MemscopeError(noTracefsReason());
   let text: string;
   try {
     text = fs.readFileSync(`${root}/events/${category}/${name}/format`, 'utf8');

@@ -21,3 +21,17 @@ export function mountTracefs(): void {
   spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS_ROOTS[0]], { stdio: 'ignore' });
   tracefsRoot = undefined; // look again
 }
+
+/** Why tracefs() found none, in one line: not mounted, or not readable by this user (tracefs is
+ * mode 0700: a non-root user gets EACCES, and must not be told it is missing). */
+export function noTracefsReason(): string {
+  for (const r of TRACEFS_ROOTS) {
+    try {
+      fs.accessSync(r, fs.constants.R_OK | fs.constants.X_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') return `cannot read tracefs at ${r}: permission denied (${code}); tracepoints need root: try sudo memscope ...`;
+    }
+  }
+  return 'tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)';
+}

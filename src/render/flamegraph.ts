@@ -51,10 +51,17 @@ export function buildTree(stacks: [string[], number][]): FlameNode {
   return root;
 }
 
-function depthOf(node: FlameNode, minValue: number): number {
-  let d = 0;
-  for (const c of node.children.values()) if (c.value >= minValue) d = Math.max(d, 1 + depthOf(c, minValue));
-  return d;
+// Trees are walked with explicit stacks, not recursion: a stack thousands of frames deep (deep
+// recursion in the traced program) would exhaust Node's call stack.
+function depthOf(root: FlameNode, minValue: number): number {
+  let max = 0;
+  const todo: [FlameNode, number][] = [[root, 0]];
+  while (todo.length) {
+    const [node, d] = todo.pop()!;
+    max = Math.max(max, d);
+    for (const c of node.children.values()) if (c.value >= minValue) todo.push([c, d + 1]);
+  }
+  return max;
 }
 
 function hash(name: string): number {
@@ -90,14 +97,21 @@ export function renderFlameGraph(stacks: [string[], number][], opts: FlameOption
   let maxDepth = 0;
   const maxDepthHint = depthOf(root, minValue);
 
-  function walk(node: FlameNode, x: number, depth: number): void {
-    maxDepth = Math.max(maxDepth, depth);
-    rects.push(frameSvg(node, x, depth));
-    let cx = x;
-    const children = [...node.children.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const c of children) {
-      if (c.value >= minValue) walk(c, cx, depth + 1);
-      cx += c.value;
+  /** Frames in depth-first order, children by name (the order the recursive walk had). */
+  function walk(top: FlameNode, x0: number, d0: number): void {
+    const todo: [FlameNode, number, number][] = [[top, x0, d0]];
+    while (todo.length) {
+      const [node, x, depth] = todo.pop()!;
+      maxDepth = Math.max(maxDepth, depth);
+      rects.push(frameSvg(node, x, depth));
+      let cx = x;
+      const next: [FlameNode, number, number][] = [];
+      const children = [...node.children.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const c of children) {
+        if (c.value >= minValue) next.push([c, cx, depth + 1]);
+        cx += c.value;
+      }
+      for (let i = next.length - 1; i >= 0; i--) todo.push(next[i]);
     }
   }
 

@@ -27,18 +27,14 @@ function readFolded(file: string): [string[], number][] {
 }
 
 /** Copies the first profile's counts onto the matching frames (same path) of the second's tree. */
+// explicit stacks, not recursion: stacks thousands of frames deep must not exhaust Node's call stack
 export function annotateBefore(after: FlameNode, before: FlameNode, scale = 1): void {
-  after.other = before.value * scale;
-  for (const [name, child] of after.children) {
-    const b = before.children.get(name);
-    if (b) annotateBefore(child, b, scale);
-    else zero(child);
+  const todo: [FlameNode, FlameNode | undefined][] = [[after, before]];
+  while (todo.length) {
+    const [a, b] = todo.pop()!;
+    a.other = b ? b.value * scale : 0;
+    for (const [name, child] of a.children) todo.push([child, b?.children.get(name)]);
   }
-}
-
-function zero(n: FlameNode): void {
-  n.other = 0;
-  for (const c of n.children.values()) zero(c);
 }
 
 /** Red for growth, blue for shrinkage, white for no change; stronger with the size of the change. */
@@ -50,9 +46,14 @@ export function diffColor(node: FlameNode, maxDelta: number): string {
   return delta > 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
 }
 
-function maxAbsDelta(n: FlameNode): number {
-  let m = Math.abs(n.value - (n.other ?? 0));
-  for (const c of n.children.values()) m = Math.max(m, maxAbsDelta(c));
+function maxAbsDelta(root: FlameNode): number {
+  let m = 0;
+  const todo = [root];
+  while (todo.length) {
+    const n = todo.pop()!;
+    m = Math.max(m, Math.abs(n.value - (n.other ?? 0)));
+    todo.push(...n.children.values());
+  }
   return m;
 }
 

@@ -1,9 +1,10 @@
 // pmap: a process's memory by segment from /proc/PID/smaps: Address Kbytes [RSS Dirty] Mode Mapping, and totals.
 import { addCommonOptions, CommonOptions, parsePid } from './options';
-import { UsageError } from '../core/errors';
+import * as fs from 'node:fs';
+import { MemscopeError, UsageError } from '../core/errors';
 import { readCmdline } from '../procfs/pid';
 import { procpsArgs } from '../render/text';
-import { readSmaps, SmapsEntry } from '../procfs/smaps';
+import { parseSmaps, SmapsEntry } from '../procfs/smaps';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
 
@@ -61,6 +62,22 @@ export function formatPmap(pid: number, cmdline: string, entries: SmapsEntry[], 
   return lines;
 }
 
+/** The process's mappings; the reason they cannot be read, in one line (a process that exists but
+ * may not be read is not "no process"). */
+function smapsOf(pid: number): SmapsEntry[] {
+  try {
+    return parseSmaps(fs.readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') throw new UsageError(`no process with PID ${pid} (is it still running?)`);
+    const root = typeof process.getuid !== 'function' || process.getuid() === 0;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new MemscopeError(`cannot read the mappings of PID ${pid}: permission denied (${code})${root ? '' : '; try sudo memscope pmap'}`);
+    }
+    throw new MemscopeError(`cannot read /proc/${pid}/smaps: ${code ?? (e as Error).message}`);
+  }
+}
+
 export const tool: Tool<CommonOptions & { extended?: boolean }, [number]> = {
   name: 'pmap',
   summary: "a process's memory by segment: size, RSS, dirty, mode, mapping (pmap -x)",
@@ -79,8 +96,7 @@ export const tool: Tool<CommonOptions & { extended?: boolean }, [number]> = {
     );
   },
   async run(opts: CommonOptions & { extended?: boolean }, [pid]: [number]) {
-    const entries = readSmaps(pid);
-    if (!entries) throw new UsageError(`no process with PID ${pid} (is it still running?)`);
+    const entries = smapsOf(pid);
     if (opts.json) {
       for (const e of entries) {
         printJson({

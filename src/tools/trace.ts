@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { addCommonOptions, CommonOptions, parseCount, parsePositive } from './options';
 import { UsageError } from '../core/errors';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
-import { NumericTerm, parseFilter } from '../engine/event-filter';
+import { FieldType, NumericTerm, parseFilter } from '../engine/event-filter';
 import { attachProbes, Probe, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import { struct } from '../engine/struct';
@@ -124,18 +124,24 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
     const filterText = spec.filter ?? filterArg;
     const probes = resolveProbes([spec.probe]);
     const formats: (TraceFormat | null)[] = probes.map((p) => (p.kind === 'tracepoint' ? readFormat(p.category, p.name) : null));
-    const known = new Set<string>(['pid', 'tid', 'comm']);
+    // each field's type, so a filter that could never match is refused before anything loads
+    const known = new Map<string, FieldType>([
+      ['pid', 'number'],
+      ['tid', 'number'],
+      ['comm', 'string'],
+    ]);
+    const learn = (name: string, type: FieldType) => known.set(name, known.has(name) && known.get(name) !== type ? 'any' : type);
     const regs = probes.some((p) => p.kind === 'uprobe' || p.kind === 'usdt');
     for (const [i, f] of formats.entries()) {
-      if (f) f.fields.filter((x) => !x.common).forEach((x) => known.add(x.name));
-      else if (probes[i].kind === 'software') known.add('addr');
+      if (f) for (const x of f.fields.filter((x) => !x.common)) learn(x.name, x.kind === 'int' || x.kind === 'pointer' ? 'number' : x.kind === 'string' || x.kind === 'dynstring' ? 'string' : 'other');
+      else if (probes[i].kind === 'software') learn('addr', 'number');
     }
     if (regs) {
-      for (let i = 1; i <= REG_ARGS; i++) known.add(`arg${i}`);
-      if (probes.some((p) => p.kind === 'uprobe' && p.retprobe)) known.add('retval');
+      for (let i = 1; i <= REG_ARGS; i++) learn(`arg${i}`, 'number');
+      if (probes.some((p) => p.kind === 'uprobe' && p.retprobe)) learn('retval', 'number');
     }
     const argName = (a: string) => a.replace(/^args->/, '');
-    if (spec.format !== undefined) checkFormat(spec.format, spec.args.map(argName), known);
+    if (spec.format !== undefined) checkFormat(spec.format, spec.args.map(argName), new Set(known.keys()));
     const conv = spec.format !== undefined ? [...spec.format.matchAll(/%[-+ 0#]*\d*(?:\.\d+)?(?:hh|h|ll|l|z)?([diuxXpsc%])/g)].map((m) => m[1]).filter((c) => c !== '%') : [];
     // arguments printed with %s are copied as strings in the kernel (the process may free them)
     let strMask = 0;
