@@ -28,7 +28,9 @@ test('uprobe by name, constants, globals, batch map reads with delete, ring buff
     obj.attachUprobe('selftest_uprobe', bin, 'probe_me', { pid: w.pid });
     w.send('go');
     await w.waitFor('done');
-    await new Promise((r) => setTimeout(r, 200)); // let libuv deliver the last ring-buffer records
+    // libuv delivers the last ring-buffer records on a later turn of the loop: wait for them (the
+    // bound only keeps a failure from hanging), then check exactly what arrived
+    for (let i = 0; i < 200 && seen.length < 25; i++) await new Promise((r) => setTimeout(r, 25));
     assert.equal(obj.readGlobalU64('uprobe_hits'), 25n);
     assert.deepEqual(seen, [...Array(25).keys()]);
     const e = obj.entries('seen_args', true);

@@ -105,8 +105,9 @@ test('ffaults with an interval: per-interval JSON lines with a time, adding up t
     const ms = await startMemscope(['ffaults', '--json', '-p', String(w.run.pid), '1']);
     w.run.send('go');
     await w.run.waitFor('done');
-    // let at least one interval report pass before the target exits
-    await new Promise((r) => setTimeout(r, 1500));
+    // an interval report with the file's faults, before the target exits (waited for, not slept:
+    // the report comes at the first interval after the faults, however long they took)
+    await ms.waitFor(`"file":${JSON.stringify(path.basename(w.file))}`);
     w.run.send('end');
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);

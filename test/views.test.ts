@@ -32,7 +32,8 @@ async function stoppedChild(): Promise<Running> {
   c.send('go');
   await c.waitFor('touched');
   c.child.kill('SIGSTOP');
-  await new Promise((r) => setTimeout(r, 50));
+  // stopped once /proc says so (state T), not after a guessed delay
+  while (!/^\d+ \(.*\) T/s.test(fs.readFileSync(`/proc/${c.pid}/stat`, 'utf8'))) await new Promise((r) => setTimeout(r, 10));
   return c;
 }
 

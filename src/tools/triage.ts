@@ -15,7 +15,7 @@ import { printJson } from '../render/json';
 import type { TriageReport } from '../core/records';
 import { collect } from './triage/collect';
 import { judge } from './triage/judge';
-import { STEPS } from './triage/plan';
+import { FAULTS_PER_S_WARN, STEPS } from './triage/plan';
 import { triageHtml } from './triage/render-html';
 import { formatTriage } from './triage/render-text';
 import { examples, Tool } from './tool';
@@ -24,6 +24,7 @@ interface TriageOptions extends CommonOptions {
   duration: number;
   html?: string;
   since: number;
+  faultRate: number;
 }
 
 function progress(msg: string): void {
@@ -32,8 +33,8 @@ function progress(msg: string): void {
 
 export async function triage(opts: TriageOptions): Promise<TriageReport> {
   const startedAt = new Date();
-  const o = await collect({ duration: opts.duration, verbose: !!opts.verbose, progress });
-  const j = judge(o, opts.since, pageSizeKb());
+  const o = await collect({ duration: opts.duration, faultRate: opts.faultRate, verbose: !!opts.verbose, progress });
+  const j = judge(o, opts.since, pageSizeKb(), opts.faultRate);
   j.steps.forEach((s, i) => progress(`${i + 1}/${STEPS.length} ${s.name}: ${s.status === 'clean' ? 'nothing wrong found' : s.status}${s.summary ? ` (${s.summary})` : ''}`));
   const memTotal = o.meminfo.MemTotal || 1;
   const tools: TriageReport['tools'] = {};
@@ -70,6 +71,7 @@ export const tool: Tool<TriageOptions> = {
     cmd.option('-d, --duration <S>', 'seconds in all, BPF tools tracing for most of them', parsePositive, 10);
     cmd.option('--html <FILE>', 'also write one self-contained HTML page with findings, tables and the page-fault flame graph');
     cmd.option('--since <S>', 'OOM kills in the last S seconds are problems; earlier ones are listed as history', parsePositive, 3600);
+    cmd.option('--fault-rate <N>', 'page faults per second of one process that count as a high rate', parsePositive, FAULTS_PER_S_WARN);
     addCommonOptions(cmd, ['json']);
     cmd.addHelpText(
       'after',

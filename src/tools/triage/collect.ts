@@ -179,6 +179,8 @@ const EXIT_BY_SIGNAL: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTE
 
 export interface CollectOptions {
   duration: number;
+  /** faults per second of one process that count as a high rate */
+  faultRate?: number;
   verbose: boolean;
   progress(msg: string): void;
 }
@@ -234,7 +236,7 @@ export async function collect(opts: CollectOptions): Promise<Observations> {
       await new Promise((r) => setTimeout(r, 1000));
       if (deadline - Date.now() < FAULTS_MIN_LEFT_MS) noFaultTargets = 'the window was too short to trace fault stacks (use a longer -d)';
       else {
-        faultTargets.push(...chooseFaultTargets(procs0, snapshotProcs().values(), (Date.now() - t0) / 1000, ownPids));
+        faultTargets.push(...chooseFaultTargets(procs0, snapshotProcs().values(), (Date.now() - t0) / 1000, ownPids, opts.faultRate));
         if (!faultTargets.length) noFaultTargets = 'no process faulted notably in the first second';
         for (const t of faultTargets) {
           opts.progress(`tracing the fault stacks of ${t.comm} (PID ${t.pid}), faulting ${Math.round(t.rate).toLocaleString('en-US')}/s`);

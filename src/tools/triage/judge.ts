@@ -2,7 +2,7 @@
 // steps in checklist order and the findings ranked most severe first. Pure, as the rules are.
 import type { TriageReport } from '../../core/records';
 import type { Observations } from './collect';
-import { StepId, STEPS } from './plan';
+import { FAULTS_PER_S_WARN, StepId, STEPS } from './plan';
 import { context, memoryStep, oomStep, processesStep, RANK, StepOutcome, swapStep } from './rules';
 import { faultsStep, filesStep, growthStep, pmcStep, reclaimStep } from './rules-activity';
 
@@ -12,8 +12,8 @@ export type Judgement = Pick<TriageReport, 'findings' | 'steps'> & {
 };
 
 /** Every step in checklist order, the findings ranked most severe first. */
-export function judge(o: Observations, since: number, pageKb = 4): Judgement {
-  const c = context(o, since);
+export function judge(o: Observations, since: number, pageKb = 4, faultRate = FAULTS_PER_S_WARN): Judgement {
+  const c = context(o, since, faultRate);
   const faults = faultsStep(c);
   const files = filesStep(c);
   const growth = growthStep(c);

@@ -72,7 +72,13 @@ export interface FaultRate {
  * faulting most over the first second (from /proc) get theirs traced for the rest of the window.
  * The top faulter if it faults at all, and a second one when it faults fast too.
  */
-export function chooseFaultTargets(before: Map<number, { faults: number }>, now: Iterable<{ pid: number; comm: string; faults: number }>, seconds: number, ours: Set<number>): FaultRate[] {
+export function chooseFaultTargets(
+  before: Map<number, { faults: number }>,
+  now: Iterable<{ pid: number; comm: string; faults: number }>,
+  seconds: number,
+  ours: Set<number>,
+  faultRate = FAULTS_PER_S_WARN,
+): FaultRate[] {
   const rates: FaultRate[] = [];
   for (const p of now) {
     const b = before.get(p.pid);
@@ -82,6 +88,6 @@ export function chooseFaultTargets(before: Map<number, { faults: number }>, now:
   rates.sort((a, b) => b.rate - a.rate);
   const out: FaultRate[] = [];
   if (rates[0] && rates[0].rate >= FAULT_TARGET_MIN_RATE) out.push(rates[0]);
-  if (rates[1] && rates[1].rate >= FAULTS_PER_S_WARN / 10) out.push(rates[1]);
+  if (rates[1] && rates[1].rate >= faultRate / 10) out.push(rates[1]);
   return out;
 }

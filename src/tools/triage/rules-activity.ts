@@ -2,7 +2,7 @@
 // the files behind faults, brk/mmap growth, reclaim time, cache misses. Pure, as rules.ts.
 import { humanKb } from '../../render/units';
 import { Finding, isPmcHeader, isVmscanInterval, PmcCountsRecord, StackRecord, TriageReport } from '../../core/records';
-import { FAULTS_PER_S_WARN, MAJFLT_PER_S_WARN } from './plan';
+import { MAJFLT_PER_S_WARN } from './plan';
 import { Context, n0, outcome, pctOf, StepOutcome } from './rules';
 
 /** "touch_pages+0x3a [triage_hog]" → "touch_pages" */
@@ -61,7 +61,7 @@ export function faultsStep(c: Context): StepOutcome & { faultStacks: FaultStack[
   const total = ranked.reduce((s, p) => s + p.count, 0);
   const traced = new Set(o.faultTargets.map((t) => t.pid));
   for (const [i, top] of ranked.slice(0, 3).entries()) {
-    if (top.rate < FAULTS_PER_S_WARN) break;
+    if (top.rate < c.faultRate) break;
     const fr = top.top ? namedFrames(top.top.ustack) : [];
     const inFn = fr.length ? `, in ${fr.slice(0, 3).join(' ← ')}` : '';
     const why = traced.has(top.pid) ? noStacksWhy(c) : viaBpf || traced.size ? 'it was not among the processes faulting most in the first second' : noStacksWhy(c);

@@ -5,7 +5,7 @@ import { freeFigures } from '../../procfs/meminfo';
 import { humanKb } from '../../render/units';
 import type { Finding, OomEvent, Severity, StepResult } from '../../core/records';
 import type { Observations, RecordsOf, ToolName, ToolRun } from './collect';
-import { AVAIL_CRIT, AVAIL_WARN, StepId, STEP_NAME, SWAP_ACTIVE_PAGES, SWAP_CRIT_KB_S } from './plan';
+import { AVAIL_CRIT, AVAIL_WARN, FAULTS_PER_S_WARN, StepId, STEP_NAME, SWAP_ACTIVE_PAGES, SWAP_CRIT_KB_S } from './plan';
 
 export const RANK: Record<Severity, number> = { critical: 3, warning: 2, info: 1, ok: 0 };
 
@@ -36,6 +36,8 @@ export interface Context {
   o: Observations;
   /** OOM kills within this many seconds are problems */
   since: number;
+  /** faults per second of one process that count as a high rate */
+  faultRate: number;
   memTotal: number;
   /** growth of a /proc/vmstat counter over the window */
   d(key: string): number;
@@ -59,11 +61,12 @@ export function outcome(id: StepId, status: StepResult['status'], summary: strin
   return { step: { id, name: STEP_NAME.get(id)!, status, summary }, findings };
 }
 
-export function context(o: Observations, since: number): Context {
+export function context(o: Observations, since: number, faultRate = FAULTS_PER_S_WARN): Context {
   const notOurs = (pid: number) => !o.ownPids.has(pid);
   return {
     o,
     since,
+    faultRate,
     memTotal: o.meminfo.MemTotal || 1,
     d: (k) => (o.vm1[k] ?? 0) - (o.vm0[k] ?? 0),
     notOurs,
