@@ -2,13 +2,13 @@
 // situation the rules must judge, with the numbers they must report.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Observations, ToolRuns } from '../src/tools/triage/collect';
-import { judge } from '../src/tools/triage/judge';
-import { chooseFaultTargets } from '../src/tools/triage/plan';
-import type { ProcSnap } from '../src/tools/triage/snapshot';
-import { formatTriage } from '../src/tools/triage/render-text';
-import { triageHtml } from '../src/tools/triage/render-html';
-import type { OomkillRecord, TriageReport } from '../src/core/records';
+import type { Observations, ToolRuns } from '../../src/tools/triage/collect';
+import { judge } from '../../src/tools/triage/judge';
+import { chooseFaultTargets } from '../../src/tools/triage/plan';
+import type { ProcSnap } from '../../src/tools/triage/snapshot';
+import { formatTriage } from '../../src/tools/triage/render-text';
+import { triageHtml } from '../../src/tools/triage/render-html';
+import type { OomkillRecord, TriageReport } from '../../src/core/records';
 
 const TRIAGE_PID = 900;
 const GiB = 1 << 20; // in kB
