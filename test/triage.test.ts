@@ -121,12 +121,13 @@ test('a process faulting fast: triage names it and the function in its stack; th
   let hog: Running | undefined;
   try {
     hog = await hogIn(cg, ['64', '0'], { HOG_FRESH: '1' });
-    // How fast the hog faults depends on the machine (and on what else runs on it): what counts
-    // as high is set below the rate it reached just now, so the test asks the same of any machine.
+    // How fast the hog faults depends on the machine and on what else runs on it (triage's own
+    // eight tools starting on two busy cores cut it to a third here): what counts as high is set
+    // well below the rate it reached just now, so the test asks the same of any machine.
     const rate = await faultRate(hog.pid);
-    const r = triage(['-d', '6', '--since', sinceStart(), '--html', html, '--fault-rate', String(Math.max(1, Math.floor(rate / 4)))]);
+    const r = triage(['-d', '6', '--since', sinceStart(), '--html', html, '--fault-rate', String(Math.max(1, Math.floor(rate / 10)))]);
     const f = r.findings.find((x: any) => x.step === 'faults' && x.severity === 'warning' && x.title.includes(`(PID ${hog!.pid})`));
-    assert.ok(f, `${rate} faults/s: ${JSON.stringify(r.findings, null, 1)}`);
+    assert.ok(f, `${rate} faults/s before; ${JSON.stringify(r.steps.find((x: any) => x.id === 'faults'))}; ${JSON.stringify(r.findings, null, 1)}`);
     assert.match(f.title, new RegExp(`^High page-fault rate: triage_hog \\(PID ${hog.pid}\\) [\\d,]+ faults/s .*, in touch_pages ← main`));
     assert.ok(f.dig.includes(`memscope faults -p ${hog.pid} 10`));
     assert.equal(r.steps.find((s: any) => s.id === 'faults').status, 'problem');
