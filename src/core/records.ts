@@ -103,8 +103,11 @@ export interface DrsnoopRecord {
   comm: string;
   pid: number;
   tid: number;
+  uid: number;
   lat_ms: number;
   pages: number;
+  /** With -e: free memory (kB) as the reclaim ended. */
+  free_kb?: number;
   kind: 'direct' | 'memcg' | string;
 }
 

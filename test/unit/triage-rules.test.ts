@@ -132,8 +132,8 @@ test('reclaim: vmscan time summed over every interval, the stalled process named
           available: true,
           code: 0,
           records: [
-            { time: 't', clock: 'c', time_s: 0, comm: 'hog', pid: 7, tid: 7, lat_ms: 40, pages: 32, kind: 'memcg' },
-            { time: 't', clock: 'c', time_s: 0, comm: 'hog', pid: 7, tid: 7, lat_ms: 2.5, pages: 32, kind: 'memcg' },
+            { time: 't', clock: 'c', time_s: 0, comm: 'hog', pid: 7, tid: 7, uid: 0, lat_ms: 40, pages: 32, kind: 'memcg' },
+            { time: 't', clock: 'c', time_s: 0, comm: 'hog', pid: 7, tid: 7, uid: 0, lat_ms: 2.5, pages: 32, kind: 'memcg' },
           ],
         },
       },
