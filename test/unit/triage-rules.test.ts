@@ -88,7 +88,7 @@ test('active swapping: the rate from /proc/vmstat, the process named from swapin
   const f = j.findings.find((x) => x.step === 'swap')!;
   // 6400 pages of 4 kB in 10 s: 2.5 MB/s, under the 10 MB/s critical rate
   assert.equal(f.severity, 'warning');
-  assert.equal(f.title, 'Active swapping: 2.5 MB/s in, 0 kB/s out; hog (PID 42) swapped in 2,500 pages');
+  assert.equal(f.title, 'Active swapping: 2.5 MiB/s in, 0 kB/s out; hog (PID 42) swapped in 2,500 pages');
   assert.equal(step(j, 'swap').status, 'problem');
   // with 16 kB pages the same counts are four times the bytes: critical
   assert.equal(judge(o, 3600, 16).findings.find((x) => x.step === 'swap')!.severity, 'critical');
@@ -115,7 +115,7 @@ test('an OOM kill traced by oomkill but missing from the rate-limited log: criti
   const j = judge(observe({}, { oomkill: { tool: 'oomkill', args: [], available: true, code: 0, records: [kill] } }), 3600);
   assert.equal(j.findings[0].severity, 'critical');
   assert.equal(j.findings[0].title, 'OOM kill 0 s ago: hog (PID 50) was killed; memory cgroup /box hit its limit');
-  assert.equal(j.findings[0].details[0], 'victim hog (PID 50): anon-rss 2.9 MB, file-rss 100 kB, total-vm 3.9 MB');
+  assert.equal(j.findings[0].details[0], 'victim hog (PID 50): anon-rss 2.9 MiB, file-rss 100 kB, total-vm 3.9 MiB');
   assert.equal(step(j, 'oom').summary, '1 OOM kill in the last 60 min');
 });
 
@@ -209,7 +209,7 @@ test('growth: vmgrowth intervals added up per process', () => {
       [6, 3 << 20],
     ],
   );
-  assert.equal(step(j, 'growth').summary, 'largest net virtual growth: p5 (PID 5) 5.0 MB');
+  assert.equal(step(j, 'growth').summary, 'largest net virtual growth: p5 (PID 5) 5.0 MiB');
 });
 
 test('a tool that failed or is missing makes its step "not available" with its reason', () => {
@@ -258,7 +258,7 @@ test('renderers: text ranks findings, HTML carries them with their severity', ()
   const text = formatTriage(report);
   assert.equal(text[2], 'Findings, most severe first:');
   assert.match(text[3], /^ 1\. WARNING +High page-fault rate: hog<x> \(PID 42\) 20,000 faults\/s/);
-  assert.match(text.find((l) => l.startsWith(' 2.'))!, /^ 2\. WARNING +Active swapping: 1\.2 MB\/s in/);
+  assert.match(text.find((l) => l.startsWith(' 2.'))!, /^ 2\. WARNING +Active swapping: 1\.2 MiB\/s in/);
   const html = triageHtml(report);
   assert.match(html, /data-severity="warning" data-step="faults"><span class="sev">warning<\/span><strong>High page-fault rate: hog&lt;x&gt;/);
   assert.match(html, /No page-fault stacks \(no process faulted notably in the first second\)/);
