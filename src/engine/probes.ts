@@ -1,8 +1,12 @@
 // Probe names as users type them for BCC and bpftrace, resolved against this kernel:
 //   t:vmscan:*  tracepoint:syscalls:sys_enter_brk  t:compaction:mm_compaction_*   (classic tracepoints)
 //   software:page-faults:1  s:major-faults  software:cpu-clock:1000000            (perf software events)
+//   hardware:cache-misses:100000                                                 (needs a PMU)
+//   p:c:malloc  r:c:malloc  c:free  uprobe:/bin/bash:readline                    (uprobes, uretprobes)
+//   u:python3.11:gc__start  u:stdc++:throw  usdt:/usr/bin/python3.11:python:line  (USDT, BCC's u:)
 // One generic BPF program serves them all: each attachment carries a cookie (the probe's index),
-// read in BPF with bpf_get_attach_cookie, so per-probe counts need no program per probe.
+// read in BPF with bpf_get_attach_cookie (bpf_usdt_cookie for USDT), so per-probe counts need no
+// program per probe.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
