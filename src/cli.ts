@@ -13,6 +13,8 @@ import type { Tool as TypedTool } from './tools/tool';
 // configure(), so they match its Tool<Opts, Args> at run time; this is the one untyped hand-over.
 type Tool = TypedTool<CommonOptions, unknown[]>;
 import { watchLifeline } from './engine/lifeline';
+import { guardStdio } from './core/stdio';
+import { escapeText } from './core/escape';
 
 const TOOLS_DIR = path.join(__dirname, 'tools');
 // commands that are entry points above the tools (ARCHITECTURE.md, Layers), found by name as tools are
@@ -51,12 +53,14 @@ function topHelp(): string {
 }
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`memscope: ${message}\n`);
+  // messages quote what users and other processes chose (paths, names, filters): one line, no raw controls
+  process.stderr.write(`memscope: ${escapeText(message)}\n`);
   destroyAll();
   process.exit(code);
 }
 
 async function main(argv: string[]): Promise<void> {
+  const closed = guardStdio();
   const name = argv[0];
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(topHelp());
@@ -70,6 +74,7 @@ async function main(argv: string[]): Promise<void> {
   const tool = loadTool(name);
   if (process.getuid?.() === 0) mountTracefs();
   if (!tool) fail(`unknown tool '${name}' (run 'memscope --help' for the list)`, 2);
+  if (closed) fail(closed, 1);
 
   const cmd = new Command(`memscope ${tool.name}`)
     .description(tool.summary)

@@ -20,9 +20,14 @@ export function parsePid(v: string): number {
   return Number(v);
 }
 
+// Durations and intervals are seconds; engine/timers.ts handles any finite length, so only numbers
+// too large to be milliseconds at all (more digits than a double holds) are refused.
+const MAX_SECONDS = Number.MAX_SAFE_INTEGER / 1000;
+
 export function parsePositive(v: string): number {
   const n = Number(v);
   if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0)) throw new InvalidArgumentError('expected a positive number.');
+  if (n > MAX_SECONDS) throw new InvalidArgumentError(`at most ${MAX_SECONDS.toFixed(0)} seconds.`);
   return n;
 }
 
@@ -34,5 +39,13 @@ export function parseCount(v: string): number {
 export function parseNonNegative(v: string): number {
   const n = Number(v);
   if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError('expected a number >= 0.');
+  if (n > MAX_SECONDS) throw new InvalidArgumentError(`at most ${MAX_SECONDS.toFixed(0)}.`);
   return n;
+}
+
+/** An output file name (--svg, --html): refused now if empty; checked for links and writability
+ * before tracing by checkOutputPath (core/output-file.ts). */
+export function parseOutputPath(v: string): string {
+  if (v === '') throw new InvalidArgumentError('expected a file name, not an empty one.');
+  return v;
 }

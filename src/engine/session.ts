@@ -8,6 +8,7 @@ import { MemscopeError } from '../core/errors';
 import { native } from './native';
 import { decodeProcNote } from './proc-note';
 import { phaseTimer } from './timing';
+import { LongTimer, setLongInterval, setLongTimeout } from './timers';
 import type { ProbeGroup } from './sources';
 import type { CommonOptions } from '../core/options';
 import { checkTarget } from './target';
@@ -112,11 +113,13 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
 
     const reason = await new Promise<StopReason>((resolve) => {
       const timers: NodeJS.Timeout[] = [];
+      const longTimers: LongTimer[] = []; // durations and intervals of any length (timers.ts)
       let done = false;
       const stop = (r: StopReason) => {
         if (done) return;
         done = true;
         timers.forEach((t) => clearInterval(t));
+        longTimers.forEach((t) => t.clear());
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         resolve(r);
@@ -127,12 +130,12 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       // signal handlers do not keep Node's event loop alive: a tool with no ring buffer, interval
       // or duration (ffaults, hfaults until Ctrl-C) would otherwise exit at once, summary unprinted
       timers.push(setInterval(() => {}, 1 << 30));
-      if (spec.duration) timers.push(setTimeout(() => stop('duration'), spec.duration * 1000));
+      if (spec.duration) longTimers.push(setLongTimeout(() => stop('duration'), spec.duration * 1000));
       if (spec.interval && spec.tick) {
         let n = 0;
         let busy = false;
-        timers.push(
-          setInterval(async () => {
+        longTimers.push(
+          setLongInterval(async () => {
             if (busy || done) return;
             busy = true;
             n++;

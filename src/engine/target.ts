@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { UsageError } from '../core/errors';
 import type { CommonOptions } from '../core/options';
+import { checkOutputPath } from '../core/output-file';
 
 /** PF_KTHREAD (include/linux/sched.h), in /proc/PID/stat field 9 (flags). */
 const PF_KTHREAD = 0x00200000;
@@ -39,6 +40,8 @@ function readTask(pid: number): { tgid: number; name: string; kthread: boolean }
  * said on stderr.
  */
 export function checkTarget(opts: CommonOptions, rules: TargetRules = {}): void {
+  // output paths first: a trace whose result cannot be written is refused before it starts
+  checkOutputPath(opts.svg, '--svg');
   if (opts.pid !== undefined && opts.command !== undefined) {
     throw new UsageError('-p and -c exclude each other: trace a running process or start one');
   }

@@ -35,15 +35,24 @@ export function vdsoImage(): Buffer | null {
 export function withVdso<T>(use: (elf: ElfFile) => T): T | null {
   const img = vdsoImage();
   if (!img) return null;
-  const file = path.join(os.tmpdir(), `memscope-vdso-${process.pid}-${Math.random().toString(36).slice(2)}.so`);
+  // a private directory (mode 0700, a name nobody could plant beforehand) and an exclusive create:
+  // a guessable name in the shared /tmp could be a link planted by another user
+  let dir: string | undefined;
   try {
-    fs.writeFileSync(file, img, { mode: 0o600 });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-vdso-'));
+    const file = path.join(dir, 'vdso.so');
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      fs.writeSync(fd, img);
+    } finally {
+      fs.closeSync(fd);
+    }
     const elf = ElfFile.read(file);
     return elf ? use(elf) : null;
   } catch { // cannot write the temporary copy or it does not parse: no vDSO symbols, nothing else lost
     return null;
   } finally {
-    fs.rmSync(file, { force: true });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

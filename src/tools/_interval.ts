@@ -1,6 +1,8 @@
 // The loop of interval views without BPF (vmstat, paging, pmc): take a sample, print a line per
 // interval until COUNT lines or Ctrl-C / SIGTERM, then an optional closing line.
 
+import { LongTimer, setLongTimeout } from '../engine/timers';
+
 export interface IntervalSpec<S> {
   interval: number;
   count?: number;
@@ -16,9 +18,9 @@ export async function runIntervals<S>(spec: IntervalSpec<S>): Promise<void> {
   let prevAt = process.hrtime.bigint();
   let n = 0;
   await new Promise<void>((resolve) => {
-    let timer: NodeJS.Timeout;
+    let timer: LongTimer; // any interval a user can type (Node's own timers hold 24.8 days at most)
     const stop = () => {
-      clearTimeout(timer);
+      timer.clear();
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       resolve();
@@ -36,9 +38,9 @@ export async function runIntervals<S>(spec: IntervalSpec<S>): Promise<void> {
       if (spec.count !== undefined && n >= spec.count) return stop();
       // schedule against the start so intervals do not drift
       const next = Number(start) / 1e6 + (n + 1) * spec.interval * 1000 - Number(process.hrtime.bigint()) / 1e6;
-      timer = setTimeout(tick, Math.max(0, next));
+      timer = setLongTimeout(tick, Math.max(0, next));
     };
-    timer = setTimeout(tick, spec.interval * 1000);
+    timer = setLongTimeout(tick, spec.interval * 1000);
   });
   spec.end?.();
 }

@@ -1,8 +1,8 @@
 // The shared ending of every "count by stack" tool: text report, folded, JSON or SVG.
-import * as fs from 'node:fs';
 import type { CommonOptions } from './options';
 import { renderFlameGraph, parseFolded } from '../render/flamegraph';
 import { printJson } from '../render/json';
+import { writeOutputFile } from '../core/output-file';
 import type { CountedStack } from '../core/frames';
 import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/stacks';
 import { renderPprof } from '../render/pprof';
@@ -50,8 +50,8 @@ export function reportStacks(
   if (opts.pprof) writeStacksPprof(opts.pprof, merged, graph.pprofType ?? ['events', 'count'], graph.symbolizer);
   if (opts.svg) {
     const folded = toFolded(merged).join('\n');
-    fs.writeFileSync(opts.svg, renderFlameGraph(parseFolded(folded), { title: graph.title, unit: graph.unit, palette: graph.palette }));
-    process.stderr.write(`memscope: wrote ${opts.svg} (${merged.length} stacks)\n`);
+    const svg = renderFlameGraph(parseFolded(folded), { title: graph.title, unit: graph.unit, palette: graph.palette });
+    writeOutputFile(opts.svg, svg, `${merged.length} stacks`);
   }
   if (opts.folded) {
     for (const line of toFolded(merged, { delimiter: graph.delimiter })) process.stdout.write(line + '\n');

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { addCommonOptions, CommonOptions } from './options';
 import { MemscopeError, UsageError } from '../core/errors';
 import { buildTree, FlameNode, parseFolded, renderFlameGraph } from '../render/flamegraph';
+import { checkOutputPath, writeOutputFile } from '../core/output-file';
 import { examples, Tool } from './tool';
 
 interface FlamegraphOptions extends CommonOptions {
@@ -79,6 +80,7 @@ export const tool: Tool<FlamegraphOptions, [string[]]> = {
     );
   },
   async run(opts: FlamegraphOptions, [files]: [string[]]) {
+    checkOutputPath(opts.svg, '--svg');
     let svg: string;
     if (opts.diff) {
       if (files.length !== 2) throw new UsageError('--diff takes two folded files: BEFORE AFTER');
@@ -107,9 +109,7 @@ export const tool: Tool<FlamegraphOptions, [string[]]> = {
       if (files.length !== 1) throw new UsageError('one folded file (or --diff BEFORE AFTER)');
       svg = renderFlameGraph(readFolded(files[0]), { title: opts.title ?? 'Flame Graph', unit: opts.unit });
     }
-    if (opts.svg) {
-      fs.writeFileSync(opts.svg, svg);
-      process.stderr.write(`memscope: wrote ${opts.svg}\n`);
-    } else process.stdout.write(svg);
+    if (opts.svg) writeOutputFile(opts.svg, svg);
+    else process.stdout.write(svg);
   },
 };

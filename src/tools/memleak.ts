@@ -12,6 +12,7 @@ import { eachEntry, struct } from '../engine/struct';
 import { readMaps } from '../procfs/maps';
 import { parseFolded, renderFlameGraph } from '../render/flamegraph';
 import { printJson } from '../render/json';
+import { writeOutputFile } from '../core/output-file';
 import { toFolded } from '../render/stacks';
 import { HEAP_SAMPLE_TYPES, renderPprof } from '../render/pprof';
 import { writeProfileFile } from './_stack-report';
@@ -338,8 +339,8 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         const folded = toFolded(counted);
         if (opts.svg) {
           const title = `Outstanding allocations${estimateNote}`;
-          fs.writeFileSync(opts.svg, renderFlameGraph(parseFolded(folded.join('\n')), { title, unit: 'bytes', palette: 'mem' }));
-          process.stderr.write(`memscope: wrote ${opts.svg} (${counted.length} stacks)\n`);
+          const svg = renderFlameGraph(parseFolded(folded.join('\n')), { title, unit: 'bytes', palette: 'mem' });
+          writeOutputFile(opts.svg, svg, `${counted.length} stacks`);
         }
         if (opts.folded) for (const l of folded) process.stdout.write(l + '\n');
         if (!opts.json && !opts.folded) printText(sorted);

@@ -1,12 +1,12 @@
 // The one option vocabulary every tool shares (BCC's conventions where BCC has one):
 // -p PID, -c CMD, -T, --json, -v/--verbose, --folded, --svg FILE, and [duration] or [interval [count]].
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseCount, parsePid, parsePositive } from '../core/options';
+import { parseCount, parseOutputPath, parsePid, parsePositive } from '../core/options';
 
 // the value parsers and CommonOptions live in core/options.ts (the unwinder and the session use them
 // too); tools get the whole vocabulary from here
 export type { CommonOptions } from '../core/options';
-export { parseCount, parseNonNegative, parsePid, parsePositive } from '../core/options';
+export { parseCount, parseNonNegative, parseOutputPath, parsePid, parsePositive } from '../core/options';
 
 type Feature = 'pid' | 'command' | 'timestamp' | 'json' | 'folded' | 'svg' | 'pprof';
 
@@ -20,8 +20,8 @@ export function addCommonOptions(cmd: Command, features: Feature[], longOnly: Fe
   if (has('command')) cmd.option(flag('command', '-c', '--command <CMD>'), 'run CMD and trace it from its first instruction');
   if (has('timestamp')) cmd.option(flag('timestamp', '-T', '--timestamp'), 'include a time column (HH:MM:SS)');
   if (has('folded')) cmd.option('--folded', 'print folded stacks (flamegraph.pl input) instead of the report');
-  if (has('svg')) cmd.option('--svg <FILE>', 'write a flame graph to FILE (open it in a browser)');
-  if (has('pprof')) cmd.option('--pprof <FILE>', 'also write the stacks as a gzipped pprof profile to FILE (go tool pprof FILE)');
+  if (has('svg')) cmd.option('--svg <FILE>', 'write a flame graph to FILE (open it in a browser)', parseOutputPath);
+  if (has('pprof')) cmd.option('--pprof <FILE>', 'also write the stacks as a gzipped pprof profile to FILE (go tool pprof FILE)', parseOutputPath);
   if (has('json')) cmd.option('--json', 'print JSON lines instead of text');
   cmd.option('-v, --verbose', 'say which kernel event sources are used, and show libbpf messages');
   cmd.option('--source <NAME>', 'prefer event sources whose name contains NAME (e.g. tp_btf, tracepoint, perf); see -v');

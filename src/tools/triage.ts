@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { addCommonOptions, CommonOptions, parsePositive } from './options';
+import { addCommonOptions, CommonOptions, parseOutputPath, parsePositive } from './options';
 import { UsageError } from '../core/errors';
 import { requireRoot } from '../engine/session';
 import { freeFigures } from '../procfs/meminfo';
@@ -18,6 +18,7 @@ import { judge } from './triage/judge';
 import { FAULTS_PER_S_WARN, STEPS } from './triage/plan';
 import { triageHtml } from './triage/render-html';
 import { formatTriage } from './triage/render-text';
+import { checkOutputPath, writeOutputFile } from '../core/output-file';
 import { examples, Tool } from './tool';
 
 interface TriageOptions extends CommonOptions {
@@ -69,7 +70,7 @@ export const tool: Tool<TriageOptions> = {
   summary: "the chapter's checklist in one command: OOM kills, swap, free memory, processes, faults, reclaim; ranked findings",
   configure(cmd) {
     cmd.option('-d, --duration <S>', 'seconds in all, BPF tools tracing for most of them', parsePositive, 10);
-    cmd.option('--html <FILE>', 'also write one self-contained HTML page with findings, tables and the page-fault flame graph');
+    cmd.option('--html <FILE>', 'also write one self-contained HTML page with findings, tables and the page-fault flame graph', parseOutputPath);
     cmd.option('--since <S>', 'OOM kills in the last S seconds are problems; earlier ones are listed as history', parsePositive, 3600);
     cmd.option('--fault-rate <N>', 'page faults per second of one process that count as a high rate', parsePositive, FAULTS_PER_S_WARN);
     addCommonOptions(cmd, ['json']);
@@ -93,15 +94,10 @@ export const tool: Tool<TriageOptions> = {
   async run(opts: TriageOptions) {
     requireRoot();
     if (opts.duration < 2) throw new UsageError('triage needs --duration of at least 2 seconds');
-    if (opts.html && !fs.existsSync(path.dirname(path.resolve(opts.html)))) throw new UsageError(`cannot write ${opts.html}: ENOENT (no such directory)`);
+    checkOutputPath(opts.html, '--html');
     const report = await triage(opts);
     if (opts.html) {
-      try {
-        fs.writeFileSync(opts.html, triageHtml(report));
-      } catch (e) {
-        throw new UsageError(`cannot write ${opts.html}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-      progress(`wrote ${opts.html}`);
+      writeOutputFile(opts.html, triageHtml(report));
     }
     if (opts.json) {
       const { faultsFolded: _f, ...rest } = report;

@@ -1,0 +1,49 @@
+// Names memscope prints come from other people: process names (anyone can exec -a anything),
+// command lines, file names, symbol names of their binaries, JIT perf maps. Printed raw, an ESC
+// sequence acts on the reader's terminal and a newline fakes a table row. Text output shows such
+// characters escaped, as `ls -b` and `ps` do; SVG/HTML get the same visible escapes (a raw control
+// character makes the XML invalid and the browser refuses the page). JSON keeps exact values.
+
+// C0 controls, DEL, C1 controls (U+009B is a one-character CSI on some terminals), line and
+// paragraph separators, bidirectional overrides and isolates (they reorder the text around them),
+// the noncharacters XML forbids, and lone surrogates.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const NAMED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
+
+function escapeChar(c: string): string {
+  const named = NAMED[c];
+  if (named) return named;
+  const code = c.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/** One line of text safe for a terminal: every non-printable character shown as an escape (\x1b, \n). */
+export function escapeText(s: string): string {
+  UNSAFE.lastIndex = 0;
+  return UNSAFE.test(s) ? s.replace(UNSAFE, escapeChar) : s;
+}
+
+/** Like escapeText but keeps tabs and line breaks: for multi-line text memscope composed itself
+ * (HTML <pre> blocks) where only foreign names might carry control characters. */
+export function escapeTextKeepLines(s: string): string {
+  return s.replace(UNSAFE, (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
+}
+
+/** Text for XML/HTML element content or a double-quoted attribute: escaped as text, then <>&". */
+export function escapeXml(s: string, keepLines = false): string {
+  return (keepLines ? escapeTextKeepLines(s) : escapeText(s))
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+}
+
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON text with the characters JSON.stringify leaves raw (DEL, C1, separators, bidi) written as
+ * \\uXXXX: the same value for a parser, nothing that acts on a terminal. */
+export function jsonSafe(json: string): string {
+  JSON_UNSAFE.lastIndex = 0;
+  return JSON_UNSAFE.test(json) ? json.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
+}

@@ -1,0 +1,67 @@
+// What memscope does when its output has nowhere to go. One mechanism for every tool, installed
+// by the CLI entry before any tool runs:
+// - a reader that went away (`memscope list | head -1`): the next write fails with EPIPE. Stop
+//   quietly as coreutils do when SIGPIPE kills them: detach everything (the exit hook destroys every
+//   BPF object) and exit with 141, the status a shell shows for a SIGPIPE death (Node ignores SIGPIPE,
+//   so it cannot die of it). No message: the reader chose to stop reading.
+// - stdout closed (`memscope ps >&-`): Node quietly reopens fd 1 on /dev/null, so output would be
+//   lost and the exit 0. Say so in one line and exit non-zero instead.
+import * as fs from 'node:fs';
+
+/** Exit status after the reader of stdout went away (128 + SIGPIPE). */
+export const EXIT_PIPE = 141;
+
+const cleanups: (() => void)[] = [];
+
+/** Runs before a quiet EPIPE exit (e.g. ending child processes); BPF objects are destroyed by their own exit hook. */
+export function onOutputClosed(fn: () => void): void {
+  cleanups.push(fn);
+}
+
+let closing = false;
+
+function outputGone(code: number): never {
+  if (!closing) {
+    closing = true;
+    for (const fn of cleanups) {
+      try {
+        fn();
+      } catch {
+        // the exit must happen whatever a cleanup does
+      }
+    }
+  }
+  process.exit(code);
+}
+
+/** True when fd 1 is the /dev/null Node opened itself because memscope was started with it closed:
+ * Node opens it read-write and close-on-exec, which no inherited descriptor can be. */
+export function stdoutWasClosed(): boolean {
+  try {
+    if (fs.readlinkSync('/proc/self/fd/1') !== '/dev/null') return false;
+    const m = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync('/proc/self/fdinfo/1', 'utf8'));
+    if (!m) return false;
+    const flags = parseInt(m[1], 8);
+    return (flags & 3) === fs.constants.O_RDWR && (flags & 0o2000000) !== 0; // O_CLOEXEC
+  } catch {
+    return false;
+  }
+}
+
+/** Installs the handlers; returns a one-line complaint when stdout is closed, else null. */
+export function guardStdio(): string | null {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ECONNRESET') outputGone(EXIT_PIPE);
+    // any other write error (EIO on a hung-up terminal, ENOSPC on a full disk): output is lost,
+    // so stop as well, but say why on stderr
+    try {
+      fs.writeSync(2, `memscope: cannot write the output: ${e.code ?? e.message}\n`);
+    } catch {
+      // stderr is gone too
+    }
+    outputGone(1);
+  });
+  // a closed stderr must not crash a run whose report goes to stdout
+  process.stderr.on('error', () => {});
+  return stdoutWasClosed() ? 'standard output is closed, so the output would be lost (redirect it to /dev/null to discard it)' : null;
+}
