@@ -6,7 +6,12 @@
 //   so it cannot die of it). No message: the reader chose to stop reading.
 // - stdout closed (`memscope ps >&-`): Node quietly reopens fd 1 on /dev/null, so output would be
 //   lost and the exit 0. Say so in one line and exit non-zero instead.
+// - raw control characters: the renderers escape the names they print (core/escape.ts); as a
+//   last line of defence every text written to stdout or stderr passes the same escaping, keeping
+//   only line breaks and tabs (and a carriage return that ends a progress line), so a name printed
+//   by a path the renderers missed still cannot act on the terminal.
 import * as fs from 'node:fs';
+import { escapeTextKeepLines } from './escape';
 
 /** Exit status after the reader of stdout went away (128 + SIGPIPE). */
 export const EXIT_PIPE = 141;
@@ -48,8 +53,24 @@ export function stdoutWasClosed(): boolean {
   }
 }
 
+// anything escapeTextKeepLines would change, but a carriage return at the end of a write
+const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff\ud800-\udfff]/;
+
+function filterWrites(stream: NodeJS.WriteStream): void {
+  const write = stream.write.bind(stream) as (...a: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (typeof chunk === 'string' && RAW.test(chunk)) {
+      const cr = chunk.endsWith('\r') && !chunk.endsWith('\n\r');
+      chunk = escapeTextKeepLines(cr ? chunk.slice(0, -1) : chunk) + (cr ? '\r' : '');
+    }
+    return write(chunk, ...rest);
+  }) as typeof stream.write;
+}
+
 /** Installs the handlers; returns a one-line complaint when stdout is closed, else null. */
 export function guardStdio(): string | null {
+  filterWrites(process.stdout);
+  filterWrites(process.stderr);
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE' || e.code === 'ECONNRESET') outputGone(EXIT_PIPE);
     // any other write error (EIO on a hung-up terminal, ENOSPC on a full disk): output is lost,

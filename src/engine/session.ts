@@ -8,6 +8,7 @@ import { MemscopeError } from '../core/errors';
 import { native } from './native';
 import { decodeProcNote } from './proc-note';
 import { phaseTimer } from './timing';
+import { escapeText } from '../core/escape';
 import { LongTimer, setLongInterval, setLongTimeout } from './timers';
 import type { ProbeGroup } from './sources';
 import type { CommonOptions } from '../core/options';
@@ -153,7 +154,7 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       }
       // always, on stderr: stdout carries only the report (tables, JSON, folded stacks) for pipes,
       // and tests and scripts wait for this line to know tracing has begun
-      process.stderr.write(`${spec.banner ?? 'Tracing'}${spec.duration ? ` for ${spec.duration} s` : ''}... Hit Ctrl-C to end.\n`);
+      process.stderr.write(`${escapeText(spec.banner ?? 'Tracing')}${spec.duration ? ` for ${spec.duration} s` : ''}... Hit Ctrl-C to end.\n`);
       gated?.release();
     });
 

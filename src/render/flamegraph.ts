@@ -1,5 +1,6 @@
 // Flame graphs rendered by memscope itself: an SVG that works on its own in a browser, with
 // hover details, click to zoom, and search. Input is folded stacks ("a;b;c count").
+import { escapeText, escapeXml } from '../core/escape';
 
 export interface FlameOptions {
   title?: string;
@@ -77,9 +78,9 @@ function paletteColor(name: string, palette: 'hot' | 'mem'): string {
   return `rgb(${Math.round(205 + 50 * v)},${Math.round(230 * v)},${Math.round(55 * v)})`;
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
+// names come from folded files and other people's binaries: control characters are shown escaped
+// (a raw one makes the SVG invalid XML, which browsers refuse), then <>&" as XML requires
+const esc = (s: string): string => escapeXml(s);
 
 const FRAME_H = 16;
 const PAD_TOP = 40;
@@ -124,7 +125,8 @@ export function renderFlameGraph(stacks: [string[], number][], opts: FlameOption
     const pw = root.value ? (node.value / root.value) * inner : inner;
     const y = PAD_TOP + (maxDepthHint - depth) * FRAME_H;
     const fit = Math.floor((pw - 6) / 7);
-    const text = fit < 3 ? '' : node.name.length <= fit ? node.name : node.name.slice(0, fit - 2) + '..';
+    const name = escapeText(node.name);
+    const text = fit < 3 ? '' : name.length <= fit ? name : name.slice(0, fit - 2) + '..';
     return (
       `<g class="f" data-x="${x}" data-w="${node.value}" data-d="${depth}">` +
       `<title>${esc(info)}</title><rect x="${px.toFixed(1)}" y="${y}" width="${pw.toFixed(1)}" height="${FRAME_H - 1}" rx="2" fill="${fill}"/>` +

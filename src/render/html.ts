@@ -1,14 +1,17 @@
 // One self-contained HTML page (no external files): a title, sections of text and tables, and
 // inline SVG such as flame graphs. Used by `memscope triage --html`.
+import { escapeXml } from '../core/escape';
 
+/** Text for HTML: <>&" escaped, and control characters shown escaped (core/escape.ts); line
+ * breaks and tabs stay, for the multi-line blocks memscope composes itself. */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return escapeXml(s, true);
 }
 
 export function htmlTable(headers: string[], rows: (string | number)[][], rightAligned: boolean[] = [], cls = ''): string {
   const th = headers.map((h, i) => `<th${rightAligned[i] ? ' class="r"' : ''}>${escapeHtml(h)}</th>`).join('');
   const trs = rows
-    .map((r) => '<tr>' + r.map((v, i) => `<td${rightAligned[i] ? ' class="r"' : ''}>${escapeHtml(String(v))}</td>`).join('') + '</tr>')
+    .map((r) => '<tr>' + r.map((v, i) => `<td${rightAligned[i] ? ' class="r"' : ''}>${escapeXml(String(v))}</td>`).join('') + '</tr>')
     .join('\n');
   return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table>`;
 }

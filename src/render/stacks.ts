@@ -1,6 +1,7 @@
 // Stacks with counts: the stackcount-style text report, folded lines and JSON records.
 import { CountedStack, Frame, formatFrame, frameName } from '../core/frames';
 import type { StackRecord } from '../core/records';
+import { escapeText } from '../core/escape';
 
 /** Merges stacks whose symbolized frames, pid and comm are equal (the addresses may differ);
  * with `names`, frames that differ only in offset are equal too (a report without offsets). */
@@ -26,11 +27,12 @@ export function formatStackCounts(
   const fmt = (f: Frame) => (opts.names ? frameName(f) : formatFrame(f));
   for (const s of [...stacks].sort((a, b) => a.count - b.count)) {
     lines.push('');
-    for (const f of s.kernel) lines.push(`  ${fmt(f)}`);
+    // frame names come from other people's binaries and JIT maps, comm from exec -a: escaped
+    for (const f of s.kernel) lines.push(`  ${escapeText(fmt(f))}`);
     if (s.kernel.length && s.user.length && opts.delimiter !== false) lines.push('  --');
-    for (const f of s.user) lines.push(`  ${fmt(f)}`);
+    for (const f of s.user) lines.push(`  ${escapeText(fmt(f))}`);
     if (!s.kernel.length && !s.user.length) lines.push('  [unknown]');
-    if (s.comm || s.pid) lines.push(`    ${s.comm} [${s.pid}]`); // stacks merged across processes have neither
+    if (s.comm || s.pid) lines.push(`    ${escapeText(s.comm)} [${s.pid}]`); // stacks merged across processes have neither
     lines.push(`    ${opts.countLabel ? opts.countLabel(s) : s.count}`);
   }
   return lines;
@@ -46,7 +48,7 @@ export function toFolded(stacks: CountedStack[], opts: { delimiter?: boolean } =
       ...[...s.user].reverse().map(frameName),
       ...(opts.delimiter && s.user.length && s.kernel.length ? ['-'] : []),
       ...[...s.kernel].reverse().map((f) => `${frameName(f)}_[k]`),
-    ].map((n) => n.replace(/;/g, ':').replace(/\s+/g, '_'));
+    ].map((n) => escapeText(n).replace(/;/g, ':').replace(/\s+/g, '_'));
     const key = frames.join(';');
     counts.set(key, (counts.get(key) ?? 0) + s.count);
   }

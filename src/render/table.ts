@@ -1,4 +1,6 @@
-// Fixed-width columns, as the chapter's tools print them.
+// Fixed-width columns, as the chapter's tools print them. Cells are escaped (core/escape.ts):
+// a process or file name with a newline or ESC in it stays one visible cell.
+import { escapeText } from '../core/escape';
 
 export interface Column {
   header: string;
@@ -10,7 +12,7 @@ export interface Column {
 export function formatRow(columns: Column[], values: (string | number)[]): string {
   return columns
     .map((c, i) => {
-      const v = String(values[i] ?? '');
+      const v = escapeText(String(values[i] ?? ''));
       const last = i === columns.length - 1;
       if (c.right) return v.padStart(c.width);
       return last ? v : v.padEnd(c.width);
@@ -24,7 +26,7 @@ export function formatHeader(columns: Column[]): string {
 
 /** Formats a table whose column widths fit the widest cell. */
 export function formatTable(headers: string[], rows: (string | number)[][], rightAligned: boolean[] = []): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i] ?? '').length)));
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => escapeText(String(r[i] ?? '')).length)));
   const cols = headers.map((h, i) => ({ header: h, width: widths[i], right: rightAligned[i] }));
   return [formatHeader(cols), ...rows.map((r) => formatRow(cols, r))];
 }

@@ -6,6 +6,7 @@ import { eachEntry, struct } from '../engine/struct';
 import { renderLog2 } from '../render/histogram';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
+import { escapeText } from '../core/escape';
 
 const HIST_KEY = struct([
   ['tgid', 'u32'],
@@ -76,7 +77,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
             printJson({ pid, comm: p.comm, expansions: n, bytes, hist });
             continue;
           }
-          out.push('', `@brk_bytes[${p.comm}, ${pid}]: ${n} expansions, ${bytes} bytes`);
+          out.push('', `@brk_bytes[${escapeText(p.comm)}, ${pid}]: ${n} expansions, ${bytes} bytes`);
           out.push(...renderLog2(p.buckets));
         }
         if (!opts.json) process.stdout.write((out.length ? out.join('\n') : '\nno brk() expansions') + '\n');

@@ -9,6 +9,7 @@ import { renderLog2 } from '../render/histogram';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
+import { escapeText } from '../core/escape';
 
 export const EVENT = struct([
   ['ts', 'u64'],
@@ -110,7 +111,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
             } else {
               const zone = `0x${e.zone_start.toString(16)}-0x${e.zone_end.toString(16)}`;
               process.stdout.write(
-                `${opts.timestamp ? formatEventTime(time) + ' ' : ''}${String(e.tgid).padEnd(7)} ${e.comm.padEnd(16)} ${zone.padEnd(21)} ${mode.padEnd(5)} ${status.padEnd(17)} ${(e.lat_ns / 1e6).toFixed(3).padStart(9)}\n`,
+                `${opts.timestamp ? formatEventTime(time) + ' ' : ''}${String(e.tgid).padEnd(7)} ${escapeText(e.comm).padEnd(16)} ${zone.padEnd(21)} ${mode.padEnd(5)} ${status.padEnd(17)} ${(e.lat_ns / 1e6).toFixed(3).padStart(9)}\n`,
               );
             }
           }

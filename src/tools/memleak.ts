@@ -24,6 +24,7 @@ import { examples, Tool } from './tool';
 import { Growth } from './memleak/growth';
 import { emulatedProbeOffset } from './memleak/probe-offset';
 import { SAMPLER_ALLOC_HOOK, SAMPLER_FREE_HOOK, SAMPLER_MODULE, samplerLibrary } from './memleak/sampler';
+import { escapeText } from '../core/escape';
 
 interface MemleakOptions extends CommonOptions {
   older?: number;
@@ -379,11 +380,11 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         }
         const g = growth.of(r.id);
         const trend = g ? `  [growth ${formatRate(g.slope)} over ${g.points} reports: ${g.verdict}]` : '';
-        const who = user && opts.command === undefined && opts.pid === undefined ? ` [${r.comm} ${r.pid}]` : '';
+        const who = user && opts.command === undefined && opts.pid === undefined ? ` [${escapeText(r.comm)} ${r.pid}]` : '';
         lines.push(`\t${Math.round(r.bytes)} bytes in ${Math.round(r.count)} allocations from stack${who}${trend}`);
         const frames = [...r.kernel, ...r.user];
         if (!frames.length) lines.push('\t\t[unknown]');
-        for (const f of frames) lines.push(`\t\t${formatFrame(f)}`);
+        for (const f of frames) lines.push(`\t\t${escapeText(formatFrame(f))}`);
       }
       process.stdout.write(lines.join('\n') + '\n');
     };

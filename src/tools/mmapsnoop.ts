@@ -13,6 +13,7 @@ import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '..
 import { EventStacks } from '../unwind/event-stacks';
 import { examples, Tool } from './tool';
 import { decodeProcNote } from '../engine/proc-note';
+import { escapeText } from '../core/escape';
 
 const MMAP_EVENT = struct([
   ['ts', 'u64'],
@@ -190,7 +191,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
         file,
       ];
       process.stdout.write(formatRow(columns, row) + '\n');
-      if (ustack) process.stdout.write(ustack.map((f) => `        ${f}\n`).join('') + '\n');
+      if (ustack) process.stdout.write(ustack.map((f) => `        ${escapeText(f)}\n`).join('') + '\n');
     }
 
     function emitUnmap(e: ReturnType<typeof MMAP_EVENT.decode>, ustack: string[] | undefined): void {

@@ -18,6 +18,7 @@ import { parseOomEvents } from '../procfs/oom-report';
 import type { OomkillRecord } from '../core/records';
 import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
+import { escapeText } from '../core/escape';
 
 const CG_DEPTH = 12;
 const CG_NAME = 64;
@@ -125,11 +126,11 @@ export function describe(rec: Buffer, pageKb: number): OomKill {
 }
 
 export function formatKill(k: OomKill): string {
-  const stack = k.trigger_ustack?.length ? '\n' + k.trigger_ustack.map((f) => `        ${f}`).join('\n') : '';
+  const stack = k.trigger_ustack?.length ? '\n' + k.trigger_ustack.map((f) => `        ${escapeText(f)}`).join('\n') : '';
   return (
-    `${k.time} Triggered by PID ${k.trigger.pid} ("${k.trigger.comm}"), OOM kill of PID ${k.victim.pid} ("${k.victim.comm}"), ` +
+    `${k.time} Triggered by PID ${k.trigger.pid} ("${escapeText(k.trigger.comm)}"), OOM kill of PID ${k.victim.pid} ("${escapeText(k.victim.comm)}"), ` +
     `${k.pages} pages, loadavg: ${k.loadavg}; anon-rss ${k.anon_rss_kb}kB, file-rss ${k.file_rss_kb}kB, shmem-rss ${k.shmem_rss_kb}kB, ` +
-    `oom_score_adj ${k.oom_score_adj}, constraint ${k.constraint}${k.oom_memcg ? ` (${k.oom_memcg})` : ''}, cgroup ${k.cgroup ?? '?'}` +
+    `oom_score_adj ${k.oom_score_adj}, constraint ${k.constraint}${k.oom_memcg ? ` (${escapeText(k.oom_memcg)})` : ''}, cgroup ${escapeText(k.cgroup ?? '?')}` +
     stack
   );
 }

@@ -9,6 +9,7 @@ import { formatOomEvent } from '../render/oom-report';
 import { uptimeSeconds } from '../procfs/vmstat';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
+import { escapeText } from '../core/escape';
 
 export const tool: Tool<CommonOptions & { file?: string }> = {
   name: 'oomlog',
@@ -57,11 +58,11 @@ export const tool: Tool<CommonOptions & { file?: string }> = {
       return;
     }
     if (events.length === 0) {
-      process.stdout.write(`No OOM kills in ${opts.file !== undefined ? (opts.file === '-' ? 'the input' : opts.file) : 'the kernel log'}.\n`);
+      process.stdout.write(`No OOM kills in ${opts.file !== undefined ? (opts.file === '-' ? 'the input' : escapeText(opts.file)) : 'the kernel log'}.\n`);
       return;
     }
     const out: string[] = [];
-    for (const e of events) out.push(...formatOomEvent(e), '');
+    for (const e of events) out.push(...formatOomEvent(e).map(escapeText), '');
     out.push(`${events.length} OOM kill${events.length === 1 ? '' : 's'} found.`);
     process.stdout.write(out.join('\n') + '\n');
   },

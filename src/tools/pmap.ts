@@ -7,6 +7,7 @@ import { procpsArgs } from '../render/text';
 import { parseSmaps, SmapsEntry } from '../procfs/smaps';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
+import { escapeText } from '../core/escape';
 
 /** pmap's mode: r w x, then s for shared, then R when the mapping reserves no swap. */
 function mode(e: SmapsEntry): string {
@@ -114,6 +115,6 @@ export const tool: Tool<CommonOptions & { extended?: boolean }, [number]> = {
       printJson({ total: pmapTotals(entries) });
       return;
     }
-    process.stdout.write(formatPmap(pid, readCmdline(pid), entries, !!opts.extended).join('\n') + '\n');
+    process.stdout.write(formatPmap(pid, readCmdline(pid), entries, !!opts.extended).map(escapeText).join('\n') + '\n');
   },
 };

@@ -8,6 +8,7 @@ import { renderLog2 } from '../render/histogram';
 import { printJson } from '../render/json';
 import { formatTable } from '../render/table';
 import { examples, Tool } from './tool';
+import { escapeText } from '../core/escape';
 
 const HIST_KEY = struct([
   ['tgid', 'u32'],
@@ -96,7 +97,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
         for (const [pid, p] of order) {
           const h = hists.get(pid);
           if (!h || !p.matched) continue;
-          out.push(`@swap_out_usecs[${p.comm}, ${pid}]: ${p.matched} pages back from swap, average ${(p.total_ns / p.matched / 1e6).toFixed(1)} ms out`);
+          out.push(`@swap_out_usecs[${escapeText(p.comm)}, ${pid}]: ${p.matched} pages back from swap, average ${(p.total_ns / p.matched / 1e6).toFixed(1)} ms out`);
           out.push(...renderLog2(h), '');
         }
         out.push(`${swapOuts} swap-outs seen (all processes)`);

@@ -18,6 +18,7 @@ import { StackReader } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { formatFrame } from '../core/frames';
 import type { BpfObject } from '../engine/bpf-object';
+import { escapeText } from '../core/escape';
 
 interface TraceOptions extends CommonOptions {
   duration?: number;
@@ -246,9 +247,9 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
                 ? ''
                 : `addr=0x${h.addr.toString(16)}`;
         const t = opts.sinceStart ? `${since.toFixed(6).padEnd(12)}` : opts.timestamp ? formatEventTime(time) + ' ' : '';
-        const lines = [`${t}${String(h.tgid).padEnd(7)} ${String(h.tid).padEnd(7)} ${h.comm.padEnd(16)} ${probe.label.padEnd(w)} ${text}`.trimEnd()];
+        const lines = [`${t}${String(h.tgid).padEnd(7)} ${String(h.tid).padEnd(7)} ${escapeText(h.comm).padEnd(16)} ${escapeText(probe.label).padEnd(w)} ${escapeText(text)}`.trimEnd()];
         // BCC trace: the kernel stack, then the user stack, indented under the event
-        if (st) for (const f of [...st.k, ...st.u]) lines.push(`        ${f}`);
+        if (st) for (const f of [...st.k, ...st.u]) lines.push(`        ${escapeText(f)}`);
         process.stdout.write(lines.join('\n') + '\n');
       }
       if (opts.maxEvents && shown >= opts.maxEvents) process.kill(process.pid, 'SIGINT');

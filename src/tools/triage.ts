@@ -20,6 +20,7 @@ import { triageHtml } from './triage/render-html';
 import { formatTriage } from './triage/render-text';
 import { checkOutputPath, writeOutputFile } from '../core/output-file';
 import { examples, Tool } from './tool';
+import { escapeText } from '../core/escape';
 
 interface TriageOptions extends CommonOptions {
   duration: number;
@@ -29,7 +30,7 @@ interface TriageOptions extends CommonOptions {
 }
 
 function progress(msg: string): void {
-  process.stderr.write(`memscope triage: ${msg}\n`);
+  process.stderr.write(`memscope triage: ${escapeText(msg)}\n`);
 }
 
 export async function triage(opts: TriageOptions): Promise<TriageReport> {
@@ -103,7 +104,7 @@ export const tool: Tool<TriageOptions> = {
       const { faultsFolded: _f, ...rest } = report;
       printJson(rest);
     } else {
-      process.stdout.write(formatTriage(report).join('\n') + '\n');
+      process.stdout.write(formatTriage(report).map(escapeText).join('\n') + '\n');
     }
   },
 };
