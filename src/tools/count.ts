@@ -62,7 +62,9 @@ export const tool: Tool<CountOptions, [string[]]> = {
       const out: string[] = [];
       if (header) out.push(`\n[${time}]`);
       else out.push('');
-      if (opts.byProcess) out.push(...formatTable(['PROBE', 'PID', 'COMM', 'COUNT'], sorted.map((r) => [r.probe, r.pid, r.comm, r.count]), [false, true, false, true]));
+      // an interval with no events says so, as the other interval tools do, not an empty table
+      if (header && !sorted.length) out.push('(no events)');
+      else if (opts.byProcess) out.push(...formatTable(['PROBE', 'PID', 'COMM', 'COUNT'], sorted.map((r) => [r.probe, r.pid, r.comm, r.count]), [false, true, false, true]));
       else out.push(...formatTable(['PROBE', 'COUNT'], sorted.map((r) => [r.probe, r.count]), [false, true]));
       process.stdout.write(out.join('\n') + '\n');
     };

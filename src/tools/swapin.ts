@@ -39,7 +39,8 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     addInterval(addCommonOptions(cmd, ['pid', 'timestamp', 'json']));
     cmd.addHelpText(
       'after',
-      '\nEvery interval (default 1 s), the processes that had pages read back from swap: COMM, PID,\n' +
+      '\nEvery interval (default 1 s), headed by its time, the processes that had pages read back\n' +
+        'from swap (or "(no swap-ins)"): COMM, PID,\n' +
         'PAGES and BYTES. A swap-in is a page read from a swap device because the process touched\n' +
         'memory that had been swapped out: the cost of swapping that the process feels. Pages found\n' +
         'still in the swap cache need no read and are not counted (as in /proc/vmstat pswpin).\n' +
@@ -79,11 +80,12 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
         for (const r of rows) printJson({ time, comm: r.comm, pid: r.pid, pages: r.pages, bytes: r.pages * pageBytes, zswap_pages: r.zswap } satisfies SwapinRecord);
         return;
       }
-      const out: string[] = [];
-      if (opts.timestamp) out.push(time);
+      // every interval is headed by its time, as ffaults, hfaults and vmgrowth do (BCC's swapin
+      // prints the time too); an empty one says so instead of printing a bare blank line
+      const out: string[] = ['', time];
       if (rows.length)
         out.push(...formatTable(['COMM', 'PID', 'PAGES', 'BYTES'], rows.map((r) => [r.comm, r.pid, r.pages, r.pages * pageBytes]), [false, false, true, true]));
-      out.push('');
+      else out.push('(no swap-ins)');
       process.stdout.write(out.join('\n') + '\n');
     };
     await runTrace({
