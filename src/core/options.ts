@@ -33,6 +33,7 @@ export function parsePositive(v: string): number {
 
 export function parseCount(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError('expected a positive whole number.');
+  if (Number(v) > Number.MAX_SAFE_INTEGER) throw new InvalidArgumentError(`at most ${Number.MAX_SAFE_INTEGER}.`);
   return Number(v);
 }
 
