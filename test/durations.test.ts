@@ -19,7 +19,12 @@ async function stillRunning(r: { child: { exitCode: number | null; signalCode: s
 
 test(`faults ${LONG} traces until Ctrl-C, then reports`, async () => {
   const ms = await startMemscope(['faults', LONG]);
-  await stillRunning(ms);
+  try {
+    await stillRunning(ms);
+  } catch (e) {
+    ms.kill(); // a runaway must not outlive a failed assertion
+    throw e;
+  }
   const r = await ms.interrupt();
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
@@ -30,8 +35,13 @@ test(`faults ${LONG} traces until Ctrl-C, then reports`, async () => {
 test(`ffaults ${LONG} and vmgrowth ${LONG} print one report (at Ctrl-C), not one per millisecond`, async () => {
   for (const tool of ['ffaults', 'vmgrowth']) {
     const ms = await startMemscope([tool, LONG]);
-    await stillRunning(ms);
-    assert.equal(ms.stdout, '', `${tool} reported before its interval`);
+    try {
+      await stillRunning(ms);
+      assert.equal(ms.stdout, '', `${tool} reported before its interval`);
+    } catch (e) {
+      ms.kill();
+      throw e;
+    }
     const r = await ms.interrupt();
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
@@ -43,7 +53,12 @@ test(`vmstat ${LONG} prints the since-boot line and waits`, async () => {
   const { start } = await import('./lib/run');
   const v = start(path.join(ROOT, 'bin', 'memscope'), ['vmstat', LONG]);
   await v.waitFor(/\n\s*\d+\s+\d+\s+\d+/); // the first (since boot) line
-  await stillRunning(v);
+  try {
+    await stillRunning(v);
+  } catch (e) {
+    v.kill();
+    throw e;
+  }
   const lines = v.stdout.trim().split('\n').length;
   const r = await v.interrupt();
   assert.equal(r.code, 0, r.stderr);
