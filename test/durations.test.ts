@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { memscope, startMemscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { ROOT } from './lib/workloads';
+import * as timers from '../src/engine/timers';
 
 const LONG = '2200000'; // 25.5 days, past Node's timer limit
 
@@ -67,7 +68,11 @@ test(`vmstat ${LONG} prints the since-boot line and waits`, async () => {
 });
 
 test('numbers too large to be milliseconds are refused with one line', () => {
-  for (const args of [['faults', '9'.repeat(40)], ['ffaults', '1', '9'.repeat(40)], ['vmstat', '9'.repeat(20)]]) {
+  for (const args of [
+    ['faults', '9'.repeat(40)],
+    ['ffaults', '1', '9'.repeat(40)],
+    ['vmstat', '9'.repeat(20)],
+  ]) {
     const r = memscope(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^memscope: \w+: .*(at most \d+|positive whole number)/);
@@ -76,8 +81,6 @@ test('numbers too large to be milliseconds are refused with one line', () => {
 });
 
 test('setLongTimeout and setLongInterval: a delay past the limit does not fire early; short ones fire in order', async () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const timers = require(path.join(ROOT, 'dist', 'src', 'engine', 'timers.js'));
   let fired = 0;
   const long = timers.setLongTimeout(() => fired++, timers.MAX_TIMER_MS * 3);
   const longEvery = timers.setLongInterval(() => fired++, timers.MAX_TIMER_MS + 1);

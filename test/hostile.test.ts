@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { jsonLines, memscope, Running, start, startMemscope, Result } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { ROOT, workload } from './lib/workloads';
+import * as html from '../src/render/html';
 
 const COMM = '\x1b[31m<s>\nrow';
 const COMM_SHOWN = '\\x1b[31m<s>\\nrow';
@@ -26,6 +27,7 @@ after(() => fs.rmSync(base, { recursive: true, force: true }));
 
 /** No raw control character but line breaks; no line starting as a faked row would. */
 function assertClean(text: string, what: string): void {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.exec(text);
   assert.equal(raw, null, `${what}: raw control character ${JSON.stringify(raw?.[0])} in ${JSON.stringify(text.slice(0, 2000))}`);
   assert.doesNotMatch(text, /^(row|fake row)/m, `${what}: a name's newline started a line`);
@@ -113,7 +115,18 @@ function chromiumDom(file: string): string {
   try {
     const c = spawnSync(
       'chromium',
-      ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, '--dump-dom', `file://${file}`],
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        `--user-data-dir=${profile}`,
+        '--dump-dom',
+        `file://${file}`,
+      ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.equal(c.status, 0, c.stderr);
@@ -127,6 +140,7 @@ test('hostile names: the faults flame graph is valid XML (Chromium parses it) an
   const svg = path.join(base, 'faults.svg');
   const r = await traceHostile((p) => ['faults', '-p', String(p), '--svg', svg]);
   const text = fs.readFileSync(svg, 'utf8');
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   assert.equal(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.exec(text), null, 'XML-invalid character in the SVG');
   assert.ok(text.includes(`<title>${COMM_SHOWN.replace('<', '&lt;').replace('>', '&gt;')} (`), 'the comm frame, escaped');
   const dom = chromiumDom(svg);
@@ -154,8 +168,6 @@ test('hostile names: flamegraph of a folded file with BEL and ESC gives valid XM
 });
 
 test('hostile names: the HTML renderer escapes control characters and <>&" in text and tables', () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const html = require(path.join(ROOT, 'dist', 'src', 'render', 'html.js'));
   const page: string = html.htmlPage(`report for ${COMM}`, FILE, [
     { id: 't', title: COMM, html: html.htmlTable(['COMM', 'FILE'], [[COMM, FILE]]) + `<p>${html.escapeHtml(`${FILE} & "q"`)}</p>` },
   ]);

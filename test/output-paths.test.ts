@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MEMSCOPE, memscope, Result } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
-import { ROOT } from './lib/workloads';
+import { withVdso } from '../src/symbols/vdso';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-paths-'));
 // a sticky, world-writable directory like /tmp, where `nobody` plants links
@@ -83,13 +83,19 @@ test('unwritable places are refused before tracing: missing directory, read-only
   const closed = path.join(base, 'closed');
   fs.mkdirSync(closed, { mode: 0o755 });
   fs.chmodSync(folded, 0o644);
-  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', MEMSCOPE, 'flamegraph', folded, '--svg', path.join(closed, 'x.svg')], { encoding: 'utf8' });
+  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', MEMSCOPE, 'flamegraph', folded, '--svg', path.join(closed, 'x.svg')], {
+    encoding: 'utf8',
+  });
   assertRefused({ code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }, path.join(closed, 'x.svg'), /not writable \(permission denied\)/);
   assert.deepEqual(fs.readdirSync(closed), []);
 });
 
 test("--svg '' and --html '' are usage errors, not SVG on standard output", () => {
-  for (const args of [['flamegraph', folded, '--svg', ''], ['faults', '--svg', '', '1'], ['triage', '--html', '']]) {
+  for (const args of [
+    ['flamegraph', folded, '--svg', ''],
+    ['faults', '--svg', '', '1'],
+    ['triage', '--html', ''],
+  ]) {
     const r = memscope(args);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /^memscope: \w+: option '--(svg|html) <FILE>' argument '' is invalid\. expected a file name/);
@@ -106,12 +112,13 @@ test('a regular file is replaced whole (new inode, no temporary left behind); th
   assert.equal(r.stderr, `memscope: wrote ${out}\n`);
   assert.match(fs.readFileSync(out, 'utf8'), /^<\?xml [\s\S]*<title>f \(5 samples, 100\.00%\)<\/title>[\s\S]*<\/svg>\n$/);
   assert.notEqual(fs.statSync(out).ino, before);
-  assert.deepEqual(fs.readdirSync(sticky).filter((f) => f.includes('memscope-')), []);
+  assert.deepEqual(
+    fs.readdirSync(sticky).filter((f) => f.includes('memscope-')),
+    [],
+  );
 });
 
 test('the vDSO copy is made in a private directory (mode 0700) that is removed afterwards', () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { withVdso } = require(path.join(ROOT, 'dist', 'src', 'symbols', 'vdso.js'));
   const tmpdir = fs.mkdtempSync(path.join(base, 'tmp-'));
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = tmpdir; // os.tmpdir() follows TMPDIR

@@ -7,7 +7,10 @@
 // C0 controls, DEL, C1 controls (U+009B is a one-character CSI on some terminals), line and
 // paragraph separators, bidirectional overrides and isolates (they reorder the text around them),
 // the noncharacters XML forbids, and lone surrogates.
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/* eslint-disable no-control-regex -- finding control characters is the point */
+const UNSAFE =
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/* eslint-enable no-control-regex */
 
 const NAMED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
 
@@ -32,11 +35,7 @@ export function escapeTextKeepLines(s: string): string {
 
 /** Text for XML/HTML element content or a double-quoted attribute: escaped as text, then <>&". */
 export function escapeXml(s: string, keepLines = false): string {
-  return (keepLines ? escapeTextKeepLines(s) : escapeText(s))
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;');
+  return (keepLines ? escapeTextKeepLines(s) : escapeText(s)).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;

@@ -54,6 +54,7 @@ export function stdoutWasClosed(): boolean {
 }
 
 // anything escapeTextKeepLines would change, but a carriage return at the end of a write
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff\ud800-\udfff]/;
 
 function filterWrites(stream: NodeJS.WriteStream): void {

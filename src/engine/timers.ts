@@ -16,12 +16,15 @@ export function setLongTimeout(fn: () => void, ms: number): LongTimer {
   // monotonic: a wall-clock step must not end a trace early or late
   const due = performance.now() + ms;
   const arm = (remaining: number) => {
-    t = setTimeout(() => {
-      if (cleared) return;
-      const left = due - performance.now();
-      if (left >= 1) arm(left);
-      else fn();
-    }, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
+    t = setTimeout(
+      () => {
+        if (cleared) return;
+        const left = due - performance.now();
+        if (left >= 1) arm(left);
+        else fn();
+      },
+      Math.min(Math.max(remaining, 0), MAX_TIMER_MS),
+    );
   };
   arm(ms);
   return {
@@ -41,11 +44,14 @@ export function setLongInterval(fn: () => void, ms: number): LongTimer {
   let cleared = false;
   const next = () => {
     n = Math.max(n + 1, Math.floor((performance.now() - start) / ms) + 1);
-    cur = setLongTimeout(() => {
-      if (cleared) return;
-      next();
-      fn();
-    }, Math.max(0, start + n * ms - performance.now()));
+    cur = setLongTimeout(
+      () => {
+        if (cleared) return;
+        next();
+        fn();
+      },
+      Math.max(0, start + n * ms - performance.now()),
+    );
   };
   next();
   return {
