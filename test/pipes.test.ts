@@ -87,7 +87,8 @@ const TRACERS: string[][] = [
   ['vmscan', '0.3'],
   ['oomkill', '1'],
   ['count', '-d', '1', 'software:cpu-clock'],
-  ['stackcount', '-d', '1', 'software:cpu-clock'],
+  ['stackcount', '-D', '1', 'software:cpu-clock'],
+  ['profile', '1'],
   ['trace', '--json', '-d', '30', 'software:cpu-clock:1000000'],
 ];
 
