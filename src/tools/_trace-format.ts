@@ -3,6 +3,7 @@
 // and the printf-style formatting of each event's arguments (as C's printf, with BCC's types:
 // %d is a 32-bit int, %ld/%lld 64-bit, %s a string copied from the traced process).
 import { UsageError } from '../core/errors';
+import { escapeText } from '../core/escape';
 
 export interface TraceSpec {
   probe: string;
@@ -75,10 +76,10 @@ export function checkFormat(format: string, args: string[], known: Set<string>):
   for (const a of args) if (!known.has(a)) throw new UsageError(`unknown argument '${a}' (known here: ${[...known].join(', ')})`);
 }
 
-/** Printable: control characters as C escapes (a traced string may hold anything). */
+/** Printable: control characters as C escapes (a traced string may hold anything); the one
+ * escaping of text output, core/escape.ts. */
 export function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f]/g, (c) => ({ '\n': '\\n', '\t': '\\t', '\r': '\\r' })[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escapeText(s);
 }
 
 function bits(length: string, conv: string): number {
