@@ -73,7 +73,10 @@ const TRACERS: [string, (pid: number) => string[], string[]][] = [
 
 for (const [name, args, shown] of TRACERS) {
   test(`hostile names: ${name} shows the process's names escaped`, async () => {
-    const r = await traceHostile(args);
+    let r = await traceHostile(args);
+    // ffaults names a fault's file through bpf_find_vma, which another tracer on this busy machine
+    // can hold at that instant ("[vma busy]", see ffaults --help): try again, a few times at most
+    for (let i = 0; i < 3 && r.stdout.includes('[vma busy]') && !shown.every((x) => r.stdout.includes(x)); i++) r = await traceHostile(args);
     assertClean(r.stdout, `${name} stdout`);
     assertClean(r.stderr, `${name} stderr`);
     for (const s of shown) assert.ok(r.stdout.includes(s), `${name}: ${JSON.stringify(s)} not in\n${r.stdout}`);
