@@ -55,6 +55,7 @@ test('a symlink planted by nobody in a sticky directory is refused, not followed
   // before tracing: no banner, at once
   assertRefused(memscope(['faults', '--svg', link, '30']), link, /symbolic link/);
   assertRefused(memscope(['brkstack', '--svg', link, '30']), link, /symbolic link/);
+  assertRefused(memscope(['faults', '--pprof', link, '30']), link, /symbolic link/);
   const html = path.join(sticky, 'triage.html');
   asNobody(`ln -s ${secret} ${html}`);
   assertRefused(memscope(['triage', '-d', '30', '--html', html]), html, /symbolic link/);
@@ -92,13 +93,14 @@ test('unwritable places are refused before tracing: missing directory, read-only
 
 test("--svg '' and --html '' are usage errors, not SVG on standard output", () => {
   for (const args of [
+    ['faults', '--pprof', '', '1'],
     ['flamegraph', folded, '--svg', ''],
     ['faults', '--svg', '', '1'],
     ['triage', '--html', ''],
   ]) {
     const r = memscope(args);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /^memscope: \w+: option '--(svg|html) <FILE>' argument '' is invalid\. expected a file name/);
+    assert.match(r.stderr, /^memscope: \w+: option '--(svg|html|pprof) <FILE>' argument '' is invalid\. expected a file name/);
     assert.equal(r.stdout, '');
   }
 });

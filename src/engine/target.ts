@@ -42,6 +42,7 @@ function readTask(pid: number): { tgid: number; name: string; kthread: boolean }
 export function checkTarget(opts: CommonOptions, rules: TargetRules = {}): void {
   // output paths first: a trace whose result cannot be written is refused before it starts
   checkOutputPath(opts.svg, '--svg');
+  checkOutputPath(opts.pprof, '--pprof');
   if (opts.pid !== undefined && opts.command !== undefined) {
     throw new UsageError('-p and -c exclude each other: trace a running process or start one');
   }

@@ -6,22 +6,12 @@ import { writeOutputFile } from '../core/output-file';
 import type { CountedStack } from '../core/frames';
 import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/stacks';
 import { renderPprof } from '../render/pprof';
-import { MemscopeError } from '../core/errors';
 import type { Symbolizer } from '../symbols/symbolizer';
 
-/** Writes a profile to a new or regular file, never through a symlink. */
-export function writeProfileFile(file: string, data: Buffer): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
-  } catch (e) {
-    throw new MemscopeError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link' : (e as Error).message}`);
-  }
-  try {
-    fs.writeSync(fd, data);
-  } finally {
-    fs.closeSync(fd);
-  }
+/** Writes a profile as every output file is written (core/output-file.ts: never through a link,
+ * a new file renamed into place) and says so on stderr. */
+export function writeProfileFile(file: string, data: Buffer, note?: string): void {
+  writeOutputFile(file, data, note);
 }
 
 /** --pprof FILE: the stacks as a profile with one sample type [type, unit] (e.g. faults/count). */
@@ -37,8 +27,7 @@ export function writeStacksPprof(
     stacks: stacks.map((s) => ({ values: [s.count], user: s.user, kernel: s.kernel, pid: s.pid, comm: s.comm, labels: labelsOf?.(s) })),
     moduleOf: symbolizer ? (pid, f) => symbolizer.moduleOf(pid, f) : undefined,
   });
-  writeProfileFile(file, data);
-  process.stderr.write(`memscope: wrote ${file} (${stacks.length} stacks)\n`);
+  writeProfileFile(file, data, `${stacks.length} stacks`);
 }
 
 export function reportStacks(

@@ -331,8 +331,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
           moduleOf: (pid, f) => symbolizer.moduleOf(pid, f),
           comments: estimateNote ? [estimateNote.trim()] : [],
         });
-        writeProfileFile(opts.pprof, data);
-        process.stderr.write(`memscope: wrote ${opts.pprof} (${live.length} stacks)\n`);
+        writeProfileFile(opts.pprof, data, `${live.length} stacks`);
       }
       if (opts.folded || opts.svg) {
         if (!final) return;
