@@ -1,7 +1,7 @@
 // A process whose names attack the reader's terminal: its comm is ESC "[31m<s>" newline "row"
 // (set with prctl, as any program may), and it maps a file whose name carries ESC, a newline and
 // <script>. Gated: prints "ready", waits for a line, then grows its heap with brk() 3 times,
-// mmaps the file and touches its 4 pages, mmaps and touches 16 anonymous pages, prints "done",
+// mmaps the file and touches its 4 pages 50 times over, mmaps and touches 16 anonymous pages, prints "done",
 // and waits for a second line before exiting (so tools that read /proc see it).
 // Usage: hostile DIR   (the file is created in DIR and removed before exit)
 #define _GNU_SOURCE
@@ -47,7 +47,12 @@ int main(int argc, char **argv) {
   grow_heap();
   char *f = mmap(NULL, 4 * 4096, PROT_READ, MAP_SHARED, fd, 0);
   if (f == MAP_FAILED) return 1;
-  touch(f, 4);
+  // fault the file's pages again and again (MADV_DONTNEED drops the mappings, not the page cache):
+  // ffaults names the file of each fault, and on a busy machine a few lookups may find it busy
+  for (int round = 0; round < 50; round++) {
+    touch(f, 4);
+    madvise(f, 4 * 4096, MADV_DONTNEED);
+  }
   char *a = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (a == MAP_FAILED) return 1;
   for (int i = 0; i < 16; i++) a[i * 4096] = 1;
