@@ -14,12 +14,17 @@
 /* 0 traces every process; otherwise only this thread group (process). */
 const volatile __u32 targ_tgid = 0;
 
+/* memscope's own process (set by runTrace at load): never traced. Its page faults, brk() and
+ * mmap() calls while it reads maps and unwinds stacks would otherwise be counted, and with DWARF
+ * unwinding each of its faults makes a sample whose unwinding faults again (a feedback loop). */
+const volatile __u32 ms_self_tgid = 0;
+
 /* Events dropped because a ring buffer or map was full; userspace reports it. */
 __u64 lost_events = 0;
 
 static __always_inline bool ms_traced(__u32 tgid)
 {
-	return targ_tgid == 0 || tgid == targ_tgid;
+	return tgid != ms_self_tgid && (targ_tgid == 0 || tgid == targ_tgid);
 }
 
 static __always_inline void ms_count_lost(void)

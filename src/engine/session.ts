@@ -92,6 +92,8 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       targetPid = gated.child.pid;
     }
     for (const [k, v] of Object.entries(spec.consts ?? {})) obj.setConst(k, v);
+    // memscope never traces itself (memscope.h ms_traced)
+    obj.setConst('ms_self_tgid', process.pid);
     if (targetPid !== undefined) obj.setConst('targ_tgid', targetPid);
     obj.selectSources(spec.groups, spec.opts.source);
     if (spec.opts.verbose) {
