@@ -1,7 +1,13 @@
-/* Stack capture, in one replaceable place.
- * User stacks are stored with build IDs: the kernel records (build id, file offset) for each
- * frame while the process is alive, so symbolization still works after the process exited.
- * Frames the kernel could not resolve fall back to plain addresses. */
+/* Stack capture, in one replaceable place. Every map here is sized 1 entry by default (it costs
+ * nothing): a tool opts in to the kinds it captures by sizing them before load (sizeStackMaps in
+ * src/engine/stacks.ts), so a tool never carries maps it does not use.
+ *
+ * User stacks come in two kinds, chosen at load by ms_plain_ustacks:
+ *  - build-id stacks (ms_ustacks, low-rate tools): the kernel records (build id, file offset) per
+ *    frame while the process is alive, so symbolization works after the process exited;
+ *  - walked stacks (ms_walked_ustacks, high-rate tools): a frame-pointer walk here, the stack named
+ *    by a hash of its return addresses (see ms_walk_user_stack).
+ * Kernel stacks use the kernel's stack map (ms_kstacks). */
 #ifndef MEMSCOPE_STACKS_H
 #define MEMSCOPE_STACKS_H
 
@@ -13,7 +19,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, MS_STACK_DEPTH * sizeof(struct bpf_stack_build_id));
-	__uint(max_entries, 2048);
+	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_STACK_BUILD_ID);
 } ms_ustacks SEC(".maps");
 
@@ -21,23 +27,111 @@ struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, MS_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 2048);
+	__uint(max_entries, 1);
 } ms_kstacks SEC(".maps");
 
-/* Plain-address user stacks: a load-time alternative to build-id stacks (ms_plain_ustacks).
- * Resolving build ids costs the kernel an mmap-lock trylock and, where interrupts are off (page
- * faults), a self-IPI to release it on every event — most of a fault tool's cost. With plain
- * stacks the process's executable mappings are sent to userspace instead whenever they change
- * (ms_dwarf_note_maps, ahead of the stacks), so frames still resolve after the process exits.
- * Sized by userspace when used. */
+/* Walked user stacks (ms_plain_ustacks), for tools whose events come fast (faults, stackcount).
+ * Build-id stacks cost the kernel an mmap-lock trylock per event and, where interrupts are off
+ * (page-fault tracepoints), a self-IPI to release it; and bpf_get_stackid() stores a stack in the
+ * bucket of its hash, so two stacks whose hashes share a bucket cannot both be kept (a fork storm
+ * lost 66% of fault stacks that way, issue 10). Here the walk reads the user frame records with
+ * bpf_probe_read_user, and the stack is stored under a 31-bit id from a 64-bit hash of its
+ * addresses; the value keeps the full hash, so a different stack landing on a taken id moves on to
+ * the next ids (MS_WALK_PROBES tries). Only a full map or MS_WALK_PROBES taken ids lose a stack,
+ * and both are counted. The process's executable mappings are sent to userspace whenever they
+ * change (ms_dwarf_note_maps, ahead of the stacks), so addresses resolve after the process exited. */
 const volatile bool ms_plain_ustacks = false;
 
+#define MS_WALK_PROBES 4
+
+struct ms_walked_stack {
+	__u64 hash;
+	__u32 nr;                   /* addresses used in ips[] */
+	__u32 pad;
+	__u64 ips[MS_STACK_DEPTH];  /* innermost first: the event's rip, then return addresses */
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MS_STACK_DEPTH * sizeof(__u64));
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct ms_walked_stack);
 	__uint(max_entries, 1);
-} ms_ustacks_plain SEC(".maps");
+} ms_walked_ustacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ms_walked_stack);
+	__uint(max_entries, 1);
+} ms_walk_scratch SEC(".maps");
+
+__u64 ms_walked_full = 0;     /* walked stacks not stored: the map was full */
+__u64 ms_walked_collided = 0; /* walked stacks not stored: MS_WALK_PROBES ids taken by other stacks */
+
+struct ms_frame_record {
+	__u64 next;
+	__u64 ret;
+};
+
+/* Walks the current task's user stack by frame pointers from its user registers (whatever the
+ * event's context: a user fault, a kernel-mode fault on user memory, a system call) and returns the
+ * stack's id in ms_walked_ustacks, or a negative errno (-EFAULT: no user stack, -ENOMEM: map full,
+ * -EEXIST: ids taken). The frame records read lie on stack pages the task has used, so the walk does
+ * not fault; the first bad record ends it (as the kernel's own walk does). */
+static __always_inline __s32 ms_walk_user_stack(void)
+{
+	__u32 zero = 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->flags & 0x00200000 /* PF_KTHREAD */)
+		return -14;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct ms_walked_stack *w = bpf_map_lookup_elem(&ms_walk_scratch, &zero);
+	if (!w || !regs)
+		return -14;
+	__u64 ip = BPF_CORE_READ(regs, ip);
+	__u64 fp = BPF_CORE_READ(regs, bp);
+	if (!ip)
+		return -14;
+	__u64 h = 14695981039346656037ULL ^ ip;
+	w->ips[0] = ip;
+	__u32 n = 1;
+	for (int i = 1; i < MS_STACK_DEPTH; i++) {
+		struct ms_frame_record fr;
+		if (!fp || (fp & 7) || bpf_probe_read_user(&fr, sizeof(fr), (void *)fp) || !fr.ret)
+			break;
+		w->ips[i] = fr.ret;
+		n = i + 1;
+		h = (h ^ fr.ret) * 1099511628211ULL;
+		if (fr.next <= fp) /* frames lie at higher addresses as the walk goes up */
+			break;
+		fp = fr.next;
+	}
+	h ^= h >> 29;
+	w->hash = h;
+	w->nr = n;
+	__u32 id = (__u32)(h ^ (h >> 32)) & 0x7fffffff;
+	for (int i = 0; i < MS_WALK_PROBES; i++, id = (id + 1) & 0x7fffffff) {
+		struct ms_walked_stack *have = bpf_map_lookup_elem(&ms_walked_ustacks, &id);
+		if (have) {
+			if (have->hash == h)
+				return id;
+			continue;
+		}
+		long err = bpf_map_update_elem(&ms_walked_ustacks, &id, w, BPF_NOEXIST);
+		if (!err)
+			return id;
+		if (err == -17 /* EEXIST: stored meanwhile on another CPU: look at it again */) {
+			have = bpf_map_lookup_elem(&ms_walked_ustacks, &id);
+			if (have && have->hash == h)
+				return id;
+			continue;
+		}
+		__sync_fetch_and_add(&ms_walked_full, 1);
+		return -12;
+	}
+	__sync_fetch_and_add(&ms_walked_collided, 1);
+	return -17;
+}
 
 static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid);
 
@@ -46,7 +140,7 @@ static __always_inline __s32 ms_user_stack(void *ctx)
 {
 	if (ms_plain_ustacks) {
 		ms_dwarf_note_maps(bpf_get_current_task_btf(), bpf_get_current_pid_tgid() >> 32);
-		return bpf_get_stackid(ctx, &ms_ustacks_plain, BPF_F_USER_STACK);
+		return ms_walk_user_stack();
 	}
 	return bpf_get_stackid(ctx, &ms_ustacks, BPF_F_USER_STACK);
 }
@@ -67,8 +161,8 @@ static __always_inline __u64 ms_entry_return_address(struct pt_regs *regs)
 }
 
 /* A user stack captured at a function's entry, plus its immediate caller from [sp]. The stack's
- * frame 0 is the probed function; userspace shows caller in its place. stackmap is ms_ustacks
- * (build ids) or ms_ustacks_plain (addresses). */
+ * frame 0 is the probed function; userspace shows caller in its place. stackmap is a
+ * BPF_MAP_TYPE_STACK_TRACE map (ms_ustacks: build ids). */
 static __always_inline __s32 ms_entry_user_stack(struct pt_regs *regs, void *stackmap, __u64 *caller)
 {
 	*caller = ms_entry_return_address(regs);
@@ -100,8 +194,9 @@ static __always_inline void ms_count_stack(void *map, void *ctx, __u32 tgid, boo
 /* ---- DWARF unwinding (src/unwind/): the user registers and the top of the user stack are copied
  * into a ring buffer at the event, and memscope unwinds them with each module's CFI in userspace,
  * so stacks go through code built without frame pointers (Debian's libc). Off by default: tools
- * that offer --unwind set ms_unwind before load. Records: struct ms_dwarf_sample, mirrored by
- * DWARF_SAMPLE in src/unwind/sample.ts. */
+ * that offer --unwind set ms_unwind before load. Records: struct ms_dwarf_sample, mirrored by the
+ * OFF_* offsets in src/unwind/dwarf-stacks.ts. Memory is bounded by the ring's size (set by
+ * userspace): an event that finds it full falls back to its frame-pointer stack (counted). */
 #define MS_UNWIND_FP 0
 #define MS_UNWIND_DWARF 1
 #define MS_UNWIND_AUTO 2
@@ -182,7 +277,6 @@ extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __wea
 
 #define MS_VM_EXEC 0x4
 
-/* Sends the process's executable file mappings when they changed since the last time. */
 /* Sends one executable mapping (struct ms_dwarf_map) of tgid to userspace, with its file's path;
  * file NULL is the vDSO (ino 0, no path). Returns bpf_ringbuf_output's result. */
 static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, __u64 start, __u64 end, __u64 pgoff,
@@ -212,6 +306,7 @@ static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, 
 	return err;
 }
 
+/* Sends the process's executable file mappings when they changed since the last time. */
 static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid)
 {
 	__u32 zero = 0;

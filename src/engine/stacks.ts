@@ -1,6 +1,24 @@
-// Reading captured stacks out of the shared stack maps (bpf/include/stacks.h).
+// Sizing and reading the shared stack maps (bpf/include/stacks.h).
 import type { UserFrame } from '../core/frames';
 import type { BpfObject } from './bpf-object';
+
+/**
+ * The stack maps a tool uses, sized before load (each is 1 entry otherwise): build-id user stacks
+ * (ms_ustacks), walked user stacks (ms_walked_ustacks, with ms_plain_ustacks set), kernel stacks
+ * (ms_kstacks). Walked stacks also switch ms_plain_ustacks on: their frames resolve through the
+ * executable mappings BPF sends on ms_dwarf_samples (DwarfStacks.listen records them).
+ */
+export function sizeStackMaps(obj: BpfObject, sizes: { buildId?: number; walked?: number; kernel?: number }): void {
+  if (sizes.buildId) obj.setMaxEntries('ms_ustacks', sizes.buildId);
+  if (sizes.walked) obj.setConst('ms_plain_ustacks', true).setMaxEntries('ms_walked_ustacks', sizes.walked).setMaxEntries('ms_dwarf_exec_vm', 8192);
+  if (sizes.kernel) obj.setMaxEntries('ms_kstacks', sizes.kernel);
+}
+
+/** User stacks the kernel side could not store (walked stacks: map full, or ids all taken). */
+export function walkedStacksLost(obj: BpfObject): { full: bigint; collided: bigint } {
+  if (!obj.hasGlobal('ms_walked_full')) return { full: 0n, collided: 0n };
+  return { full: obj.readGlobalU64('ms_walked_full'), collided: obj.readGlobalU64('ms_walked_collided') };
+}
 
 const BUILD_ID_ENTRY = 32; // struct bpf_stack_build_id: s32 status, u8 build_id[20], u64 offset|ip
 const BUILD_ID_VALID = 1;
@@ -11,7 +29,7 @@ export class StackReader {
   private kernel = new Map<number, bigint[]>();
   private plain = new Map<number | string, UserFrame[]>();
 
-  /** Whether the object captured plain-address user stacks (ms_plain_ustacks in stacks.h). */
+  /** Whether the object captured walked user stacks (ms_plain_ustacks in stacks.h). */
   private readonly plainUser: boolean;
 
   constructor(private readonly obj: BpfObject) {
@@ -26,7 +44,7 @@ export class StackReader {
 
   /** Frames of a user stack id, innermost first; [] for a failed capture (negative id). */
   userStack(id: number): UserFrame[] {
-    if (this.plainUser) return this.userStackPlain(id);
+    if (this.plainUser) return this.walkedStack(id);
     if (id < 0) return [];
     let frames = this.user.get(id);
     if (frames) return frames;
@@ -46,11 +64,26 @@ export class StackReader {
     return frames;
   }
 
-  /** Frames of a plain-address user stack id, innermost first: ms_ustacks_plain
-   * (ms_plain_ustacks), or any map from a u32 id to zero-terminated u64 addresses. */
-  userStackPlain(id: number, map = 'ms_ustacks_plain'): UserFrame[] {
+  /** Frames of a walked user stack (struct ms_walked_stack: u64 hash, u32 nr, u32 pad, u64 ips[]). */
+  private walkedStack(id: number): UserFrame[] {
     if (id < 0) return [];
-    const cacheKey = map === 'ms_ustacks_plain' ? id : `${map}/${id}`;
+    let frames = this.plain.get(id);
+    if (frames) return frames;
+    frames = [];
+    const v = this.obj.lookup('ms_walked_ustacks', this.key(id));
+    if (v) {
+      const nr = Math.min(v.readUInt32LE(8), (v.length - 16) / 8);
+      for (let i = 0; i < nr; i++) frames.push({ ip: v.readBigUInt64LE(16 + i * 8) });
+    }
+    this.plain.set(id, frames);
+    return frames;
+  }
+
+  /** Frames of a plain-address user stack id, innermost first, from a map of a u32 id to
+   * zero-terminated u64 addresses (memleak's ml_stacks). */
+  userStackPlain(id: number, map: string): UserFrame[] {
+    if (id < 0) return [];
+    const cacheKey = `${map}/${id}`;
     let frames = this.plain.get(cacheKey);
     if (frames) return frames;
     frames = [];

@@ -2,6 +2,7 @@
 import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';
+import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { reportStacks } from './_stack-report';
@@ -37,7 +38,10 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
       symbolizer,
       banner: 'Tracing brk() calls by user stack',
       consts: dwarf.consts(opts),
-      configure: (obj) => DwarfStacks.configure(obj, opts),
+      configure(obj) {
+        sizeStackMaps(obj, { buildId: 2048 });
+        DwarfStacks.configure(obj, opts);
+      },
       setup: (obj) => dwarf.listen(obj),
       groups: [
         {

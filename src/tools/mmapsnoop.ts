@@ -3,7 +3,7 @@
 import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
 import { runTrace } from '../engine/session';
-import { StackReader } from '../engine/stacks';
+import { sizeStackMaps, StackReader } from '../engine/stacks';
 import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
@@ -110,7 +110,10 @@ export const tool: Tool<MmapOptions, [number?]> = {
       symbolizer,
       banner: 'Tracing mmap() calls',
       consts: { want_ustack: !!opts.userStacks, ...dwarf.consts(unwinding ? opts : { ...opts, unwind: 'fp' }) },
-      configure: (obj) => unwinding && DwarfStacks.configure(obj, opts),
+      configure(obj) {
+        if (opts.userStacks) sizeStackMaps(obj, { buildId: 2048 });
+        if (unwinding) DwarfStacks.configure(obj, opts);
+      },
       groups: [
         {
           what: 'mmap() calls',

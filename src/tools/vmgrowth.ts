@@ -5,6 +5,7 @@ import { addCommonOptions, addInterval, CommonOptions, parseCount } from './opti
 import type { BpfObject } from '../engine/bpf-object';
 import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';
+import { sizeStackMaps } from '../engine/stacks';
 import { printJson } from '../render/json';
 import type { CountedStack } from '../core/frames';
 import { formatStackCounts, mergeStacks, stackJson } from '../render/stacks';
@@ -146,6 +147,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       count,
       symbolizer: opts.stacks ? symbolizer : undefined,
       consts: { capture_stacks: !!opts.stacks },
+      configure: (obj) => opts.stacks && sizeStackMaps(obj, { buildId: 2048 }),
       banner: 'Tracing virtual memory growth (brk, mmap, mremap, munmap)',
       groups: vmgrowthGroups,
       tick: (obj) => report(obj, true),

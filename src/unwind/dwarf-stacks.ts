@@ -6,7 +6,7 @@ import { parseCount } from '../core/options';
 import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
-import { StackReader } from '../engine/stacks';
+import { sizeStackMaps, StackReader } from '../engine/stacks';
 import type { CountedStack, Frame } from '../core/frames';
 import type { Symbolizer } from '../symbols/symbolizer';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
@@ -149,12 +149,11 @@ export class DwarfStacks {
   }
 
   /**
-   * Plain-address frame-pointer stacks (ms_plain_ustacks): cheap at high event rates, resolved
-   * through the executable mappings BPF sends on this object's sample ring (listen() records them).
+   * Walked frame-pointer stacks (ms_plain_ustacks): cheap at high event rates, resolved through the
+   * executable mappings BPF sends on this object's sample ring (listen() records them).
    */
   static configurePlainStacks(obj: BpfObject, o: UnwindOptions, stacks: number): void {
-    obj.setConst('ms_plain_ustacks', true).setMaxEntries('ms_ustacks_plain', stacks).setMaxEntries('ms_ustacks', 1);
-    obj.setMaxEntries('ms_dwarf_exec_vm', 8192);
+    sizeStackMaps(obj, { walked: stacks });
     // with DWARF on, configure() sized the ring for samples already; mapping records need 1 MiB
     if (o.unwind === 'fp') obj.setMaxEntries('ms_dwarf_samples', 1 << 20);
   }
