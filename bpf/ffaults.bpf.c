@@ -22,21 +22,17 @@ struct {
 
 static __always_inline int ff_count(__u64 addr)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!ms_traced(tgid))
-		return 0;
-	__u64 seq;
-	struct mm_struct *mm = ms_current_mm(&seq);
-	struct ms_vma_slot *s = ms_vma_slot(tgid, addr);
+	struct ms_fault f;
+	struct ms_vma_slot *s = ms_fault_slot(addr, &f);
 	if (!s)
 		return 0;
-	if (ms_vma_hit(s, tgid, mm, seq, addr)) {
+	if (f.hit) {
 		s->pending++; /* per CPU; the program does not nest on its CPU */
 		return 0;
 	}
 	if (s->pending)
 		ms_map_add(&ff_counts, s->vma.name, s->pending);
-	long err = ms_vma_refill(s, tgid, mm, seq, addr);
+	long err = ms_vma_refill(s, f.tgid, f.mm, f.seq, addr);
 	if (!err) {
 		if (s->mm)
 			s->pending = 1;
@@ -55,14 +51,23 @@ static __always_inline int ff_count(__u64 addr)
 		else
 			FF_SET(&key, "[unmapped]");
 	} else {
-		/* EBUSY: the mmap lock was held for writing, or another BPF program held this CPU's
-		 * bpf_find_vma irq_work (build-id stack capture on the same event does) */
+		/* EBUSY: the mmap lock was held for writing, or (tracepoint sources only, interrupts
+		 * off) another BPF program held this CPU's bpf_find_vma irq_work */
 		FF_SET(&key, "[vma busy]");
 	}
 	ms_map_add(&ff_counts, &key, 1);
 	return 0;
 }
 
+/* perf software event "page-faults", sample period 1 (the default source, see vma.h): faults in
+ * either mode on user addresses, as the book's handle_mm_fault kprobe counted. */
+SEC("perf_event")
+int ff_fault_perf(struct bpf_perf_event_data *ctx)
+{
+	return ff_count(ctx->addr);
+}
+
+/* user-mode faults only, and bpf_find_vma with interrupts off (see vma.h) */
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(ff_fault_btf, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
@@ -73,12 +78,4 @@ SEC("tp/exceptions/page_fault_user")
 int ff_fault_tp(struct trace_event_raw_exceptions *ctx)
 {
 	return ff_count(ctx->address);
-}
-
-/* perf software event "page-faults", sample period 1: also counts faults the kernel takes on user
- * addresses (copy_to_user and friends), as the book's handle_mm_fault kprobe did. */
-SEC("perf_event")
-int ff_fault_perf(struct bpf_perf_event_data *ctx)
-{
-	return ff_count(ctx->addr);
 }

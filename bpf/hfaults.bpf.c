@@ -1,5 +1,6 @@
 /* hfaults: huge page (hugetlbfs) faults counted by process — the book's hfaults, which used a
- * kprobe on hugetlb_fault. Here: the user page-fault event, and the vma lookup of include/vma.h
+ * kprobe on hugetlb_fault. Here: the page-fault event (perf's "page-faults" first, which also sees
+ * faults the kernel takes on user memory, e.g. read() into a MAP_HUGETLB buffer), and the vma lookup of include/vma.h
  * (bpf_find_vma, cached) tells whether the faulting address lies in a VM_HUGETLB mapping
  * (MAP_HUGETLB, SHM_HUGETLB or a file on a hugetlbfs mount). */
 #include "vma.h"
@@ -24,16 +25,12 @@ __u64 hf_busy = 0;
 
 static __always_inline int hf_count(__u64 addr)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!ms_traced(tgid))
-		return 0;
-	__u64 seq;
-	struct mm_struct *mm = ms_current_mm(&seq);
-	struct ms_vma_slot *s = ms_vma_slot(tgid, addr);
+	struct ms_fault f;
+	struct ms_vma_slot *s = ms_fault_slot(addr, &f);
 	if (!s)
 		return 0;
-	if (!ms_vma_hit(s, tgid, mm, seq, addr)) {
-		long err = ms_vma_refill(s, tgid, mm, seq, addr);
+	if (!f.hit) {
+		long err = ms_vma_refill(s, f.tgid, f.mm, f.seq, addr);
 		if (err == -16 /* EBUSY */)
 			__sync_fetch_and_add(&hf_busy, 1);
 		if (err)
@@ -42,7 +39,7 @@ static __always_inline int hf_count(__u64 addr)
 	if (!(s->vma.flags & VM_HUGETLB))
 		return 0;
 	ms_cgroup_add(MS_CG_HUGETLB_FAULTS, 1);
-	struct hf_key key = { .tgid = tgid };
+	struct hf_key key = { .tgid = f.tgid };
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	ms_map_add(&hf_counts, &key, 1);
 	return 0;

@@ -67,7 +67,7 @@ test('ffaults -p: the file the workload maps has its pages, anonymous memory is 
   }
 });
 
-for (const source of ['tracepoint', 'perf']) {
+for (const source of ['tracepoint', 'tp_btf', 'perf']) {
   test(`ffaults --source ${source}: the same counts through the fallback event source, text report`, async () => {
     const w = touch(`src-${source}-${process.pid}.dat`, [700, 400, 200, 100]);
     try {
@@ -78,8 +78,8 @@ for (const source of ['tracepoint', 'perf']) {
       w.run.send('end');
       const r = await ms.exited;
       assert.equal(r.code, 0, r.stderr);
-      const want = source === 'perf' ? 'perf software event page-faults' : 'tracepoint exceptions/page_fault_user';
-      assert.match(r.stderr, new RegExp(`user page faults: using ${want}`));
+      const want = { perf: 'perf software event page-faults', tp_btf: 'tp_btf page_fault_user', tracepoint: 'tracepoint exceptions/page_fault_user' }[source];
+      assert.match(r.stderr, new RegExp(`page faults: using ${want}`));
       // "FAULTS FILE" then "count name" rows, fewest first, as the chapter's bpftrace map prints
       const lines = r.stdout.trim().split('\n');
       assert.match(lines[0], /^FAULTS FILE$/);

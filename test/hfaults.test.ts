@@ -21,7 +21,7 @@ test('hfaults -p counts exactly one fault per huge page touched, with pid and co
     w.send('end');
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /user page faults: using tp_btf page_fault_user/);
+    assert.match(r.stderr, /page faults: using perf software event page-faults/);
     assert.deepEqual(jsonLines(r.stdout), [{ pid: w.pid, comm: 'hf_touch', count: M }]);
   } finally {
     w.kill();

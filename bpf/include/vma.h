@@ -9,8 +9,13 @@
  * mprotect, brk, stack growth) has not moved. Where the kernel has no such sequence (before 6.13),
  * nothing is cached. A slot can also carry a count of events on its vma that a tool has not yet
  * moved into its own maps ("pending"): a hit then costs one array slot and one add.
- * Caveat: bpf_find_vma uses one irq_work per CPU for every BPF user, so while another program on
- * the same event holds it (e.g. build-id stacks), a lookup answers -EBUSY. */
+ * Caveat: with interrupts off, bpf_find_vma uses one irq_work per CPU for every BPF user, so while
+ * another program on the same event holds it (another memscope, build-id stacks), a lookup answers
+ * -EBUSY: one memscope would change another's counts (issue 10). The fault tools therefore prefer
+ * the perf software event "page-faults": its programs run with interrupts on, after the kernel
+ * decided the fault is real and before it takes the mmap lock, so bpf_find_vma needs no irq_work
+ * and only a writer holding the mmap lock can make it fail. It also counts the faults the kernel
+ * takes on user memory (copy_to_user into a fresh page), as the book's handle_mm_fault kprobe did. */
 #ifndef MEMSCOPE_VMA_H
 #define MEMSCOPE_VMA_H
 
@@ -125,6 +130,29 @@ static __always_inline long ms_vma_refill(struct ms_vma_slot *s, __u32 tgid, str
 	s->tgid = tgid;
 	s->mm = (seq & 1) ? 0 : (__u64)mm;
 	return 0;
+}
+
+/* The shared start of a fault tool's program (ffaults, hfaults): the current process, its mm and
+ * mmap_lock sequence, and this CPU's cache slot for addr; NULL when the process is not traced.
+ * *hit says whether the slot already describes addr's vma; if not, the caller moves out what the
+ * slot holds and calls ms_vma_refill(slot, f->tgid, f->mm, f->seq, addr). */
+struct ms_fault {
+	__u32 tgid;
+	bool hit;
+	struct mm_struct *mm;
+	__u64 seq;
+};
+
+static __always_inline struct ms_vma_slot *ms_fault_slot(__u64 addr, struct ms_fault *f)
+{
+	f->tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!f->tgid || !ms_traced(f->tgid))
+		return NULL;
+	f->mm = ms_current_mm(&f->seq);
+	struct ms_vma_slot *s = ms_vma_slot(f->tgid, addr);
+	if (s)
+		f->hit = ms_vma_hit(s, f->tgid, f->mm, f->seq, addr);
+	return s;
 }
 
 #endif

@@ -1,8 +1,10 @@
 // faults: page faults counted by user stack (and kernel stack with --kernel) and process.
 import { addCommonOptions, addDuration, CommonOptions, parseCount } from './options';
 import { runTrace } from '../engine/session';
-import { PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';
+import type { ProbeGroup } from '../engine/sources';
+import { PAGE_FAULT_PERF_EVENT } from './_fault-sources';
 import { stackCounts } from '../engine/stack-counts';
+import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { reportStacks } from './_stack-report';
@@ -13,27 +15,29 @@ interface FaultsOptions extends CommonOptions, UnwindOptions {
   stackStorage: number;
 }
 
+/**
+ * The fault event: perf's software event "page-faults" first (its program keeps user-mode faults,
+ * and with -K also the kernel's faults on user memory: perf stat -e page-faults's count), else the
+ * tracepoints (page_fault_user, plus page_fault_kernel with -K).
+ */
 export function faultGroups(kernel: boolean): ProbeGroup[] {
+  const tp = (btf: boolean) => (what: string) => (btf ? { btf: what } : { tracepoint: `exceptions/${what}` });
+  const both = (btf: boolean) => (kernel ? ['page_fault_user', 'page_fault_kernel'] : ['page_fault_user']).map(tp(btf));
   return [
     {
-      what: 'user page faults',
+      what: kernel ? 'user and kernel-mode page faults' : 'user page faults',
       sources: [
-        { name: 'tp_btf page_fault_user', programs: ['fault_user_btf'], requires: [{ btf: 'page_fault_user' }] },
-        { name: 'tracepoint exceptions/page_fault_user', programs: ['fault_user_tp'], requires: [{ tracepoint: 'exceptions/page_fault_user' }] },
+        { name: 'perf software event page-faults', programs: ['fault_perf'], requires: [{ always: true }], attach: PAGE_FAULT_PERF_EVENT },
         {
-          name: 'perf software event page-faults',
-          programs: ['fault_perf'],
-          requires: [{ always: true }],
-          attach: { perfEvent: { type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_PAGE_FAULTS, period: 1 } },
+          name: 'tp_btf page_fault_user' + (kernel ? ', page_fault_kernel' : ''),
+          programs: kernel ? ['fault_user_btf', 'fault_kernel_btf'] : ['fault_user_btf'],
+          requires: both(true),
         },
-      ],
-    },
-    {
-      what: 'kernel-mode page faults',
-      off: !kernel,
-      sources: [
-        { name: 'tp_btf page_fault_kernel', programs: ['fault_kernel_btf'], requires: [{ btf: 'page_fault_kernel' }] },
-        { name: 'tracepoint exceptions/page_fault_kernel', programs: ['fault_kernel_tp'], requires: [{ tracepoint: 'exceptions/page_fault_kernel' }] },
+        {
+          name: 'tracepoint exceptions/page_fault_user' + (kernel ? ', page_fault_kernel' : ''),
+          programs: kernel ? ['fault_user_tp', 'fault_kernel_tp'] : ['fault_user_tp'],
+          requires: both(false),
+        },
       ],
     },
   ];
@@ -70,13 +74,13 @@ export const tool: Tool<FaultsOptions, [number?]> = {
       symbolizer,
       banner: 'Tracing page faults by stack',
       groups: faultGroups(!!opts.kernel),
-      consts: dwarf.consts(opts),
+      consts: { ...dwarf.consts(opts), kernel_mode: !!opts.kernel },
       setup: (obj) => dwarf.listen(obj),
       configure(obj) {
         DwarfStacks.configure(obj, opts);
-        // faults come fast: plain-address stacks avoid a build-id lookup per fault
+        // faults come fast: stacks walked in BPF, no build-id lookup per fault (stacks.h)
         DwarfStacks.configurePlainStacks(obj, opts, opts.stackStorage);
-        obj.setMaxEntries('ms_kstacks', opts.kernel ? opts.stackStorage : 1);
+        if (opts.kernel) sizeStackMaps(obj, { kernel: opts.stackStorage });
       },
       async finish(obj) {
         const stacks = [...stackCounts(obj, 'fault_counts', symbolizer).read(), ...(await dwarf.drain(obj))];

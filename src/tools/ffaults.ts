@@ -6,7 +6,7 @@ import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
-import { reportVmaLookups, userFaultGroup } from './_fault-sources';
+import { faultGroup, reportVmaLookups } from './_fault-sources';
 import type { FfaultsRecord } from '../core/records';
 import { examples, Tool } from './tool';
 
@@ -75,14 +75,15 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     addInterval(addCommonOptions(cmd, ['pid', 'command', 'json']));
     cmd.addHelpText(
       'after',
-      '\nEvery user page fault is counted. The name is the mapped file\'s (its last path component);\n' +
+      '\nEvery page fault on user memory is counted, also those the kernel takes in a system call (read()\n' +
+        'into a fresh buffer): the count is perf stat -e page-faults\'s. The name is the mapped file\'s (its last path component);\n' +
         'memory without a file is [heap] (the brk area), [stack] (the main thread\'s stack, including\n' +
         'faults that grow it), a special mapping such as [vdso], or [anon] (mmap, thread stacks, large\n' +
         'malloc). File pages already in the page cache are mapped up to 16 at a time ("fault-around"),\n' +
         'so a file read sequentially faults less than once per page. [unmapped]: addresses in no mapping\n' +
         '(bad pointers). [vma busy]: the mapping could not be looked up at that instant (another thread\n' +
-        'held the mmap lock for writing, or another BPF tool on the same event, e.g. memscope faults,\n' +
-        "held the CPU's bpf_find_vma work); lookups are cached, so this is rare.\n" +
+        'held the mmap lock for writing; with a tracepoint --source also another BPF tool on the same\n' +
+        "event holding the CPU's bpf_find_vma work); lookups are cached, so this is rare.\n" +
         examples([
           ['memscope ffaults', 'all processes, summary on Ctrl-C'],
           ['memscope ffaults 1', 'a summary every second'],
@@ -99,7 +100,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       interval,
       count,
       banner: 'Tracing page faults by file',
-      groups: [userFaultGroup('user page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })],
+      groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })],
       tick(obj) {
         const now = totals(obj);
         report(rowsSince(now, last), opts, clock());

@@ -5,7 +5,7 @@ import { runTrace } from '../engine/session';
 import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
-import { reportVmaLookups, userFaultGroup } from './_fault-sources';
+import { faultGroup, reportVmaLookups } from './_fault-sources';
 import { examples, Tool } from './tool';
 
 /** struct hf_key (bpf/hfaults.bpf.c) */
@@ -49,10 +49,11 @@ export const tool: Tool<CommonOptions, [number?]> = {
     cmd.addHelpText(
       'after',
       '\nCounts faults on hugetlbfs memory (MAP_HUGETLB, SHM_HUGETLB, files on a hugetlbfs mount): one\n' +
-        'per huge page first touched, which confirms that huge pages are in use. Transparent huge\n' +
-        'pages are not hugetlbfs and are not counted here. A fault whose mapping cannot be looked up at\n' +
-        'that instant (mmap lock held for writing, or another BPF tool on the same event holding the\n' +
-        "CPU's bpf_find_vma work) is not counted; their number is printed if there were any.\n" +
+        'per huge page first touched, by the program or by the kernel for it (read() into a huge-page\n' +
+        'buffer), which confirms that huge pages are in use. Transparent huge pages are not hugetlbfs\n' +
+        'and are not counted here. A fault whose mapping cannot be looked up at that instant (mmap lock\n' +
+        'held for writing; with a tracepoint --source also another BPF tool on the same event holding\n' +
+        "the CPU's bpf_find_vma work) is not counted; their number is printed if there were any.\n" +
         examples([
           ['memscope hfaults', 'all processes, summary on Ctrl-C'],
           ['memscope hfaults -p 884', 'PID 884 only'],
@@ -66,7 +67,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
       opts,
       interval,
       banner: 'Tracing Huge Page faults per process',
-      groups: [userFaultGroup('user page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })],
+      groups: [faultGroup('page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })],
       tick(obj) {
         report(readCounts(obj, true), opts, clock());
       },
