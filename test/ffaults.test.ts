@@ -88,10 +88,23 @@ for (const source of ['tracepoint', 'tp_btf', 'perf']) {
       const counts = rows.map((x) => Number(x[1]));
       assert.deepEqual(counts, [...counts].sort((a, b) => a - b), 'sorted by count');
       const m = new Map(rows.map((x) => [x[2], Number(x[1])]));
-      within(m, path.basename(w.file), 700, 0, r.stdout);
-      within(m, '[anon]', 400, ALLOWANCE, r.stdout);
-      within(m, '[heap]', 200, ALLOWANCE, r.stdout);
-      within(m, '[stack]', 100, ALLOWANCE, r.stdout);
+      // the tracepoints run with interrupts off, where bpf_find_vma shares one irq_work per CPU with
+      // every other BPF program on the event (another tracer on a busy machine): faults it could not
+      // look up are counted as [vma busy], never under another name. The perf source has no such loss.
+      const busy = source === 'perf' ? 0 : (m.get('[vma busy]') ?? 0);
+      const expected: [string, number, number][] = [
+        [path.basename(w.file), 700, 0],
+        ['[anon]', 400, ALLOWANCE],
+        ['[heap]', 200, ALLOWANCE],
+        ['[stack]', 100, ALLOWANCE],
+      ];
+      let short = 0;
+      for (const [name, n, allowance] of expected) {
+        const got = m.get(name) ?? 0;
+        assert.ok(got <= n + allowance, `${name}: ${got} faults, expected at most ${n + allowance}\n${r.stdout}`);
+        short += Math.max(0, n - got);
+      }
+      assert.ok(short <= busy, `${short} faults missing, ${busy} [vma busy]\n${r.stdout}`);
     } finally {
       w.run.kill();
     }

@@ -72,7 +72,11 @@ test('hfaults --source tracepoint, with an interval: the same exact count', asyn
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout).filter((x) => x.pid === w.pid);
     assert.ok(recs.every((x) => x.comm === 'hf_touch' && /^\d\d:\d\d:\d\d$/.test(x.time)), r.stdout);
-    assert.equal(recs.reduce((s, x) => s + x.count, 0), N, r.stdout);
+    // tracepoints run with interrupts off: bpf_find_vma shares a per-CPU irq_work with any other BPF
+    // program on the event (other tracers on a busy machine); faults it could not check are said
+    const busy = Number(/(\d+) faults could not be checked/.exec(r.stderr)?.[1] ?? 0);
+    const counted = recs.reduce((s, x) => s + x.count, 0);
+    assert.ok(counted === N || (counted < N && counted + busy >= N), `${counted} of ${N}, ${busy} busy\n${r.stdout}${r.stderr}`);
   } finally {
     w.kill();
     huge.dispose();

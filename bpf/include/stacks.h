@@ -51,11 +51,13 @@ struct ms_walked_stack {
 	__u64 ips[MS_STACK_DEPTH];  /* innermost first: the event's rip, then return addresses */
 };
 
+/* allocated as stacks are stored: a large limit costs nothing until used */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
 	__type(value, struct ms_walked_stack);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } ms_walked_ustacks SEC(".maps");
 
 struct {
@@ -73,11 +75,19 @@ struct ms_frame_record {
 	__u64 ret;
 };
 
+struct ms_dwarf_map;
+static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, __u64 start, __u64 end, __u64 pgoff,
+					    struct file *file);
+static __noinline void ms_send_stack_mappings(__u32 tgid);
+
 /* Walks the current task's user stack by frame pointers from its user registers (whatever the
  * event's context: a user fault, a kernel-mode fault on user memory, a system call) and returns the
  * stack's id in ms_walked_ustacks, or a negative errno (-EFAULT: no user stack, -ENOMEM: map full,
  * -EEXIST: ids taken). The frame records read lie on stack pages the task has used, so the walk does
- * not fault; the first bad record ends it (as the kernel's own walk does). */
+ * not fault; the first bad record ends it (as the kernel's own walk does). The process is part of
+ * the hash: a stack is stored once per process, and storing it sends the executable mappings its
+ * frames lie in (ms_send_stack_mappings), so its addresses resolve after the process is gone, even
+ * where the vma iterator of ms_dwarf_note_maps is refused (it answers -EBUSY in fault handlers). */
 static __always_inline __s32 ms_walk_user_stack(void)
 {
 	__u32 zero = 0;
@@ -92,7 +102,8 @@ static __always_inline __s32 ms_walk_user_stack(void)
 	__u64 fp = BPF_CORE_READ(regs, bp);
 	if (!ip)
 		return -14;
-	__u64 h = 14695981039346656037ULL ^ ip;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 h = (14695981039346656037ULL ^ tgid) * 1099511628211ULL ^ ip;
 	w->ips[0] = ip;
 	__u32 n = 1;
 	for (int i = 1; i < MS_STACK_DEPTH; i++) {
@@ -118,8 +129,10 @@ static __always_inline __s32 ms_walk_user_stack(void)
 			continue;
 		}
 		long err = bpf_map_update_elem(&ms_walked_ustacks, &id, w, BPF_NOEXIST);
-		if (!err)
+		if (!err) {
+			ms_send_stack_mappings(tgid);
 			return id;
+		}
 		if (err == -17 /* EEXIST: stored meanwhile on another CPU: look at it again */) {
 			have = bpf_map_lookup_elem(&ms_walked_ustacks, &id);
 			if (have && have->hash == h)
@@ -263,11 +276,18 @@ struct {
 	__uint(max_entries, 1);
 } ms_dwarf_map_scratch SEC(".maps");
 
-/* tgid → mm->exec_vm when its executable mappings were last sent (sized by userspace when on) */
+/* tgid → its mm and mm->exec_vm when its executable mappings were last sent (sized by userspace
+ * when on). The mm too: a process that execs the same program keeps its tgid and exec_vm, but every
+ * mapping moves (ASLR). */
+struct ms_exec_seen {
+	__u64 mm;
+	__u64 exec_vm;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct ms_exec_seen);
 	__uint(max_entries, 1);
 } ms_dwarf_exec_vm SEC(".maps");
 
@@ -311,9 +331,9 @@ static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 t
 {
 	__u32 zero = 0;
 	/* a direct BTF load (the task pointer is trusted): cheaper than a probe read on the hot path */
-	__u64 exec_vm = task->mm->exec_vm;
-	__u64 *last = bpf_map_lookup_elem(&ms_dwarf_exec_vm, &tgid);
-	if (last && *last == exec_vm)
+	struct ms_exec_seen now = { .mm = (__u64)task->mm, .exec_vm = task->mm->exec_vm };
+	struct ms_exec_seen *last = bpf_map_lookup_elem(&ms_dwarf_exec_vm, &tgid);
+	if (last && last->exec_vm == now.exec_vm && last->mm == now.mm)
 		return;
 	struct ms_dwarf_map *n = bpf_map_lookup_elem(&ms_dwarf_map_scratch, &zero);
 	if (!n || !bpf_iter_task_vma_new)
@@ -338,7 +358,102 @@ static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 t
 	bpf_iter_task_vma_destroy(&it);
 	/* not seen (the mmap lock was busy, the ring full): try again at the next event */
 	if (found)
-		bpf_map_update_elem(&ms_dwarf_exec_vm, &tgid, &exec_vm, BPF_ANY);
+		bpf_map_update_elem(&ms_dwarf_exec_vm, &tgid, &now, BPF_ANY);
+}
+
+/* Sends the executable mappings the frames of the stack in ms_walk_scratch lie in (once each), found
+ * with bpf_find_vma, which works in fault handlers where the vma iterator does not. */
+struct ms_found_vma {
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;
+	__u64 flags;
+	struct file *file;
+};
+
+static long ms_found_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct ms_found_vma *f = data;
+	f->start = BPF_CORE_READ(vma, vm_start);
+	f->end = BPF_CORE_READ(vma, vm_end);
+	f->pgoff = BPF_CORE_READ(vma, vm_pgoff);
+	f->flags = BPF_CORE_READ(vma, vm_flags);
+	f->file = BPF_CORE_READ(vma, vm_file);
+	return 0;
+}
+
+#define MS_SENT_RANGES 8
+
+/* (process, mapping start) → the mm it was sent for: each mapping is sent once per process image
+ * (sized by userspace with walked stacks) */
+struct ms_sent_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ms_sent_key);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} ms_sent_maps SEC(".maps");
+
+struct ms_frame_scan {
+	struct ms_walked_stack *w;
+	__u64 vdso;
+	__u64 mm;
+	__u32 tgid;
+	__u32 next;
+	__u64 lo[MS_SENT_RANGES];
+	__u64 hi[MS_SENT_RANGES];
+};
+
+static long ms_frame_scan_step(__u32 i, void *arg)
+{
+	struct ms_frame_scan *st = arg;
+	struct ms_walked_stack *w = st->w;
+	__u64 k = i;
+	asm volatile("" : "+r"(k)); /* the bounds check below must apply to the register that indexes */
+	if (!w || k >= MS_STACK_DEPTH || k >= w->nr)
+		return 1;
+	__u64 addr = w->ips[k];
+	for (int j = 0; j < MS_SENT_RANGES; j++)
+		if (st->lo[j] <= addr && addr < st->hi[j])
+			return 0;
+	struct ms_found_vma f = {};
+	if (bpf_find_vma(bpf_get_current_task_btf(), addr, ms_found_vma_cb, &f, 0) || f.end <= f.start)
+		return 0;
+	__u32 slot = st->next++ & (MS_SENT_RANGES - 1);
+	st->lo[slot] = f.start;
+	st->hi[slot] = f.end;
+	if (!(f.flags & MS_VM_EXEC) || (!f.file && f.start != st->vdso))
+		return 0;
+	struct ms_sent_key key = { .tgid = st->tgid, .start = f.start };
+	__u64 *sent = bpf_map_lookup_elem(&ms_sent_maps, &key);
+	if (sent && *sent == st->mm)
+		return 0;
+	__u32 zero = 0;
+	struct ms_dwarf_map *n = bpf_map_lookup_elem(&ms_dwarf_map_scratch, &zero);
+	if (!n)
+		return 1;
+	struct file *file = f.file; /* a local: CO-RE relocations apply to kernel types only */
+	if (!ms_send_mapping(n, st->tgid, f.start, f.end, f.pgoff, file))
+		bpf_map_update_elem(&ms_sent_maps, &key, &st->mm, BPF_ANY);
+	return 0;
+}
+
+static __noinline void ms_send_stack_mappings(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct ms_frame_scan st = { .tgid = tgid };
+	st.w = bpf_map_lookup_elem(&ms_walk_scratch, &zero);
+	if (!st.w)
+		return;
+	struct task_struct *task = bpf_get_current_task_btf();
+	st.mm = (__u64)task->mm;
+	st.vdso = (__u64)BPF_CORE_READ(task, mm, context.vdso);
+	bpf_loop(MS_STACK_DEPTH, ms_frame_scan_step, &st, 0);
 }
 
 struct ms_dwarf_window {

@@ -154,8 +154,9 @@ export class DwarfStacks {
    */
   static configurePlainStacks(obj: BpfObject, o: UnwindOptions, stacks: number): void {
     sizeStackMaps(obj, { walked: stacks });
-    // with DWARF on, configure() sized the ring for samples already; mapping records need 1 MiB
-    if (o.unwind === 'fp') obj.setMaxEntries('ms_dwarf_samples', 1 << 20);
+    // with DWARF on, configure() sized the ring for samples already; mapping records: 8 MiB
+    // (about 7,800 records, ahead of a consumer that is busy symbolizing)
+    if (o.unwind === 'fp') obj.setMaxEntries('ms_dwarf_samples', 8 << 20);
   }
 
   /** Starts consuming samples (from runTrace's setup, after load). */
