@@ -22,7 +22,7 @@ static __noinline int count_stack_dwarf(void *ctx, __u32 tgid)
 	return 0;
 }
 
-static __always_inline int count_stack(void *ctx)
+static __always_inline int count_stack_at(void *ctx, bool entry)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ms_traced(tgid))
@@ -34,8 +34,13 @@ static __always_inline int count_stack(void *ctx)
 	if (user_stacks && ms_unwind != MS_UNWIND_FP)
 		count_stack_dwarf(ctx, tgid);
 	else
-		ms_count_stack(&stack_counts, ctx, tgid, user_stacks, kernel_stacks, 1);
+		ms_count_stack_at(&stack_counts, ctx, tgid, user_stacks, kernel_stacks, 1, entry);
 	return 0;
+}
+
+static __always_inline int count_stack(void *ctx)
+{
+	return count_stack_at(ctx, false);
 }
 
 SEC("tracepoint")
@@ -50,10 +55,15 @@ int stackcount_sw(struct bpf_perf_event_data *ctx)
 	return count_stack(ctx);
 }
 
+/* uprobes and uretprobes: a uprobe's instruction is the int3 the kernel placed there, and at a
+ * function's first instruction the caller is found at [sp] (stacks.h); a uretprobe's is the caller's
+ * next instruction */
 SEC("uprobe")
 int stackcount_uprobe(struct pt_regs *ctx)
 {
-	return count_stack(ctx);
+	__u8 op = 0;
+	bpf_probe_read_user(&op, sizeof(op), (void *)PT_REGS_IP(ctx));
+	return count_stack_at(ctx, op == 0xcc);
 }
 
 SEC("usdt")

@@ -43,12 +43,14 @@ struct {
 const volatile bool ms_plain_ustacks = false;
 
 #define MS_WALK_PROBES 4
+#define MS_STACK_DEPTH_POW2 128 /* a mask for indexes into ips[], which has one spare slot */
 
 struct ms_walked_stack {
 	__u64 hash;
 	__u32 nr;                   /* addresses used in ips[] */
 	__u32 pad;
 	__u64 ips[MS_STACK_DEPTH];  /* innermost first: the event's rip, then return addresses */
+	__u64 spare;                /* ips[127] when a masked index reaches it (never used: n < 127) */
 };
 
 /* allocated as stacks are stored: a large limit costs nothing until used */
@@ -88,7 +90,7 @@ static __noinline void ms_send_stack_mappings(__u32 tgid);
  * the hash: a stack is stored once per process, and storing it sends the executable mappings its
  * frames lie in (ms_send_stack_mappings), so its addresses resolve after the process is gone, even
  * where the vma iterator of ms_dwarf_note_maps is refused (it answers -EBUSY in fault handlers). */
-static __always_inline __s32 ms_walk_user_stack(void)
+static __always_inline __s32 ms_walk_user_stack(bool entry)
 {
 	__u32 zero = 0;
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -106,12 +108,20 @@ static __always_inline __s32 ms_walk_user_stack(void)
 	__u64 h = (14695981039346656037ULL ^ tgid) * 1099511628211ULL ^ ip;
 	w->ips[0] = ip;
 	__u32 n = 1;
-	for (int i = 1; i < MS_STACK_DEPTH; i++) {
+	/* at a function's first instruction (a uprobe) the frame is not pushed yet: the caller is the
+	 * return address at [sp], and rbp is still the caller's frame (the kernel's walk does the same) */
+	__u64 ra = 0;
+	if (entry && !bpf_probe_read_user(&ra, sizeof(ra), (void *)BPF_CORE_READ(regs, sp)) && ra) {
+		w->ips[1] = ra;
+		h = (h ^ ra) * 1099511628211ULL;
+		n = 2;
+	}
+	for (int i = 1; i < MS_STACK_DEPTH - 1; i++) {
 		struct ms_frame_record fr;
-		if (!fp || (fp & 7) || bpf_probe_read_user(&fr, sizeof(fr), (void *)fp) || !fr.ret)
+		if (n >= MS_STACK_DEPTH || !fp || (fp & 7) || bpf_probe_read_user(&fr, sizeof(fr), (void *)fp) || !fr.ret)
 			break;
-		w->ips[i] = fr.ret;
-		n = i + 1;
+		w->ips[n & (MS_STACK_DEPTH_POW2 - 1)] = fr.ret;
+		n++;
 		h = (h ^ fr.ret) * 1099511628211ULL;
 		if (fr.next <= fp) /* frames lie at higher addresses as the walk goes up */
 			break;
@@ -149,13 +159,18 @@ static __always_inline __s32 ms_walk_user_stack(void)
 static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid);
 
 /* Returns a stack id, or a negative errno (-EFAULT: no user stack, -EEXIST/-ENOMEM: map full). */
-static __always_inline __s32 ms_user_stack(void *ctx)
+static __always_inline __s32 ms_user_stack_at(void *ctx, bool entry)
 {
 	if (ms_plain_ustacks) {
 		ms_dwarf_note_maps(bpf_get_current_task_btf(), bpf_get_current_pid_tgid() >> 32);
-		return ms_walk_user_stack();
+		return ms_walk_user_stack(entry);
 	}
 	return bpf_get_stackid(ctx, &ms_ustacks, BPF_F_USER_STACK);
+}
+
+static __always_inline __s32 ms_user_stack(void *ctx)
+{
+	return ms_user_stack_at(ctx, false);
 }
 
 static __always_inline __s32 ms_kernel_stack(void *ctx)
@@ -190,18 +205,24 @@ struct ms_stack_key {
 	char comm[TASK_COMM_LEN];
 };
 
-/* Adds delta to the current task's entry in a map keyed by struct ms_stack_key. */
-static __always_inline void ms_count_stack(void *map, void *ctx, __u32 tgid, bool user, bool kernel, __u64 delta)
+/* Adds delta to the current task's entry in a map keyed by struct ms_stack_key; entry: the event is
+ * at a function's first instruction (a uprobe on a function). */
+static __always_inline void ms_count_stack_at(void *map, void *ctx, __u32 tgid, bool user, bool kernel, __u64 delta, bool entry)
 {
 	struct ms_stack_key key = { .tgid = tgid, .ustack = -1, .kstack = -1 };
 	if (user) {
 		ms_note_process(tgid);
-		key.ustack = ms_user_stack(ctx);
+		key.ustack = ms_user_stack_at(ctx, entry);
 	}
 	if (kernel)
 		key.kstack = ms_kernel_stack(ctx);
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	ms_map_add(map, &key, delta);
+}
+
+static __always_inline void ms_count_stack(void *map, void *ctx, __u32 tgid, bool user, bool kernel, __u64 delta)
+{
+	ms_count_stack_at(map, ctx, tgid, user, kernel, delta, false);
 }
 
 /* ---- DWARF unwinding (src/unwind/): the user registers and the top of the user stack are copied
