@@ -114,7 +114,7 @@ export class Collectors {
       this.collections++;
       const cgroupOf = (pid: number) => this.containers.ofPid(pid)?.cgroup ?? null;
       const faults = this.source('faults');
-      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', 'ms_ustacks_plain'), cgroupOf);
+      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', 'ms_walked_ustacks'), cgroupOf);
       const growth = this.source('vmgrowth');
       if (growth) {
         const brk = this.readRaw(growth, 'brk_grow', 'ms_ustacks', 'brk');
@@ -127,7 +127,7 @@ export class Collectors {
         }
         this.growth.add([...brk, ...mmap], cgroupOf);
       }
-      if (faults) this.freeStacks(faults, 'ms_ustacks_plain');
+      if (faults) this.freeStacks(faults, 'ms_walked_ustacks');
       if (growth) this.freeStacks(growth, 'ms_ustacks');
       this.faults.sweep(isAlive, () => {});
       this.growth.sweep(isAlive, () => {});

@@ -6,7 +6,7 @@ import { BpfObject, ConstValue } from '../engine/bpf-object';
 import type { ProbeGroup } from '../engine/sources';
 import { pageSizeKb } from '../procfs/pid';
 import { faultGroups } from '../tools/faults';
-import { userFaultGroup } from '../tools/_fault-sources';
+import { faultGroup } from '../tools/_fault-sources';
 import { swapinGroups } from '../tools/swapin';
 import { compactionGroups } from '../tools/compaction';
 import { vmgrowthGroups } from '../tools/vmgrowth';
@@ -26,9 +26,9 @@ interface SourceSpec {
 
 const FP: UnwindOptions = { unwind: 'fp', unwindBytes: 8192, unwindRate: 1000 };
 
-/** Distinct fault stacks the kernel keeps between two collections, and their depth: system-wide,
- * a stack whose hash bucket is taken is lost, so many buckets of 32 frames (16 MiB) rather than
- * the tool's 16384 of 127. */
+/** Distinct fault stacks the kernel keeps between two collections (walked stacks, stacks.h: one
+ * per process and stack, allocated as stored), and their depth: many of 32 frames rather than the
+ * tool's 16384 of 127. */
 export const FAULT_STACKS = 65536;
 export const FAULT_STACK_DEPTH = 32;
 
@@ -50,12 +50,13 @@ function specs(): SourceSpec[] {
       configure(obj) {
         // the faults tool's own cheap path: plain-address stacks, mappings sent by BPF
         DwarfStacks.configurePlainStacks(obj, FP, FAULT_STACKS);
-        obj.setValueSize('ms_ustacks_plain', FAULT_STACK_DEPTH * 8);
+        // struct ms_walked_stack cut to its first frames: u64 hash, u32 nr, u32 pad, then ips
+        obj.setValueSize('ms_walked_ustacks', 16 + FAULT_STACK_DEPTH * 8);
         obj.setMaxEntries('ms_kstacks', 1);
       },
     },
-    { name: 'ffaults', groups: [userFaultGroup('user page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })] },
-    { name: 'hfaults', groups: [userFaultGroup('user page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })] },
+    { name: 'ffaults', groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })] },
+    { name: 'hfaults', groups: [faultGroup('page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })] },
     {
       name: 'vmgrowth',
       groups: vmgrowthGroups,
