@@ -174,7 +174,7 @@ test('a process swapping actively: triage reports swap activity naming it', asyn
     const r = triage(['-d', '6', '--since', sinceStart()]);
     const f = r.findings.find((x: any) => x.step === 'swap' && (x.severity === 'warning' || x.severity === 'critical'));
     assert.ok(f, JSON.stringify(r.findings, null, 1));
-    assert.match(f.title, /^Active swapping: [\d.]+ [kMG]B\/s in, [\d.]+ [kMG]B\/s out; /);
+    assert.match(f.title, /^Active swapping: [\d.]+ [kMG]i?B\/s in, [\d.]+ [kMG]i?B\/s out; /);
     assert.ok([f.title, ...f.details].some((l: string) => l.includes(`triage_hog (PID ${hog!.pid})`)), JSON.stringify(f));
     assert.equal(r.steps.find((s: any) => s.id === 'swap').status, 'problem');
     // the cgroup at its limit is a finding of its own
