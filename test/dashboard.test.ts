@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as http from 'node:http';
 import { MEMSCOPE, Running, start } from './lib/run';
 import { MemoryCgroup } from './lib/scenario';
@@ -174,6 +174,21 @@ test("the process view's page-fault flame graph, traced from the page, shows the
     const svg = await w.page.evaluate<string>(`fetch(document.querySelector('section.faults a.dl-svg').href).then((r) => r.text())`);
     assert.match(svg, /^<\?xml|^<svg/);
     assert.ok(svg.includes('touch_pages [fault_touch]'));
+    // pprof: go tool pprof reads the download and finds the function with the same count
+    const b64 = await w.page.evaluate<string>(
+      `fetch(document.querySelector('section.faults a.dl-pprof').href).then((r) => r.arrayBuffer()).then((b) => { let s = ''; new Uint8Array(b).forEach((x) => (s += String.fromCharCode(x))); return btoa(s); })`,
+    );
+    const pb = path.join(os.tmpdir(), `memscope-dash-${process.pid}.pb.gz`);
+    fs.writeFileSync(pb, Buffer.from(b64, 'base64'));
+    try {
+      const traces = execFileSync('go', ['tool', 'pprof', '-traces', pb], {
+        encoding: 'utf8',
+        env: { ...process.env, HOME: os.tmpdir(), PPROF_TMPDIR: os.tmpdir() },
+      });
+      assert.match(traces, new RegExp(`^\\s+${count}\\s+touch_pages$`, 'm'), traces);
+    } finally {
+      fs.rmSync(pb, { force: true });
+    }
     for (const [name, vp] of [
       ['process-wide', { width: 1280, height: 800 }],
       ['process-phone', { width: 390, height: 844 }],

@@ -35,7 +35,15 @@ export class Authenticator {
   allows(req: IncomingMessage): boolean {
     if (!this.digest) return true;
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) return false;
-    return timingSafeEqual(createHash('sha256').update(m[1]).digest(), this.digest);
+    return !!m && this.matches(m[1]);
+  }
+
+  /** Whether a token is required (the dashboard asks: a browser brings it as a cookie, not a header). */
+  required(): boolean {
+    return this.digest !== null;
+  }
+
+  matches(token: string): boolean {
+    return this.digest !== null && timingSafeEqual(createHash('sha256').update(token).digest(), this.digest);
   }
 }

@@ -7,6 +7,7 @@ interface AgentOptions extends CommonOptions {
   listen?: string;
   config?: string;
   tokenFile?: string;
+  open?: boolean;
 }
 
 export const tool: Tool<AgentOptions> = {
@@ -16,7 +17,8 @@ export const tool: Tool<AgentOptions> = {
     cmd
       .option('--listen <ADDR:PORT>', 'where to serve HTTP (beyond loopback needs --token-file)', undefined)
       .option('--config <FILE>', 'JSON settings (re-read on SIGHUP); see the README')
-      .option('--token-file <FILE>', 'a bearer token clients must send (Authorization: Bearer TOKEN)');
+      .option('--token-file <FILE>', 'a bearer token clients must send (Authorization: Bearer TOKEN)')
+      .option('--open', 'print the URL of the live dashboard to open in a browser (on stderr: stdout is JSON lines)');
     cmd.addHelpText(
       'after',
       '\nKeeps oomkill, swapin, vmscan, compaction, faults (counts and stacks), ffaults, hfaults and\n' +
@@ -26,9 +28,12 @@ export const tool: Tool<AgentOptions> = {
         '  /debug/pprof/growth?seconds=N   brk/mmap growth stacks in bytes\n' +
         '  /debug/pprof/heap?pid=P&seconds=N  outstanding allocations of one process (memleak)\n' +
         "  /api/oom, /debug/pprof/oom?id=N OOM post-mortems: limit, usage, RSS, the victim's fault stacks\n" +
+        '  /                               the live dashboard (memory over time, processes and containers,\n' +
+        '                                  fault and memleak flame graphs, OOM post-mortems); /api lists all\n' +
         'Logs one JSON line per notable event on stdout. SIGHUP reloads --config; SIGTERM detaches all.\n' +
         examples([
           ['memscope agent', 'serve on 127.0.0.1:9477'],
+          ['memscope agent --open', 'and print the dashboard URL'],
           ['memscope agent --listen 0.0.0.0:9477 --token-file /etc/memscope/token', 'serve the network, with a bearer token'],
           ['go tool pprof http://127.0.0.1:9477/debug/pprof/faults?seconds=10', 'a page-fault profile in pprof'],
         ]),

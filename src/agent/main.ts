@@ -12,11 +12,13 @@ import { renderMetrics } from './metrics';
 import { addPprofRoutes } from './pprof-routes';
 import { addApiRoutes } from './api';
 import { AgentServer } from './server';
+import { agentDashboard } from './dashboard';
 
 export interface AgentCli {
   listen?: string;
   config?: string;
   tokenFile?: string;
+  open?: boolean;
 }
 
 const MEMSCOPE_BIN = path.join(__dirname, '..', '..', '..', 'bin', 'memscope');
@@ -33,11 +35,14 @@ export async function runAgent(cli: AgentCli): Promise<void> {
   server.route('/metrics', 'Prometheus metrics', () => ({ type: 'text/plain; version=0.0.4; charset=utf-8', body: renderMetrics(collectors, config) }));
   addPprofRoutes(server, collectors, () => config, MEMSCOPE_BIN);
   addApiRoutes(server, collectors);
+  const dashboard = agentDashboard(collectors, auth, addr.loopback);
+  server.mountDashboard(dashboard);
 
   try {
     collectors.start();
     await server.listen(addr.host, addr.port);
   } catch (e) {
+    dashboard.close();
     collectors.stop();
     await server.close();
     const err = e as NodeJS.ErrnoException;
@@ -51,6 +56,13 @@ export async function runAgent(cli: AgentCli): Promise<void> {
     auth: config.tokenFile ? 'bearer' : 'none',
     sources: collectors.loaded().map((s) => s.name),
   });
+  if (cli.open && bound) {
+    const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host === '0.0.0.0' ? '127.0.0.1' : bound.host;
+    // beyond loopback the browser brings the token once in the URL; the page moves it into a cookie
+    process.stderr.write(
+      `memscope agent: the dashboard is at http://${host}:${bound.port}/${config.tokenFile ? '?token=TOKEN (the token in ' + config.tokenFile + ')' : ''}\n`,
+    );
+  }
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -80,6 +92,7 @@ export async function runAgent(cli: AgentCli): Promise<void> {
     process.on('SIGHUP', onHup);
   });
 
+  dashboard.close();
   await server.close();
   collectors.stop();
   logEvent('stopped', {});

@@ -29,13 +29,20 @@ export class AgentServer {
   private readonly routes = new Map<string, { handler: Handler; help: string }>();
   private server: http.Server | null = null;
 
+  /** the dashboard (src/dashboard): it answers GET /, /assets/* and /api/dash/* (with its own token and CSRF checks) */
+  private dashboard: { handle(req: http.IncomingMessage, res: http.ServerResponse): boolean } | null = null;
+
   constructor(private readonly auth: Authenticator) {}
+
+  mountDashboard(d: { handle(req: http.IncomingMessage, res: http.ServerResponse): boolean }): void {
+    this.dashboard = d;
+  }
 
   route(path: string, help: string, handler: Handler): void {
     this.routes.set(path, { handler, help });
   }
 
-  /** The endpoints, for GET / until a dashboard is served there. */
+  /** The endpoints, for GET /api (and GET / when no dashboard is mounted). */
   index(): Reply {
     return json({ name: 'memscope agent', endpoints: Object.fromEntries([...this.routes].map(([p, r]) => [p, r.help])) });
   }
@@ -68,6 +75,7 @@ export class AgentServer {
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.dashboard?.handle(req, res)) return;
     let reply: Reply;
     try {
       const url = new URL(req.url ?? '/', 'http://agent');
@@ -75,7 +83,8 @@ export class AgentServer {
         reply = { ...json({ error: 'unauthorized' }, 401), headers: { 'WWW-Authenticate': 'Bearer' } };
       } else if (req.method !== 'GET' && req.method !== 'HEAD') {
         reply = { ...json({ error: 'method not allowed' }, 405), headers: { Allow: 'GET, HEAD' } };
-      } else if (url.pathname === '/') {
+      } else if (url.pathname === '/' || url.pathname === '/api') {
+        // the dashboard answers GET / when it is mounted: the list of endpoints stays at /api
         reply = this.index();
       } else {
         const r = this.routes.get(url.pathname);

@@ -5,7 +5,10 @@
 import * as fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as path from 'node:path';
+import { ContainerResolver } from '../containers';
+import type { Frame } from '../core/frames';
 import { renderFlameGraph } from '../render/flamegraph';
+import { renderPprof } from '../render/pprof';
 import { Jobs, MAX_RUNNING, streamView } from './jobs';
 import { Monitor } from './monitor';
 import { ProcessTable, segments } from './processes';
@@ -24,6 +27,13 @@ const TYPES: Record<string, string> = {
 const MAX_BODY = 4096;
 const MAX_SECONDS = 600;
 
+/** "func [module]" (a flame graph's frame) back into a frame for the pprof encoder. */
+function toFrame(name: string): Frame {
+  const m = /^(.*?)(?: \[([^\]]*)\])?$/.exec(name)!;
+  const symbol = m[1] === '[unknown]' || m[1] === '' ? null : m[1];
+  return { addr: 0n, symbol, offset: 0, module: m[2] ?? null };
+}
+
 export interface DashboardOptions {
   sources?: DashboardSources;
   /** the host's bearer-token check, required on every request when it says so (beyond loopback) */
@@ -40,7 +50,18 @@ export interface Dashboard {
 }
 
 export function createDashboard(opts: DashboardOptions = {}): Dashboard {
-  const sources = opts.sources ?? {};
+  const given = opts.sources ?? {};
+  // container names from the runtimes' own files, as the agent resolves them, when the host gives none
+  const resolver = given.container ? null : new ContainerResolver();
+  const sources: DashboardSources = {
+    ...given,
+    container:
+      given.container ??
+      ((cg) => {
+        const k = resolver!.ofCgroupPath(cg);
+        return k.id ? { name: k.name, id: k.id } : null;
+      }),
+  };
   const guard = new Guard({ token: opts.token, loopbackOnly: opts.loopbackOnly ?? true });
   const hub = new EventHub();
   const procs = new ProcessTable(sources);
@@ -107,7 +128,7 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
           instance: hub.instance,
           oomSource: monitor.oomSource,
           faultsKept: !!sources.faultProfile,
-          pprof: !!sources.pprofPath,
+          pprof: true,
           maxRunning: MAX_RUNNING,
         };
         return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(body), s.setCookie ? { 'Set-Cookie': s.setCookie } : {});
@@ -191,10 +212,14 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
       });
     }
     if (format === 'pprof') {
-      const to = sources.pprofPath?.(j.kind, j.pid, j.seconds);
-      if (!to) return fail(res, 404, 'pprof profiles are served by memscope agent');
-      res.writeHead(307, { ...SECURITY_HEADERS, Location: to }).end();
-      return;
+      const body = renderPprof({
+        sampleTypes: j.kind === 'faults' ? [['faults', 'count']] : [['inuse_space', 'bytes']],
+        periodType: j.kind === 'faults' ? undefined : ['space', 'bytes'],
+        timeNs: (j.profile?.t ?? Date.now()) * 1e6,
+        stacks: stacks.map((s) => ({ values: [s.value], user: s.frames.slice(1).reverse().map(toFrame), kernel: [], pid: j.pid, comm: s.frames[0] ?? '' })),
+        comments: [`memscope dashboard: ${j.kind} of PID ${j.pid}`],
+      });
+      return send(res, 200, 'application/octet-stream', body, { 'Content-Disposition': `attachment; filename="${base}.pb.gz"` });
     }
     return fail(res, 400, 'format is folded, svg or pprof');
   }
@@ -248,6 +273,6 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
   };
 }
 
-export type { DashboardSources } from './types';
+export type { DashboardSources, OomRecord, Profile, StackValue, JobKind } from './types';
 export { plainToken } from './security';
 export type { TokenCheck } from './security';

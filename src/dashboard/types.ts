@@ -137,6 +137,4 @@ export interface DashboardSources {
   faultProfile?(pid: number): Profile | null;
   /** traces on demand (faults or outstanding allocations of one process) */
   trace?(kind: JobKind, pid: number, seconds: number, cb: TraceCallbacks): TraceHandle;
-  /** the URL path of the pprof download for a process's profile, when the host serves pprof */
-  pprofPath?(kind: JobKind, pid: number, seconds: number): string | null;
 }

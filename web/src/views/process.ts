@@ -1,8 +1,7 @@
 // One process: its figures, its segments (pmap -x), its page-fault flame graph (kept by the agent,
 // or traced on demand) and memleak on demand: a POST (with the session's CSRF token) starts it, the
 // flame graph of outstanding bytes updates at each report with each stack's growth, and any two
-// windows (reports, or fault traces) can be diffed. Downloads: folded, SVG, and pprof where the
-// agent serves it.
+// windows (reports, or fault traces) can be diffed. Downloads: folded, SVG and pprof.
 import type { JobKind, JobState, Profile, ProcessRow, Segment, StackValue } from '../../../src/dashboard/types';
 import { getJson, getSession, Live, post } from '../api';
 import { clear, errorBox, h, on, View } from '../dom';
