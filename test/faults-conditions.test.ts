@@ -1,0 +1,112 @@
+// The fault tools under real conditions (issue 10): memscope never traces itself, faults the kernel
+// takes on user memory are counted, two memscopes on one target do not change each other's counts,
+// and a fork storm's fault stacks are all kept.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { workload } from './lib/workloads';
+import { start, startMemscope, jsonLines } from './lib/run';
+import { HugePages } from './lib/scenario';
+import { assertNothingLoaded } from './lib/bpf';
+
+const kfault = () => workload('kfault');
+
+test('faults system-wide never counts memscope itself, while it counts another process', async () => {
+  const w = start(kfault(), ['user', '500', 'wait']);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['faults', '--json']);
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    assert.ok(recs.some((x) => x.pid === w.pid), 'the workload was not seen');
+    assert.deepEqual(recs.filter((x) => x.pid === ms.pid), [], 'memscope counted its own faults');
+  } finally {
+    w.kill();
+  }
+});
+
+test('hfaults counts huge-page faults the kernel takes in read(), and ffaults a read() into a memfd mapping, while the other runs', async () => {
+  const huge = new HugePages(5);
+  // one memscope on the whole system beside the other on the target: neither may change the other's count
+  const ffAll = await startMemscope(['ffaults']);
+  const hw = start(kfault(), ['huge', '5', 'wait']);
+  try {
+    await hw.waitFor('ready');
+    const hf = await startMemscope(['hfaults', '--json', '-p', String(hw.pid)]);
+    hw.send('go');
+    await hw.waitFor('done');
+    hw.send('end');
+    const r = await hf.exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(jsonLines(r.stdout), [{ pid: hw.pid, comm: 'kfault', count: 5 }], r.stderr);
+    assert.doesNotMatch(r.stderr, /could not be checked/);
+  } finally {
+    hw.kill();
+    huge.dispose();
+  }
+  const hfAll = await startMemscope(['hfaults']);
+  const mw = start(kfault(), ['memfd', '1024', 'wait']);
+  try {
+    await mw.waitFor('ready');
+    const ff = await startMemscope(['ffaults', '--json', '-p', String(mw.pid)]);
+    mw.send('go');
+    await mw.waitFor('done');
+    mw.send('end');
+    const r = await ff.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    assert.deepEqual(recs.find((x) => x.file === 'memfd:kfault-memfd'), { file: 'memfd:kfault-memfd', count: 1024 }, r.stdout);
+    assert.ok(!recs.some((x) => x.file === '[vma busy]'), r.stdout);
+  } finally {
+    mw.kill();
+    await hfAll.interrupt();
+    await ffAll.interrupt();
+  }
+});
+
+test('faults -K counts the kernel-mode faults of read() into a memfd mapping, with kernel stacks, and faults without -K does not', async () => {
+  for (const kernel of [true, false]) {
+    const w = start(kfault(), ['memfd', '1024', 'wait']);
+    try {
+      await w.waitFor('ready');
+      const ms = await startMemscope(['faults', '--json', ...(kernel ? ['-K'] : []), '-p', String(w.pid)]);
+      w.send('go');
+      await w.waitFor('done');
+      w.send('end');
+      const r = await ms.exited;
+      assert.equal(r.code, 0, r.stderr);
+      // the fault is in the kernel's read(): libc's read() (no frame pointer) is the top user frame
+      const inRead = jsonLines(r.stdout).filter((x) => x.ustack[0]?.startsWith('read+'));
+      const n = inRead.reduce((s, x) => s + x.count, 0);
+      if (kernel) {
+        assert.equal(n, 1024, r.stdout);
+        assert.ok(inRead.every((x) => x.kstack.length > 0 && !x.kstack[0].startsWith('[missed')), JSON.stringify(inRead[0]));
+      } else assert.equal(n, 0, r.stdout);
+    } finally {
+      w.kill();
+    }
+  }
+});
+
+test('a fork storm (exec of each child: its own layout and stacks): every fault has its stack', async () => {
+  const P = 150;
+  const ms = await startMemscope(['faults', '--json', '--stack-storage', '65536']);
+  const storm = start(workload('fork_storm'), [String(P)]);
+  let r;
+  try {
+    await storm.waitFor(/done 0/, 300_000);
+  } finally {
+    storm.kill();
+    r = await ms.interrupt(300_000);
+  }
+  assert.equal(r.code, 0, r.stderr);
+  const mine = jsonLines(r.stdout).filter((x) => x.comm === 'fork_storm');
+  // 5 mmap pages and 3 brk pages in each child, touched in storm_touch
+  const touched = mine.filter((x) => x.ustack[0]?.startsWith('storm_touch+')).reduce((s, x) => s + x.count, 0);
+  assert.equal(touched, P * 8, r.stderr);
+  assert.deepEqual(mine.filter((x) => x.ustack[0]?.startsWith('[missed')), []);
+});
+
+after(() => assertNothingLoaded());
