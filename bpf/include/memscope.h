@@ -210,6 +210,7 @@ static __always_inline void ms_note_process(__u32 tgid)
 		ms_count_lost();
 }
 
-char LICENSE[] SEC("license") = "GPL";
+/* Dual BSD/GPL (bpf/LICENSE): GPL-compatible for the kernel, so GPL-only helpers stay usable. */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #endif
