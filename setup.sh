@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # One command from a fresh Debian 12 + Node 20 machine (as root) to a working `memscope`:
 # system packages, npm dependencies, the BPF objects, the native addon, the TypeScript build,
 # and `memscope` on PATH. Safe to run again: it only installs what is missing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench:attach — how fast each tracer is ready and gone (issue 2, Performance):
 // memscope brkstack vs BCC's `stackcount-bpfcc -U t:syscalls:sys_enter_brk` vs the bpftrace
 // one-liner, in the same run, interleaved. For each: launch → attached (proven by the kernel),

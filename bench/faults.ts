@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench:faults — what tracing every page fault costs the faulting program (issue 4, Performance):
 // a C workload touches 2 GiB of fresh pages (one fault per 4 KiB page) alone, under memscope faults,
 // ffaults and hfaults, and under the chapter's bpftrace one-liners, in the same run, interleaved.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* faults_workload MIB [ROUNDS [wait]]: ROUNDS times, maps MIB MiB of fresh anonymous memory (huge pages
  * off, so every 4 KiB page is one fault), writes one byte to each page, unmaps it; prints
  * "pages=N ns=T cpu_ns=C" per round: T is the wall time of the touching loop alone, C the CPU time

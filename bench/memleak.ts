@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench:memleak — what tracing allocations costs the traced process (issue 3, Performance).
 // One workload (bench/memleak_workload.c: N malloc/free pairs of mixed sizes, 1% retained by
 // keep_block()) timed inside the process, alone and under each tracer, in the same run, rounds

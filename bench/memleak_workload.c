@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The memleak bench workload: N malloc/free pairs of mixed sizes, about 1% retained.
  * After a line "go" on stdin it runs the loop and prints
  *   loop_ms <ms> cpu_ms <ms> retained_bytes <B> retained_count <C>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // npm run bench: every benchmark under bench/ (dist/bench/*.js), one after another.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench:unwind — DWARF unwinding of user stacks (issue 5, Performance): memscope brkstack
 // --unwind dwarf vs `perf record --call-graph dwarf` + `perf script`, tracing the same brk-heavy
 // run of one workload at the same time (both copy 8 KiB of stack per event). Reports stacks per

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench:verbs — the general verbs against the chapter's own one-liners, in the same run:
 //   memscope count 't:vmscan:*'   vs  funccount-bpfcc 't:vmscan:*'  vs  bpftrace 'tracepoint:vmscan:* { @[probe] = count(); }'
 // (launch → attached, SIGINT → exit with 19 tracepoints to detach, CPU, peak RSS), and the cost per

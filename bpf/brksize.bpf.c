@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* brksize: sizes of heap expansions through brk(), as log2 histograms by process (the chapter's
  * exercise). The size is the new break (brk()'s return) minus the break before the call (mm->brk),
  * so only expansions that happened are counted: brk(0) queries and refused calls are not. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* brkstack: brk() calls counted by user stack and process (the book's brkstack). */
 #include "stacks.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* compaction: time spent in page compaction (the chapter's exercise): each compact_zone() run
  * from mm_compaction_begin to mm_compaction_end, per event and as a log2 histogram of microseconds. */
 #include "latency.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* count: events per probe (BCC funccount, bpftrace @[probe] = count()) on any tracepoints,
  * software events and uprobes given at run time. One generic program per probe kind; the attach cookie is the
  * probe's index. With by_process, counts are kept per (probe, process) instead. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* drsnoop: one record per reclaim a task had to do itself (the book's drsnoop): direct reclaim
  * (the system is short of free pages) and memcg reclaim (its memory cgroup is at its limit; on
  * cgroup v1 and v2 alike this is reported only by the memcg_reclaim tracepoints). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* faults: page faults counted by user (and with --kernel, kernel) stack and process — the
  * chapter's faults/stackcount on page_fault_user: the code paths that first touched memory,
  * which is what grows RSS. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* ffaults: page faults counted by the name of the file backing the faulting address (the book's
  * ffaults, which read vma->vm_file from a kprobe on handle_mm_fault). Without kprobes the fault
  * event gives only the address: its vma is found with bpf_find_vma() through the per-CPU cache of

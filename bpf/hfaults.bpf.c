@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* hfaults: huge page (hugetlbfs) faults counted by process — the book's hfaults, which used a
  * kprobe on hugetlb_fault. Here: the page-fault event (perf's "page-faults" first, which also sees
  * faults the kernel takes on user memory, e.g. read() into a MAP_HUGETLB buffer), and the vma lookup of include/vma.h

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* llcstat: last-level-cache references and misses by process, thread and CPU (BCC llcstat).
  * Two hardware perf events per CPU, each sampled every sample_period events; each sample adds the
  * period to the interrupted task's entry, so counts are estimates in units of the period. */

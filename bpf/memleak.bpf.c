@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* memleak: outstanding allocations by stack (the book's memleak, 7.3.2).
  *
  * Process mode: uprobes on the allocator's entry points (malloc, calloc, realloc, the memalign

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* mmapsnoop: one record per mmap() with its arguments, the mapped file's name (resolved here
  * from the fd while the file is certainly open) and the returned address; one per munmap().
  * For a file mapping, the file's full path goes first on the same ring buffer as a struct

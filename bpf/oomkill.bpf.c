@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* oomkill: one record per OOM kill (the book's oomkill), from the oom:mark_victim tracepoint.
  * mark_victim fires in the context of the task whose allocation or charge triggered the OOM;
  * its argument is the victim, which can be another process. */

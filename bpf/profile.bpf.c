@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* profile: timed sampling of user and kernel stacks (BCC profile, perf record -F): a perf event
  * per CPU (software cpu-clock, or a hardware event with a period where a PMU exists) runs
  * profile_sample, which counts the interrupted task's stacks by process. */

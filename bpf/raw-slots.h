@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* RAW_SLOT(0) .. RAW_SLOT(RAW_SLOTS - 1): one raw-tracepoint program per slot, for the general verbs
  * (count, stackcount); src/engine/probes.ts RAW_SLOTS must match. */
 #define RAW_SLOTS 64

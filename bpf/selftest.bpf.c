@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The engine's own test object (no tool uses it): a uprobe, a USDT probe, constants, globals,
  * a hash map and a ring buffer, so test/engine.test.ts can prove each addon path directly. */
 #include "memscope.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* shmsnoop: System V shared memory calls (shmget, shmat, shmdt, shmctl) with their arguments
  * and return values: one record per completed call. */
 #include "syscall_pair.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* stackcount: events of run-time probes (tracepoints, software events) counted by user and/or
  * kernel stack and process (BCC stackcount, bpftrace @[ustack, comm] = count()). */
 #include "stacks.h"

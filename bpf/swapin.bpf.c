@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* swapin: pages swapped in, counted by process (the book's swapin.bt). The book traced
  * swap_readpage() with a kprobe; here the PSWPIN event counted into the memory cgroup of the page
  * (memcg:count_memcg_events, item PSWPIN): it is counted per page read from swap, in the context of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* swapthrash: how long pages stay out on swap before they are needed again (the chapter's
  * unsolved exercise). A page is identified by its swap entry (swp_entry_t: swap device + slot):
  *  - swap-out: tp_btf mm_vmscan_write_folio, a folio in the swap cache being written by reclaim;

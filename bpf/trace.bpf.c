@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* trace: one record per event of run-time probes, carrying the tracepoint's raw record (the bytes
  * its tracefs format file describes), decoded by field name in userspace. Software events carry
  * the sample's address. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* vmgrowth: virtual memory growth by process and user stack (the chapter's exercise): bytes added
  * through brk() and mmap()/mremap(), and removed through brk(), munmap() and mremap(), counted at
  * the syscall's successful return. brk sizes are the change of the break (mm->brk); mmap, munmap and

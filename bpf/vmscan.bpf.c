@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* vmscan: time in shrink_slab, direct reclaim and memcg reclaim, kswapd wakeups and page writes
  * (the book's vmscan.bt), from the vmscan tracepoints. Totals are per-CPU counters read by
  * userspace every interval; per-event times go into log2 histograms here. */

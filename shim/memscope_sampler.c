@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memscope's in-process allocation sampler (memleak -c --sample-bytes N), preloaded with LD_PRELOAD.
  *
  * Every malloc-family call goes to glibc's allocator (__libc_malloc and friends) as before; the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The single entry point: `memscope TOOL [options]`. Only the named tool's module is loaded,
 // so start-up stays short; `memscope --help` loads them all to list them.
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The dashboard served by `memscope agent` at GET /, in a real browser, with what only the agent
 // knows: the container name of a workload (a CRI-O container: its cgroup and the runtime's OCI
 // config written by this test), the fault stacks it kept for a process (no trace started from the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memscope agent with real clients: Prometheus (Debian's prometheus) scraping /metrics, `go tool
 // pprof` reading /debug/pprof/*, and the JSON API, against workloads that make known events: an
 // OOM kill in a memory cgroup, swap-ins in another, page faults and leaks of known sizes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BCC's probe syntax with BCC's meanings: u:LIB:PROBE is a USDT probe, p:LIB:FUNC / r:LIB:FUNC
 // are a uprobe and a uretprobe; memscope's old u:LIB:FUNC (uprobe) gets a line saying how to write it.
 import { test, after } from 'node:test';

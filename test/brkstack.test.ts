@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { workload } from './lib/workloads';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Containers from cgroups: path naming schemes of every runtime (fixtures of real paths), names
 // from the runtimes' own state files (fixture directories written here), and a real memory
 // cgroup named as Docker's cgroupfs driver names them, resolved from a live pid and from the

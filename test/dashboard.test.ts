@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The live dashboard in a real browser (Debian's chromium, headless, driven by playwright-core)
 // against a live `memscope dashboard` and known workloads: the process table shows them, hostile
 // names stay text, a fault trace started from the page shows the workload's function with its

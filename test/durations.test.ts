@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Durations and intervals of any length: Node's timers hold at most 2^31-1 ms (24.8 days) and turn
 // a longer delay into 1 ms, so `faults 2200000` ended at once and `ffaults 2200000` reported every
 // millisecond. Now they trace until Ctrl-C (or their time), and absurd numbers are refused.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The engine's paths proven directly on bpf/selftest.bpf.c: constants before load, globals after,
 // uprobes by symbol name, USDT, hash-map batch reads with delete, ring buffers, destroy.
 import { test, after } from 'node:test';

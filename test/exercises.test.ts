@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The chapter's exercises (7.5) as tools, each against a workload whose truth is known:
 // brksize, vmgrowth, compaction, and the flame-graph diff.
 import { test, after } from 'node:test';

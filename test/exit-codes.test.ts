@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Exit codes and messages that tell the truth: each bad input or refused situation is one line
 // naming its cause, with a non-zero exit; never a silent empty trace, a misleading reason, an
 // internal error or a hang. Non-root cases run as nobody (setpriv).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Names chosen by an attacker never act on the reader's terminal or break SVG/HTML: a process named
 // ESC "[31m<s>" newline "row" (prctl) maps a file named ESC "[2Jevil" newline "fake row<script>.dat",
 // and runs from a directory named likewise; every text renderer shows them escaped (\x1b, \n),

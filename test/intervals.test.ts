@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Interval output prints what happened: every interval is headed by its time, and an empty one
 // says so ("(no swap-ins)", "(no events)") instead of printing a bare blank line or an empty table.
 import { test, after } from 'node:test';

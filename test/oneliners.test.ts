@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every one-liner of the chapter's section 7.4 (BCC and bpftrace), as its memscope equivalent
 // (README, "One-liners"), run against a workload that makes its event happen.
 import { test, after } from 'node:test';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Output files (--svg, --html) are written as root in directories other users can write: a link
 // planted at the path is refused (never followed), as are directories and unwritable places, all
 // with one line before any tracing starts. The vDSO copy lives in a private mkdtemp directory.

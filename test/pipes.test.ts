@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A reader that goes away (`memscope list | head -1`) ends memscope quietly, as coreutils end: no
 // stack trace, no "internal error", status 141 (what a shell shows for a SIGPIPE death), every BPF
 // object detached. A stdout closed from the start (`>&-`) is one line and a non-zero exit.

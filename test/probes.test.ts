@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Probe names, tracefs format parsing and decoding, and the field filter; and a live __data_loc
 // string decoded by `trace`.
 import { test, after } from 'node:test';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // profile (timed stack sampling), llcstat and hardware-event sampling (chapter 7.2.3, 7.3.12):
 // a workload burns a known amount of its own CPU time in spin_hot(); the samples must name it,
 // with its pid and comm, and their number must fit -F times that CPU time.

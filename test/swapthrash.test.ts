@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // swapthrash against real swapping: a working set larger than its memory cgroup's limit, touched
 // in a loop, comes back from swap again and again; touched once, it never comes back.
 import { test, after, before } from 'node:test';

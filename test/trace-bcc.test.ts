@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trace with BCC's options and probe forms: uprobes, uretprobes and USDT probes with printf-style
 // arguments and retval, -U/-K stacks per event, -n NAME, -t, -M; each against a workload whose
 // calls, arguments and return values are known.

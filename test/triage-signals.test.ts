@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage killed mid-run by SIGTERM, SIGINT, SIGHUP or SIGKILL: its tracers (memscope TOOL --json
 // subprocesses with BPF loaded) end with it, and nothing of memscope stays loaded.
 import { test, after } from 'node:test';

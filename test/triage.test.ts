@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage on staged trouble, each in a memory cgroup this test creates and removes: a quiet
 // system, a process faulting fast, a process swapping actively, an OOM kill; and its HTML page
 // opened in headless Chromium.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DWARF unwinding end to end through brkstack: malloc-driven heap growth in programs built
 // -O2 -fomit-frame-pointer, through Debian's libc (no frame pointers) and a shared library of the
 // test's own, reaches main with the workload's functions in order.

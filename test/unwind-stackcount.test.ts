@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // stackcount --unwind: user stacks of a tracepoint (brk) in a program built -O2 -fomit-frame-pointer,
 // DWARF-unwound through libc's malloc internals to main; the frame-pointer walk stops in libc.
 import { test, after } from 'node:test';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Builds the DWARF unwinding workloads: unwind_malloc (with libunwind_lib.so) without frame
 // pointers, and its frame-pointer twin. Shared by test/unwind*.test.ts and bench/unwind*.
 import { execFileSync } from 'node:child_process';

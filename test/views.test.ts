@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The views against the sources they read, on this machine: free vs /proc/meminfo, ps vs
 // /proc/PID/status, pmap vs smaps_rollup, vmstat and paging vs /proc/vmstat deltas, swap vs
 // /proc/swaps, and oomlog on an OOM kill provoked here.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Bundles the dashboard (web/src, uPlot, d3-flame-graph) into build/dashboard: app.js, app.css and
 // index.html, served by the agent from the package. No CDN: the page loads nothing from elsewhere.
 import * as esbuild from 'esbuild';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* attach-wait PID TIMEOUT_MS NAME...: waits until PID or one of its descendants holds a perf
  * event or link with a BPF program attached to one of NAME (asked of the kernel with
  * BPF_TASK_FD_QUERY, so it is proof of attachment whatever the tool prints). NAME is a tracepoint

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The shared bench harness (compiled to dist/bench/lib; bench/attach.ts shows it in use):
 //   ensureBcc() / ensureBpftrace()   install from Debian on demand and prove the tool runs here
 //                                    ({ ok, reason, env }: BCC gets BCC_KERNEL_SOURCE in env)

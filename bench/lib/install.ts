@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reference tools the benchmarks compare against (BCC, bpftrace), installed from Debian on demand.
 // BCC compiles its programs against kernel headers at run time; Debian has none for this kernel,
 // so the newest Debian linux-headers-*-amd64 is installed and presented to BCC (BCC_KERNEL_SOURCE)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Timing a tracer's life from the outside: launch → attached, SIGINT → exit, peak RSS.
 // "Attached" is proven by the kernel, not taken from the tool's word: build/bench/attach-wait polls
 // the tool's fds with BPF_TASK_FD_QUERY until one carries a BPF program on the named tracepoint

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Bench output: a table per metric with median, min, max and the ratio to a baseline tool,
 // plus target lines ("memscope attaches >= 5x faster than BCC: 12.3x  ok").
 import { formatTable } from '../../src/render/table';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* rusage-run OUT CMD [ARGS...]: runs CMD as a child and, when it ends, writes its peak RSS (KiB,
  * from wait4's rusage), CPU time (user + system, µs) and wait status to the file OUT. Signal the process group (as a terminal's
  * Ctrl-C does): CMD gets SIGINT/SIGTERM directly, and the wrapper outlives them to report. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Durations of kernel operations reported by begin/end tracepoint pairs (reclaim, shrink_slab,
  * compaction): the begin stores a timestamp per thread and kind, the end takes it back. */
 #ifndef MEMSCOPE_LATENCY_H

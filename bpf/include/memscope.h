@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Common kernel-side definitions for every memscope BPF program.
  * Filters are `const volatile` so userspace sets them before load and the verifier prunes
  * the branches they switch off: filtered-out events cost almost nothing. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Stack capture, in one replaceable place. Every map here is sized 1 entry by default (it costs
  * nothing): a tool opts in to the kinds it captures by sizing them before load (sizeStackMaps in
  * src/engine/stacks.ts), so a tool never carries maps it does not use.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Pairing a syscall's entry with its exit: the entry stashes a record by thread id, the exit
  * completes it (return value, time, comm) into a ring buffer. Records are any struct with
  * `ret`, `ts` and `comm` fields. */

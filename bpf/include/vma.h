@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The vma holding a user address, named as /proc/PID/maps names it, from any program that runs
  * in the faulting task (page-fault tracepoints, perf software events).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Module registration and the argument helpers every other file uses. */
 #include "internal.h"
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Attaching programs: by section (tracepoints, tp_btf, raw_tp), perf events on every CPU,
  * uprobes by symbol name, and USDT. Every link is owned by the object and freed by destroy(). */
 #include "internal.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Counting perf events without BPF: perf_event_open in counting mode. JavaScript reads the
  * returned fd with read(2) (value, time enabled, time running) and closes it itself. */
 #include "internal.h"

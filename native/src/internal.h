@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared declarations of the memscope native addon: a thin N-API layer over libbpf.
  * JavaScript holds a bpf object as an external; every attach, map and ring-buffer call
  * goes through it so that destroy() can release everything in one place. */

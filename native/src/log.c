@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* libbpf log capture. libbpf reports the reason for a failed load or attach only through its
  * print callback; we keep the tail of it so an error thrown to JavaScript can say why. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Map access: single-key lookup/update/delete and whole-map reads (batched where the kernel
  * supports it for the map type, key-by-key otherwise), optionally deleting what was read. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Opening, configuring, loading and destroying one BPF object file. */
 #include "internal.h"
 #include <bpf/btf.h>

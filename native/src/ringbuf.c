@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* BPF ring buffer consumption on Node's own event loop: libuv polls the ring buffer's epoll fd,
  * and when it is readable we drain it without blocking and hand JavaScript one array of records. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JSON API (/api/…): what the dashboard (issue 14) and scripts read. OOM post-mortems now;
 // new views add their routes here.
 import { formatFrame } from '../core/frames';

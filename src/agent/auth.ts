@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who may ask: loopback-only by default; beyond loopback the agent serves only with a bearer
 // token (read from a file, so it is not in the process list), compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the agent knows, gathered from the loaded sources: per-cgroup totals (read from the
 // kernel at scrape time), fault and growth stacks (drained every collectInterval into per-process
 // stores), reclaim and compaction histograms, OOM kills (delivered as they happen).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // agent: the command (found by src/cli.ts beside the tools) for the node-level service — the tools' BPF programs kept loaded at once, read on demand,
 // served as Prometheus metrics, pprof profiles and OOM post-mortems (src/agent/).
 import type { CommonOptions } from '../core/options';

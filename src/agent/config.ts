@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent's settings: command-line options over a JSON config file (--config), re-read on
 // SIGHUP. Everything that sizes memory is here, with bounds, so the agent's footprint is known.
 import * as fs from 'node:fs';

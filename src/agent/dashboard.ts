@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The dashboard (src/dashboard) served by the agent at GET /, with the agent's collectors as its
 // sources: container names from the resolver, reclaim and compaction time from vmscan's and
 // compaction's BPF totals, OOM post-mortems with the victim's fault stacks, and every process's

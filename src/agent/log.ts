@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One JSON object per line on stdout for each notable event (start, OOM kill, lost events,
 // reload, stop): what log shippers read. JSON.stringify escapes control characters.
 export type LogFields = Record<string, unknown>;

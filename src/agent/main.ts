@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memscope agent: loads the sources, serves /metrics, /debug/pprof/* and /api/*, collects
 // stacks on a timer, logs notable events as JSON lines, reloads its config on SIGHUP and
 // detaches everything on SIGTERM or SIGINT.

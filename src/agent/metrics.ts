@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GET /metrics: every figure the agent exports, built at scrape time from the kernel's maps.
 // Base units (seconds, bytes), counters end in _total, label sets are bounded: cgroups by the
 // map size (maxCgroups), files by topComms (the rest summed as "[other]"). Host-wide counters

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // OOM post-mortems: for each kill, what oomkill reports (trigger, victim, constraint, the memcg
 // whose limit was hit and that limit, the victim's RSS by kind) with the cgroup's container and
 // usage, and the victim's fault stacks collected while it lived. Kept newest-last, bounded.

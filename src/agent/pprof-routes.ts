@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /debug/pprof/*: profiles as Go's net/http/pprof serves them (gzipped profile.proto), so
 // `go tool pprof http://HOST:9477/debug/pprof/faults` and Parca read them.
 //  faults  ?seconds=N  page-fault stacks taken during the next N seconds; without seconds, with

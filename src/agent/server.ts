@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTTP side: a route table (exact paths), bearer-token check, JSON errors, and a place for
 // static assets (GET / and /static/… are reserved for the dashboard: served from a directory
 // when one is configured, else a JSON index of the endpoints).

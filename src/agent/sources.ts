@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The tools' own BPF objects, loaded side by side and left running: each with the event sources
 // its tool would choose, its per-cgroup totals switched on (ms_by_cgroup, bpf/include/memscope.h),
 // and its maps read on demand. A source the kernel refuses is logged and left out; the rest run.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stacks read out of the kernel's count maps at every collection, kept raw (addresses, or build
 // id + offset) per process while it lives and symbolized only when asked for (a profile, an OOM
 // post-mortem): collecting stays cheap however many processes fault. Bounded: processes, stacks

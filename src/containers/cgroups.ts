@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Cgroups as the kernel names them: a process's memory cgroup from /proc/PID/cgroup, the
 // hierarchy it lives in (v1 memory controller or v2), and cgroup ids (the kernfs id, which is the
 // inode number of the cgroup's directory) mapped back to paths by walking that hierarchy.

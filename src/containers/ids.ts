@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Container and pod identities read from a cgroup path alone, as runtimes name their cgroups
 // (cgroupfs and systemd drivers): no runtime or orchestrator API is asked.
 export type Runtime = 'docker' | 'containerd' | 'crio' | 'podman' | 'kubernetes';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One resolver from what events carry (a pid, a cgroup id, a cgroup path) to a container: the
 // memory cgroup's path, the container id and runtime from the path's naming, and the names the
 // runtime recorded. Results are cached per cgroup path (a path's container never changes; the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Container names from the runtimes' own state files, read-only: Docker's config.v2.json,
 // containerd's and CRI-O's OCI config.json annotations (Kubernetes pod, namespace and container
 // names are written there by the CRI plugin), so no runtime socket or Kubernetes API is needed.

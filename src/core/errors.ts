@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Errors that reach the user as one line. Anything else is a bug and is reported as such.
 
 /** A problem the user can fix: printed as one line, exit status 1. */

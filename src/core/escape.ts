@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Names memscope prints come from other people: process names (anyone can exec -a anything),
 // command lines, file names, symbol names of their binaries, JIT perf maps. Printed raw, an ESC
 // sequence acts on the reader's terminal and a newline fakes a table row. Text output shows such

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stack frames and counted stacks: the shapes the symbolizer produces, the unwinder and the
 // stack-count readers fill, and the renderers print. They live here, below every layer, so that
 // none of those layers has to import another one sideways or upward just for a type.

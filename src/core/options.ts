@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Options every tool shares, and the parsers of their values: the types and checks that the
 // session (engine), the unwinder and the tools' option vocabulary (tools/options.ts) all need.
 import { InvalidArgumentError } from 'commander';

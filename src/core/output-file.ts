@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one way memscope writes an output file (--svg, --html, --folded/--json to a file). memscope
 // runs as root in directories other users can write (/tmp): a symlink planted at the path must
 // never redirect the write onto a file of root's. So: never open the final path itself; create a

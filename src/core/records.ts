@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JSON records the tools print with --json: one type per record kind, in one place.
 // Tools build their --json output as these types (so a renamed field fails to compile), and
 // readers of that output (triage, the agent, the dashboard) parse it as these types rather than

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What memscope does when its output has nowhere to go. One mechanism for every tool, installed
 // by the CLI entry before any tool runs:
 // - a reader that went away (`memscope list | head -1`): the next write fails with EPIPE. Stop

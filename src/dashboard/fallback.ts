@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the dashboard does when its host does not provide a source: traces on demand run the CLI
 // tools as subprocesses (`memscope faults|memleak --json -p PID`, as triage does), and OOM kills
 // come from the kernel log. The agent replaces these with its always-on collectors.

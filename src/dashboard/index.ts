@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The dashboard as a request handler the agent's HTTP server calls: `GET /`, `/assets/*` (the
 // bundle built from web/ into build/dashboard) and `/api/dash/*` (JSON, the live stream, and the
 // POSTs that start traces). handle() returns false for any other path, so the host keeps /metrics

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Traces started from the page (a fault flame graph, memleak for N seconds): at most MAX_RUNNING at
 // once, the last MAX_KEPT kept with their latest profile; each new report goes to the live stream.
 import { subprocessTrace } from './fallback';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // OOM kills from the kernel log as they happen: /dev/kmsg stays open (non-blocking) and each poll
 // reads only the records added since the last one. The recent lines are kept in a bounded window
 // and re-parsed when an OOM report is in it, so a report split across polls completes later.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The overview's data: one sample a second from /proc/meminfo and /proc/vmstat (plus the host's
 // reclaim/compaction time), kept in a ring of the last hour; OOM kills (the host's post-mortems or
 // the kernel log); and the checklist's findings over the last minute, each with the commands that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The containers-and-processes table: every process's RSS, swap, growth and fault rates (from two
 // successive reads of /proc/PID/stat), its memory cgroup with usage against the limit and OOM
 // history (v1 memory controller files, or v2's), and the process view's segments (pmap -x).

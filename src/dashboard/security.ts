@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The dashboard's guards: a Content-Security-Policy with no inline script, a Host check against DNS
 // rebinding (loopback names only, unless the host listens beyond loopback with a token), the bearer
 // token (header, or a cookie set by opening /?token=…), and a per-session CSRF token for every POST:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The live stream: Server-Sent Events. Event ids are "<instance>.<seq>": a browser reconnecting
 // after a network blip sends Last-Event-ID and gets only the samples it missed; after an agent
 // restart the instance differs and it gets a "hello" that tells it to start over. Memory is bounded

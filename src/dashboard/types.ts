@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the dashboard shows, as JSON on the wire (the browser's web/src/types.ts mirrors these), and
 // what it needs from its host: the agent plugs its collectors in through DashboardSources; anything
 // left out falls back to procfs and the CLI tools run as subprocesses (src/dashboard/fallback.ts).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A loaded BPF object as tools see it: typed constants, source selection, attachment,
 // map reads, ring buffers and a destroy() that always runs.
 import * as fs from 'node:fs';

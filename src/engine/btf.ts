@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The BTF of a compiled BPF object (its .BTF section): the C types as clang laid them out. Read to
 // check the TypeScript mirrors of C structs (struct.ts layouts) and to know the object's globals.
 // Only what those need is decoded: sizes, struct members, DATASEC variables.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel timestamps (bpf_ktime_get_ns, CLOCK_MONOTONIC) to wall-clock time.
 
 // Node's hrtime is CLOCK_MONOTONIC too: one offset, taken once, keeps event times ordered.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Counting perf events without BPF (perf stat's way): one counter per online CPU for the whole
 // system, read with read(2) and scaled when the kernel multiplexed them.
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Filters on decoded event fields, as BCC trace and bpftrace predicates write them:
 //   nr_reclaimed > 100        order >= 3 && comm != "kswapd0"        (behavior == 14 || behavior == 15)
 // Numbers compare as integers (decimal or 0x hex, 64-bit safe); strings compare with == and !=.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the running kernel offers, probed once per process and cached.
 import * as fs from 'node:fs';
 import { tracefs } from '../procfs/tracefs';

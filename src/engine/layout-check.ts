@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TypeScript layouts of C structs (struct.ts) checked against the BTF clang wrote into each BPF
 // object: a field added, removed, resized or reordered in C fails loudly when the object opens,
 // instead of silently shifting every field after it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A memscope run by another memscope (triage runs eight tools as subprocesses) ends when its
 // parent does, however the parent ended: Ctrl-C, SIGTERM, SIGHUP, a crash, or SIGKILL, which no
 // handler in the parent can see.

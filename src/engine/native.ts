@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one place that finds and loads the compiled libbpf addon, with its typed surface.
 import * as path from 'node:path';
 import { projectRoot } from '../core/paths';

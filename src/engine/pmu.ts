@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hardware perf events (the CPU's performance-monitoring unit) by perf's and bpftrace's names, and
 // the one message for machines without a PMU (most VMs: "PMU not available due to virtualization").
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Probe names as users type them for BCC and bpftrace, resolved against this kernel:
 //   t:vmscan:*  tracepoint:syscalls:sys_enter_brk  t:compaction:mm_compaction_*   (classic tracepoints)
 //   software:page-faults:1  s:major-faults  software:cpu-clock:1000000            (perf software events)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The new-process note BPF sends on a process's first event (ms_note_process in
 // bpf/include/memscope.h), decoded for the symbolizer.
 import { struct } from './struct';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The life of one tracing run, the same for every tool: check privileges, open the object, set
 // its constants, choose event sources, load, attach, trace until Ctrl-C / SIGTERM / the duration /
 // the target's exit, print the summary, and detach everything whatever happened.

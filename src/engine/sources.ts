@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Event-source selection: a tool lists, for each thing it observes, the alternative ways the
 // kernel may offer it in preference order; the first one this kernel supports is used.
 import { btfTracepointExists, tracepointExists } from './features';

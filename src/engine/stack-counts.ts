@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading a "count by stack" map (key struct ms_stack_key) into symbolized stacks.
 import type { BpfObject } from './bpf-object';
 import { StackReader } from './stacks';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sizing and reading the shared stack maps (bpf/include/stacks.h).
 import type { UserFrame } from '../core/frames';
 import type { BpfObject } from './bpf-object';

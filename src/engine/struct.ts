@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Decoding of C structs shared with the BPF side (map keys, values, ring-buffer records).
 // A layout is declared once per struct, in field order, and offsets follow C's alignment rules,
 // so the TypeScript declaration reads like the C one it mirrors.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The target of a trace (-p PID or -c CMD), checked before anything is loaded.
 import * as fs from 'node:fs';
 import { UsageError } from '../core/errors';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Timers for any duration a user can type. Node's setTimeout/setInterval hold at most 2^31-1 ms
 // (24.8 days): a longer delay becomes 1 ms with only a warning, so `faults 2200000` ended at once
 // and `ffaults 2200000` reported every millisecond. These chain Node timers instead.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // MEMSCOPE_TIMING=1: how long each phase of a run took, printed to stderr as
 // "memscope: timing: NAME=MS ..." lines (bench/attach.ts reads them). Costs nothing when unset.
 import { performance } from 'node:perf_hooks';

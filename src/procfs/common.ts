@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small helpers shared by the /proc readers.
 import * as fs from 'node:fs';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kernel log: /dev/kmsg read without blocking (every record still in the ring buffer), or
 // text as dmesg prints it ("[  12.345678] message"), or raw kmsg records ("4,349,1023273551,-;message").
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /proc/PID/maps: which file (and file offset) backs each address range of a process.
 import * as fs from 'node:fs';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /proc/meminfo: system-wide memory in kB, and the derived figures free(1) prints.
 import { parseKeyValues, readProc } from './common';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // OOM kill reports in kernel log lines, parsed into records (oomlog prints them; oomkill and
 // triage add them to what they saw).
 import type { LogLine } from './kmsg';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-process files: /proc/PID/status (memory in kB), /proc/PID/stat (state, faults, sizes),
 // /proc/PID/cmdline, and the list of processes.
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /proc/PID/smaps (one block per mapping, sizes in kB) and /proc/PID/smaps_rollup (the sums).
 import { Mapping, parseMaps } from './maps';
 import { readProc } from './common';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /proc/swaps: the swap devices swapon(1) lists (sizes in kB).
 import { readProc } from './common';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tracepoint record layouts from tracefs (events/CATEGORY/NAME/format), and decoding of raw
 // records by field name: what `memscope trace` prints for any tracepoint.
 //

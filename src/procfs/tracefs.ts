@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Where tracefs is mounted: classic tracepoints (their ids and record formats) are found through it.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

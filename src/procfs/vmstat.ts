@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /proc/vmstat (event counters and page-state gauges) and /proc/stat (CPU time, interrupts,
 // context switches, runnable and blocked tasks): what vmstat(1) and sar -B read.
 import { parseSpaceValues, readProc } from './common';

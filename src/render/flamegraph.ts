@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Flame graphs rendered by memscope itself: an SVG that works on its own in a browser, with
 // hover details, click to zoom, and search. Input is folded stacks ("a;b;c count").
 import { escapeText, escapeXml } from '../core/escape';

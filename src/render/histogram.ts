@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // log2 histograms in bpftrace's style:
 //   [4K, 8K)               3 |@@@@@@@@                                            |
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One self-contained HTML page (no external files): a title, sections of text and tables, and
 // inline SVG such as flame graphs. Used by `memscope triage --html`.
 import { escapeXml } from '../core/escape';

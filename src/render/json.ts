@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // JSON lines: one object per event or per interval, bigint-safe (addresses print as hex strings).
 import { jsonSafe } from '../core/escape';
 

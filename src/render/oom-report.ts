@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One OOM kill report (procfs/oom-report.ts) as a few aligned text lines. Sizes are in kB as the
 // kernel's own report (dmesg) prints them, so the two can be read side by side.
 import type { OomEvent } from '../procfs/oom-report';

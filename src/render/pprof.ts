@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // profile.proto (google/pprof), gzip-compressed as Go's net/http/pprof serves it, through the
 // pprof-format encoder: one renderer for the agent's HTTP profiles and the tools' --pprof files.
 // Functions are named by memscope's symbolizer (mappings say has_functions, so pprof does not

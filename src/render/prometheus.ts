@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prometheus text exposition format 0.0.4: counters, gauges and histograms, with label values
 // escaped and histogram buckets made cumulative from log2 slots (the slots BPF fills with
 // ms_log2_bucket: slot b > 0 holds values 2^(b-1) .. 2^b - 1, slot 0 holds 0).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stacks with counts: the stackcount-style text report, folded lines and JSON records.
 import { CountedStack, Frame, formatFrame, frameName } from '../core/frames';
 import type { StackRecord } from '../core/records';

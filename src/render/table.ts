@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fixed-width columns, as the chapter's tools print them. Cells are escaped (core/escape.ts):
 // a process or file name with a newline or ESC in it stays one visible cell.
 import { escapeText } from '../core/escape';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Text from processes (command lines, names) made safe to print the way procps prints it.
 
 /** A command line as ps and pmap (procps 4) show it, so one process stays one line: a newline

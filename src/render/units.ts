@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Human-readable sizes in the styles users already read: free -h, swapon, and plain "12.3 MB".
 
 /** free(1) -h (procps): the first unit whose "%.1f" or truncated "%d" fits 4 characters; "Ki"/"Mi"/"Gi". */

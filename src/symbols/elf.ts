@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small ELF64 reader: program headers (file offset → virtual address), the GNU build id,
 // .gnu_debuglink, and function symbols from .symtab or .dynsym. It reads only the parts it
 // needs, with positioned reads, so large binaries cost little.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel symbols from /proc/kallsyms (real addresses need root, which every tool has).
 // Parsed in one pass without BigInt: every kernel text address on x86_64 and arm64 lies in the top
 // 4 GiB of the address space, so the low 32 bits identify it and sort as plain numbers.

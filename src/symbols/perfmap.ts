@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // JIT symbols from /tmp/perf-PID.map ("START SIZE name" in hex), as written by Node
 // (--perf-basic-prof), the JVM (perf-map-agent), LuaJIT and others.
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one symbolizer: kernel addresses through kallsyms; user frames through build ids or
 // /proc/PID/maps, ELF symbol tables (with separate debug files) and JIT perf maps.
 // Everything is cached: ELF files by file identity, build ids by value, maps per process.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // USDT probes of an ELF file, from its .note.stapsdt notes (what `readelf -n` lists as
 // "stapsdt"): provider and name of each, so `u:LIB:PROBE` can be resolved and checked before
 // libbpf attaches (libbpf needs the provider; BCC users name the probe only).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memscope's own vDSO image: the kernel maps the same one into every (64-bit) process, so it names
 // and unwinds vDSO frames of any process. Read once from /proc/self/mem into a private temporary
 // file (ElfFile and the CFI reader read files), which exists only while `use` runs.

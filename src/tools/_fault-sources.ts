@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The page-fault event sources the fault tools share (faults, ffaults, hfaults), in preference order.
 import type { BpfObject } from '../engine/bpf-object';
 import { PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE, ProbeGroup, Source } from '../engine/sources';

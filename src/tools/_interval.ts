@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The loop of interval views without BPF (vmstat, paging, pmc): take a sample, print a line per
 // interval until COUNT lines or Ctrl-C / SIGTERM, then an optional closing line.
 

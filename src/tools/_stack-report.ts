@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The shared ending of every "count by stack" tool: text report, folded, JSON or SVG.
 import type { CommonOptions } from './options';
 import { renderFlameGraph, parseFolded } from '../render/flamegraph';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BCC trace's probe argument: 'SPEC [(FILTER)] ["FORMAT"[, ARG, ...]]', e.g.
 //   trace 'p:c:malloc (arg1 > 4096) "size=%d", arg1'     trace 'r:c:malloc "ret=%p", retval'
 // and the printf-style formatting of each event's arguments (as C's printf, with BCC's types:

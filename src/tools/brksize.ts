@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // brksize: sizes of heap expansions through brk(), as a log2 histogram per process (the chapter's
 // exercise "print the size of expansions via brk(2)").
 import { addCommonOptions, addDuration, CommonOptions } from './options';

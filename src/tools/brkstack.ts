@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // brkstack: brk() calls (heap growth) counted by user stack and process.
 import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';

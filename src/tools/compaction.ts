@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // compaction: time spent in page compaction (the chapter's exercise), from
 // compaction:mm_compaction_begin to mm_compaction_end: one line per compact_zone() run with its
 // latency, and a log2 histogram of latencies on exit.

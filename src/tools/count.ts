@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // count: events per probe on tracepoints and software events (BCC funccount on tracepoints,
 // bpftrace `@[probe] = count()` and `@[comm, pid] = count()`), per interval or on exit.
 import { addCommonOptions, CommonOptions, parsePositive } from './options';

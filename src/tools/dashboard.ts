@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // dashboard: the live dashboard on its own HTTP server, with the fallback sources (procfs, the
 // kernel log, the CLI tools run on demand). `memscope agent` serves the same dashboard with its
 // collectors plugged in (createDashboard in src/dashboard/index.ts); this command is for a host

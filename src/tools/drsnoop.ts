@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // drsnoop: one line per reclaim a process had to do itself before its allocation could go on, with
 // its latency and the pages it reclaimed (the book's drsnoop). Besides direct reclaim (the system
 // is short of free pages) it shows memory-cgroup reclaim (the process's cgroup is at its limit),

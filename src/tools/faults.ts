@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // faults: page faults counted by user stack (and kernel stack with --kernel) and process.
 import { addCommonOptions, addDuration, CommonOptions, parseCount } from './options';
 import { runTrace } from '../engine/session';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ffaults: page faults counted by the name of the file backing the faulting address ([anon],
 // [heap], [stack] and [vdso] for memory without one), per interval or on exit.
 import { addCommonOptions, addInterval, CommonOptions } from './options';

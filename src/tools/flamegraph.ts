@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // flamegraph: folded stacks to an SVG flame graph, and differential flame graphs of two profiles
 // ("what changed between two runs"): the second profile is drawn, each frame coloured by how its
 // count changed since the first: red grew, blue shrank, white unchanged (flamegraph.pl's difffolded).

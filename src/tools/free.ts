@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // free: free(1)'s table from /proc/meminfo, including "available".
 import { Option } from 'commander';
 import { addCommonOptions, CommonOptions } from './options';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hfaults: huge page (hugetlbfs) faults counted by process: PID, COMM, HFAULTS.
 import { addCommonOptions, CommonOptions, parsePositive } from './options';
 import type { BpfObject } from '../engine/bpf-object';

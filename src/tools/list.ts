@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // list: the probes this kernel offers to count, stackcount and trace (bpftrace -l): classic
 // tracepoints from tracefs, and perf software events. With -v, each tracepoint's fields.
 import type { CommonOptions } from './options';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // llcstat: last-level-cache references and misses by process (BCC llcstat, chapter 7.3.12): two
 // hardware events per CPU, sampled every -c events. Without a hardware PMU (most VMs) there is
 // nothing to count: one line saying so and what to use instead, exit status 1.

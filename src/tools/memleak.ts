@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memleak: outstanding allocations by stack, for a process (uprobes on its allocator) or for the
 // kernel (kmem tracepoints), with a growth view that tells a leak from a long-lived allocation.
 import * as fs from 'node:fs';

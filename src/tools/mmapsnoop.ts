@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // mmapsnoop: one line per mmap() call, with decoded protection and flags and the mapped file's
 // full path, and one per munmap() call.
 import { addCommonOptions, addDuration, CommonOptions } from './options';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // oomkill: one line per OOM kill, as the book's oomkill prints it (time, triggering process, victim,
 // its size in pages, load averages), plus the victim's RSS by kind, oom_score_adj, the constraint
 // (a memory cgroup's limit or the whole system) and the cgroup.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // oomlog: OOM kills found in the kernel log (dmesg's view, parsed): who invoked the OOM killer,
 // the constraint and cgroup, the victim with its sizes, and the Mem-Info summary.
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one option vocabulary every tool shares (BCC's conventions where BCC has one):
 // -p PID, -c CMD, -T, --json, -v/--verbose, --folded, --svg FILE, and [duration] or [interval [count]].
 import { Command, InvalidArgumentError, Option } from 'commander';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // paging: sar -B's columns from /proc/vmstat: pgpgin/s pgpgout/s fault/s majflt/s pgfree/s
 // pgscank/s pgscand/s pgsteal/s %vmeff.
 import { addCommonOptions, addInterval, CommonOptions } from './options';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pmap: a process's memory by segment from /proc/PID/smaps: Address Kbytes [RSS Dirty] Mode Mapping, and totals.
 import { addCommonOptions, CommonOptions, parsePid } from './options';
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pmc: LLC loads and misses system-wide per interval, as `perf stat -e LLC-loads,LLC-load-misses -a -I`
 // prints them; where the machine has no hardware PMU (most VMs), one line saying so and the
 // software events that do exist (page faults, minor and major).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // profile: timed sampling of user and kernel stacks (BCC profile, perf record -F 49 -g): a
 // cpu-clock perf event per CPU interrupts whatever runs HZ times a second and the stacks are
 // counted by process — "a coarse and cheap way to find malloc() code paths" (chapter 7.3.12).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ps: processes by memory, from /proc/PID/status (and smaps_rollup for PSS): PID USER %MEM VSZ RSS PSS SWAP COMMAND.
 import * as fs from 'node:fs';
 import { Option } from 'commander';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // shmsnoop: System V shared memory calls with decoded arguments and return values.
 import { addCommonOptions, addDuration, CommonOptions, InvalidArgumentError, parsePositive } from './options';
 

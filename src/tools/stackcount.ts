@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // stackcount: events of tracepoints and software events counted by stack (BCC stackcount,
 // bpftrace `@[ustack, comm] = count()`), with text, folded, JSON and flame-graph output.
 import { addCommonOptions, CommonOptions, InvalidArgumentError, parsePositive } from './options';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // swap: swap devices as swapon(1) lists them: NAME TYPE SIZE USED PRIO.
 import { addCommonOptions, CommonOptions } from './options';
 import { readSwaps, SwapDevice } from '../procfs/swaps';

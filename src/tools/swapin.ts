@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // swapin: pages swapped in, by process, per interval (the book's swapin.bt), in pages and bytes.
 import { addCommonOptions, addInterval, CommonOptions } from './options';
 import type { BpfObject } from '../engine/bpf-object';

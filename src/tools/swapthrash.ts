@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // swapthrash: for pages swapped out and swapped back in, how long they were out, as a log2
 // histogram per process: the measure of swap thrashing (the chapter's unsolved exercise). The
 // method and its limits are in bpf/swapthrash.bpf.c and the README.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a tool module exports. The CLI finds tools by file name (src/tools/NAME.ts), so adding a
 // tool means adding its module here, its BPF file under bpf/ and its test: nothing else.
 import type { Command } from 'commander';

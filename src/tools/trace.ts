@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trace: one line per event of a tracepoint (or software event), with the tracepoint's own fields
 // decoded by name from its tracefs format description, and an optional filter on those fields
 // (BCC trace, bpftrace printf one-liners). Uprobes, uretprobes and USDT probes print their

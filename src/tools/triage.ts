@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage: the chapter's checklist (7.1.3) as one command. Reads /proc and the kernel log, runs
 // the BPF tools for one window as subprocesses (`memscope TOOL --json`, concurrently), and ranks
 // what it finds, each finding with its numbers and the command to dig deeper. The parts:

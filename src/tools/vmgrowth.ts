@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vmgrowth: virtual memory growth by process through brk() and mmap()/mremap(), and shrinkage
 // through brk(), munmap() and mremap(), with the user stacks responsible, per interval (the
 // chapter's exercise "trace process virtual memory growth via both brk(2) and mmap(2)").

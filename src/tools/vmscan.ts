@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vmscan: the book's vmscan.bt. Per interval: milliseconds spent in shrink_slab, direct reclaim and
 // memory-cgroup reclaim (totals across CPUs), kswapd wakeups and page writes; on exit, log2
 // histograms of the per-event times, and with --by-shrinker shrink_slab time per shrinker function.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vmstat: vmstat(1)'s columns from /proc/stat, /proc/meminfo and /proc/vmstat. The first line is
 // the summary since boot (memory columns are the current state), then one line per interval; as in
 // procps, `vmstat 1 3` prints 3 lines in all and the since-boot rates are per second of CPU time.

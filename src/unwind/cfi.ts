@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Call frame information (DWARF CFI) of one ELF file: CIEs and FDEs from .eh_frame (found through
 // the .eh_frame_hdr binary search table when there is one) or .debug_frame, and the interpreter
 // of DW_CFA_* instructions that gives, for one code address, how to find the caller's frame:

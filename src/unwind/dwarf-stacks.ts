@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The userspace half of DWARF stack capture (bpf/include/stacks.h, ms_count_stack_unwind):
 // the --unwind options, the constants they set before load, and the consumer of the
 // ms_dwarf_samples ring buffer that unwinds each sample as it arrives and counts identical stacks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-event tools that print each event with its user stack (mmapsnoop -U, oomkill's trigger).
 // An event whose stack is a DWARF sample waits, in order, for that sample: the event and sample
 // ring buffers are delivered separately, so the sample may arrive just after its event.

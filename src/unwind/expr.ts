@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DWARF expressions (DW_OP_*) as CFI uses them: PLT entries compute their CFA from rip, signal
 // trampolines find the saved registers in the ucontext on the stack. 64-bit arithmetic in BigInt.
 import { CfiError, Reader } from './cfi';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // User-space DWARF unwinding of a captured sample: the registers at the event and a copy of the
 // top of the user stack. Each step finds the module behind the address (through the process's
 // recorded mappings), the CFI row for it, computes the CFA and the caller's registers, and goes on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Proof that nothing of memscope stays loaded in the kernel.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real browser for the dashboard tests: Debian's chromium, headless, driven by playwright-core
 // over CDP, with a fresh profile and nothing talking to the network but the page. Each page records
 // dialogs (a script injected through a name would open one), console errors and CSP violations.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Running memscope and workloads from tests, with timeouts so nothing can hang the suite.
 import { spawn, ChildProcess, spawnSync } from 'node:child_process';
 import * as path from 'node:path';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real memory trouble for tests, always undone: memory cgroups with limits, swapfiles that are
 // swapped on, huge-page reservations. Each resource is removed by its dispose(), and every one
 // still alive is removed when the test process exits, even after a failed assertion.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Memory-cgroup reclaim and swap on demand: a workload in a memory cgroup with a small limit, with a
 // swapfile on, writes four times its limit twice (the second pass reads every page back from swap).
 // Memscope runs given by the caller are attached before the workload starts and interrupted after

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test workloads: small C programs under test/workloads, built on demand with frame pointers
 // and debug info so stacks name their functions.
 import { execFileSync } from 'node:child_process';

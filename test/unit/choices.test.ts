@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Decisions made without a kernel: which event source a probe group uses, and how memleak's
 // growth view classifies a stack's outstanding bytes over reports.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The dashboard's server side without a browser: what the agent's HTTP server gets from
 // createDashboard(). The live stream resumes after a reconnect (Last-Event-ID) and starts over
 // after a restart; POSTs need the session's CSRF token; the token guard; asset names cannot reach

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The layer rule of eslint.config.mjs (ARCHITECTURE.md, "Layers") reports imports that go up or
 // sideways, and lets the allowed ones through: checked on source text linted as if it lived at a
 // given path, so no file is changed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The TypeScript mirrors of C structs (struct() with { c: NAME }) agree with the BTF clang wrote
 // into each BPF object, and a layout that does not agree is caught, with what differs. Reads the
 // built objects (build/bpf/*.bpf.o); loads nothing into the kernel.

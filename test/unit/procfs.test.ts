@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Golden tests: the /proc readers and the views' formatting on samples captured on this kernel
 // (test/fixtures), and the OOM parser on a real OOM report and on the chapter's example (7.2.1).
 import { test } from 'node:test';

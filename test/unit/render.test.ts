@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Renderers without a kernel: tables, the stack report, folded lines, JSON records, the flame-graph
 // SVG and the HTML page, with names that would break markup if they were not escaped.
 import { test } from 'node:test';

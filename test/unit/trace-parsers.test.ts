@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parsers behind \`memscope trace\` and \`count\`: tracepoint record formats (tracefs text) and
 // event filters. No kernel needed: the format text is a copy of this kernel's oom:mark_victim,
 // extended with the field kinds other tracepoints use.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's rules on made-up observations: pure functions, no root, no BPF. Each case is one
 // situation the rules must judge, with the numbers they must report.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests of the pure parts: struct layouts, ELF reading (against binutils), renderers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

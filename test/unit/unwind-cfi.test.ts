@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The CFI interpreter (src/unwind/cfi.ts) against binutils: for a sample of addresses in libc,
 // ld.so and the test's own binaries, the CFA rule and the register rules (return address
 // included) agree with `readelf --debug-dump=frames-interp`.

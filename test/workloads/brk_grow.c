@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* brk_grow N: after a line on stdin, grows the heap N times by 4 KiB with brk() called from
  * grow_heap() (a raw syscall, so the frame-pointer chain is intact), then prints "done". */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* cpu_spin MS: after a line on stdin, burns about MS milliseconds of its own CPU time in
  * spin_hot(), then prints the CPU time it used (user + system, from getrusage) and "done". */
 #include <stdio.h>

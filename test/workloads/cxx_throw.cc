@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cxx_throw N: after a line on stdin, throws and catches N exceptions (libstdc++'s
 // libstdcxx:throw USDT probe fires for each), then prints "done".
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* fault_touch PAGES: after a line on stdin, touch_pages() writes one byte to each of PAGES fresh
  * pages of an anonymous mapping (huge pages off, so each touch is one fault), then prints "done". */
 #include <stdio.h>

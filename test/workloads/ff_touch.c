@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* ff_touch FILE FILEPAGES ANONPAGES HEAPPAGES STACKPAGES: maps FILE (created, FILEPAGES pages)
  * shared and prints "ready"; after a line on stdin it writes one byte to each page of the file
  * mapping (a write fault on a shared mapping is one fault per page: no fault-around; MADV_RANDOM

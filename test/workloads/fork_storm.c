@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* fork_storm P [JOBS]: starts P processes (fork + exec of itself, so each has its own address
  * layout and its own stacks), JOBS at a time (default 4), each mapping 5 fresh pages and growing
  * the heap 3 times, writing one byte to each new page from storm_touch(): exactly 8 page faults

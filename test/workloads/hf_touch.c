@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* hf_touch HUGEPAGES SMALLPAGES: maps HUGEPAGES huge pages (MAP_HUGETLB) and SMALLPAGES ordinary
  * anonymous pages, prints "ready"; after a line on stdin it writes to every 4 KiB of each huge page
  * (one fault per huge page: the first write maps all of it) and to each ordinary page, then prints

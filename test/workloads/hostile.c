@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A process whose names attack the reader's terminal: its comm is ESC "[31m<s>" newline "row"
 // (set with prctl, as any program may), and it maps a file whose name carries ESC, a newline and
 // <script>. Gated: prints "ready", waits for a line, then grows its heap with brk() 3 times,

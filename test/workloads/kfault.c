@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* kfault MODE N [wait]: a known number of page faults of one kind, then exit.
  *   user N     writes one byte to each of N fresh anonymous pages (N user-mode faults)
  *   huge N     read()s /dev/zero into N fresh MAP_HUGETLB huge pages (N faults taken by the kernel

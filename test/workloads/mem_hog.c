@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* mem_hog MIB [PASSES [hold]]: maps MIB MiB of private anonymous memory, prints "ready", waits for
  * a line on stdin, then writes one byte in every page PASSES times (default 1; pass 2 and later
  * read the page first, so pages swapped out are swapped back in) and prints "pass N" after each.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memleak_pipes N: after a line "go", creates N pipes and keeps them open, prints "done", and
  * exits (closing them) on the next line or end of input. Each pipe() allocates its
  * pipe_inode_info and its buffer array in alloc_pipe_info(), in this process's context. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memleak_sites: allocation sites with known outstanding bytes, for memscope memleak.
  * Before main, a constructor leaks 7 x 333 bytes (early_alloc). After "ready", on a line "go":
  *   leak_a       100 x malloc(1000), kept

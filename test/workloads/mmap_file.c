@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* mmap_file FILE: after a line on stdin, map_named_file() maps 16 KiB of FILE at offset 8 KiB
  * read-only and shared, and map_anon() maps 12 KiB anonymous read-write private memory, then
  * unmaps both; it prints both addresses, then "done". */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* oom_touch MIB: maps MIB MiB of private anonymous memory, prints "ready", waits for a line on
  * stdin, then writes one byte in every page from touch_pages(), called through fill_region() from
  * main, and prints "done" (if it was not OOM-killed first). Built -O2 -fomit-frame-pointer by the

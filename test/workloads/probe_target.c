@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* probe_target N: after a line on stdin, calls probe_me(i) for i in 0..N-1, then prints "done". */
 #include <stdio.h>
 #include <stdlib.h>

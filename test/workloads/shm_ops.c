@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* shm_ops: after a line on stdin, shmget (private key, 65536 bytes, IPC_CREAT|0600), shmat
  * read-only, shmdt, shmctl IPC_RMID; prints each return value, then "done". */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* thrash MB PASSES: after a line on stdin, writes one byte in every page of an MB MiB anonymous
  * working set, PASSES times over, from touch_set(), then prints "done". In a memory cgroup whose
  * limit is under MB with swap on, every pass after the first swaps the set back in; with one pass

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage_hog MB [passes]: maps MB of anonymous memory and writes every page, PASSES times
 // (0 = until killed), in touch_pages(), so page faults, swapping and OOM kills come from a
 // known function. Waits for "go" on stdin first when the environment has HOG_WAIT=1.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* libunwind_lib.so for unwind_malloc "lib": malloc-driven heap growth two frames deep in a shared
  * library built -O2 -fomit-frame-pointer. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* unwind_malloc MODE N [DEPTH]: after a line on stdin, grows the heap through malloc() N times
  * (libc's malloc → sysmalloc → sbrk → brk), then prints "grew K" (the brk growths it saw) and
  * "done". Built -O2 -fomit-frame-pointer for DWARF unwinding tests (and with frame pointers as a

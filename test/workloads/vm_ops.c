@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* vm_ops MODE ARGS: after a line on stdin, makes known memory events, then prints "done".
  *   brk SIZE...        grows the heap by each SIZE (bytes) with raw brk() calls, from grow_by()
  *   map                mmap 3 x 1 MiB and 2 x 256 KiB, munmap one 1 MiB map, mremap 256 KiB -> 512 KiB,

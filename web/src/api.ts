@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The page's side of the wire: JSON GETs, POSTs carrying the session's CSRF token, and the live
 // stream (Server-Sent Events). What the stream brings is kept in bounded arrays, so a page left open
 // for hours holds at most an hour of samples, the last OOM kills and the last traces. EventSource

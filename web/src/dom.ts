@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Building DOM nodes. Every name that comes from the machine (process, file, cgroup, container,
 // function) becomes a text node: nothing here parses HTML, so `<img src=x onerror=...>` as a
 // process name shows as those characters.

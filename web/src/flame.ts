@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A flame graph panel over d3-flame-graph: search (plain text, highlighted), click to zoom, reset,
 // an inverted (icicle) view, and a diff of two windows (frames coloured by their change from the
 // first window to the second). Frame names reach the page as text only: d3-flame-graph sets labels

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The dashboard's entry: a hash router over four views, one live stream shared by all of them.
 import 'uplot/dist/uPlot.min.css';
 import './style.css';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The growth view of memleak: per stack, outstanding bytes at each report, and the slope across
 // reports, so a leak (grows report after report) reads differently from a long-lived allocation
 // (present but flat) — the question the chapter says memleak alone cannot answer.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Where to put a uprobe in a function so the kernel can emulate the probed instruction.
 // x86 uprobes emulate push, jumps, calls and nops; any other first instruction is single-stepped
 // out of line, which costs a second exception: measured here, a uprobe on glibc's free (which

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The in-process sampler for `memleak -c --sample-bytes`: a small preloaded library
 // (shim/memscope_sampler.c, built into build/shim/) that samples allocations by bytes and calls a
 // probed hook only for sampled blocks and for frees of sampled addresses.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's collection: snapshots of /proc before and after, and the BPF tools run as
 // `memscope TOOL --json` subprocesses for one window, all stopped together at its end. Each child
 // holds a lifeline (src/engine/lifeline.ts) so it ends with triage whatever kills triage; a

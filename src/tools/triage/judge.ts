@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's verdict: every rule (rules.ts, rules-activity.ts) over one set of observations, the
 // steps in checklist order and the findings ranked most severe first. Pure, as the rules are.
 import type { TriageReport } from '../../core/records';

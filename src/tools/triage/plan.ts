@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's plan: the checklist's steps (BPF Performance Tools 7.1.3), the BPF tools run for them
 // and how, the thresholds the rules judge by, and which processes get their fault stacks traced.
 import type { StepResult } from '../../core/records';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's report as one self-contained HTML page: findings, checklist, the page-fault flame graph
 // and the tables.
 import type { TriageReport } from '../../core/records';

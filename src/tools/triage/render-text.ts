@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's report as text: the findings ranked, the checklist, the largest processes.
 import type { Severity, TriageReport } from '../../core/records';
 import { formatTable } from '../../render/table';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's rules for what happened during the window (steps 5-9): page faults and their stacks,
 // the files behind faults, brk/mmap growth, reclaim time, cache misses. Pure, as rules.ts.
 import { humanKb } from '../../render/units';

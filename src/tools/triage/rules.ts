@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // triage's rules: pure functions from what was observed (collect.ts) to findings, step results
 // and tables. Nothing here reads the system or the clock, so every rule is unit-tested with
 // made-up observations (test/triage-rules.test.ts, no root, no BPF).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What triage reads of the system itself, before and after the window: per-process fault counts,
 // RSS and swap from /proc, and the memory cgroups that have a limit (v1, else v2).
 import * as fs from 'node:fs';

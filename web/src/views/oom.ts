@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // OOM kills, newest first, each a post-mortem: what triggered it, the victim, its container and
 // memory cgroup, the limit that was hit and the usage then, the victim's RSS by kind, and (when the
 // agent kept them) the code paths that faulted the victim's memory in, as a flame graph.

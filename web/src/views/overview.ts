@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Overview: the chapter's checklist (7.1.3) live. Memory (available, free, cache, swap used) over
 // the last hour, the fault rate, swap-ins and -outs, reclaim and compaction (stalls, and time when
 // the agent measures it), with OOM kills as markers on every chart and in a strip under them; the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One process: its figures, its segments (pmap -x), its page-fault flame graph (kept by the agent,
 // or traced on demand) and memleak on demand: a POST (with the session's CSRF token) starts it, the
 // flame graph of outstanding bytes updates at each report with each stack's growth, and any two

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Containers and processes: one sortable table (RSS, growth, faults/s, swap, swap-ins, the memory
 // cgroup's usage against its limit, its OOM kills), refreshed every 2 s while shown; a filter box;
 // a row opens the process view.
