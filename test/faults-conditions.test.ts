@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fault tools under real conditions (issue 10): memscope never traces itself, faults the kernel
 // takes on user memory are counted, two memscopes on one target do not change each other's counts,
 // and a fork storm's fault stacks are all kept.
