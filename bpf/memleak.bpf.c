@@ -6,7 +6,10 @@
  * uprobes on free/munmap forget it. The stack is captured at entry together with the return
  * address at [sp], so the immediate caller of malloc is frame 0 (a frame-pointer walk at a
  * function's first instruction skips it). Calls nested inside another traced call (malloc inside
- * realloc(NULL, n), mmap inside a large malloc, free inside realloc(p, 0)) are not counted twice.
+ * realloc(NULL, n), mmap inside a large malloc, free inside realloc(p, 0)) are not counted twice:
+ * an entry and its return are matched by the stack pointer (at the return, sp is the entry's + 8),
+ * so a record left by an entry whose return was never seen (the probes attached while the call
+ * ran) is recognised as stale instead of making every later call look nested.
  *
  * Sampler mode (-c --sample-bytes): a preloaded shim samples allocations by bytes inside the
  * process and calls memscope_sampled_alloc(ptr, size, weight) / memscope_sampled_free(ptr) only
@@ -59,10 +62,12 @@ enum ml_kind { ML_PLAIN = 0, ML_REALLOC = 1, ML_POSIX_MEMALIGN = 2, ML_MMAP = 3 
 struct ml_pending {
 	__u64 size;
 	__u64 aux;     /* realloc: the old pointer; posix_memalign: the memptr argument */
+	__u64 sp;      /* user sp at entry: the return of this call comes with sp + 8 */
+	__u64 ret;     /* the return address at [sp] at entry */
 	__u32 kind;
-	__u32 depth;   /* traced calls nested inside this one, still to return */
 	__u32 record;  /* sampled and within the size bounds */
 	__u32 active;  /* a call is in progress (the entry is kept between calls) */
+	__u32 pad;
 	struct ml_key key;
 };
 
@@ -262,14 +267,17 @@ static __always_inline int ml_enter(struct pt_regs *ctx, __u64 size, __u64 aux, 
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	if (!ml_traced(tgid))
 		return 0;
+	__u64 sp = PT_REGS_SP(ctx);
+	__u64 ret = ms_entry_return_address(ctx);
 	/* a thread's entry stays in the map between calls (marked inactive): no insert and delete
 	 * per call; the map is an LRU, so entries of threads that are gone make room by themselves */
 	struct ml_pending *p = bpf_map_lookup_elem(&pending, &tid);
-	if (p && p->active) {
-		p->depth++; /* nested: malloc inside realloc, mmap inside malloc */
+	/* nested in the call in progress: deeper on the stack (malloc inside realloc, mmap inside
+	 * malloc), or a tail call at the same sp, whose [sp] the outer call's uretprobe has replaced.
+	 * Anything else means the recorded call is over without its return being seen: stale. */
+	if (p && p->active && (sp < p->sp || (sp == p->sp && ret != p->ret)))
 		return 0;
-	}
-	struct ml_pending n = { .size = size, .aux = aux, .kind = kind, .active = 1 };
+	struct ml_pending n = { .size = size, .aux = aux, .kind = kind, .active = 1, .sp = sp, .ret = ret };
 	n.record = ml_in_bounds(size) && ml_sampled();
 	if (n.record) {
 		ml_note(tgid);
@@ -329,10 +337,14 @@ int BPF_KRETPROBE(alloc_return, long ret)
 	struct ml_pending *p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p || !p->active)
 		return 0;
-	if (p->depth) {
-		p->depth--;
+	__u64 entry_sp = PT_REGS_SP(ctx) - 8; /* the return popped the return address */
+	if (entry_sp < p->sp)
+		return 0; /* a nested call returning */
+	if (entry_sp > p->sp) {
+		p->active = 0; /* the recorded call is over, its return unseen: stale */
 		return 0;
 	}
+	/* this call's return (with a tail call inside it, the first of two at this sp) */
 	struct ml_pending n = *p;
 	p->active = 0;
 	__u64 addr = (__u64)ret;
