@@ -39,7 +39,7 @@ export interface TraceSpec {
   /** After load, before attach: open ring buffers, seed maps. */
   setup?: (obj: BpfObject) => void;
   /** After attach: extra attachments (uprobes) that need the loaded object. */
-  attach?: (obj: BpfObject, pid: number | undefined) => void;
+  attach?: (obj: BpfObject, pid: number | undefined) => void | Promise<void>;
   /** -c: environment variables for the command only (not for the shell that holds it at the gate),
    * e.g. LD_PRELOAD of an in-process sampler. */
   commandEnv?: Record<string, string>;
@@ -111,7 +111,7 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     }
     spec.setup?.(obj);
     obj.attachChosen();
-    spec.attach?.(obj, targetPid);
+    await spec.attach?.(obj, targetPid);
     timing.mark('attach');
     timing.print();
 

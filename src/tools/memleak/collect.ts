@@ -1,0 +1,152 @@
+// Reading memleak's maps into rows: outstanding bytes and allocations per stack (from the running
+// totals, or from each allocation when -o/-a need them), symbolized and merged by their frames.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BpfObject } from '../../engine/bpf-object';
+import { StackReader } from '../../engine/stacks';
+import { eachEntry, struct } from '../../engine/struct';
+import { Frame, formatFrame, Symbolizer } from '../../symbols/symbolizer';
+import type { Settings } from './options';
+import { SAMPLER_MODULE } from './sampler';
+
+/** struct ml_key, ml_total, ml_alloc (bpf/memleak.bpf.c). */
+const KEY = struct([
+  ['tgid', 'u32'],
+  ['ustack', 's32'],
+  ['kstack', 's32'],
+  ['pad', 'u32'],
+  ['caller', 'addr'],
+] as const, { c: 'ml_key', bpf: 'memleak' });
+const TOTAL = struct([
+  ['bytes', 'u64'],
+  ['count', 'u64'],
+] as const, { c: 'ml_total', bpf: 'memleak' });
+const ALLOC = struct([
+  ['size', 'u64'],
+  ['bytes', 'u64'],
+  ['count', 'u64'],
+  ['ts', 'addr'],
+  ['tgid', 'u32'],
+  ['ustack', 's32'],
+  ['kstack', 's32'],
+  ['pad', 'u32'],
+  ['caller', 'addr'],
+] as const, { c: 'ml_alloc', bpf: 'memleak' });
+const ADDR = struct([['addr', 'addr']] as const);
+
+/** One stack's outstanding allocations in a report. */
+export interface Row {
+  id: string;
+  pid: number;
+  comm: string;
+  bytes: number;
+  count: number;
+  user: Frame[];
+  kernel: Frame[];
+  allocs?: { addr: bigint; size: number; ageMs: number }[];
+}
+
+type Key = { tgid: number; ustack: number; kstack: number; caller: bigint };
+
+export class Collector {
+  private comms = new Map<number, string>();
+  private readonly commandName: string;
+
+  constructor(
+    private readonly s: Settings,
+    private readonly symbolizer: Symbolizer,
+  ) {
+    const { opts } = s;
+    // the target's name, known now, for reports made after it exited
+    if (opts.pid !== undefined) this.commOf(opts.pid);
+    this.commandName = opts.command !== undefined ? path.basename(opts.command.trim().split(/\s+/)[0] ?? '').slice(0, 15) : '';
+  }
+
+  commOf(pid: number): string {
+    let c = this.comms.get(pid);
+    if (c === undefined) {
+      try {
+        c = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        c = '';
+      }
+      if (c) this.comms.set(pid, c);
+    }
+    return c;
+  }
+
+  /** The rows of one report. */
+  rows(obj: BpfObject): Row[] {
+    const { opts } = this.s;
+    const stacks = new StackReader(obj);
+    const rows = new Map<string, Row>();
+    const add = (k: Key, bytes: number, n: number) => {
+      const id = `${k.tgid}/${k.ustack}/${k.kstack}/${k.caller}`;
+      let r = rows.get(id);
+      if (!r) {
+        r = { id, pid: k.tgid, comm: '', bytes: 0, count: 0, user: [], kernel: [] };
+        rows.set(id, r);
+      }
+      r.bytes += bytes;
+      r.count += n;
+      return r;
+    };
+    if (opts.older === undefined && !opts.showAllocs) {
+      for (const [k, v] of eachEntry(obj.entries('combined'), KEY)) {
+        const t = TOTAL.decode(v);
+        if (t.count > 0 && t.bytes > 0) add(k, t.bytes, t.count);
+      }
+    } else {
+      const now = process.hrtime.bigint();
+      const minAge = BigInt(opts.older ?? 0) * 1_000_000n;
+      for (const [k, v] of eachEntry(obj.entries('allocs'), ADDR)) {
+        const a = ALLOC.decode(v);
+        const age = now > a.ts ? now - a.ts : 0n;
+        if (age < minAge) continue;
+        const r = add(a, a.bytes, a.count);
+        if (opts.showAllocs) (r.allocs ??= []).push({ addr: k.addr, size: a.size, ageMs: Number(age / 1_000_000n) });
+      }
+    }
+    return this.merge([...rows.values()], stacks);
+  }
+
+  /** Symbolizes, then merges rows whose frames read the same (kernel mode: across processes). */
+  private merge(rows: Row[], stacks: StackReader): Row[] {
+    const { user, perProcess, rate } = this.s;
+    const merged = new Map<string, Row>();
+    for (const r of rows) {
+      const [tgid, ustack, kstack, caller] = r.id.split('/');
+      r.user = user ? this.userFrames(stacks, r.pid, Number(ustack), BigInt(caller)) : [];
+      r.kernel = Number(kstack) >= 0 || !user ? kernelFrames(this.symbolizer.kernel(stacks.kernelStack(Number(kstack)))) : [];
+      r.comm = perProcess ? this.commOf(Number(tgid)) || this.commandName : '';
+      const pid = perProcess ? r.pid : 0;
+      const key = [pid, ...r.kernel.map((f) => formatFrame(f)), '|', ...r.user.map((f) => formatFrame(f))].join('\n');
+      const m = merged.get(key);
+      if (m) {
+        m.bytes += r.bytes;
+        m.count += r.count;
+        if (r.allocs) (m.allocs ??= []).push(...r.allocs);
+      } else merged.set(key, { ...r, id: key, pid });
+    }
+    const out = [...merged.values()];
+    if (rate > 1) for (const r of out) (r.bytes *= rate), (r.count *= rate);
+    return out;
+  }
+
+  private userFrames(stacks: StackReader, pid: number, ustack: number, caller: bigint): Frame[] {
+    // the walk starts at the caller's frame; the caller itself is the return address at [sp]
+    // (or, from the sampler, the return address of the malloc call)
+    const frames = stacks.userStackPlain(ustack, 'ml_stacks');
+    if (caller !== 0n) frames.unshift({ ip: caller });
+    const out = this.symbolizer.user(pid, frames);
+    // sampler mode: no frame of the shim itself belongs in the stack
+    return this.s.sampler ? out.filter((f) => f.module !== SAMPLER_MODULE) : out;
+  }
+}
+
+/** Kernel frames from the allocation on: without the BPF program and tracepoint plumbing above it. */
+function kernelFrames(frames: Frame[]): Frame[] {
+  let i = 0;
+  while (i < frames.length - 1 && (frames[i].module === 'bpf' || /^(bpf_trace_run\d|__bpf_trace_|__traceiter_|trace_)/.test(frames[i].symbol ?? ''))) i++;
+  return frames.slice(i);
+}

@@ -1,0 +1,120 @@
+// memleak's options and their validation: what the user asked for, checked once, before anything
+// is loaded, and the settings derived from it that the other parts share.
+import type { Command } from 'commander';
+import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Option } from '../../cli/options';
+import { UsageError } from '../../engine/errors';
+import { examples } from '../tool';
+import { samplerLibrary } from './sampler';
+
+export interface MemleakOptions extends CommonOptions {
+  older?: number;
+  showAllocs?: boolean;
+  top: number;
+  minSize?: number;
+  maxSize?: number;
+  sampleRate?: number;
+  sampleBytes?: number;
+  combinedOnly?: boolean;
+  sort: 'size' | 'count';
+  obj?: string;
+  symbolsPrefix: string;
+  maxAllocs?: number;
+}
+
+/** What the parts of memleak derive from the options. */
+export interface Settings {
+  opts: MemleakOptions;
+  /** -p or -c: the allocator of a process; else kernel allocations */
+  user: boolean;
+  /** rows keep their process (text of kernel mode merges processes, as BCC does) */
+  perProcess: boolean;
+  /** --sample-bytes: the path of the preloaded sampler */
+  sampler?: string;
+  /** -s N */
+  rate: number;
+  /** totals are estimates (sampled) */
+  estimate: boolean;
+  /** " (estimates: ...)" for titles, or '' */
+  estimateNote: string;
+  interval: number;
+  count?: number;
+}
+
+function parseSize(v: string): number {
+  const m = /^(\d+)([kKmMgG]?)$/.exec(v);
+  if (!m) throw new InvalidArgumentError('expected a size in bytes (suffixes k, m, g allowed).');
+  return Number(m[1]) * { '': 1, k: 1024, m: 1 << 20, g: 1 << 30 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+}
+
+function parseWhole(v: string): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number.');
+  return Number(v);
+}
+
+export function configure(cmd: Command): void {
+  addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof']));
+  cmd
+    .option('-o, --older <MS>', 'only allocations older than MS milliseconds', parseWhole)
+    .option('-a, --show-allocs', 'list each outstanding address and size under its stack')
+    .option('-T, --top <N>', 'show the N stacks with the most outstanding bytes', parseWhole, 10)
+    .option('-z, --min-size <BYTES>', 'only allocations of at least BYTES', parseSize)
+    .option('-Z, --max-size <BYTES>', 'only allocations of at most BYTES', parseSize)
+    .option('-s, --sample-rate <RATE>', 'record 1 in RATE allocations (totals are scaled and marked as estimates)', parseWhole)
+    .option('--sample-bytes <BYTES>', '-c only: sample 1 per BYTES allocated inside the process (preloaded shim; lowest overhead)', parseSize)
+    .option('--combined-only', 'report per-stack totals only (the cheapest report)')
+    .option('--max-allocs <N>', 'size of the table of outstanding allocations (default 262144)', parseWhole)
+    .addOption(new Option('--sort <KEY>', 'order stacks by outstanding size or count').choices(['size', 'count']).default('size'))
+    .option('-O, --obj <LIB>', 'trace this allocator library or binary instead of libc (jemalloc, tcmalloc, a static binary)')
+    .option('--symbols-prefix <PREFIX>', "prefix of the allocator's function names (je_ for je_malloc)", '');
+  cmd.addHelpText(
+    'after',
+    '\nWith -p or -c, traces the allocator of that process (malloc, calloc, realloc, posix_memalign,\n' +
+      'aligned_alloc, memalign, valloc, pvalloc, free, mmap, munmap); without them, kernel allocations\n' +
+      '(kmalloc, kmem_cache, pages, percpu). The caller of malloc is the first frame (read from the\n' +
+      'return address at entry). Stacks of code built without frame pointers stop early.\n' +
+      'Each report shows, per stack, the growth of its outstanding bytes across reports: a leak grows,\n' +
+      'a long-lived allocation stays flat.\n' +
+      examples([
+        ['memscope memleak -p 181', 'outstanding allocations of PID 181, every 5 s'],
+        ['memscope memleak -p 181 -o 60000 10', 'only allocations older than a minute, every 10 s'],
+        ['memscope memleak -c "./server --port 8080"', 'start a command traced from its first instruction'],
+        ['memscope memleak -c ./server --sample-bytes 512k', 'in-process sampling: lowest overhead, estimates'],
+        ['memscope memleak -p 181 -O /usr/lib/libjemalloc.so.2 --symbols-prefix je_', 'a jemalloc with prefixed names'],
+        ['memscope memleak -p 181 -s 10 --combined-only', 'cheaper: 1 in 10 allocations, totals only'],
+        ['memscope memleak 10 3', 'kernel allocations: three reports 10 s apart'],
+        ['memscope memleak -p 181 --svg leak.svg 30 1', 'a flame graph of outstanding bytes after 30 s'],
+      ]),
+  );
+}
+
+/** Checks the options against each other (one line and exit 2 on a conflict). */
+export function validate(opts: MemleakOptions, interval: number | undefined, count: number | undefined): Settings {
+  const user = opts.pid !== undefined || opts.command !== undefined;
+  if (opts.combinedOnly && (opts.older !== undefined || opts.showAllocs)) {
+    throw new UsageError('-o and -a need each allocation; --combined-only keeps per-stack totals only');
+  }
+  if (opts.sampleBytes !== undefined) {
+    if (opts.command === undefined) throw new UsageError('--sample-bytes works with -c (the sampler is preloaded into the command)');
+    if (opts.sampleRate !== undefined || opts.obj) throw new UsageError('--sample-bytes replaces -s and -O');
+    if (opts.sampleBytes < 1) throw new UsageError('--sample-bytes must be at least 1');
+  }
+  if (opts.sampleRate !== undefined && opts.sampleRate < 1) throw new UsageError('-s RATE must be at least 1');
+  if (opts.maxAllocs !== undefined && opts.maxAllocs < 1) throw new UsageError('--max-allocs must be at least 1');
+  if (!user && opts.obj) throw new UsageError('-O needs a process (-p or -c)');
+  if (opts.minSize !== undefined && opts.maxSize !== undefined && opts.minSize > opts.maxSize) {
+    throw new UsageError('-z must not be larger than -Z');
+  }
+  const sampler = opts.sampleBytes !== undefined ? samplerLibrary() : undefined;
+  const rate = opts.sampleRate ?? 1;
+  return {
+    opts,
+    user,
+    perProcess: user || !!opts.json,
+    sampler,
+    rate,
+    estimate: rate > 1 || sampler !== undefined,
+    estimateNote: sampler ? ` (estimates: sampled 1 per ${opts.sampleBytes} bytes)` : rate > 1 ? ` (estimates: sampled 1 in ${rate} allocations)` : '',
+    interval: interval ?? 5,
+    count,
+  };
+}

@@ -1,0 +1,147 @@
+// memleak's reports: every interval and at the end, as text (the chapter's layout), JSON lines,
+// folded stacks or a flame graph, with the growth of each stack across reports and the overflow
+// warnings said once.
+import * as fs from 'node:fs';
+import type { BpfObject } from '../../engine/bpf-object';
+import { parseFolded, renderFlameGraph } from '../../render/flamegraph';
+import { printJson } from '../../render/json';
+import { HEAP_SAMPLE_TYPES, renderPprof } from '../../render/pprof';
+import { toFolded, CountedStack } from '../../render/stacks';
+import { clock } from '../../render/table';
+import { formatFrame, Symbolizer } from '../../symbols/symbolizer';
+import type { Collector, Row } from './collect';
+import { writeProfileFile } from '../_stack-report';
+import { Growth } from './growth';
+import type { Settings } from './options';
+
+const OVERFLOWS: [string, string][] = [
+  ['allocs_full', 'the table of outstanding allocations is full: new allocations are not recorded (totals are low)'],
+  ['combined_full', 'the table of stacks is full: allocations from new stacks are not recorded'],
+  ['stacks_lost', 'some stacks could not be captured (stack table full, or two stacks hashed alike): they show as [unknown]'],
+  ['pending_full', 'too many threads in allocator calls at once: some allocations were missed'],
+];
+
+export class Reporter {
+  private growth = new Growth();
+  private reports = 0;
+  private warned = new Set<string>();
+
+  constructor(
+    private readonly s: Settings,
+    private readonly collector: Collector,
+    private readonly symbolizer: Symbolizer,
+  ) {}
+
+  /** One report; with --folded/--svg only the final one prints. */
+  report(obj: BpfObject, final: boolean): void {
+    const { opts } = this.s;
+    this.checkOverflow(obj);
+    if (opts.pid !== undefined && fs.existsSync(`/proc/${opts.pid}`)) this.symbolizer.observe(opts.pid);
+    const now = Date.now();
+    const rows = this.collector.rows(obj);
+    this.reports++;
+    for (const r of rows) this.growth.add(r.id, now, r.bytes);
+    this.growth.endReport(now);
+    const sorted = rows
+      .filter((r) => r.count > 0)
+      .sort((a, b) => (opts.sort === 'count' ? b.count - a.count || b.bytes - a.bytes : b.bytes - a.bytes || b.count - a.count))
+      .slice(0, opts.top);
+    if (final && opts.pprof) this.writePprof(rows);
+    if (opts.folded || opts.svg) {
+      if (!final) return;
+      this.writeFolded(sorted);
+      if (!opts.json && !opts.folded) this.printText(sorted);
+      return;
+    }
+    if (opts.json) this.printJson(sorted, now);
+    else this.printText(sorted);
+  }
+
+  private checkOverflow(obj: BpfObject): void {
+    for (const [name, text] of OVERFLOWS) {
+      if (!this.warned.has(name) && obj.readGlobalU64(name) > 0n) {
+        this.warned.add(name);
+        process.stderr.write(`memscope: memleak: ${text}; continuing\n`);
+      }
+    }
+  }
+
+  /** --pprof: the outstanding allocations as a Go heap profile (alloc_* = inuse_*: memleak keeps only those still allocated). */
+  private writePprof(rows: Row[]): void {
+    const { opts } = this.s;
+    const live = rows.filter((r) => r.count > 0);
+    const data = renderPprof({
+      sampleTypes: HEAP_SAMPLE_TYPES,
+      periodType: ['space', 'bytes'],
+      period: 1,
+      defaultSampleType: 'inuse_space',
+      stacks: live.map((r) => {
+        const n = Math.round(r.count);
+        const b = Math.round(r.bytes);
+        return { values: [n, b, n, b], user: r.user, kernel: r.kernel, pid: r.pid, comm: r.comm };
+      }),
+      moduleOf: (pid, f) => this.symbolizer.moduleOf(pid, f),
+      comments: this.s.estimateNote ? [this.s.estimateNote.trim()] : [],
+    });
+    writeProfileFile(opts.pprof!, data);
+    process.stderr.write(`memscope: wrote ${opts.pprof} (${live.length} stacks)\n`);
+  }
+
+  private writeFolded(sorted: Row[]): void {
+    const { opts } = this.s;
+    const counted: CountedStack[] = sorted.map((r) => ({ pid: r.pid, comm: r.comm, count: r.bytes, user: r.user, kernel: r.kernel }));
+    const folded = toFolded(counted);
+    if (opts.svg) {
+      const title = `Outstanding allocations${this.s.estimateNote}`;
+      fs.writeFileSync(opts.svg, renderFlameGraph(parseFolded(folded.join('\n')), { title, unit: 'bytes', palette: 'mem' }));
+      process.stderr.write(`memscope: wrote ${opts.svg} (${counted.length} stacks)\n`);
+    }
+    if (opts.folded) for (const l of folded) process.stdout.write(l + '\n');
+  }
+
+  private printJson(sorted: Row[], now: number): void {
+    const time = clock(new Date(now));
+    for (const r of sorted) {
+      const g = this.growth.of(r.id);
+      printJson({
+        report: this.reports,
+        time,
+        ...(this.s.perProcess ? { pid: r.pid, comm: r.comm } : {}),
+        bytes: Math.round(r.bytes),
+        allocations: Math.round(r.count),
+        estimated: this.s.estimate,
+        ...(g ? { growth: g.verdict, growth_bytes_per_sec: Math.round(g.slope), growth_reports: g.points } : {}),
+        ustack: r.user.map((f) => formatFrame(f)),
+        ...(r.kernel.length ? { kstack: r.kernel.map((f) => formatFrame(f)) } : {}),
+        ...(r.allocs ? { allocs: r.allocs.map((a) => ({ addr: a.addr, size: a.size, age_ms: a.ageMs })) } : {}),
+      });
+    }
+  }
+
+  private printText(sorted: Row[]): void {
+    const { opts } = this.s;
+    const lines = [`[${clock()}] Top ${opts.top} stacks with outstanding allocations${this.s.estimateNote}:`];
+    // BCC's order: the largest last, nearest the prompt
+    for (const r of [...sorted].reverse()) {
+      if (r.allocs) {
+        for (const a of r.allocs.sort((x, y) => (x.addr < y.addr ? -1 : 1))) {
+          lines.push(`\taddr = ${a.addr.toString(16)} size = ${a.size} age = ${a.ageMs} ms`);
+        }
+      }
+      const g = this.growth.of(r.id);
+      const trend = g ? `  [growth ${formatRate(g.slope)} over ${g.points} reports: ${g.verdict}]` : '';
+      lines.push(`\t${Math.round(r.bytes)} bytes in ${Math.round(r.count)} allocations from stack${trend}`);
+      const frames = [...r.kernel, ...r.user];
+      if (!frames.length) lines.push('\t\t[unknown]');
+      for (const f of frames) lines.push(`\t\t${formatFrame(f)}`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+}
+
+function formatRate(bytesPerSec: number): string {
+  const sign = bytesPerSec > 0 ? '+' : bytesPerSec < 0 ? '-' : '';
+  const v = Math.abs(bytesPerSec);
+  const s = v >= 1 << 20 ? `${(v / (1 << 20)).toFixed(1)} MiB/s` : v >= 1024 ? `${(v / 1024).toFixed(1)} KiB/s` : `${Math.round(v)} B/s`;
+  return sign + s;
+}
