@@ -1,8 +1,9 @@
 // memleak attached to programs that are already running: a busy allocator (issue 10.1).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { workload } from './lib/workloads';
-import { start, startMemscope, jsonLines } from './lib/run';
+import { start, startMemscope, jsonLines, memscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
 const BUSY = 'memleak_busy';
@@ -31,6 +32,71 @@ test('memleak -p on an allocator that is already busy: what is kept after attach
   } finally {
     w.kill();
   }
+});
+
+test('memleak -p: a probe the kernel refuses is left out with a line, and the rest is traced', async () => {
+  // the workload's own mmap starts with an instruction uprobes cannot handle (ENOTSUPP)
+  const bin = workload('memleak_probefail');
+  const w = start(bin);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['memleak', '--json', '-O', bin, '-p', String(w.pid), '600']);
+    w.send('go');
+    await w.waitFor('done');
+    w.child.stdin!.end(); // the target exits: the final report
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stderr.split('\n').filter((l) => /cannot attach/.test(l));
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /^memscope: memleak: cannot attach a uprobe to mmap in .*memleak_probefail: .*; going on without mmap/);
+    const f = jsonLines(r.stdout).filter((x) => /^leak_f\+0x[0-9a-f]+ \[memleak_probefail\]$/.test(x.ustack[0] ?? ''));
+    assert.deepEqual([f.length, f[0]?.bytes, f[0]?.allocations], [1, 1000, 10], r.stdout);
+  } finally {
+    w.kill();
+  }
+});
+
+test('memleak -p of a zombie says it has exited, not "name the allocator with -O"', async () => {
+  // a child that exits while its parent (sleep, exec'd by sh) never waits for it
+  const parent = start('/bin/sh', ['-c', 'sh -c "exit 0" & echo child $!; exec sleep 30']);
+  try {
+    await parent.waitFor(/child \d+/);
+    const child = Number(/child (\d+)/.exec(parent.stdout)![1]);
+    for (let i = 0; i < 100 && !/\) Z /.test(fs.readFileSync(`/proc/${child}/stat`, 'utf8')); i++) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const r = memscope(['memleak', '-p', String(child), '1', '1']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `memscope: PID ${child} has exited (a zombie): it has no memory left to trace\n`);
+  } finally {
+    parent.kill();
+  }
+});
+
+test('memleak -p on a jemalloc process: a hint to name it with -O, and with -O its allocations', async () => {
+  const jemalloc = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'; // Debian libjemalloc2 (setup.sh)
+  assert.ok(fs.existsSync(jemalloc), 'libjemalloc2 is not installed: run setup.sh');
+  const sites = (args: string[]) => async () => {
+    const w = start('/usr/bin/env', [`LD_PRELOAD=${jemalloc}`, workload('memleak_sites')]);
+    try {
+      await w.waitFor('ready');
+      const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), ...args, '600']);
+      w.send('go');
+      await w.waitFor('done');
+      w.send('exit');
+      return await ms.exited;
+    } finally {
+      w.kill();
+    }
+  };
+  const plain = await sites([])();
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stderr, new RegExp(`^memscope: memleak: PID \\d+ uses libjemalloc.so.2, not libc's malloc: trace its allocator with -O libjemalloc.so.2$`, 'm'));
+  const withO = await sites(['-O', 'libjemalloc.so.2'])();
+  assert.equal(withO.code, 0, withO.stderr);
+  assert.doesNotMatch(withO.stderr, /uses libjemalloc/);
+  const a = jsonLines(withO.stdout).filter((x) => /^leak_a\+0x[0-9a-f]+ \[memleak_sites\]$/.test(x.ustack[0] ?? ''));
+  assert.deepEqual([a.length, a[0]?.bytes, a[0]?.allocations], [1, 100000, 100], withO.stdout);
 });
 
 after(() => assertNothingLoaded());

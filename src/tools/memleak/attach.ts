@@ -2,6 +2,7 @@
 // load) or the kernel's kmem tracepoints (probe groups chosen by the session), and the hints and
 // errors about a target whose allocator cannot be traced.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BpfObject } from '../../engine/bpf-object';
 import { MemscopeError, UsageError } from '../../engine/errors';
@@ -142,6 +143,14 @@ interface Probe {
   offset: number;
 }
 
+/** The reason of a failed uprobe attach, in a few words (libbpf's message is long). */
+function attachError(e: Error): string {
+  const errno = Number(/errno (\d+)/.exec(e.message)?.[1]);
+  if (errno === 524) return 'the kernel cannot put a uprobe on its first instruction (ENOTSUPP)';
+  const name = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0];
+  return name ? `${name} (${e.message.replace(/^cannot attach a uprobe to [^:]*: /, '').split('\n')[0].slice(0, 120)})` : e.message;
+}
+
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 /**
@@ -155,7 +164,7 @@ async function attachRetrying(obj: BpfObject, p: Probe, pid: number, retprobe: b
       obj.attachUprobe(retprobe ? 'alloc_return' : p.prog, p.file, p.name, { pid, retprobe, offset: p.offset });
       return null;
     } catch (e) {
-      last = (e as Error).message.replace(/^cannot attach a uprobe to /, '');
+      last = attachError(e as Error);
       await sleep(50 << attempt);
     }
   }
@@ -209,9 +218,10 @@ export async function attachAllocator(obj: BpfObject, pid: number | undefined, s
   // left out and said, unless it is malloc's: without it nothing would be traced.
   const failed = new Set<Probe>();
   const fail = (p: Probe, why: string) => {
-    if (p.name === opts.symbolsPrefix + 'malloc' && p.file === target) throw new MemscopeError(`cannot attach a uprobe to ${why}`);
+    const where = `${p.name} in ${p.file}`;
+    if (p.name === opts.symbolsPrefix + 'malloc' && p.file === target) throw new MemscopeError(`cannot attach a uprobe to ${where}: ${why}`);
     failed.add(p);
-    process.stderr.write(`memscope: memleak: cannot attach a uprobe to ${why}; going on without ${p.name} (its calls are not traced)\n`);
+    process.stderr.write(`memscope: memleak: cannot attach a uprobe to ${where}: ${why}; going on without ${p.name} (its calls are not traced)\n`);
   };
   for (const p of probes) {
     if (!p.ret) continue;
