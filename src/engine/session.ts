@@ -5,6 +5,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { BpfObject, ConstValue } from './bpf-object';
+import { execLast } from './command-line';
 import { MemscopeError } from '../core/errors';
 import { native } from './native';
 import { decodeProcNote } from './proc-note';
@@ -55,17 +56,26 @@ export function requireRoot(): void {
   }
 }
 
-/** Starts `command` held at a gate, so probes can be attached before its first instruction. */
+/**
+ * Starts `command` held at a gate, so probes can be attached before its first instruction. The
+ * command line is run by /bin/sh as a shell runs it, its last command with `exec` so the program
+ * replaces the gate shell in the traced pid (command-line.ts).
+ */
 function spawnGated(command: string, env: Record<string, string> = {}): { child: ChildProcess; release: () => void } {
+  const script = execLast(command);
   const exports = Object.entries(env)
     .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'; `)
     .join('');
-  const child = spawn('/bin/sh', ['-c', `read _ <&3; exec 3<&-; ${exports}exec ${command}`], {
+  // the line is passed as $1 and run with eval: no quoting of it here can go wrong
+  const child = spawn('/bin/sh', ['-c', `read _ <&3; exec 3<&-; ${exports}eval "$1"`, 'sh', script], {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
   });
   const gate = child.stdio[3] as NodeJS.WritableStream;
   return { child, release: () => gate.end('go\n') };
 }
+
+/** Exit statuses of a shell whose command could not be run (POSIX: 127 not found, 126 not executable). */
+const NOT_RUN = new Set([126, 127]);
 
 function isAlive(pid: number): boolean {
   try {
@@ -162,6 +172,12 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     });
 
     timing.mark('trace');
+    // -c: the shell could not run the command (it said why on stderr): no report, its status
+    const status = gated?.child.exitCode;
+    if (reason === 'target-exited' && status != null && NOT_RUN.has(status)) {
+      obj.detach();
+      throw new MemscopeError(`-c: the command could not be run (the shell's exit status ${status}): ${spec.opts.command}`, status);
+    }
     // a second Ctrl-C during a long summary ends at once (the exit hook still detaches)
     process.once('SIGINT', () => process.exit(130));
     // stop events first and deliver the ring buffers' last records: the summary then covers
