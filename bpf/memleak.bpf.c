@@ -132,8 +132,10 @@ static __always_inline void ml_release(__u64 addr)
 static __always_inline void ml_record(__u64 addr, __u64 size, __u64 bytes, __u64 count, struct ml_key *key)
 {
 	struct ml_alloc a = { .size = size, .bytes = bytes, .count = count, .ts = bpf_ktime_get_ns(), .key = *key };
-	struct ml_total *t = bpf_map_lookup_elem(&combined, key);
-	if (!t) {
+	struct ml_total *t = NULL;
+	if (key->ustack != MS_USTACK_DWARF) /* a key per allocation: summed from allocs by userspace */
+		t = bpf_map_lookup_elem(&combined, key);
+	if (!t && key->ustack != MS_USTACK_DWARF) {
 		struct ml_total zero = {};
 		bpf_map_update_elem(&combined, key, &zero, BPF_NOEXIST);
 		t = bpf_map_lookup_elem(&combined, key);
@@ -151,15 +153,20 @@ static __always_inline void ml_record(__u64 addr, __u64 size, __u64 bytes, __u64
 			return;
 		}
 	}
-	__sync_fetch_and_add(&t->bytes, bytes);
-	__sync_fetch_and_add(&t->count, count);
+	if (t) {
+		__sync_fetch_and_add(&t->bytes, bytes);
+		__sync_fetch_and_add(&t->count, count);
+	}
 }
 
 bool target_noted = false;
 
-/* ms_note_process, once for a single target (it is a map update on every call otherwise). */
+/* ms_note_process, once for a single target (it is a map update on every call otherwise), and
+ * the executable mappings whenever they changed (a cheap check): frames resolve, and frame-pointer
+ * walks can be checked against CFI, even when the process exits before memscope reads its maps. */
 static __always_inline void ml_note(__u32 tgid)
 {
+	ms_dwarf_note_maps(bpf_get_current_task_btf(), tgid);
 	if (targ_tgid && target_noted)
 		return;
 	ms_note_process(tgid);
@@ -228,10 +235,26 @@ static __always_inline __s32 ml_walk_user_stack(struct pt_regs *ctx)
 	return id;
 }
 
+/* --unwind dwarf/auto: each recorded allocation's registers and stack top go to the
+ * ms_dwarf_samples ring (stacks.h) with a sequence number, and its key names that sample
+ * (ustack MS_USTACK_DWARF, caller = the number): userspace unwinds it with CFI, so stacks go
+ * through code without frame pointers. Such keys are unique: they are kept out of `combined`
+ * and userspace sums `allocs` instead. Over the rate (auto) or with the ring full, the
+ * frame-pointer walk is used, and userspace cuts it where it cannot be trusted. */
+__u64 dwarf_seq = 0;
+
 static __always_inline void ml_user_key(struct pt_regs *ctx, __u32 tgid, struct ml_key *key)
 {
 	key->tgid = tgid;
 	key->kstack = -1;
+	if (ms_unwind != MS_UNWIND_FP) {
+		__u64 seq = __sync_fetch_and_add(&dwarf_seq, 1) + 1;
+		if (ms_dwarf_sample(ctx, tgid, false, seq) == 0) {
+			key->ustack = MS_USTACK_DWARF;
+			key->caller = seq;
+			return;
+		}
+	}
 	key->caller = ms_entry_return_address(ctx);
 	key->ustack = ml_walk_user_stack(ctx);
 	if (key->ustack < 0)
@@ -245,19 +268,52 @@ static __always_inline bool ml_traced(__u32 tgid)
 	return ms_traced(tgid) && (!wait_exec || exec_seen);
 }
 
+/* An exec ends the image whose allocations were recorded: its heap is gone with it, so its
+ * records go too (memleak -c 'env prog' reports prog's allocations, not env's), and the process
+ * is noted again so its new mappings are read. -c: the gate shell's exec starts the tracing. */
+__u64 execs = 0;        /* execs of the target seen: userspace reads its name again */
+char exec_comm[16] = {}; /* the target's name after its last exec, for reports after it exited */
+
+static long ml_drop_alloc(struct bpf_map *map, __u64 *addr, struct ml_alloc *a, __u32 *tgid)
+{
+	if (a->key.tgid == *tgid)
+		bpf_map_delete_elem(&allocs, addr);
+	return 0;
+}
+
+static long ml_drop_total(struct bpf_map *map, struct ml_key *key, struct ml_total *t, __u32 *tgid)
+{
+	if (key->tgid == *tgid)
+		bpf_map_delete_elem(&combined, key);
+	return 0;
+}
+
+static __always_inline void ml_exec(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!targ_tgid || tgid != targ_tgid)
+		return;
+	exec_seen = true;
+	bpf_for_each_map_elem(&allocs, ml_drop_alloc, &tgid, 0);
+	bpf_for_each_map_elem(&combined, ml_drop_total, &tgid, 0);
+	bpf_map_delete_elem(&ms_seen, &tgid);
+	bpf_map_delete_elem(&ms_dwarf_exec_vm, &tgid);
+	target_noted = false;
+	bpf_get_current_comm(exec_comm, sizeof(exec_comm));
+	__sync_fetch_and_add(&execs, 1);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_btf)
 {
-	if (wait_exec && (bpf_get_current_pid_tgid() >> 32) == targ_tgid)
-		exec_seen = true;
+	ml_exec();
 	return 0;
 }
 
 SEC("tracepoint/sched/sched_process_exec")
 int exec_tp(void *ctx)
 {
-	if (wait_exec && (bpf_get_current_pid_tgid() >> 32) == targ_tgid)
-		exec_seen = true;
+	ml_exec();
 	return 0;
 }
 
@@ -424,7 +480,8 @@ int sampled_alloc(struct pt_regs *ctx)
 	ml_user_key(ctx, tgid, &key);
 	/* the shim never touches %rbp: the walk goes from the hook (frame 0) to the allocating
 	 * function's caller; the allocating function is the return address of its malloc call */
-	key.caller = BPF_CORE_READ(ctx, r9);
+	if (key.ustack != MS_USTACK_DWARF)
+		key.caller = BPF_CORE_READ(ctx, r9);
 	__u64 count = size ? weight / size : 1;
 	ml_record(ptr, size, weight, count ? count : 1, &key);
 	return 0;

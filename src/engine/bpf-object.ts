@@ -95,6 +95,13 @@ export class BpfObject {
     return native().readGlobal(this.h(), name).readUInt8(0);
   }
 
+  /** A char array global, up to its first NUL. */
+  readGlobalString(name: string): string {
+    const b = native().readGlobal(this.h(), name);
+    const end = b.indexOf(0);
+    return b.toString('utf8', 0, end < 0 ? b.length : end);
+  }
+
   readGlobalU64(name: string): bigint {
     return native().readGlobal(this.h(), name).readBigUInt64LE(0);
   }

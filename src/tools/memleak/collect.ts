@@ -1,12 +1,13 @@
 // Reading memleak's maps into rows: outstanding bytes and allocations per stack (from the running
 // totals, or from each allocation when -o/-a need them), symbolized and merged by their frames.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { BpfObject } from '../../engine/bpf-object';
 import { StackReader } from '../../engine/stacks';
+import { USTACK_DWARF } from '../../unwind/dwarf-stacks';
 import { eachEntry, struct } from '../../engine/struct';
 import { Frame, formatFrame, Symbolizer } from '../../symbols/symbolizer';
 import type { Settings } from './options';
+import type { UserStacks } from './stacks';
 import { SAMPLER_MODULE } from './sampler';
 
 /** struct ml_key, ml_total, ml_alloc (bpf/memleak.bpf.c). */
@@ -50,34 +51,47 @@ type Key = { tgid: number; ustack: number; kstack: number; caller: bigint };
 
 export class Collector {
   private comms = new Map<number, string>();
-  private readonly commandName: string;
 
   constructor(
     private readonly s: Settings,
     private readonly symbolizer: Symbolizer,
+    private readonly stacks: UserStacks,
   ) {
-    const { opts } = s;
     // the target's name, known now, for reports made after it exited
-    if (opts.pid !== undefined) this.commOf(opts.pid);
-    this.commandName = opts.command !== undefined ? path.basename(opts.command.trim().split(/\s+/)[0] ?? '').slice(0, 15) : '';
+    if (s.opts.pid !== undefined) this.commOf(s.opts.pid);
   }
 
+  private execs = 0n;
+  private execComm = '';
+
+  /** The name of a process: read while it lives (it changes at exec), else the last one known. */
   commOf(pid: number): string {
     let c = this.comms.get(pid);
-    if (c === undefined) {
+    if (c === undefined || this.s.user) {
+      let now = '';
       try {
-        c = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+        now = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
       } catch {
-        c = '';
+        /* exited: the name known before */
       }
-      if (c) this.comms.set(pid, c);
+      if (now) this.comms.set(pid, (c = now));
     }
-    return c;
+    return c || (this.s.user ? this.execComm : '');
+  }
+
+  /** After an exec of the target, the name it had before is gone with its records. */
+  private checkExec(obj: BpfObject): void {
+    const execs = obj.readGlobalU64('execs');
+    if (execs === this.execs) return;
+    this.execs = execs;
+    this.comms.clear();
+    this.execComm = obj.readGlobalString('exec_comm');
   }
 
   /** The rows of one report. */
   rows(obj: BpfObject): Row[] {
     const { opts } = this.s;
+    if (this.s.user) this.checkExec(obj);
     const stacks = new StackReader(obj);
     const rows = new Map<string, Row>();
     const add = (k: Key, bytes: number, n: number) => {
@@ -91,7 +105,9 @@ export class Collector {
       r.count += n;
       return r;
     };
-    if (opts.older === undefined && !opts.showAllocs) {
+    // DWARF-sampled allocations have a key each and no running total: sum them from allocs
+    const sampled = new Set<bigint>();
+    if (opts.older === undefined && !opts.showAllocs && this.s.unwind === 'fp') {
       for (const [k, v] of eachEntry(obj.entries('combined'), KEY)) {
         const t = TOTAL.decode(v);
         if (t.count > 0 && t.bytes > 0) add(k, t.bytes, t.count);
@@ -103,11 +119,14 @@ export class Collector {
         const a = ALLOC.decode(v);
         const age = now > a.ts ? now - a.ts : 0n;
         if (age < minAge) continue;
+        if (a.ustack === USTACK_DWARF) sampled.add(a.caller);
         const r = add(a, a.bytes, a.count);
         if (opts.showAllocs) (r.allocs ??= []).push({ addr: k.addr, size: a.size, ageMs: Number(age / 1_000_000n) });
       }
     }
-    return this.merge([...rows.values()], stacks);
+    const out = this.merge([...rows.values()], stacks);
+    if (this.s.unwind !== 'fp') this.stacks.prune(sampled);
+    return out;
   }
 
   /** Symbolizes, then merges rows whose frames read the same (kernel mode: across processes). */
@@ -118,7 +137,7 @@ export class Collector {
       const [tgid, ustack, kstack, caller] = r.id.split('/');
       r.user = user ? this.userFrames(stacks, r.pid, Number(ustack), BigInt(caller)) : [];
       r.kernel = Number(kstack) >= 0 || !user ? kernelFrames(this.symbolizer.kernel(stacks.kernelStack(Number(kstack)))) : [];
-      r.comm = perProcess ? this.commOf(Number(tgid)) || this.commandName : '';
+      r.comm = perProcess ? this.commOf(Number(tgid)) : '';
       const pid = perProcess ? r.pid : 0;
       const key = [pid, ...r.kernel.map((f) => formatFrame(f)), '|', ...r.user.map((f) => formatFrame(f))].join('\n');
       const m = merged.get(key);
@@ -134,13 +153,15 @@ export class Collector {
   }
 
   private userFrames(stacks: StackReader, pid: number, ustack: number, caller: bigint): Frame[] {
+    // sampler mode: no frame of the shim itself belongs in the stack
+    const own = (frames: Frame[]) => (this.s.sampler ? frames.filter((f) => f.module !== SAMPLER_MODULE) : frames);
+    if (ustack === USTACK_DWARF) return own(this.stacks.sampled(caller));
     // the walk starts at the caller's frame; the caller itself is the return address at [sp]
     // (or, from the sampler, the return address of the malloc call)
-    const frames = stacks.userStackPlain(ustack, 'ml_stacks');
-    if (caller !== 0n) frames.unshift({ ip: caller });
-    const out = this.symbolizer.user(pid, frames);
-    // sampler mode: no frame of the shim itself belongs in the stack
-    return this.s.sampler ? out.filter((f) => f.module !== SAMPLER_MODULE) : out;
+    // (a copy: the reader caches the walk, and rows of other callers share it)
+    const ips = (stacks.userStackPlain(ustack, 'ml_stacks') as { ip: bigint }[]).map((f) => f.ip);
+    if (caller !== 0n) ips.unshift(caller);
+    return own(this.stacks.trusted(pid, this.symbolizer.user(pid, ips.map((ip) => ({ ip }))), ips));
   }
 }
 
