@@ -38,20 +38,26 @@ extern void *__libc_pvalloc(size_t size);
  * uprobe otherwise costs; older kernels emulate the nop (no out-of-line single step either). */
 void memscope_sampled_alloc(void *ptr, size_t size, size_t weight, void **frees, unsigned long nfrees, void *caller);
 void memscope_sampled_free(void **frees, unsigned long nfrees);
+/* The .cfi directives give the hooks CFI (CFA = rsp + 8, the return address at [rsp]): memscope's
+ * DWARF unwinding (--unwind dwarf/auto) starts at the hook and goes through the shim's frames. */
 __asm__(".text\n"
 	".globl memscope_sampled_alloc\n"
 	".type memscope_sampled_alloc, @function\n"
 	".p2align 4\n"
 	"memscope_sampled_alloc:\n"
+	"\t.cfi_startproc\n"
 	"\t.byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"
 	"\tret\n"
+	"\t.cfi_endproc\n"
 	".size memscope_sampled_alloc, .-memscope_sampled_alloc\n"
 	".globl memscope_sampled_free\n"
 	".type memscope_sampled_free, @function\n"
 	".p2align 4\n"
 	"memscope_sampled_free:\n"
+	"\t.cfi_startproc\n"
 	"\t.byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"
 	"\tret\n"
+	"\t.cfi_endproc\n"
 	".size memscope_sampled_free, .-memscope_sampled_free\n");
 
 static size_t mean_interval = 512 * 1024;

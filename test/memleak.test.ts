@@ -136,7 +136,9 @@ test('memleak -o hides young allocations; -a lists each outstanding address and 
 });
 
 test('memleak growth view: a stack that keeps leaking reads "growing", a long-lived one "flat"', async () => {
-  const { w, ms } = await traced(['1']);
+  // growth is followed per row: with --unwind auto a site can be two rows (DWARF-unwound within
+  // the rate, frame pointers above it, after churn_d's 100,000 calls); fp keeps one row per site
+  const { w, ms } = await traced(['--unwind', 'fp', '1']);
   try {
     w.send('go');
     await w.waitFor('done');

@@ -10,6 +10,7 @@ import { attachAllocator, probeGroups } from './memleak/attach';
 import { Collector } from './memleak/collect';
 import { configure, MemleakOptions, validate } from './memleak/options';
 import { Reporter } from './memleak/report';
+import { UserStacks } from './memleak/stacks';
 
 export const tool: Tool = {
   name: 'memleak',
@@ -18,7 +19,8 @@ export const tool: Tool = {
   async run(opts: MemleakOptions, [interval, count]: [number?, number?]) {
     const s = validate(opts, interval, count);
     const symbolizer = new Symbolizer();
-    const reporter = new Reporter(s, new Collector(s, symbolizer), symbolizer);
+    const stacks = new UserStacks(s, symbolizer);
+    const reporter = new Reporter(s, new Collector(s, symbolizer, stacks), symbolizer);
     const what = s.user ? `outstanding allocations of ${opts.pid !== undefined ? `PID ${opts.pid}` : 'the command'}` : 'outstanding kernel allocations';
 
     await runTrace({
@@ -34,22 +36,32 @@ export const tool: Tool = {
         max_size: opts.maxSize ?? 0xffffffffffffffffn,
         sample_every: s.rate,
         wait_exec: opts.command !== undefined,
+        ...stacks.consts(),
       },
       commandEnv: s.sampler ? { LD_PRELOAD: s.sampler, MEMSCOPE_SAMPLE_BYTES: String(opts.sampleBytes) } : undefined,
       configure(obj) {
         // stack storage where this mode needs it: kernel mode sees many distinct kernel stacks
         if (opts.maxAllocs !== undefined) obj.setMaxEntries('allocs', opts.maxAllocs);
         obj.setMaxEntries('ms_ustacks', 1);
-        if (s.user) obj.setMaxEntries('ms_kstacks', 1);
-        else obj.setMaxEntries('ms_kstacks', 16384).setMaxEntries('ml_stacks', 1);
+        if (s.user) {
+          obj.setMaxEntries('ms_kstacks', 1);
+          stacks.configure(obj);
+        } else obj.setMaxEntries('ms_kstacks', 16384).setMaxEntries('ml_stacks', 1);
+      },
+      setup(obj) {
+        if (s.user) stacks.listen(obj);
       },
       attach: s.user ? (obj, pid) => attachAllocator(obj, pid, s) : undefined,
-      tick(obj) {
+      async tick(obj) {
+        if (s.unwind !== 'fp') await stacks.settle();
         reporter.report(obj, false);
       },
-      finish(obj, reason: StopReason) {
+      async finish(obj, reason: StopReason) {
+        if (s.unwind !== 'fp') await stacks.settle();
         // the last interval's report is the summary; folded stacks and SVG are made once, here
         if (reason !== 'count' || opts.folded || opts.svg || opts.pprof) reporter.report(obj, true);
+        if (opts.verbose) for (const l of stacks.summary(obj)) process.stderr.write(`memscope: ${l}
+`);
       },
     });
   },

@@ -169,9 +169,10 @@ export class DwarfStacks {
 
   /**
    * For tools that print each event's stack instead of counting: called with each unwound and
-   * symbolized sample (then not counted). Events carry MS_USTACK_DWARF and are joined by thread.
+   * symbolized sample (then not counted). Events carry MS_USTACK_DWARF and are joined by thread
+   * (or, memleak, by the number the BPF side put in the sample's delta).
    */
-  perEvent?: (tid: number, frames: Frame[]) => void;
+  perEvent?: (tid: number, frames: Frame[], delta: bigint) => void;
 
   /** Records an executable mapping the BPF side sent (struct ms_dwarf_map). */
   private addMapping(rec: Buffer): void {
@@ -212,7 +213,7 @@ export class DwarfStacks {
       this.samples++;
       this.frames += res.ips.length;
       if (res.stop) this.truncated++;
-      this.perEvent(rec.readUInt32LE(OFF_TID), this.symbolize(pid, res.ips, res.stop));
+      this.perEvent(rec.readUInt32LE(OFF_TID), this.symbolize(pid, res.ips, res.stop), rec.readBigUInt64LE(OFF_DELTA));
       return res;
     }
     if (!retry && res.stop === NO_MAPPING && this.pending.length < 4096) {

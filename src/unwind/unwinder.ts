@@ -13,6 +13,7 @@ import { evaluate, ExprContext } from './expr';
 
 export const NREGS = 17; // x86_64 DWARF numbering: 0-15 general registers, 16 = rip
 const SP = 7;
+const RBP = 6;
 export const NO_MAPPING = 'address in no mapping';
 
 export interface UnwindResult {
@@ -151,6 +152,22 @@ export class Unwinder {
     };
     list.push(r);
     return r;
+  }
+
+  /**
+   * Whether the function around a return address keeps a frame pointer there (its CFA is rbp + 16,
+   * the frame record [saved rbp, return address] at rbp): only then does a frame-pointer walk
+   * find its caller. A walk through a function that does not (code built without frame pointers)
+   * reads whatever rbp holds and makes callers up. null: no CFI tells (no mapping, no CFI).
+   */
+  keepsFramePointer(pid: number, returnAddress: number): boolean | null {
+    const range = this.rangeFor(pid, returnAddress);
+    if (!range || !range.elf || !range.cfi || range.cfi.empty) return null;
+    const vaddr = range.elf.vaddrOfFileOffset(returnAddress - 1 - range.start + range.fileOffset);
+    const row = vaddr === null ? null : range.cfi.row(vaddr);
+    if (!row) return null;
+    const rbp = row.regs.get(RBP);
+    return !row.cfa.expr && row.cfa.reg === RBP && row.cfa.offset === 16 && rbp?.kind === RuleKind.Offset && rbp.n === -16;
   }
 
   /**

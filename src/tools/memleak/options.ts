@@ -3,10 +3,11 @@
 import type { Command } from 'commander';
 import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Option } from '../../cli/options';
 import { UsageError } from '../../engine/errors';
+import { addUnwindOptions, UnwindMode, UnwindOptions } from '../../unwind/dwarf-stacks';
 import { examples } from '../tool';
 import { samplerLibrary } from './sampler';
 
-export interface MemleakOptions extends CommonOptions {
+export interface MemleakOptions extends CommonOptions, UnwindOptions {
   older?: number;
   showAllocs?: boolean;
   top: number;
@@ -38,6 +39,8 @@ export interface Settings {
   estimateNote: string;
   interval: number;
   count?: number;
+  /** how user stacks are taken: --unwind, fp in kernel mode and with --combined-only */
+  unwind: UnwindMode;
 }
 
 function parseSize(v: string): number {
@@ -52,7 +55,7 @@ function parseWhole(v: string): number {
 }
 
 export function configure(cmd: Command): void {
-  addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof']));
+  addUnwindOptions(addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof'])));
   cmd
     .option('-o, --older <MS>', 'only allocations older than MS milliseconds', parseWhole)
     .option('-a, --show-allocs', 'list each outstanding address and size under its stack')
@@ -61,7 +64,7 @@ export function configure(cmd: Command): void {
     .option('-Z, --max-size <BYTES>', 'only allocations of at most BYTES', parseSize)
     .option('-s, --sample-rate <RATE>', 'record 1 in RATE allocations (totals are scaled and marked as estimates)', parseWhole)
     .option('--sample-bytes <BYTES>', '-c only: sample 1 per BYTES allocated inside the process (preloaded shim; lowest overhead)', parseSize)
-    .option('--combined-only', 'report per-stack totals only (the cheapest report)')
+    .option('--combined-only', 'report per-stack totals only (the cheapest report; implies --unwind fp)')
     .option('--max-allocs <N>', 'size of the table of outstanding allocations (default 262144)', parseWhole)
     .addOption(new Option('--sort <KEY>', 'order stacks by outstanding size or count').choices(['size', 'count']).default('size'))
     .option('-O, --obj <LIB>', 'trace this allocator library or binary instead of libc (jemalloc, tcmalloc, a static binary)')
@@ -71,7 +74,11 @@ export function configure(cmd: Command): void {
     '\nWith -p or -c, traces the allocator of that process (malloc, calloc, realloc, posix_memalign,\n' +
       'aligned_alloc, memalign, valloc, pvalloc, free, mmap, munmap); without them, kernel allocations\n' +
       '(kmalloc, kmem_cache, pages, percpu). The caller of malloc is the first frame (read from the\n' +
-      'return address at entry). Stacks of code built without frame pointers stop early.\n' +
+      'return address at entry). User stacks are unwound with DWARF CFI (--unwind auto: up to\n' +
+      '--unwind-rate allocations per second per CPU, then frame pointers); a frame-pointer stack ends\n' +
+      'with [unwind stopped: no frame pointer in FN] where a function keeps none, never with a guess.\n' +
+      'An exec of the target ends the records of its old image. -c runs a command line as /bin/sh\n' +
+      'does (VAR=1 cmd, cd dir && cmd, cmd < file) and traces the program its last command runs.\n' +
       'Each report shows, per stack, the growth of its outstanding bytes across reports: a leak grows,\n' +
       'a long-lived allocation stays flat.\n' +
       examples([
@@ -81,6 +88,8 @@ export function configure(cmd: Command): void {
         ['memscope memleak -c ./server --sample-bytes 512k', 'in-process sampling: lowest overhead, estimates'],
         ['memscope memleak -p 181 -O /usr/lib/libjemalloc.so.2 --symbols-prefix je_', 'a jemalloc with prefixed names'],
         ['memscope memleak -p 181 -s 10 --combined-only', 'cheaper: 1 in 10 allocations, totals only'],
+        ['memscope memleak -c "cd /srv && PYTHONMALLOC=malloc python3 app.py"', 'a command line, as the shell runs it'],
+        ['memscope memleak -p 181 --unwind dwarf', 'every stack unwound with CFI (no rate limit)'],
         ['memscope memleak 10 3', 'kernel allocations: three reports 10 s apart'],
         ['memscope memleak -p 181 --svg leak.svg 30 1', 'a flame graph of outstanding bytes after 30 s'],
       ]),
@@ -116,5 +125,6 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
     estimateNote: sampler ? ` (estimates: sampled 1 per ${opts.sampleBytes} bytes)` : rate > 1 ? ` (estimates: sampled 1 in ${rate} allocations)` : '',
     interval: interval ?? 5,
     count,
+    unwind: !user || opts.combinedOnly ? 'fp' : opts.unwind,
   };
 }
