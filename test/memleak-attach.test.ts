@@ -91,7 +91,10 @@ test('memleak -p on a jemalloc process: a hint to name it with -O, and with -O i
   };
   const plain = await sites([])();
   assert.equal(plain.code, 0, plain.stderr);
-  assert.match(plain.stderr, new RegExp(`^memscope: memleak: PID \\d+ uses libjemalloc.so.2, not libc's malloc: trace its allocator with -O libjemalloc.so.2$`, 'm'));
+  assert.match(
+    plain.stderr,
+    new RegExp(`^memscope: memleak: PID \\d+ uses libjemalloc.so.2, not libc's malloc: trace its allocator with -O libjemalloc.so.2$`, 'm'),
+  );
   const withO = await sites(['-O', 'libjemalloc.so.2'])();
   assert.equal(withO.code, 0, withO.stderr);
   assert.doesNotMatch(withO.stderr, /uses libjemalloc/);

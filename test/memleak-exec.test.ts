@@ -14,7 +14,7 @@ const SITES = 'memleak_sites';
 const siteFrame = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${SITES}\\]$`);
 const site = (recs: any[], fn: string) => recs.filter((r) => r.ustack.length && siteFrame(fn).test(r.ustack[0]));
 
-test('-c command lines: the last command is exec\'d after its assignments; lines whose program would be a child are refused', () => {
+test("-c command lines: the last command is exec'd after its assignments; lines whose program would be a child are refused", () => {
   assert.equal(execLast('VAR=1 cmd a'), 'VAR=1 exec cmd a');
   assert.equal(execLast('cd /tmp && X="a b" prog --x'), 'cd /tmp && X="a b" exec prog --x');
   assert.equal(execLast('sqlite3 t.db < s.sql'), 'exec sqlite3 t.db < s.sql');
@@ -43,8 +43,14 @@ test('memleak -c "env VAR=1 prog": the program\'s allocations, none of env\'s', 
   assert.deepEqual([a.length, a[0]?.bytes, a[0]?.allocations], [1, 100000, 100], r.stdout);
   assert.deepEqual([site(recs, 'early_alloc')[0]?.bytes], [2331], r.stdout);
   // env allocated ~400 KB (setlocale) and exec'd the program without freeing it: not reported
-  assert.ok(recs.every((x) => x.comm === SITES), r.stdout);
-  assert.ok(recs.every((x) => x.ustack.every((f: string) => !/\[env\]/.test(f))), r.stdout);
+  assert.ok(
+    recs.every((x) => x.comm === SITES),
+    r.stdout,
+  );
+  assert.ok(
+    recs.every((x) => x.ustack.every((f: string) => !/\[env\]/.test(f))),
+    r.stdout,
+  );
 });
 
 test('memleak -c "cd DIR && VAR=1 ./prog": run as a shell runs it, the program traced', () => {
@@ -55,7 +61,7 @@ test('memleak -c "cd DIR && VAR=1 ./prog": run as a shell runs it, the program t
   assert.deepEqual([a.length, a[0]?.bytes, a[0]?.allocations], [1, 100000, 100], r.stdout + r.stderr);
 });
 
-test('memleak -p of a process that execs: the old image\'s records end, the new image is symbolized', async () => {
+test("memleak -p of a process that execs: the old image's records end, the new image is symbolized", async () => {
   const w = start(workload('memleak_exec'), [workload(SITES)]);
   try {
     await w.waitFor('ready');
@@ -71,10 +77,17 @@ test('memleak -p of a process that execs: the old image\'s records end, the new 
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout);
     assert.equal(recs.filter((x) => x.ustack.some((f: string) => /old_image_leak|\[unknown\]/.test(f))).length, 0, r.stdout);
-    assert.equal(recs.reduce((s, x) => s + (x.bytes === 5 * 777 ? 1 : 0), 0), 0, r.stdout);
+    assert.equal(
+      recs.reduce((s, x) => s + (x.bytes === 5 * 777 ? 1 : 0), 0),
+      0,
+      r.stdout,
+    );
     const a = site(recs, 'leak_a');
     assert.deepEqual([a.length, a[0]?.bytes, a[0]?.allocations], [1, 100000, 100], r.stdout);
-    assert.ok(recs.every((x) => x.comm === SITES), r.stdout);
+    assert.ok(
+      recs.every((x) => x.comm === SITES),
+      r.stdout,
+    );
   } finally {
     w.kill();
   }

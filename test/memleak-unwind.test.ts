@@ -47,16 +47,13 @@ function matching(recs: any[], lost: Lost): any {
   return found[0];
 }
 
-test('memleak --unwind dwarf (and the default, auto) gives valgrind\'s frames through -O2 -fomit-frame-pointer code', () => {
+test("memleak --unwind dwarf (and the default, auto) gives valgrind's frames through -O2 -fomit-frame-pointer code", () => {
   const bin = NOFP();
   const lost = valgrindLost(bin);
-  assert.deepEqual(
-    lost.map((l) => [l.bytes, l.blocks, l.frames.join(' <- ')]).sort(),
-    [
-      [500, 5, 'leaf_alloc <- mid_b <- mid_a <- main'],
-      [600, 3, 'direct_leak <- main'],
-    ],
-  );
+  assert.deepEqual(lost.map((l) => [l.bytes, l.blocks, l.frames.join(' <- ')]).sort(), [
+    [500, 5, 'leaf_alloc <- mid_b <- mid_a <- main'],
+    [600, 3, 'direct_leak <- main'],
+  ]);
   for (const args of [['--unwind', 'dwarf'], []]) {
     const recs = memleakRecords(bin, args);
     for (const l of lost) {

@@ -49,7 +49,10 @@ test('memleak -p: exact bytes and counts per site, the caller of malloc as frame
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout);
     assert.ok(recs.length > 0, r.stdout + r.stderr);
-    assert.ok(recs.every((x) => x.pid === w.pid && x.comm === SITES && x.estimated === false), r.stdout);
+    assert.ok(
+      recs.every((x) => x.pid === w.pid && x.comm === SITES && x.estimated === false),
+      r.stdout,
+    );
 
     const a = site(recs, 'leak_a');
     assert.equal(a.length, 1, r.stdout);
@@ -99,8 +102,14 @@ test('memleak -c --folded --svg: outstanding bytes as folded stacks and a flame 
     const r = memscope(['memleak', '-c', bin, '--folded', '--svg', svg, '60'], { input: 'go\nexit\n' });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    assert.ok(lines.some((l) => /^memleak_sites;.*;main;leak_a 100000$/.test(l)), r.stdout);
-    assert.ok(lines.some((l) => /^memleak_sites;.*;main;leak_b 3200$/.test(l)), r.stdout);
+    assert.ok(
+      lines.some((l) => /^memleak_sites;.*;main;leak_a 100000$/.test(l)),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some((l) => /^memleak_sites;.*;main;leak_b 3200$/.test(l)),
+      r.stdout,
+    );
     const doc = fs.readFileSync(svg, 'utf8');
     assert.match(doc, /<svg/);
     assert.match(doc, /leak_a \(100,000 bytes/);

@@ -6,7 +6,26 @@
 // child whatever we do (a pipeline, a background job, a compound command) is refused.
 import { UsageError } from '../core/errors';
 
-const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'case', 'esac', 'while', 'until', 'for', 'in', 'function', '{', '}', '!', 'select']);
+const RESERVED = new Set([
+  'if',
+  'then',
+  'else',
+  'elif',
+  'fi',
+  'do',
+  'done',
+  'case',
+  'esac',
+  'while',
+  'until',
+  'for',
+  'in',
+  'function',
+  '{',
+  '}',
+  '!',
+  'select',
+]);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 
 /** Top-level structure of a command line: where its last command starts, and what it holds. */

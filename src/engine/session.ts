@@ -40,7 +40,7 @@ export interface TraceSpec {
   /** After load, before attach: open ring buffers, seed maps. */
   setup?: (obj: BpfObject) => void;
   /** After attach: extra attachments (uprobes) that need the loaded object. */
-  attach?: (obj: BpfObject, pid: number | undefined) => void | Promise<void>;
+  attach?: (obj: BpfObject, pid: number | undefined) => unknown;
   /** -c: environment variables for the command only (not for the shell that holds it at the gate),
    * e.g. LD_PRELOAD of an in-process sampler. */
   commandEnv?: Record<string, string>;

@@ -12,7 +12,7 @@ import { configure, MemleakOptions, validate } from './memleak/options';
 import { Reporter } from './memleak/report';
 import { UserStacks } from './memleak/stacks';
 
-export const tool: Tool = {
+export const tool: Tool<MemleakOptions, [number?, number?]> = {
   name: 'memleak',
   summary: 'outstanding allocations by stack, for a process or the kernel, with growth over time',
   configure,

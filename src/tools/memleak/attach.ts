@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BpfObject } from '../../engine/bpf-object';
-import { MemscopeError, UsageError } from '../../engine/errors';
+import { MemscopeError, UsageError } from '../../core/errors';
 import { chooseSource, ProbeGroup } from '../../engine/sources';
 import { readMaps } from '../../procfs/maps';
 import { ElfFile } from '../../symbols/elf';
@@ -29,7 +29,17 @@ const MAPPING: [string, string, boolean][] = [
   ['mmap', 'mmap_enter', true],
   ['munmap', 'munmap_enter', false],
 ];
-const USER_PROGRAMS = ['malloc_enter', 'calloc_enter', 'realloc_enter', 'memalign_enter', 'posix_memalign_enter', 'mmap_enter', 'alloc_return', 'free_enter', 'munmap_enter'];
+const USER_PROGRAMS = [
+  'malloc_enter',
+  'calloc_enter',
+  'realloc_enter',
+  'memalign_enter',
+  'posix_memalign_enter',
+  'mmap_enter',
+  'alloc_return',
+  'free_enter',
+  'munmap_enter',
+];
 const SAMPLER_PROGRAMS = ['sampled_alloc', 'sampled_free'];
 /** Allocators that replace malloc without going through libc's: a target using one needs -O. */
 const OTHER_ALLOCATORS = /^lib(jemalloc|tcmalloc(_minimal)?|mimalloc|hoard|snmalloc)\b/;
@@ -74,21 +84,51 @@ function kernelGroups(): ProbeGroup[] {
     ],
   });
   const groups = [
-    g('kmalloc/kfree', [['kmalloc', 'kmalloc_btf'], ['kfree', 'kfree_btf']], [['kmem/kmalloc', 'kmalloc_tp'], ['kmem/kfree', 'kfree_tp']]),
+    g(
+      'kmalloc/kfree',
+      [
+        ['kmalloc', 'kmalloc_btf'],
+        ['kfree', 'kfree_btf'],
+      ],
+      [
+        ['kmem/kmalloc', 'kmalloc_tp'],
+        ['kmem/kfree', 'kfree_tp'],
+      ],
+    ),
     g(
       'kmem_cache_alloc/free',
-      [['kmem_cache_alloc', 'kmem_cache_alloc_btf'], ['kmem_cache_free', 'kmem_cache_free_btf']],
-      [['kmem/kmem_cache_alloc', 'kmem_cache_alloc_tp'], ['kmem/kmem_cache_free', 'kmem_cache_free_tp']],
+      [
+        ['kmem_cache_alloc', 'kmem_cache_alloc_btf'],
+        ['kmem_cache_free', 'kmem_cache_free_btf'],
+      ],
+      [
+        ['kmem/kmem_cache_alloc', 'kmem_cache_alloc_tp'],
+        ['kmem/kmem_cache_free', 'kmem_cache_free_tp'],
+      ],
     ),
     g(
       'page allocations',
-      [['mm_page_alloc', 'page_alloc_btf'], ['mm_page_free', 'page_free_btf'], ['mm_page_free_batched', 'page_free_batched_btf']],
-      [['kmem/mm_page_alloc', 'page_alloc_tp'], ['kmem/mm_page_free', 'page_free_tp'], ['kmem/mm_page_free_batched', 'page_free_batched_tp']],
+      [
+        ['mm_page_alloc', 'page_alloc_btf'],
+        ['mm_page_free', 'page_free_btf'],
+        ['mm_page_free_batched', 'page_free_batched_btf'],
+      ],
+      [
+        ['kmem/mm_page_alloc', 'page_alloc_tp'],
+        ['kmem/mm_page_free', 'page_free_tp'],
+        ['kmem/mm_page_free_batched', 'page_free_batched_tp'],
+      ],
     ),
     g(
       'percpu allocations',
-      [['percpu_alloc_percpu', 'percpu_alloc_btf'], ['percpu_free_percpu', 'percpu_free_btf']],
-      [['percpu/percpu_alloc_percpu', 'percpu_alloc_tp'], ['percpu/percpu_free_percpu', 'percpu_free_tp']],
+      [
+        ['percpu_alloc_percpu', 'percpu_alloc_btf'],
+        ['percpu_free_percpu', 'percpu_free_btf'],
+      ],
+      [
+        ['percpu/percpu_alloc_percpu', 'percpu_alloc_tp'],
+        ['percpu/percpu_free_percpu', 'percpu_free_tp'],
+      ],
     ),
   ];
   // "where present": a kind of allocation the kernel has no tracepoints for is left out (its
@@ -148,7 +188,12 @@ function attachError(e: Error): string {
   const errno = Number(/errno (\d+)/.exec(e.message)?.[1]);
   if (errno === 524) return 'the kernel cannot put a uprobe on its first instruction (ENOTSUPP)';
   const name = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0];
-  return name ? `${name} (${e.message.replace(/^cannot attach a uprobe to [^:]*: /, '').split('\n')[0].slice(0, 120)})` : e.message;
+  return name
+    ? `${name} (${e.message
+        .replace(/^cannot attach a uprobe to [^:]*: /, '')
+        .split('\n')[0]
+        .slice(0, 120)})`
+    : e.message;
 }
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));

@@ -5,7 +5,8 @@ import type { BpfObject } from '../../engine/bpf-object';
 import { StackReader } from '../../engine/stacks';
 import { USTACK_DWARF } from '../../unwind/dwarf-stacks';
 import { eachEntry, struct } from '../../engine/struct';
-import { Frame, formatFrame, Symbolizer } from '../../symbols/symbolizer';
+import { Frame, formatFrame } from '../../core/frames';
+import type { Symbolizer } from '../../symbols/symbolizer';
 import type { Settings } from './options';
 import type { UserStacks } from './stacks';
 import { SAMPLER_MODULE } from './sampler';
@@ -148,7 +149,12 @@ export class Collector {
       } else merged.set(key, { ...r, id: key, pid });
     }
     const out = [...merged.values()];
-    if (rate > 1) for (const r of out) (r.bytes *= rate), (r.count *= rate);
+    if (rate > 1) {
+      for (const r of out) {
+        r.bytes *= rate;
+        r.count *= rate;
+      }
+    }
     return out;
   }
 
@@ -161,7 +167,16 @@ export class Collector {
     // (a copy: the reader caches the walk, and rows of other callers share it)
     const ips = (stacks.userStackPlain(ustack, 'ml_stacks') as { ip: bigint }[]).map((f) => f.ip);
     if (caller !== 0n) ips.unshift(caller);
-    return own(this.stacks.trusted(pid, this.symbolizer.user(pid, ips.map((ip) => ({ ip }))), ips));
+    return own(
+      this.stacks.trusted(
+        pid,
+        this.symbolizer.user(
+          pid,
+          ips.map((ip) => ({ ip })),
+        ),
+        ips,
+      ),
+    );
   }
 }
 

@@ -1,8 +1,8 @@
 // memleak's options and their validation: what the user asked for, checked once, before anything
 // is loaded, and the settings derived from it that the other parts share.
 import type { Command } from 'commander';
-import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Option } from '../../cli/options';
-import { UsageError } from '../../engine/errors';
+import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Option } from '../options';
+import { UsageError } from '../../core/errors';
 import { addUnwindOptions, UnwindMode, UnwindOptions } from '../../unwind/dwarf-stacks';
 import { examples } from '../tool';
 import { samplerLibrary } from './sampler';

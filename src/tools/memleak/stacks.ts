@@ -4,7 +4,8 @@
 // made, cut where CFI says the function passed through keeps no frame pointer (there the walk
 // read whatever rbp held, and its "callers" would be made up).
 import type { BpfObject } from '../../engine/bpf-object';
-import type { Frame, Symbolizer } from '../../symbols/symbolizer';
+import type { Frame } from '../../core/frames';
+import type { Symbolizer } from '../../symbols/symbolizer';
 import { DwarfStacks, ringBytes, unwindConsts, UnwindOptions } from '../../unwind/dwarf-stacks';
 import type { Settings } from './options';
 
