@@ -84,7 +84,8 @@ export function addUnwindOptions(cmd: Command, defaultMode: UnwindMode = 'auto')
     .addOption(
       new Option(
         '--unwind <MODE>',
-        'user stacks: dwarf (CFI, works without frame pointers), fp (frame pointers, in the kernel), ' + 'auto (dwarf while the event rate allows, then fp)',
+        'user stacks: dwarf (CFI, works without frame pointers), fp (frame pointers, in the kernel), ' +
+          'auto (dwarf while the event rate allows, then fp)',
       )
         .choices(['dwarf', 'fp', 'auto'])
         .default(defaultMode),
@@ -128,10 +129,7 @@ export class DwarfStacks {
   fpFallbacks = 0;
   unwindMs = 0;
 
-  constructor(
-    private readonly symbolizer: Symbolizer,
-    maxFrames = 127,
-  ) {
+  constructor(private readonly symbolizer: Symbolizer, maxFrames = 127) {
     this.unwinder = new Unwinder(symbolizer, maxFrames);
   }
 
@@ -274,10 +272,7 @@ export class DwarfStacks {
 
   /** Frames of an unwound stack, with the marker of where it stopped early. */
   private symbolize(pid: number, ips: number[], stop: string | null): Frame[] {
-    const user = this.symbolizer.user(
-      pid,
-      ips.map((ip) => ({ ip: BigInt(ip) })),
-    );
+    const user = this.symbolizer.user(pid, ips.map((ip) => ({ ip: BigInt(ip) })));
     if (stop) user.push({ addr: 0n, symbol: `[unwind stopped: ${stop}]`, offset: 0, module: null, note: true });
     return user;
   }

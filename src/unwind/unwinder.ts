@@ -28,11 +28,7 @@ class ModuleCfi {
   private rows = new Map<number, Row | null>();
   private sections: CfiSection[];
 
-  constructor(
-    readonly name: string,
-    sections: (CfiSection | null)[],
-    readonly entry: number | null = null,
-  ) {
+  constructor(readonly name: string, sections: (CfiSection | null)[], readonly entry: number | null = null) {
     this.sections = sections.filter((s): s is CfiSection => s !== null);
   }
 
@@ -110,10 +106,7 @@ export class Unwinder {
   /** Modules whose CFI was parsed (for statistics). */
   modulesLoaded = 0;
 
-  constructor(
-    private readonly symbolizer: Symbolizer,
-    readonly maxFrames = 127,
-  ) {}
+  constructor(private readonly symbolizer: Symbolizer, readonly maxFrames = 127) {}
 
   /** Forgets a process's address ranges (its maps are still kept by the symbolizer). */
   forget(pid: number): void {
