@@ -1,11 +1,11 @@
 // memleak and exec (issue 10.2): an exec ends the old image's records; -c runs a command line as
 // a shell does and traces the program it ends up running; a command that cannot run fails.
+// (How a command line is rewritten: test/unit/command-line.test.ts.)
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execLast } from '../src/engine/command-line';
 import { workload } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
@@ -13,27 +13,6 @@ import { assertNothingLoaded } from './lib/bpf';
 const SITES = 'memleak_sites';
 const siteFrame = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${SITES}\\]$`);
 const site = (recs: any[], fn: string) => recs.filter((r) => r.ustack.length && siteFrame(fn).test(r.ustack[0]));
-
-test("-c command lines: the last command is exec'd after its assignments; lines whose program would be a child are refused", () => {
-  assert.equal(execLast('VAR=1 cmd a'), 'VAR=1 exec cmd a');
-  assert.equal(execLast('cd /tmp && X="a b" prog --x'), 'cd /tmp && X="a b" exec prog --x');
-  assert.equal(execLast('sqlite3 t.db < s.sql'), 'exec sqlite3 t.db < s.sql');
-  assert.equal(execLast('env X=1 prog;'), 'exec env X=1 prog');
-  assert.equal(execLast('(cd x); y 2>&1'), '(cd x); exec y 2>&1');
-  assert.equal(execLast('echo "a;b" \'c|d\' $(ls | wc -l)'), 'exec echo "a;b" \'c|d\' $(ls | wc -l)');
-  assert.equal(execLast('exec prog'), 'exec prog');
-  for (const [line, why] of [
-    ['a | b', /not in a pipeline/],
-    ['a &', /not in a background job/],
-    ['(cd x; y)', /not in a subshell/],
-    ['if true; then x; fi', /not in a compound command/],
-    ['X=1', /runs no program/],
-    ['  ', /needs a command line/],
-    ['echo "a', /unterminated quote/],
-  ] as [string, RegExp][]) {
-    assert.throws(() => execLast(line), why, line);
-  }
-});
 
 test('memleak -c "env VAR=1 prog": the program\'s allocations, none of env\'s', () => {
   const r = memscope(['memleak', '--json', '-c', `env MEMLEAK_TAG=1 ${workload(SITES)}`, '60'], { input: 'go\nexit\n' });
