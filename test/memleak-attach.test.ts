@@ -25,10 +25,12 @@ test('memleak -p on an allocator that is already busy: what is kept after attach
     assert.ok(count > 0);
     const r = await ms.interrupt();
     assert.equal(r.code, 0, r.stderr);
+    // keep_block's allocations, whatever their stacks: with --unwind auto the site can be two rows
+    // (DWARF-unwound within the rate, frame pointers above it), both through main
     const recs = jsonLines(r.stdout).filter((x) => x.ustack.length && frame('keep_block').test(x.ustack[0]));
-    assert.equal(recs.length, 1, r.stdout);
-    assert.deepEqual([recs[0].bytes, recs[0].allocations], [bytes, count], r.stdout);
-    assert.match(recs[0].ustack[1], frame('main'));
+    assert.ok(recs.length >= 1 && recs.every((x) => frame('main').test(x.ustack[1])), r.stdout);
+    const sum = (f: 'bytes' | 'allocations') => recs.reduce((s, x) => s + x[f], 0);
+    assert.deepEqual([sum('bytes'), sum('allocations')], [bytes, count], r.stdout);
   } finally {
     w.kill();
   }
