@@ -60,10 +60,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         if (s.unwind !== 'fp') await stacks.settle();
         // the last interval's report is the summary; folded stacks and SVG are made once, here
         if (reason !== 'count' || opts.folded || opts.svg || opts.pprof) reporter.report(obj, true);
-        if (opts.verbose)
-          for (const l of stacks.summary(obj))
-            process.stderr.write(`memscope: ${l}
-`);
+        if (opts.verbose) for (const l of stacks.summary(obj)) process.stderr.write(`memscope: ${l}\n`);
       },
     });
   },
