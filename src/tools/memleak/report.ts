@@ -4,6 +4,8 @@
 import * as fs from 'node:fs';
 import type { BpfObject } from '../../engine/bpf-object';
 import { parseFolded, renderFlameGraph } from '../../render/flamegraph';
+import { escapeText } from '../../core/escape';
+import { writeOutputFile } from '../../core/output-file';
 import { printJson } from '../../render/json';
 import { HEAP_SAMPLE_TYPES, renderPprof } from '../../render/pprof';
 import { toFolded } from '../../render/stacks';
@@ -84,8 +86,7 @@ export class Reporter {
       moduleOf: (pid, f) => this.symbolizer.moduleOf(pid, f),
       comments: this.s.estimateNote ? [this.s.estimateNote.trim()] : [],
     });
-    writeProfileFile(opts.pprof!, data);
-    process.stderr.write(`memscope: wrote ${opts.pprof} (${live.length} stacks)\n`);
+    writeProfileFile(opts.pprof!, data, `${live.length} stacks`);
   }
 
   private writeFolded(sorted: Row[]): void {
@@ -94,8 +95,8 @@ export class Reporter {
     const folded = toFolded(counted);
     if (opts.svg) {
       const title = `Outstanding allocations${this.s.estimateNote}`;
-      fs.writeFileSync(opts.svg, renderFlameGraph(parseFolded(folded.join('\n')), { title, unit: 'bytes', palette: 'mem' }));
-      process.stderr.write(`memscope: wrote ${opts.svg} (${counted.length} stacks)\n`);
+      const svg = renderFlameGraph(parseFolded(folded.join('\n')), { title, unit: 'bytes', palette: 'mem' });
+      writeOutputFile(opts.svg, svg, `${counted.length} stacks`);
     }
     if (opts.folded) for (const l of folded) process.stdout.write(l + '\n');
   }
@@ -134,7 +135,7 @@ export class Reporter {
       lines.push(`\t${Math.round(r.bytes)} bytes in ${Math.round(r.count)} allocations from stack${trend}`);
       const frames = [...r.kernel, ...r.user];
       if (!frames.length) lines.push('\t\t[unknown]');
-      for (const f of frames) lines.push(`\t\t${formatFrame(f)}`);
+      for (const f of frames) lines.push(`\t\t${escapeText(formatFrame(f))}`);
     }
     process.stdout.write(lines.join('\n') + '\n');
   }
