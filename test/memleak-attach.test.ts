@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memleak attached to programs that are already running: a busy allocator (issue 10.1).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

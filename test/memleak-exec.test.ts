@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memleak and exec (issue 10.2): an exec ends the old image's records; -c runs a command line as
 // a shell does and traces the program it ends up running; a command that cannot run fails.
 // (How a command line is rewritten: test/unit/command-line.test.ts.)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memleak's stacks through code built without frame pointers (issue 10.3), frame by frame
 // against valgrind's memcheck (Debian package valgrind, installed by setup.sh).
 import { test, after } from 'node:test';

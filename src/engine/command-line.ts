@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // -c COMMAND: a command line run the way a shell runs it (`VAR=1 cmd`, `cd dir && cmd`,
 // `cmd < input`), with the program it ends up running in the traced process itself. Tools trace
 // one pid: the gate shell that memscope starts. The line is left to /bin/sh as written, except

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // -c COMMAND: how a command line is given to the gate shell (src/engine/command-line.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memleak_busy: an allocator already busy when memscope attaches (issue 10.1).
  * The main thread loops malloc(16 + i % 512) / free without pause, and every 97th block is kept by
  * keep_block() instead of freed. It prints "running" at once. A reader thread takes commands:

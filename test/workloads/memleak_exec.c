@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memleak_exec: a process that execs another program (issue 10.2).
  * Prints "ready". On a line "go": old_image_leak keeps 5 x malloc(777), prints "leaked". On a line
  * "exec": execs argv[1] (with the rest of argv) in the same process. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memleak_nofp: leaks through code built without frame pointers (issue 10.3). Built with -O2
  * -fomit-frame-pointer except main, which keeps one: so at malloc rbp still points at main's
  * frame, and a frame-pointer walk from leaf_alloc goes straight to main's caller, skipping

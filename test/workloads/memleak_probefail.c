@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* memleak_probefail: an allocator object where one probe cannot be attached (issue 10.8).
  * The program brings its own malloc and free (forwarding to glibc's) and its own mmap, whose
  * first instruction (0x06, invalid in 64-bit mode) the kernel refuses to put a uprobe on:

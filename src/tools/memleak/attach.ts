@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Where memleak's probes go: the allocator library of the target (uprobes, attached here after
 // load) or the kernel's kmem tracepoints (probe groups chosen by the session), and the hints and
 // errors about a target whose allocator cannot be traced.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading memleak's maps into rows: outstanding bytes and allocations per stack (from the running
 // totals, or from each allocation when -o/-a need them), symbolized and merged by their frames.
 import * as fs from 'node:fs';

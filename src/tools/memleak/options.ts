@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memleak's options and their validation: what the user asked for, checked once, before anything
 // is loaded, and the settings derived from it that the other parts share.
 import type { Command } from 'commander';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // memleak's reports: every interval and at the end, as text (the chapter's layout), JSON lines,
 // folded stacks or a flame graph, with the growth of each stack across reports and the overflow
 // warnings said once.

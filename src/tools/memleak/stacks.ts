@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // User stacks of memleak's allocations, and how far each can be trusted. With --unwind dwarf or
 // auto, an allocation's stack is a sample (registers and stack top) unwound with CFI as it
 // arrives, found again by the number BPF gave it; otherwise it is the frame-pointer walk BPF
