@@ -194,7 +194,7 @@ test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /ap
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-prom-'));
   fs.writeFileSync(
     path.join(tmp, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: memscope\n    static_configs:\n      - targets: ['${agent.base.replace('http://', '')}']\n`,
+    `global:\n  scrape_interval: 3s\n  scrape_timeout: 3s\nscrape_configs:\n  - job_name: memscope\n    static_configs:\n      - targets: ['${agent.base.replace('http://', '')}']\n`,
   );
   const prom = start('prometheus', [`--config.file=${tmp}/prometheus.yml`, `--storage.tsdb.path=${tmp}/data`, `--web.listen-address=127.0.0.1:${port}`]);
   const cg = new MemoryCgroup('memscope_agent_oom', 48 << 20, { swappiness: 0 });
@@ -204,7 +204,8 @@ test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /ap
     return r && r.status === 200 ? (JSON.parse(r.body.toString()).data.result as { metric: Record<string, string>; value: [number, string] }[]) : null;
   };
   try {
-    // Prometheus is up and has scraped the agent
+    // Prometheus is up and has scraped the agent (the timeout leaves room for a scrape on a
+    // loaded machine: with a 1 s interval Prometheus gives up after 1 s)
     await until('a scrape of the agent', async () => ((await query('up{job="memscope"}')) ?? [])[0]?.value[1] === '1', 120_000);
     await hog.waitFor('ready');
     hog.send('go');
