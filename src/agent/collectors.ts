@@ -179,7 +179,12 @@ export class Collectors {
       if (live && (delta > 0 || !prev.has(id))) {
         next.set(id, now);
         if (k.ustack >= 0) ids.set(k.ustack, this.collections);
-      } else gone.push(Buffer.from(raw));
+      } else {
+        gone.push(Buffer.from(raw));
+        // its stack is freed below unless a kept entry refers to it (a process that lived and
+        // died between two collections is never kept)
+        if (k.ustack >= 0 && !ids.has(k.ustack)) ids.set(k.ustack, -1);
+      }
     }
     for (const key of gone) obj.delete(map, key);
     this.lastCounts.set(map, next);
