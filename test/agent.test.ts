@@ -234,9 +234,11 @@ test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /ap
     // the victim's faults were counted while it lived: its anonymous pages were faulted in by main
     const top = k.victim_fault_stacks[0];
     assert.match(top.user_stack[0], /^main\+0x[0-9a-f]+ \[mem_hog\]$/);
-    // each page main touched is one fault, resident until the kill (swappiness 0), except the
-    // page whose fault triggered the OOM; libc and the loader fault in well under 1 MiB more
-    assert.ok(top.count * 4 <= k.anon_rss_kb + 4 && top.count * 4 >= k.anon_rss_kb - 1024, `${top.count} faults for ${k.anon_rss_kb} kB`);
+    // each page main touched is one fault, resident until the kill (swappiness 0); libc and the
+    // loader fault in well under 1 MiB more. At the limit a fault whose charge fails returns to
+    // user space and is taken again (counted again, as perf's page-faults counts it): seen here
+    // as up to 31 faults more than the resident pages, so the bound is 1 MiB either way
+    assert.ok(Math.abs(top.count * 4 - k.anon_rss_kb) <= 1024, `${top.count} faults for ${k.anon_rss_kb} kB`);
     const oomProf = await get(`${agent.base}${k.profile}`);
     assert.equal(oomProf.status, 200);
     const f = path.join(tmp, 'oom.pb.gz');

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { withLifeline } from '../engine/lifeline';
 import { renderPprof, PprofStack } from '../render/pprof';
 import type { AgentConfig } from './config';
 import type { Collectors } from './collectors';
@@ -151,13 +152,15 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
     const file = path.join(dir, 'heap.pb.gz');
     try {
       await new Promise<void>((resolve, reject) => {
-        const child = spawn(memscopeBin, ['memleak', '-p', String(pid), '--pprof', file, '--combined-only', String(seconds), '1'], {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
+        // stdout is a pipe that is drained, not 'ignore': Node's /dev/null for an ignored stdout
+        // looks like the one it opens for a closed stdout, which memscope refuses (core/stdio.ts).
+        // The lifeline ends memleak (and detaches its uprobes) if the agent dies mid-profile.
+        const child = spawn(memscopeBin, ['memleak', '-p', String(pid), '--pprof', file, '--combined-only', String(seconds), '1'], withLifeline(['ignore', 'pipe', 'pipe']));
+        child.stdout!.resume();
         let stderr = '';
         let attached = false;
         const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
-        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        child.stderr!.setEncoding('utf8').on('data', (d: string) => {
           stderr = (stderr + d).slice(-4096);
           // memleak's banner: the uprobes are attached, allocations from now on are seen
           if (!attached && stderr.includes('Hit Ctrl-C')) {

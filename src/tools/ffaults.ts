@@ -95,6 +95,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
   },
   async run(opts: CommonOptions, [interval, count]: [number?, number?]) {
     let last = new Map<string, number>();
+    let reported = false;
     await runTrace({
       bpf: 'ffaults',
       opts,
@@ -106,12 +107,15 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
         const now = totals(obj);
         report(rowsSince(now, last), opts, clock());
         last = now;
+        reported = true;
       },
       finish(obj, reason) {
         if (interval === undefined) report(rowsSince(totals(obj)), opts);
         else if (reason !== 'count') {
+          // the partial last interval; said even when empty if no report was printed yet, so a
+          // run always ends with an answer ("(no page faults)")
           const rest = rowsSince(totals(obj), last);
-          if (rest.length) report(rest, opts, clock());
+          if (rest.length || !reported) report(rest, opts, clock());
         }
         if (opts.verbose) reportVmaLookups(obj);
       },
