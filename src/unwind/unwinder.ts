@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import type { ElfFile } from '../symbols/elf';
 import type { Symbolizer } from '../symbols/symbolizer';
 import { withVdso } from '../symbols/vdso';
-import { CfiError, CfiSection, RA_REG, readCfi, RegRule, Row, rowAt, RuleKind } from './cfi';
+import { rowAt } from './cfa-program';
+import { CfiError, CfiSection, RA_REG, readCfi, RegRule, Row, RuleKind } from './cfi';
 import { evaluate, ExprContext } from './expr';
 
 export const NREGS = 17; // x86_64 DWARF numbering: 0-15 general registers, 16 = rip

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { ElfFile } from '../../src/symbols/elf';
-import { readCfi, rowAt, Row, RuleKind, RA_REG } from '../../src/unwind/cfi';
+import { rowAt } from '../../src/unwind/cfa-program';
+import { readCfi, Row, RuleKind, RA_REG } from '../../src/unwind/cfi';
 import { unwindWorkload } from '../unwind-workloads';
 
 const REGS = ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'ra'];
