@@ -138,25 +138,6 @@ struct scan_state {
 	__u64 hi[SCAN_CACHE];
 };
 
-struct found_vma {
-	__u64 start;
-	__u64 end;
-	__u64 pgoff;
-	__u64 flags;
-	struct file *file;
-};
-
-static long found_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct found_vma *f = data;
-	f->start = BPF_CORE_READ(vma, vm_start);
-	f->end = BPF_CORE_READ(vma, vm_end);
-	f->pgoff = BPF_CORE_READ(vma, vm_pgoff);
-	f->flags = BPF_CORE_READ(vma, vm_flags);
-	f->file = BPF_CORE_READ(vma, vm_file);
-	return 0;
-}
-
 static long scan_step(__u32 i, void *arg)
 {
 	struct scan_state *st = arg;
@@ -168,8 +149,8 @@ static long scan_step(__u32 i, void *arg)
 	for (int j = 0; j < SCAN_CACHE; j++)
 		if (st->lo[j] <= addr && addr < st->hi[j])
 			return 0;
-	struct found_vma f = {};
-	if (bpf_find_vma(bpf_get_current_task_btf(), addr, found_vma_cb, &f, 0) || f.end <= f.start)
+	struct ms_found_vma f = {}; /* stacks.h's bpf_find_vma result and callback */
+	if (bpf_find_vma(bpf_get_current_task_btf(), addr, ms_found_vma_cb, &f, 0) || f.end <= f.start)
 		return 0;
 	__u32 slot = st->next++ & (SCAN_CACHE - 1);
 	st->lo[slot] = f.start;
