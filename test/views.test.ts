@@ -94,7 +94,7 @@ test('ps and pmap print control characters in command lines as procps does (newl
     await w.waitFor('ready');
     const procps = spawnSync('ps', ['-o', 'args=', '-p', String(w.pid)], { encoding: 'utf8' }).stdout.trimEnd();
     assert.ok(procps.endsWith('probe_target 3 a?b?c?d?e'), procps);
-    const ours = memscope(['ps']).stdout.split('\n').find((l) => l.startsWith(`${w.pid} `))!;
+    const ours = memscope(['ps']).stdout.split('\n').find((l) => l.trimStart().startsWith(`${w.pid} `))!; // PIDs are right-aligned
     assert.ok(ours.endsWith(` ${procps}`), `${ours}\n${procps}`);
     const pm = spawnSync('pmap', [String(w.pid)], { encoding: 'utf8' }).stdout.split('\n')[0];
     assert.equal(memscope(['pmap', String(w.pid)]).stdout.split('\n')[0], pm);
