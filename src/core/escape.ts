@@ -7,13 +7,16 @@
 
 // C0 controls, DEL, C1 controls (U+009B is a one-character CSI on some terminals), line and
 // paragraph separators, bidirectional overrides and isolates (they reorder the text around them),
-// the noncharacters XML forbids, and lone surrogates.
+// the noncharacters XML forbids, and lone surrogates. A backslash is shown doubled, as `ls -b`
+// does: otherwise a name that really contains the four characters `\x1b` would print exactly like
+// one that contains an ESC.
 /* eslint-disable no-control-regex -- finding control characters is the point */
-const UNSAFE =
+const CONTROLS =
   /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE = new RegExp(`[\\\\]|${CONTROLS.source}`, 'g');
 /* eslint-enable no-control-regex */
 
-const NAMED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
+const NAMED: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
 
 function escapeChar(c: string): string {
   const named = NAMED[c];
@@ -28,15 +31,27 @@ export function escapeText(s: string): string {
   return UNSAFE.test(s) ? s.replace(UNSAFE, escapeChar) : s;
 }
 
+/** Control characters escaped, a backslash left as it is: for text that is already escaped once,
+ * such as folded stacks (memscope's own, or a file written by another tool), drawn in an SVG. */
+export function escapeControls(s: string): string {
+  CONTROLS.lastIndex = 0;
+  return CONTROLS.test(s) ? s.replace(CONTROLS, escapeChar) : s;
+}
+
 /** Like escapeText but keeps tabs and line breaks: for multi-line text memscope composed itself
  * (HTML <pre> blocks) where only foreign names might carry control characters. */
 export function escapeTextKeepLines(s: string): string {
   return s.replace(UNSAFE, (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
 }
 
+/** <>&" as XML entities, for text already free of control characters. */
+export function xmlEntities(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
 /** Text for XML/HTML element content or a double-quoted attribute: escaped as text, then <>&". */
 export function escapeXml(s: string, keepLines = false): string {
-  return (keepLines ? escapeTextKeepLines(s) : escapeText(s)).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return xmlEntities(keepLines ? escapeTextKeepLines(s) : escapeText(s));
 }
 
 const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;

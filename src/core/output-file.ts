@@ -32,7 +32,7 @@ function describe(e: unknown): string {
 }
 
 function refuse(file: string, why: string): never {
-  throw new UsageError(`cannot write ${escapeText(file)}: ${why}`);
+  throw new UsageError(`cannot write ${file}: ${why}`); // escaped once, where the message is printed
 }
 
 /** Refuses (UsageError, one line) a path memscope must not or cannot write; call before tracing. */

@@ -24,7 +24,7 @@ export function parseMaps(text: string): Mapping[] {
       offset: BigInt('0x' + m[4]),
       dev: m[5],
       inode: Number(m[6]),
-      path: m[7],
+      path: m[7].replace(/\\012/g, '\n'), // the kernel writes a newline in a file name as \012 (seq_file_path)
     });
   }
   return out;

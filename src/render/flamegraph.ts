@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Flame graphs rendered by memscope itself: an SVG that works on its own in a browser, with
 // hover details, click to zoom, and search. Input is folded stacks ("a;b;c count").
-import { escapeText, escapeXml } from '../core/escape';
+import { escapeControls, xmlEntities } from '../core/escape';
 
 export interface FlameOptions {
   title?: string;
@@ -81,7 +81,8 @@ function paletteColor(name: string, palette: 'hot' | 'mem'): string {
 
 // names come from folded files and other people's binaries: control characters are shown escaped
 // (a raw one makes the SVG invalid XML, which browsers refuse), then <>&" as XML requires
-const esc = (s: string): string => escapeXml(s);
+// frame names arrive as folded text, already escaped once (a backslash in one is not doubled again)
+const esc = (s: string): string => xmlEntities(escapeControls(s));
 
 const FRAME_H = 16;
 const PAD_TOP = 40;
@@ -126,7 +127,7 @@ export function renderFlameGraph(stacks: [string[], number][], opts: FlameOption
     const pw = root.value ? (node.value / root.value) * inner : inner;
     const y = PAD_TOP + (maxDepthHint - depth) * FRAME_H;
     const fit = Math.floor((pw - 6) / 7);
-    const name = escapeText(node.name);
+    const name = escapeControls(node.name);
     const text = fit < 3 ? '' : name.length <= fit ? name : name.slice(0, fit - 2) + '..';
     return (
       `<g class="f" data-x="${x}" data-w="${node.value}" data-d="${depth}">` +

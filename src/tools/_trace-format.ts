@@ -4,7 +4,6 @@
 // and the printf-style formatting of each event's arguments (as C's printf, with BCC's types:
 // %d is a 32-bit int, %ld/%lld 64-bit, %s a string copied from the traced process).
 import { UsageError } from '../core/errors';
-import { escapeText } from '../core/escape';
 
 export interface TraceSpec {
   probe: string;
@@ -77,12 +76,6 @@ export function checkFormat(format: string, args: string[], known: Set<string>):
   for (const a of args) if (!known.has(a)) throw new UsageError(`unknown argument '${a}' (known here: ${[...known].join(', ')})`);
 }
 
-/** Printable: control characters as C escapes (a traced string may hold anything); the one
- * escaping of text output, core/escape.ts. */
-export function printable(s: string): string {
-  return escapeText(s);
-}
-
 function bits(length: string, conv: string): number {
   if (conv === 'p') return 64;
   if (length === 'hh') return 8;
@@ -102,7 +95,8 @@ function pad(s: string, c: Conversion): string {
   return s.padStart(w);
 }
 
-/** printf with the event's values: numbers as bigint (64 bits, signed), strings as copied. */
+/** printf with the event's values: numbers as bigint (64 bits, signed), strings as copied (exact:
+ * --json keeps them so; the text line is escaped once, where it is printed). */
 export function formatPrintf(format: string, values: (bigint | string)[]): string {
   let i = 0;
   return format.replace(CONV, (_m, flags: string, width: string, precision: string | undefined, length: string | undefined, conv: string) => {
@@ -111,7 +105,7 @@ export function formatPrintf(format: string, values: (bigint | string)[]): strin
     const v = values[i++];
     if (conv === 's') {
       const s = typeof v === 'string' ? v : v === undefined ? '' : v.toString();
-      return pad(printable(c.precision ? s.slice(0, Number(c.precision)) : s), c);
+      return pad(c.precision ? s.slice(0, Number(c.precision)) : s, c);
     }
     const n = typeof v === 'bigint' ? v : 0n;
     const b = bits(c.length, conv);
@@ -135,7 +129,7 @@ export function formatPrintf(format: string, values: (bigint | string)[]): strin
         s = `0x${BigInt.asUintN(64, n).toString(16)}`;
         break;
       default: // c
-        s = printable(String.fromCharCode(Number(BigInt.asUintN(8, n))));
+        s = String.fromCharCode(Number(BigInt.asUintN(8, n)));
     }
     return pad(s, c);
   });

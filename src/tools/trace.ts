@@ -14,7 +14,7 @@ import { struct } from '../engine/struct';
 import { decodeRecord, FieldValue, formatValue, readFormat, TraceFormat } from '../procfs/tracefs-format';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
-import { checkFormat, formatPrintf, parseTraceSpec, printable } from './_trace-format';
+import { checkFormat, formatPrintf, parseTraceSpec } from './_trace-format';
 import { StackReader } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { formatFrame } from '../core/frames';
@@ -238,7 +238,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
       } else {
         const text =
           message !== undefined
-            ? printable(message)
+            ? message
             : fmt
               ? fmt.fields
                   .filter((f) => !f.common)

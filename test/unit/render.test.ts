@@ -8,6 +8,8 @@ import { formatTable } from '../../src/render/table';
 import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../../src/render/stacks';
 import { renderFlameGraph } from '../../src/render/flamegraph';
 import { escapeHtml, htmlPage, htmlTable, inlineSvg } from '../../src/render/html';
+import { escapeText, escapeXml } from '../../src/core/escape';
+import { parseMaps } from '../../src/procfs/maps';
 
 const fr = (symbol: string | null, module: string | null, offset = 0): Frame => ({ addr: 0x1000n, symbol, offset, module });
 
@@ -82,4 +84,17 @@ test('HTML: text and tables escaped; an inline SVG loses its XML declaration', (
   assert.ok(page.startsWith('<!DOCTYPE html>'));
   assert.ok(page.includes('<h2>A &amp; B</h2>\n<svg></svg>'));
   assert.ok(!page.includes('t<1>'));
+});
+
+test('text escapes: control characters shown as ls -b shows them, a backslash doubled so the two never look alike', () => {
+  assert.equal(escapeText('a\x1b[2Jb\nc'), 'a\\x1b[2Jb\\nc');
+  assert.equal(escapeText('a\\x1b'), 'a\\\\x1b', 'the four characters \\x1b are not an ESC');
+  assert.notEqual(escapeText('\x1b'), escapeText('\\x1b'));
+  assert.equal(escapeText('plain name'), 'plain name');
+  assert.equal(escapeXml('<\\>'), '&lt;\\\\&gt;');
+});
+
+test('maps: a newline the kernel wrote as \\012 is read back as the newline the file name has', () => {
+  const [m] = parseMaps('7f0000000000-7f0000001000 r--p 00000000 08:01 42 /tmp/a\\012b.dat\n');
+  assert.equal(m.path, '/tmp/a\nb.dat');
 });
