@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MEMSCOPE, memscope, Result } from './lib/run';
+import { MEMSCOPE, memscope, Result, startMemscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { withVdso } from '../src/symbols/vdso';
 
@@ -104,6 +104,24 @@ test("--svg '' and --html '' are usage errors, not SVG on standard output", () =
     assert.match(r.stderr, /^memscope: \w+: option '--(svg|html|pprof) <FILE>' argument '' is invalid\. expected a file name/);
     assert.equal(r.stdout, '');
   }
+});
+
+test('a symlink planted after the check, while the tool traces, is not followed: the write is refused and the target kept', async () => {
+  const out = path.join(sticky, 'late.svg');
+  const r = await startMemscope(['faults', '--svg', out, '30']); // checked at start: no file there yet
+  asNobody(`ln -s ${secret} ${out}`); // planted while tracing, before the write
+  const done = await r.interrupt();
+  assert.equal(done.code, 2, done.stderr);
+  assert.match(done.stderr, new RegExp(`memscope: cannot write ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: it is a symbolic link`));
+  assertSecretUntouched();
+  assert.equal(fs.readlinkSync(out), secret, 'the link itself is left as nobody made it');
+  assert.deepEqual(
+    fs.readdirSync(sticky).filter((f) => f.includes('memscope-')),
+    [],
+    'no temporary file left behind',
+  );
+  fs.rmSync(out);
+  assertNothingLoaded();
 });
 
 test('a regular file is replaced whole (new inode, no temporary left behind); the SVG has the graph', () => {
