@@ -154,8 +154,8 @@ napi_value ms_set_autoload(napi_env env, napi_callback_info info)
 	return ms_undefined(env);
 }
 
-/* setMaxEntries(obj, map, n): resizes a map before load (stack storage sized per tool/option). */
-napi_value ms_set_max_entries(napi_env env, napi_callback_info info)
+/* (obj, map, n) before load: the one argument check and error path of the map setters below. */
+static napi_value ms_size_map(napi_env env, napi_callback_info info, int (*set)(struct bpf_map *, __u32), const char *what)
 {
 	ARGS(3);
 	struct ms_object *o;
@@ -167,30 +167,23 @@ napi_value ms_set_max_entries(napi_env env, napi_callback_info info)
 		return NULL;
 	if (o->loaded)
 		return ms_throw(env, "maps must be sized before load", false);
-	int err = bpf_map__set_max_entries(m, (uint32_t)n);
+	int err = set(m, (uint32_t)n);
 	if (err)
-		return ms_throw_errno(env, "cannot resize map", err);
+		return ms_throw_errno(env, what, err);
 	return ms_undefined(env);
+}
+
+/* setMaxEntries(obj, map, n): resizes a map before load (stack storage sized per tool/option). */
+napi_value ms_set_max_entries(napi_env env, napi_callback_info info)
+{
+	return ms_size_map(env, info, bpf_map__set_max_entries, "cannot resize map");
 }
 
 /* setValueSize(obj, map, bytes): a map's value size before load (a stack map's depth: the agent
  * keeps more, shallower stacks). */
 napi_value ms_set_value_size(napi_env env, napi_callback_info info)
 {
-	ARGS(3);
-	struct ms_object *o;
-	int64_t n;
-	if (!ms_get_object(env, argv[0], &o))
-		return NULL;
-	struct bpf_map *m = ms_find_map(env, o, argv[1]);
-	if (!m || !ms_get_int64(env, argv[2], &n))
-		return NULL;
-	if (o->loaded)
-		return ms_throw(env, "maps must be sized before load", false);
-	int err = bpf_map__set_value_size(m, (uint32_t)n);
-	if (err)
-		return ms_throw_errno(env, "cannot set the map's value size", err);
-	return ms_undefined(env);
+	return ms_size_map(env, info, bpf_map__set_value_size, "cannot set the map's value size");
 }
 
 napi_value ms_program_names(napi_env env, napi_callback_info info)
