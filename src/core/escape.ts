@@ -38,10 +38,11 @@ export function escapeControls(s: string): string {
   return CONTROLS.test(s) ? s.replace(CONTROLS, escapeChar) : s;
 }
 
-/** Like escapeText but keeps tabs and line breaks: for multi-line text memscope composed itself
- * (HTML <pre> blocks) where only foreign names might carry control characters. */
+/** Control characters escaped but tabs and line breaks kept, a backslash left as it is: for
+ * multi-line text memscope composed itself from names it already escaped (HTML <pre> blocks, the
+ * last-line filter on stdout), where only a name a renderer missed might carry a raw control. */
 export function escapeTextKeepLines(s: string): string {
-  return s.replace(UNSAFE, (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
+  return s.replace(CONTROLS, (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
 }
 
 /** <>&" as XML entities, for text already free of control characters. */

@@ -8,7 +8,7 @@ import { formatTable } from '../../src/render/table';
 import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../../src/render/stacks';
 import { renderFlameGraph } from '../../src/render/flamegraph';
 import { escapeHtml, htmlPage, htmlTable, inlineSvg } from '../../src/render/html';
-import { escapeText, escapeXml } from '../../src/core/escape';
+import { escapeText, escapeTextKeepLines, escapeXml } from '../../src/core/escape';
 import { parseMaps } from '../../src/procfs/maps';
 
 const fr = (symbol: string | null, module: string | null, offset = 0): Frame => ({ addr: 0x1000n, symbol, offset, module });
@@ -92,6 +92,8 @@ test('text escapes: control characters shown as ls -b shows them, a backslash do
   assert.notEqual(escapeText('\x1b'), escapeText('\\x1b'));
   assert.equal(escapeText('plain name'), 'plain name');
   assert.equal(escapeXml('<\\>'), '&lt;\\\\&gt;');
+  // composed text of names already escaped once: a raw control is caught, escapes are not doubled
+  assert.equal(escapeTextKeepLines(`${escapeText('a\x1b')}\n\x07`), 'a\\x1b\n\\x07');
 });
 
 test('maps: a newline the kernel wrote as \\012 is read back as the newline the file name has', () => {
