@@ -6,101 +6,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { workload } from './lib/workloads';
-import { jsonLines, memscope, MEMSCOPE, Running, start } from './lib/run';
+import { jsonLines, memscope, start } from './lib/run';
+import { get, pprofRaw, startAgent, startPrometheus, until } from './lib/agent';
 import { assertNothingLoaded } from './lib/bpf';
 import { MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      })
-      .on('error', reject);
-  });
-}
-
-interface Agent {
-  run: Running;
-  base: string;
-  stop(): Promise<void>;
-}
-
-async function startAgent(extra: string[] = []): Promise<Agent> {
-  const port = await freePort();
-  const run = start(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`, ...extra]);
-  await run.waitFor('"event":"started"', 120_000);
-  return {
-    run,
-    base: `http://127.0.0.1:${port}`,
-    async stop() {
-      run.child.kill('SIGTERM');
-      const r = await run.exited;
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /"event":"stopped"/);
-    },
-  };
-}
-
-const until = async (what: string, f: () => Promise<boolean> | boolean, ms = 60_000) => {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-};
-
-/** `go tool pprof -raw` on a profile: each sample's values and the functions of its stack (leaf first). */
-function pprofRaw(source: string): { values: number[]; functions: string[]; labels: string }[] {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-pprof-'));
-  try {
-    const out = execFileSync('go', ['tool', 'pprof', '-raw', source], {
-      encoding: 'utf8',
-      env: { ...process.env, HOME: tmp, PPROF_TMPDIR: tmp },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const samplesText = out.slice(out.indexOf('Samples:'), out.indexOf('\nLocations'));
-    const locText = out.slice(out.indexOf('\nLocations'), out.indexOf('\nMappings'));
-    const fnOf = new Map<string, string>();
-    for (const l of locText.split('\n')) {
-      const m = /^\s+(\d+): 0x[0-9a-f]+ M=\d+ (\S+)/.exec(l);
-      if (m) fnOf.set(m[1], m[2]);
-    }
-    const samples: { values: number[]; functions: string[]; labels: string }[] = [];
-    for (const l of samplesText.split('\n')) {
-      const m = /^\s+([\d ]+?):\s*([\d ]*)$/.exec(l);
-      if (m)
-        samples.push({
-          values: m[1].trim().split(/\s+/).map(Number),
-          functions: m[2]
-            .trim()
-            .split(/\s+/)
-            .filter(Boolean)
-            .map((id) => fnOf.get(id) ?? '?'),
-          labels: '',
-        });
-      else if (samples.length && /^\s+\w+:\[/.test(l)) samples[samples.length - 1].labels += l.trim() + ' ';
-    }
-    return samples;
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
 
 test('agent: bad input is one line and a non-zero exit, nothing left loaded', () => {
   let r = memscope(['agent', '--listen', '0.0.0.0:9477']);
@@ -190,23 +102,13 @@ test('agent: go tool pprof reads the faults of a process with its exact count, a
 
 test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /api/oom names the cgroup, its limit and the function that faulted the memory in; a JSON log line says it', async () => {
   const agent = await startAgent();
-  const port = await freePort();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-prom-'));
-  fs.writeFileSync(
-    path.join(tmp, 'prometheus.yml'),
-    `global:\n  scrape_interval: 3s\n  scrape_timeout: 3s\nscrape_configs:\n  - job_name: memscope\n    static_configs:\n      - targets: ['${agent.base.replace('http://', '')}']\n`,
-  );
-  const prom = start('prometheus', [`--config.file=${tmp}/prometheus.yml`, `--storage.tsdb.path=${tmp}/data`, `--web.listen-address=127.0.0.1:${port}`]);
+  const prom = await startPrometheus(agent, tmp);
   const cg = new MemoryCgroup('memscope_agent_oom', 48 << 20, { swappiness: 0 });
   const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '150']).slice(1));
-  const query = async (q: string) => {
-    const r = await get(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => null);
-    return r && r.status === 200 ? (JSON.parse(r.body.toString()).data.result as { metric: Record<string, string>; value: [number, string] }[]) : null;
-  };
+  const query = prom.query;
   try {
-    // Prometheus is up and has scraped the agent (the timeout leaves room for a scrape on a
-    // loaded machine: with a 1 s interval Prometheus gives up after 1 s)
-    await until('a scrape of the agent', async () => ((await query('up{job="memscope"}')) ?? [])[0]?.value[1] === '1', 120_000);
+    await prom.scraped();
     await hog.waitFor('ready');
     hog.send('go');
     const h = await hog.exited;
@@ -230,6 +132,10 @@ test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /ap
     assert.equal(k.cgroup, cg.name);
     assert.equal(k.oom_memcg, cg.name);
     assert.equal(k.oom_memcg_limit_kb, 48 * 1024);
+    // the usage when the victim was chosen, read in BPF before the kill freed it: at the limit
+    // (within the 4 MiB oomkill takes as "at its limit"), not the near-zero left after the kill
+    assert.ok(k.oom_memcg_usage_bytes > 44 << 20 && k.oom_memcg_usage_bytes <= 48 << 20, String(k.oom_memcg_usage_bytes));
+    assert.equal(log.usage_bytes, k.oom_memcg_usage_bytes);
     assert.ok(k.anon_rss_kb > 32 * 1024, String(k.anon_rss_kb));
     // the victim's faults were counted while it lived: its anonymous pages were faulted in by main
     const top = k.victim_fault_stacks[0];
@@ -250,8 +156,7 @@ test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /ap
     );
   } finally {
     hog.kill();
-    prom.child.kill('SIGTERM');
-    await prom.exited;
+    await prom.stop();
     await agent.stop();
     cg.dispose();
     fs.rmSync(tmp, { recursive: true, force: true });
