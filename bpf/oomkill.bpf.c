@@ -9,7 +9,8 @@ const volatile __u32 page_shift = 12;
 const volatile bool memcg_v1 = false;
 
 #define CG_DEPTH 12
-#define CG_NAME 64
+/* long enough for runtimes' names: "cri-containerd-<64 hex>.scope" is 85 characters */
+#define CG_NAME 128
 /* a memcg whose usage is within this many pages of its limit counts as "at its limit" */
 #define AT_LIMIT_SLACK 1024
 /* page_counter "max" values from here up mean "no limit" (PAGE_COUNTER_MAX is LONG_MAX / PAGE_SIZE) */
@@ -33,6 +34,7 @@ struct oom_event {
 	__u64 victim_cgid; /* kernfs id (the directory's inode) of the victim's memory cgroup; 0 unknown */
 	__u64 limit_cgid;  /* memcg at its limit on the trigger's path to the root; 0 none */
 	__u64 limit_pages; /* that memcg's limit */
+	__u64 limit_usage; /* its usage then, before the kill frees anything (pages) */
 	__s32 oom_score_adj;
 	__u32 uid;
 	__u32 source; /* 1 tp_btf, 2 classic tracepoint */
@@ -103,16 +105,20 @@ static __always_inline void find_limit_memcg(struct oom_event *e)
 		if (!parent)
 			return; /* the root memcg has no limit */
 		__u64 max = BPF_CORE_READ(m, memory.max);
-		bool at = near(BPF_CORE_READ(m, memory.usage.counter), max);
+		__u64 usage = BPF_CORE_READ(m, memory.usage.counter);
+		bool at = near(usage, max);
 		if (!at && memcg_v1) {
 			__u64 swmax = BPF_CORE_READ(m, memsw.max);
-			if (near(BPF_CORE_READ(m, memsw.usage.counter), swmax)) {
+			__u64 swusage = BPF_CORE_READ(m, memsw.usage.counter);
+			if (near(swusage, swmax)) {
 				at = true;
 				max = swmax;
+				usage = swusage;
 			}
 		}
 		if (at) {
 			e->limit_pages = max;
+			e->limit_usage = usage;
 			e->limit_cgid = cgroup_path(BPF_CORE_READ(m, css.cgroup), &e->limit_cg);
 			return;
 		}

@@ -2,8 +2,6 @@
 // OOM post-mortems: for each kill, what oomkill reports (trigger, victim, constraint, the memcg
 // whose limit was hit and that limit, the victim's RSS by kind) with the cgroup's container and
 // usage, and the victim's fault stacks collected while it lived. Kept newest-last, bounded.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { BpfObject } from '../engine/bpf-object';
 import { StackReader } from '../engine/stacks';
 import { pageSizeKb } from '../procfs/pid';
@@ -22,7 +20,8 @@ export interface FaultStack {
 export interface OomPostMortem extends OomKill {
   id: number;
   container: Omit<Container, 'cgroup'> | null;
-  /** the usage of the memcg whose limit was hit, read when the kill was seen (bytes) */
+  /** the usage of the memcg whose limit was hit, read in BPF when the victim was chosen (bytes):
+   * read later, the kill has already freed the victim's memory */
   oom_memcg_usage_bytes: number | null;
   /** the victim's faults counted while it lived, and the stacks that took them */
   victim_faults: number;
@@ -41,18 +40,6 @@ export interface OomKey {
 }
 
 const STACKS_PER_KILL = 64;
-
-function readUsage(memcg: string | null, root: string | undefined): number | null {
-  if (!memcg || !root) return null;
-  for (const f of ['memory.usage_in_bytes', 'memory.current']) {
-    try {
-      return Number(fs.readFileSync(path.join(root, memcg, f), 'utf8').trim());
-    } catch {
-      /* the other version's file, or the cgroup is gone */
-    }
-  }
-  return null;
-}
 
 export class OomStore {
   private readonly kills: OomPostMortem[] = [];
@@ -78,7 +65,7 @@ export class OomStore {
       id: this.nextId++,
       ...k,
       container: cont && cont.id ? (({ cgroup: _c, ...rest }) => rest)(cont) : null,
-      oom_memcg_usage_bytes: readUsage(k.oom_memcg, c.containers.root),
+      oom_memcg_usage_bytes: k.oom_memcg_usage_kb == null ? null : k.oom_memcg_usage_kb * 1024,
       victim_faults: victim?.total ?? 0,
       victim_fault_stacks: stacks,
       victim_faults_without_stack: (victim?.dropped ?? 0) + raw.slice(STACKS_PER_KILL).reduce((s, x) => s + x.count, 0),

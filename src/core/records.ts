@@ -155,6 +155,8 @@ export interface OomkillRecord {
   /** The memory cgroup whose limit was hit (constraint memcg). */
   oom_memcg: string | null;
   oom_memcg_limit_kb: number | null;
+  /** That memcg's usage (memory, or memory+swap when that limit was hit) when the victim was chosen, before the kill freed anything. */
+  oom_memcg_usage_kb?: number | null;
   /** The victim's memory cgroup. */
   cgroup: string | null;
   loadavg: string;

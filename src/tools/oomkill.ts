@@ -22,7 +22,7 @@ import type { ProbeGroup } from '../engine/sources';
 import { escapeText } from '../core/escape';
 
 const CG_DEPTH = 12;
-const CG_NAME = 64;
+const CG_NAME = 128;
 const CG_PATH_BYTES = 8 + CG_DEPTH * CG_NAME;
 
 /** struct oom_event (bpf/oomkill.bpf.c). */
@@ -38,6 +38,7 @@ export const OOM_EVENT = struct([
   ['victim_cgid', 'u64'],
   ['limit_cgid', 'u64'],
   ['limit_pages', 'u64'],
+  ['limit_usage', 'u64'],
   ['oom_score_adj', 's32'],
   ['uid', 'u32'],
   ['source', 'u32'],
@@ -121,6 +122,7 @@ export function describe(rec: Buffer, pageKb: number): OomKill {
     constraint_source: log?.constraint ? 'kernel log' : 'memcg limits',
     oom_memcg: oomMemcg,
     oom_memcg_limit_kb: oomMemcg && oomMemcg === limitCg ? e.limit_pages * pageKb : null,
+    oom_memcg_usage_kb: oomMemcg && oomMemcg === limitCg ? e.limit_usage * pageKb : null,
     cgroup: victimCg,
     loadavg: readLoadavg(),
   };
