@@ -181,7 +181,14 @@ export class ElfFile {
     }
     let data: Buffer;
     let strs: Buffer;
-    const fd = fs.openSync(this.path, 'r');
+    let fd: number;
+    try {
+      fd = fs.openSync(this.path, 'r');
+    } catch {
+      // gone since its headers were read (a file reached through /proc/PID/root of a process that
+      // exited): no names now, and nothing cached so a later look may still find them
+      return new SymbolTable(new Float64Array(0), new Float64Array(0), []);
+    }
     try {
       data = pread(fd, sec.offset, sec.size);
       const strsec = this.sections[sec.link];

@@ -133,7 +133,10 @@ export class Symbolizer {
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.mapsByPid.set(pid, maps);
-    if (isFileMapping(m)) this.elfFor(this.procPath(pid, m));
+    // opened now and kept with the mapping: a file in another mount namespace is reachable only
+    // through /proc/PID/root while the process lives (a container's OOM victim is gone by the
+    // time its stacks are named)
+    if (isFileMapping(m)) this.elfOfMapping(pid, m);
   }
 
   /** The ELF file behind a file mapping of pid (cached by file identity), for CFI readers. */
@@ -220,6 +223,9 @@ export class Symbolizer {
     const id = `${st.dev}:${st.ino}:${st.mtimeMs}`;
     if (!this.elfByIdentity.has(id)) {
       const elf = ElfFile.read(file);
+      // a file in another mount namespace is reachable only while a process there lives: its
+      // symbols are read now, not when a frame first needs them
+      if (elf && file.startsWith('/proc/')) elf.symbols();
       this.elfByIdentity.set(id, elf);
       if (elf?.buildId && !this.elfByBuildId.has(elf.buildId)) this.elfByBuildId.set(elf.buildId, elf);
     }
