@@ -7,7 +7,7 @@ import { missed, STACK_KEY } from '../engine/stack-counts';
 import { StackReader } from '../engine/stacks';
 import { eachEntry, struct } from '../engine/struct';
 import { decodeProcNote } from '../engine/proc-note';
-import { ContainerResolver } from '../containers';
+import { ContainerResolver, DEFAULT_DIRS } from '../containers';
 import { Symbolizer } from '../symbols/symbolizer';
 import type { Frame } from '../core/frames';
 import { DwarfStacks } from '../unwind/dwarf-stacks';
@@ -38,7 +38,7 @@ export function isAlive(pid: number): boolean {
 
 export class Collectors {
   readonly symbolizer = new Symbolizer();
-  readonly containers = new ContainerResolver();
+  readonly containers: ContainerResolver;
   readonly faults: StackStore;
   readonly growth: StackStore;
   readonly ooms: OomStore;
@@ -59,6 +59,7 @@ export class Collectors {
     this.faults = new StackStore(limits);
     this.growth = new StackStore(limits);
     this.ooms = new OomStore(config.maxOoms);
+    this.containers = new ContainerResolver(undefined, { ...DEFAULT_DIRS, docker: config.dockerRoot ?? DEFAULT_DIRS.docker });
   }
 
   start(): void {
@@ -102,7 +103,14 @@ export class Collectors {
       obj.onRecords('oom_events', (recs) => {
         // the victim's last faults are still in the kernel's map: collect them first
         this.collect();
-        for (const r of recs) this.ooms.record(r, obj, this);
+        for (const r of recs) {
+          try {
+            this.ooms.record(r, obj, this);
+          } catch (e) {
+            // one bad post-mortem must not lose the others in the batch
+            logEvent('oom_error', { error: (e as Error).message });
+          }
+        }
       });
     }
   }

@@ -9,6 +9,8 @@ export interface AgentConfig {
   listen: string;
   /** a file holding the bearer token HTTP clients must send */
   tokenFile?: string;
+  /** Docker's data root, where container names are read (config.v2.json); dockerd --data-root */
+  dockerRoot?: string;
   /** seconds between reads of the kernel's stack maps (fault and growth stacks) */
   collectInterval: number;
   /** processes named (by comm) in metrics that document a comm label; the rest are summed */
@@ -46,6 +48,8 @@ const LIMITS: Record<string, [number, number]> = {
   maxProfileSeconds: [1, 3600],
 };
 
+const STRINGS = ['tokenFile', 'dockerRoot'];
+
 /** Reads and checks a config file: a JSON object with any of AgentConfig's keys. */
 export function readConfigFile(file: string): Partial<AgentConfig> {
   let v: unknown;
@@ -57,8 +61,8 @@ export function readConfigFile(file: string): Partial<AgentConfig> {
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new MemscopeError(`config ${file}: expected a JSON object`);
   const out: Record<string, unknown> = {};
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-    if (!(k in DEFAULTS) && k !== 'tokenFile') throw new MemscopeError(`config ${file}: unknown setting '${k}'`);
-    if (k === 'listen' || k === 'tokenFile') {
+    if (!(k in DEFAULTS) && !STRINGS.includes(k)) throw new MemscopeError(`config ${file}: unknown setting '${k}'`);
+    if (k === 'listen' || STRINGS.includes(k)) {
       if (typeof val !== 'string') throw new MemscopeError(`config ${file}: '${k}' must be a string`);
     } else if (typeof val !== 'number' || !Number.isInteger(val) || val < LIMITS[k][0] || val > LIMITS[k][1]) {
       throw new MemscopeError(`config ${file}: '${k}' must be an integer from ${LIMITS[k][0]} to ${LIMITS[k][1]}`);
