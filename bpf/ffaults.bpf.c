@@ -5,7 +5,10 @@
  * include/vma.h. Memory without a file is told apart as /proc/PID/maps does: [heap], [stack],
  * special mappings ([vdso], ...), else [anon].
  * A fault on a cached vma adds 1 to its slot's pending count; a slot's count moves into ff_counts
- * when the slot is refilled. Userspace adds ff_counts and the slots' pending counts by name. */
+ * when the slot is refilled. Userspace adds ff_counts and the slots' pending counts by name.
+ * Major faults (those that waited for I/O, or were retried) are counted apart in ff_majors, from
+ * perf's software event major-faults, which the kernel raises once per completed fault
+ * (mm_account_fault); they are rare, so each is looked up without the cache. */
 #include "vma.h"
 
 struct ff_key {
@@ -18,6 +21,13 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, 10240);
 } ff_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ff_key);
+	__type(value, __u64);
+	__uint(max_entries, 10240);
+} ff_majors SEC(".maps");
 
 #define FF_SET(k, lit) __builtin_memcpy((k)->name, lit, sizeof(lit))
 
@@ -79,4 +89,22 @@ SEC("tp/exceptions/page_fault_user")
 int ff_fault_tp(struct trace_event_raw_exceptions *ctx)
 {
 	return ff_count(ctx->address);
+}
+
+/* perf software event "major-faults", period 1: interrupts are on (the fault is being accounted
+ * after handle_mm_fault), so bpf_find_vma needs no irq_work. */
+SEC("perf_event")
+int ff_major_perf(struct bpf_perf_event_data *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!tgid || !ms_traced(tgid))
+		return 0;
+	struct ms_vma v = {};
+	long err = bpf_find_vma(bpf_get_current_task_btf(), ctx->addr, ms_vma_fill, &v, 0);
+	if (err == -2)
+		MS_VMA_SET(&v, "[unmapped]");
+	else if (err)
+		MS_VMA_SET(&v, "[vma busy]");
+	ms_map_add(&ff_majors, v.name, 1);
+	return 0;
 }

@@ -38,7 +38,12 @@ export interface FfaultsRecord {
   time?: string;
   /** The mapped file's last path component, or [anon], [heap], [stack], [vdso], [unmapped]... */
   file: string;
+  /** every fault, as perf stat -e page-faults counts them */
   count: number;
+  /** completed faults that read from disk or were retried (perf's major-faults) */
+  major: number;
+  /** count - major: faults the page cache or a fresh page answered */
+  minor: number;
 }
 
 /** vmgrowth: virtual memory growth of one process in one interval (or the whole run). */

@@ -8,6 +8,7 @@ import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
 import { faultGroup, reportVmaLookups } from './_fault-sources';
+import { PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';
 import type { FfaultsRecord } from '../core/records';
 import { examples, Tool } from './tool';
 
@@ -28,6 +29,30 @@ const VMA_SLOT = struct([
 
 type FileFaults = FfaultsRecord;
 
+/** Major faults by name: perf's software event major-faults, raised once per completed fault. */
+const majorGroup: ProbeGroup = {
+  what: 'major page faults',
+  sources: [
+    {
+      name: 'perf software event major-faults',
+      programs: ['ff_major_perf'],
+      requires: [{ always: true }],
+      attach: { perfEvent: { type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_PAGE_FAULTS_MAJ, period: 1 } },
+    },
+  ],
+};
+
+interface Counts {
+  all: Map<string, number>;
+  major: Map<string, number>;
+}
+
+function majors(obj: BpfObject): Map<string, number> {
+  const t = new Map<string, number>();
+  for (const [k, v] of eachEntry(obj.entries('ff_majors'), FF_KEY)) t.set(k.name, Number(v.readBigUInt64LE(0)));
+  return t;
+}
+
 /** Faults so far by name: ff_counts plus the counts still pending in the vma cache's slots. */
 export function totals(obj: BpfObject): Map<string, number> {
   const t = new Map<string, number>();
@@ -46,12 +71,20 @@ export function totals(obj: BpfObject): Map<string, number> {
   return t;
 }
 
-/** The growth of each name's count since `before` (everything, without it). */
-function rowsSince(now: Map<string, number>, before?: Map<string, number>): FileFaults[] {
+function counts(obj: BpfObject): Counts {
+  // majors first: a fault is counted in all (at its start) before major-faults fires (at its end)
+  const major = majors(obj);
+  return { all: totals(obj), major };
+}
+
+/** The growth of each name's counts since `before` (everything, without it). */
+function rowsSince(now: Counts, before?: Counts): FileFaults[] {
   const out: FileFaults[] = [];
-  for (const [file, n] of now) {
-    const count = n - (before?.get(file) ?? 0);
-    if (count > 0) out.push({ file, count });
+  for (const [file, n] of now.all) {
+    const count = n - (before?.all.get(file) ?? 0);
+    // a major fault whose start fell in the previous interval is kept within this row's count
+    const major = Math.min(count, (now.major.get(file) ?? 0) - (before?.major.get(file) ?? 0));
+    if (count > 0) out.push({ file, count, major, minor: count - major });
   }
   // as the chapter's bpftrace map prints: fewest first, the biggest next to the prompt
   return out.sort((a, b) => a.count - b.count || (a.file < b.file ? -1 : 1));
@@ -64,7 +97,7 @@ function report(rows: FileFaults[], opts: CommonOptions, time?: string): void {
   }
   const lines: string[] = [];
   if (time) lines.push('', time);
-  if (rows.length) lines.push(...formatTable(['FAULTS', 'FILE'], rows.map((r) => [r.count, r.file]), [true, false]));
+  if (rows.length) lines.push(...formatTable(['FAULTS', 'MAJOR', 'MINOR', 'FILE'], rows.map((r) => [r.count, r.major, r.minor, r.file]), [true, true, true, false]));
   else if (time) lines.push('(no page faults)');
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -85,6 +118,9 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
         '(bad pointers). [vma busy]: the mapping could not be looked up at that instant (another thread\n' +
         'held the mmap lock for writing; with a tracepoint --source also another BPF tool on the same\n' +
         "event holding the CPU's bpf_find_vma work); lookups are cached, so this is rare.\n" +
+        'MAJOR: faults that waited for the file to be read from disk (or were retried), counted as\n' +
+        "perf's major-faults counts them; MINOR: the rest (FAULTS - MAJOR), answered from the page cache\n" +
+        'or with a fresh page. A fault that ends in SIGSEGV counts in FAULTS and MINOR only.\n' +
         examples([
           ['memscope ffaults', 'all processes, summary on Ctrl-C'],
           ['memscope ffaults 1', 'a summary every second'],
@@ -94,7 +130,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     );
   },
   async run(opts: CommonOptions, [interval, count]: [number?, number?]) {
-    let last = new Map<string, number>();
+    let last: Counts | undefined;
     let reported = false;
     await runTrace({
       bpf: 'ffaults',
@@ -102,19 +138,19 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       interval,
       count,
       banner: 'Tracing page faults by file',
-      groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })],
+      groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' }), majorGroup],
       tick(obj) {
-        const now = totals(obj);
+        const now = counts(obj);
         report(rowsSince(now, last), opts, clock());
         last = now;
         reported = true;
       },
       finish(obj, reason) {
-        if (interval === undefined) report(rowsSince(totals(obj)), opts);
+        if (interval === undefined) report(rowsSince(counts(obj)), opts);
         else if (reason !== 'count') {
           // the partial last interval; said even when empty if no report was printed yet, so a
           // run always ends with an answer ("(no page faults)")
-          const rest = rowsSince(totals(obj), last);
+          const rest = rowsSince(counts(obj), last);
           if (rest.length || !reported) report(rest, opts, clock());
         }
         if (opts.verbose) reportVmaLookups(obj);
