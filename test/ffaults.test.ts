@@ -55,7 +55,10 @@ test('ffaults -p: the file the workload maps has its pages, anonymous memory is 
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout);
-    assert.ok(recs.every((x) => typeof x.file === 'string' && Number.isInteger(x.count)), r.stdout);
+    assert.ok(
+      recs.every((x) => typeof x.file === 'string' && Number.isInteger(x.count)),
+      r.stdout,
+    );
     const m = byName(recs);
     within(m, path.basename(target.file), FILE, 0, r.stdout);
     within(m, '[anon]', ANON, ALLOWANCE, r.stdout);
@@ -88,7 +91,11 @@ for (const source of ['tracepoint', 'tp_btf', 'perf']) {
       const rows = lines.slice(1).map((l) => /^ *(\d+) +\d+ +\d+ (.+)$/.exec(l)!);
       assert.ok(rows.every(Boolean), r.stdout);
       const counts = rows.map((x) => Number(x[1]));
-      assert.deepEqual(counts, [...counts].sort((a, b) => a - b), 'sorted by count');
+      assert.deepEqual(
+        counts,
+        [...counts].sort((a, b) => a - b),
+        'sorted by count',
+      );
       const m = new Map(rows.map((x) => [x[2], Number(x[1])]));
       // the tracepoints run with interrupts off, where bpf_find_vma shares one irq_work per CPU with
       // every other BPF program on the event (another tracer on a busy machine): faults it could not
@@ -160,7 +167,11 @@ test('ffaults with an interval: per-interval JSON lines with a time, adding up t
     const recs = jsonLines(r.stdout);
     assert.ok(recs.length > 0 && recs.every((x) => /^\d\d:\d\d:\d\d$/.test(x.time)), r.stdout);
     const file = recs.filter((x) => x.file === path.basename(w.file));
-    assert.equal(file.reduce((s, x) => s + x.count, 0), 900, r.stdout);
+    assert.equal(
+      file.reduce((s, x) => s + x.count, 0),
+      900,
+      r.stdout,
+    );
   } finally {
     w.run.kill();
   }

@@ -16,16 +16,19 @@ import { examples, Tool } from './tool';
 const FF_KEY = struct([['name', 'char[64]']] as const, { c: 'ff_key', bpf: 'ffaults' });
 
 /** struct ms_vma_slot (bpf/include/vma.h): one per CPU per slot of the vma cache. */
-const VMA_SLOT = struct([
-  ['mm', 'u64'],
-  ['tgid', 'u64'],
-  ['seq', 'u64'],
-  ['pending', 'u64'],
-  ['start', 'addr'],
-  ['end', 'addr'],
-  ['flags', 'u64'],
-  ['name', 'char[64]'],
-] as const, { c: 'ms_vma_slot' });
+const VMA_SLOT = struct(
+  [
+    ['mm', 'u64'],
+    ['tgid', 'u64'],
+    ['seq', 'u64'],
+    ['pending', 'u64'],
+    ['start', 'addr'],
+    ['end', 'addr'],
+    ['flags', 'u64'],
+    ['name', 'char[64]'],
+  ] as const,
+  { c: 'ms_vma_slot' },
+);
 
 type FileFaults = FfaultsRecord;
 
@@ -97,7 +100,14 @@ function report(rows: FileFaults[], opts: CommonOptions, time?: string): void {
   }
   const lines: string[] = [];
   if (time) lines.push('', time);
-  if (rows.length) lines.push(...formatTable(['FAULTS', 'MAJOR', 'MINOR', 'FILE'], rows.map((r) => [r.count, r.major, r.minor, r.file]), [true, true, true, false]));
+  if (rows.length)
+    lines.push(
+      ...formatTable(
+        ['FAULTS', 'MAJOR', 'MINOR', 'FILE'],
+        rows.map((r) => [r.count, r.major, r.minor, r.file]),
+        [true, true, true, false],
+      ),
+    );
   else if (time) lines.push('(no page faults)');
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -110,8 +120,8 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     cmd.addHelpText(
       'after',
       '\nEvery page fault on user memory is counted, also those the kernel takes in a system call (read()\n' +
-        'into a fresh buffer): the count is perf stat -e page-faults\'s. The name is the mapped file\'s (its last path component);\n' +
-        'memory without a file is [heap] (the brk area), [stack] (the main thread\'s stack, including\n' +
+        "into a fresh buffer): the count is perf stat -e page-faults's. The name is the mapped file's (its last path component);\n" +
+        "memory without a file is [heap] (the brk area), [stack] (the main thread's stack, including\n" +
         'faults that grow it), a special mapping such as [vdso], or [anon] (mmap, thread stacks, large\n' +
         'malloc). File pages already in the page cache are mapped up to 16 at a time ("fault-around"),\n' +
         'so a file read sequentially faults less than once per page. [unmapped]: addresses in no mapping\n' +
