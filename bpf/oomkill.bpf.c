@@ -35,6 +35,12 @@ struct oom_event {
 	__u64 limit_cgid;  /* memcg at its limit on the trigger's path to the root; 0 none */
 	__u64 limit_pages; /* that memcg's limit */
 	__u64 limit_usage; /* its usage then, before the kill frees anything (pages) */
+	/* that memcg's memory.max, memsw.max (v1) or swap.max (v2), and swappiness (-1: not in this
+	 * kernel): what mem_cgroup_get_max() adds up into the OOM decision's totalpages */
+	__u64 mem_max;
+	__u64 swap_max;
+	__s32 swappiness;
+	__u32 pad0;
 	__s32 oom_score_adj;
 	__u32 uid;
 	__u32 source; /* 1 tp_btf, 2 classic tracepoint */
@@ -119,6 +125,9 @@ static __always_inline void find_limit_memcg(struct oom_event *e)
 		if (at) {
 			e->limit_pages = max;
 			e->limit_usage = usage;
+			e->mem_max = BPF_CORE_READ(m, memory.max);
+			e->swap_max = BPF_CORE_READ(m, memsw.max); /* a union with swap.max */
+			e->swappiness = bpf_core_field_exists(m->swappiness) ? BPF_CORE_READ(m, swappiness) : -1;
 			e->limit_cgid = cgroup_path(BPF_CORE_READ(m, css.cgroup), &e->limit_cg);
 			return;
 		}

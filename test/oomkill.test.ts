@@ -35,6 +35,9 @@ test('oomkill: a workload touching 200 MiB in a 64 MiB memcg is killed exactly o
     assert.ok(k.anon_rss_kb > 48 * 1024 && k.anon_rss_kb <= 64 * 1024, String(k.anon_rss_kb));
     // 200 MiB mapped: total_vm in 4 KiB pages is at least that
     assert.ok(k.pages >= (200 << 20) / 4096, String(k.pages));
+    // what the OOM decision measured against (BCC's "N pages"): the memcg's 64 MiB limit in pages,
+    // with no swap added at swappiness 0
+    assert.equal(k.totalpages, (64 << 20) / 4096);
     assert.equal(k.oom_score_adj, 0);
     // the trigger stack: the page fault in mem_hog's main, then libc's start code
     assert.match(k.trigger_ustack[0], /^main\+0x[0-9a-f]+ \[mem_hog\]$/, k.trigger_ustack.join('\n'));
@@ -61,7 +64,7 @@ test('oomkill: text line as the book prints it, then the extra fields', async ()
     assert.match(
       line!,
       new RegExp(
-        `^\\d\\d:\\d\\d:\\d\\d Triggered by PID ${hog.pid} \\("mem_hog"\\), OOM kill of PID ${hog.pid} \\("mem_hog"\\), \\d+ pages, ` +
+        `^\\d\\d:\\d\\d:\\d\\d Triggered by PID ${hog.pid} \\("mem_hog"\\), OOM kill of PID ${hog.pid} \\("mem_hog"\\), ${(32 << 20) / 4096} pages, total-vm \\d+ pages, ` +
           `loadavg: [\\d./ ]+; anon-rss \\d+kB, file-rss \\d+kB, shmem-rss \\d+kB, oom_score_adj 0, ` +
           `constraint memcg \\(/memscope_oomkill_text\\), cgroup /memscope_oomkill_text$`,
       ),
@@ -97,6 +100,7 @@ test('oomkill --source tracepoint: the classic tracepoint reports the same kill 
     // the tracepoint's kB, converted to pages and back
     assert.ok(k.anon_rss_kb > 32 * 1024 && k.anon_rss_kb <= 48 * 1024, String(k.anon_rss_kb));
     assert.ok(k.pages >= (150 << 20) / 4096, String(k.pages));
+    assert.equal(k.totalpages, (48 << 20) / 4096);
     assert.match(k.trigger_ustack[0], /^main\+0x[0-9a-f]+ \[mem_hog\]$/, k.trigger_ustack.join('\n'));
   } finally {
     hog.kill();

@@ -145,7 +145,10 @@ export interface OomkillRecord {
   time: string;
   trigger: { pid: number; tid: number; comm: string };
   victim: { pid: number; tid: number; comm: string; uid: number };
-  /** The victim's size (total_vm), in pages: what the book's "N pages" reports. */
+  /** The pages the OOM decision measured tasks against (oom_control.totalpages, BCC's "N pages"),
+   * computed as constrained_alloc() does; null for cpuset/mempolicy constraints. */
+  totalpages?: number | null;
+  /** The victim's size (total_vm), in pages. */
   pages: number;
   /** The page size the pages are in, so readers need not assume 4 kB. */
   page_kb?: number;

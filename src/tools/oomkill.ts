@@ -20,7 +20,9 @@ import type { OomkillRecord } from '../core/records';
 import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
 import { escapeText } from '../core/escape';
+import { oomTotalPages } from './_oom-totalpages';
 
+const MEMCG_V1_LIMIT = '/sys/fs/cgroup/memory/memory.limit_in_bytes';
 const CG_DEPTH = 12;
 const CG_NAME = 128;
 const CG_PATH_BYTES = 8 + CG_DEPTH * CG_NAME;
@@ -39,6 +41,10 @@ export const OOM_EVENT = struct([
   ['limit_cgid', 'u64'],
   ['limit_pages', 'u64'],
   ['limit_usage', 'u64'],
+  ['mem_max', 'u64'],
+  ['swap_max', 'u64'],
+  ['swappiness', 's32'],
+  ['pad0', 'u32'],
   ['oom_score_adj', 's32'],
   ['uid', 'u32'],
   ['source', 'u32'],
@@ -76,7 +82,8 @@ export type OomKill = OomkillRecord;
 function readLoadavg(): string {
   try {
     return fs.readFileSync('/proc/loadavg', 'utf8').trim();
-  } catch { // without /proc/loadavg the line still says what was killed
+  } catch {
+    // without /proc/loadavg the line still says what was killed
     return '?';
   }
 }
@@ -94,7 +101,7 @@ function kernelLogFor(victimTid: number): { constraint?: string; oomMemcg?: stri
   }
 }
 
-export function describe(rec: Buffer, pageKb: number): OomKill {
+export function describe(rec: Buffer, pageKb: number, memcgV1 = fs.existsSync(MEMCG_V1_LIMIT)): OomKill {
   const e = OOM_EVENT.decode(rec);
   const log = kernelLogFor(e.victim_tid);
   const limitCg = e.limit_cgid ? cgroupPath(e.limit_cg) : null;
@@ -112,6 +119,7 @@ export function describe(rec: Buffer, pageKb: number): OomKill {
     time: clock(),
     trigger: { pid: e.trig_pid, tid: e.trig_tid, comm: e.trig_comm },
     victim: { pid: e.victim_pid, tid: e.victim_tid, comm: e.victim_comm, uid: e.uid },
+    totalpages: oomTotalPages(constraint, oomMemcg && oomMemcg === limitCg ? e : null, memcgV1, pageKb),
     pages: e.total_vm,
     page_kb: pageKb,
     anon_rss_kb: e.anon_rss * pageKb,
@@ -132,7 +140,7 @@ export function formatKill(k: OomKill): string {
   const stack = k.trigger_ustack?.length ? '\n' + k.trigger_ustack.map((f) => `        ${escapeText(f)}`).join('\n') : '';
   return (
     `${k.time} Triggered by PID ${k.trigger.pid} ("${escapeText(k.trigger.comm)}"), OOM kill of PID ${k.victim.pid} ("${escapeText(k.victim.comm)}"), ` +
-    `${k.pages} pages, loadavg: ${k.loadavg}; anon-rss ${k.anon_rss_kb}kB, file-rss ${k.file_rss_kb}kB, shmem-rss ${k.shmem_rss_kb}kB, ` +
+    `${k.totalpages ?? '?'} pages, total-vm ${k.pages} pages, loadavg: ${k.loadavg}; anon-rss ${k.anon_rss_kb}kB, file-rss ${k.file_rss_kb}kB, shmem-rss ${k.shmem_rss_kb}kB, ` +
     `oom_score_adj ${k.oom_score_adj}, constraint ${k.constraint}${k.oom_memcg ? ` (${escapeText(k.oom_memcg)})` : ''}, cgroup ${escapeText(k.cgroup ?? '?')}` +
     stack
   );
@@ -156,12 +164,14 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
     addUnwindOptions(addDuration(addCommonOptions(cmd, ['json'])));
     cmd.addHelpText(
       'after',
-      '\nOne line per OOM kill: the process whose allocation triggered it, the victim and its size\n' +
-        '(total_vm, in pages), the load averages, then the victim\'s anon/file/shmem RSS, oom_score_adj,\n' +
+      '\nOne line per OOM kill: the process whose allocation triggered it, the victim, the pages the\n' +
+        "kernel measured tasks against (totalpages, as BCC's oomkill prints: a memcg's limit plus the swap\n" +
+        "it may use, or all RAM plus swap; '?' for a cpuset or mempolicy OOM), the victim's size (total-vm,\n" +
+        "in pages), the load averages, then the victim's anon/file/shmem RSS, oom_score_adj,\n" +
         'the constraint (memcg: a memory cgroup hit its limit; global: the whole system) with the\n' +
         "cgroup whose limit was hit, and the victim's memory cgroup. The constraint comes from the kernel's\n" +
         'own OOM report when the log has it (it is rate-limited), else from the memcg limits read in BPF.\n' +
-        "Under the line, the user stack of the task that triggered the OOM (in JSON: trigger_ustack),\n" +
+        'Under the line, the user stack of the task that triggered the OOM (in JSON: trigger_ustack),\n' +
         'DWARF-unwound by default (--unwind auto: an OOM is rare), so it reaches main through code\n' +
         'built without frame pointers.\n' +
         'Event source: the oom:mark_victim tracepoint (tp_btf, else classic).\n' +
@@ -199,7 +209,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
       symbolizer,
       consts: {
         page_shift: Math.log2(pageKb * 1024),
-        memcg_v1: fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes'),
+        memcg_v1: fs.existsSync(MEMCG_V1_LIMIT),
         ...dwarf.consts(opts),
       },
       configure(obj) {
