@@ -22,6 +22,9 @@ const volatile __u32 ms_self_tgid = 0;
 
 /* Events dropped because a ring buffer or map was full; userspace reports it. */
 __u64 lost_events = 0;
+/* Notes (new processes, executable mappings) a full ring buffer refused: not events, so kept apart
+ * from lost_events, which the end-of-run accounting adds to the events counted. */
+__u64 ms_notes_lost = 0;
 
 static __always_inline bool ms_traced(__u32 tgid)
 {
@@ -208,7 +211,7 @@ static __always_inline void ms_note_process(__u32 tgid)
 	if (exe)
 		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
 	if (bpf_ringbuf_output(&ms_new_procs, note, sizeof(*note), 0))
-		ms_count_lost();
+		__sync_fetch_and_add(&ms_notes_lost, 1);
 }
 
 /* Dual BSD/GPL (bpf/LICENSE): GPL-compatible for the kernel, so GPL-only helpers stay usable. */

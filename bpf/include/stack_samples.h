@@ -28,6 +28,9 @@ const volatile __u64 ms_unwind_rate = 1000;   /* auto: DWARF samples per second 
 __u64 ms_dwarf_samples_sent = 0;
 __u64 ms_dwarf_over_rate = 0;   /* auto mode: events that used frame pointers because of the rate */
 __u64 ms_dwarf_ring_full = 0;   /* events that used frame pointers because the ring buffer was full */
+/* every event ms_count_stack_unwind saw: the end-of-run accounting checks that the events counted,
+ * fallen back and dropped add up to it */
+__u64 ms_events_seen = 0;
 
 /* a per-event stack id meaning "this event's user stack went to ms_dwarf_samples" */
 #define MS_USTACK_DWARF (-2)
@@ -127,7 +130,7 @@ static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, 
 	}
 	long err = bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0);
 	if (err)
-		ms_count_lost();
+		__sync_fetch_and_add(&ms_notes_lost, 1);
 	return err;
 }
 
@@ -388,6 +391,7 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
  * rate or full, is counted in map by its frame-pointer stack as before. */
 static __always_inline void ms_count_stack_unwind(void *map, void *ctx, __u32 tgid, bool kernel, __u64 delta)
 {
+	__sync_fetch_and_add(&ms_events_seen, 1);
 	if (ms_unwind != MS_UNWIND_FP) {
 		ms_note_process(tgid);
 		if (ms_dwarf_sample(ctx, tgid, kernel, delta) == 0)

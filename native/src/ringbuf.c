@@ -4,8 +4,14 @@
 #include "internal.h"
 #include <errno.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <uv.h>
+
+/* the most record bytes one delivery hands JavaScript (ARCHITECTURE.md, "Memory bound") */
+#define MS_DELIVERY_BYTES (16u << 20)
+/* collect's "this delivery is full" (any negative value stops libbpf's consume) */
+#define MS_DELIVERY_FULL (-EFBIG)
 
 struct ms_ringbuf {
 	struct ms_ringbuf *next;
@@ -14,57 +20,63 @@ struct ms_ringbuf {
 	napi_env env;
 	napi_ref callback;
 	napi_async_context async;
-	/* records of the drain in progress */
-	char **recs;
-	size_t *lens;
+	/* records of the drain in progress, one after the other in data (reused: its size stays below
+	 * MS_DELIVERY_BYTES plus one record), and their lengths */
+	char *data;
+	size_t bytes, data_cap;
+	uint32_t *lens;
 	size_t n, cap;
 	bool closing;
 };
 
-static int collect(void *ctx, void *data, size_t size)
+static int collect(void *ctx, void *rec, size_t size)
 {
 	struct ms_ringbuf *r = ctx;
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 256;
-		char **recs = realloc(r->recs, cap * sizeof(*recs));
-		if (!recs)
-			return -ENOMEM;
-		r->recs = recs;
-		size_t *lens = realloc(r->lens, cap * sizeof(*lens));
+		uint32_t *lens = realloc(r->lens, cap * sizeof(*lens));
 		if (!lens)
 			return -ENOMEM;
 		r->lens = lens;
 		r->cap = cap;
 	}
-	char *copy = malloc(size);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, data, size);
-	r->recs[r->n] = copy;
-	r->lens[r->n] = size;
-	r->n++;
-	/* bound one delivery so a flood cannot starve the rest of the loop */
-	return r->n >= 65536 ? 1 : 0;
+	if (r->bytes + size > r->data_cap) {
+		size_t cap = r->data_cap ? r->data_cap : 1 << 16;
+		while (cap < r->bytes + size)
+			cap *= 2;
+		char *data = realloc(r->data, cap);
+		if (!data)
+			return -ENOMEM;
+		r->data = data;
+		r->data_cap = cap;
+	}
+	memcpy(r->data + r->bytes, rec, size);
+	r->lens[r->n++] = (uint32_t)size;
+	r->bytes += size;
+	/* bound one delivery so a flood cannot starve the rest of the loop, and its memory: 16 MiB of
+	 * records (copied here, then once into one JavaScript buffer), whatever their size (DWARF
+	 * samples are up to 16 KiB each: 65,536 of them would be 1 GiB). libbpf goes on after a
+	 * positive return: only a negative one stops consume (this record is consumed already, and kept) */
+	return r->n >= 65536 || r->bytes >= MS_DELIVERY_BYTES ? MS_DELIVERY_FULL : 0;
 }
 
+/* Hands JavaScript the records as one buffer and their lengths (bpf-object.ts splits it into
+ * views): one backing store per delivery, not one per record, so what the garbage collector has
+ * to find stays small whatever the event rate. */
 static void deliver(struct ms_ringbuf *r)
 {
 	napi_env env = r->env;
 	napi_handle_scope scope;
 	napi_open_handle_scope(env, &scope);
-	napi_value arr;
-	napi_create_array_with_length(env, r->n, &arr);
-	for (size_t i = 0; i < r->n; i++) {
-		napi_value b;
-		napi_create_buffer_copy(env, r->lens[i], r->recs[i], NULL, &b);
-		napi_set_element(env, arr, (uint32_t)i, b);
-		free(r->recs[i]);
-	}
+	napi_value args[2];
+	napi_create_buffer_copy(env, r->bytes, r->data, NULL, &args[0]);
+	napi_create_buffer_copy(env, r->n * sizeof(*r->lens), r->lens, NULL, &args[1]);
 	r->n = 0;
+	r->bytes = 0;
 	napi_value cb, recv, result;
 	napi_get_reference_value(env, r->callback, &cb);
 	napi_get_global(env, &recv);
-	napi_make_callback(env, r->async, recv, cb, 1, &arr, &result);
+	napi_make_callback(env, r->async, recv, cb, 2, args, &result);
 	napi_close_handle_scope(env, scope);
 }
 
@@ -81,7 +93,7 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 static void on_closed(uv_handle_t *h)
 {
 	struct ms_ringbuf *r = h->data;
-	free(r->recs);
+	free(r->data);
 	free(r->lens);
 	free(r);
 }
@@ -120,13 +132,22 @@ napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 	return ms_undefined(env);
 }
 
-void ms_ringbufs_drain(struct ms_object *o)
+/* Delivers everything the ring holds, one bounded delivery at a time (after detach: no producer
+ * refills it, so this ends). */
+static void drain_all(struct ms_ringbuf *r)
 {
-	for (struct ms_ringbuf *r = o->ringbufs; r; r = r->next) {
-		ring_buffer__consume(r->rb);
+	int err;
+	do {
+		err = ring_buffer__consume(r->rb);
 		if (r->n > 0)
 			deliver(r);
-	}
+	} while (err == MS_DELIVERY_FULL);
+}
+
+void ms_ringbufs_drain(struct ms_object *o)
+{
+	for (struct ms_ringbuf *r = o->ringbufs; r; r = r->next)
+		drain_all(r);
 }
 
 void ms_ringbufs_close(struct ms_object *o)
@@ -135,9 +156,7 @@ void ms_ringbufs_close(struct ms_object *o)
 	while (r) {
 		struct ms_ringbuf *next = r->next;
 		/* a last drain so records written just before detach still reach the tool */
-		ring_buffer__consume(r->rb);
-		if (r->n > 0)
-			deliver(r);
+		drain_all(r);
 		r->closing = true;
 		uv_poll_stop(&r->poll);
 		ring_buffer__free(r->rb);

@@ -208,7 +208,18 @@ export class BpfObject {
   }
 
   onRecords(map: string, handler: (records: Buffer[]) => void): void {
-    native().ringbufOpen(this.h(), map, handler);
+    native().ringbufOpen(this.h(), map, (data, lengths) => {
+      // views into the delivery's one buffer (at most 16 MiB): a handler that keeps a record
+      // beyond its call copies it
+      const recs: Buffer[] = new Array(lengths.length >> 2);
+      let off = 0;
+      for (let i = 0; i < recs.length; i++) {
+        const n = lengths.readUInt32LE(i * 4);
+        recs[i] = data.subarray(off, off + n);
+        off += n;
+      }
+      handler(recs);
+    });
   }
 
   /** Stops all events and delivers what the ring buffers still hold; maps stay readable. */

@@ -46,7 +46,8 @@ export interface NativeAddon {
   mapUpdate(h: Handle, map: string, key: Buffer, value: Buffer): void;
   mapDelete(h: Handle, map: string, key: Buffer): boolean;
   mapEntries(h: Handle, map: string, deleteAfterRead: boolean): MapEntries;
-  ringbufOpen(h: Handle, map: string, onRecords: (records: Buffer[]) => void): void;
+  /** onRecords gets one delivery: the records one after the other, and their lengths (u32 each). */
+  ringbufOpen(h: Handle, map: string, onRecords: (data: Buffer, lengths: Buffer) => void): void;
   /** perf_event_open in counting mode (read the fd with read(2): value, time enabled, time running). */
   perfCounterOpen(type: number, config: number, pid: number, cpu: number): number;
 }

@@ -5,7 +5,7 @@ import { runTrace } from '../engine/session';
 import { stackCounts } from '../engine/stack-counts';
 import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
-import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
+import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
 import { reportStacks } from './_stack-report';
 import { examples, Tool } from './tool';
 
@@ -54,9 +54,12 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         },
       ],
       async finish(obj) {
-        const stacks = [...stackCounts(obj, 'brk_counts', symbolizer).read(), ...(await dwarf.drain(obj))];
+        const fp = stackCounts(obj, 'brk_counts', symbolizer).read();
+        const stacks = [...fp, ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
+        const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0));
         reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls', pprofType: ['brk_calls', 'count'], symbolizer });
+        reportAccounting(accounting, opts);
       },
     });
   },

@@ -7,7 +7,7 @@ import { PAGE_FAULT_PERF_EVENT } from './_fault-sources';
 import { stackCounts } from '../engine/stack-counts';
 import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
-import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
+import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
 import { reportStacks } from './_stack-report';
 import { examples, Tool } from './tool';
 
@@ -84,9 +84,12 @@ export const tool: Tool<FaultsOptions, [number?]> = {
         if (opts.kernel) sizeStackMaps(obj, { kernel: opts.stackStorage });
       },
       async finish(obj) {
-        const stacks = [...stackCounts(obj, 'fault_counts', symbolizer).read(), ...(await dwarf.drain(obj))];
+        const fp = stackCounts(obj, 'fault_counts', symbolizer).read();
+        const stacks = [...fp, ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
+        const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0));
         reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem', pprofType: ['faults', 'count'], symbolizer });
+        reportAccounting(accounting, opts);
       },
     });
   },

@@ -8,7 +8,7 @@ import { runTrace } from '../engine/session';
 import type { BpfObject } from '../engine/bpf-object';
 import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
-import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
+import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
 import { clock } from '../render/table';
 import { reportStacks } from './_stack-report';
 import { examples, Tool } from './tool';
@@ -80,9 +80,11 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     const dwarf = new DwarfStacks(symbolizer);
     if (opts.verbose && user) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     let reader: ReturnType<typeof stackCounts> | undefined;
+    let fpCounted = 0; // events counted by frame-pointer stack in all intervals (the accounting)
     const report = async (obj: BpfObject, clear: boolean) => {
       reader ??= stackCounts(obj, 'stack_counts', symbolizer);
       let stacks = reader.read({ clear });
+      fpCounted += stacks.reduce((sum, s) => sum + s.count, 0);
       if (unwinding) {
         stacks = [...stacks, ...(await dwarf.drain(obj))];
         if (clear) dwarf.reset();
@@ -127,6 +129,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
       async finish(obj) {
         await report(obj, !!opts.interval);
         if (unwinding && opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
+        reportAccounting(accountEvents(obj, dwarf, fpCounted), unwinding ? opts : { ...opts, unwind: 'fp' });
       },
     });
   },

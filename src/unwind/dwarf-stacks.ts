@@ -22,8 +22,19 @@ export interface UnwindOptions {
 
 const MODES: Record<UnwindMode, number> = { fp: 0, dwarf: 1, auto: 2 };
 export const MAX_STACK_BYTES = 16384;
-/** Distinct unwound stacks kept (memory stays bounded whatever the workload). */
-const MAX_STACKS = 200_000;
+/**
+ * memscope's memory bound for DWARF stacks (ARCHITECTURE.md, "Memory bound"): at most MAX_STACKS
+ * distinct unwound stacks holding MAX_FRAMES return addresses in all, and MAX_PENDING_BYTES of
+ * samples set aside until their process's mappings are known. An event beyond a limit is counted
+ * as dropped (a pending sample falls back to its frame-pointer stack) and the end-of-run
+ * accounting line says how many.
+ */
+export const MAX_STACKS = 32_768;
+export const MAX_FRAMES = 1_000_000;
+export const MAX_PENDING_BYTES = 16 << 20;
+/** memscope's documented peak RSS for a stack-counting run (faults, stackcount, brkstack) in any
+ * --unwind mode at any event rate: the sum of ARCHITECTURE.md's "Memory bound" table. */
+export const MEMORY_BOUND_BYTES = 768 << 20;
 /** MS_USTACK_DWARF (stacks.h): the event's user stack is a DWARF sample of the same thread. */
 export const USTACK_DWARF = -2;
 
@@ -99,11 +110,34 @@ export function unwindConsts(o: UnwindOptions): Record<string, number> {
   return { ms_unwind: MODES[o.unwind], ms_unwind_bytes: o.unwindBytes, ms_unwind_rate: o.unwindRate };
 }
 
-/** Ring buffer size for samples: room for about 512 full samples, a power of two. */
+/** Samples the ring buffer holds: bursts (and the consumer's pauses) are absorbed up to this many
+ * full samples before events fall back to frame pointers. */
+export const RING_SAMPLES = 2048;
+/** The sample ring's largest size: kernel memory mapped into memscope, so part of its bound. */
+export const MAX_RING_BYTES = 32 << 20;
+
+/** Ring buffer size for samples: room for RING_SAMPLES full samples (a power of two, at most
+ * MAX_RING_BYTES). */
 export function ringBytes(o: UnwindOptions): number {
   let n = 1 << 20;
-  while (n < (o.unwindBytes + HEADER) * 512) n *= 2;
+  while (n < (o.unwindBytes + HEADER) * RING_SAMPLES && n < MAX_RING_BYTES) n *= 2;
   return n;
+}
+
+/** A 64-bit FNV-1a hash (two 32-bit lanes) of a stack's addresses, as a short map key: the
+ * addresses themselves in text would make keys of up to 2 KiB per stack. */
+function hashIps(ips: number[]): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (const ip of ips) {
+    const lo = ip >>> 0;
+    const hi = Math.floor(ip / 0x100000000) >>> 0;
+    a = Math.imul(a ^ lo, 0x01000193);
+    a = Math.imul(a ^ hi, 0x01000193);
+    b = Math.imul(b ^ hi, 0x01000193);
+    b = Math.imul(b ^ lo, 0x01000193);
+  }
+  return `${(a >>> 0).toString(36)}.${(b >>> 0).toString(36)}.${ips.length}`;
 }
 
 interface Bucket {
@@ -112,7 +146,7 @@ interface Bucket {
   kstack: number;
   ustack: number;
   count: number;
-  ips: number[];
+  ips: Float64Array;
   stop: string | null;
 }
 
@@ -120,10 +154,15 @@ export class DwarfStacks {
   readonly unwinder: Unwinder;
   private buckets = new Map<string, Bucket>();
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Return addresses held by the buckets (MAX_FRAMES). */
+  private framesKept = 0;
   samples = 0;
+  /** Events counted in buckets (by their delta), whatever stack they got. */
+  counted = 0;
   frames = 0;
   truncated = 0;
-  /** Events not kept because MAX_STACKS distinct stacks were already counted. */
+  /** Events not kept because MAX_STACKS distinct stacks (or MAX_FRAMES frames) were already kept. */
   dropped = 0;
   /** Events whose process exited before its maps were read: their frame-pointer stacks were used. */
   fpFallbacks = 0;
@@ -216,9 +255,10 @@ export class DwarfStacks {
       this.perEvent(rec.readUInt32LE(OFF_TID), this.symbolize(pid, res.ips, res.stop), rec.readBigUInt64LE(OFF_DELTA));
       return res;
     }
-    if (!retry && res.stop === NO_MAPPING && this.pending.length < 4096) {
+    if (!retry && res.stop === NO_MAPPING && this.pendingBytes + rec.length <= MAX_PENDING_BYTES) {
       // the process's maps are not known yet (its note may come later): try again at the end
       this.pending.push(Buffer.from(rec));
+      this.pendingBytes += rec.length;
       return res;
     }
     this.samples++;
@@ -229,12 +269,17 @@ export class DwarfStacks {
     const kstack = rec.readInt32LE(OFF_KSTACK);
     // a process gone before its maps were read: its frame-pointer stack (build ids) is all there is
     const ustack = res.stop === NO_MAPPING && res.ips.length === 1 ? rec.readInt32LE(OFF_USTACK) : -1;
-    const key = `${pid}/${comm}/${kstack}/${ustack}/${res.ips.join(',')}/${res.stop ?? ''}`;
+    const key = `${pid}/${comm}/${kstack}/${ustack}/${hashIps(res.ips)}/${res.stop ?? ''}`;
     const count = Number(rec.readBigUInt64LE(OFF_DELTA));
     const b = this.buckets.get(key);
-    if (b) b.count += count;
-    else if (this.buckets.size < MAX_STACKS) this.buckets.set(key, { pid, comm, kstack, ustack, count, ips: res.ips, stop: res.stop });
-    else this.dropped += count;
+    if (b) {
+      b.count += count;
+      this.counted += count;
+    } else if (this.buckets.size < MAX_STACKS && this.framesKept + res.ips.length <= MAX_FRAMES) {
+      this.buckets.set(key, { pid, comm, kstack, ustack, count, ips: Float64Array.from(res.ips), stop: res.stop });
+      this.framesKept += res.ips.length;
+      this.counted += count;
+    } else this.dropped += count;
     return res;
   }
 
@@ -242,13 +287,14 @@ export class DwarfStacks {
   /** Forgets the stacks counted so far (a tool's per-interval report, after read). */
   reset(): void {
     this.buckets.clear();
+    this.framesKept = 0;
   }
 
   read(obj?: BpfObject): CountedStack[] {
     const retry = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     for (const r of retry) this.add(r, true);
-    if (this.dropped > 0) process.stderr.write(`memscope: ${this.dropped} events not counted: more than ${MAX_STACKS} distinct user stacks\n`);
     const kernel = obj ? new StackReader(obj) : null;
     const out: CountedStack[] = [];
     for (const b of this.buckets.values()) {
@@ -257,7 +303,7 @@ export class DwarfStacks {
         user = this.symbolizer.user(b.pid, kernel.userStack(b.ustack));
         this.fpFallbacks += b.count;
       } else {
-        user = this.symbolize(b.pid, b.ips, b.stop);
+        user = this.symbolize(b.pid, Array.from(b.ips), b.stop);
       }
       out.push({
         pid: b.pid,
@@ -291,6 +337,65 @@ export class DwarfStacks {
     if (full > 0n) lines.push(`user stacks: ${full} events found the sample ring buffer full and used frame pointers instead`);
     return lines;
   }
+}
+
+/** Where every event of a "count by stack" run went: the parts add up to `events`. */
+export interface EventAccounting {
+  /** Events the BPF program saw (ms_events_seen). */
+  events: number;
+  /** Counted with a DWARF-unwound user stack. */
+  dwarf: number;
+  /** Counted with a frame-pointer stack: --unwind fp, or a fallback (the parts below). */
+  frame_pointer: number;
+  fp_ring_full: number;
+  fp_over_rate: number;
+  fp_process_exited: number;
+  /** Not counted: over memscope's limit of distinct DWARF stacks (MAX_STACKS, MAX_FRAMES). */
+  dropped_stack_limit: number;
+  /** Not counted: a kernel map or ring buffer was full (lost_events). */
+  dropped_kernel: number;
+  /** memscope's own peak resident memory so far (getrusage's maxrss), against its documented bound. */
+  peak_rss_bytes: number;
+}
+
+/**
+ * The end-of-run accounting of a tool whose events went through ms_count_stack_unwind: fpCounted is
+ * the sum of the counts read from its count map (events counted there by frame-pointer stack).
+ */
+export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: number): EventAccounting {
+  const g = (name: string) => Number(obj.readGlobalU64(name));
+  return {
+    events: g('ms_events_seen'),
+    dwarf: dwarf.counted - dwarf.fpFallbacks,
+    frame_pointer: fpCounted + dwarf.fpFallbacks,
+    fp_ring_full: g('ms_dwarf_ring_full'),
+    fp_over_rate: g('ms_dwarf_over_rate'),
+    fp_process_exited: dwarf.fpFallbacks,
+    dropped_stack_limit: dwarf.dropped,
+    dropped_kernel: g('lost_events'),
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
+/**
+ * Says the accounting in one line on stderr (a JSON object with --json, stdout keeping only stack
+ * records): always when DWARF unwinding was on, else only when events were dropped.
+ */
+export function reportAccounting(a: EventAccounting, o: UnwindOptions & { json?: boolean }): void {
+  a.peak_rss_bytes = process.resourceUsage().maxRSS * 1024; // after the report was rendered
+  const dropped = a.dropped_stack_limit + a.dropped_kernel;
+  if (o.unwind === 'fp' && dropped === 0) return;
+  if (o.json) {
+    process.stderr.write(JSON.stringify({ accounting: a }) + '\n');
+    return;
+  }
+  const n = (v: number) => v.toLocaleString('en-US');
+  process.stderr.write(
+    `memscope: ${n(a.events)} events: ${n(a.dwarf)} DWARF-unwound, ${n(a.frame_pointer)} with frame-pointer stacks ` +
+      `(${n(a.fp_ring_full)} sample ring full, ${n(a.fp_over_rate)} over the rate, ${n(a.fp_process_exited)} process exited), ` +
+      `${n(dropped)} dropped (${n(a.dropped_stack_limit)} over memscope's limit of ${n(MAX_STACKS)} stacks, ${n(a.dropped_kernel)} kernel map full); ` +
+      `memscope's peak RSS ${n(Math.round(a.peak_rss_bytes / 1048576))} MiB\n`,
+  );
 }
 
 /** The --verbose line that says how user stacks are taken. */

@@ -24,6 +24,12 @@ export interface UnwindResult {
   stop: string | null;
 }
 
+/** CFI rows cached over all modules (ARCHITECTURE.md, "Memory bound"): past it every module's cache
+ * is emptied (rows are cheap to compute again), so it holds whatever number of modules is read. */
+export const MAX_CACHED_ROWS = 200_000;
+const rowCaches = new Set<Map<number, Row | null>>();
+let cachedRows = 0;
+
 /** The CFI of one ELF file: .eh_frame, then .debug_frame of the file and of its debug file. */
 class ModuleCfi {
   private rows = new Map<number, Row | null>();
@@ -52,8 +58,13 @@ class ModuleCfi {
       }
       break;
     }
-    if (this.rows.size > 200_000) this.rows.clear(); // bounded: rows are cheap to compute again
+    if (cachedRows >= MAX_CACHED_ROWS) {
+      for (const c of rowCaches) c.clear();
+      cachedRows = 0;
+    }
+    rowCaches.add(this.rows);
     this.rows.set(vaddr, row);
+    cachedRows++;
     return row;
   }
 }
