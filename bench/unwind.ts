@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     const perfBothCpu = rate(pstacks.length, scriptUsage.cpuMs + recordUsage.cpuMs);
     const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
     const out: string[] = [];
-    out.push(`workload: ${bin} churn ${ITER} (${brks} brk() calls through malloc/free, -O2 -fomit-frame-pointer, Debian libc)`);
+    out.push(`workload: ${bin} churn ${ITER} (${brks} brk() calls through malloc/free, -O2 -fomit-frame-pointer, Debian libc); load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     out.push('both copy 8192 bytes of user stack per event and unwind it with .eh_frame CFI');
     out.push('');
     out.push('                                 stacks   time (ms)   stacks/s   peak RSS (MiB)');
@@ -163,6 +163,7 @@ async function main(): Promise<void> {
         { what: "memscope's whole-run rate vs perf record + script (CPU time)", value: msRateCpu / perfBothCpu, atLeast: 1, unit: 'x' },
         { what: "memscope's peak RSS / perf's (the larger of record and script)", value: msDone.maxRssKb / Math.max(recordUsage.maxRssKb, scriptUsage.maxRssKb), below: 1, unit: 'x' },
         { what: "perf's stacks that memscope has frame for frame", value: (100 * agree) / Math.max(1, pstacks.length), atLeast: 99, unit: '%' },
+        { what: 'brk() events DWARF-unwound (the rest fell back to frame pointers)', value: (100 * msUnwound) / brks, atLeast: 95, unit: '%' },
       ]),
     );
     process.stdout.write(out.join('\n') + '\n');

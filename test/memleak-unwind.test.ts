@@ -82,4 +82,20 @@ test('memleak --unwind fp never shows a made-up frame: the walk ends with a mark
   }
 });
 
+test('memleak --unwind auto: a site past the rate is one row, not a DWARF row beside a cut frame-pointer row', () => {
+  // one DWARF sample per second per CPU: leaf_alloc's first block is unwound with CFI, the other
+  // four are walked by frame pointers and cut at leaf_alloc; they are the same site, so one row
+  const recs = memleakRecords(NOFP(), ['--unwind', 'auto', '--unwind-rate', '1']);
+  const leaf = recs.filter((x) => x.ustack[0]?.startsWith('leaf_alloc+'));
+  assert.equal(leaf.length, 1, JSON.stringify(leaf));
+  assert.equal(leaf[0].bytes, 500);
+  assert.equal(leaf[0].allocations, 5);
+  assert.deepEqual(leaf[0].ustack.slice(0, 4).map(fn), ['leaf_alloc', 'mid_b', 'mid_a', 'main']);
+  // direct_leak's blocks have no DWARF stack to join (the budget went to leaf_alloc): they stay
+  // cut, never given callers the walk did not see
+  for (const x of recs.filter((r) => r.ustack[0]?.startsWith('direct_leak+') && r.ustack.some(isMarker))) {
+    assert.equal(x.ustack.length, 2, JSON.stringify(x));
+  }
+});
+
 after(() => assertNothingLoaded());

@@ -106,7 +106,10 @@ test('faults --unwind dwarf -p on a fault storm: peak RSS under the bound, every
     });
     const { a, recs } = checkBoundAndAccounting(run);
     const s = stormResult(storm.stdout);
-    assert.ok(recs.every((x) => x.pid === storm.pid), 'another process leaked through -p');
+    assert.ok(
+      recs.every((x) => x.pid === storm.pid),
+      'another process leaked through -p',
+    );
     // with -p every event is the storm's: at least its storm-phase faults, at most its whole life's
     assert.ok(a.events >= s.minflt && a.events <= s.total, `events ${a.events}, storm phase ${s.minflt}, lifetime ${s.total}`);
     const inTouch = recs.filter((x) => x.ustack[0]?.startsWith('storm_touch+')).reduce((n, x) => n + x.count, 0);

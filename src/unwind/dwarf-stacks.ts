@@ -30,7 +30,7 @@ export const MAX_STACK_BYTES = 16384;
  * accounting line says how many.
  */
 export const MAX_STACKS = 32_768;
-export const MAX_FRAMES = 1_000_000;
+export const MAX_FRAMES = 500_000;
 export const MAX_PENDING_BYTES = 16 << 20;
 /** memscope's documented peak RSS for a stack-counting run (faults, stackcount, brkstack) in any
  * --unwind mode at any event rate: the sum of ARCHITECTURE.md's "Memory bound" table. */

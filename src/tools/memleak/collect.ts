@@ -149,7 +149,7 @@ export class Collector {
         if (r.allocs) (m.allocs ??= []).push(...r.allocs);
       } else merged.set(key, { ...r, id: key, pid });
     }
-    const out = [...merged.values()];
+    const out = joinCutStacks([...merged.values()]);
     if (rate > 1) {
       for (const r of out) {
         r.bytes *= rate;
@@ -179,6 +179,36 @@ export class Collector {
       ),
     );
   }
+}
+
+/**
+ * --unwind auto: a site past the rate shows as a frame-pointer stack cut with the "no frame
+ * pointer" marker beside the DWARF stack of the same site. A cut stack whose frames begin exactly
+ * one full stack of the same process (and kernel stack) is that site: it joins that row. With
+ * more than one such stack the cut one stays apart (joining it to one would name a caller the walk
+ * never saw).
+ */
+function joinCutStacks(rows: Row[]): Row[] {
+  const isCut = (r: Row) => {
+    const last = r.user[r.user.length - 1];
+    return !!last?.note && last.symbol?.startsWith('[unwind stopped: no frame pointer in') === true;
+  };
+  const cut = rows.filter(isCut);
+  if (!cut.length) return rows;
+  const text = (r: Row, n = r.user.length) => [r.pid, ...r.kernel.map((f) => formatFrame(f)), '|', ...r.user.slice(0, n).map((f) => formatFrame(f))].join('\n');
+  const gone = new Set<Row>();
+  for (const c of cut) {
+    const n = c.user.length - 1; // without the marker
+    const prefix = text(c, n);
+    const full = rows.filter((r) => r !== c && !isCut(r) && !gone.has(r) && r.user.length > n && text(r, n) === prefix);
+    if (full.length !== 1) continue;
+    const into = full[0];
+    into.bytes += c.bytes;
+    into.count += c.count;
+    if (c.allocs) (into.allocs ??= []).push(...c.allocs);
+    gone.add(c);
+  }
+  return gone.size ? rows.filter((r) => !gone.has(r)) : rows;
 }
 
 /** Kernel frames from the allocation on: without the BPF program and tracepoint plumbing above it. */

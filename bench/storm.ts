@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+// bench:storm — memscope's memory under a page-fault storm (issue 10, point 4): `memscope faults
+// --unwind dwarf` system-wide and with -p while a storm aims at 50k and 200k faults/s for 30 s.
+// Reports memscope's peak RSS against its documented bound (MEMORY_BOUND_BYTES) and the end-of-run
+// accounting: events, DWARF-unwound, frame-pointer fallbacks, dropped, and the storm's own faults.
+// memscope runs in a 1 GiB memory cgroup (a regression ends there, not in a machine-wide OOM).
+//
+//   node dist/bench/storm.js          (BENCH_SECONDS=N: storm length, default 30)
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { sleep, targetLines } from './lib';
+import { ROOT, workload } from '../test/lib/workloads';
+import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
+
+const SECONDS = Math.max(5, Number(process.env.BENCH_SECONDS ?? 30));
+const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
+const CG = '/sys/fs/cgroup/memory/memscope-bench-storm';
+
+interface Row {
+  rate: number;
+  scope: string;
+  achieved: number;
+  touched: number;
+  accounting: Record<string, number>;
+  inTouch: number;
+  hwm: number;
+  code: number | null;
+}
+
+function collect(child: ReturnType<typeof spawn>): { out: () => string; err: () => string; done: Promise<number | null> } {
+  let out = '';
+  let err = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+  return { out: () => out, err: () => err, done: new Promise((r) => child.on('close', (c) => r(c))) };
+}
+
+async function run(rate: number, perPid: boolean): Promise<Row> {
+  fs.mkdirSync(CG, { recursive: true });
+  fs.writeFileSync(`${CG}/memory.limit_in_bytes`, String(1 << 30));
+  const storm = spawn(workload('fault_storm'), [String(rate), String(SECONDS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const s = collect(storm);
+  try {
+    while (!s.out().includes('ready')) await sleep(20);
+    const args = ['faults', '--unwind', 'dwarf', '--json', ...(perPid ? ['-p', String(storm.pid)] : [String(SECONDS + 3)])];
+    const ms = spawn('/bin/sh', ['-c', `echo $$ > ${CG}/cgroup.procs && exec "$@"`, 'sh', MEMSCOPE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const m = collect(ms);
+    let hwm = 0;
+    const sampler = setInterval(() => {
+      try {
+        hwm = Math.max(hwm, Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${ms.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024);
+      } catch {
+        /* exited */
+      }
+    }, 100);
+    while (!m.err().includes('Hit Ctrl-C')) {
+      if (ms.exitCode !== null) throw new Error(`memscope exited: ${m.err()}`);
+      await sleep(20);
+    }
+    storm.stdin?.write('go\n');
+    const code = await m.done;
+    clearInterval(sampler);
+    await s.done;
+    const line = m
+      .err()
+      .split('\n')
+      .find((l) => l.startsWith('{"accounting"'));
+    const accounting = line ? JSON.parse(line).accounting : {};
+    const res = /touched=(\d+) minflt=\d+ ns=(\d+)/.exec(s.out());
+    const touched = Number(res?.[1] ?? NaN);
+    let inTouch = 0;
+    for (const l of m.out().split('\n')) {
+      if (!l.startsWith('{')) continue;
+      const r = JSON.parse(l);
+      if (r.pid === storm.pid && r.ustack[0]?.startsWith('storm_touch+')) inTouch += r.count;
+    }
+    return { rate, scope: perPid ? '-p' : 'system', achieved: touched / (Number(res?.[2] ?? NaN) / 1e9), touched, accounting, inTouch, hwm, code };
+  } finally {
+    storm.kill('SIGKILL');
+    for (let i = 0; i < 50 && fs.existsSync(CG); i++) {
+      try {
+        fs.rmdirSync(CG);
+      } catch {
+        await sleep(100);
+      }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  for (const rate of [50_000, 200_000]) for (const perPid of [true, false]) rows.push(await run(rate, perPid));
+  const mib = (b: number) => (b / 1048576).toFixed(0);
+  const out: string[] = [];
+  out.push(
+    `${new Date().toISOString()}, load ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}, ${os.cpus().length} CPUs; storm ${SECONDS} s; bound ${mib(MEMORY_BOUND_BYTES)} MiB`,
+  );
+  out.push('');
+  out.push('target/s  scope   storm/s  storm faults  in report   events    DWARF   fp(ring full)  dropped  peak RSS MiB  exit');
+  for (const r of rows) {
+    const a = r.accounting;
+    const dropped = (a.dropped_stack_limit ?? 0) + (a.dropped_kernel ?? 0);
+    out.push(
+      `${String(r.rate).padStart(8)}  ${r.scope.padEnd(6)} ${r.achieved.toFixed(0).padStart(8)}  ${String(r.touched).padStart(12)}  ${String(r.inTouch).padStart(9)}  ` +
+        `${String(a.events).padStart(7)}  ${String(a.dwarf).padStart(7)}  ${`${a.frame_pointer}(${a.fp_ring_full})`.padStart(13)}  ${String(dropped).padStart(7)}  ` +
+        `${mib(Math.max(r.hwm, a.peak_rss_bytes ?? 0)).padStart(12)}  ${r.code}`,
+    );
+  }
+  out.push('');
+  out.push('accounting: events = DWARF + frame-pointer + dropped, per run:');
+  for (const r of rows) {
+    const a = r.accounting;
+    const sum = a.dwarf + a.frame_pointer + a.dropped_stack_limit + a.dropped_kernel;
+    out.push(
+      `  ${r.rate}/s ${r.scope}: ${sum} of ${a.events} ${sum === a.events ? '(adds up)' : '(DOES NOT ADD UP)'}; storm faults in storm_touch ${r.inTouch} + dropped ${a.dropped_stack_limit + a.dropped_kernel} >= ${r.touched}`,
+    );
+  }
+  out.push('');
+  out.push(
+    ...targetLines(
+      rows.map((r) => ({
+        what: `peak RSS / documented bound, ${r.rate}/s ${r.scope}`,
+        value: Math.max(r.hwm, r.accounting.peak_rss_bytes ?? 0) / MEMORY_BOUND_BYTES,
+        below: 1,
+        unit: 'x',
+      })),
+    ),
+  );
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench:storm: ${e instanceof Error ? e.message : e}\n`);
+  process.exit(1);
+});
