@@ -2,15 +2,17 @@
 // The dashboard served by `memscope agent` at GET /, in a real browser, with what only the agent
 // knows: the container name of a workload (a CRI-O container: its cgroup and the runtime's OCI
 // config written by this test), the fault stacks it kept for a process (no trace started from the
-// page), and an OOM post-mortem with the victim's function in its flame graph.
+// page), a fault trace started from the page as a window on the agent's own collections (no tool
+// started), each process's swap-ins, and an OOM post-mortem with the victim's function in its flame
+// graph.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { MEMSCOPE, Running, start } from './lib/run';
-import { MemoryCgroup } from './lib/scenario';
+import { jsonLines, MEMSCOPE, Running, start, startMemscope } from './lib/run';
+import { MemoryCgroup, Swapfile } from './lib/scenario';
 import { workload } from './lib/workloads';
 import { assertNothingLoaded } from './lib/bpf';
 import { screenshot, TestBrowser, WatchedPage } from './lib/browser';
@@ -30,6 +32,21 @@ async function freePort(): Promise<number> {
   const port = (s.address() as net.AddressInfo).port;
   await new Promise((r) => s.close(r));
   return port;
+}
+
+/** The command lines of a process's descendants. */
+function descendants(pid: number): string[] {
+  const out: string[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const ppid = Number(/\) \S+ (\d+)/.exec(fs.readFileSync(`/proc/${d}/stat`, 'utf8'))![1]);
+      if (ppid === pid) out.push(fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' '), ...descendants(Number(d)));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
 }
 
 async function until(w: WatchedPage, expr: string, timeoutMs = 30_000): Promise<void> {
@@ -139,5 +156,85 @@ test("the agent's OOM post-mortem: on the timeline and in the OOM view within 5 
   } finally {
     hog.kill();
     cg.dispose();
+  }
+});
+
+test("a fault trace started from the agent's page is a window on the agent's own collections: the workload's function with its exact count, no tool started", async () => {
+  const wl = start(workload('fault_touch'), [String(PAGES)]);
+  try {
+    await wl.waitFor('ready');
+    const w = await browser.open(`${base}/#/process/${wl.pid}`);
+    await w.page.waitForSelector('.view.process[data-loaded=yes] section.profile.faults');
+    await w.page.fill('section.faults input.seconds', '60');
+    await w.page.click('button.start-faults');
+    await w.page.waitForSelector('section.faults[data-state=running]', { timeout: 30_000 });
+    assert.deepEqual(descendants(agent.pid), [], 'the agent started a process for the trace');
+    wl.send('go');
+    await wl.waitFor('done');
+    // the workload exits: the trace ends with the agent's last collection
+    await w.page.waitForSelector('section.faults[data-state=done]', { timeout: 30_000 });
+    const frame = 'touch_pages [fault_touch]';
+    const cell = `section.faults table.top-stacks tr[data-frame="${frame}"] td[data-value]`;
+    await w.page.waitForSelector(cell);
+    const count = Number(await w.page.getAttribute(cell, 'data-value'));
+    assert.ok(count >= PAGES && count <= PAGES + ALLOWANCE, `touch_pages faults: ${count}`);
+    // only what faulted after the start: main's faults before "go" (the workload's setup) are not in it
+    const folded = await w.page.evaluate<string>(`fetch(document.querySelector('section.faults a.dl-folded').href).then((r) => r.text())`);
+    assert.match(folded, new RegExp(`^fault_touch;(.*;)?main \\[fault_touch\\];touch_pages \\[fault_touch\\] ${count}$`, 'm'));
+    const total = folded
+      .trim()
+      .split('\n')
+      .reduce((a, l) => a + Number(/ (\d+)$/.exec(l)![1]), 0);
+    assert.ok(total - count <= ALLOWANCE, `faults besides touch_pages in the window: ${total - count}\n${folded}`);
+    assert.equal(await w.page.textContent(`section.faults .flame-chart g[name="${frame}"] title`), `${frame} (${count.toLocaleString('en-US')} faults)`);
+    assert.deepEqual(w.dialogs, []);
+    assert.deepEqual(w.errors, []);
+    await w.page.close();
+  } finally {
+    wl.kill();
+  }
+});
+
+test("the table's swap-ins: a workload that swaps in its memcg shows a swap-in rate and the pages it swapped in, as many as swapin counted for it", async () => {
+  const swap = new Swapfile(256, '/var/tmp/memscope_dash_swapin.swap');
+  const cg = new MemoryCgroup('memscope_dash_swapin', 32 << 20, { swappiness: 100 });
+  // 128 MiB written three times in a 32 MiB memcg: passes 2-3 read back what was swapped out; then it holds
+  const argv = cg.wrap([workload('mem_hog'), '128', '3', 'hold']);
+  const hog = new Running(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }));
+  let ref: Running | null = null;
+  try {
+    await hog.waitFor('ready');
+    ref = await startMemscope(['swapin', '--json', '-p', String(hog.pid)]);
+    const w = await browser.open(`${base}/#/processes`);
+    const cell = `table.procs tr[data-pid="${hog.pid}"] td[data-key=swapins]`;
+    await w.page.waitForSelector(cell, { timeout: 15_000 });
+    assert.equal(await w.page.getAttribute(cell, 'data-total'), '0');
+    hog.send('go');
+    // the rate column while it swaps in (the table refreshes every 2 s, the passes take longer)
+    let maxRate = 0;
+    while (!hog.stdout.includes('done')) {
+      const t = (await w.page.textContent(cell).catch(() => null)) ?? '';
+      maxRate = Math.max(maxRate, Number(t.replace(/[^\d.]/g, '')) || 0);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const r = await ref.interrupt();
+    const counted = jsonLines(r.stdout).reduce((a, x) => a + x.pages, 0);
+    assert.ok(counted > 0, `swapin counted nothing: ${r.stdout} ${r.stderr}`);
+    await until(w, `document.querySelector(${JSON.stringify(cell)})?.dataset.total === '${counted}'`, 10_000);
+    console.log(`# swap-ins of mem_hog: ${counted} pages; highest rate shown ${maxRate}/s`);
+    assert.ok(maxRate > 0, 'no swap-in rate was shown while it swapped in');
+    // the process view says the same
+    await w.page.click(`table.procs tr[data-pid="${hog.pid}"]`);
+    await w.page.waitForSelector(`.view.process[data-pid="${hog.pid}"][data-loaded=yes]`);
+    const dd = await w.page.evaluate<string>(`[...document.querySelectorAll('.figures dt')].find((d) => d.textContent === 'swap-ins').nextSibling.textContent`);
+    assert.match(dd, new RegExp(`, ${counted.toLocaleString('en-US')} pages in all$`));
+    assert.deepEqual(w.dialogs, []);
+    assert.deepEqual(w.errors, []);
+    await w.page.close();
+  } finally {
+    ref?.kill();
+    hog.kill();
+    cg.dispose();
+    swap.dispose();
   }
 });

@@ -2,13 +2,16 @@
 // The dashboard (src/dashboard) served by the agent at GET /, with the agent's collectors as its
 // sources: container names from the resolver, reclaim and compaction time from vmscan's and
 // compaction's BPF totals, OOM post-mortems with the victim's fault stacks, and every process's
-// fault stacks kept since the agent first saw it. memleak on demand stays the dashboard's own
+// fault stacks kept since the agent first saw it, page faults traced from the page as a window on
+// those same collections, and each process's swap-ins. memleak on demand stays the dashboard's own
 // (the memleak tool as a child, as /debug/pprof/heap does).
 import { formatFrame, Frame } from '../core/frames';
 import { createDashboard, Dashboard, DashboardSources, OomRecord, Profile, StackValue } from '../dashboard/index';
+import { subprocessTrace } from '../dashboard/fallback';
 import { readTotals } from '../tools/vmscan';
 import type { Authenticator } from './auth';
 import type { Collectors } from './collectors';
+import { keptFaultTrace, swapinsByPid } from './dash-sources';
 
 // vmscan's totals, in nanoseconds: [shrink_slab, direct, memcg, ...]; shrink_slab runs inside the
 // other two, so reclaim time is direct + memcg
@@ -70,6 +73,11 @@ export function agentDashboard(c: Collectors, auth: Authenticator, loopbackOnly:
       if (!p) return null;
       const stacks = merged([...p.stacks.values()].map((s) => stackValue(p.comm, c.symbolize(pid, s), s.count)));
       return { unit: 'faults', stacks, t: Date.now() };
+    },
+    swapinsByPid: () => swapinsByPid(c),
+    trace(kind, pid, seconds, cb) {
+      if (kind === 'memleak') return subprocessTrace(kind, pid, seconds, cb);
+      return keptFaultTrace(c, (comm, _pid, st) => merged(st.map((s) => stackValue(comm, s.frames, s.count))), pid, seconds, cb);
     },
   };
   return createDashboard({ sources, loopbackOnly, token: { required: () => auth.required(), matches: (t) => auth.matches(t) } });

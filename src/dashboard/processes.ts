@@ -78,7 +78,7 @@ export class ProcessTable {
       const rss = status.values.VmRSS ?? st.rss * PAGE_KB;
       if (status.values.VmRSS === undefined) continue; // kernel threads (and zombies) hold no user memory
       const faults = st.minflt + st.majflt;
-      const cur: Prev = { t: now, rss, faults, swapins: swapins?.get(pid), start: st.starttime };
+      const cur: Prev = { t: now, rss, faults, swapins: swapins ? (swapins.get(pid) ?? 0) : undefined, start: st.starttime };
       const p = this.prev.get(pid);
       const same = p && p.start === st.starttime; // a reused pid is a new process
       const dt = same ? (now - p.t) / 1000 : 0;
@@ -95,7 +95,7 @@ export class ProcessTable {
         swap: status.values.VmSwap ?? 0,
         growth: same && dt > 0 ? (rss - p.rss) / dt : 0,
         faultsPerSec: same && dt > 0 ? (faults - p.faults) / dt : 0,
-        ...(swapins ? { swapinsPerSec: same && dt > 0 && p.swapins !== undefined ? ((cur.swapins ?? 0) - p.swapins) / dt : 0 } : {}),
+        ...(swapins ? { swapins: cur.swapins, swapinsPerSec: same && dt > 0 && p.swapins !== undefined ? (cur.swapins! - p.swapins) / dt : 0 } : {}),
         cgroup: cg.path,
         container: ctr?.name ?? ctr?.id?.slice(0, 12) ?? '',
         cgUsage: fig.usage,

@@ -47,6 +47,8 @@ export interface ProcessRow {
   faultsPerSec: number;
   /** swap-ins per second (only when the host counts them per process) */
   swapinsPerSec?: number;
+  /** pages swapped in since the host first counted the process */
+  swapins?: number;
   cgroup: string;
   container: string;
   /** bytes; limit null when unlimited */

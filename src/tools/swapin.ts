@@ -12,7 +12,7 @@ import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
 
 /** struct swapin_key (bpf/swapin.bpf.c). */
-const SWAPIN_KEY = struct([
+export const SWAPIN_KEY = struct([
   ['pid', 'u32'],
   ['zswap', 'u32'],
   ['comm', 'char[16]'],

@@ -202,6 +202,7 @@ export function processView(live: Live, pid: number): View {
             ['growth', `${kb(r.growth)}/s`],
             ['faults', `${rate(r.faultsPerSec)}/s`],
             ['swap', kb(r.swap)],
+            ...(r.swapins !== undefined ? [['swap-ins', `${rate(r.swapinsPerSec ?? 0)}/s, ${int(r.swapins)} pages in all`]] : []),
             ['container', r.container || '–'],
             ['memory cgroup', r.cgroup],
             ['usage / limit', r.cgLimit ? `${bytes(r.cgUsage)} / ${bytes(r.cgLimit)}` : `${bytes(r.cgUsage)} / no limit`],
@@ -254,7 +255,8 @@ export function processView(live: Live, pid: number): View {
   // diff of two shows what faulted in between
   let keptTotal = -1;
   const showKept = (d: Detail) => {
-    if (!faults || !d.faults) return;
+    // a trace started from the page owns the section from then on (its window, not the running total)
+    if (!faults || !d.faults || faults.job) return;
     const total = d.faults.stacks.reduce((a, s) => a + s.value, 0);
     if (total === keptTotal) return;
     keptTotal = total;

@@ -91,6 +91,10 @@ export function processesView(_live: Live): View {
       for (const c of COLS) {
         const td = h('td', { class: c.num ? 'num' : '', 'data-key': c.key }, c.key === 'comm' ? h('a', { href: `#/process/${r.pid}` }, c.show(r)) : c.show(r));
         if (c.key === 'comm' || c.key === 'cgroup') td.title = c.key === 'comm' ? r.cmdline : r.cgroup;
+        if (c.key === 'swapins' && r.swapins !== undefined) {
+          td.dataset.total = String(r.swapins);
+          td.title = `${int(r.swapins)} pages swapped in since the agent first saw it`;
+        }
         tr.appendChild(td);
       }
       on(tr, 'click', (e) => {
