@@ -18,6 +18,7 @@ import { MemoryCgroup } from './lib/scenario';
 import { workload } from './lib/workloads';
 import { assertNothingLoaded } from './lib/bpf';
 import { screenshot, TestBrowser, WatchedPage } from './lib/browser';
+import { slope } from '../src/tools/memleak/growth';
 
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const HOSTILE_CG = '<svg onload=alert(2)>';
@@ -233,6 +234,100 @@ test('memleak started from the page shows the leak site with its exact outstandi
     await w.page.waitForSelector('section.memleak section.flame.diff');
     await w.page.click('section.memleak button.stop');
     await w.page.waitForSelector('section.memleak[data-state=done]', { timeout: 30_000 });
+    clean(w);
+    await w.page.close();
+  } finally {
+    wl.kill();
+  }
+});
+
+/** web/src/format.ts's bytes() for 1 KiB and up (as the page's labels show them) */
+function kib(n: number): string {
+  const UNITS = ['KiB', 'MiB', 'GiB'];
+  let v = Math.abs(n) / 1024;
+  let i = 0;
+  while (v >= 1024 && i < UNITS.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 100 || (i === 0 && Number.isInteger(v)) ? Math.round(v) : v.toFixed(1)} ${UNITS[i]}`;
+}
+
+test("memleak from the page: a stack's growth rate is the slope of its outstanding bytes over the tracer's report times, and matches a leak of known rate; the diff of two reports and the icicle view", async () => {
+  // leak_tick mallocs N bytes every P ms: RATE bytes per second
+  const N = 1024;
+  const P = 100;
+  const RATE = (N * 1000) / P;
+  const wl = start(workload('leak_rate'), [String(N), String(P)]);
+  try {
+    await wl.waitFor('ready');
+    const w = await browser.open(`${base}/#/process/${wl.pid}`);
+    await w.page.waitForSelector('.view.process[data-loaded=yes] section.profile.memleak');
+    await w.page.fill('section.memleak input.seconds', '120');
+    await w.page.click('button.start-memleak');
+    await w.page.waitForSelector('section.memleak[data-state=running]', { timeout: 30_000 });
+    wl.send('go');
+    const frame = 'leak_tick [leak_rate]';
+    const read = () =>
+      w.page.evaluate<{ report: number; t: number; bytes: number; growth: string } | null>(`(() => {
+        const t = document.querySelector('section.memleak table.top-stacks');
+        const r = t && t.querySelector('tr[data-frame=${JSON.stringify(frame)}]');
+        if (!r) return null;
+        return { report: Number(t.dataset.report), t: Number(t.dataset.t), bytes: Number(r.querySelector('td[data-value]').dataset.value), growth: r.querySelector('td.growth').dataset.growth };
+      })()`);
+    // every report from the first that holds the leak: 12 is as many as memleak's slope uses
+    const points: { report: number; t: number; bytes: number; growth: string }[] = [];
+    const deadline = Date.now() + 60_000;
+    while (points.length < 12) {
+      assert.ok(Date.now() < deadline, `reports seen: ${JSON.stringify(points)}`);
+      const p = await read();
+      if (p && p.report !== points[points.length - 1]?.report) points.push(p);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    points.forEach((p, i) => {
+      assert.equal(p.bytes % N, 0, `outstanding bytes are whole ticks: ${p.bytes}`);
+      if (i === 0) return;
+      assert.equal(p.report, points[i - 1].report + 1, 'a report was missed');
+      assert.ok(p.bytes >= points[i - 1].bytes && p.t > points[i - 1].t);
+      // the rate shown is the least-squares slope of outstanding bytes over the report times the
+      // tracer stamped (not over a nominal 1 s a report)
+      const fit = Math.round(slope(points.slice(0, i + 1).map((q) => [q.t / 1000, q.bytes])));
+      assert.ok(Math.abs(Number(p.growth) - fit) <= 1, `report ${p.report}: growth ${p.growth}, slope ${fit}`);
+    });
+    // against the known rate: the outstanding bytes are a staircase of N-byte steps, at most one
+    // step off the line RATE*t; over a span S that moves a least-squares slope by at most ~1.5 N/S
+    // (evenly spaced reports), allowed twice that for uneven ones. S from the tracer's own times.
+    const last = points[points.length - 1];
+    const span = (last.t - points[0].t) / 1000;
+    const tolerance = (3 * N) / span;
+    console.log(`# leak_tick: growth shown ${last.growth} B/s, known ${RATE} B/s, tolerance ${tolerance.toFixed(0)} B/s over ${span.toFixed(2)} s`);
+    assert.ok(Math.abs(Number(last.growth) - RATE) <= tolerance, `growth ${last.growth} B/s, expected ${RATE} ± ${tolerance.toFixed(0)}`);
+    const growthCell = await w.page.textContent(`section.memleak table.top-stacks tr[data-frame="${frame}"] td.growth`);
+    assert.match(growthCell ?? '', /^\+\d+(\.\d)? KiB\/s$/);
+    // stopped: its last report, then the diff of the first report that held the leak and the last
+    await w.page.click('section.memleak button.stop');
+    await w.page.waitForSelector('section.memleak[data-state=done]', { timeout: 30_000 });
+    const fin = (await read())!;
+    const first = await w.page.evaluate<string>(
+      `[...document.querySelectorAll('section.memleak select[aria-label="first window"] option')].find((o) => / report ${points[0].report} /.test(o.textContent)).value`,
+    );
+    await w.page.selectOption('section.memleak select[aria-label="first window"]', first);
+    await w.page.check('section.memleak input.diff-toggle');
+    await w.page.waitForSelector('section.memleak section.flame.diff');
+    const g = `section.memleak .flame-chart g[name="${frame}"]`;
+    const title = (await w.page.textContent(`${g} title`)) ?? '';
+    assert.ok(title.endsWith(`, change +${kib(fin.bytes - points[0].bytes)})`), `${title} (${points[0].bytes} → ${fin.bytes})`);
+    // the icicle view: the root on top, the leak site below it; the flame graph has them the other way
+    const top = (sel: string) => w.page.evaluate<number>(`document.querySelector(${JSON.stringify(sel)}).getBoundingClientRect().top`);
+    const root = 'section.memleak .flame-chart g[name="all"]';
+    assert.ok((await top(root)) > (await top(g)), 'flame graph: the root is at the bottom');
+    await w.page.check('section.memleak input.flame-invert');
+    await until(
+      w,
+      `document.querySelector(${JSON.stringify(root)}).getBoundingClientRect().top < document.querySelector(${JSON.stringify(g)}).getBoundingClientRect().top`,
+      5000,
+    );
+    assert.ok((await w.page.textContent(`${g} title`))?.endsWith(`, change +${kib(fin.bytes - points[0].bytes)})`), 'the icicle view draws the diff too');
     clean(w);
     await w.page.close();
   } finally {

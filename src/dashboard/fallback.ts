@@ -41,6 +41,8 @@ export function recordsToStacks(recs: { ustack?: string[]; kstack?: string[]; co
 /** The fields of faults' and memleak's JSON records the dashboard reads. */
 interface ToolRecord {
   report?: number;
+  /** memleak: when the report was read (ms since the epoch), the time its growth is computed with */
+  time_ms?: number;
   comm?: string;
   count?: number;
   bytes?: number;
@@ -65,7 +67,8 @@ export function subprocessTrace(kind: JobKind, pid: number, seconds: number, cb:
     if (!batch.length) return;
     const unit: Profile['unit'] = kind === 'faults' ? 'faults' : 'bytes';
     const stacks = recordsToStacks(batch.map((r) => ({ ...r, v: (kind === 'faults' ? r.count : r.bytes) ?? 0, growth: r.growth_bytes_per_sec })));
-    cb.onProfile({ unit, stacks, t: Date.now() });
+    // memleak's own read time, so the page's report times are those its growth rates use
+    cb.onProfile({ unit, stacks, t: batch[0].time_ms ?? Date.now() });
     batch = [];
   };
   const onLine = (l: string) => {

@@ -109,6 +109,8 @@ export class Reporter {
       printJson({
         report: this.reports,
         time,
+        // the report's read time to the millisecond: the growth slope's x (a reader can check it)
+        time_ms: now,
         ...(this.s.perProcess ? { pid: r.pid, comm: r.comm } : {}),
         bytes: Math.round(r.bytes),
         allocations: Math.round(r.count),

@@ -19,12 +19,14 @@ interface Detail {
 
 /** A window of a profile the diff can pick. */
 interface Win {
+  /** stable while older windows are dropped (an option's value must keep naming its window) */
+  id: number;
   label: string;
   stacks: StackValue[];
 }
 const MAX_WINDOWS = 20;
 
-function topStacks(p: Profile, kind: JobKind): HTMLElement {
+function topStacks(p: Profile, kind: JobKind, report: number | undefined): HTMLElement {
   const rows = p.stacks
     .slice(0, 20)
     .map((s) =>
@@ -33,7 +35,9 @@ function topStacks(p: Profile, kind: JobKind): HTMLElement {
         { 'data-frame': s.frames[s.frames.length - 1] ?? '' },
         h('td', { class: 'fn' }, s.frames[s.frames.length - 1] ?? '?'),
         h('td', { class: 'num', 'data-value': s.value }, kind === 'faults' ? int(s.value) : bytes(s.value)),
-        kind === 'memleak' ? h('td', { class: 'num' }, s.growth === undefined ? '–' : `${s.growth >= 0 ? '+' : ''}${bytes(s.growth)}/s`) : null,
+        kind === 'memleak'
+          ? h('td', { class: 'num growth', 'data-growth': s.growth ?? '' }, s.growth === undefined ? '–' : `${s.growth >= 0 ? '+' : ''}${bytes(s.growth)}/s`)
+          : null,
         h('td', { class: 'stack' }, s.frames.slice(0, -1).reverse().slice(0, 4).join(' ← ')),
       ),
     );
@@ -42,7 +46,8 @@ function topStacks(p: Profile, kind: JobKind): HTMLElement {
     { class: 'scroll' },
     h(
       'table',
-      { class: 'top-stacks', 'data-kind': kind },
+      // the report's time (the tracer's, which its growth rates are computed with) and number
+      { class: 'top-stacks', 'data-kind': kind, 'data-t': p.t, 'data-report': report ?? '' },
       h(
         'thead',
         {},
@@ -70,6 +75,7 @@ class ProfileSection {
   private readonly b = h('select', { 'aria-label': 'second window' });
   private readonly diff = h('input', { type: 'checkbox', class: 'diff-toggle' });
   private windows: Win[] = [];
+  private nextWin = 0;
   private readonly diffBar: HTMLElement;
   private latest: Profile | null = null;
   readonly seconds: HTMLInputElement;
@@ -109,10 +115,10 @@ class ProfileSection {
   /** A profile arrived (a report of the running job, or the agent's kept stacks). */
   show(p: Profile, label: string, job?: JobState): void {
     this.latest = p;
-    this.addWindow({ label, stacks: p.stacks });
+    this.addWindow({ id: this.nextWin++, label, stacks: p.stacks });
     this.draw();
     clear(this.table);
-    this.table.appendChild(topStacks(p, this.kind));
+    this.table.appendChild(topStacks(p, this.kind, job?.reports));
     if (job) this.setLinks(job);
   }
 
@@ -136,20 +142,21 @@ class ProfileSection {
   private addWindow(w: Win): void {
     this.windows.push(w);
     if (this.windows.length > MAX_WINDOWS) this.windows.shift();
+    const has = (v: string) => v !== '' && this.windows.some((x) => String(x.id) === v);
+    const keepA = this.a.value;
     for (const sel of [this.a, this.b]) {
-      const keep = sel.value;
       clear(sel);
-      this.windows.forEach((x, i) => sel.appendChild(h('option', { value: i }, x.label)));
-      sel.value = keep && Number(keep) < this.windows.length ? keep : String(sel === this.a ? 0 : this.windows.length - 1);
+      for (const x of this.windows) sel.appendChild(h('option', { value: x.id }, x.label));
     }
-    this.b.value = String(this.windows.length - 1);
+    this.a.value = has(keepA) ? keepA : String(this.windows[0].id);
+    this.b.value = String(w.id); // the second window follows the latest
     this.diffBar.hidden = this.windows.length < 2;
   }
 
   private draw(): void {
     if (this.diff.checked && this.windows.length > 1) {
-      const a = this.windows[Number(this.a.value)] ?? this.windows[0];
-      const b = this.windows[Number(this.b.value)] ?? this.windows[this.windows.length - 1];
+      const a = this.windows.find((x) => String(x.id) === this.a.value) ?? this.windows[0];
+      const b = this.windows.find((x) => String(x.id) === this.b.value) ?? this.windows[this.windows.length - 1];
       this.flame.set(b.stacks, a.stacks);
     } else if (this.latest) {
       this.flame.set(this.latest.stacks);
