@@ -39,6 +39,9 @@ export function agentDashboard(c: Collectors, auth: Authenticator, loopbackOnly:
   // post-mortems carry a wall-clock string; the dashboard places them on its timeline by when it
   // first saw them (within a second: it asks every second)
   const seenAt = new Map<number, number>();
+  // a post-mortem does not change once recorded: converted (and its stacks symbolized) once, not
+  // at every sample; only those the OOM store still holds are kept
+  const converted = new Map<number, OomRecord>();
   const sources: DashboardSources = {
     container(cgroup) {
       const k = c.containers.ofCgroupPath(cgroup);
@@ -50,10 +53,17 @@ export function agentDashboard(c: Collectors, auth: Authenticator, loopbackOnly:
       return { reclaim: ((t[T_DIRECT] ?? 0) + (t[T_MEMCG] ?? 0)) / 1e9, compaction: c.compaction.sumNs / 1e9 };
     },
     oomRecords(): OomRecord[] {
-      return c.ooms.list().map((k) => {
+      const list = c.ooms.list();
+      if (converted.size > list.length) {
+        const held = new Set(list.map((k) => k.id));
+        for (const id of converted.keys()) if (!held.has(id)) converted.delete(id);
+      }
+      return list.map((k) => {
         if (!seenAt.has(k.id)) seenAt.set(k.id, Date.now());
         if (seenAt.size > 10_000) seenAt.delete(seenAt.keys().next().value!);
-        return {
+        const done = converted.get(k.id);
+        if (done) return done;
+        const r: OomRecord = {
           id: k.id,
           t: seenAt.get(k.id)!,
           trigger: { comm: k.trigger.comm, pid: k.trigger.pid },
@@ -66,6 +76,8 @@ export function agentDashboard(c: Collectors, auth: Authenticator, loopbackOnly:
           rssKb: { anon: k.anon_rss_kb, file: k.file_rss_kb, shmem: k.shmem_rss_kb },
           stacks: merged(k.victim_fault_stacks.map((s) => stackValue(k.victim.comm, s.user, s.count))),
         };
+        converted.set(k.id, r);
+        return r;
       });
     },
     faultProfile(pid): Profile | null {

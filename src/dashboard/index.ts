@@ -42,6 +42,19 @@ export interface DashboardOptions {
   /** only loopback Host names are accepted (the default) */
   loopbackOnly?: boolean;
   assetDir?: string;
+  /** ms between the overview's samples (default 1000, or MEMSCOPE_DASHBOARD_SAMPLE_MS) */
+  sampleMs?: number;
+}
+
+/**
+ * The sample interval. MEMSCOPE_DASHBOARD_SAMPLE_MS (10 to 1000) is for the soak test and bench
+ * (test/dashboard-soak.test.ts, bench/dashboard-soak.ts): the ring and the page keep the same 3,600
+ * samples, so an hour's updates arrive in minutes.
+ */
+function sampleInterval(given?: number): number {
+  if (given !== undefined) return given;
+  const v = Number(process.env.MEMSCOPE_DASHBOARD_SAMPLE_MS);
+  return Number.isInteger(v) && v >= 10 && v <= 1000 ? v : 1000;
 }
 
 export interface Dashboard {
@@ -72,7 +85,7 @@ export function createDashboard(opts: DashboardOptions = {}): Dashboard {
     (s) => hub.broadcast('sample', s, s.seq),
     (r) => hub.broadcast('oom', r),
   );
-  monitor.start();
+  monitor.start(sampleInterval(opts.sampleMs));
   const assetDir = opts.assetDir ?? ASSET_DIR;
   // the bundle's files, listed once: only these names are ever served (no path from the URL reaches the disk)
   const assets = new Map<string, string>();

@@ -36,6 +36,10 @@ live.on('conn', () => {
 });
 // which server instance the page follows (a restart shows as a new one)
 live.on('reset', () => (document.body.dataset.instance = live.instance));
+// how many samples the page holds (bounded by MAX_SAMPLES: the soak test reads it)
+const held = () => (document.body.dataset.samples = String(live.samples.length));
+live.on('sample', held);
+live.on('reset', held);
 window.addEventListener('hashchange', route);
 getSession()
   .catch(() => null)

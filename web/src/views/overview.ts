@@ -155,13 +155,23 @@ export function overviewView(live: Live): View {
       );
     }
   };
-  let n = 0;
   const refreshFindings = () => getJson<Finding[]>('/api/dash/findings').then(renderFindings, () => undefined);
+  // one redraw per frame however fast samples come (a reconnect replays many at once), and the
+  // findings every 5 s
+  let drawing = 0;
+  let findingsAt = Date.now();
   const offs = [
     live.on('sample', () => {
-      update();
-      drawStrip();
-      if (++n % 5 === 0) void refreshFindings();
+      if (!drawing)
+        drawing = requestAnimationFrame(() => {
+          drawing = 0;
+          update();
+          drawStrip();
+        });
+      if (Date.now() - findingsAt >= 5000) {
+        findingsAt = Date.now();
+        void refreshFindings();
+      }
     }),
     live.on('reset', () => {
       build();
@@ -187,6 +197,7 @@ export function overviewView(live: Live): View {
   return {
     el,
     dispose: () => {
+      cancelAnimationFrame(drawing);
       offs.forEach((f) => f());
       ro.disconnect();
       plots.forEach((p) => p.destroy());
