@@ -166,8 +166,12 @@ static inline void unlock(void)
 static void *pending_frees[PENDING_FREES];
 static unsigned long npending;
 
+static int attach_stopped(void); /* memscope_attach.c: memleak -p --sample-bytes, memscope gone */
+
 static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k, void *caller)
 {
+	if (attach_stopped())
+		return;
 	struct node *n = __libc_malloc(sizeof(*n));
 	if (!n)
 		return;
@@ -335,3 +339,5 @@ __attribute__((constructor)) static void sampler_init(void)
 	for (int i = 0; i < SITES; i++)
 		site_countdown[i] = 0;
 }
+
+#include "memscope_attach.c"

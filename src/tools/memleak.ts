@@ -11,6 +11,9 @@ import { Collector } from './memleak/collect';
 import { configure, MemleakOptions, validate } from './memleak/options';
 import { Reporter } from './memleak/report';
 import { UserStacks } from './memleak/stacks';
+import { checkTarget } from '../engine/target';
+import { visiblePath } from './memleak/got';
+import { planAttach } from './memleak/inject';
 
 export const tool: Tool<MemleakOptions, [number?, number?]> = {
   name: 'memleak',
@@ -18,6 +21,14 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
   configure,
   async run(opts: MemleakOptions, [interval, count]: [number?, number?]) {
     const s = validate(opts, interval, count);
+    if (s.sampler && opts.pid !== undefined) {
+      // -p --sample-bytes: refused here, before anything is loaded, where loading the sampler is not safe
+      checkTarget(opts);
+      const plan = (s.attachPlan = planAttach(opts.pid, s.sampler));
+      s.sampler = visiblePath(opts.pid, plan.shim);
+      if (plan.preloaded)
+        s.estimateNote = ` (estimates: sampled 1 per ${plan.rate} bytes by the sampler it preloads; memory allocated before the attach is not counted)`;
+    }
     const symbolizer = new Symbolizer();
     const stacks = new UserStacks(s, symbolizer);
     const reporter = new Reporter(s, new Collector(s, symbolizer, stacks), symbolizer);
@@ -57,6 +68,9 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         reporter.report(obj, false);
       },
       async finish(obj, reason: StopReason) {
+        // the process's allocator slots back to glibc first: it runs on as before while the report is made
+        const back = s.injected?.detach();
+        if (back !== undefined && opts.verbose) process.stderr.write(`memscope: ${back} allocator slots of PID ${opts.pid} put back\n`);
         if (s.unwind !== 'fp') await stacks.settle();
         // the last interval's report is the summary; folded stacks and SVG are made once, here
         if (reason !== 'count' || opts.folded || opts.svg || opts.pprof) reporter.report(obj, true);

@@ -11,6 +11,7 @@ import { chooseSource, ProbeGroup } from '../../engine/sources';
 import { readMaps } from '../../procfs/maps';
 import { ElfFile } from '../../symbols/elf';
 import type { Settings } from './options';
+import { inject } from './inject';
 import { emulatedProbeOffset } from './probe-offset';
 import { SAMPLER_ALLOC_HOOK, SAMPLER_FREE_HOOK } from './sampler';
 
@@ -222,9 +223,22 @@ export async function attachAllocator(obj: BpfObject, pid: number | undefined, s
   if (pid === undefined) return;
   const { opts } = s;
   if (s.sampler) {
+    // the hooks first: the sampler's first samples after the slots are redirected are seen
     obj.attachUprobe('sampled_alloc', s.sampler, SAMPLER_ALLOC_HOOK, { pid });
     obj.attachUprobe('sampled_free', s.sampler, SAMPLER_FREE_HOOK, { pid });
     if (opts.verbose) process.stderr.write(`memscope: sampler ${s.sampler} (1 per ${opts.sampleBytes} bytes)\n`);
+    const plan = s.attachPlan;
+    if (plan?.preloaded) {
+      process.stderr.write(`memscope: memleak: PID ${pid} preloads the sampler (memleak -c): probing its hooks at its rate, 1 per ${plan.rate} bytes\n`);
+    } else if (plan) {
+      const inj = (s.injected = inject(plan, opts.sampleBytes!));
+      if (!inj.slots.length) throw new MemscopeError(`PID ${pid} has no allocator slot to redirect (its modules call no malloc through a GOT)`);
+      process.stderr.write(
+        `memscope: memleak: sampler loaded into PID ${pid} (thread ${inj.tid} stopped ${inj.pauseMs.toFixed(2)} ms, ` +
+          `${inj.slots.length} allocator slots redirected); memory allocated before now is not counted\n`,
+      );
+      if (opts.verbose) for (const x of inj.slots) process.stderr.write(`memscope: ${x.fn} slot of ${x.module} -> sampler\n`);
+    }
     return;
   }
   const libc = libcOf(pid);

@@ -6,6 +6,7 @@ import { addCommonOptions, addInterval, CommonOptions, InvalidArgumentError, Opt
 import { UsageError } from '../../core/errors';
 import { addUnwindOptions, UnwindMode, UnwindOptions } from '../../unwind/dwarf-stacks';
 import { examples } from '../tool';
+import type { AttachPlan, Injected } from './inject';
 import { samplerLibrary } from './sampler';
 
 export interface MemleakOptions extends CommonOptions, UnwindOptions {
@@ -30,8 +31,12 @@ export interface Settings {
   user: boolean;
   /** rows keep their process (text of kernel mode merges processes, as BCC does) */
   perProcess: boolean;
-  /** --sample-bytes: the path of the preloaded sampler */
+  /** --sample-bytes: the path of the sampler (preloaded by -c, loaded into the process by -p) */
   sampler?: string;
+  /** -p --sample-bytes: how the sampler gets into the running process (memleak.ts plans it) */
+  attachPlan?: AttachPlan;
+  /** -p --sample-bytes once loaded: the redirected slots, put back at the end */
+  injected?: Injected;
   /** -s N */
   rate: number;
   /** totals are estimates (sampled) */
@@ -64,7 +69,11 @@ export function configure(cmd: Command): void {
     .option('-z, --min-size <BYTES>', 'only allocations of at least BYTES', parseSize)
     .option('-Z, --max-size <BYTES>', 'only allocations of at most BYTES', parseSize)
     .option('-s, --sample-rate <RATE>', 'record 1 in RATE allocations (totals are scaled and marked as estimates)', parseWhole)
-    .option('--sample-bytes <BYTES>', '-c only: sample 1 per BYTES allocated inside the process (preloaded shim; lowest overhead)', parseSize)
+    .option(
+      '--sample-bytes <BYTES>',
+      'sample 1 per BYTES allocated, inside the process (lowest overhead): -c preloads the sampler, -p loads it into the running process',
+      parseSize,
+    )
     .option('--combined-only', 'report per-stack totals only (the cheapest report; implies --unwind fp)')
     .option('--max-allocs <N>', 'size of the table of outstanding allocations (default 262144)', parseWhole)
     .addOption(new Option('--sort <KEY>', 'order stacks by outstanding size or count').choices(['size', 'count']).default('size'))
@@ -87,6 +96,7 @@ export function configure(cmd: Command): void {
         ['memscope memleak -p 181 -o 60000 10', 'only allocations older than a minute, every 10 s'],
         ['memscope memleak -c "./server --port 8080"', 'start a command traced from its first instruction'],
         ['memscope memleak -c ./server --sample-bytes 512k', 'in-process sampling: lowest overhead, estimates'],
+        ['memscope memleak -p 181 --sample-bytes 1m', 'the same sampler loaded into a running process (ptrace)'],
         ['memscope memleak -p 181 -O /usr/lib/libjemalloc.so.2 --symbols-prefix je_', 'a jemalloc with prefixed names'],
         ['memscope memleak -p 181 -s 10 --combined-only', 'cheaper: 1 in 10 allocations, totals only'],
         ['memscope memleak -c "cd /srv && PYTHONMALLOC=malloc python3 app.py"', 'a command line, as the shell runs it'],
@@ -104,7 +114,7 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
     throw new UsageError('-o and -a need each allocation; --combined-only keeps per-stack totals only');
   }
   if (opts.sampleBytes !== undefined) {
-    if (opts.command === undefined) throw new UsageError('--sample-bytes works with -c (the sampler is preloaded into the command)');
+    if (!user) throw new UsageError('--sample-bytes works with -c or -p (the sampler runs inside the process)');
     if (opts.sampleRate !== undefined || opts.obj) throw new UsageError('--sample-bytes replaces -s and -O');
     if (opts.sampleBytes < 1) throw new UsageError('--sample-bytes must be at least 1');
   }
@@ -123,7 +133,11 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
     sampler,
     rate,
     estimate: rate > 1 || sampler !== undefined,
-    estimateNote: sampler ? ` (estimates: sampled 1 per ${opts.sampleBytes} bytes)` : rate > 1 ? ` (estimates: sampled 1 in ${rate} allocations)` : '',
+    estimateNote: sampler
+      ? ` (estimates: sampled 1 per ${opts.sampleBytes} bytes${opts.pid !== undefined ? '; memory allocated before the attach is not counted' : ''})`
+      : rate > 1
+        ? ` (estimates: sampled 1 in ${rate} allocations)`
+        : '',
     interval: interval ?? 5,
     count,
     unwind: !user || opts.combinedOnly ? 'fp' : opts.unwind,
