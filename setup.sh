@@ -16,7 +16,8 @@ fi
 # server scraping the agent) and golang-go (go tool pprof reading its profiles) for the agent's tests;
 # docker.io (the test starts its own dockerd, no network) and busybox-static (its image's shell).
 PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc g++ python3 pkg-config binutils util-linux chromium
-  valgrind libjemalloc2 prometheus golang-go docker.io busybox-static) # valgrind: memleak frames are checked against it; jemalloc: memleak -O
+  valgrind libjemalloc2 prometheus golang-go docker.io busybox-static musl-tools) # valgrind: memleak frames are checked against it; jemalloc: memleak -O;
+  # musl-tools: a musl program that memleak -p --sample-bytes refuses
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

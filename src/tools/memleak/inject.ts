@@ -59,8 +59,9 @@ export function planAttach(pid: number, ourShim: string): AttachPlan {
   }
   const maps = readMaps(pid) ?? [];
   const files = [...new Set(maps.filter((m) => m.path.startsWith('/')).map((m) => m.path))];
-  const musl = files.find((p) => /\/(ld-musl-[^/]*\.so[.\d]*|libc\.musl[^/]*)$/.test(p));
-  if (musl) throw refuse(`its libc is musl (${path.basename(musl)}), not glibc; memleak -p PID -O ${path.basename(musl)} traces its malloc with uprobes`);
+  // Debian maps musl's loader as /usr/lib/x86_64-linux-musl/libc.so, Alpine as /lib/ld-musl-x86_64.so.1
+  const musl = files.find((p) => /musl/.test(p) && /\/(ld-musl-[^/]*|libc\.so[.\d]*|libc\.musl[^/]*)$/.test(p));
+  if (musl) throw refuse(`its libc is musl (${musl}), not glibc; memleak -p ${pid} -O ${musl} traces its malloc with uprobes`);
   const libc = files.find((p) => /\/libc(\.so[.\d]*|-[\d.]+\.so)$/.test(p));
   if (!libc) {
     throw refuse(`it has no libc.so mapped (a static binary?): nothing to redirect; memleak -p ${pid} -O /proc/${pid}/exe traces its allocator with uprobes`);
