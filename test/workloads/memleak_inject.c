@@ -11,9 +11,12 @@
  *   "exit"   ends (also end of input)
  * With the argument "seccomp" it first installs a seccomp filter that allows everything (what
  * memscope must refuse to load a library under, not knowing what a filter allows). */
+#include <stdio.h>
+#ifdef __GLIBC__ /* musl-gcc (the musl refusal's build) has no kernel headers */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
+#endif
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,12 +101,17 @@ static void *reader(void *arg)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
+#ifdef __GLIBC__
 	if (argc > 1 && !strcmp(argv[1], "seccomp")) {
 		struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 		struct sock_fprog prog = { 1, &allow };
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
 			perror("seccomp");
 	}
+#else
+	(void)argc;
+	(void)argv;
+#endif
 	for (int i = 0; i < OLD; i++) {
 		old[i] = malloc(32 + i % 100);
 		fill(old[i], 32 + i % 100, i);
