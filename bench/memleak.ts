@@ -138,15 +138,17 @@ async function started(n: number, args: string[]): Promise<Run> {
   }
 }
 
-/** keep_block's outstanding bytes in memscope's JSON report (the last report). */
+/** keep_block's outstanding bytes in memscope's JSON report (the last report), summed over its
+ * rows: with --unwind auto the site can be two rows (a DWARF-unwound stack and a frame-pointer one). */
 function memscopeEstimate(out: string): number | undefined {
-  let est: number | undefined;
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const r = JSON.parse(line);
-    if (r.ustack?.[0]?.startsWith('keep_block+')) est = r.bytes;
-  }
-  return est;
+  const recs = out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.ustack?.[0]?.startsWith('keep_block+'));
+  if (!recs.length) return undefined;
+  const last = Math.max(...recs.map((r) => r.report ?? 0));
+  return recs.filter((r) => (r.report ?? 0) === last).reduce((s, r) => s + r.bytes, 0);
 }
 
 /** keep_block's outstanding bytes in BCC's text report. */
