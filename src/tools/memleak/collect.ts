@@ -158,7 +158,7 @@ export class Collector {
         if (r.allocs) (m.allocs ??= []).push(...r.allocs);
       } else merged.set(key, { ...r, id: key, pid });
     }
-    const out = joinCutStacks([...merged.values()]);
+    const out = this.s.unwind === 'auto' ? joinCutStacks([...merged.values()]) : [...merged.values()];
     if (rate > 1) {
       for (const r of out) {
         r.bytes *= rate;
