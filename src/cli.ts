@@ -21,7 +21,11 @@ const TOOLS_DIR = path.join(__dirname, 'tools');
 // commands that are entry points above the tools (ARCHITECTURE.md, Layers), found by name as tools are
 const ENTRY_COMMANDS: Record<string, string> = { agent: path.join(__dirname, 'agent', 'command.js') };
 
+// Set by the bundled CLI (scripts/bundle-cli.mjs): each command's module, required when chosen.
+const BUNDLED = (globalThis as Record<symbol, unknown>)[Symbol.for('memscope.tools')] as Record<string, () => { tool: Tool }> | undefined;
+
 function toolNames(): string[] {
+  if (BUNDLED) return Object.keys(BUNDLED).sort();
   return fs
     .readdirSync(TOOLS_DIR)
     .filter((f) => f.endsWith('.js') && f !== 'tool.js' && f !== 'options.js' && !f.startsWith('_'))
@@ -31,6 +35,7 @@ function toolNames(): string[] {
 }
 
 function loadTool(name: string): Tool | null {
+  if (BUNDLED) return Object.hasOwn(BUNDLED, name) ? BUNDLED[name]().tool : null;
   const file = Object.hasOwn(ENTRY_COMMANDS, name) ? ENTRY_COMMANDS[name] : path.join(TOOLS_DIR, `${name}.js`);
   if (!/^[a-z0-9-]+$/.test(name) || !fs.existsSync(file)) return null;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- tools are found by file name at run time
@@ -38,7 +43,9 @@ function loadTool(name: string): Tool | null {
 }
 
 function topHelp(): string {
-  const tools = toolNames().map(loadTool).filter((t): t is Tool => t !== null);
+  const tools = toolNames()
+    .map(loadTool)
+    .filter((t): t is Tool => t !== null);
   const w = Math.max(...tools.map((t) => t.name.length));
   return [
     'Usage: memscope TOOL [options] [args]',

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// Bundles the CLI (src/cli.ts, every tool, commander, pprof-format) into one file, dist/memscope.js,
+// which bin/memscope runs with a V8 code cache (dist/memscope.js.cache, made here by one run of
+// `memscope --help`). Why: Node spent about a third of memscope's start-up resolving, reading and
+// compiling some fifty modules one by one; one file whose code is already compiled skips that.
+// The files tsc wrote under dist/src stay as they are (tests, triage and the agent use them).
+//
+// Two things of the module-per-file layout are kept in the bundle:
+//  - each module's __dirname is the directory of its compiled file under dist/src, so paths found
+//    from it (the project root, the dashboard's assets) are the same as without the bundle;
+//  - a tool's modules run only when that tool is chosen: the tools are registered as functions that
+//    require them (esbuild keeps a required module's body unrun until then), in a registry that
+//    src/cli.ts reads instead of listing dist/src/tools.
+/* global process */
+import * as esbuild from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const out = path.join(root, 'dist', 'memscope.js');
+
+// the same commands src/cli.ts finds without the bundle: every tools/*.ts but tool, options and _*
+const tools = fs
+  .readdirSync(path.join(src, 'tools'))
+  .filter((f) => f.endsWith('.ts') && f !== 'tool.ts' && f !== 'options.ts' && !f.startsWith('_'))
+  .map((f) => [f.slice(0, -3), `./src/tools/${f}`]);
+tools.push(['agent', './src/agent/command.ts']);
+const entry =
+  'globalThis[Symbol.for("memscope.tools")] = {\n' +
+  tools.map(([name, file]) => `  ${JSON.stringify(name)}: () => require(${JSON.stringify(file)}),\n`).join('') +
+  '};\nrequire("./src/cli.ts");\n';
+
+const dirnames = {
+  name: 'dist-dirname',
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/ }, (args) => {
+      const rel = path.relative(root, path.dirname(args.path)).split(path.sep).join('/');
+      const text = fs.readFileSync(args.path, 'utf8');
+      // the bundle lies in dist/, so dist/<rel> is its __dirname joined with <rel>
+      const contents = text.replace(/\b__dirname\b/g, `require("node:path").join(__dirname, ${JSON.stringify(rel)})`);
+      return { contents, loader: 'ts' };
+    });
+    // src/cli.ts reads the version as dist/src/cli.js does, two levels up
+    build.onResolve({ filter: /^\.\.\/\.\.\/package\.json$/ }, () => ({ path: path.join(root, 'package.json') }));
+  },
+};
+
+const result = await esbuild.build({
+  stdin: { contents: entry, resolveDir: root, sourcefile: 'memscope-entry.js', loader: 'js' },
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  outfile: out,
+  plugins: [dirnames],
+  legalComments: 'eof',
+  logLevel: 'error',
+  // the addon (a .node file found at run time) is the one require esbuild cannot follow
+  logOverride: { 'unsupported-require-call': 'silent' },
+});
+if (result.errors.length) process.exit(1);
+
+// the code cache: compiled by one run of the CLI (--help loads every tool); a cache V8 later
+// rejects (another Node) only costs the compile it would have saved
+fs.rmSync(`${out}.cache`, { force: true });
+const r = spawnSync(process.execPath, [path.join(root, 'bin', 'memscope'), '--help'], {
+  env: { ...process.env, MEMSCOPE_WRITE_CODE_CACHE: `${out}.cache` },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+if (r.status !== 0) {
+  process.stderr.write('bundle-cli: the bundled CLI failed to run --help\n');
+  process.exit(1);
+}
