@@ -159,6 +159,45 @@ static __always_inline __s32 ms_walk_user_stack(bool entry)
 
 static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid);
 
+/* The process whose notes (ms_note_process, ms_dwarf_note_maps) this CPU last sent, and the size of
+ * its executable mappings then. Fault and syscall storms come from one process at a time: while the
+ * same process has the same executable mappings, its notes were sent and their hash lookups (and in
+ * fault handlers a vma iterator the kernel refuses) are skipped for a per-CPU array lookup the
+ * verifier inlines. A mapping note the iterator could not send is not lost: a walked stack sends the
+ * mappings of its frames when it is first stored (ms_send_stack_mappings). */
+struct ms_cpu_seen {
+	__u64 mm;
+	__u64 exec_vm;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ms_cpu_seen);
+	__uint(max_entries, 1);
+} ms_cpu_seen SEC(".maps");
+
+/* Sends the current process's notes unless this CPU saw them sent since its mappings last changed. */
+static __always_inline void ms_note_process_once(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ms_cpu_seen *seen = bpf_map_lookup_elem(&ms_cpu_seen, &zero);
+	__u64 mm = (__u64)task->mm;
+	if (!seen || !mm)
+		return;
+	__u64 exec_vm = task->mm->exec_vm;
+	if (seen->tgid == tgid && seen->mm == mm && seen->exec_vm == exec_vm)
+		return;
+	ms_note_process(tgid);
+	ms_dwarf_note_maps(task, tgid);
+	seen->tgid = tgid;
+	seen->mm = mm;
+	seen->exec_vm = exec_vm;
+}
+
 /* Returns a stack id, or a negative errno (-EFAULT: no user stack, -EEXIST/-ENOMEM: map full). */
 static __always_inline __s32 ms_user_stack_at(void *ctx, bool entry)
 {
@@ -211,7 +250,10 @@ struct ms_stack_key {
 static __always_inline void ms_count_stack_at(void *map, void *ctx, __u32 tgid, bool user, bool kernel, __u64 delta, bool entry)
 {
 	struct ms_stack_key key = { .tgid = tgid, .ustack = -1, .kstack = -1 };
-	if (user) {
+	if (user && ms_plain_ustacks) {
+		ms_note_process_once(tgid);
+		key.ustack = ms_walk_user_stack(entry);
+	} else if (user) {
 		ms_note_process(tgid);
 		key.ustack = ms_user_stack_at(ctx, entry);
 	}
