@@ -3,8 +3,8 @@
 // memscope brkstack vs BCC's `stackcount-bpfcc -U t:syscalls:sys_enter_brk` vs the bpftrace
 // one-liner, in the same run, interleaved. For each: launch → attached (proven by the kernel),
 // launch → its ready line, SIGINT → exit, peak RSS; plus the floor (Node's own start-up) and
-// memscope's phases (MEMSCOPE_TIMING=1). Targets: attach >= 5x faster than BCC and >= 2x faster
-// than bpftrace, exit in < 0.5 s.
+// memscope's phases (MEMSCOPE_TIMING=1). Targets: attach >= 5x faster than BCC, CPU to attach
+// <= 1.2x bpftrace's (issue 16), exit in < 0.5 s.
 //
 //   node dist/bench/attach.js          (npm run bench:attach; BENCH_RUNS=N for N runs, default 5)
 import { spawnSync } from 'node:child_process';
@@ -195,7 +195,8 @@ async function main(): Promise<void> {
   out.push(
     ...targetLines([
       { what: 'memscope attaches faster than BCC stackcount by', value: med('stackcount-bpfcc', (s) => s.attached) / msAttach, atLeast: 5, unit: 'x' },
-      { what: 'memscope attaches faster than bpftrace by', value: med('bpftrace', (s) => s.attached) / msAttach, atLeast: 2, unit: 'x' },
+      // issue 16: CPU to attach at most 1.2x bpftrace's (CPU, not wall: less disturbed by other load)
+      { what: "memscope's CPU launch → attached, as a multiple of bpftrace's", value: med('memscope brkstack', (s) => s.attachedCpu) / med('bpftrace', (s) => s.attachedCpu), below: 1.2, unit: 'x' },
       { what: 'memscope SIGINT → exit', value: med('memscope brkstack', (s) => s.exit), below: 500, unit: ' ms' },
     ]),
   );

@@ -18,7 +18,8 @@
 // restored) give a second, much less noisy figure: time in the tool's BPF programs per fault.
 //
 //   node dist/bench/faults.js   (BENCH_RUNS=N runs, default 3; BENCH_MIB=M MiB per pass, default 2048;
-//                                BENCH_BPF_STATS=0: leave kernel.bpf_stats_enabled alone)
+//                                BENCH_BPF_STATS=0: leave kernel.bpf_stats_enabled alone;
+//                                BENCH_ONLY=REGEX: only the tracers whose names match)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -187,7 +188,9 @@ async function main(): Promise<void> {
       };
     }),
   ];
-  const live = contenders.filter((c) => !c.missing);
+  // BENCH_ONLY=REGEX: only the contenders whose names match (and the workload alone)
+  const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
+  const live = contenders.filter((c) => !c.missing && (!only || c.name === BASELINE || only.test(c.name)));
 
   // the kernel's per-program run time: enabled for this run (it is a system-wide switch: a few ns
   // more per BPF program run for everyone while on), restored after; BENCH_BPF_STATS=0 leaves it off

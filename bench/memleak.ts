@@ -4,8 +4,9 @@
 // keep_block()) timed inside the process, alone and under each tracer, in the same run, rounds
 // interleaved: BCC's `memleak-bpfcc -p`, a bare bpftrace uprobe that only counts malloc (the cost
 // of the trap itself), and memscope memleak in each mode. Targets:
-//   -p: memscope adds at most half the time BCC adds;
-//   -c --sample-bytes: adds < 10%, and its estimate of keep_block's outstanding bytes is within 10%.
+//   -p: memscope adds at most a quarter of the time BCC adds (issue 16);
+//   -c --sample-bytes: adds < 5% (medians) and < 8% (fastest runs) (issue 16), and its estimate
+//   of keep_block's outstanding bytes is within 10%.
 //   -p --sample-bytes (issue 17: the sampler loaded into the running workload with ptrace before
 //   its loop starts): adds < 10%, keep_block's estimate within 5%, and the pause of the thread
 //   that loaded it (memscope's own figure, in ms).
@@ -301,17 +302,17 @@ async function main(): Promise<void> {
   out.push(
     'Targets',
     ...targetLines([
-      { what: 'memscope -p adds / BCC adds (time added to the loop)', value: addedMs / addedBcc, below: 0.5, unit: 'x' },
+      { what: 'memscope -p adds / BCC adds (time added to the loop)', value: addedMs / addedBcc, below: 0.25, unit: 'x' },
       {
         what: `memscope -c --sample-bytes ${SAMPLE_BYTES} adds (medians of ${FULL_RUNS})`,
         value: (100 * (median('memscope memleak -c --sample-bytes') - base.get(N_FULL)!)) / base.get(N_FULL)!,
-        below: 10,
+        below: 5,
         unit: '%',
       },
       {
         what: `memscope -c --sample-bytes ${SAMPLE_BYTES} adds (minimums of ${FULL_RUNS}: least disturbed by other load)`,
         value: (100 * (stat('memscope memleak -c --sample-bytes', 'min') - baseMin.get(N_FULL)!)) / baseMin.get(N_FULL)!,
-        below: 10,
+        below: 8,
         unit: '%',
       },
       { what: `its estimate of keep_block's bytes, worst error of ${errs.n} runs`, value: errs.worst, below: 10, unit: '%' },
