@@ -75,6 +75,8 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         // the last interval's report is the summary; folded stacks and SVG are made once, here
         if (reason !== 'count' || opts.folded || opts.svg || opts.pprof) reporter.report(obj, true);
         if (opts.verbose) for (const l of stacks.summary(obj)) process.stderr.write(`memscope: ${l}\n`);
+        const accounting = s.user ? stacks.accounting(obj, !!opts.json) : null;
+        if (accounting) process.stderr.write(accounting + '\n');
       },
     });
   },

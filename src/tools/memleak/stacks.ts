@@ -93,6 +93,30 @@ export class UserStacks {
     return frames;
   }
 
+  /**
+   * The end-of-run line of where each allocation's stack came from (DWARF modes): DWARF-sampled,
+   * frame pointers because the sample ring was full or over the rate, samples not kept past
+   * MAX_SAMPLES; with memscope's peak RSS. One JSON object on stderr with --json.
+   */
+  accounting(obj: BpfObject, json: boolean): string | null {
+    if (this.s.unwind === 'fp') return null;
+    const a = {
+      dwarf_sampled: this.dwarf.samples,
+      fp_ring_full: Number(obj.readGlobalU64('ms_dwarf_ring_full')),
+      fp_over_rate: Number(obj.readGlobalU64('ms_dwarf_over_rate')),
+      samples_not_kept: this.dropped,
+      dropped_kernel: Number(obj.readGlobalU64('lost_events')),
+      peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    };
+    if (json) return JSON.stringify({ accounting: a });
+    const n = (v: number) => v.toLocaleString('en-US');
+    return (
+      `memscope: allocation stacks: ${n(a.dwarf_sampled)} DWARF-sampled, frame pointers for ${n(a.fp_ring_full)} (sample ring full) ` +
+      `and ${n(a.fp_over_rate)} (over the rate), ${n(a.samples_not_kept)} samples not kept (over ${n(MAX_SAMPLES)}), ` +
+      `${n(a.dropped_kernel)} events dropped (kernel map full); memscope's peak RSS ${n(Math.round(a.peak_rss_bytes / 1048576))} MiB`
+    );
+  }
+
   /** --verbose lines. */
   summary(obj: BpfObject): string[] {
     if (this.s.unwind === 'fp') return [];
