@@ -41,6 +41,9 @@ test('growth: leaking, long-lived, freed and noisy stacks each read as what they
   assert.equal(classify([400, 300, 300, 0]), 'shrinking');
   assert.equal(classify([500, 900, 100, 400]), 'varying');
   assert.equal(classify([100, 200, 150, 300, 400, 500]), 'growing'); // mostly up: one dip is allowed
+  // grew, then flat for its last 3 reports (a cache that filled up): flat now, not growing
+  assert.equal(classify([100, 200, 300, 400, 400, 400]), 'flat');
+  assert.equal(classify([100, 200, 300, 400, 400]), 'growing'); // flat for 2 reports only
   assert.equal(slope([[0, 0], [1, 10], [2, 20]]), 10);
   assert.equal(slope([[5, 1]]), 0);
 });

@@ -29,11 +29,17 @@ export interface Trend {
   verdict: Verdict;
 }
 
+/** Reports at the end of a history that, unchanged, make the verdict "flat" whatever came before:
+ * a stack that grew and then stopped (a cache filled up) is not a leak now. */
+export const RECENT = 3;
+
 export function classify(bytes: number[]): Verdict {
   const first = bytes[0];
   const last = bytes[bytes.length - 1];
   const tolerance = Math.max(1, 0.01 * Math.max(first, last));
   if (Math.abs(last - first) <= tolerance && bytes.every((b) => Math.abs(b - first) <= tolerance)) return 'flat';
+  const recent = bytes.slice(-RECENT);
+  if (recent.length === RECENT && recent.every((b) => Math.abs(b - last) <= Math.max(1, 0.01 * last))) return 'flat';
   let up = 0;
   let down = 0;
   for (let i = 1; i < bytes.length; i++) {
