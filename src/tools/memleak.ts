@@ -57,7 +57,8 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         if (s.user) {
           obj.setMaxEntries('ms_kstacks', 1);
           stacks.configure(obj);
-        } else obj.setMaxEntries('ms_kstacks', 16384).setMaxEntries('ml_stacks', 1);
+          if (opts.stackStorageSize !== undefined) obj.setMaxEntries('ml_stacks', opts.stackStorageSize);
+        } else obj.setMaxEntries('ms_kstacks', opts.stackStorageSize ?? 16384).setMaxEntries('ml_stacks', 1);
       },
       setup(obj) {
         if (s.user) stacks.listen(obj);
@@ -73,7 +74,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         if (back !== undefined && opts.verbose) process.stderr.write(`memscope: ${back} allocator slots of PID ${opts.pid} put back\n`);
         if (s.unwind !== 'fp') await stacks.settle();
         // the last interval's report is the summary; folded stacks and SVG are made once, here
-        if (reason !== 'count' || opts.folded || opts.svg || opts.pprof) reporter.report(obj, true);
+        if (reason !== 'count' || opts.folded || opts.svg || opts.pprof) reporter.report(obj, true, reason === 'target-exited');
         if (opts.verbose) for (const l of stacks.summary(obj)) process.stderr.write(`memscope: ${l}\n`);
         const accounting = s.user ? stacks.accounting(obj, !!opts.json) : null;
         if (accounting) process.stderr.write(accounting + '\n');

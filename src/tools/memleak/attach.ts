@@ -63,7 +63,7 @@ export function probeGroups(s: Settings): ProbeGroup[] {
           ],
         },
       ]
-    : kernelGroups();
+    : kernelGroups(s.opts.percpu === true);
   groups.push({
     what: "the target's exec",
     off: !s.user,
@@ -77,7 +77,7 @@ export function probeGroups(s: Settings): ProbeGroup[] {
   return groups;
 }
 
-function kernelGroups(): ProbeGroup[] {
+function kernelGroups(percpuOnly: boolean): ProbeGroup[] {
   const g = (what: string, btf: [string, string][], tp: [string, string][]): ProbeGroup => ({
     what,
     sources: [
@@ -135,7 +135,7 @@ function kernelGroups(): ProbeGroup[] {
   ];
   // "where present": a kind of allocation the kernel has no tracepoints for is left out (its
   // programs are not loaded); only when none is left is that an error
-  for (const x of groups) if (typeof chooseSource(x) === 'string') x.off = true;
+  for (const x of groups) if (typeof chooseSource(x) === 'string' || (percpuOnly && x.what !== 'percpu allocations')) x.off = true;
   if (groups.every((x) => x.off)) {
     throw new MemscopeError(`this kernel offers no kmem tracepoints (${chooseSource(groups[0])})`);
   }
@@ -271,7 +271,7 @@ export async function attachAllocator(obj: BpfObject, pid: number | undefined, s
   // mmap/munmap: from the traced object when it has them (a static binary), else from libc
   const own = ElfFile.read(target)?.functionAddresses(['mmap', 'munmap']);
   const mmapFile = own && own.size ? target : libc;
-  if (mmapFile) plan(mmapFile, MAPPING, '', undefined);
+  if (mmapFile && opts.mmap !== false) plan(mmapFile, MAPPING, '', undefined);
 
   // return probes first: an entry seen is then always followed by its return (a uretprobe
   // attached while a call runs misses that call's return). A probe that cannot be attached is

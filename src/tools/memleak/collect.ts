@@ -100,7 +100,8 @@ export class Collector {
   }
 
   /** The rows of one report. */
-  rows(obj: BpfObject): Row[] {
+  /** Outstanding allocations by stack, those younger than `older` ms left out. */
+  rows(obj: BpfObject, older = this.s.opts.older): Row[] {
     const { opts } = this.s;
     if (this.s.user) this.checkExec(obj);
     const stacks = new StackReader(obj);
@@ -118,14 +119,14 @@ export class Collector {
     };
     // DWARF-sampled allocations have a key each and no running total: sum them from allocs
     const sampled = new Set<bigint>();
-    if (opts.older === undefined && !opts.showAllocs && this.s.unwind === 'fp') {
+    if (older === undefined && !opts.showAllocs && this.s.unwind === 'fp') {
       for (const [k, v] of eachEntry(obj.entries('combined'), KEY)) {
         const t = TOTAL.decode(v);
         if (t.count > 0 && t.bytes > 0) add(k, t.bytes, t.count);
       }
     } else {
       const now = process.hrtime.bigint();
-      const minAge = BigInt(opts.older ?? 0) * 1_000_000n;
+      const minAge = BigInt(older ?? 0) * 1_000_000n;
       for (const [k, v] of eachEntry(obj.entries('allocs'), ADDR)) {
         const a = ALLOC.decode(v);
         const age = now > a.ts ? now - a.ts : 0n;

@@ -22,11 +22,19 @@ export interface MemleakOptions extends CommonOptions, UnwindOptions {
   obj?: string;
   symbolsPrefix: string;
   maxAllocs?: number;
+  waMissingFree?: boolean;
+  percpu?: boolean;
+  stackStorageSize?: number;
+  /** false with --no-mmap */
+  mmap: boolean;
 }
 
 /** What the parts of memleak derive from the options. */
 export interface Settings {
   opts: MemleakOptions;
+  /** -o was not given: BCC's 500 ms applies while the target runs, not to the report after it exited
+   * (nothing is in flight then) */
+  olderDefault: boolean;
   /** -p or -c: the allocator of a process; else kernel allocations */
   user: boolean;
   /** rows keep their process (text of kernel mode merges processes, as BCC does) */
@@ -49,6 +57,8 @@ export interface Settings {
   unwind: UnwindMode;
 }
 
+export const DEFAULT_OLDER_MS = 500;
+
 function parseSize(v: string): number {
   const m = /^(\d+)([kKmMgG]?)$/.exec(v);
   if (!m) throw new InvalidArgumentError('expected a size in bytes (suffixes k, m, g allowed).');
@@ -63,7 +73,7 @@ function parseWhole(v: string): number {
 export function configure(cmd: Command): void {
   addUnwindOptions(addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof'])));
   cmd
-    .option('-o, --older <MS>', 'only allocations older than MS milliseconds', parseWhole)
+    .option('-o, --older <MS>', 'only allocations older than MS milliseconds (default 500, as BCC; 0 for all)', parseWhole)
     .option('-a, --show-allocs', 'list each outstanding address and size under its stack')
     .option('-T, --top <N>', 'show the N stacks with the most outstanding bytes', parseWhole, 10)
     .option('-z, --min-size <BYTES>', 'only allocations of at least BYTES', parseSize)
@@ -74,11 +84,18 @@ export function configure(cmd: Command): void {
       'sample 1 per BYTES allocated, inside the process (lowest overhead): -c preloads the sampler, -p loads it into the running process',
       parseSize,
     )
-    .option('--combined-only', 'report per-stack totals only (the cheapest report; implies --unwind fp)')
+    .option('-C, --combined-only', 'report per-stack totals only (the cheapest report; implies --unwind fp and -o 0)')
     .option('--max-allocs <N>', 'size of the table of outstanding allocations (default 262144)', parseWhole)
     .addOption(new Option('--sort <KEY>', 'order stacks by outstanding size or count').choices(['size', 'count']).default('size'))
     .option('-O, --obj <LIB>', 'trace this allocator library or binary instead of libc (jemalloc, tcmalloc, a static binary)')
-    .option('--symbols-prefix <PREFIX>', "prefix of the allocator's function names (je_ for je_malloc)", '');
+    .option('-S, --symbols-prefix <PREFIX>', "prefix of the allocator's function names (je_ for je_malloc)", '')
+    .option('-F, --wa-missing-free', 'accepted for BCC: an address handed out again without a free seen always ends its old allocation here')
+    .option('-P, --percpu', 'kernel mode: percpu allocations only (as BCC)')
+    .option('--stack-storage-size <N>', 'distinct stacks kept (default 16384)', parseWhole)
+    .option(
+      '--no-mmap',
+      "with -p/-c: leave out regions the program maps with mmap() itself (thread stacks, custom arenas); malloc's own large blocks stay counted",
+    );
   cmd.addHelpText(
     'after',
     '\nWith -p or -c, traces the allocator of that process (malloc, calloc, realloc, posix_memalign,\n' +
@@ -110,9 +127,15 @@ export function configure(cmd: Command): void {
 /** Checks the options against each other (one line and exit 2 on a conflict). */
 export function validate(opts: MemleakOptions, interval: number | undefined, count: number | undefined): Settings {
   const user = opts.pid !== undefined || opts.command !== undefined;
-  if (opts.combinedOnly && (opts.older !== undefined || opts.showAllocs)) {
+  if (opts.combinedOnly && ((opts.older !== undefined && opts.older > 0) || opts.showAllocs)) {
     throw new UsageError('-o and -a need each allocation; --combined-only keeps per-stack totals only');
   }
+  // BCC's default age: allocations younger than 500 ms are not reported (--combined-only keeps no ages)
+  const olderDefault = opts.older === undefined && !opts.combinedOnly;
+  if (olderDefault) opts.older = DEFAULT_OLDER_MS;
+  if (opts.older === 0) opts.older = undefined;
+  if (opts.percpu && user) throw new UsageError('--percpu traces kernel percpu allocations: it takes no -p or -c');
+  if (opts.stackStorageSize !== undefined && opts.stackStorageSize < 1) throw new UsageError('--stack-storage-size must be at least 1');
   if (opts.sampleBytes !== undefined) {
     if (!user) throw new UsageError('--sample-bytes works with -c or -p (the sampler runs inside the process)');
     if (opts.sampleRate !== undefined || opts.obj) throw new UsageError('--sample-bytes replaces -s and -O');
@@ -128,6 +151,7 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
   const rate = opts.sampleRate ?? 1;
   return {
     opts,
+    olderDefault,
     user,
     perProcess: user || !!opts.json,
     sampler,

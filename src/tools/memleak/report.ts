@@ -37,12 +37,13 @@ export class Reporter {
   ) {}
 
   /** One report; with --folded/--svg only the final one prints. */
-  report(obj: BpfObject, final: boolean): void {
+  report(obj: BpfObject, final: boolean, targetExited = false): void {
     const { opts } = this.s;
     this.checkOverflow(obj);
     if (opts.pid !== undefined && fs.existsSync(`/proc/${opts.pid}`)) this.symbolizer.observe(opts.pid);
     const now = Date.now();
-    const rows = this.collector.rows(obj);
+    const older = final && targetExited && this.s.olderDefault ? undefined : opts.older;
+    const rows = this.collector.rows(obj, older);
     this.reports++;
     for (const r of rows) this.growth.add(r.id, now, r.bytes);
     this.growth.endReport(now);
@@ -54,11 +55,11 @@ export class Reporter {
     if (opts.folded || opts.svg) {
       if (!final) return;
       this.writeFolded(sorted);
-      if (!opts.json && !opts.folded) this.printText(sorted);
+      if (!opts.json && !opts.folded) this.printText(sorted, rows, older);
       return;
     }
     if (opts.json) this.printJson(sorted, now);
-    else this.printText(sorted);
+    else this.printText(sorted, rows, older);
   }
 
   private checkOverflow(obj: BpfObject): void {
@@ -123,7 +124,20 @@ export class Reporter {
     }
   }
 
-  private printText(sorted: Row[]): void {
+  /** The grand total over every stack (not only the top ones), as valgrind and heaptrack end with. */
+  private totalLine(rows: Row[], older: number | undefined): string {
+    const { user } = this.s;
+    const opts = this.s.opts;
+    const live = rows.filter((r) => r.count > 0);
+    const bytes = Math.round(live.reduce((t, r) => t + r.bytes, 0));
+    const count = Math.round(live.reduce((t, r) => t + r.count, 0));
+    const notes = [`${live.length} stack${live.length === 1 ? '' : 's'}`];
+    if (older !== undefined) notes.push(`older than ${older} ms${this.s.olderDefault ? ': -o 0 shows all' : ''}`);
+    if (user && !this.s.sampler) notes.push(opts.mmap === false ? "mmap'd regions left out" : "mmap'd regions included: --no-mmap leaves them out");
+    return `${bytes} bytes in ${count} allocations outstanding${this.s.estimate ? ' (estimated)' : ''} (${notes.join('; ')})`;
+  }
+
+  private printText(sorted: Row[], rows: Row[], older: number | undefined): void {
     const { opts } = this.s;
     const lines = [`[${clock()}] Top ${opts.top} stacks with outstanding allocations${this.s.estimateNote}:`];
     // BCC's order: the largest last, nearest the prompt
@@ -140,6 +154,7 @@ export class Reporter {
       if (!frames.length) lines.push('\t\t[unknown]');
       for (const f of frames) lines.push(`\t\t${escapeText(formatFrame(f))}`);
     }
+    lines.push(this.totalLine(rows, older));
     process.stdout.write(lines.join('\n') + '\n');
   }
 }
