@@ -284,7 +284,8 @@ test('memleak (kernel mode): N pipes held open appear under alloc_pipe_info with
   const w = start(workload('memleak_pipes'), [String(N)]);
   try {
     await w.waitFor('ready');
-    const ms = await startMemscope(['memleak', '--json', '-T', '100000', '60']);
+    // -o 0: the pipes are made just before the report, younger than BCC's default 500 ms
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-T', '100000', '60']);
     w.send('go');
     await w.waitFor('done');
     const r = await ms.interrupt(); // the pipes are still open

@@ -226,6 +226,26 @@ function regexTracepoints(spec: string, catRe: string, nameRe: string): [string,
   return allTracepoints().filter(([cat, name]) => c.test(cat) && n.test(name));
 }
 
+/** BCC's -r on a uprobe (stackcount -r 'c:mall.*'): one probe per function of the library whose
+ * whole name matches, aliases (one address, several names) probed once. */
+function regexUprobes(spec: string, lib: string, funcRe: string, retprobe: boolean): Probe[] {
+  let re: RegExp;
+  try {
+    re = new RegExp(`^(?:${funcRe})$`);
+  } catch (e) {
+    throw new UsageError(`bad regular expression in '${spec}': ${(e as Error).message}`);
+  }
+  const file = resolveLibrary(lib);
+  const elf = ElfFile.read(file);
+  if (!elf) throw new MemscopeError(`${file} is not an ELF file`);
+  const byAddr = new Map<number, string>();
+  for (const [name, addr] of [...elf.functionAddresses((n) => re.test(n))].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!byAddr.has(addr)) byAddr.set(addr, name);
+  }
+  if (byAddr.size === 0) throw new MemscopeError(`no function of ${file} matches the regular expression '${funcRe}'`);
+  return [...byAddr.values()].map((func) => ({ kind: 'uprobe', file, func, retprobe, label: `${retprobe ? 'uretprobe' : 'uprobe'}:${path.basename(file)}:${func}` }));
+}
+
 /** Parses one probe spec and expands its wildcards; throws a one-line error for bad or unknown probes.
  * With `regex` (BCC's -r), tracepoint names are regular expressions instead of globs. */
 export function resolveProbe(spec: string, opts: { regex?: boolean } = {}): Probe[] {
@@ -280,6 +300,7 @@ export function resolveProbe(spec: string, opts: { regex?: boolean } = {}): Prob
   }
   if (['p', 'r', 'uprobe', 'uretprobe'].includes(type) || (type === 'c' && parts.length === 2)) {
     const [lib, func] = type === 'c' ? ['c', parts[1]] : [parts.slice(1, -1).join(':'), parts[parts.length - 1]];
+    if (opts.regex && lib && func) return regexUprobes(spec, lib, func, type === 'r' || type === 'uretprobe');
     if (!lib || !func || !/^[A-Za-z_][\w.@]*$/.test(func)) {
       throw new UsageError(`bad uprobe '${spec}': expected p:LIBRARY_OR_PATH:FUNCTION (e.g. p:c:malloc, uprobe:/usr/bin/bash:readline), r:... for a uretprobe, or c:FUNCTION`);
     }

@@ -146,8 +146,9 @@ export class ElfFile {
 
   /** Virtual addresses of the named functions (aliases included: symbols() keeps one name per
    * address), from .symtab and .dynsym; for attaching uprobes once per address. */
-  functionAddresses(names: string[]): Map<string, number> {
-    const want = new Set(names);
+  functionAddresses(names: string[] | ((name: string) => boolean)): Map<string, number> {
+    const set = Array.isArray(names) ? new Set(names) : null;
+    const want = { has: (n: string) => (set ? set.has(n) : (names as (name: string) => boolean)(n)) };
     const out = new Map<string, number>();
     const fd = fs.openSync(this.path, 'r');
     try {

@@ -46,7 +46,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     cmd.option('-i, --interval <SECONDS>', 'print (and reset) the counts every SECONDS', parsePositive);
     cmd.option('-D, --duration <SECONDS>', 'stop after SECONDS', parsePositive);
     cmd.option('-T, --timestamp', 'print the time (HH:MM:SS) before each report');
-    cmd.option('-r, --regexp', 'tracepoint names are regular expressions (t:CATEGORY_RE:NAME_RE), not globs');
+    cmd.option('-r, --regexp', "names are regular expressions, not globs: tracepoints (t:CATEGORY_RE:NAME_RE) and a library's functions (c:mall.*, p:LIB:RE)");
     cmd.option('-s, --offset', 'show symbol offsets and modules (func+0x1c [module])');
     cmd.option('-d, --delimited', 'a "--" line between kernel and user stacks ("-" frame in folded output)');
     cmd.option('-c, --cpu <CPU>', 'count events on this CPU only', parseCpu);
