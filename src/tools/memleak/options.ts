@@ -107,7 +107,11 @@ export function configure(cmd: Command): void {
       'An exec of the target ends the records of its old image. -c runs a command line as /bin/sh\n' +
       'does (VAR=1 cmd, cd dir && cmd, cmd < file) and traces the program its last command runs.\n' +
       'Each report shows, per stack, the growth of its outstanding bytes across reports: a leak grows,\n' +
-      'a long-lived allocation stays flat.\n' +
+      'a long-lived allocation stays flat (a stack unchanged over its last 3 reports is flat, whatever it\n' +
+      'did before). Each text report ends with the grand total over every stack, saying whether regions\n' +
+      "the program mapped with mmap() itself (thread stacks) are counted (--no-mmap leaves them out).\n" +
+      "As BCC, allocations younger than 500 ms are not reported (-o); the report after the target\n" +
+      'exited shows every allocation (nothing is in flight then).\n' +
       examples([
         ['memscope memleak -p 181', 'outstanding allocations of PID 181, every 5 s'],
         ['memscope memleak -p 181 -o 60000 10', 'only allocations older than a minute, every 10 s'],
