@@ -105,6 +105,12 @@ async function main(): Promise<void> {
       spec: { cmd: MEMSCOPE, args: ['brkstack'], env: { MEMSCOPE_TIMING: '1' }, ready: /Hit Ctrl-C/, attachedTo: ['sys_enter_brk', 'sys_enter'] },
       proof: memscopeProof,
     },
+    {
+      // the same CLI without the bundle and its code cache (the files tsc wrote): what they save, in the same run
+      name: 'memscope brkstack, unbundled',
+      spec: { cmd: process.execPath, args: [path.join(ROOT, 'dist', 'src', 'cli.js'), 'brkstack'], ready: /Hit Ctrl-C/, attachedTo: ['sys_enter_brk', 'sys_enter'] },
+      proof: memscopeProof,
+    },
     bcc.ok
       ? {
           name: 'stackcount-bpfcc',
