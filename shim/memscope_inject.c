@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -248,6 +249,15 @@ static int stop_a_thread_safely(double *t_stopped)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Ctrl-C on memscope's terminal reaches this helper too: dying in the middle of a call would
+	 * leave the target's thread with borrowed registers, so it finishes (it takes milliseconds) */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	/* the target's thread waits for this process between its stops: on a busy machine, the sooner
+	 * this runs the shorter the pause (best effort) */
+	setpriority(PRIO_PROCESS, 0, -20);
 	if (argc != 7)
 		fail("usage: memscope-inject PID DLOPEN_ADDR SHIM_PATH BEGIN_OFFSET MEAN_BYTES TRACER_PID");
 	target = atoi(argv[1]);
