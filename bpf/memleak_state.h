@@ -31,8 +31,10 @@ struct ml_key {
 };
 
 struct ml_total {
-	__u64 bytes;  /* weighted: bytes the recorded allocations stand for */
-	__u64 count;  /* weighted allocations */
+	__u64 bytes;  /* weighted: bytes the recorded allocations stand for, outstanding */
+	__u64 count;  /* weighted allocations, outstanding */
+	__u64 alloc_bytes; /* every allocation since tracing began, freed or not (pprof's alloc_space) */
+	__u64 alloc_count; /* (alloc_objects) */
 };
 
 struct ml_alloc {
@@ -142,6 +144,8 @@ static __always_inline void ml_record(__u64 addr, __u64 size, __u64 bytes, __u64
 	if (t) {
 		__sync_fetch_and_add(&t->bytes, bytes);
 		__sync_fetch_and_add(&t->count, count);
+		__sync_fetch_and_add(&t->alloc_bytes, bytes);
+		__sync_fetch_and_add(&t->alloc_count, count);
 	}
 }
 

@@ -75,12 +75,15 @@ test('agent: go tool pprof reads the faults of a process with its exact count, a
     const buildId = execFileSync('readelf', ['-n', workload('fault_touch')], { encoding: 'utf8' }).match(/Build ID: ([0-9a-f]+)/)![1];
     assert.match(raw, new RegExp(`fault_touch ${buildId}`));
 
-    // heap: memleak on the process for a few seconds; the leaks are made once memleak is attached
+    // heap: memleak on the process for 20 s; the allocations are made once memleak is attached,
+    // and must all fall in the window (churn_d's 100,000 traced calls take a few seconds here)
     await leaks.waitFor('ready');
-    const heapReq = get(`${agent.base}/debug/pprof/heap?pid=${leaks.pid}&seconds=4`, auth);
+    let answered = false;
+    const heapReq = get(`${agent.base}/debug/pprof/heap?pid=${leaks.pid}&seconds=20`, auth).then((r) => ((answered = true), r));
     await agent.run.waitFor(new RegExp(`"event":"heap_profile_attached","pid":${leaks.pid}`), 60_000);
     leaks.send('go');
-    await leaks.waitFor('done');
+    await leaks.waitFor('done', 60_000);
+    assert.ok(!answered, 'the heap profile window ended before the workload was done: the counts below would be partial');
     const heap = await heapReq;
     assert.equal(heap.status, 200, heap.body.toString());
     const heapFile = path.join(tmp, 'heap.pb.gz');
@@ -90,6 +93,15 @@ test('agent: go tool pprof reads the faults of a process with its exact count, a
     const at = (fn: string) => hs.filter((s) => s.functions[0] === fn).reduce((a, s) => a.map((v, i) => v + s.values[i]), [0, 0, 0, 0]);
     assert.deepEqual(at('leak_a'), [100, 100_000, 100, 100_000], JSON.stringify(hs.slice(0, 5)));
     assert.deepEqual(at('leak_b'), [50, 3200, 50, 3200]);
+    // alloc_* count every allocation in the window, inuse_* the outstanding ones: churn_d's
+    // 100,000 mallocs of 48 bytes were all freed
+    assert.deepEqual(at('churn_d'), [100_000, 4_800_000, 0, 0]);
+    // as go tool pprof reads them by -sample_index: churn_d is 4.58MB of alloc_space, absent from inuse_space
+    const topBy = (index: string) =>
+      execFileSync('go', ['tool', 'pprof', '-top', `-sample_index=${index}`, heapFile], { encoding: 'utf8', env: { ...process.env, HOME: tmp } });
+    assert.match(topBy('alloc_space'), /^\s*4\.58MB .* churn_d$/m);
+    assert.match(topBy('alloc_objects'), /^\s*100000 .* churn_d$/m);
+    assert.doesNotMatch(topBy('inuse_space'), /churn_d/);
     const top = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=inuse_space', heapFile], { encoding: 'utf8', env: { ...process.env, HOME: tmp } });
     assert.match(top, /Type: inuse_space/);
   } finally {

@@ -23,6 +23,8 @@ const KEY = struct([
 const TOTAL = struct([
   ['bytes', 'u64'],
   ['count', 'u64'],
+  ['alloc_bytes', 'u64'],
+  ['alloc_count', 'u64'],
 ] as const, { c: 'ml_total', bpf: 'memleak' });
 const ALLOC = struct([
   ['size', 'u64'],
@@ -44,6 +46,10 @@ export interface Row {
   comm: string;
   bytes: number;
   count: number;
+  /** every allocation from this stack while traced, freed or not: from the running totals
+   * (--unwind fp); where each allocation is read instead (DWARF stacks, -o, -a), the outstanding ones */
+  allocBytes: number;
+  allocCount: number;
   user: Frame[];
   kernel: Frame[];
   allocs?: { addr: bigint; size: number; ageMs: number }[];
@@ -97,15 +103,17 @@ export class Collector {
     if (this.s.user) this.checkExec(obj);
     const stacks = new StackReader(obj);
     const rows = new Map<string, Row>();
-    const add = (k: Key, bytes: number, n: number) => {
+    const add = (k: Key, bytes: number, n: number, allocBytes = bytes, allocCount = n) => {
       const id = `${k.tgid}/${k.ustack}/${k.kstack}/${k.caller}`;
       let r = rows.get(id);
       if (!r) {
-        r = { id, pid: k.tgid, comm: '', bytes: 0, count: 0, user: [], kernel: [] };
+        r = { id, pid: k.tgid, comm: '', bytes: 0, count: 0, allocBytes: 0, allocCount: 0, user: [], kernel: [] };
         rows.set(id, r);
       }
       r.bytes += bytes;
       r.count += n;
+      r.allocBytes += allocBytes;
+      r.allocCount += allocCount;
       return r;
     };
     // DWARF-sampled allocations have a key each and no running total: sum them from allocs
@@ -113,7 +121,9 @@ export class Collector {
     if (older === undefined && !opts.showAllocs && this.s.unwind === 'fp') {
       for (const [k, v] of eachEntry(obj.entries('combined'), KEY)) {
         const t = TOTAL.decode(v);
-        if (t.count > 0 && t.bytes > 0) add(k, t.bytes, t.count);
+        // stacks whose allocations were all freed stay: they count in alloc_* of a heap profile
+        const live = t.count > 0 && t.bytes > 0;
+        if (live || t.alloc_count > 0) add(k, live ? t.bytes : 0, live ? t.count : 0, t.alloc_bytes, t.alloc_count);
       }
     } else {
       const now = process.hrtime.bigint();
@@ -147,6 +157,8 @@ export class Collector {
       if (m) {
         m.bytes += r.bytes;
         m.count += r.count;
+        m.allocBytes += r.allocBytes;
+        m.allocCount += r.allocCount;
         if (r.allocs) (m.allocs ??= []).push(...r.allocs);
       } else merged.set(key, { ...r, id: key, pid });
     }
@@ -155,6 +167,8 @@ export class Collector {
       for (const r of out) {
         r.bytes *= rate;
         r.count *= rate;
+        r.allocBytes *= rate;
+        r.allocCount *= rate;
       }
     }
     return out;

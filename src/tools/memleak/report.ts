@@ -71,19 +71,23 @@ export class Reporter {
     }
   }
 
-  /** --pprof: the outstanding allocations as a Go heap profile (alloc_* = inuse_*: memleak keeps only those still allocated). */
+  /** --pprof: a Go heap profile: alloc_* every allocation while traced, inuse_* the outstanding ones. */
   private writePprof(rows: Row[]): void {
     const { opts } = this.s;
-    const live = rows.filter((r) => r.count > 0);
+    const live = rows.filter((r) => r.count > 0 || r.allocCount > 0);
     const data = renderPprof({
       sampleTypes: HEAP_SAMPLE_TYPES,
       periodType: ['space', 'bytes'],
       period: 1,
       defaultSampleType: 'inuse_space',
       stacks: live.map((r) => {
-        const n = Math.round(r.count);
-        const b = Math.round(r.bytes);
-        return { values: [n, b, n, b], user: r.user, kernel: r.kernel, pid: r.pid, comm: r.comm };
+        return {
+          values: [Math.round(r.allocCount), Math.round(r.allocBytes), Math.round(r.count), Math.round(r.bytes)],
+          user: r.user,
+          kernel: r.kernel,
+          pid: r.pid,
+          comm: r.comm,
+        };
       }),
       moduleOf: (pid, f) => this.symbolizer.moduleOf(pid, f),
       comments: this.s.estimateNote ? [this.s.estimateNote.trim()] : [],
