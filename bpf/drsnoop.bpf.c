@@ -41,6 +41,12 @@ static __always_inline void end(__u32 kind, __u64 nr_reclaimed)
 	__u64 lat = ms_latency_end(&starts, kind);
 	if (!lat)
 		return;
+	if (ms_by_cgroup) {
+		/* the agent: the time tasks of each memory cgroup stalled in reclaim, no record per reclaim */
+		ms_cgroup_add(MS_CG_RECLAIM_STALL_NS, lat);
+		ms_cgroup_add(MS_CG_RECLAIM_STALLS, 1);
+		return;
+	}
 	__u64 id = bpf_get_current_pid_tgid();
 	struct reclaim_event *e = bpf_ringbuf_reserve(&reclaim_events, sizeof(*e), 0);
 	if (!e) {

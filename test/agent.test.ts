@@ -188,7 +188,10 @@ test("agent: a cgroup's swap-ins in memscope_swapin_pages_total add up to the /p
       all += Number(m[2]);
       if (m[1] === cg.name) mine += Number(m[2]);
     }
-    return { mine, all };
+    const stalls = new RegExp(`^memscope_reclaim_stalls_total\\{cgroup="${cg.name}",container=""\\} (\\d+)$`, 'm').exec(text);
+    const stallSeconds = new RegExp(`^memscope_reclaim_stall_seconds_total\\{cgroup="${cg.name}",container=""\\} (\\S+)$`, 'm').exec(text);
+    const memcgReclaims = /^memscope_reclaim_seconds_count\{kind="memcg"\} (\d+)$/m.exec(text);
+    return { mine, all, stalls: Number(stalls?.[1] ?? 0), stallSeconds: Number(stallSeconds?.[1] ?? 0), memcgReclaims: Number(memcgReclaims?.[1] ?? NaN) };
   };
   try {
     await hog.waitFor('ready');
@@ -206,6 +209,12 @@ test("agent: a cgroup's swap-ins in memscope_swapin_pages_total add up to the /p
     // exact on a quiet machine (others = 0); other processes' swap-ins are told apart by cgroup
     assert.ok(mine <= grew && mine >= grew - others, `cgroup ${mine}, pswpin grew ${grew}, other cgroups ${others}`);
     console.log(`# agent swapin: cgroup ${mine} pages, pswpin +${grew}, other cgroups ${others}`);
+    // pushing 128 MiB through 32 MiB, the workload reclaimed in its memcg itself (drsnoop's count
+    // per cgroup), and vmscan's count of every memcg reclaim on the machine includes those
+    const stalls = m1.stalls - m0.stalls;
+    assert.ok(stalls > 0, 'no reclaim stall counted for the cgroup');
+    assert.ok(stalls <= m1.memcgReclaims - m0.memcgReclaims, `${stalls} stalls, vmscan counted ${m1.memcgReclaims - m0.memcgReclaims} memcg reclaims`);
+    assert.ok(m1.stallSeconds > m0.stallSeconds);
   } finally {
     hog.kill();
     await agent.stop();

@@ -76,7 +76,8 @@ static __always_inline __u32 ms_log2_bucket(__u64 v)
  * bpf_get_current_cgroup_id() returns for a v2 leaf) and what was counted (MS_CG_*). */
 const volatile bool ms_by_cgroup = false;
 
-enum { MS_CG_FAULTS, MS_CG_SWAPIN, MS_CG_HUGETLB_FAULTS, MS_CG_BRK_BYTES, MS_CG_MMAP_BYTES, MS_CG_KINDS };
+enum { MS_CG_FAULTS, MS_CG_SWAPIN, MS_CG_HUGETLB_FAULTS, MS_CG_BRK_BYTES, MS_CG_MMAP_BYTES, MS_CG_RECLAIM_STALL_NS,
+       MS_CG_RECLAIM_STALLS, MS_CG_KINDS };
 
 struct ms_cg_key {
 	__u64 cgid;

@@ -20,7 +20,7 @@ import { OomStore } from './oom-store';
 import * as fs from 'node:fs';
 
 /** enum of MS_CG_* in bpf/include/memscope.h */
-export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mmapBytes: 4 } as const;
+export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mmapBytes: 4, reclaimStallNs: 5, reclaimStalls: 6 } as const;
 
 const CG_KEY = struct([
   ['cgid', 'addr'],

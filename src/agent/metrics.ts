@@ -84,6 +84,18 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
       samples: perCgroup(CG_KIND.swapin),
     },
     {
+      name: 'memscope_reclaim_stall_seconds_total',
+      help: 'Time tasks spent in direct and memcg reclaim (drsnoop), by memory cgroup and container.',
+      type: 'counter',
+      samples: perCgroup(CG_KIND.reclaimStallNs, 1e-9),
+    },
+    {
+      name: 'memscope_reclaim_stalls_total',
+      help: 'Direct and memcg reclaims tasks had to do themselves (drsnoop), by memory cgroup and container.',
+      type: 'counter',
+      samples: perCgroup(CG_KIND.reclaimStalls),
+    },
+    {
       name: 'memscope_hugetlb_faults_total',
       help: 'Page faults on hugetlbfs mappings by memory cgroup and container.',
       type: 'counter',

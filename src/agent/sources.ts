@@ -10,13 +10,14 @@ import { faultGroups } from '../tools/faults';
 import { faultGroup } from '../tools/_fault-sources';
 import { swapinGroups } from '../tools/swapin';
 import { compactionGroups } from '../tools/compaction';
+import { groups as drsnoopGroups } from '../tools/drsnoop';
 import { vmgrowthGroups } from '../tools/vmgrowth';
 import { oomkillGroups } from '../tools/oomkill';
 import { groups as vmscanGroups } from '../tools/vmscan';
 import { DwarfStacks, unwindConsts, UnwindOptions } from '../unwind/dwarf-stacks';
 import { logEvent } from './log';
 
-export type SourceName = 'oomkill' | 'swapin' | 'vmscan' | 'compaction' | 'faults' | 'ffaults' | 'hfaults' | 'vmgrowth';
+export type SourceName = 'oomkill' | 'swapin' | 'vmscan' | 'drsnoop' | 'compaction' | 'faults' | 'ffaults' | 'hfaults' | 'vmgrowth';
 
 interface SourceSpec {
   name: SourceName;
@@ -43,6 +44,8 @@ function specs(): SourceSpec[] {
     },
     { name: 'swapin', groups: swapinGroups },
     { name: 'vmscan', groups: vmscanGroups(), consts: { by_shrinker: false } },
+    // per memory cgroup: the time its tasks stalled in direct and memcg reclaim (no records)
+    { name: 'drsnoop', groups: drsnoopGroups() },
     { name: 'compaction', groups: compactionGroups },
     {
       name: 'faults',
