@@ -155,3 +155,26 @@ test('containers: a live process in a real memory cgroup named like a Docker con
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('containers: a cgroup removed since the last scan is reported once; an id no scan finds reads as no cgroup', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-cgindex-'));
+  try {
+    fs.mkdirSync(path.join(root, 'a'));
+    const a = fs.statSync(path.join(root, 'a'), { bigint: true }).ino;
+    const idx = new CgroupIndex(root, 0);
+    assert.equal(idx.pathOf(a), '/a');
+    // (b is made while a exists: tmpfs, unlike the cgroup filesystem, reuses inode numbers)
+    fs.mkdirSync(path.join(root, 'b'));
+    const b = fs.statSync(path.join(root, 'b'), { bigint: true }).ino;
+    fs.rmdirSync(path.join(root, 'a'));
+    // an unknown id makes a scan, which sees /a gone and /b new
+    assert.equal(idx.pathOf(1n), null);
+    assert.deepEqual(idx.takeRemoved(), [a]);
+    assert.deepEqual(idx.takeRemoved(), []);
+    assert.equal(idx.pathOf(a), null);
+    assert.equal(idx.pathOf(b), '/b');
+    assert.equal(idx.pathOf(1n), null);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

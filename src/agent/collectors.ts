@@ -146,6 +146,7 @@ export class Collectors {
           if (!this.faults.get(pid) && !this.growth.get(pid) && !isAlive(pid)) this.symbolizer.forget(pid);
         }
       }
+      this.dropRemovedCgroups();
       this.reportLost();
     } catch (e) {
       logEvent('collect_error', { error: (e as Error).message });
@@ -229,6 +230,20 @@ export class Collectors {
       const before = this.lostSeen.get(s.name) ?? 0n;
       if (n > before) logEvent('events_lost', { source: s.name, lost: Number(n - before), total: Number(n) });
       this.lostSeen.set(s.name, n);
+    }
+  }
+
+  /** Deletes the kernel's totals of cgroups that were removed: their series end, and a host that
+   * keeps creating cgroups does not fill the map (new cgroups would go uncounted). */
+  private dropRemovedCgroups(): void {
+    const gone = new Set(this.containers.removedCgroupIds());
+    if (!gone.size) return;
+    for (const s of this.sources) {
+      const e = s.obj.entries('ms_cgroup_totals');
+      for (let i = 0; i < e.count; i++) {
+        const key = e.keys.subarray(i * e.keySize, (i + 1) * e.keySize);
+        if (gone.has(key.readBigUInt64LE(0))) s.obj.delete('ms_cgroup_totals', Buffer.from(key));
+      }
     }
   }
 

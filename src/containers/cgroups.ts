@@ -105,6 +105,10 @@ export function cgroupIdOfDir(dir: string): bigint | null {
 export class CgroupIndex {
   private byId = new Map<bigint, string>();
   private lastScan = -Infinity;
+  /** ids a scan did not find: cgroups already removed (ids are not reused), never looked for again */
+  private missing = new Set<bigint>();
+  /** ids found by an earlier scan and gone at a later one, until takeRemoved() */
+  private removed: bigint[] = [];
 
   constructor(
     readonly root: string,
@@ -115,11 +119,23 @@ export class CgroupIndex {
   pathOf(id: bigint): string | null {
     const hit = this.byId.get(id);
     if (hit !== undefined) return hit;
+    if (this.missing.has(id)) return null;
     const now = Date.now();
     if (now - this.lastScan < this.minRescanMs) return null;
     this.lastScan = now;
     this.scan();
-    return this.byId.get(id) ?? null;
+    const found = this.byId.get(id);
+    if (found !== undefined) return found;
+    if (this.missing.size >= this.maxEntries) this.missing.clear();
+    this.missing.add(id);
+    return null;
+  }
+
+  /** The ids of cgroups seen once and removed since (each reported once). */
+  takeRemoved(): bigint[] {
+    const r = this.removed;
+    this.removed = [];
+    return r;
   }
 
   /** Records the ids of every cgroup below the root; forgets cgroups that are gone. */
@@ -138,6 +154,7 @@ export class CgroupIndex {
       for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name), `${rel}/${e.name}`);
     };
     walk(this.root, '');
+    for (const id of this.byId.keys()) if (!found.has(id) && this.removed.length < this.maxEntries) this.removed.push(id);
     this.byId = found;
   }
 }

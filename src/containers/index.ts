@@ -53,6 +53,11 @@ export class ContainerResolver {
     return p ? this.ofCgroupPath(p) : null;
   }
 
+  /** The ids of cgroups removed since the last call (their totals can be dropped). */
+  removedCgroupIds(): bigint[] {
+    return this.ids?.takeRemoved() ?? [];
+  }
+
   ofPid(pid: number): Container | null {
     const p = memoryCgroupOfPid(pid);
     return p === null ? null : this.ofCgroupPath(p);

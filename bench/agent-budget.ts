@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: Apache-2.0
+// bench:agent — the agent against its budget (issue 13): CPU while nobody scrapes it, RSS after a
+// soak, the time of a /metrics scrape with 1,000 memory cgroups, and what it adds to a program
+// taking page faults as fast as it can. Figures, not assertions: the machine's load is printed
+// with them, since "idle" here means no client, not a quiet machine.
+//
+//   node dist/bench/agent-budget.js   (BENCH_IDLE_S idle seconds, default 30; BENCH_SOAK_S soak
+//   seconds, default 120 — the issue's soak is 30 minutes; BENCH_CGROUPS, default 1000;
+//   BENCH_PROCS short-lived processes in the soak, default 20000; BENCH_MIB per fault round, 1024)
+//
+// Everything runs inside a memory cgroup of its own (memscope_bench_agent, 4 GiB), the 1,000
+// cgroups below it; all are removed at the end.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { BENCH_BUILD } from './lib';
+import { ROOT } from '../test/lib/workloads';
+
+const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 30);
+const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 120);
+const CGROUPS = Number(process.env.BENCH_CGROUPS ?? 1000);
+const PROCS = Number(process.env.BENCH_PROCS ?? 20000);
+const MIB = Number(process.env.BENCH_MIB ?? 1024);
+const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
+const TOP = '/sys/fs/cgroup/memory/memscope_bench_agent';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ticks = (pid: number) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+};
+const HZ = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const load = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+function get(url: string): Promise<{ ms: number; body: string }> {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) =>
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d) => (body += d));
+        res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, body }));
+      })
+      .on('error', reject),
+  );
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function rmCgroup(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmCgroup(path.join(dir, e.name));
+  for (let i = 0; i < 50; i++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+}
+
+/** A shell command run inside a cgroup (it joins, then execs). */
+/** Runs a shell command inside a cgroup (it joins, then execs), to completion. */
+const runIn = (cg: string, cmd: string, opts: { encoding?: 'utf8'; stdio?: 'ignore' } = {}) =>
+  spawnSync('sh', ['-c', `echo $$ > ${cg}/cgroup.procs && exec ${cmd}`], { encoding: 'utf8', ...opts });
+
+function faultWorkload(): string {
+  const src = path.join(ROOT, 'bench', 'faults_workload.c');
+  const bin = path.join(BENCH_BUILD, 'faults_workload');
+  fs.mkdirSync(BENCH_BUILD, { recursive: true });
+  if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) execFileSync('gcc', ['-O2', '-g', '-fno-omit-frame-pointer', '-o', bin, src]);
+  return bin;
+}
+
+/** CPU ns per fault of faults_workload (median of rounds), and the fault rate it reached. */
+function faultCost(bin: string, rounds = 5): { nsPerFault: number; faultsPerSec: number } {
+  const out = runIn(TOP, `${bin} ${MIB} ${rounds}`).stdout;
+  const rs = [...out.matchAll(/pages=(\d+) ns=(\d+) cpu_ns=(\d+)/g)].map((m) => ({ pages: Number(m[1]), ns: Number(m[2]), cpu: Number(m[3]) }));
+  const per = rs.map((r) => r.cpu / r.pages).sort((a, b) => a - b);
+  const rate = rs.map((r) => r.pages / (r.ns / 1e9)).sort((a, b) => a - b);
+  return { nsPerFault: per[per.length >> 1], faultsPerSec: rate[rate.length >> 1] };
+}
+
+async function main(): Promise<void> {
+  rmCgroup(TOP);
+  fs.mkdirSync(TOP);
+  fs.writeFileSync(`${TOP}/memory.limit_in_bytes`, String(4 * 2 ** 30));
+  const bin = faultWorkload();
+  const alone = faultCost(bin);
+
+  const port = await freePort();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(1)); // 'exit' below cleans up
+  const agent = spawn(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.on('exit', () => {
+    if (agent.exitCode === null) agent.kill('SIGTERM');
+  });
+  let log = '';
+  agent.stdout!.setEncoding('utf8').on('data', (d) => (log += d));
+  try {
+    while (!log.includes('"event":"started"')) {
+      if (agent.exitCode !== null) throw new Error(`agent exited: ${log}`);
+      await sleep(200);
+    }
+    await sleep(5000); // start-up work (symbols of running processes) settles
+    const base = `http://127.0.0.1:${port}`;
+    const lines: string[] = [];
+    const say = (s: string) => {
+      lines.push(s);
+      console.log(s);
+    };
+    say(`agent-budget ${new Date().toISOString()} on ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/processor/g)!.length} CPUs; load average at start ${load()}`);
+    say(`sources: ${/"sources":\[([^\]]*)\]/.exec(log)?.[1]}`);
+
+    // idle: no client for IDLE_S seconds (the rest of the machine goes on)
+    let t0 = ticks(agent.pid!);
+    await sleep(IDLE_S * 1000);
+    let t1 = ticks(agent.pid!);
+    say(`idle CPU: ${(((t1 - t0) / HZ / IDLE_S) * 100).toFixed(2)}% of one CPU over ${IDLE_S} s (load average ${load()}); RSS ${rssMiB(agent.pid!).toFixed(0)} MiB`);
+
+    // 1,000 cgroups, each with a process that faults (so each has series), then scrapes
+    const c0 = Date.now();
+    const script = `for i in $(seq 0 ${CGROUPS - 1}); do mkdir -p ${TOP}/c$i || { echo "mkdir ${TOP}/c$i failed" >&2; exit 1; }; sh -c "echo \\$\\$ > ${TOP}/c$i/cgroup.procs && exec true"; done`;
+    if (spawnSync('sh', ['-c', script], { stdio: 'inherit' }).status !== 0) throw new Error('could not create the cgroups');
+    say(`${CGROUPS} cgroups created, a process run in each, in ${((Date.now() - c0) / 1000).toFixed(1)} s`);
+    await sleep(3000);
+    const times: number[] = [];
+    let series = 0;
+    for (let i = 0; i < 20; i++) {
+      const r = await get(`${base}/metrics`);
+      times.push(r.ms);
+      series = (r.body.match(/^memscope_page_faults_total\{cgroup="\/memscope_bench_agent\/c/gm) ?? []).length;
+      await sleep(250);
+    }
+    times.sort((a, b) => a - b);
+    say(`/metrics with ${series} of the bench's cgroups in memscope_page_faults_total: median ${times[10].toFixed(1)} ms, first ${times[0].toFixed(1)}… max ${times[19].toFixed(1)} ms over 20 scrapes`);
+
+    // soak (shortened): short-lived processes, fault rounds, cgroups removed and created again
+    const s0 = Date.now();
+    t0 = ticks(agent.pid!);
+    const storm = path.join(ROOT, 'build', 'workloads', 'fork_storm');
+    let procs = 0;
+    while (Date.now() - s0 < SOAK_S * 1000) {
+      const batch = Math.min(2000, PROCS - procs);
+      if (batch > 0) {
+        runIn(TOP, `${storm} ${batch} 4`, { stdio: 'ignore' });
+        procs += batch;
+      }
+      runIn(TOP, `${bin} 256 2`, { stdio: 'ignore' });
+      for (let i = 0; i < CGROUPS; i += 10) {
+        rmCgroup(`${TOP}/c${i}`);
+        fs.mkdirSync(`${TOP}/c${i}`);
+      }
+      if (batch <= 0) await sleep(1000);
+    }
+    t1 = ticks(agent.pid!);
+    const soakS = (Date.now() - s0) / 1000;
+    say(
+      `soak ${soakS.toFixed(0)} s (shortened from 30 min): ${procs} short-lived processes, fault rounds of 256 MiB, a tenth of the cgroups removed and made again each round; agent CPU ${(((t1 - t0) / HZ / soakS) * 100).toFixed(1)}% of one CPU; RSS after: ${rssMiB(agent.pid!).toFixed(0)} MiB`,
+    );
+    t0 = ticks(agent.pid!);
+    await sleep(IDLE_S * 1000);
+    t1 = ticks(agent.pid!);
+    say(`idle CPU after the soak: ${(((t1 - t0) / HZ / IDLE_S) * 100).toFixed(2)}% of one CPU (load average ${load()})`);
+
+    const traced = faultCost(bin);
+    say(
+      `faults_workload (${MIB} MiB rounds, median of 5): alone ${alone.nsPerFault.toFixed(0)} ns CPU per fault at ${(alone.faultsPerSec / 1000).toFixed(0)}k faults/s; ` +
+        `with the agent ${traced.nsPerFault.toFixed(0)} ns at ${(traced.faultsPerSec / 1000).toFixed(0)}k faults/s: +${((traced.nsPerFault / alone.nsPerFault - 1) * 100).toFixed(1)}%`,
+    );
+    fs.mkdirSync(path.join(ROOT, 'build', 'artifacts'), { recursive: true });
+    fs.writeFileSync(path.join(ROOT, 'build', 'artifacts', 'agent-budget.txt'), lines.join('\n') + '\n');
+  } finally {
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('close', r));
+    rmCgroup(TOP);
+  }
+}
+
+main().catch((e) => {
+  console.error(`agent-budget: ${(e as Error).message}`);
+  rmCgroup(TOP);
+  process.exit(1);
+});
