@@ -4,6 +4,7 @@
 // anyway (StackStore.openWindow), and each process's swap-ins are read from the swapin object's
 // per-process counts (the swapin tool's map).
 import { eachEntry } from '../engine/struct';
+import { readProc } from '../procfs/common';
 import type { Frame } from '../core/frames';
 import type { Profile, StackValue, TraceCallbacks, TraceHandle } from '../dashboard/types';
 import { SWAPIN_KEY } from '../tools/swapin';
@@ -30,7 +31,7 @@ export function keptFaultTrace(
 ): TraceHandle {
   c.collect();
   const stacks = new Map<string, RawStack>();
-  let comm = '';
+  let comm = readProc(`/proc/${pid}/comm`)?.trim() ?? ''; // the root frame until a fault names it
   let changed = false;
   const close = c.faults.openWindow((batch) => {
     for (const s of batch) {

@@ -92,5 +92,16 @@ export function agentDashboard(c: Collectors, auth: Authenticator, loopbackOnly:
       return keptFaultTrace(c, (comm, _pid, st) => merged(st.map((s) => stackValue(comm, s.frames, s.count))), pid, seconds, cb);
     },
   };
-  return createDashboard({ sources, loopbackOnly, token: { required: () => auth.required(), matches: (t) => auth.matches(t) } });
+  const dash = createDashboard({ sources, loopbackOnly, token: { required: () => auth.required(), matches: (t) => auth.matches(t) } });
+  // exited processes' swap-in entries are deleted as they are read; read now and then with no page
+  // open too, so the kernel's map never fills with them (a full map would stop counting new ones)
+  const prune = setInterval(() => swapinsByPid(c), 10_000);
+  prune.unref();
+  return {
+    handle: (req, res) => dash.handle(req, res),
+    close: () => {
+      clearInterval(prune);
+      dash.close();
+    },
+  };
 }

@@ -46,7 +46,8 @@ export class TestBrowser {
     return new TestBrowser(context, profile);
   }
 
-  async open(url: string, viewport = { width: 1280, height: 800 }): Promise<WatchedPage> {
+  /** timeoutMs: for loading the page (a busy agent can take longer than playwright's 30 s) */
+  async open(url: string, viewport = { width: 1280, height: 800 }, timeoutMs?: number): Promise<WatchedPage> {
     const page = await this.context.newPage();
     await page.setViewportSize(viewport);
     const dialogs: string[] = [];
@@ -63,7 +64,7 @@ export class TestBrowser {
     await page.addInitScript({
       content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));",
     });
-    await page.goto(url);
+    await page.goto(url, timeoutMs ? { timeout: timeoutMs } : {});
     return { page, dialogs, errors };
   }
 
