@@ -96,9 +96,10 @@ export class Collector {
     this.execComm = obj.readGlobalString('exec_comm');
   }
 
-  /** The rows of one report. */
   /** Outstanding allocations by stack, those younger than `older` ms left out. */
-  rows(obj: BpfObject, older = this.s.opts.older): Row[] {
+  // `older` is always passed: undefined means "all" (a default parameter would turn an explicit
+  // undefined back into -o, and the report after the target exited would hide young allocations)
+  rows(obj: BpfObject, older: number | undefined): Row[] {
     const { opts } = this.s;
     if (this.s.user) this.checkExec(obj);
     const stacks = new StackReader(obj);
