@@ -13,10 +13,10 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { BENCH_BUILD } from './lib';
 import { ROOT } from '../test/lib/workloads';
+import { freePort } from '../test/lib/agent';
 
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 30);
 const SOAK_S = Number(process.env.BENCH_SOAK_S ?? 120);
@@ -46,14 +46,6 @@ function get(url: string): Promise<{ ms: number; body: string }> {
       })
       .on('error', reject),
   );
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function rmCgroup(dir: string): void {
@@ -118,14 +110,18 @@ async function main(): Promise<void> {
       lines.push(s);
       console.log(s);
     };
-    say(`agent-budget ${new Date().toISOString()} on ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/processor/g)!.length} CPUs; load average at start ${load()}`);
+    say(
+      `agent-budget ${new Date().toISOString()} on ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/processor/g)!.length} CPUs; load average at start ${load()}`,
+    );
     say(`sources: ${/"sources":\[([^\]]*)\]/.exec(log)?.[1]}`);
 
     // idle: no client for IDLE_S seconds (the rest of the machine goes on)
     let t0 = ticks(agent.pid!);
     await sleep(IDLE_S * 1000);
     let t1 = ticks(agent.pid!);
-    say(`idle CPU: ${(((t1 - t0) / HZ / IDLE_S) * 100).toFixed(2)}% of one CPU over ${IDLE_S} s (load average ${load()}); RSS ${rssMiB(agent.pid!).toFixed(0)} MiB`);
+    say(
+      `idle CPU: ${(((t1 - t0) / HZ / IDLE_S) * 100).toFixed(2)}% of one CPU over ${IDLE_S} s (load average ${load()}); RSS ${rssMiB(agent.pid!).toFixed(0)} MiB`,
+    );
 
     // 1,000 cgroups, each with a process that faults (so each has series), then scrapes
     const c0 = Date.now();
@@ -142,7 +138,9 @@ async function main(): Promise<void> {
       await sleep(250);
     }
     times.sort((a, b) => a - b);
-    say(`/metrics with ${series} of the bench's cgroups in memscope_page_faults_total: median ${times[10].toFixed(1)} ms, first ${times[0].toFixed(1)}… max ${times[19].toFixed(1)} ms over 20 scrapes`);
+    say(
+      `/metrics with ${series} of the bench's cgroups in memscope_page_faults_total: median ${times[10].toFixed(1)} ms, first ${times[0].toFixed(1)}… max ${times[19].toFixed(1)} ms over 20 scrapes`,
+    );
 
     // soak (shortened): short-lived processes, fault rounds, cgroups removed and created again
     const s0 = Date.now();

@@ -8,13 +8,13 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { jsonLines, MEMSCOPE, Running, start, startMemscope } from './lib/run';
 import { MemoryCgroup, Swapfile } from './lib/scenario';
 import { workload } from './lib/workloads';
 import { assertNothingLoaded } from './lib/bpf';
+import { freePort } from './lib/agent';
 import { screenshot, TestBrowser, WatchedPage } from './lib/browser';
 
 const PAGES = 3000;
@@ -25,14 +25,6 @@ const CRIO_DIR = '/run/containers/storage/overlay-containers';
 let browser: TestBrowser;
 let agent: Running;
 let base = '';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The command lines of a process's descendants. */
 function descendants(pid: number): string[] {
@@ -165,11 +157,7 @@ test("a fault trace started from the agent's page is a window on the agent's own
   const wl = start(workload('fault_touch'), [String(PAGES)]);
   try {
     await wl.waitFor('ready');
-    const w = await browser.open(`${base}/#/process/${wl.pid}`);
-    await w.page.waitForSelector('.view.process[data-loaded=yes] section.profile.faults');
-    await w.page.fill('section.faults input.seconds', '60');
-    await w.page.click('button.start-faults');
-    await w.page.waitForSelector('section.faults[data-state=running]', { timeout: 30_000 });
+    const w = await browser.startTrace(base, wl.pid, 'faults', 60);
     assert.deepEqual(descendants(agent.pid), [], 'the agent started a process for the trace');
     wl.send('go');
     await wl.waitFor('done');

@@ -149,11 +149,7 @@ test("the process view's page-fault flame graph, traced from the page, shows the
   const wl = start(workload('fault_touch'), [String(PAGES)]);
   try {
     await wl.waitFor('ready');
-    const w = await browser.open(`${base}/#/process/${wl.pid}`);
-    await w.page.waitForSelector('.view.process[data-loaded=yes] section.profile.faults');
-    await w.page.fill('section.faults input.seconds', '60');
-    await w.page.click('button.start-faults');
-    await w.page.waitForSelector('section.faults[data-state=running]', { timeout: 30_000 });
+    const w = await browser.startTrace(base, wl.pid, 'faults', 60);
     wl.send('go');
     await wl.waitFor('done');
     // the workload exits: the trace ends with its report
@@ -210,11 +206,7 @@ test('memleak started from the page shows the leak site with its exact outstandi
   const wl = start(workload('memleak_sites'));
   try {
     await wl.waitFor('ready');
-    const w = await browser.open(`${base}/#/process/${wl.pid}`);
-    await w.page.waitForSelector('.view.process[data-loaded=yes] section.profile.memleak');
-    await w.page.fill('section.memleak input.seconds', '120');
-    await w.page.click('button.start-memleak');
-    await w.page.waitForSelector('section.memleak[data-state=running]', { timeout: 30_000 });
+    const w = await browser.startTrace(base, wl.pid, 'memleak', 120);
     wl.send('go');
     await wl.waitFor('done');
     const cell = `section.memleak table.top-stacks tr[data-frame="leak_a [memleak_sites]"] td[data-value]`;
@@ -261,11 +253,7 @@ test("memleak from the page: a stack's growth rate is the slope of its outstandi
   const wl = start(workload('leak_rate'), [String(N), String(P)]);
   try {
     await wl.waitFor('ready');
-    const w = await browser.open(`${base}/#/process/${wl.pid}`);
-    await w.page.waitForSelector('.view.process[data-loaded=yes] section.profile.memleak');
-    await w.page.fill('section.memleak input.seconds', '120');
-    await w.page.click('button.start-memleak');
-    await w.page.waitForSelector('section.memleak[data-state=running]', { timeout: 30_000 });
+    const w = await browser.startTrace(base, wl.pid, 'memleak', 120);
     wl.send('go');
     const frame = 'leak_tick [leak_rate]';
     const read = () =>

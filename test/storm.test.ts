@@ -12,27 +12,15 @@ import { workload } from './lib/workloads';
 import { MEMSCOPE, Running, start, jsonLines } from './lib/run';
 import { MemoryCgroup } from './lib/scenario';
 import { assertNothingLoaded } from './lib/bpf';
-import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
+import { MEMORY_BOUND_BYTES, type EventAccounting } from '../src/unwind/dwarf-stacks';
 
 const RATE = 50_000; // faults per second the storm aims at (a busy machine may give it fewer)
 const SECONDS = 12;
 
-interface Accounting {
-  events: number;
-  dwarf: number;
-  frame_pointer: number;
-  fp_ring_full: number;
-  fp_over_rate: number;
-  fp_process_exited: number;
-  dropped_stack_limit: number;
-  dropped_kernel: number;
-  peak_rss_bytes: number;
-}
-
-function accountingOf(stderr: string): Accounting {
+function accountingOf(stderr: string): EventAccounting {
   const line = stderr.split('\n').find((l) => l.startsWith('{"accounting"'));
   assert.ok(line, `no accounting line on stderr: ${stderr}`);
-  return JSON.parse(line!).accounting as Accounting;
+  return JSON.parse(line!).accounting as EventAccounting;
 }
 
 /** VmHWM of pid in bytes (0 once it has gone). */

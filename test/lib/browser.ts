@@ -68,6 +68,17 @@ export class TestBrowser {
     return { page, dialogs, errors };
   }
 
+  /** Opens a process's view and starts a trace from its page ("faults" or "memleak"), as a user
+   * would: the seconds field, the start button; resolves once the section says it is running. */
+  async startTrace(base: string, pid: number, kind: 'faults' | 'memleak', seconds: number): Promise<WatchedPage> {
+    const w = await this.open(`${base}/#/process/${pid}`);
+    await w.page.waitForSelector(`.view.process[data-loaded=yes] section.profile.${kind}`);
+    await w.page.fill(`section.${kind} input.seconds`, String(seconds));
+    await w.page.click(`button.start-${kind}`);
+    await w.page.waitForSelector(`section.${kind}[data-state=running]`, { timeout: 30_000 });
+    return w;
+  }
+
   async close(): Promise<void> {
     await this.context.close();
     fs.rmSync(this.profile, { recursive: true, force: true });

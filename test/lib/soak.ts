@@ -3,20 +3,12 @@
 // (bench/dashboard-soak.ts) share: an agent sampling at a given rate, a page's JS heap after a
 // forced GC (CDP), a process's RSS, the agent's last sample number.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import { spawn } from 'node:child_process';
 import type { CDPSession, Page } from 'playwright-core';
 import { MEMSCOPE, Running } from './run';
+import { freePort } from './agent';
 
 export const MIB = 1 << 20;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** `memscope agent` on a free loopback port, sampling the overview every sampleMs. */
 export async function startAgent(sampleMs: number): Promise<{ agent: Running; base: string }> {
