@@ -16,7 +16,8 @@ test('memleak -p on an allocator that is already busy: what is kept after attach
     await w.waitFor('running');
     // the loop is in malloc and free all the time: probes attach while calls are in flight
     await new Promise((res) => setTimeout(res, 200));
-    const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), '600']);
+    // -o 0: the last blocks are kept just before the report, younger than BCC's default 500 ms
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '600']);
     w.send('mark'); // the blocks kept before are freed: only those kept from now on stay
     await w.waitFor('marked');
     await new Promise((res) => setTimeout(res, 300));

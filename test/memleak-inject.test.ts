@@ -78,7 +78,7 @@ test('memleak -p --sample-bytes: attached mid-run, the bytes kept after the atta
   try {
     await w.waitFor('running');
     await sleep(300); // both threads in their malloc/free loops
-    const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
     assert.match(
       ms.stderr,
       /^memscope: memleak: sampler loaded into PID \d+ \(thread \d+ stopped [\d.]+ ms, \d+ allocator slots redirected\); memory allocated before now is not counted$/m,
@@ -125,7 +125,7 @@ test('memleak -p --sample-bytes: SIGKILL of memscope leaves the program running 
   const w = start(workload(W));
   try {
     await w.waitFor('running');
-    const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
     assert.ok(attachState(w.pid) >= 0);
     ms.child.kill('SIGKILL');
     await ms.exited;
@@ -135,7 +135,7 @@ test('memleak -p --sample-bytes: SIGKILL of memscope leaves the program running 
     await runsOnUnharmed(w);
 
     // attached again: the sampler starts afresh, and the end puts back glibc's functions
-    const again = await startMemscope(['memleak', '--json', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
+    const again = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
     assert.ok(attachState(w.pid) >= 0);
     w.send('mark');
     await w.waitFor(/kept \d+ \d+/);
@@ -156,7 +156,7 @@ test('memleak -p --sample-bytes on a process that preloads the sampler (-c): its
   const w = start('/usr/bin/env', [`LD_PRELOAD=${SHIM}`, `MEMSCOPE_SAMPLE_BYTES=${N}`, workload(W)]);
   try {
     await w.waitFor('running');
-    const ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), '--sample-bytes', '1m', '600']);
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', '1m', '600']);
     assert.match(
       ms.stderr,
       new RegExp(`^memscope: memleak: PID \\d+ preloads the sampler \\(memleak -c\\): probing its hooks at its rate, 1 per ${N} bytes$`, 'm'),
