@@ -78,6 +78,41 @@ int exec_tp(void *ctx)
 	return 0;
 }
 
+/* -t/--trace: each recorded call as it happens, the three lines BCC's memleak --trace prints
+ * (alloc entered, alloc exited with its result, free of a recorded block). Off by default: the
+ * ring is then one page and the check below is pruned by the verifier. */
+const volatile bool trace_calls = false;
+__u64 trace_lost = 0;
+
+enum ml_call { ML_CALL_ENTER = 0, ML_CALL_EXIT = 1, ML_CALL_FREE = 2 };
+
+struct ml_call_event {
+	__u64 ts;
+	__u64 size;
+	__u64 addr;
+	__u32 tgid;
+	__u32 tid;
+	__u32 kind;
+	__u32 pad;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} ml_calls SEC(".maps");
+
+static __always_inline void ml_trace_call(__u32 kind, __u64 size, __u64 addr)
+{
+	if (!trace_calls)
+		return;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ml_call_event e = { .ts = bpf_ktime_get_ns(), .size = size, .addr = addr, .tgid = id >> 32, .tid = (__u32)id, .kind = kind };
+	bpf_get_current_comm(e.comm, sizeof(e.comm));
+	if (bpf_ringbuf_output(&ml_calls, &e, sizeof(e), 0))
+		__sync_fetch_and_add(&trace_lost, 1);
+}
+
 static __always_inline int ml_enter(struct pt_regs *ctx, __u64 size, __u64 aux, __u32 kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -99,6 +134,7 @@ static __always_inline int ml_enter(struct pt_regs *ctx, __u64 size, __u64 aux, 
 	if (n.record) {
 		ml_note(tgid);
 		ml_user_key(ctx, tgid, &n.key);
+		ml_trace_call(ML_CALL_ENTER, size, 0);
 	}
 	if (p)
 		*p = n;
@@ -181,6 +217,8 @@ int BPF_KRETPROBE(alloc_return, long ret)
 			addr = 0;
 		break;
 	}
+	if (n.record)
+		ml_trace_call(ML_CALL_EXIT, n.size, addr);
 	if (addr && n.record)
 		ml_record(addr, n.size, n.size, 1, &n.key);
 	return 0;
@@ -190,8 +228,15 @@ SEC("uprobe")
 int BPF_KPROBE(free_enter, void *ptr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (ml_traced(tgid) && ptr)
-		ml_release((__u64)ptr);
+	if (!ml_traced(tgid) || !ptr)
+		return 0;
+	if (trace_calls) {
+		__u64 addr = (__u64)ptr;
+		struct ml_alloc *a = bpf_map_lookup_elem(&allocs, &addr);
+		if (a)
+			ml_trace_call(ML_CALL_FREE, a->size, addr);
+	}
+	ml_release((__u64)ptr);
 	return 0;
 }
 

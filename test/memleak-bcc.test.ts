@@ -151,3 +151,52 @@ test('memleak --percpu: kernel percpu allocations only (the other kmem events ar
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^memscope: --percpu traces kernel percpu allocations/);
 });
+
+test('memleak -t prints each recorded call as BCC --trace does: alloc entered and exited with the result, frees of recorded blocks; -z bounds them too', async () => {
+  const { w, ms } = await traced(['-t', '--json', '-z', '100']); // -z 100 leaves out churn_d's 100,000 blocks of 48 B
+  let pid = 0;
+  try {
+    pid = w.pid;
+    w.send('go');
+    await w.waitFor('done');
+    w.send('young');
+    await w.waitFor('young done');
+    w.send('exit');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const calls = jsonLines(r.stdout);
+    assert.ok(calls.length > 0 && calls.every((c) => typeof c.call === 'string' && c.bytes === undefined), 'calls only, no report');
+    const of = (call: string, size: number) => calls.filter((c) => c.pid === pid && c.call === call && c.size === size);
+    assert.equal(of('alloc_enter', 1000).length, 100, 'leak_a');
+    assert.equal(of('alloc_exit', 1000).length, 100);
+    assert.ok(of('alloc_exit', 1000).every((c) => /^0x[0-9a-f]+$/.test(c.addr) && c.addr !== '0x0'));
+    assert.equal(of('alloc_exit', 500).length, 20, 'leak_e');
+    const thread = of('alloc_exit', 4096);
+    assert.equal(thread.length, 10, 'leak_thread');
+    assert.ok(thread.every((c) => c.tid !== pid), 'from the second thread');
+    assert.equal(calls.filter((c) => c.size === 48 || c.size === 64).length, 0, 'below -z 100');
+    assert.equal(calls.filter((c) => c.call === 'free' && c.size === 1000).length, 0, 'leak_a is kept');
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});
+
+test('memleak -t in text: the lines BCC prints, after the time, PID, TID and COMM', async () => {
+  const { w, ms } = await traced(['-t', '-z', '900', '-Z', '1000']);
+  try {
+    w.send('go');
+    await w.waitFor('done');
+    w.send('exit');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    const entered = lines.filter((l) => new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${w.pid} +${w.pid} +${SITES} +alloc entered, size = 1000$`).test(l));
+    const exited = lines.filter((l) => new RegExp(`^\\S+ ${w.pid} +${w.pid} +${SITES} +alloc exited, size = 1000, result = [0-9a-f]+$`).test(l));
+    assert.deepEqual([entered.length, exited.length], [100, 100], r.stdout.slice(0, 2000));
+    assert.ok(!/outstanding/.test(r.stdout), 'no report');
+  } finally {
+    w.kill();
+    ms.kill();
+  }
+});

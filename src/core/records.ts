@@ -22,6 +22,19 @@ export interface StackRecord {
   [extra: string]: unknown;
 }
 
+/** memleak -t --json: one allocator call as it happened (src/tools/memleak/calls.ts). */
+export interface MemleakCallRecord {
+  time: string;
+  pid: number;
+  tid: number;
+  comm: string;
+  call: 'alloc_enter' | 'alloc_exit' | 'free';
+  /** Bytes asked for (free: the size its allocation asked for). */
+  size: number;
+  /** alloc_exit: the address returned (0x0 for a failure); free: the address freed. */
+  addr?: string;
+}
+
 /** swapin: pages read back from swap, per process and interval. */
 export interface SwapinRecord {
   time: string;

@@ -14,6 +14,7 @@ import { UserStacks } from './memleak/stacks';
 import { checkTarget } from '../engine/target';
 import { visiblePath } from './memleak/got';
 import { planAttach } from './memleak/inject';
+import { CALLS_RING_BYTES, callsLost, listenCalls } from './memleak/calls';
 
 export const tool: Tool<MemleakOptions, [number?, number?]> = {
   name: 'memleak',
@@ -47,6 +48,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         max_size: opts.maxSize ?? 0xffffffffffffffffn,
         sample_every: s.rate,
         wait_exec: opts.command !== undefined,
+        trace_calls: !!opts.trace,
         ...stacks.consts(),
       },
       commandEnv: s.sampler ? { LD_PRELOAD: s.sampler, MEMSCOPE_SAMPLE_BYTES: String(opts.sampleBytes) } : undefined,
@@ -59,12 +61,15 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
           stacks.configure(obj);
           if (opts.stackStorageSize !== undefined) obj.setMaxEntries('ml_stacks', opts.stackStorageSize);
         } else obj.setMaxEntries('ms_kstacks', opts.stackStorageSize ?? 16384).setMaxEntries('ml_stacks', 1);
+        if (opts.trace) obj.setMaxEntries('ml_calls', CALLS_RING_BYTES);
       },
       setup(obj) {
         if (s.user) stacks.listen(obj);
+        if (opts.trace) listenCalls(obj, !!opts.json);
       },
       attach: s.user ? (obj, pid) => attachAllocator(obj, pid, s) : undefined,
       async tick(obj) {
+        if (opts.trace) return; // -t: the calls are the output, as BCC's --trace
         if (s.unwind !== 'fp') await stacks.settle();
         reporter.report(obj, false);
       },
@@ -72,6 +77,11 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         // the process's allocator slots back to glibc first: it runs on as before while the report is made
         const back = s.injected?.detach();
         if (back !== undefined && opts.verbose) process.stderr.write(`memscope: ${back} allocator slots of PID ${opts.pid} put back\n`);
+        if (opts.trace) {
+          const lost = callsLost(obj);
+          if (lost) process.stderr.write(`memscope: ${lost} calls not printed (the trace ring was full)\n`);
+          return;
+        }
         if (s.unwind !== 'fp') await stacks.settle();
         // the last interval's report is the summary; folded stacks and SVG are made once, here
         if (reason !== 'count' || opts.folded || opts.svg || opts.pprof) reporter.report(obj, true, reason === 'target-exited');

@@ -12,6 +12,7 @@ import { samplerLibrary } from './sampler';
 export interface MemleakOptions extends CommonOptions, UnwindOptions {
   older?: number;
   showAllocs?: boolean;
+  trace?: boolean;
   top: number;
   minSize?: number;
   maxSize?: number;
@@ -75,6 +76,7 @@ export function configure(cmd: Command): void {
   cmd
     .option('-o, --older <MS>', 'only allocations older than MS milliseconds (default 500, as BCC; 0 for all)', parseWhole)
     .option('-a, --show-allocs', 'list each outstanding address and size under its stack')
+    .option('-t, --trace', 'print each recorded allocation and free as it happens, instead of the reports (as BCC)')
     .option('-T, --top <N>', 'show the N stacks with the most outstanding bytes', parseWhole, 10)
     .option('-z, --min-size <BYTES>', 'only allocations of at least BYTES', parseSize)
     .option('-Z, --max-size <BYTES>', 'only allocations of at most BYTES', parseSize)
@@ -138,6 +140,8 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
   const olderDefault = opts.older === undefined && !opts.combinedOnly;
   if (olderDefault) opts.older = DEFAULT_OLDER_MS;
   if (opts.older === 0) opts.older = undefined;
+  if (opts.trace && !user) throw new UsageError('-t traces the allocator calls of a process: it needs -p or -c');
+  if (opts.trace && opts.sampleBytes !== undefined) throw new UsageError('-t prints every call; --sample-bytes sees only the sampled ones');
   if (opts.percpu && user) throw new UsageError('--percpu traces kernel percpu allocations: it takes no -p or -c');
   if (opts.stackStorageSize !== undefined && opts.stackStorageSize < 1) throw new UsageError('--stack-storage-size must be at least 1');
   if (opts.sampleBytes !== undefined) {
