@@ -96,6 +96,7 @@ struct ml_call_event {
 	__u32 pad;
 	char comm[16];
 };
+MS_BTF_TYPE(ml_call_event); /* ring records have no map type: keep the layout in BTF for the check */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
