@@ -66,7 +66,7 @@ if (result.errors.length) process.exit(1);
 // the code cache: compiled by one run of the CLI (--help loads every tool); a cache V8 later
 // rejects (another Node) only costs the compile it would have saved
 fs.rmSync(`${out}.cache`, { force: true });
-const r = spawnSync(process.execPath, [path.join(root, 'bin', 'memscope'), '--help'], {
+const r = spawnSync(process.execPath, [path.join(root, 'bin', 'memscope.js'), '--help'], {
   env: { ...process.env, MEMSCOPE_WRITE_CODE_CACHE: `${out}.cache` },
   stdio: ['ignore', 'ignore', 'inherit'],
 });

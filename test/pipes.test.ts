@@ -123,4 +123,17 @@ test('stdout closed (>&-): one line and a non-zero exit; >/dev/null still works'
   assert.equal(ok.status, 0, ok.stderr);
 });
 
+test('stdout on a /dev/null opened read-write by the parent (Node stdio ignore, 1<>/dev/null) is not closed', () => {
+  // the /dev/null Node opens for a closed fd 1 is read-write too: only bin/memscope can tell them apart
+  const ignored = spawnSync(MEMSCOPE, ['ps'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+  assert.equal(ignored.status, 0, ignored.stderr);
+  assert.equal(ignored.stderr, '');
+  const rw = spawnSync('bash', ['-c', `exec "$0" list 1<>/dev/null`, MEMSCOPE], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(rw.status, 0, rw.stderr);
+  assert.equal(rw.stderr, '');
+  // and nothing of the wrapper's reaches memscope's children: a -c workload sees no MEMSCOPE_FD1
+  const env = spawnSync(MEMSCOPE, ['trace', '--command', 'sh -c "echo fd1=$MEMSCOPE_FD1 >&2"', 't:syscalls:sys_enter_nanosleep'], { encoding: 'utf8', timeout: 30_000 });
+  assert.match(env.stderr, /fd1=\n/, env.stderr);
+});
+
 after(() => assertNothingLoaded());

@@ -40,9 +40,15 @@ function outputGone(code: number): never {
   process.exit(code);
 }
 
-/** True when fd 1 is the /dev/null Node opened itself because memscope was started with it closed:
- * Node opens it read-write and close-on-exec, which no inherited descriptor can be. */
+/** True when memscope was started with fd 1 closed. bin/memscope looks before Node starts (Node then
+ * opens /dev/null read-write in its place, so from here `>&-` and a parent's own /dev/null look
+ * alike) and says so in MEMSCOPE_FD1, removed here so no child inherits it. Started without the
+ * wrapper (node bin/memscope.js), the guess from here: Node's /dev/null is read-write and
+ * close-on-exec, which a shell's `>/dev/null` is not. */
 export function stdoutWasClosed(): boolean {
+  const seen = process.env.MEMSCOPE_FD1;
+  delete process.env.MEMSCOPE_FD1;
+  if (seen === 'closed' || seen === 'open') return seen === 'closed';
   try {
     if (fs.readlinkSync('/proc/self/fd/1') !== '/dev/null') return false;
     const m = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync('/proc/self/fdinfo/1', 'utf8'));

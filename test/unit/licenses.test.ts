@@ -21,7 +21,7 @@ function* sources(dir: string): Generator<string> {
 
 test('every source file carries an SPDX license line; BPF code is dual BSD/GPL, the rest Apache-2.0', () => {
   const files = ['src', 'test', 'bench', 'bpf', 'native/src', 'shim', 'web'].filter((d) => fs.existsSync(path.join(ROOT, d))).flatMap((d) => [...sources(path.join(ROOT, d))]);
-  files.push(path.join(ROOT, 'setup.sh'), path.join(ROOT, 'bin', 'memscope'), path.join(ROOT, 'eslint.config.mjs'));
+  files.push(path.join(ROOT, 'setup.sh'), path.join(ROOT, 'bin', 'memscope'), path.join(ROOT, 'bin', 'memscope.js'), path.join(ROOT, 'eslint.config.mjs'));
   assert.ok(files.length > 200);
   const wrong: string[] = [];
   for (const f of files) {
