@@ -24,7 +24,7 @@ async function traced(args: string[]): Promise<{ w: Running; ms: Running }> {
 }
 
 /** Runs the sites (go, then young, then exit) under memleak -p ARGS; the final report's text. */
-async function toExit(args: string[]): Promise<string> {
+async function toExit(args: string[]): Promise<{ stdout: string; pid: number }> {
   const { w, ms } = await traced(args);
   try {
     w.send('go');
@@ -34,7 +34,7 @@ async function toExit(args: string[]): Promise<string> {
     w.send('exit');
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);
-    return r.stdout;
+    return { stdout: r.stdout, pid: w.pid };
   } finally {
     w.kill();
     ms.kill();
@@ -80,7 +80,7 @@ test("memleak without -o: BCC's 500 ms default — no allocation younger than 50
 });
 
 test("memleak: a grand total line sums every stack, says mmap'd regions are included; --no-mmap leaves out the thread stack pthread_create mapped", async () => {
-  const withMmap = parse(await toExit(['-T', '100', '60']));
+  const withMmap = parse((await toExit(['-T', '100', '60'])).stdout);
   // after the target exited nothing is in flight: the default age does not apply, leak_e is counted
   assert.ok(
     withMmap.stacks.some(([b, n, f]) => b === 10000 && n === 20 && /^leak_e\+/.test(f)),
@@ -93,7 +93,7 @@ test("memleak: a grand total line sums every stack, says mmap'd regions are incl
   const threadStack = withMmap.stacks.find(([, n, f]) => n === 1 && /^pthread_create\b/.test(f));
   assert.ok(threadStack && threadStack[0] >= 8 << 20, JSON.stringify(withMmap));
 
-  const noMmap = parse(await toExit(['--no-mmap', '-T', '100', '60']));
+  const noMmap = parse((await toExit(['--no-mmap', '-T', '100', '60'])).stdout);
   assert.deepEqual(noMmap.total.slice(0, 2), sum(noMmap.stacks));
   assert.match(noMmap.total[2], /mmap'd regions left out$/);
   assert.ok(!noMmap.stacks.some(([, , f]) => /^pthread_create\b/.test(f)), JSON.stringify(noMmap));
@@ -102,7 +102,7 @@ test("memleak: a grand total line sums every stack, says mmap'd regions are incl
 });
 
 test('memleak -C (--combined-only), -F (--wa-missing-free) and -S (--symbols-prefix), as BCC spells them', async () => {
-  const out = parse(await toExit(['-C', '-F', '-T', '100', '60']));
+  const out = parse((await toExit(['-C', '-F', '-T', '100', '60'])).stdout);
   assert.ok(
     out.stacks.some(([b, n, f]) => b === 100000 && n === 100 && /^leak_a\+/.test(f)),
     JSON.stringify(out),
@@ -153,32 +153,18 @@ test('memleak --percpu: kernel percpu allocations only (the other kmem events ar
 });
 
 test('memleak -t prints each recorded call as BCC --trace does: alloc entered and exited with the result, frees of recorded blocks; -z bounds them too', async () => {
-  const { w, ms } = await traced(['-t', '--json', '-z', '100']); // -z 100 leaves out churn_d's 100,000 blocks of 48 B
-  let pid = 0;
-  try {
-    pid = w.pid;
-    w.send('go');
-    await w.waitFor('done');
-    w.send('young');
-    await w.waitFor('young done');
-    w.send('exit');
-    const r = await ms.exited;
-    assert.equal(r.code, 0, r.stderr);
-    const calls = jsonLines(r.stdout);
-    assert.ok(calls.length > 0 && calls.every((c) => typeof c.call === 'string' && c.bytes === undefined), 'calls only, no report');
-    const of = (call: string, size: number) => calls.filter((c) => c.pid === pid && c.call === call && c.size === size);
-    assert.equal(of('alloc_enter', 1000).length, 100, 'leak_a');
-    assert.equal(of('alloc_exit', 1000).length, 100);
-    assert.ok(of('alloc_exit', 1000).every((c) => /^0x[0-9a-f]+$/.test(c.addr) && c.addr !== '0x0'));
-    assert.equal(of('alloc_exit', 500).length, 20, 'leak_e');
-    // leak_thread's ten, from its second thread (the main thread's stdio buffer is 4096 B too)
-    assert.equal(of('alloc_exit', 4096).filter((c) => c.tid !== pid).length, 10, 'leak_thread');
-    assert.equal(calls.filter((c) => c.size === 48 || c.size === 64).length, 0, 'below -z 100');
-    assert.equal(calls.filter((c) => c.call === 'free' && c.size === 1000).length, 0, 'leak_a is kept');
-  } finally {
-    w.kill();
-    ms.kill();
-  }
+  const { stdout, pid } = await toExit(['-t', '--json', '-z', '100']); // -z 100 leaves out churn_d's 100,000 blocks of 48 B
+  const calls = jsonLines(stdout);
+  assert.ok(calls.length > 0 && calls.every((c) => typeof c.call === 'string' && c.bytes === undefined), 'calls only, no report');
+  const of = (call: string, size: number) => calls.filter((c) => c.pid === pid && c.call === call && c.size === size);
+  assert.equal(of('alloc_enter', 1000).length, 100, 'leak_a');
+  assert.equal(of('alloc_exit', 1000).length, 100);
+  assert.ok(of('alloc_exit', 1000).every((c) => /^0x[0-9a-f]+$/.test(c.addr) && c.addr !== '0x0'));
+  assert.equal(of('alloc_exit', 500).length, 20, 'leak_e');
+  // leak_thread's ten, from its second thread (the main thread's stdio buffer is 4096 B too)
+  assert.equal(of('alloc_exit', 4096).filter((c) => c.tid !== pid).length, 10, 'leak_thread');
+  assert.equal(calls.filter((c) => c.size === 48 || c.size === 64).length, 0, 'below -z 100');
+  assert.equal(calls.filter((c) => c.call === 'free' && c.size === 1000).length, 0, 'leak_a is kept');
 });
 
 test('memleak -t in text: the lines BCC prints, after the time, PID, TID and COMM', async () => {
