@@ -11,10 +11,33 @@ export function tracepointExists(tp: string): boolean {
 
 let vmlinuxBtf: Buffer | null | undefined;
 
+/** Only the string section of a raw BTF file: every question asked here is about a name, and
+ * sysfs gives the file 4 KiB per read(), so the 3 MB of types before the strings cost ~800
+ * syscalls for nothing (count 't:vmscan:*' paid them before attaching). A header that does not
+ * parse falls back to the whole file. */
+function btfStrings(file: string): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const hdr = Buffer.alloc(24);
+    if (fs.readSync(fd, hdr, 0, 24, 0) === 24 && hdr.readUInt16LE(0) === 0xeb9f) {
+      const hdrLen = hdr.readUInt32LE(4);
+      const strOff = hdr.readUInt32LE(16);
+      const strLen = hdr.readUInt32LE(20);
+      const out = Buffer.alloc(strLen);
+      let got = 0;
+      for (let n = 1; got < strLen && n > 0; got += n) n = fs.readSync(fd, out, got, strLen - got, hdrLen + strOff + got);
+      if (got === strLen) return out;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return fs.readFileSync(file);
+}
+
 function btf(): Buffer | null {
   if (vmlinuxBtf === undefined) {
     try {
-      vmlinuxBtf = fs.readFileSync('/sys/kernel/btf/vmlinux');
+      vmlinuxBtf = btfStrings('/sys/kernel/btf/vmlinux');
     } catch { // no kernel BTF (or not readable): tp_btf sources are then not offered
       vmlinuxBtf = null;
     }
