@@ -26,9 +26,10 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
     const cont = c.containers.ofCgroupId(id);
     return { cgroup: cont?.cgroup ?? '', container: cont ? (cont.name ?? cont.id?.slice(0, 12) ?? '') : '' };
   };
+  const totals = c.allCgroupTotals();
   const perCgroup = (kind: number, scale = 1): Sample[] => {
     const merged = new Map<string, Sample>();
-    for (const [id, v] of c.cgroupTotals(kind)) {
+    for (const [id, v] of totals.get(kind) ?? []) {
       const labels = labelsOf(id);
       const key = `${labels.cgroup}\0${labels.container}`;
       const prev = merged.get(key);

@@ -33,7 +33,12 @@ export class StackReader {
   /** Whether the object captured walked user stacks (ms_plain_ustacks in stacks.h). */
   private readonly plainUser: boolean;
 
-  constructor(private readonly obj: BpfObject) {
+  /** maxCached: stacks kept read (beyond it a stack is read again when asked for): a reader kept
+   * for long (the agent's) stays bounded */
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly maxCached = Infinity,
+  ) {
     this.plainUser = obj.hasGlobal('ms_plain_ustacks') && obj.readGlobalU8('ms_plain_ustacks') !== 0;
   }
 
@@ -61,8 +66,15 @@ export class StackReader {
         } else break;
       }
     }
-    this.user.set(id, frames);
+    if (this.user.size < this.maxCached) this.user.set(id, frames);
     return frames;
+  }
+
+  /** Forgets what was read of a user stack id the caller deleted from its map (a later stack may
+   * take the id): a reader kept across collections reads each live stack once. */
+  forgetUser(id: number): void {
+    this.user.delete(id);
+    this.plain.delete(id);
   }
 
   /** Frames of a walked user stack (struct ms_walked_stack: u64 hash, u32 nr, u32 pad, u64 ips[]). */
@@ -76,7 +88,7 @@ export class StackReader {
       const nr = Math.min(v.readUInt32LE(8), (v.length - 16) / 8);
       for (let i = 0; i < nr; i++) frames.push({ ip: v.readBigUInt64LE(16 + i * 8) });
     }
-    this.plain.set(id, frames);
+    if (this.plain.size < this.maxCached) this.plain.set(id, frames);
     return frames;
   }
 
