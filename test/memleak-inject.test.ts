@@ -11,67 +11,15 @@ import * as path from 'node:path';
 import { workload, ROOT } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope, Running, MEMSCOPE } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
-import { findSlots, moduleBase, objectAddress, TargetMemory } from '../src/tools/memleak/got';
-import { readMaps } from '../src/procfs/maps';
-import { ElfFile } from '../src/symbols/elf';
+import { attachState, runsOnUnharmed, SHIM, slotTargets as slotsOf } from './lib/inject';
 
 const W = 'memleak_inject';
 const N = 16384; // --sample-bytes
-const SHIM = path.join(ROOT, 'build', 'shim', 'libmemscope_sampler.so');
 const frame = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${W}\\]$`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const slotTargets = (pid: number) => slotsOf(pid, W);
 
 execFileSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
-
-/** The workload's "check" line: iterations so far and bytes found wrong. */
-async function check(w: Running): Promise<{ iterations: number; errors: number }> {
-  const before = (w.stdout.match(/^check /gm) ?? []).length;
-  w.send('check');
-  await w.waitFor(new RegExp(`(^check [^\\n]*\\n[^]*){${before + 1}}`, 'm'));
-  const m = [...w.stdout.matchAll(/^check (\d+) (\d+)/gm)].at(-1)!;
-  return { iterations: Number(m[1]), errors: Number(m[2]) };
-}
-
-/** It runs on: the main loop moves, and no byte of any block it checked was wrong. */
-async function runsOnUnharmed(w: Running): Promise<void> {
-  const a = await check(w);
-  await sleep(2000);
-  const b = await check(w);
-  assert.ok(b.iterations > a.iterations, `the workload stopped: ${w.stdout}`);
-  assert.equal(b.errors, 0, w.stdout);
-}
-
-/** Where the slots of malloc & co point: 'libc', 'sampler' or the address. */
-function slotTargets(pid: number): Set<string> {
-  const maps = readMaps(pid)!;
-  const where = (a: bigint) => {
-    const m = maps.find((x) => a >= x.start && a < x.end);
-    return m ? (m.path.endsWith('/libc.so.6') ? 'libc' : m.path === SHIM ? 'sampler' : m.path) : `0x${a.toString(16)}`;
-  };
-  const mem = new TargetMemory(pid);
-  try {
-    // the program's own slots (lazy binding: resolved by the time it runs its loop)
-    return new Set(
-      findSlots(pid, SHIM)
-        .filter((s) => s.module.endsWith(`/${W}`))
-        .map((s) => where(mem.u64(s.vaddr))),
-    );
-  } finally {
-    mem.close();
-  }
-}
-
-/** The sampler's attach state in the process: -1 never attached, >= 0 attached, -2 memscope gone. */
-function attachState(pid: number): number {
-  const maps = readMaps(pid)!;
-  const base = moduleBase(maps, SHIM, ElfFile.read(SHIM)!)!;
-  const mem = new TargetMemory(pid);
-  try {
-    return mem.read(base + objectAddress(SHIM, 'attach_pidfd')!, 4).readInt32LE(0);
-  } finally {
-    mem.close();
-  }
-}
 
 test('memleak -p --sample-bytes: attached mid-run, the bytes kept after the attach at keep_block, the program unharmed', async () => {
   const w = start(workload(W));

@@ -5,7 +5,9 @@
 //          pid=P: every fault stack of P since the agent first saw it (while P lives, and a minute
 //          after); &pid=P, &container=C filter.
 //  growth  the same for brk/mmap growth, in bytes.
-//  heap    ?pid=P&seconds=N: memleak on P for N seconds (the memleak tool itself, as a child).
+//  heap    ?pid=P&seconds=N: memleak on P for N seconds (the memleak tool itself, as a child);
+//          &sample_bytes=B: its in-process sampler loaded into P (memleak -p --sample-bytes B), a
+//          production process's cost, instead of a uprobe on every malloc and free.
 //  oom     ?id=N: the fault stacks of an OOM kill's victim.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -143,19 +145,24 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
     return reply(body, `oom-${k.id}.pb.gz`);
   });
 
-  server.route('/debug/pprof/heap', 'memleak of one process: ?pid=P&seconds=N (default 30); Go heap profile layout', async (q) => {
+  server.route('/debug/pprof/heap', 'memleak of one process: ?pid=P&seconds=N (default 30)[&sample_bytes=B: the sampler, not uprobes]; Go heap profile layout', async (q) => {
     const pid = intParam(q, 'pid', undefined, 1, 1 << 30);
     if (pid === undefined) throw new HttpError(400, 'pid: required (a heap profile is of one process)');
     if (!fs.existsSync(`/proc/${pid}`)) throw new HttpError(404, `no process ${pid}`);
     const seconds = intParam(q, 'seconds', 30, 1, config().maxProfileSeconds)!;
+    // 1 GiB: memleak's own bound is any positive size, but a period beyond that samples nothing useful
+    const sampleBytes = intParam(q, 'sample_bytes', undefined, 1, 1 << 30);
+    const sampling = sampleBytes === undefined ? [] : ['--sample-bytes', String(sampleBytes)];
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-heap-'));
     const file = path.join(dir, 'heap.pb.gz');
     try {
       await new Promise<void>((resolve, reject) => {
         // stdout is a pipe that is drained, not 'ignore': Node's /dev/null for an ignored stdout
         // looks like the one it opens for a closed stdout, which memscope refuses (core/stdio.ts).
-        // The lifeline ends memleak (and detaches its uprobes) if the agent dies mid-profile.
-        const child = spawn(memscopeBin, ['memleak', '-p', String(pid), '--pprof', file, '--combined-only', String(seconds), '1'], withLifeline(['ignore', 'pipe', 'pipe']));
+        // The lifeline ends memleak (and detaches its uprobes) if the agent dies mid-profile; with
+        // sample_bytes, memleak puts the process's allocator slots back as it ends, and if it is
+        // killed outright the sampler finds it gone at its next sample and stops (memscope_sampler.c).
+        const child = spawn(memscopeBin, ['memleak', '-p', String(pid), ...sampling, '--pprof', file, '--combined-only', String(seconds), '1'], withLifeline(['ignore', 'pipe', 'pipe']));
         child.stdout!.resume();
         let stderr = '';
         let attached = false;
@@ -165,7 +172,7 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
           // memleak's banner: the uprobes are attached, allocations from now on are seen
           if (!attached && stderr.includes('Hit Ctrl-C')) {
             attached = true;
-            logEvent('heap_profile_attached', { pid, seconds });
+            logEvent('heap_profile_attached', sampleBytes === undefined ? { pid, seconds } : { pid, seconds, sample_bytes: sampleBytes });
           }
         });
         child.on('close', () => {

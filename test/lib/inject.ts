@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// Helpers for tests of the sampler loaded into a running process (memleak -p --sample-bytes, and
+// the agent's /debug/pprof/heap?sample_bytes=): the memleak_inject workload's own checks, where
+// its allocator slots lead, and the sampler's attach state read from the process's memory.
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { ROOT } from './workloads';
+import type { Running } from './run';
+import { findSlots, moduleBase, objectAddress, TargetMemory } from '../../src/tools/memleak/got';
+import { readMaps } from '../../src/procfs/maps';
+import { ElfFile } from '../../src/symbols/elf';
+
+export const SHIM = path.join(ROOT, 'build', 'shim', 'libmemscope_sampler.so');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The workload's "check" line: iterations so far and bytes found wrong. */
+export async function check(w: Running): Promise<{ iterations: number; errors: number }> {
+  const before = (w.stdout.match(/^check /gm) ?? []).length;
+  w.send('check');
+  await w.waitFor(new RegExp(`(^check [^\\n]*\\n[^]*){${before + 1}}`, 'm'));
+  const m = [...w.stdout.matchAll(/^check (\d+) (\d+)/gm)].at(-1)!;
+  return { iterations: Number(m[1]), errors: Number(m[2]) };
+}
+
+/** It runs on: the main loop moves, and no byte of any block it checked was wrong. */
+export async function runsOnUnharmed(w: Running): Promise<void> {
+  const a = await check(w);
+  await sleep(2000);
+  const b = await check(w);
+  assert.ok(b.iterations > a.iterations, `the workload stopped: ${w.stdout}`);
+  assert.equal(b.errors, 0, w.stdout);
+}
+
+/** Where the slots of malloc & co point: 'libc', 'sampler' or the address. */
+export function slotTargets(pid: number, program: string): Set<string> {
+  const maps = readMaps(pid)!;
+  const where = (a: bigint) => {
+    const m = maps.find((x) => a >= x.start && a < x.end);
+    return m ? (m.path.endsWith('/libc.so.6') ? 'libc' : m.path === SHIM ? 'sampler' : m.path) : `0x${a.toString(16)}`;
+  };
+  const mem = new TargetMemory(pid);
+  try {
+    // the program's own slots (lazy binding: resolved by the time it runs its loop)
+    return new Set(
+      findSlots(pid, SHIM)
+        .filter((s) => s.module.endsWith(`/${program}`))
+        .map((s) => where(mem.u64(s.vaddr))),
+    );
+  } finally {
+    mem.close();
+  }
+}
+
+/** The sampler's attach state in the process: -1 never attached, >= 0 attached, -2 memscope gone. */
+export function attachState(pid: number): number {
+  const maps = readMaps(pid)!;
+  const base = moduleBase(maps, SHIM, ElfFile.read(SHIM)!)!;
+  const mem = new TargetMemory(pid);
+  try {
+    return mem.read(base + objectAddress(SHIM, 'attach_pidfd')!, 4).readInt32LE(0);
+  } finally {
+    mem.close();
+  }
+}
