@@ -28,6 +28,8 @@ export interface MemleakOptions extends CommonOptions, UnwindOptions {
   stackStorageSize?: number;
   /** false with --no-mmap */
   mmap: boolean;
+  /** --unwind was given on the command line (not its default) */
+  unwindGiven?: boolean;
 }
 
 /** What the parts of memleak derive from the options. */
@@ -73,6 +75,8 @@ function parseWhole(v: string): number {
 
 export function configure(cmd: Command): void {
   addUnwindOptions(addInterval(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof'])));
+  // --sample-bytes takes frame-pointer stacks unless --unwind is asked for: validate() must know
+  cmd.on('option:unwind', () => cmd.setOptionValue('unwindGiven', true));
   cmd
     .option('-o, --older <MS>', 'only allocations older than MS milliseconds (default 500, as BCC; 0 for all)', parseWhole)
     .option('-a, --show-allocs', 'list each outstanding address and size under its stack')
@@ -106,6 +110,8 @@ export function configure(cmd: Command): void {
       'return address at entry). User stacks are unwound with DWARF CFI (--unwind auto: up to\n' +
       '--unwind-rate allocations per second per CPU, then frame pointers); a frame-pointer stack ends\n' +
       'with [unwind stopped: no frame pointer in FN] where a function keeps none, never with a guess.\n' +
+      'With --sample-bytes, stacks are walked by frame pointers unless --unwind is given: a DWARF\n' +
+      'sample copies the user stack (microseconds per sample, the larger part of the sampler\'s cost).\n' +
       'An exec of the target ends the records of its old image. -c runs a command line as /bin/sh\n' +
       'does (VAR=1 cmd, cd dir && cmd, cmd < file) and traces the program its last command runs.\n' +
       'Each report shows, per stack, the growth of its outstanding bytes across reports: a leak grows,\n' +
@@ -172,6 +178,9 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
         : '',
     interval: interval ?? 5,
     count,
-    unwind: !user || opts.combinedOnly ? 'fp' : opts.unwind,
+    // the sampler's cost is its samples: a DWARF sample copies up to --unwind-bytes of user stack
+    // and costs several times a frame-pointer walk in BPF (bench:memleak), so samples walk frame
+    // pointers unless --unwind is asked for
+    unwind: !user || opts.combinedOnly || (sampler !== undefined && !opts.unwindGiven) ? 'fp' : opts.unwind,
   };
 }
