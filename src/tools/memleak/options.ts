@@ -111,14 +111,14 @@ export function configure(cmd: Command): void {
       '--unwind-rate allocations per second per CPU, then frame pointers); a frame-pointer stack ends\n' +
       'with [unwind stopped: no frame pointer in FN] where a function keeps none, never with a guess.\n' +
       'With --sample-bytes, stacks are walked by frame pointers unless --unwind is given: a DWARF\n' +
-      'sample copies the user stack (microseconds per sample, the larger part of the sampler\'s cost).\n' +
+      "sample copies the user stack (microseconds per sample, the larger part of the sampler's cost).\n" +
       'An exec of the target ends the records of its old image. -c runs a command line as /bin/sh\n' +
       'does (VAR=1 cmd, cd dir && cmd, cmd < file) and traces the program its last command runs.\n' +
       'Each report shows, per stack, the growth of its outstanding bytes across reports: a leak grows,\n' +
       'a long-lived allocation stays flat (a stack unchanged over its last 3 reports is flat, whatever it\n' +
       'did before). Each text report ends with the grand total over every stack, saying whether regions\n' +
-      "the program mapped with mmap() itself (thread stacks) are counted (--no-mmap leaves them out).\n" +
-      "As BCC, allocations younger than 500 ms are not reported (-o); the report after the target\n" +
+      'the program mapped with mmap() itself (thread stacks) are counted (--no-mmap leaves them out).\n' +
+      'As BCC, allocations younger than 500 ms are not reported (-o); the report after the target\n' +
       'exited shows every allocation (nothing is in flight then).\n' +
       examples([
         ['memscope memleak -p 181', 'outstanding allocations of PID 181, every 5 s'],
