@@ -256,11 +256,6 @@ export class Collectors {
     }
   }
 
-  /** Per-cgroup totals of one kind, summed over the objects that count it: cgroup id → value. */
-  cgroupTotals(kind: number): Map<bigint, number> {
-    return this.allCgroupTotals().get(kind) ?? new Map();
-  }
-
   /** Every kind's per-cgroup totals: kind → cgroup id → value. Each source's map is read once
    * (a scrape asks for seven kinds; reading the maps once per kind made it seven times slower). */
   allCgroupTotals(): Map<number, Map<bigint, number>> {

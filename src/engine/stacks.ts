@@ -126,7 +126,7 @@ export class StackReader {
         addrs.push(a);
       }
     }
-    this.kernel.set(id, addrs);
+    if (this.kernel.size < this.maxCached) this.kernel.set(id, addrs);
     return addrs;
   }
 }
