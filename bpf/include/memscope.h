@@ -26,9 +26,45 @@ __u64 lost_events = 0;
  * from lost_events, which the end-of-run accounting adds to the events counted. */
 __u64 ms_notes_lost = 0;
 
+/* --cgroup / --container: 0 traces every cgroup; otherwise only tasks in the cgroup whose kernfs id
+ * (its directory's inode) is targ_cgid, or below it; targ_cg_level is that cgroup's depth (the
+ * hierarchy's root is 0). targ_cg_v2 picks the hierarchy: the task's v2 cgroup (css_set dfl_cgrp),
+ * else the cgroup of its v1 memory controller css. Both are read from the task, in the kernel, so a
+ * process that enters the cgroup is traced from its first event: no pid list to keep current from
+ * user space (a v1 cgroup has no bpf_get_current_cgroup_id, and a list polled from cgroup.procs
+ * would miss short-lived processes). The ancestor at the target's level is compared, so nested
+ * cgroups (a container's children) count as inside. */
+const volatile __u64 targ_cgid = 0;
+const volatile __u32 targ_cg_level = 0;
+const volatile bool targ_cg_v2 = false;
+
+static __always_inline bool ms_cgroup_traced(void)
+{
+	if (!targ_cgid)
+		return true;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct cgroup *cg;
+	if (targ_cg_v2) {
+		cg = BPF_CORE_READ(t, cgroups, dfl_cgrp);
+	} else {
+		int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		cg = BPF_CORE_READ(t, cgroups, subsys[id], cgroup);
+	}
+	if (!cg || BPF_CORE_READ(cg, level) < (int)targ_cg_level)
+		return false;
+	struct cgroup *anc = NULL;
+	__u32 level = targ_cg_level;
+	if (level > 255)
+		return false;
+	bpf_core_read(&anc, sizeof(anc), &cg->ancestors[level]);
+	return anc && BPF_CORE_READ(anc, kn, id) == targ_cgid;
+}
+
+/* Whether an event of process tgid is traced: never memscope itself, then -p/-c, then --cgroup.
+ * Every caller passes the current task's tgid (the cgroup test reads the current task). */
 static __always_inline bool ms_traced(__u32 tgid)
 {
-	return tgid != ms_self_tgid && (targ_tgid == 0 || tgid == targ_tgid);
+	return tgid != ms_self_tgid && (targ_tgid == 0 || tgid == targ_tgid) && ms_cgroup_traced();
 }
 
 static __always_inline void ms_count_lost(void)

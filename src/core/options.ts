@@ -14,6 +14,10 @@ export interface CommonOptions {
   /** write a gzipped pprof profile (profile.proto) to this file */
   pprof?: string;
   source?: string;
+  /** --cgroup PATH: only processes in this cgroup (or below it) */
+  cgroup?: string;
+  /** --container ID|NAME: only processes of this container */
+  container?: string;
 }
 
 export function parsePid(v: string): number {

@@ -90,7 +90,7 @@ function isAlive(pid: number): boolean {
 export async function runTrace(spec: TraceSpec): Promise<void> {
   const timing = phaseTimer(); // MEMSCOPE_TIMING=1: phase durations on stderr
   requireRoot();
-  checkTarget(spec.opts, { kernelThreads: spec.kernelThreads });
+  const cgroup = checkTarget(spec.opts, { kernelThreads: spec.kernelThreads });
   if (spec.opts.verbose) native().setVerbose(true);
 
   let gated: ReturnType<typeof spawnGated> | undefined;
@@ -106,6 +106,12 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     // memscope never traces itself (memscope.h ms_traced)
     obj.setConst('ms_self_tgid', process.pid);
     if (targetPid !== undefined) obj.setConst('targ_tgid', targetPid);
+    // --cgroup/--container: filtered in BPF on the current task's cgroup (memscope.h ms_cgroup_traced)
+    if (cgroup) {
+      obj.setConst('targ_cgid', cgroup.id);
+      obj.setConst('targ_cg_level', cgroup.level);
+      obj.setConst('targ_cg_v2', cgroup.v2);
+    }
     obj.selectSources(spec.groups, spec.opts.source);
     if (spec.opts.verbose) {
       for (const c of obj.chosen) process.stderr.write(`memscope: ${c.group.what}: using ${c.source.name}\n`);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { UsageError } from '../core/errors';
 import type { CommonOptions } from '../core/options';
 import { checkOutputPath } from '../core/output-file';
+import { cgroupFilterOf, CgroupFilter } from '../containers/filter';
 
 /** PF_KTHREAD (include/linux/sched.h), in /proc/PID/stat field 9 (flags). */
 const PF_KTHREAD = 0x00200000;
@@ -40,10 +41,17 @@ function readTask(pid: number): { tgid: number; name: string; kthread: boolean }
  * thread becomes its process (the BPF filters match the process id, the tgid, as BCC's -p does),
  * said on stderr.
  */
-export function checkTarget(opts: CommonOptions, rules: TargetRules = {}): void {
+export function checkTarget(opts: CommonOptions, rules: TargetRules = {}): CgroupFilter | undefined {
   // output paths first: a trace whose result cannot be written is refused before it starts
   checkOutputPath(opts.svg, '--svg');
   checkOutputPath(opts.pprof, '--pprof');
+  // an unknown cgroup or container is refused here, before anything is loaded
+  const cgroup = cgroupFilterOf(opts);
+  checkPid(opts, rules);
+  return cgroup;
+}
+
+function checkPid(opts: CommonOptions, rules: TargetRules): void {
   if (opts.pid !== undefined && opts.command !== undefined) {
     throw new UsageError('-p and -c exclude each other: trace a running process or start one');
   }

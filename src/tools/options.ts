@@ -9,7 +9,7 @@ import { parseCount, parseOutputPath, parsePid, parsePositive } from '../core/op
 export type { CommonOptions } from '../core/options';
 export { parseCount, parseNonNegative, parseOutputPath, parsePid, parsePositive } from '../core/options';
 
-type Feature = 'pid' | 'command' | 'timestamp' | 'json' | 'folded' | 'svg' | 'pprof';
+type Feature = 'pid' | 'command' | 'timestamp' | 'json' | 'folded' | 'svg' | 'pprof' | 'cgroup';
 
 /** Adds the shared options a tool supports, so they are spelled and explained the same everywhere.
  * `longOnly`: features whose short letter the tool gives to BCC's meaning instead (stackcount's and
@@ -18,6 +18,11 @@ export function addCommonOptions(cmd: Command, features: Feature[], longOnly: Fe
   const has = (f: Feature) => features.includes(f);
   const flag = (f: Feature, short: string, long: string) => (longOnly.includes(f) ? long : `${short}, ${long}`);
   if (has('pid')) cmd.option('-p, --pid <PID>', 'trace this process only', parsePid);
+  // every tool that can keep one process can keep one cgroup's: -p implies --cgroup/--container
+  if (has('pid') || has('cgroup')) {
+    cmd.option('--cgroup <PATH>', 'only processes in this cgroup or below it: a v1 memory or v2 path (/sys/fs/cgroup/memory/x, /sys/fs/cgroup/unified/x) or one below the memory cgroups (x)');
+    cmd.option('--container <ID|NAME>', 'only processes of this container: its id, an id prefix of 12+ digits, or its name');
+  }
   if (has('command')) cmd.option(flag('command', '-c', '--command <CMD>'), 'run CMD and trace it from its first instruction');
   if (has('timestamp')) cmd.option(flag('timestamp', '-T', '--timestamp'), 'include a time column (HH:MM:SS)');
   if (has('folded')) cmd.option('--folded', 'print folded stacks (flamegraph.pl input) instead of the report');
