@@ -10,6 +10,7 @@ import { procpsArgs } from '../render/text';
 import { printJson } from '../render/json';
 import { formatTable } from '../render/table';
 import { examples, Tool } from './tool';
+import { cgroupFilterOf, containerLabel, containerOfPid, inCgroup, CgroupFilter } from '../containers/filter';
 
 export interface ProcMem {
   pid: number;
@@ -25,6 +26,8 @@ export interface ProcMem {
   fileKb: number;
   shmemKb: number;
   command: string;
+  /** the container's name (else its id's first 12 digits), '-' for a host process */
+  container: string;
 }
 
 let users: Map<number, string> | undefined;
@@ -44,10 +47,12 @@ function userName(uid: number): string {
 }
 
 /** Every user process (kernel threads have no memory of their own and are left out). */
-export function processMemory(opts: { pss?: boolean } = {}): ProcMem[] {
+export function processMemory(opts: { pss?: boolean; cgroup?: CgroupFilter } = {}): ProcMem[] {
   const total = readMeminfo().MemTotal || 1;
   const out: ProcMem[] = [];
   for (const pid of listPids()) {
+    // --cgroup/--container: /proc/PID/cgroup, read before anything else of the process
+    if (opts.cgroup && !inCgroup(pid, opts.cgroup)) continue;
     const st = readStatus(pid);
     if (!st || st.values.VmSize === undefined) continue;
     const v = st.values;
@@ -64,6 +69,7 @@ export function processMemory(opts: { pss?: boolean } = {}): ProcMem[] {
       fileKb: v.RssFile ?? 0,
       shmemKb: v.RssShmem ?? 0,
       command: readCmdline(pid, st.name),
+      container: containerLabel(containerOfPid(pid)),
     };
     if (opts.pss) {
       const r = readSmapsRollup(pid);
@@ -84,9 +90,9 @@ export function sortProcesses(ps: ProcMem[], key: SortKey): ProcMem[] {
 
 export function formatProcesses(ps: ProcMem[], width = 200): string[] {
   const pss = ps.some((p) => p.pssKb !== undefined);
-  const heads = ['PID', 'USER', '%MEM', 'VSZ', 'RSS', ...(pss ? ['PSS'] : []), 'SWAP', 'COMMAND'];
-  const rows = ps.map((p) => [p.pid, p.user, p.mem.toFixed(1), p.vszKb, p.rssKb, ...(pss ? [p.pssKb ?? '-'] : []), p.swapKb, procpsArgs(p.command)]);
-  const lines = formatTable(heads, rows, heads.map((h) => h !== 'USER' && h !== 'COMMAND'));
+  const heads = ['PID', 'USER', '%MEM', 'VSZ', 'RSS', ...(pss ? ['PSS'] : []), 'SWAP', 'CONTAINER', 'COMMAND'];
+  const rows = ps.map((p) => [p.pid, p.user, p.mem.toFixed(1), p.vszKb, p.rssKb, ...(pss ? [p.pssKb ?? '-'] : []), p.swapKb, p.container, procpsArgs(p.command)]);
+  const lines = formatTable(heads, rows, heads.map((h) => h !== 'USER' && h !== 'COMMAND' && h !== 'CONTAINER'));
   return lines.map((l) => (l.length > width ? l.slice(0, width - 3) + '...' : l));
 }
 
@@ -97,7 +103,7 @@ export const tool: Tool<CommonOptions & { sort: SortKey; top?: number; pss: bool
     cmd.addOption(new Option('-s, --sort <KEY>', 'sort by rss, vsz, mem (%MEM), pss or swap, largest first').choices(SORT_KEYS as unknown as string[]).default('rss'));
     cmd.option('-n, --top <N>', 'only the N largest', parseCount);
     cmd.option('--no-pss', 'skip PSS (reading smaps_rollup costs a little per process)');
-    addCommonOptions(cmd, ['json']);
+    addCommonOptions(cmd, ['json', 'cgroup']);
     cmd.addHelpText(
       'after',
       '\nSizes in kB. RSS counts shared pages in full for each process; PSS divides them among the\n' +
@@ -106,14 +112,16 @@ export const tool: Tool<CommonOptions & { sort: SortKey; top?: number; pss: bool
           ['memscope ps -n 10', 'the 10 largest by RSS'],
           ['memscope ps -s swap -n 5', 'the 5 with the most swapped-out memory'],
           ['memscope ps --json', 'one JSON object per process'],
+          ['memscope ps --container web', 'the processes of the container named web'],
         ]),
     );
   },
   async run(opts: CommonOptions & { sort: SortKey; top?: number; pss: boolean }) {
-    let ps = sortProcesses(processMemory({ pss: opts.pss || opts.sort === 'pss' }), opts.sort);
+    const cgroup = cgroupFilterOf(opts);
+    let ps = sortProcesses(processMemory({ pss: opts.pss || opts.sort === 'pss', cgroup }), opts.sort);
     if (opts.top) ps = ps.slice(0, opts.top);
     if (opts.json) {
-      for (const p of ps) printJson({ ...p, mem: Math.round(p.mem * 100) / 100 });
+      for (const p of ps) printJson({ ...p, mem: Math.round(p.mem * 100) / 100, container: p.container === '-' ? null : p.container });
       return;
     }
     process.stdout.write(formatProcesses(ps, process.stdout.isTTY ? process.stdout.columns || 200 : 400).join('\n') + '\n');

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+// --cgroup and --container: a workload inside a v1 memory cgroup or a v2 cgroup is traced, the same
+// workload outside is not; an unknown cgroup or container is one line and a non-zero exit.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { workload } from './lib/workloads';
+import { start, startMemscope, jsonLines, memscope, Running } from './lib/run';
+import { assertNothingLoaded } from './lib/bpf';
+
+const V1 = '/sys/fs/cgroup/memory';
+const V2 = '/sys/fs/cgroup/unified';
+const made: string[] = [];
+const children: Running[] = [];
+
+function mkCgroup(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  made.unshift(dir);
+  return dir;
+}
+
+after(async () => {
+  children.forEach((c) => c.kill());
+  await new Promise((r) => setTimeout(r, 200));
+  for (const d of made) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      /* already gone */
+    }
+  }
+  await assertNothingLoaded();
+});
+
+// inside and outside touch different page counts, so each one's faults are told apart by count too
+const INSIDE = 1500;
+const OUTSIDE = 700;
+const ALLOWANCE = 8;
+
+async function faultsIn(cgroupDir: string, cgroupArg: string) {
+  const inside = start(workload('fault_touch'), [String(INSIDE)]);
+  const outside = start(workload('fault_touch'), [String(OUTSIDE)]);
+  children.push(inside, outside);
+  await inside.waitFor('ready');
+  await outside.waitFor('ready');
+  fs.writeFileSync(path.join(cgroupDir, 'cgroup.procs'), String(inside.pid));
+  const ms = await startMemscope(['faults', '--json', '--cgroup', cgroupArg]);
+  inside.send('go');
+  outside.send('go');
+  await inside.waitFor('done');
+  await outside.waitFor('done');
+  await inside.exited;
+  await outside.exited;
+  const r = await ms.interrupt();
+  assert.equal(r.code, 0, r.stderr);
+  const recs = jsonLines(r.stdout);
+  assert.deepEqual([...new Set(recs.map((x) => x.pid))], [inside.pid], `only the inside workload: ${r.stdout.slice(0, 2000)}`);
+  const touch = recs.filter((x) => x.ustack[0]?.startsWith('touch_pages+')).reduce((s, x) => s + x.count, 0);
+  assert.ok(touch >= INSIDE && touch <= INSIDE + ALLOWANCE, `touch_pages faults inside: ${touch}`);
+}
+
+test('faults --cgroup NAME (v1 memory cgroup, relative path): only the inside workload, one fault per page', async () => {
+  const name = `ms-cf-v1-${process.pid}`;
+  const dir = mkCgroup(path.join(V1, name));
+  await faultsIn(dir, name);
+});
+
+test('faults --cgroup /sys/fs/cgroup/unified/X (v2): only the inside workload, nested cgroups count as inside', async () => {
+  const parent = mkCgroup(path.join(V2, `ms-cf-v2-${process.pid}`));
+  const child = mkCgroup(path.join(parent, 'leaf'));
+  await faultsIn(child, parent);
+});
+
+test('an unknown cgroup or container: one line, non-zero exit, nothing loaded', async () => {
+  for (const args of [
+    ['faults', '--cgroup', 'no-such-cgroup-xyz', '1'],
+    ['faults', '--cgroup', `${V2}/no-such-cgroup-xyz`, '1'],
+    ['brkstack', '--container', 'no-such-container', '1'],
+    ['ps', '--container', 'abcdefabcdef'],
+  ]) {
+    const r = memscope(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /^memscope: --(cgroup|container) .*: no (such cgroup|running container)/);
+  }
+  await assertNothingLoaded();
+});
+
+test('--container NAME and ID prefix: a cgroupfs docker/<id> cgroup named by config.v2.json; ps shows it in CONTAINER', async () => {
+  // no dockerd: the cgroup a cgroupfs-driven dockerd makes, and the config.v2.json it writes, in a
+  // docker root of the test's own (MEMSCOPE_DOCKER_ROOT)
+  const id = (process.pid.toString(16) + 'c0ffee').padEnd(64, 'a').slice(0, 64);
+  const name = `ms-cf-web-${process.pid}`;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-dockerroot-'));
+  fs.mkdirSync(path.join(root, 'containers', id), { recursive: true });
+  fs.writeFileSync(path.join(root, 'containers', id, 'config.v2.json'), JSON.stringify({ ID: id, Name: `/${name}`, Config: { Image: 'busybox', Labels: {} } }));
+  const existed = fs.existsSync(path.join(V1, 'docker'));
+  if (!existed) mkCgroup(path.join(V1, 'docker'));
+  const dir = mkCgroup(path.join(V1, 'docker', id));
+  const env = { ...process.env, MEMSCOPE_DOCKER_ROOT: root };
+  const inside = start(workload('fault_touch'), ['10']);
+  const outside = start(workload('fault_touch'), ['10']);
+  children.push(inside, outside);
+  try {
+    await inside.waitFor('ready');
+    await outside.waitFor('ready');
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(inside.pid));
+    for (const q of [name, id.slice(0, 12), id]) {
+      const r = memscope(['ps', '--json', '--container', q], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const recs = jsonLines(r.stdout);
+      assert.deepEqual(recs.map((x) => [x.pid, x.container]), [[inside.pid, name]], `--container ${q}`);
+    }
+    const all = memscope(['ps', '--json'], { env });
+    const rows = jsonLines(all.stdout);
+    assert.equal(rows.find((x) => x.pid === outside.pid)?.container, null);
+    assert.equal(rows.find((x) => x.pid === inside.pid)?.container, name);
+    const text = memscope(['ps', '--container', name], { env });
+    const lines = text.stdout.trim().split('\n');
+    assert.match(lines[0], /\bCONTAINER\b/);
+    assert.equal(lines.length, 2, text.stdout);
+    assert.ok(lines[1].includes(` ${name} `), lines[1]);
+    // an id prefix shorter than docker ps's 12 digits is not an id
+    assert.equal(memscope(['ps', '--container', id.slice(0, 8)], { env }).code, 2);
+  } finally {
+    inside.kill();
+    outside.kill();
+    await inside.exited;
+    await outside.exited;
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
