@@ -12,6 +12,10 @@ import * as path from 'node:path';
 import { ensureBcc, ensureBpftrace, launch, LaunchSpec, ratioTable, Series, sleep, summarize, targetLines } from './lib';
 import { ROOT, workload } from '../test/lib/workloads';
 
+// Node reads NODE_EXTRA_CA_CERTS (a CA bundle) at every start, before any JavaScript: set on the
+// machine these benches ran on, unset where memscope is used, and ~60-100 ms of CPU per start here
+// (no contender uses TLS). Every tool, and the Node floor, starts without it.
+delete process.env.NODE_EXTRA_CA_CERTS;
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const N = 300_000; // madvise() calls per timed workload run
 const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');

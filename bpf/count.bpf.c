@@ -3,7 +3,9 @@
  * software events and uprobes given at run time. One generic program per probe kind; the attach cookie is the
  * probe's index. With by_process, counts are kept per (probe, process) instead. */
 #include "memscope.h"
+#ifdef MS_USDT
 #include <bpf/usdt.bpf.h>
+#endif
 
 const volatile bool by_process = false;
 
@@ -52,12 +54,17 @@ int count_uprobe(struct pt_regs *ctx)
 	return count_probe((__u32)bpf_get_attach_cookie(ctx));
 }
 
-/* USDT probes: libbpf keeps the attach cookie for the argument specs; ours is bpf_usdt_cookie's */
+/* USDT probes: libbpf keeps the attach cookie for the argument specs; ours is bpf_usdt_cookie's.
+ * Only in count-usdt.bpf.o (this file built with MS_USDT): usdt.bpf.h reads struct pt_regs with
+ * CO-RE relocations, and an object with any makes libbpf parse all 5 MB of kernel BTF at load,
+ * which count without USDT probes never needs (it was a third of `count 't:vmscan:*'`'s load). */
+#ifdef MS_USDT
 SEC("usdt")
 int count_usdt(struct pt_regs *ctx)
 {
 	return count_probe((__u32)bpf_usdt_cookie(ctx));
 }
+#endif
 
 /* Raw tracepoints for the first RAW_SLOTS probes that are real tracepoints: their links detach at
  * once, where a classic tracepoint's costs a grace period (~70 ms each here). libbpf 1.1 cannot

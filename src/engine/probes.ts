@@ -404,6 +404,9 @@ export function probeGroups(what: string, probes: Probe[], progs: GenericProgram
       ],
     },
   ];
+  // a generic program no probe uses is not loaded either (each costs a verification)
+  if (!classic.length) groups.push({ what: 'tracepoints', off: true, sources: [{ name: 'tracepoint', programs: [progs.tracepoint], requires: [] }] });
+  if (!sws) groups.push({ what: 'perf events', off: true, sources: [{ name: 'perf event', programs: [progs.software], requires: [] }] });
   if (progs.uprobe && !ups) groups.push({ what: 'uprobes', off: true, sources: [{ name: 'uprobe', programs: [progs.uprobe], requires: [] }] });
   if (progs.usdt && !usdts) groups.push({ what: 'USDT probes', off: true, sources: [{ name: 'usdt', programs: [progs.usdt], requires: [] }] });
   if (progs.raw) {

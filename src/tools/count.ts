@@ -22,7 +22,10 @@ const KEY = struct([
   ['comm', 'char[16]'],
 ] as const, { c: 'count_key', bpf: 'count' });
 
-const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe', usdt: 'count_usdt' };
+const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
+/** The USDT program is in count-usdt.bpf.o only: its CO-RE relocations make libbpf parse kernel BTF
+ * (bpf/count.bpf.c), a cost a run without USDT probes does not pay. */
+const USDT_PROGS = { ...PROGS, usdt: 'count_usdt' };
 
 export const tool: Tool<CountOptions, [string[]]> = {
   name: 'count',
@@ -48,6 +51,8 @@ export const tool: Tool<CountOptions, [string[]]> = {
   },
   async run(opts: CountOptions, [specs]: [string[]]) {
     const probes = resolveProbes(specs);
+    const usdt = probes.some((p) => p.kind === 'usdt');
+    const progs = usdt ? USDT_PROGS : PROGS;
     const report = (obj: BpfObject, clear: boolean, header?: string) => {
       const rows = new Map<string, { probe: string; pid: number; comm: string; count: number }>();
       for (const [k, v] of eachEntry(obj.entries('counts', clear), KEY)) {
@@ -71,14 +76,14 @@ export const tool: Tool<CountOptions, [string[]]> = {
     };
     await runTrace({
       kernelThreads: true, // kernel events: a kernel thread may be the -p target
-      bpf: 'count',
+      bpf: usdt ? 'count-usdt' : 'count',
       opts,
       duration: opts.duration,
       interval: opts.interval,
       consts: { by_process: !!opts.byProcess },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
-      groups: probeGroups('the probes', probes, PROGS),
-      attach: (obj, pid) => attachProbes(obj, probes, PROGS, pid),
+      groups: probeGroups('the probes', probes, progs),
+      attach: (obj, pid) => attachProbes(obj, probes, progs, pid),
       tick: (obj) => report(obj, true, 'interval'),
       finish(obj) {
         if (!opts.interval) report(obj, false);
