@@ -9,6 +9,13 @@ const path = require('node:path');
 const Module = require('node:module');
 const vm = require('node:vm');
 
+// the one answer that needs no tool: given here, without reading and compiling the bundle
+const first = process.argv[2];
+if (first === '--version' || first === '-V') {
+  process.stdout.write(`${require('../package.json').version}\n`);
+  process.exit(0);
+}
+
 const file = path.join(__dirname, '..', 'dist', 'memscope.js');
 let source = null; // no bundle, or one older than what tsc wrote since: the module-per-file build
 try {
@@ -29,7 +36,8 @@ if (source === null) {
       cachedData = undefined; // none yet: compiled as usual
     }
   }
-  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
+  // the bundle is written already wrapped (scripts/bundle-cli.mjs): compiled as read
+  const script = new vm.Script(source, { filename: file, cachedData });
   if (cacheOut) {
     // after the run, so the functions it compiled are in the cache too
     process.on('exit', () => {
