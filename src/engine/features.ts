@@ -17,7 +17,7 @@ const MARKER = Buffer.from('\0btf_trace_');
  * small buffer: a raw tracepoint's name is all that is asked here, and holding the whole 2-3 MB
  * section cost `count 't:vmscan:*'` as much as 100 ms on a VM where first touching fresh memory is
  * dear (sysfs gives the file 4 KiB per read() either way). A file without a BTF header: none. */
-function btfTraceNamesIn(file: string): Set<string> {
+export function btfTraceNamesIn(file: string): Set<string> {
   const names = new Set<string>();
   const fd = fs.openSync(file, 'r');
   try {
