@@ -3,7 +3,7 @@
  * software events and uprobes given at run time. One generic program per probe kind; the attach cookie is the
  * probe's index. With by_process, counts are kept per (probe, process) instead. */
 #include "memscope.h"
-#ifdef MS_USDT
+#ifndef MS_LEAN
 #include <bpf/usdt.bpf.h>
 #endif
 
@@ -55,10 +55,11 @@ int count_uprobe(struct pt_regs *ctx)
 }
 
 /* USDT probes: libbpf keeps the attach cookie for the argument specs; ours is bpf_usdt_cookie's.
- * Only in count-usdt.bpf.o (this file built with MS_USDT): usdt.bpf.h reads struct pt_regs with
- * CO-RE relocations, and an object with any makes libbpf parse all 5 MB of kernel BTF at load,
- * which count without USDT probes never needs (it was a third of `count 't:vmscan:*'`'s load). */
-#ifdef MS_USDT
+ * Not in count-lean.bpf.o (this file built with MS_LEAN, for runs with no USDT probe and no
+ * --cgroup): usdt.bpf.h and the cgroup filter read kernel structs with CO-RE relocations, and an
+ * object with any makes libbpf parse all 5 MB of kernel BTF at load, used or not (it was a third
+ * of `count 't:vmscan:*'`'s load). */
+#ifndef MS_LEAN
 SEC("usdt")
 int count_usdt(struct pt_regs *ctx)
 {

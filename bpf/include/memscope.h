@@ -40,6 +40,11 @@ const volatile bool targ_cg_v2 = false;
 
 static __always_inline bool ms_cgroup_traced(void)
 {
+#ifdef MS_LEAN
+	/* an object built without CO-RE relocations (libbpf then never parses kernel BTF for it, see
+	 * bpf/count.bpf.c) cannot read the task's cgroup: user space picks it only without --cgroup */
+	return !targ_cgid;
+#else
 	if (!targ_cgid)
 		return true;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
@@ -58,6 +63,7 @@ static __always_inline bool ms_cgroup_traced(void)
 		return false;
 	bpf_core_read(&anc, sizeof(anc), &cg->ancestors[level]);
 	return anc && BPF_CORE_READ(anc, kn, id) == targ_cgid;
+#endif
 }
 
 /* Whether an event of process tgid is traced: never memscope itself, then -p/-c, then --cgroup.

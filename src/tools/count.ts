@@ -22,10 +22,10 @@ const KEY = struct([
   ['comm', 'char[16]'],
 ] as const, { c: 'count_key', bpf: 'count' });
 
-const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
-/** The USDT program is in count-usdt.bpf.o only: its CO-RE relocations make libbpf parse kernel BTF
- * (bpf/count.bpf.c), a cost a run without USDT probes does not pay. */
-const USDT_PROGS = { ...PROGS, usdt: 'count_usdt' };
+const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe', usdt: 'count_usdt' };
+/** count-lean.bpf.o has no USDT program and no cgroup filter, and so no CO-RE relocation: libbpf
+ * does not parse kernel BTF to load it (bpf/count.bpf.c). Used when neither is asked for. */
+const LEAN_PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
 
 export const tool: Tool<CountOptions, [string[]]> = {
   name: 'count',
@@ -51,8 +51,8 @@ export const tool: Tool<CountOptions, [string[]]> = {
   },
   async run(opts: CountOptions, [specs]: [string[]]) {
     const probes = resolveProbes(specs);
-    const usdt = probes.some((p) => p.kind === 'usdt');
-    const progs = usdt ? USDT_PROGS : PROGS;
+    const lean = !probes.some((p) => p.kind === 'usdt') && opts.cgroup === undefined && opts.container === undefined;
+    const progs = lean ? LEAN_PROGS : PROGS;
     const report = (obj: BpfObject, clear: boolean, header?: string) => {
       const rows = new Map<string, { probe: string; pid: number; comm: string; count: number }>();
       for (const [k, v] of eachEntry(obj.entries('counts', clear), KEY)) {
@@ -76,7 +76,7 @@ export const tool: Tool<CountOptions, [string[]]> = {
     };
     await runTrace({
       kernelThreads: true, // kernel events: a kernel thread may be the -p target
-      bpf: usdt ? 'count-usdt' : 'count',
+      bpf: lean ? 'count-lean' : 'count',
       opts,
       duration: opts.duration,
       interval: opts.interval,
