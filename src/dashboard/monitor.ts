@@ -3,6 +3,13 @@
 // reclaim/compaction time), kept in a ring of the last hour; OOM kills (the host's post-mortems or
 // the kernel log); and the checklist's findings over the last minute, each with the commands that
 // dig deeper.
+//
+// A sample's seq is its slot on the wall clock (slot n covers start + n intervals), not a count of
+// ticks: setInterval drifts by each tick's lateness (an hour's soak made 3,515 samples for 3,600
+// seconds, none marked missing), and an event loop held by the agent's collections can skip a
+// slot outright. Ticks aim at the slots' times, so lateness does not add up; a slot that passed with
+// no tick is a gap the next sample names (`gap`) and `missed` counts, and seq jumps past it: every
+// slot from 1 to lastSeq is a sample or a gap, so a page can mark each one it lacks.
 import { freeFigures, readMeminfo } from '../procfs/meminfo';
 import { readVmstat, sumPrefix, Vmstat } from '../procfs/vmstat';
 import { KmsgOoms } from './kmsg-watch';
@@ -17,6 +24,11 @@ export class Monitor {
   private readonly kmsg: KmsgOoms | null;
   private knownOoms = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
+  private t0 = 0;
+  private intervalMs = 1000;
+  private stopped = false;
+  /** slots that passed without a sample (each marked by the next sample's gap) */
+  missed = 0;
 
   constructor(
     private readonly sources: DashboardSources,
@@ -30,14 +42,29 @@ export class Monitor {
   }
 
   start(intervalMs = 1000): void {
+    this.intervalMs = intervalMs;
+    this.t0 = performance.now(); // monotonic: a stepped wall clock neither skips nor repeats slots
     this.tick();
-    this.timer = setInterval(() => this.tick(), intervalMs);
-    this.timer.unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     this.kmsg?.close();
+  }
+
+  /** The slot the (monotonic) clock is in now (0 from start until one interval has passed). */
+  private slot(now: number): number {
+    return Math.floor((now - this.t0) / this.intervalMs);
+  }
+
+  /** Sleeps until the next slot begins (from the clock, so a late tick does not delay the next). */
+  private schedule(): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    const next = this.t0 + (this.slot(now) + 1) * this.intervalMs;
+    this.timer = setTimeout(() => this.tick(), Math.max(1, Math.ceil(next - now)));
+    this.timer.unref();
   }
 
   get lastSeq(): number {
@@ -58,16 +85,28 @@ export class Monitor {
   }
 
   private tick(): void {
+    try {
+      this.sample();
+    } finally {
+      this.schedule();
+    }
+  }
+
+  private sample(): void {
     const now = Date.now();
+    const slot = this.slot(performance.now());
+    // a timer that fires a hair early is still the slot we had: no sample
+    if (this.prev && slot <= this.seq) return;
     const v = readVmstat();
     const rs = this.sources.reclaimSeconds?.();
     if (this.prev) {
       const dt = (now - this.prev.t) / 1000;
+      const gap = slot - this.seq - 1;
       const rate = (k: string) => Math.max(0, ((v[k] ?? 0) - (this.prev!.v[k] ?? 0)) / dt);
       const prefRate = (p: string) => Math.max(0, (sumPrefix(v, p) - sumPrefix(this.prev!.v, p)) / dt);
       const f = freeFigures(readMeminfo());
       const s: Sample = {
-        seq: ++this.seq,
+        seq: (this.seq = slot),
         t: now,
         total: f.total,
         available: f.available,
@@ -82,6 +121,11 @@ export class Monitor {
         reclaimStalls: prefRate('allocstall'),
         compactStalls: rate('compact_stall'),
       };
+      // the rates above are averages over the gap too (dt spans it); its own points are missing
+      if (gap > 0) {
+        s.gap = gap;
+        this.missed += gap;
+      }
       if (rs && this.prev.rs) {
         s.reclaimSeconds = Math.max(0, (rs.reclaim - this.prev.rs.reclaim) / dt);
         s.compactionSeconds = Math.max(0, (rs.compaction - this.prev.rs.compaction) / dt);
@@ -90,6 +134,7 @@ export class Monitor {
       if (this.samples.length > RING) this.samples.splice(0, this.samples.length - RING);
       this.onSample(s);
     }
+    else this.seq = slot; // the first reading: the baseline of the rates, not a sample
     this.prev = { t: now, v, rs };
     this.pollOoms();
   }

@@ -5,7 +5,10 @@
 
 /** One point of the overview's timeline (1 s apart). Memory in kB, rates per second. */
 export interface Sample {
+  /** the sample's slot: start + seq intervals (src/dashboard/monitor.ts); consecutive unless gap */
   seq: number;
+  /** slots just before this one that passed with no sample (the agent's event loop was held) */
+  gap?: number;
   /** ms since the epoch */
   t: number;
   total: number;

@@ -54,9 +54,19 @@ export async function post<T>(url: string, body: unknown): Promise<T> {
 
 type Listener = () => void;
 
+/** The slots between two samples the page holds that it has no sample for. */
+export function missedBefore(s: Sample, prev: Sample): number {
+  return Math.max(0, s.seq - prev.seq - 1);
+}
+
 /** The live state, fed by the stream. */
 export class Live {
   samples: Sample[] = [];
+  /** samples received since the page opened (the ring above keeps the last MAX_SAMPLES) */
+  received = 0;
+  /** slots the page has no sample for: a seq that jumps (the agent's gap, or a stream that lost
+   * some) is counted here and drawn as a break in the lines, never closed over silently */
+  gaps = 0;
   ooms: OomRecord[] = [];
   jobs = new Map<number, JobState>();
   instance = '';
@@ -90,6 +100,9 @@ export class Live {
       const restarted = this.instance !== '' && this.instance !== d.instance;
       this.instance = d.instance;
       this.samples = d.samples.slice(-MAX_SAMPLES);
+      this.received = this.samples.length;
+      this.gaps = 0;
+      for (let i = 1; i < this.samples.length; i++) this.gaps += missedBefore(this.samples[i], this.samples[i - 1]);
       this.ooms = d.ooms.slice(-MAX_OOMS);
       this.jobs = new Map((d.jobs as JobState[]).map((j) => [j.id, j]));
       if (restarted) void getSession(true);
@@ -99,6 +112,8 @@ export class Live {
       const s: Sample = JSON.parse((e as MessageEvent).data);
       const last = this.samples[this.samples.length - 1];
       if (last && s.seq <= last.seq) return; // replayed twice
+      if (last) this.gaps += missedBefore(s, last);
+      this.received++;
       this.samples.push(s);
       if (this.samples.length > MAX_SAMPLES) this.samples.splice(0, this.samples.length - MAX_SAMPLES);
       this.emit('sample');

@@ -37,7 +37,12 @@ live.on('conn', () => {
 // which server instance the page follows (a restart shows as a new one)
 live.on('reset', () => (document.body.dataset.instance = live.instance));
 // how many samples the page holds (bounded by MAX_SAMPLES: the soak test reads it)
-const held = () => (document.body.dataset.samples = String(live.samples.length));
+const held = () => {
+  document.body.dataset.samples = String(live.samples.length);
+  // every slot up to the last seq is either received or a counted gap (the soak checks the sum)
+  document.body.dataset.received = String(live.received);
+  document.body.dataset.gaps = String(live.gaps);
+};
 live.on('sample', held);
 live.on('reset', held);
 window.addEventListener('hashchange', route);

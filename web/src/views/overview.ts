@@ -5,7 +5,7 @@
 // findings of the last minute, each with the commands that dig deeper.
 import uPlot from 'uplot';
 import type { Finding, OomRecord, Sample } from '../../../src/dashboard/types';
-import { getJson, Live } from '../api';
+import { getJson, Live, missedBefore } from '../api';
 import { clear, h, View } from '../dom';
 import { int, kb, time } from '../format';
 
@@ -82,6 +82,7 @@ export function overviewView(live: Live): View {
   const findingsEl = h('ul', { class: 'findings', 'aria-live': 'polite' });
   const charts = h('div', { class: 'charts' });
   const strip = h('div', { class: 'oom-strip', 'aria-label': 'OOM kills on the timeline' });
+  const gapNote = h('p', { class: 'sample-gaps muted' });
   const el = h(
     'div',
     { class: 'view overview' },
@@ -90,6 +91,7 @@ export function overviewView(live: Live): View {
     findingsEl,
     h('h2', {}, 'Timeline'),
     strip,
+    gapNote,
     charts,
   );
 
@@ -117,8 +119,27 @@ export function overviewView(live: Live): View {
       plots.push(new uPlot(opts, data(def), box));
     }
   };
-  const data = (def: ChartDef): uPlot.AlignedData =>
-    [live.samples.map((s) => s.t / 1000), ...def.series.map(([, , pick]) => live.samples.map(pick))] as uPlot.AlignedData;
+  // a missing slot is a null point between its neighbours: uPlot breaks the line there
+  const data = (def: ChartDef): uPlot.AlignedData => {
+    const xs: number[] = [];
+    const ys: (number | null)[][] = def.series.map(() => []);
+    live.samples.forEach((s, i) => {
+      const prev = live.samples[i - 1];
+      if (prev && missedBefore(s, prev) > 0) {
+        xs.push((prev.t + s.t) / 2000);
+        ys.forEach((y) => y.push(null));
+      }
+      xs.push(s.t / 1000);
+      def.series.forEach(([, , pick], k) => ys[k].push(pick(s)));
+    });
+    return [xs, ...ys] as uPlot.AlignedData;
+  };
+  const drawGaps = () => {
+    gapNote.dataset.gaps = String(live.gaps);
+    gapNote.textContent = live.gaps
+      ? `${live.gaps.toLocaleString('en-US')} sample${live.gaps > 1 ? 's' : ''} missing (the agent was busy or the stream was cut): breaks in the lines`
+      : '';
+  };
   const update = () => {
     if (plots.length !== CHARTS.length) return build();
     CHARTS.forEach((def, i) => plots[i].setData(data(def)));
@@ -167,6 +188,7 @@ export function overviewView(live: Live): View {
           drawing = 0;
           update();
           drawStrip();
+          drawGaps();
         });
       if (Date.now() - findingsAt >= 5000) {
         findingsAt = Date.now();
@@ -176,6 +198,7 @@ export function overviewView(live: Live): View {
     live.on('reset', () => {
       build();
       drawStrip();
+      drawGaps();
     }),
     live.on('oom', () => {
       plots.forEach((p) => p.redraw());
