@@ -4,12 +4,15 @@
 // BENCH_SOAK_EVERY minutes (default 5) the page's JS heap after a forced GC (CDP
 // Performance.getMetrics), the samples the page holds and the agent's RSS. Not run by npm test:
 // test/dashboard-soak.test.ts is its shortened form (the same 3,600+ updates at 40 ms each).
-// The bounds it checks are printed beside the figures; nothing is asserted here.
+// The bounds it checks are printed beside the figures; nothing is asserted here. EXPECTED is the
+// agent's sample slots so far (one per interval since it started, src/dashboard/monitor.ts),
+// RECEIVED the samples the page got, GAPS the slots it has none for (marked on its timeline),
+// UNMARKED the slots between its first and last that are neither (0 unless one was lost silently).
 //
 //   node dist/bench/dashboard-soak.js   (npm run bench:dashboard-soak; BENCH_SOAK_MINUTES=60,
 //                                         BENCH_SOAK_SAMPLE_MS=1000)
 import { TestBrowser } from '../test/lib/browser';
-import { lastSeq, mib, PageHeap, pageSamples, rssBytes, startAgent } from '../test/lib/soak';
+import { lastSeq, mib, PageHeap, pageSamples, pageTally, rssBytes, startAgent } from '../test/lib/soak';
 import { formatTable } from '../src/render/table';
 
 const MINUTES = Number(process.env.BENCH_SOAK_MINUTES ?? 60);
@@ -26,7 +29,19 @@ async function main(): Promise<void> {
     const heap = await PageHeap.of(w.page);
     const t0 = Date.now();
     const row = async () => {
-      const r = [((Date.now() - t0) / 60_000).toFixed(1), await lastSeq(base), await pageSamples(w.page), mib(await heap.used()), mib(rssBytes(agent.pid))];
+      // EXPECTED: the agent's slots so far (one a sample interval since it started); the page's
+      // RECEIVED and GAPS (slots marked missing) add up to its last slot from its first
+      const p = await pageTally(w.page);
+      const r = [
+        ((Date.now() - t0) / 60_000).toFixed(1),
+        await lastSeq(base),
+        p.received,
+        p.gaps,
+        p.last - p.first + 1 - p.received - p.gaps,
+        await pageSamples(w.page),
+        mib(await heap.used()),
+        mib(rssBytes(agent.pid)),
+      ];
       rows.push(r);
       process.stderr.write(`${r.join('  ')}\n`);
     };
@@ -44,7 +59,8 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`dashboard soak: ${MINUTES} min at one sample per ${SAMPLE_MS} ms\n`);
   process.stdout.write(
-    formatTable(['MINUTES', 'UPDATES', 'PAGE SAMPLES', 'PAGE JS HEAP', 'AGENT RSS'], rows, [true, true, true, true, true]).join('\n') + '\n',
+    formatTable(['MINUTES', 'EXPECTED', 'RECEIVED', 'GAPS', 'UNMARKED', 'PAGE SAMPLES', 'PAGE JS HEAP', 'AGENT RSS'], rows, Array(8).fill(true)).join('\n') +
+      '\n',
   );
   process.stdout.write(
     'bounds (test/dashboard-soak.test.ts): page JS heap <= 64 MiB, agent RSS <= 1 GiB, neither growing once the 3,600-sample rings are full\n',

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import type { Running } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { TestBrowser } from './lib/browser';
-import { lastSeq, MIB, mib, PageHeap, pageSamples, rssBytes, startAgent } from './lib/soak';
+import { lastSeq, MIB, mib, PageHeap, pageSamples, pageTally, rssBytes, startAgent } from './lib/soak';
 
 const SAMPLE_MS = 40;
 const RING = 3600;
@@ -69,6 +69,11 @@ test(`a page open for ${UPDATES} live updates (an hour's ${RING} and more, at ${
   await wait(async () => (await lastSeq(base)) >= UPDATES, `${UPDATES} updates`, 300_000);
   const end = { heap: await heap(), rss: rssBytes(agent.pid), seq: await lastSeq(base) };
   assert.equal(await held(), RING, 'the page holds more samples than its ring');
+  // no update lost silently: every slot from the first the page saw to its last is a sample it
+  // received or a gap it marked (the agent held by its collections on a busy host misses some)
+  const tally = await pageTally(w.page);
+  assert.equal(tally.received + tally.gaps, tally.last - tally.first + 1, `page tally ${JSON.stringify(tally)}`);
+  console.log(`# soak: the page received ${tally.received} samples, marked ${tally.gaps} missing slots (slots ${tally.first} to ${tally.last})`);
   console.log(
     `# soak: ${end.seq} updates; page JS heap ${mib(start.heap)} at start, ${mib(full.heap)} with the ring full (update ${full.seq}), ${mib(end.heap)} at the end; ` +
       `agent RSS ${mib(start.rss)}, ${mib(full.rss)}, ${mib(end.rss)}`,

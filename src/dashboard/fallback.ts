@@ -56,7 +56,10 @@ export function subprocessTrace(kind: JobKind, pid: number, seconds: number, cb:
   const args =
     kind === 'faults'
       ? ['faults', '--json', '-p', String(pid), String(seconds)]
-      : ['memleak', '--json', '--combined-only', '-T', '1000', '-p', String(pid), '1', String(seconds)];
+      : // -o 0: every outstanding byte, however young (the page shows exact outstanding bytes; BCC's
+        // default -o 500 would hide the last half second's allocations). --combined-only keeps no
+        // ages, so it never applied the default; said here so it stays so
+        ['memleak', '--json', '--combined-only', '-o', '0', '-T', '1000', '-p', String(pid), '1', String(seconds)];
   const child: ChildProcess = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -133,8 +133,7 @@ export class Monitor {
       this.samples.push(s);
       if (this.samples.length > RING) this.samples.splice(0, this.samples.length - RING);
       this.onSample(s);
-    }
-    else this.seq = slot; // the first reading: the baseline of the rates, not a sample
+    } else this.seq = slot; // the first reading: the baseline of the rates, not a sample
     this.prev = { t: now, v, rs };
     this.pollOoms();
   }

@@ -60,3 +60,10 @@ export function pageSamples(page: Page): Promise<number> {
 }
 
 export const mib = (n: number) => `${(n / MIB).toFixed(1)} MiB`;
+
+/** What the page got: samples received since it opened, slots it has none for (marked gaps), and
+ * the first and last slots it saw. received + gaps = last - first + 1 when nothing went unmarked. */
+export async function pageTally(page: Page): Promise<{ received: number; gaps: number; first: number; last: number }> {
+  const d = await page.evaluate<Record<string, string>>('({ ...document.body.dataset })');
+  return { received: Number(d.received ?? 0), gaps: Number(d.gaps ?? 0), first: Number(d.firstSeq ?? 0), last: Number(d.lastSeq ?? 0) };
+}

@@ -38,7 +38,11 @@ function assertAccounted(samples: Sample[]): void {
 
 test('a held event loop: the next sample names the slots that passed without one; the rest follow on the clock', async () => {
   const got: Sample[] = [];
-  const m = new Monitor({ oomRecords: () => [] }, (s) => got.push(s), () => undefined);
+  const m = new Monitor(
+    { oomRecords: () => [] },
+    (s) => got.push(s),
+    () => undefined,
+  );
   m.start(INTERVAL);
   try {
     await until(() => got.length >= 3);

@@ -67,6 +67,8 @@ export class Live {
   /** slots the page has no sample for: a seq that jumps (the agent's gap, or a stream that lost
    * some) is counted here and drawn as a break in the lines, never closed over silently */
   gaps = 0;
+  /** the first slot the page got since it (re)started following this agent */
+  firstSeq = 0;
   ooms: OomRecord[] = [];
   jobs = new Map<number, JobState>();
   instance = '';
@@ -101,6 +103,7 @@ export class Live {
       this.instance = d.instance;
       this.samples = d.samples.slice(-MAX_SAMPLES);
       this.received = this.samples.length;
+      this.firstSeq = this.samples[0]?.seq ?? 0;
       this.gaps = 0;
       for (let i = 1; i < this.samples.length; i++) this.gaps += missedBefore(this.samples[i], this.samples[i - 1]);
       this.ooms = d.ooms.slice(-MAX_OOMS);
@@ -113,6 +116,7 @@ export class Live {
       const last = this.samples[this.samples.length - 1];
       if (last && s.seq <= last.seq) return; // replayed twice
       if (last) this.gaps += missedBefore(s, last);
+      else if (!this.firstSeq) this.firstSeq = s.seq;
       this.received++;
       this.samples.push(s);
       if (this.samples.length > MAX_SAMPLES) this.samples.splice(0, this.samples.length - MAX_SAMPLES);

@@ -42,6 +42,8 @@ const held = () => {
   // every slot up to the last seq is either received or a counted gap (the soak checks the sum)
   document.body.dataset.received = String(live.received);
   document.body.dataset.gaps = String(live.gaps);
+  document.body.dataset.firstSeq = String(live.firstSeq);
+  document.body.dataset.lastSeq = String(live.samples[live.samples.length - 1]?.seq ?? 0);
 };
 live.on('sample', held);
 live.on('reset', held);
