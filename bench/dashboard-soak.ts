@@ -37,7 +37,7 @@ async function main(): Promise<void> {
         await lastSeq(base),
         p.received,
         p.gaps,
-        p.last - p.first + 1 - p.received - p.gaps,
+        p.received ? p.last - p.first + 1 - p.received - p.gaps : 0,
         await pageSamples(w.page),
         mib(await heap.used()),
         mib(rssBytes(agent.pid)),
