@@ -181,6 +181,8 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("mapUpdate", ms_map_update),
 		FN("mapDelete", ms_map_delete),
 		FN("mapEntries", ms_map_entries),
+		FN("mapDeleteKeys", ms_map_delete_keys),
+		FN("mapLookupKeys", ms_map_lookup_keys),
 		FN("ringbufOpen", ms_ringbuf_open),
 		FN("perfCounterOpen", ms_perf_counter_open),
 	};

@@ -91,6 +91,8 @@ napi_value ms_map_lookup(napi_env env, napi_callback_info info);
 napi_value ms_map_update(napi_env env, napi_callback_info info);
 napi_value ms_map_delete(napi_env env, napi_callback_info info);
 napi_value ms_map_entries(napi_env env, napi_callback_info info);
+napi_value ms_map_delete_keys(napi_env env, napi_callback_info info);
+napi_value ms_map_lookup_keys(napi_env env, napi_callback_info info);
 
 /* ringbuf.c */
 napi_value ms_ringbuf_open(napi_env env, napi_callback_info info);

@@ -191,3 +191,73 @@ napi_value ms_map_entries(napi_env env, napi_callback_info info)
 	napi_set_named_property(env, out, "valueBytes", ms_int(env, vb));
 	return out;
 }
+
+/* The keys argument of the *Keys calls: a Buffer of whole keys, back to back. */
+static bool keys_arg(napi_env env, napi_value v, struct bpf_map *m, char **keys, size_t *n)
+{
+	size_t len, ks = bpf_map__key_size(m);
+	if (!ms_get_buffer(env, v, (void **)keys, &len))
+		return false;
+	if (ks == 0 || len % ks) {
+		ms_throw(env, "keys are not a whole number of the map's keys", false);
+		return false;
+	}
+	*n = len / ks;
+	return true;
+}
+
+/* mapDeleteKeys(obj, map, keys) -> how many were deleted. One BPF_MAP_DELETE_BATCH call for many
+ * keys (the agent frees thousands of entries a collection: one syscall and one call into the addon
+ * each made it slow). The kernel stops at a key that is gone (deleted meanwhile): it is skipped and
+ * the batch goes on; a map type without batch ops is done key by key. */
+napi_value ms_map_delete_keys(napi_env env, napi_callback_info info)
+{
+	MAP_ARGS(3);
+	char *keys;
+	size_t n, ks = bpf_map__key_size(m), done = 0, deleted = 0;
+	if (!keys_arg(env, argv[2], m, &keys, &n))
+		return NULL;
+	bool batch = true;
+	while (done < n) {
+		if (batch) {
+			__u32 count = n - done;
+			int r = bpf_map_delete_batch(fd, keys + done * ks, &count, NULL);
+			done += count;
+			deleted += count;
+			if (r == 0)
+				continue;
+			if (errno == ENOENT) {
+				done++; /* the key the kernel stopped at: already gone */
+				continue;
+			}
+			batch = false; /* no batch ops for this map type (or another error): one by one */
+			continue;
+		}
+		if (bpf_map_delete_elem(fd, keys + done * ks) == 0)
+			deleted++;
+		done++;
+	}
+	return ms_int(env, deleted);
+}
+
+/* mapLookupKeys(obj, map, keys) -> { values: Buffer (one value slot per key), found: Buffer (1 or
+ * 0 per key) }: many lookups in one call into the addon and two allocations, not one per key. */
+napi_value ms_map_lookup_keys(napi_env env, napi_callback_info info)
+{
+	MAP_ARGS(3);
+	char *keys;
+	size_t n, ks = bpf_map__key_size(m), vb = value_bytes(m);
+	if (!keys_arg(env, argv[2], m, &keys, &n))
+		return NULL;
+	napi_value values, found, out;
+	void *vdata, *fdata;
+	if (napi_create_buffer(env, n * vb ? n * vb : 1, &vdata, &values) != napi_ok ||
+	    napi_create_buffer(env, n ? n : 1, &fdata, &found) != napi_ok)
+		return ms_throw(env, "out of memory", false);
+	for (size_t i = 0; i < n; i++)
+		((char *)fdata)[i] = bpf_map_lookup_elem(fd, keys + i * ks, (char *)vdata + i * vb) == 0;
+	napi_create_object(env, &out);
+	napi_set_named_property(env, out, "values", values);
+	napi_set_named_property(env, out, "found", found);
+	return out;
+}

@@ -17,7 +17,9 @@ import { loadSources, Loaded, SourceName } from './sources';
 import { RawSample, RawStack, StackStore } from './stack-store';
 import { logEvent } from './log';
 import { OomStore } from './oom-store';
+import { AliveCache } from './alive';
 import * as fs from 'node:fs';
+import type { MapEntries } from '../engine/native';
 
 /** enum of MS_CG_* in bpf/include/memscope.h */
 export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mmapBytes: 4, reclaimStallNs: 5, reclaimStalls: 6 } as const;
@@ -26,6 +28,7 @@ export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mm
  * 32 frames the agent keeps: ~6 MiB at most per object). */
 const READER_CACHE = 4096;
 
+/** Whether pid lives now (one file read; a collection uses AliveCache for many). */
 export function isAlive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) [ZX]/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -54,6 +57,7 @@ export class Collectors {
   private readers = new Map<BpfObject, StackReader>();
   private collecting = false;
   private collections = 0;
+  private readonly alive = new AliveCache();
 
   constructor(private config: AgentConfig) {
     const limits = { maxProcesses: config.maxProcesses, maxStacksPerProcess: config.maxStacksPerProcess };
@@ -124,18 +128,25 @@ export class Collectors {
       this.collections++;
       const cgroupOf = (pid: number) => this.containers.ofPid(pid)?.cgroup ?? null;
       const faults = this.source('faults');
-      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', 'ms_walked_ustacks'), cgroupOf);
       const growth = this.source('vmgrowth');
+      // the maps first, then the list of living processes: a pid the maps hold and the list does
+      // not has exited (one started after the list could not be in the maps already)
+      const faultEntries = faults?.entries('fault_counts');
+      const brkEntries = growth?.entries('brk_grow');
+      const mmapEntries = growth?.entries('mmap_grow');
+      this.alive.refresh();
+      const isAlive = this.alive.isAlive;
+      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks'), cgroupOf);
       if (growth) {
-        const brk = this.readRaw(growth, 'brk_grow', 'ms_ustacks', 'brk');
-        const mmap = this.readRaw(growth, 'mmap_grow', 'ms_ustacks', 'mmap');
+        const brk = this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_ustacks', 'brk');
+        const mmap = this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_ustacks', 'mmap');
         // shrinkage is not a profile the agent serves: emptied so its map never fills
         // (their stacks are freed below unless a growth entry refers to them too)
         const refs = this.stackRefs.get('ms_ustacks')!;
         for (const m of ['brk_shrink', 'munmap_shrink']) {
           for (const [k] of eachEntry(growth.entries(m, true), STACK_KEY)) if (k.ustack >= 0 && !refs.has(k.ustack)) refs.set(k.ustack, -1);
         }
-        this.growth.add([...brk, ...mmap], cgroupOf);
+        this.growth.add(brk.concat(mmap), cgroupOf);
       }
       if (faults) this.freeStacks(faults, 'ms_walked_ustacks');
       if (growth) this.freeStacks(growth, 'ms_ustacks');
@@ -162,41 +173,47 @@ export class Collectors {
    * adds); the entries of processes that have exited are deleted once their last growth is read,
    * and with them the stacks no entry refers to any more.
    */
-  private readRaw(obj: BpfObject, map: string, stackMap: string, kind?: string): RawSample[] {
+  private readRaw(obj: BpfObject, map: string, e: MapEntries, stackMap: string, kind?: string): RawSample[] {
     const reader = this.reader(obj);
     const prev = this.lastCounts.get(map) ?? new Map<string, number>();
     const next = new Map<string, number>();
     const out: RawSample[] = [];
-    const alive = new Map<number, boolean>();
-    const gone: Buffer[] = [];
+    const wanted: number[] = [];
+    const gone: number[] = [];
+    const isAlive = this.alive.isAlive;
     let ids = this.stackRefs.get(stackMap);
     if (!ids) this.stackRefs.set(stackMap, (ids = new Map()));
-    const e = obj.entries(map);
     for (let i = 0; i < e.count; i++) {
-      const raw = e.keys.subarray(i * e.keySize, (i + 1) * e.keySize);
       const k = STACK_KEY.decode(e.keys, i * e.keySize);
-      const id = raw.toString('latin1');
+      const id = e.keys.toString('latin1', i * e.keySize, (i + 1) * e.keySize);
       const now = Number(e.values.readBigUInt64LE(i * e.valueBytes));
       const before = prev.get(id) ?? 0;
       const delta = now >= before ? now - before : now; // smaller: deleted and created again
       const stored = k.ustack >= -1;
-      if (delta > 0)
-        out.push({ pid: k.tgid, comm: k.comm, count: delta, kind, user: stored ? reader.userStack(k.ustack) : null, missed: stored ? undefined : k.ustack });
-      let live = alive.get(k.tgid);
-      if (live === undefined) alive.set(k.tgid, (live = isAlive(k.tgid)));
+      if (delta > 0) {
+        out.push({ pid: k.tgid, comm: k.comm, count: delta, kind, user: null, missed: stored ? undefined : k.ustack });
+        wanted.push(stored ? k.ustack : -2);
+      }
       // idle for a whole interval: deleted too (an add racing the delete is the only loss), so
       // the maps hold only stacks in use and a new stack rarely finds its hash bucket taken
-      if (live && (delta > 0 || !prev.has(id))) {
+      if (isAlive(k.tgid) && (delta > 0 || !prev.has(id))) {
         next.set(id, now);
         if (k.ustack >= 0) ids.set(k.ustack, this.collections);
       } else {
-        gone.push(Buffer.from(raw));
+        gone.push(i);
         // its stack is freed below unless a kept entry refers to it (a process that lived and
         // died between two collections is never kept)
         if (k.ustack >= 0 && !ids.has(k.ustack)) ids.set(k.ustack, -1);
       }
     }
-    for (const key of gone) obj.delete(map, key);
+    // the stacks read in one call, before any is freed
+    const stacks = reader.userStacks(wanted.map((id) => (id < -1 ? -1 : id)));
+    for (let i = 0; i < out.length; i++) if (wanted[i] >= -1) out[i].user = stacks[i];
+    if (gone.length) {
+      const keys = Buffer.allocUnsafe(gone.length * e.keySize);
+      gone.forEach((i, j) => e.keys.copy(keys, j * e.keySize, i * e.keySize, (i + 1) * e.keySize));
+      obj.deleteKeys(map, keys);
+    }
     this.lastCounts.set(map, next);
     return out;
   }
@@ -211,15 +228,18 @@ export class Collectors {
   private freeStacks(obj: BpfObject, stackMap: string): void {
     const ids = this.stackRefs.get(stackMap);
     if (!ids) return;
-    const k = Buffer.alloc(4);
     const reader = this.reader(obj);
+    const free: number[] = [];
     for (const [id, seen] of ids) {
       if (seen === this.collections) continue;
-      k.writeUInt32LE(id);
-      obj.delete(stackMap, k);
+      free.push(id);
       ids.delete(id);
       reader.forgetUser(id);
     }
+    if (!free.length) return;
+    const keys = Buffer.allocUnsafe(free.length * 4);
+    free.forEach((id, j) => keys.writeUInt32LE(id, j * 4));
+    obj.deleteKeys(stackMap, keys);
   }
 
   /** The frames of a raw stack of pid, named. */

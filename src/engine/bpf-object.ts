@@ -207,6 +207,16 @@ export class BpfObject {
     return native().mapDelete(this.h(), map, key);
   }
 
+  /** Deletes many keys (back to back in one buffer) in one batch; returns how many were there. */
+  deleteKeys(map: string, keys: Buffer): number {
+    return keys.length ? native().mapDeleteKeys(this.h(), map, keys) : 0;
+  }
+
+  /** Looks many keys up in one call: one value slot per key, found[i] 1 where key i was there. */
+  lookupKeys(map: string, keys: Buffer): { values: Buffer; found: Buffer } {
+    return native().mapLookupKeys(this.h(), map, keys);
+  }
+
   onRecords(map: string, handler: (records: Buffer[]) => void): void {
     native().ringbufOpen(this.h(), map, (data, lengths) => {
       // views into the delivery's one buffer (at most 16 MiB): a handler that keeps a record

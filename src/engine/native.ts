@@ -46,6 +46,8 @@ export interface NativeAddon {
   mapUpdate(h: Handle, map: string, key: Buffer, value: Buffer): void;
   mapDelete(h: Handle, map: string, key: Buffer): boolean;
   mapEntries(h: Handle, map: string, deleteAfterRead: boolean): MapEntries;
+  mapDeleteKeys(h: Handle, map: string, keys: Buffer): number;
+  mapLookupKeys(h: Handle, map: string, keys: Buffer): { values: Buffer; found: Buffer };
   /** onRecords gets one delivery: the records one after the other, and their lengths (u32 each). */
   ringbufOpen(h: Handle, map: string, onRecords: (data: Buffer, lengths: Buffer) => void): void;
   /** perf_event_open in counting mode (read the fd with read(2): value, time enabled, time running). */

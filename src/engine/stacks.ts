@@ -25,6 +25,15 @@ const BUILD_ID_ENTRY = 32; // struct bpf_stack_build_id: s32 status, u8 build_id
 const BUILD_ID_VALID = 1;
 const BUILD_ID_IP = 2;
 
+function decodeWalked(v: Buffer | null): UserFrame[] {
+  const frames: UserFrame[] = [];
+  if (v) {
+    const nr = Math.min(v.readUInt32LE(8), (v.length - 16) / 8);
+    for (let i = 0; i < nr; i++) frames.push({ ip: v.readBigUInt64LE(16 + i * 8) });
+  }
+  return frames;
+}
+
 export class StackReader {
   private user = new Map<number, UserFrame[]>();
   private kernel = new Map<number, bigint[]>();
@@ -82,14 +91,38 @@ export class StackReader {
     if (id < 0) return [];
     let frames = this.plain.get(id);
     if (frames) return frames;
-    frames = [];
-    const v = this.obj.lookup('ms_walked_ustacks', this.key(id));
-    if (v) {
-      const nr = Math.min(v.readUInt32LE(8), (v.length - 16) / 8);
-      for (let i = 0; i < nr; i++) frames.push({ ip: v.readBigUInt64LE(16 + i * 8) });
-    }
+    frames = decodeWalked(this.obj.lookup('ms_walked_ustacks', this.key(id)));
     if (this.plain.size < this.maxCached) this.plain.set(id, frames);
     return frames;
+  }
+
+  /** userStack of many ids: the walked stacks not read yet are looked up in one call into the
+   * addon (a collection reads thousands; one call and one Buffer each was most of its time). */
+  userStacks(ids: number[]): UserFrame[][] {
+    if (!this.plainUser) return ids.map((id) => this.userStack(id));
+    const out: UserFrame[][] = new Array(ids.length);
+    const missing: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const f = id < 0 ? [] : this.plain.get(id);
+      if (f) out[i] = f;
+      else missing.push(i);
+    }
+    if (!missing.length) return out;
+    const keys = Buffer.allocUnsafe(missing.length * 4);
+    missing.forEach((i, j) => keys.writeInt32LE(ids[i], j * 4));
+    const { values, found } = this.obj.lookupKeys('ms_walked_ustacks', keys);
+    const vs = values.length / missing.length;
+    missing.forEach((i, j) => {
+      // the same id twice in one call: read once
+      let frames = this.plain.get(ids[i]);
+      if (!frames) {
+        frames = decodeWalked(found[j] ? values.subarray(j * vs, (j + 1) * vs) : null);
+        if (this.plain.size < this.maxCached) this.plain.set(ids[i], frames);
+      }
+      out[i] = frames;
+    });
+    return out;
   }
 
   /** Frames of a plain-address user stack id, innermost first, from a map of a u32 id to
