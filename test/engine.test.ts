@@ -37,7 +37,10 @@ test('uprobe by name, constants, globals, batch map reads with delete, ring buff
     const e = obj.entries('seen_args', true);
     assert.equal(e.count, 25);
     const pairs = [...Array(e.count).keys()].map((i) => [Number(e.keys.readBigUInt64LE(i * 8)), Number(e.values.readBigUInt64LE(i * 8))]);
-    assert.deepEqual(pairs.sort((a, b) => a[0] - b[0]), [...Array(25).keys()].map((i) => [i, 1000 + i]));
+    assert.deepEqual(
+      pairs.sort((a, b) => a[0] - b[0]),
+      [...Array(25).keys()].map((i) => [i, 1000 + i]),
+    );
     assert.equal(obj.entries('seen_args').count, 0, 'read with delete left entries behind');
     obj.update('seen_args', U64(7), U64(70));
     assert.equal(obj.lookup('seen_args', U64(7))!.readBigUInt64LE(0), 70n);
@@ -46,6 +49,29 @@ test('uprobe by name, constants, globals, batch map reads with delete, ring buff
   } finally {
     obj.destroy();
     w.kill();
+  }
+});
+
+test('many keys in one call: lookupKeys finds exactly the keys present, deleteKeys deletes them in one batch and steps over keys already gone', () => {
+  const obj = BpfObject.open('selftest');
+  try {
+    obj.setAutoload('selftest_usdt', false);
+    obj.load(); // not attached: the map is the test's alone
+    for (const k of [1, 2, 3, 4, 5, 6]) obj.update('seen_args', U64(k), U64(k * 10));
+    const keys = (ns: number[]) => Buffer.concat(ns.map(U64));
+    const { values, found } = obj.lookupKeys('seen_args', keys([2, 9, 5]));
+    assert.deepEqual([...found], [1, 0, 1]);
+    assert.equal(values.readBigUInt64LE(0), 20n);
+    assert.equal(values.readBigUInt64LE(16), 50n);
+    // 7 and 8 were never there: the kernel's batch stops at each, the rest is still deleted
+    assert.equal(obj.deleteKeys('seen_args', keys([1, 7, 3, 8, 6])), 3);
+    const left = obj.entries('seen_args');
+    const kept = [...Array(left.count).keys()].map((i) => Number(left.keys.readBigUInt64LE(i * 8))).sort();
+    assert.deepEqual(kept, [2, 4, 5]);
+    assert.equal(obj.deleteKeys('seen_args', Buffer.alloc(0)), 0);
+    assert.throws(() => obj.deleteKeys('seen_args', Buffer.alloc(5)), /whole number/);
+  } finally {
+    obj.destroy();
   }
 });
 

@@ -14,10 +14,7 @@ export class AliveCache {
   /** Lists the processes living now (thread-group leaders: /proc lists no other thread). */
   refresh(): void {
     const next = new Set<number>();
-    for (const d of fs.readdirSync(this.procDir)) {
-      const c = d.charCodeAt(0);
-      if (c >= 48 && c <= 57) next.add(Number(d));
-    }
+    for (const d of fs.readdirSync(this.procDir)) if (/^\d+$/.test(d)) next.add(Number(d));
     this.pids = next;
   }
 

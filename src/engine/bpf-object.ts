@@ -37,7 +37,11 @@ export class BpfObject {
   /** Globals the object defines (from its BTF), for hasGlobal without asking the addon to fail. */
   private readonly globals: Set<string>;
 
-  private constructor(readonly name: string, handle: Handle, btf: Btf) {
+  private constructor(
+    readonly name: string,
+    handle: Handle,
+    btf: Btf,
+  ) {
     this.handle = handle;
     this.globals = btf.globals();
     live.add(this);
@@ -255,7 +259,10 @@ export class BpfObject {
 function firstLines(e: unknown): string {
   const err = e as { message?: string; libbpfLog?: string };
   const msg = (err.message ?? String(e)).split('\n')[0];
-  const log = (err.libbpfLog ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const log = (err.libbpfLog ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   // in a verifier log the reason is the line just before "processed N insns" / the END marker
   const end = log.findIndex((l) => /^processed \d+ insns|-- END PROG LOAD LOG --/.test(l));
   const reason = end > 0 ? log[end - 1] : log.filter((l) => !/failed to load object/.test(l)).pop();

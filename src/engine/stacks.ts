@@ -11,7 +11,12 @@ import type { BpfObject } from './bpf-object';
  */
 export function sizeStackMaps(obj: BpfObject, sizes: { buildId?: number; walked?: number; kernel?: number }): void {
   if (sizes.buildId) obj.setMaxEntries('ms_ustacks', sizes.buildId);
-  if (sizes.walked) obj.setConst('ms_plain_ustacks', true).setMaxEntries('ms_walked_ustacks', sizes.walked).setMaxEntries('ms_dwarf_exec_vm', 8192).setMaxEntries('ms_sent_maps', 65536);
+  if (sizes.walked)
+    obj
+      .setConst('ms_plain_ustacks', true)
+      .setMaxEntries('ms_walked_ustacks', sizes.walked)
+      .setMaxEntries('ms_dwarf_exec_vm', 8192)
+      .setMaxEntries('ms_sent_maps', 65536);
   if (sizes.kernel) obj.setMaxEntries('ms_kstacks', sizes.kernel);
 }
 
