@@ -112,14 +112,17 @@ export class StackStore {
     }
   }
 
-  /** Makes room: the process gone longest first, else the one with the fewest events. */
+  /** Makes room for a tenth of maxProcesses at once: the processes gone longest first, then the
+   * live ones with the fewest events. One pass per many new processes, not one per process (a
+   * host starting thousands of short-lived processes a second made this a scan of the whole
+   * store for each). */
   private evict(): void {
-    let victim: ProcessStacks | undefined;
-    for (const p of this.procs.values()) {
-      if (!victim) victim = p;
-      else if (p.goneAt && (!victim.goneAt || p.goneAt < victim.goneAt)) victim = p;
-      else if (!p.goneAt && !victim.goneAt && p.total < victim.total) victim = p;
-    }
-    if (victim) this.procs.delete(victim.pid);
+    const n = Math.max(1, Math.ceil(this.limits.maxProcesses / 10));
+    const order = [...this.procs.values()].sort((a, b) => {
+      if (a.goneAt && b.goneAt) return a.goneAt - b.goneAt;
+      if (a.goneAt || b.goneAt) return a.goneAt ? -1 : 1;
+      return a.total - b.total;
+    });
+    for (let i = 0; i < n && i < order.length; i++) this.procs.delete(order[i].pid);
   }
 }
