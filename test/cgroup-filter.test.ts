@@ -134,3 +134,61 @@ test('--container NAME and ID prefix: a cgroupfs docker/<id> cgroup named by con
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('CONTAINER column: vmgrowth and mmapsnoop name a workload in a (faked) docker/<id> cgroup, also once it has exited; host processes "-" and null', async () => {
+  const id = (process.pid.toString(16) + 'beef').padEnd(64, 'b').slice(0, 64);
+  const name = `ms-web-${process.pid % 100000}`; // within the text column's 12 characters
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-dockerroot-'));
+  fs.mkdirSync(path.join(root, 'containers', id), { recursive: true });
+  fs.writeFileSync(path.join(root, 'containers', id, 'config.v2.json'), JSON.stringify({ ID: id, Name: `/${name}`, Config: { Image: 'busybox', Labels: {} } }));
+  if (!fs.existsSync(path.join(V1, 'docker'))) mkCgroup(path.join(V1, 'docker'));
+  const dir = mkCgroup(path.join(V1, 'docker', id));
+  const inside = start(workload('vm_ops'), ['map']);
+  const outside = start(workload('vm_ops'), ['map']);
+  children.push(inside, outside);
+  try {
+    await inside.waitFor('ready');
+    await outside.waitFor('ready');
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(inside.pid));
+    process.env.MEMSCOPE_DOCKER_ROOT = root; // the tracers below inherit it
+    let tracers: Running[];
+    try {
+      // vmgrowth reports once, at Ctrl-C: both workloads have exited by then, so /proc/PID/cgroup is
+      // gone and the name can only come from the cgroup BPF recorded at their first event
+      tracers = [await startMemscope(['vmgrowth', '--json', '600']), await startMemscope(['mmapsnoop', '--json']), await startMemscope(['mmapsnoop'])];
+    } finally {
+      delete process.env.MEMSCOPE_DOCKER_ROOT;
+    }
+    inside.send('go');
+    outside.send('go');
+    await inside.waitFor('done');
+    await outside.waitFor('done');
+    await inside.exited;
+    await outside.exited;
+    const [vg, snoopJson, snoopText] = await Promise.all(tracers.map((t) => t.interrupt()));
+    for (const r of [vg, snoopJson, snoopText]) assert.equal(r.code, 0, r.stderr);
+
+    const growth = jsonLines(vg.stdout);
+    const g = (pid: number) => growth.filter((x) => x.pid === pid);
+    assert.deepEqual(g(inside.pid).map((x) => [x.comm, x.container, x.mmap_bytes]), [['vm_ops', name, 3840 * 1024]], vg.stdout.slice(0, 2000));
+    assert.deepEqual(g(outside.pid).map((x) => x.container), [null]);
+
+    const maps = jsonLines(snoopJson.stdout);
+    const ins = maps.filter((x) => x.pid === inside.pid);
+    const outs = maps.filter((x) => x.pid === outside.pid);
+    // map_some(): 5 mmap() and 1 munmap() (mremap is not an mmap)
+    assert.ok(ins.length >= 6 && outs.length === ins.length, `${ins.length} vs ${outs.length}`);
+    assert.deepEqual([...new Set(ins.map((x) => x.container))], [name]);
+    assert.deepEqual([...new Set(outs.map((x) => x.container))], [null]);
+
+    const lines = snoopText.stdout.split('\n');
+    assert.match(lines[0], /^PID\s+COMM\s+CONTAINER\s+PROT/);
+    const col = (pid: number) => [...new Set(lines.filter((l) => l.startsWith(`${pid} `)).map((l) => l.split(/\s+/).slice(1, 3).join(' ')))];
+    assert.deepEqual(col(inside.pid), [`vm_ops ${name}`], snoopText.stdout.slice(0, 2000));
+    assert.deepEqual(col(outside.pid), ['vm_ops -']);
+  } finally {
+    inside.kill();
+    outside.kill();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

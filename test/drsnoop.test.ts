@@ -39,9 +39,9 @@ test('drsnoop -p: the memcg reclaims of a workload pushing four times its memcg 
   // text: the header, then lines for the workload with TIME(s) COMM PID LAT(ms) PAGES KIND
   assert.equal(text.code, 0, text.stderr);
   const lines = text.stdout.split('\n');
-  const h = lines.findIndex((l) => /^TIME\(s\)\s+COMM\s+PID\s+LAT\(ms\)\s+PAGES\s+KIND$/.test(l));
+  const h = lines.findIndex((l) => /^TIME\(s\)\s+COMM\s+PID\s+CONTAINER\s+LAT\(ms\)\s+PAGES\s+KIND$/.test(l));
   assert.ok(h >= 0, text.stdout);
-  const mine = lines.filter((l) => new RegExp(`^\\d+\\.\\d{9}\\s+mem_hog\\s+${storm.pid}\\s+\\d+\\.\\d\\d\\s+\\d+\\s+memcg$`).test(l));
+  const mine = lines.filter((l) => new RegExp(`^\\d+\\.\\d{9}\\s+mem_hog\\s+${storm.pid}\\s+-\\s+\\d+\\.\\d\\d\\s+\\d+\\s+memcg$`).test(l));
   assert.ok(mine.length > 0, text.stdout.slice(0, 2000));
 
   // the classic tracepoints see the same reclaims as tp_btf
@@ -64,9 +64,9 @@ test('drsnoop -p: the memcg reclaims of a workload pushing four times its memcg 
   // -n: only names containing it; -U and -e add UID and FREE(KB) columns
   assert.equal(bccText.code, 0, bccText.stderr);
   const tl = bccText.stdout.split('\n').filter(Boolean);
-  assert.match(tl[0], /^COMM\s+UID\s+PID\s+LAT\(ms\)\s+PAGES\s+FREE\(KB\)\s+KIND$/);
+  assert.match(tl[0], /^COMM\s+UID\s+PID\s+CONTAINER\s+LAT\(ms\)\s+PAGES\s+FREE\(KB\)\s+KIND$/);
   assert.ok(tl.length > 1, bccText.stdout);
-  for (const l of tl.slice(1)) assert.match(l, new RegExp(`^mem_hog\\s+0\\s+${storm.pid}\\s+\\d+\\.\\d\\d\\s+\\d+\\s+\\d+\\s+memcg$`));
+  for (const l of tl.slice(1)) assert.match(l, new RegExp(`^mem_hog\\s+0\\s+${storm.pid}\\s+-\\s+\\d+\\.\\d\\d\\s+\\d+\\s+\\d+\\s+memcg$`));
   assert.equal(jsonLines(noName.stdout).length, 0, noName.stdout);
   assert.equal(jsonLines(noUid.stdout).length, 0, noUid.stdout);
   // -d: the run said it would stop after the duration (and so it did, before the storm ended)

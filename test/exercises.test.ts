@@ -79,10 +79,10 @@ test('vmgrowth per interval: a table per interval, text form', async () => {
     await w.waitFor('done');
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`\\d\\d:\\d\\d:\\d\\d\\n\\s*PID COMM\\s+BRK_KB MMAP_KB MUNMAP_KB NET_KB\\n\\s*${w.pid} vm_ops `));
+    assert.match(r.stdout, new RegExp(`\\d\\d:\\d\\d:\\d\\d\\n\\s*PID COMM\\s+CONTAINER\\s+BRK_KB MMAP_KB MUNMAP_KB NET_KB\\n\\s*${w.pid} vm_ops +- `));
     // the workload's calls may fall into one interval or straddle two (how fast it runs is the
     // machine's business): its rows add up to the same kB either way
-    const rows = [...r.stdout.matchAll(new RegExp(`^\\s*${w.pid} vm_ops\\s+(-?\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(-?\\d+)$`, 'gm'))].map((m) => m.slice(1).map(Number));
+    const rows = [...r.stdout.matchAll(new RegExp(`^\\s*${w.pid} vm_ops\\s+-\\s+(-?\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(-?\\d+)$`, 'gm'))].map((m) => m.slice(1).map(Number));
     assert.deepEqual(
       rows.reduce((a, x) => a.map((v, i) => v + x[i]), [0, 0, 0, 0]),
       [128, 3840, 1024, 2944],

@@ -45,11 +45,11 @@ test('hfaults system-wide through the perf source: the huge-page process in PID 
     const r = await ms.interrupt();
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0], /^ *PID COMM +HFAULTS$/);
+    assert.match(lines[0], /^ *PID COMM +CONTAINER +HFAULTS$/);
     const rows = lines.slice(1).map((l) => l.trim().split(/\s+/));
     assert.deepEqual(
       rows.find((x) => Number(x[0]) === hw.pid),
-      [String(hw.pid), 'hf_touch', '2'],
+      [String(hw.pid), 'hf_touch', '-', '2'],
       r.stdout,
     );
     assert.ok(!rows.some((x) => Number(x[0]) === small.pid), `ordinary faults were counted:\n${r.stdout}`);

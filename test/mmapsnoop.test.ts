@@ -21,15 +21,15 @@ test('mmapsnoop prints exactly the mappings a workload makes, with -p filtering'
     const { result: r, target } = await traceGated(workload('mmap_file'), [file], (pid) => ['mmapsnoop', '-p', String(pid)], { bystander: [file] });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    assert.match(lines[0], /^PID\s+COMM\s+PROT MAP\s+OFFS\(KB\) SIZE\(KB\) FILE$/);
+    assert.match(lines[0], /^PID\s+COMM\s+CONTAINER\s+PROT MAP\s+OFFS\(KB\) SIZE\(KB\) FILE$/);
     const rows = lines.slice(1).filter(Boolean).map((l) => l.split(/\s+/));
     const [fileAddr, anonAddr] = /file=(0x[0-9a-f]+) anon=(0x[0-9a-f]+)/.exec(target.stdout)!.slice(1);
     // the file by its full path (walked in the kernel), then the two munmap() calls
     assert.deepEqual(rows, [
-      [String(target.pid), 'mmap_file', 'R--', 'S---', '8', '16', fs.realpathSync(file)],
-      [String(target.pid), 'mmap_file', 'RW-', '-P-A', '0', '12', '[anon]'],
-      [String(target.pid), 'mmap_file', '---', 'unmap', '-', '16', fileAddr],
-      [String(target.pid), 'mmap_file', '---', 'unmap', '-', '12', anonAddr],
+      [String(target.pid), 'mmap_file', '-', 'R--', 'S---', '8', '16', fs.realpathSync(file)],
+      [String(target.pid), 'mmap_file', '-', 'RW-', '-P-A', '0', '12', '[anon]'],
+      [String(target.pid), 'mmap_file', '-', '---', 'unmap', '-', '16', fileAddr],
+      [String(target.pid), 'mmap_file', '-', '---', 'unmap', '-', '12', anonAddr],
     ]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -11,14 +11,14 @@ test('shmsnoop prints the four calls with decoded arguments and return values', 
   const m = /id=([0-9a-f]+) addr=0x([0-9a-f]+) dt=0 ctl=0/.exec(target.stdout)!;
   const [id, addr] = [m[1], m[2]];
   const lines = r.stdout.trim().split('\n');
-  assert.match(lines[0], /^PID\s+COMM\s+SYS\s+RET ARGs$/);
+  assert.match(lines[0], /^PID\s+COMM\s+CONTAINER\s+SYS\s+RET ARGs$/);
   const rows = lines.slice(1).map((l) => l.replace(/\s+/g, ' '));
   const p = target.pid;
   assert.deepEqual(rows, [
-    `${p} shm_ops SHMGET ${id} key: 0x0, size: 65536, shmflg: 0x380 (IPC_CREAT|0600)`,
-    `${p} shm_ops SHMAT ${addr} shmid: 0x${id}, shmaddr: 0x0, shmflg: 0x1000 (SHM_RDONLY)`,
-    `${p} shm_ops SHMDT 0 shmaddr: 0x${addr}`,
-    `${p} shm_ops SHMCTL 0 shmid: 0x${id}, cmd: 0 (IPC_RMID), buf: 0x0`,
+    `${p} shm_ops - SHMGET ${id} key: 0x0, size: 65536, shmflg: 0x380 (IPC_CREAT|0600)`,
+    `${p} shm_ops - SHMAT ${addr} shmid: 0x${id}, shmaddr: 0x0, shmflg: 0x1000 (SHM_RDONLY)`,
+    `${p} shm_ops - SHMDT 0 shmaddr: 0x${addr}`,
+    `${p} shm_ops - SHMCTL 0 shmid: 0x${id}, cmd: 0 (IPC_RMID), buf: 0x0`,
   ]);
 });
 

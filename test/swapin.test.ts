@@ -34,12 +34,12 @@ test("swapin: the workload's swap-ins add up to /proc/vmstat pswpin over the run
   assert.equal(text.code, 0, text.stderr);
   let textTotal = 0;
   for (const l of text.stdout.split('\n')) {
-    const m = new RegExp(`^mem_hog\\s+${storm.pid}\\s+(\\d+)\\s+(\\d+)$`).exec(l);
+    const m = new RegExp(`^mem_hog\\s+${storm.pid}\\s+-\\s+(\\d+)\\s+(\\d+)$`).exec(l);
     if (m) {
       textTotal += Number(m[1]);
       assert.equal(Number(m[2]), Number(m[1]) * 4096);
     } else {
-      assert.match(l, /^(|\d\d:\d\d:\d\d|COMM\s+PID\s+PAGES\s+BYTES|\(no swap-ins\))$/);
+      assert.match(l, /^(|\d\d:\d\d:\d\d|COMM\s+PID\s+CONTAINER\s+PAGES\s+BYTES|\(no swap-ins\))$/);
     }
   }
   assert.equal(textTotal, total);

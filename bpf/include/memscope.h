@@ -66,11 +66,44 @@ static __always_inline bool ms_cgroup_traced(void)
 #endif
 }
 
+/* The kernfs id of the current task's memory cgroup (v1 memory controller or v2). */
+static __always_inline __u64 ms_current_memcg_id(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	return BPF_CORE_READ(t, cgroups, subsys[id], cgroup, kn, id);
+}
+
+/* The CONTAINER column (src/tools/_container-column.ts): the memory cgroup of each traced process,
+ * recorded at its first traced event, so userspace names the container of a process that has
+ * exited by the time its row is printed, with one map lookup per process (not per event) and no
+ * /proc read. Off (pruned, the map at its one entry) unless the tool shows the column. */
+const volatile bool ms_want_cgroups = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u64); /* memory cgroup's kernfs id */
+	__uint(max_entries, 1);
+} ms_pid_cgroup SEC(".maps");
+
+static __always_inline void ms_note_cgroup(__u32 tgid)
+{
+	if (!ms_want_cgroups || bpf_map_lookup_elem(&ms_pid_cgroup, &tgid))
+		return;
+	__u64 id = ms_current_memcg_id();
+	bpf_map_update_elem(&ms_pid_cgroup, &tgid, &id, BPF_NOEXIST);
+}
+
 /* Whether an event of process tgid is traced: never memscope itself, then -p/-c, then --cgroup.
- * Every caller passes the current task's tgid (the cgroup test reads the current task). */
+ * Every caller passes the current task's tgid (the cgroup test reads the current task); a traced
+ * process's memory cgroup is noted for the CONTAINER column. */
 static __always_inline bool ms_traced(__u32 tgid)
 {
-	return tgid != ms_self_tgid && (targ_tgid == 0 || tgid == targ_tgid) && ms_cgroup_traced();
+	if (tgid == ms_self_tgid || (targ_tgid != 0 && tgid != targ_tgid) || !ms_cgroup_traced())
+		return false;
+	ms_note_cgroup(tgid);
+	return true;
 }
 
 static __always_inline void ms_count_lost(void)
@@ -133,14 +166,6 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, 1);
 } ms_cgroup_totals SEC(".maps");
-
-/* The kernfs id of the current task's memory cgroup (v1 memory controller or v2). */
-static __always_inline __u64 ms_current_memcg_id(void)
-{
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-	return BPF_CORE_READ(t, cgroups, subsys[id], cgroup, kn, id);
-}
 
 static __always_inline void ms_cgroup_add_id(__u32 kind, __u64 cgid, __u64 delta)
 {

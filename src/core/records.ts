@@ -44,6 +44,8 @@ export interface SwapinRecord {
   bytes: number;
   /** Of `pages`, those brought back from zswap. */
   zswap_pages: number;
+  /** The process's container (its name, else its id); null for a host process. */
+  container?: string | null;
 }
 
 /** ffaults: page faults by backing file name; `time` only with an interval. */
@@ -64,6 +66,8 @@ export interface VmgrowthRecord {
   time: string;
   pid: number;
   comm: string;
+  /** The process's container (its name, else its id); null for a host process. */
+  container?: string | null;
   /** Net move of the heap break (negative when it shrank). */
   brk_bytes: number;
   mmap_bytes: number;
@@ -121,6 +125,8 @@ export interface DrsnoopRecord {
   time_s: number;
   comm: string;
   pid: number;
+  /** The process's container (its name, else its id); null for a host process. */
+  container?: string | null;
   tid: number;
   uid: number;
   lat_ms: number;

@@ -11,6 +11,7 @@ import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
 import type { DrsnoopRecord } from '../core/records';
+import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 import { examples, Tool } from './tool';
 import * as fs from 'node:fs';
 import { KernelSymbols } from '../symbols/kallsyms';
@@ -103,6 +104,7 @@ export const tool: Tool<DrsnoopOptions, [number?]> = {
       { header: 'COMM', width: 14 },
       ...(opts.printUid ? [{ header: 'UID', width: 6, right: true }] : []),
       { header: 'PID', width: 6 },
+      { header: 'CONTAINER', width: CONTAINER_WIDTH },
       { header: 'LAT(ms)', width: 8, right: true },
       { header: 'PAGES', width: 5, right: true },
       ...(opts.extended ? [{ header: 'FREE(KB)', width: 10, right: true }] : []),
@@ -110,6 +112,7 @@ export const tool: Tool<DrsnoopOptions, [number?]> = {
     ];
     const pageKb = 4096 / 1024;
     let first: number | null = null;
+    const containers = new ContainerColumn();
     await runTrace({
       kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'drsnoop',
@@ -118,6 +121,7 @@ export const tool: Tool<DrsnoopOptions, [number?]> = {
       consts: { vm_zone_stat_addr: zoneStat },
       groups: groups(),
       banner: 'Tracing direct and memcg reclaim',
+      configure: (obj) => containers.configure(obj),
       setup(obj) {
         if (!opts.json) process.stdout.write(formatHeader(columns) + '\n');
         obj.onRecords('reclaim_events', (recs) => {
@@ -140,6 +144,7 @@ export const tool: Tool<DrsnoopOptions, [number?]> = {
                 time_s: rel,
                 comm: e.comm,
                 pid: e.pid,
+                container: containers.json(e.pid),
                 tid: e.tid,
                 uid: e.uid,
                 lat_ms: latMs,
@@ -155,6 +160,7 @@ export const tool: Tool<DrsnoopOptions, [number?]> = {
                 e.comm.slice(0, 14),
                 ...(opts.printUid ? [e.uid] : []),
                 e.pid,
+                containers.text(e.pid),
                 latMs.toFixed(2),
                 e.nr_reclaimed,
                 ...(opts.extended ? [freeKb] : []),

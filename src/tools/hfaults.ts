@@ -8,6 +8,7 @@ import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
 import { faultGroup, reportVmaLookups } from './_fault-sources';
 import { examples, Tool } from './tool';
+import { ContainerColumn } from './_container-column';
 
 /** struct hf_key (bpf/hfaults.bpf.c) */
 const HF_KEY = struct([
@@ -29,14 +30,14 @@ function readCounts(obj: BpfObject, clear: boolean): ProcFaults[] {
   return out.sort((a, b) => a.count - b.count || a.pid - b.pid);
 }
 
-function report(rows: ProcFaults[], opts: CommonOptions, time?: string): void {
+function report(rows: ProcFaults[], opts: CommonOptions, containers: ContainerColumn, time?: string): void {
   if (opts.json) {
-    for (const r of rows) printJson(time ? { time, ...r } : r);
+    for (const r of rows) printJson({ ...(time ? { time } : {}), ...r, container: containers.json(r.pid) });
     return;
   }
   const lines: string[] = [];
   if (time) lines.push('', time);
-  if (rows.length) lines.push(...formatTable(['PID', 'COMM', 'HFAULTS'], rows.map((r) => [r.pid, r.comm, r.count]), [true, false, true]));
+  if (rows.length) lines.push(...formatTable(['PID', 'COMM', 'CONTAINER', 'HFAULTS'], rows.map((r) => [r.pid, r.comm, containers.text(r.pid), r.count]), [true, false, false, true]));
   else lines.push('(no huge page faults)');
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -63,20 +64,22 @@ export const tool: Tool<CommonOptions, [number?]> = {
     );
   },
   async run(opts: CommonOptions, [interval]: [number?]) {
+    const containers = new ContainerColumn();
     await runTrace({
       bpf: 'hfaults',
       opts,
       interval,
       banner: 'Tracing Huge Page faults per process',
       groups: [faultGroup('page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })],
+      configure: (obj) => containers.configure(obj),
       tick(obj) {
-        report(readCounts(obj, true), opts, clock());
+        report(readCounts(obj, true), opts, containers, clock());
       },
       finish(obj) {
-        if (interval === undefined) report(readCounts(obj, false), opts);
+        if (interval === undefined) report(readCounts(obj, false), opts, containers);
         else {
           const rest = readCounts(obj, true);
-          if (rest.length) report(rest, opts, clock());
+          if (rest.length) report(rest, opts, containers, clock());
         }
         const busy = obj.readGlobalU64('hf_busy');
         if (busy > 0n) process.stderr.write(`memscope: ${busy} faults could not be checked (their vma was busy: see --help)\n`);

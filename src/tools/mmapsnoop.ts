@@ -12,6 +12,7 @@ import { formatFrame } from '../core/frames';
 import { Symbolizer } from '../symbols/symbolizer';
 import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { EventStacks } from '../unwind/event-stacks';
+import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 import { examples, Tool } from './tool';
 import { decodeProcNote } from '../engine/proc-note';
 import { escapeText } from '../core/escape';
@@ -84,6 +85,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
       ...(opts.timestamp ? [{ header: 'TIME', width: 12 }] : []),
       { header: 'PID', width: 7 },
       { header: 'COMM', width: 15 },
+      { header: 'CONTAINER', width: CONTAINER_WIDTH },
       { header: 'PROT', width: 4 },
       { header: 'MAP', width: 5 },
       { header: 'OFFS(KB)', width: 8 },
@@ -92,6 +94,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
       { header: 'FILE', width: 0 },
     ];
     const symbolizer = new Symbolizer();
+    const containers = new ContainerColumn();
     let stacks: StackReader | undefined;
     let count = 0;
     let unmaps = 0;
@@ -112,6 +115,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
       banner: 'Tracing mmap() calls',
       consts: { want_ustack: !!opts.userStacks, ...dwarf.consts(unwinding ? opts : { ...opts, unwind: 'fp' }) },
       configure(obj) {
+        containers.configure(obj);
         if (opts.userStacks) sizeStackMaps(obj, { buildId: 2048 });
         if (unwinding) DwarfStacks.configure(obj, opts);
       },
@@ -169,6 +173,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
           pid: e.pid,
           tid: e.tid,
           comm: e.comm,
+          container: containers.json(e.pid),
           prot: decodeProt(e.prot),
           map: decodeMapFlags(e.flags),
           flags: e.flags,
@@ -187,6 +192,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
         ...(opts.timestamp ? [formatEventTime(ktimeToDate(e.ts))] : []),
         e.pid,
         e.comm,
+        containers.text(e.pid),
         decodeProt(e.prot),
         decodeMapFlags(e.flags),
         Math.floor(e.off / 1024),
@@ -202,13 +208,14 @@ export const tool: Tool<MmapOptions, [number?]> = {
       unmaps++;
       const addr = `0x${BigInt.asUintN(64, BigInt(e.addr)).toString(16)}`;
       if (opts.json) {
-        printJson({ time: ktimeToDate(e.ts).toISOString(), pid: e.pid, tid: e.tid, comm: e.comm, call: 'munmap', addr, size: e.len, ret: e.ret, ...(ustack ? { ustack } : {}) });
+        printJson({ time: ktimeToDate(e.ts).toISOString(), pid: e.pid, tid: e.tid, comm: e.comm, container: containers.json(e.pid), call: 'munmap', addr, size: e.len, ret: e.ret, ...(ustack ? { ustack } : {}) });
         return;
       }
       const row = [
         ...(opts.timestamp ? [formatEventTime(ktimeToDate(e.ts))] : []),
         e.pid,
         e.comm,
+        containers.text(e.pid),
         '---',
         'unmap',
         '-',

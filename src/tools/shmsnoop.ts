@@ -17,6 +17,7 @@ import { runTrace } from '../engine/session';
 import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
+import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 import { examples, Tool } from './tool';
 
 const SHM_EVENT = struct([
@@ -98,11 +99,13 @@ export const tool: Tool<ShmsnoopOptions, [number?]> = {
       ...(opts.timestamp ? [{ header: 'TIME', width: 12 }] : []),
       { header: 'PID', width: 7 },
       { header: 'COMM', width: 15 },
+      { header: 'CONTAINER', width: CONTAINER_WIDTH },
       { header: 'SYS', width: 6, right: true },
       { header: 'RET', width: 14, right: true },
       { header: 'ARGs', width: 0 },
     ];
     let count = 0;
+    const containers = new ContainerColumn();
     await runTrace({
       bpf: 'shmsnoop',
       opts,
@@ -121,6 +124,7 @@ export const tool: Tool<ShmsnoopOptions, [number?]> = {
           ],
         },
       ],
+      configure: (obj) => containers.configure(obj),
       setup(obj) {
         if (!opts.json) process.stdout.write(formatHeader(columns) + '\n');
         obj.onRecords('events', (records) => {
@@ -131,13 +135,14 @@ export const tool: Tool<ShmsnoopOptions, [number?]> = {
             count++;
             const args = describeArgs(e.sys, e.a0, e.a1, e.a2);
             if (opts.json) {
-              printJson({ time: ktimeToDate(e.ts).toISOString(), pid: e.pid, tid: e.tid, comm: e.comm, sys: SYSCALLS[e.sys], ret: e.ret, args });
+              printJson({ time: ktimeToDate(e.ts).toISOString(), pid: e.pid, tid: e.tid, comm: e.comm, container: containers.json(e.pid), sys: SYSCALLS[e.sys], ret: e.ret, args });
               continue;
             }
             const row = [
               ...(opts.timestamp ? [formatEventTime(ktimeToDate(e.ts))] : []),
               e.pid,
               e.comm,
+              containers.text(e.pid),
               SYSCALLS[e.sys],
               describeRet(e.sys, e.ret),
               args,

@@ -10,6 +10,7 @@ import { clock, formatTable } from '../render/table';
 import type { SwapinRecord } from '../core/records';
 import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
+import { ContainerColumn } from './_container-column';
 
 /** struct swapin_key (bpf/swapin.bpf.c). */
 export const SWAPIN_KEY = struct([
@@ -41,7 +42,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     cmd.addHelpText(
       'after',
       '\nEvery interval (default 1 s), headed by its time, the processes that had pages read back\n' +
-        'from swap (or "(no swap-ins)"): COMM, PID,\n' +
+        'from swap (or "(no swap-ins)"): COMM, PID, CONTAINER ("-" for a host process),\n' +
         'PAGES and BYTES. A swap-in is a page read from a swap device because the process touched\n' +
         'memory that had been swapped out: the cost of swapping that the process feels. Pages found\n' +
         'still in the swap cache need no read and are not counted (as in /proc/vmstat pswpin).\n' +
@@ -60,6 +61,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     // cumulative counts stay in the map (a read-and-delete could lose a concurrent increment): each
     // report is the difference to the previous one
     const seen = new Map<string, number>();
+    const containers = new ContainerColumn();
     const report = (obj: BpfObject) => {
       const byProc = new Map<string, { comm: string; pid: number; pages: number; zswap: number }>();
       for (const [k, v] of eachEntry(obj.entries('swapins'), SWAPIN_KEY)) {
@@ -78,14 +80,20 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       rows.sort((a, b) => b.pages - a.pages || a.pid - b.pid);
       const time = clock();
       if (opts.json) {
-        for (const r of rows) printJson({ time, comm: r.comm, pid: r.pid, pages: r.pages, bytes: r.pages * pageBytes, zswap_pages: r.zswap } satisfies SwapinRecord);
+        for (const r of rows) printJson({ time, comm: r.comm, pid: r.pid, container: containers.json(r.pid), pages: r.pages, bytes: r.pages * pageBytes, zswap_pages: r.zswap } satisfies SwapinRecord);
         return;
       }
       // every interval is headed by its time, as ffaults, hfaults and vmgrowth do (BCC's swapin
       // prints the time too); an empty one says so instead of printing a bare blank line
       const out: string[] = ['', time];
       if (rows.length)
-        out.push(...formatTable(['COMM', 'PID', 'PAGES', 'BYTES'], rows.map((r) => [r.comm, r.pid, r.pages, r.pages * pageBytes]), [false, false, true, true]));
+        out.push(
+          ...formatTable(
+            ['COMM', 'PID', 'CONTAINER', 'PAGES', 'BYTES'],
+            rows.map((r) => [r.comm, r.pid, containers.text(r.pid), r.pages, r.pages * pageBytes]),
+            [false, false, false, true, true],
+          ),
+        );
       else out.push('(no swap-ins)');
       process.stdout.write(out.join('\n') + '\n');
     };
@@ -96,6 +104,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       count,
       banner: 'Tracing swap-ins',
       groups: swapinGroups,
+      configure: (obj) => containers.configure(obj),
       tick: report,
       // the rest of the last interval (after Ctrl-C or the target's exit)
       finish(obj, reason) {

@@ -13,6 +13,7 @@ import { formatStackCounts, mergeStacks, stackJson } from '../render/stacks';
 import { clock, formatTable } from '../render/table';
 import { Symbolizer } from '../symbols/symbolizer';
 import type { VmgrowthRecord } from '../core/records';
+import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 import { writeStacksPprof } from './_stack-report';
 import { UsageError } from '../core/errors';
@@ -81,6 +82,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
     const symbolizer = new Symbolizer();
     // --pprof: growth stacks of every report, in bytes, labelled brk_grow or mmap_grow
     const profile: CountedStack[] = [];
+    const containers = new ContainerColumn();
     const report = (obj: BpfObject, clear: boolean) => {
       const rows = new Map<number, ProcRow>();
       const growth: CountedStack[] = [];
@@ -108,6 +110,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
             time,
             pid: r.pid,
             comm: r.comm,
+            container: containers.json(r.pid),
             brk_bytes: r.brk_grow - r.brk_shrink,
             mmap_bytes: r.mmap_grow,
             munmap_bytes: r.munmap_shrink,
@@ -122,9 +125,9 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       else {
         out.push(
           ...formatTable(
-            ['PID', 'COMM', 'BRK_KB', 'MMAP_KB', 'MUNMAP_KB', 'NET_KB'],
-            sorted.map((r) => [r.pid, r.comm, kb(r.brk_grow - r.brk_shrink), kb(r.mmap_grow), kb(r.munmap_shrink), kb(net(r))]),
-            [true, false, true, true, true, true],
+            ['PID', 'COMM', 'CONTAINER', 'BRK_KB', 'MMAP_KB', 'MUNMAP_KB', 'NET_KB'],
+            sorted.map((r) => [r.pid, r.comm, containers.text(r.pid), kb(r.brk_grow - r.brk_shrink), kb(r.mmap_grow), kb(r.munmap_shrink), kb(net(r))]),
+            [true, false, false, true, true, true, true],
           ),
         );
       }
@@ -148,7 +151,10 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       count,
       symbolizer: opts.stacks ? symbolizer : undefined,
       consts: { capture_stacks: !!opts.stacks },
-      configure: (obj) => opts.stacks && sizeStackMaps(obj, { buildId: 2048 }),
+      configure: (obj) => {
+        containers.configure(obj);
+        if (opts.stacks) sizeStackMaps(obj, { buildId: 2048 });
+      },
       banner: 'Tracing virtual memory growth (brk, mmap, mremap, munmap)',
       groups: vmgrowthGroups,
       tick: (obj) => report(obj, true),

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CONTAINER column of the event tools that show processes (snoops, per-process summaries).
+// BPF notes each traced process's memory cgroup id at its first event (memscope.h
+// ms_note_cgroup); a row's process is looked up once in that map, its cgroup id resolved to a
+// path and container by the one resolver (src/containers, cached per cgroup): no syscall per event,
+// and a process that has exited before its row is printed is still named.
+import type { BpfObject } from '../engine/bpf-object';
+import { ContainerResolver, Container } from '../containers/index';
+import { containerLabel, runtimeDirs } from '../containers/filter';
+import { escapeText } from '../core/escape';
+
+/** pids remembered (a pid's cgroup is read once); past this the cache starts over */
+const MAX_PIDS = 16_384;
+/** the text column's width: a short container id (docker ps's 12 digits); longer names are cut */
+export const CONTAINER_WIDTH = 12;
+
+export class ContainerColumn {
+  private readonly resolver = new ContainerResolver(undefined, runtimeDirs());
+  private readonly byPid = new Map<number, Container | null>();
+  private obj?: BpfObject;
+
+  /** Before load: BPF records each traced process's memory cgroup (from runTrace's configure). */
+  configure(obj: BpfObject): void {
+    obj.setConst('ms_want_cgroups', true);
+    obj.setMaxEntries('ms_pid_cgroup', MAX_PIDS);
+    this.obj = obj;
+  }
+
+  /** The container of a traced process, null for a host process (or one never seen). */
+  of(pid: number): Container | null {
+    if (this.byPid.has(pid)) return this.byPid.get(pid)!;
+    let c: Container | null = null;
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(pid >>> 0);
+    let v: Buffer | null = null;
+    try {
+      v = this.obj?.lookup('ms_pid_cgroup', key) ?? null;
+    } catch {
+      v = null; // the object is already closed: /proc below
+    }
+    if (v) c = this.resolver.ofCgroupId(v.readBigUInt64LE(0));
+    // not recorded (the map was full) or its cgroup is gone: /proc, while the process lives
+    if (!c) c = this.resolver.ofPid(pid);
+    if (!c?.id) c = null;
+    if (this.byPid.size >= MAX_PIDS) this.byPid.clear();
+    this.byPid.set(pid, c);
+    return c;
+  }
+
+  /** The text cell: the name (else the short id), cut to the column's width; "-" for the host. */
+  text(pid: number): string {
+    const s = escapeText(containerLabel(this.of(pid)));
+    return s.length > CONTAINER_WIDTH ? s.slice(0, CONTAINER_WIDTH - 1) + '~' : s;
+  }
+
+  /** The --json value: the name (else the full id), null for the host. */
+  json(pid: number): string | null {
+    const c = this.of(pid);
+    return c ? (c.name ?? c.id ?? null) : null;
+  }
+}
