@@ -239,6 +239,9 @@ static __always_inline __u64 rss(struct mm_struct *mm, int member)
 SEC("tp_btf/mark_victim")
 int BPF_PROG(oom_mark_victim_btf, struct task_struct *victim, uid_t uid)
 {
+	/* --cgroup/--container keep the kills whose victim is inside (the trigger may be elsewhere) */
+	if (!ms_task_in_cgroup(victim))
+		return 0;
 	struct oom_event *e = new_event(ctx, 1);
 	if (!e)
 		return 0;

@@ -23,7 +23,7 @@ test('hfaults -p counts exactly one fault per huge page touched, with pid and co
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /page faults: using perf software event page-faults/);
-    assert.deepEqual(jsonLines(r.stdout), [{ pid: w.pid, comm: 'hf_touch', count: M }]);
+    assert.deepEqual(jsonLines(r.stdout), [{ pid: w.pid, comm: 'hf_touch', count: M, container: null }]);
   } finally {
     w.kill();
     huge.dispose();

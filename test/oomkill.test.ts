@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { workload } from './lib/workloads';
-import { start, startMemscope, jsonLines } from './lib/run';
+import { start, startMemscope, jsonLines, memscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { MemoryCgroup } from './lib/scenario';
 
@@ -177,6 +179,70 @@ test('oomkill text: the trigger stack indented under the line; --unwind fp stops
       cg.dispose();
     }
   }
+});
+
+test('oomkill --cgroup keeps the kills whose VICTIM is inside: a sibling cgroup\'s allocation triggers the kill of a process in another', async () => {
+  // parent 64 MiB; a/ holds a 48 MiB hog, b/ then asks for 40 MiB: the parent hits its limit while
+  // b's workload allocates (it triggers the OOM) and the kernel kills the largest task, a's hog
+  const cg = new MemoryCgroup('memscope_oomkill_cgf', 64 << 20, { swappiness: 0 });
+  const kids = ['a', 'b'].map((n) => {
+    const dir = path.join(cg.path, n);
+    fs.mkdirSync(dir);
+    if (cg.version === 1) fs.writeFileSync(path.join(dir, 'memory.swappiness'), '0');
+    return dir;
+  });
+  const inCg = (dir: string, argv: string[]) => start('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "$@"`, 'sh', ...argv]);
+  const victim = inCg(kids[0], [workload('mem_hog'), '48', '1', 'hold']);
+  let trigger: ReturnType<typeof start> | undefined;
+  try {
+    await victim.waitFor('ready');
+    victim.send('go');
+    await victim.waitFor('pass 1');
+    const rel = (dir: string) => path.relative(path.dirname(cg.path), dir); // memscope_oomkill_cgf/a
+    const byVictim = await startMemscope(['oomkill', '--json', '--cgroup', rel(kids[0])]);
+    const byTrigger = await startMemscope(['oomkill', '--json', '--cgroup', rel(kids[1])]);
+    trigger = inCg(kids[1], [workload('mem_hog'), '40']);
+    await trigger.waitFor('ready');
+    trigger.send('go');
+    const v = await victim.exited;
+    assert.equal(v.signal, 'SIGKILL', `the hog in a/ was not OOM-killed: ${v.stdout} ${v.stderr}`);
+    await byVictim.waitFor(new RegExp(`"victim":\\{"pid":${victim.pid},`));
+    const t = await trigger.exited; // once a/'s 48 MiB are freed, b/'s 40 MiB fit
+    assert.equal(t.code, 0, `the trigger: ${t.stdout} ${t.stderr}`);
+    const [rv, rt] = [await byVictim.interrupt(), await byTrigger.interrupt()];
+    assert.equal(rv.code, 0, rv.stderr);
+    assert.equal(rt.code, 0, rt.stderr);
+    const kills = jsonLines(rv.stdout);
+    assert.deepEqual(
+      kills.map((k) => [k.victim.pid, k.trigger.pid, k.cgroup]),
+      [[victim.pid, trigger.pid, `${cg.name}/a`]],
+      rv.stdout,
+    );
+    // the trigger's cgroup: no kill of a task inside it, though its task was the one running
+    assert.deepEqual(jsonLines(rt.stdout), [], rt.stdout);
+  } finally {
+    victim.kill();
+    trigger?.kill();
+    await victim.exited;
+    if (trigger) await trigger.exited;
+    for (const d of kids) {
+      for (let i = 0; i < 50 && fs.existsSync(d); i++) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    }
+    cg.dispose();
+  }
+});
+
+test('oomkill --cgroup with the classic tracepoint (no victim task): one line, exit 2', () => {
+  const r = memscope(['oomkill', '--source', 'tracepoint', '--cgroup', '/', '1']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^memscope: oomkill --cgroup\/--container need the tp_btf mark_victim source/);
 });
 
 after(() => assertNothingLoaded());

@@ -38,7 +38,9 @@ const volatile __u64 targ_cgid = 0;
 const volatile __u32 targ_cg_level = 0;
 const volatile bool targ_cg_v2 = false;
 
-static __always_inline bool ms_cgroup_traced(void)
+/* Whether task t lies in the --cgroup/--container target (always, without one). oomkill asks it of
+ * the victim; every other tool, through ms_cgroup_traced, of the current task. */
+static __always_inline bool ms_task_in_cgroup(struct task_struct *t)
 {
 #ifdef MS_LEAN
 	/* an object built without CO-RE relocations (libbpf then never parses kernel BTF for it, see
@@ -47,7 +49,6 @@ static __always_inline bool ms_cgroup_traced(void)
 #else
 	if (!targ_cgid)
 		return true;
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct cgroup *cg;
 	if (targ_cg_v2) {
 		cg = BPF_CORE_READ(t, cgroups, dfl_cgrp);
@@ -64,6 +65,11 @@ static __always_inline bool ms_cgroup_traced(void)
 	bpf_core_read(&anc, sizeof(anc), &cg->ancestors[level]);
 	return anc && BPF_CORE_READ(anc, kn, id) == targ_cgid;
 #endif
+}
+
+static __always_inline bool ms_cgroup_traced(void)
+{
+	return ms_task_in_cgroup((struct task_struct *)bpf_get_current_task());
 }
 
 /* The kernfs id of the current task's memory cgroup (v1 memory controller or v2). */

@@ -2,6 +2,7 @@
 // oomkill: one line per OOM kill, as the book's oomkill prints it (time, triggering process, victim,
 // its size in pages, load averages), plus the victim's RSS by kind, oom_score_adj, the constraint
 // (a memory cgroup's limit or the whole system) and the cgroup.
+import { UsageError } from '../core/errors';
 import * as fs from 'node:fs';
 import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
@@ -161,7 +162,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
   name: 'oomkill',
   summary: 'OOM kills as they happen: trigger, victim, size, RSS, constraint, cgroup, load',
   configure(cmd) {
-    addUnwindOptions(addDuration(addCommonOptions(cmd, ['json'])));
+    addUnwindOptions(addDuration(addCommonOptions(cmd, ['json', 'cgroup'])));
     cmd.addHelpText(
       'after',
       '\nOne line per OOM kill: the process whose allocation triggered it, the victim, the pages the\n' +
@@ -175,11 +176,14 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         'DWARF-unwound by default (--unwind auto: an OOM is rare), so it reaches main through code\n' +
         'built without frame pointers.\n' +
         'Event source: the oom:mark_victim tracepoint (tp_btf, else classic).\n' +
+        "--cgroup/--container keep the kills whose victim is in that cgroup (the victim's memory cgroup,\n" +
+        'tested in BPF; the task that triggered the kill may be elsewhere, e.g. in a sibling cgroup).\n' +
         examples([
           ['memscope oomkill', 'every OOM kill until Ctrl-C'],
           ['memscope oomkill --json', 'one JSON object per kill'],
           ['memscope oomkill 3600', 'for an hour'],
           ['memscope oomkill --unwind fp', 'trigger stacks by frame pointers only (no stack copy)'],
+          ['memscope oomkill --container web', "kills of the container web's processes"],
         ]),
     );
   },
@@ -213,6 +217,10 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         ...dwarf.consts(opts),
       },
       configure(obj) {
+        // the classic tracepoint gives the victim's pid, not its task: its cgroup cannot be tested
+        if ((opts.cgroup !== undefined || opts.container !== undefined) && obj.chosen.some((c) => c.source.programs.includes('oom_mark_victim_tp'))) {
+          throw new UsageError('oomkill --cgroup/--container need the tp_btf mark_victim source (the classic tracepoint does not carry the victim task)');
+        }
         // OOM kills are rare: small stack maps, and a sample ring for a few samples (each at most ~17 KiB)
         obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1);
         if (unwinding) DwarfStacks.configure(obj, opts);
