@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { workload } from './lib/workloads';
+import { ROOT, workload } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope, Running } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
@@ -189,6 +189,37 @@ test('CONTAINER column: vmgrowth and mmapsnoop name a workload in a (faked) dock
   } finally {
     inside.kill();
     outside.kill();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('oomlog --cgroup/--container: kills whose victim memcg (task_memcg) is inside, from a saved log; the cgroup need not exist', () => {
+  const id = (process.pid.toString(16) + 'd00d').padEnd(64, 'd').slice(0, 64);
+  const name = `ms-log-${process.pid}`;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-dockerroot-'));
+  try {
+    fs.mkdirSync(path.join(root, 'containers', id), { recursive: true });
+    fs.writeFileSync(path.join(root, 'containers', id, 'config.v2.json'), JSON.stringify({ ID: id, Name: `/${name}`, Config: { Image: 'busybox', Labels: {} } }));
+    // the fixture's kill (task_memcg=/memscope-oomlog-capture), then the same report for a container's task
+    const one = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'oom-6.18-dmesg.txt'), 'utf8');
+    const other = one.replace(/memscope-oomlog-capture/g, `docker/${id}`).replace(/pid=10604/g, 'pid=20604').replace(/Killed process 10604/g, 'Killed process 20604');
+    const log = path.join(root, 'kern.log');
+    fs.writeFileSync(log, one + other);
+    const env = { ...process.env, MEMSCOPE_DOCKER_ROOT: root };
+    const victims = (args: string[]) => {
+      const r = memscope(['oomlog', '--json', '-f', log, ...args], { env });
+      assert.equal(r.code, 0, r.stderr);
+      return jsonLines(r.stdout).map((e) => e.victim?.pid ?? e.pid);
+    };
+    assert.equal(victims([]).length, 2);
+    const [host, contained] = victims([]);
+    assert.notEqual(host, contained);
+    assert.deepEqual(victims(['--cgroup', '/memscope-oomlog-capture']), [host]);
+    assert.deepEqual(victims(['--cgroup', '/sys/fs/cgroup/memory/docker']), [contained]);
+    assert.deepEqual(victims(['--container', name]), [contained]);
+    assert.deepEqual(victims(['--container', id.slice(0, 12)]), [contained]);
+    assert.deepEqual(victims(['--container', 'no-such-name']), []);
+  } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
 });

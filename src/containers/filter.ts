@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../core/errors';
 import { escapeText } from '../core/escape';
-import { cgroupIdOfDir, parseProcCgroup, systemHierarchies, Hierarchies } from './cgroups';
+import { cgroupIdOfDir, memoryHierarchyRoot, parseProcCgroup, systemHierarchies, Hierarchies } from './cgroups';
 import { identifyCgroup } from './ids';
 import { DEFAULT_DIRS, RuntimeDirs } from './names';
 import { Container, ContainerResolver } from './index';
@@ -164,4 +164,31 @@ let shared: ContainerResolver | undefined;
 export function containerOfPid(pid: number): Container | null {
   shared ??= new ContainerResolver(undefined, runtimeDirs());
   return shared.ofPid(pid);
+}
+
+/**
+ * --cgroup/--container as a test of a memory cgroup path that may no longer exist (oomlog reads
+ * kills from the kernel log, perhaps a saved one): --cgroup PATH compares paths (a mount prefix is
+ * dropped), --container names the container from the path's naming and the runtime's files. Paths
+ * are the memory cgroup's, as the kernel prints them ("/docker/<id>"). undefined: no filter.
+ */
+export function cgroupPathFilter(opts: { cgroup?: string; container?: string }, h: Hierarchies = systemHierarchies()): ((cgroup: string | undefined) => boolean) | undefined {
+  if (opts.cgroup !== undefined && opts.container !== undefined) throw new UsageError('--cgroup and --container exclude each other');
+  if (opts.cgroup !== undefined) {
+    const arg = opts.cgroup;
+    if (arg === '' || arg.split('/').includes('..')) throw new UsageError(`--cgroup ${shown(arg)}: expected a cgroup path without ".."`);
+    const rel = path.posix.normalize('/' + (under(arg, h.memoryV1) ?? under(arg, h.v2) ?? arg).replace(/^\/+/, '')).replace(/(.)\/$/, '$1');
+    return (cg) => cg !== undefined && (rel === '/' || cg === rel || cg.startsWith(rel + '/'));
+  }
+  if (opts.container !== undefined) {
+    const q = opts.container;
+    if (q === '') throw new UsageError(`--container ${shown(q)}: expected a container id or name`);
+    const resolver = new ContainerResolver(memoryHierarchyRoot(h), runtimeDirs());
+    return (cg) => {
+      if (cg === undefined) return false;
+      const c = resolver.ofCgroupPath(cg);
+      return c.id !== undefined && !q.startsWith('/') && (c.id === q || resolver.matches(c, q));
+    };
+  }
+  return undefined;
 }

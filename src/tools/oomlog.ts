@@ -11,13 +11,14 @@ import { uptimeSeconds } from '../procfs/vmstat';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
 import { escapeText } from '../core/escape';
+import { cgroupPathFilter } from '../containers/filter';
 
 export const tool: Tool<CommonOptions & { file?: string }> = {
   name: 'oomlog',
   summary: 'OOM kills in the kernel log: invoker, constraint, cgroup, victim and sizes (dmesg)',
   configure(cmd) {
     cmd.option('-f, --file <FILE>', "read a saved kernel log (dmesg, journalctl -k or /dev/kmsg text; '-' for stdin) instead of /dev/kmsg");
-    addCommonOptions(cmd, ['json']);
+    addCommonOptions(cmd, ['json', 'cgroup']);
     cmd.addHelpText(
       'after',
       '\nReads every record still in the kernel log buffer without waiting for new ones.\n' +
@@ -26,10 +27,13 @@ export const tool: Tool<CommonOptions & { file?: string }> = {
           ['memscope oomlog -f /var/log/kern.log', 'from a saved log'],
           ['dmesg | memscope oomlog -f -', 'from stdin'],
           ['memscope oomlog --json', 'one JSON object per OOM kill'],
+          ['memscope oomlog --container web', "kills of web's processes (the victim's memory cgroup, as the log names it)"],
         ]),
     );
   },
   async run(opts: CommonOptions & { file?: string }) {
+    // the victim's memory cgroup as the report names it; the cgroup may be gone (or on another machine)
+    const keep = cgroupPathFilter(opts);
     let lines: LogLine[];
     let live = false;
     if (opts.file !== undefined) {
@@ -44,7 +48,7 @@ export const tool: Tool<CommonOptions & { file?: string }> = {
       lines = readKmsg();
       live = true;
     }
-    const events = parseOomEvents(lines);
+    const events = parseOomEvents(lines).filter((e) => !keep || keep(e.taskCgroup ?? e.cgroup));
     if (live) {
       const up = uptimeSeconds();
       const now = Date.now();
