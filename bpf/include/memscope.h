@@ -95,10 +95,12 @@ struct {
 
 static __always_inline void ms_note_cgroup(__u32 tgid)
 {
+#ifndef MS_LEAN /* reading the task's cgroup is CO-RE; a lean object shows no CONTAINER column */
 	if (!ms_want_cgroups || bpf_map_lookup_elem(&ms_pid_cgroup, &tgid))
 		return;
 	__u64 id = ms_current_memcg_id();
 	bpf_map_update_elem(&ms_pid_cgroup, &tgid, &id, BPF_NOEXIST);
+#endif
 }
 
 /* Whether an event of process tgid is traced: never memscope itself, then -p/-c, then --cgroup.
