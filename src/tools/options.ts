@@ -19,8 +19,14 @@ export function addCommonOptions(cmd: Command, features: Feature[], longOnly: Fe
   const flag = (f: Feature, short: string, long: string) => (longOnly.includes(f) ? long : `${short}, ${long}`);
   if (has('pid')) cmd.option('-p, --pid <PID>', 'trace this process only', parsePid);
   // every tool that can keep one process can keep one cgroup's: -p implies --cgroup/--container
+  // (a tool that gives --cgroup BCC's own meaning, as trace's -c, declares it first and keeps it)
+  const ownCgroup = cmd.options.some((o) => o.long === '--cgroup');
   if (has('pid') || has('cgroup')) {
-    cmd.option('--cgroup <PATH>', 'only processes in this cgroup or below it: a v1 memory or v2 path (/sys/fs/cgroup/memory/x, /sys/fs/cgroup/unified/x) or one below the memory cgroups (x)');
+    if (!ownCgroup)
+      cmd.option(
+        '--cgroup <PATH>',
+        'only processes in this cgroup or below it: a v1 memory or v2 path (/sys/fs/cgroup/memory/x, /sys/fs/cgroup/unified/x) or one below the memory cgroups (x)',
+      );
     cmd.option('--container <ID|NAME>', 'only processes of this container: its id, an id prefix of 12+ digits, or its name');
   }
   if (has('command')) cmd.option(flag('command', '-c', '--command <CMD>'), 'run CMD and trace it from its first instruction');

@@ -91,14 +91,16 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
       "t:CATEGORY:NAME (wildcards allowed), software:EVENT[:PERIOD], p:LIB:FUNC, r:LIB:FUNC or u:LIB:USDT; BCC's 'PROBE [(FILTER)] [\"FORMAT\", ARG...]' too",
     );
     cmd.argument('[filter]', "keep events whose fields match, e.g. 'nr_reclaimed > 100 && order >= 2'");
-    // BCC trace's -c is a cgroup (-c PATH below): memscope's command is --command here
+    // BCC trace's -c is a cgroup, exactly that v2 directory, declared before the shared options so
+    // they leave it alone (it also passes the shared in-kernel cgroup test, which keeps it and its
+    // children: together, exactly it); memscope's command is --command here
+    cmd.option('-c, --cgroup <PATH>', 'only tasks in this cgroup v2 directory (not its children), as BCC trace -c');
     addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json'], ['command']);
     cmd.option('-d, --duration <SECONDS>', 'stop after SECONDS', parsePositive);
     cmd.option('-M, --max-events <N>', 'stop after N events', parseCount);
     cmd.option('-U, --user-stack', "print each event's user stack");
     cmd.option('-K, --kernel-stack', "print each event's kernel stack");
     cmd.option('-n, --name <NAME>', 'only processes whose name (comm) contains NAME');
-    cmd.option('-c, --cgroup <PATH>', 'only tasks in this cgroup v2 directory (not its children), as BCC trace -c');
     cmd.option('-t, --since-start', 'a TIME column: seconds since tracing began (BCC trace -t)');
     cmd.addHelpText(
       'after',
