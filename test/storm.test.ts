@@ -7,54 +7,14 @@
 // the machine down. A memory assertion, not a timing one: the storm's rate only makes it harder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import { workload } from './lib/workloads';
-import { MEMSCOPE, Running, start, jsonLines } from './lib/run';
-import { MemoryCgroup } from './lib/scenario';
+import { Running, start, jsonLines } from './lib/run';
+import { accountingOf, tracedInCgroup } from './lib/storm';
 import { assertNothingLoaded } from './lib/bpf';
-import { MEMORY_BOUND_BYTES, type EventAccounting } from '../src/unwind/dwarf-stacks';
+import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
 
 const RATE = 50_000; // faults per second the storm aims at (a busy machine may give it fewer)
 const SECONDS = 12;
-
-function accountingOf(stderr: string): EventAccounting {
-  const line = stderr.split('\n').find((l) => l.startsWith('{"accounting"'));
-  assert.ok(line, `no accounting line on stderr: ${stderr}`);
-  return JSON.parse(line!).accounting as EventAccounting;
-}
-
-/** VmHWM of pid in bytes (0 once it has gone). */
-function vmHwm(pid: number): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Runs memscope in a 1 GiB memory cgroup, sampling its VmHWM until it exits. */
-async function tracedInCgroup(name: string, args: string[], during: (ms: Running) => Promise<void>) {
-  const cg = new MemoryCgroup(name, 1 << 30);
-  try {
-    const [cmd, ...rest] = cg.wrap([MEMSCOPE, ...args]);
-    const ms = start(cmd, rest);
-    let hwm = 0;
-    const sampler = setInterval(() => (hwm = Math.max(hwm, vmHwm(ms.pid))), 100);
-    try {
-      await ms.waitFor('Hit Ctrl-C');
-      await during(ms);
-      const r = await ms.exited;
-      const failcnt = Number(fs.readFileSync(`${cg.path}/memory.failcnt`, 'utf8'));
-      return { r, hwm, failcnt, pid: ms.pid };
-    } finally {
-      clearInterval(sampler);
-      ms.kill();
-    }
-  } finally {
-    cg.dispose();
-  }
-}
 
 function stormResult(out: string): { touched: number; minflt: number; total: number } {
   const m = /touched=(\d+) minflt=(\d+)/.exec(out);

@@ -69,6 +69,9 @@ export class ElfFile {
   buildId: string | null = null;
   debuglink: string | null = null;
   private symtab: SymbolTable | null = null;
+  /** What the loaded symbol table holds, about (typed arrays, the string table, names decoded
+   * from it), for the module cache's byte budget (symbols/cache-caps.ts). */
+  symbolBytes = 0;
 
   private constructor(readonly path: string) {}
 
@@ -249,7 +252,19 @@ export class ElfFile {
     }
     const names: (string | undefined)[] = [];
     this.symtab = new SymbolTable(uAddrs, uSizes, (i) => (names[i] ??= cstr(strs, uNames[i])));
+    this.symbolBytes = 2 * strs.length + 20 * u;
     return this.symtab;
+  }
+
+  /** Whether the symbol table is loaded now. */
+  get symbolsLoaded(): boolean {
+    return this.symtab !== null;
+  }
+
+  /** Lets the symbol table go (the module cache evicted it); symbols() reads it again. */
+  dropSymbols(): void {
+    this.symtab = null;
+    this.symbolBytes = 0;
   }
 
   /** Maps a file offset (as in /proc/PID/maps or a build-id stack) to the ELF virtual address. */

@@ -10,6 +10,7 @@ import { PerfMap } from './perfmap';
 import { findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
 import type { Frame, UserFrame } from '../core/frames';
 import { vdsoImage, vdsoSymbols } from './vdso';
+import { evictions, MAX_PROCESSES, moduleCache } from './cache-caps';
 
 /** Frames of the tracing machinery itself, found on top of kernel stacks taken in BPF programs. */
 const TRACER_FRAME = /^(bpf_prog_\w+|bpf_trace_run\d+|__bpf_trace_\w+|__traceiter_\w+|trace_call_bpf|perf_trace_\w+|perf_syscall_(enter|exit)|perf_tp_event|bpf_overflow_handler|__perf_event_overflow|perf_swevent_\w+|___perf_sw_event|__perf_sw_event|bpf_get_stack\w*)$/;
@@ -34,13 +35,34 @@ export class Symbolizer {
   private framesByBuildId = new Map<string, Frame>();
   private rescanned = new Set<number>();
 
+  /**
+   * Keeps pid's maps as its most recently seen (MAX_PROCESSES, symbols/cache-caps.ts): past the
+   * cap the least recently seen process's maps go (read again from /proc while it lives; an exited
+   * one's frames then stay unnamed), and the count is said in the accounting.
+   */
+  private keepMaps(pid: number, maps: Mapping[]): void {
+    this.mapsByPid.delete(pid);
+    this.mapsByPid.set(pid, maps);
+    for (const old of this.mapsByPid.keys()) {
+      if (this.mapsByPid.size <= MAX_PROCESSES) break;
+      this.mapsByPid.delete(old);
+      this.perfMaps.delete(old);
+      this.rescanned.delete(old);
+      evictions.processes++;
+    }
+    // pids only ever looked up (gone, JIT maps): emptied past the cap, they are found again
+    if (this.mapsGone.size > MAX_PROCESSES) this.mapsGone.clear();
+    if (this.perfMaps.size > MAX_PROCESSES) this.perfMaps.clear();
+    if (this.rescanned.size > MAX_PROCESSES) this.rescanned.clear();
+  }
+
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
     if (executable) this.elfFor(executable);
     const maps = readMaps(pid);
     if (!maps || !maps.length) return;
     this.mapsGone.delete(pid); // a new process with a reused pid
-    this.mapsByPid.set(pid, maps);
+    this.keepMaps(pid, maps);
     for (const m of maps) this.elfOfMapping(pid, m);
   }
 
@@ -88,7 +110,7 @@ export class Symbolizer {
     let maps = this.mapsByPid.get(pid);
     if (!maps && !this.mapsGone.has(pid)) {
       maps = readMaps(pid) ?? undefined;
-      if (maps && maps.length) this.mapsByPid.set(pid, maps);
+      if (maps && maps.length) this.keepMaps(pid, maps);
     }
     const same = (maps ?? []).filter((m) => isFileMapping(m) && path.basename(m.path) === f.module);
     if (!same.length) return undefined;
@@ -113,13 +135,14 @@ export class Symbolizer {
   mappingAt(pid: number, ip: bigint): Mapping | undefined {
     let maps = this.mapsByPid.get(pid);
     let m = maps && findMapping(maps, ip);
+    if (m) this.keepMaps(pid, maps!); // most recently seen
     if (!m && !this.mapsGone.has(pid)) {
       // libraries loaded since the last look: read again while the process lives
       // (an exiting process shows empty maps: keep what was recorded while it lived)
       const now = readMaps(pid);
       if (now && now.length) {
         maps = now;
-        this.mapsByPid.set(pid, maps);
+        this.keepMaps(pid, maps);
         m = findMapping(maps, ip);
       } else this.mapsGone.add(pid);
     }
@@ -132,7 +155,7 @@ export class Symbolizer {
     const maps = (this.mapsByPid.get(pid) ?? []).filter((x) => x.end <= m.start || x.start >= m.end);
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    this.mapsByPid.set(pid, maps);
+    this.keepMaps(pid, maps);
     // opened now and kept with the mapping: a file in another mount namespace is reachable only
     // through /proc/PID/root while the process lives (a container's OOM victim is gone by the
     // time its stacks are named)
@@ -185,9 +208,9 @@ export class Symbolizer {
   private symbolsOf(elf: ElfFile) {
     if (!elf.hasSymtab()) {
       const dbg = this.debugFileFor(elf);
-      if (dbg && dbg.hasSymtab()) return dbg.symbols();
+      if (dbg && dbg.hasSymtab()) return cachedSymbols(dbg);
     }
-    return elf.symbols();
+    return cachedSymbols(elf);
   }
 
   private debugFileFor(elf: ElfFile): ElfFile | null {
@@ -225,7 +248,7 @@ export class Symbolizer {
       const elf = ElfFile.read(file);
       // a file in another mount namespace is reachable only while a process there lives: its
       // symbols are read now, not when a frame first needs them
-      if (elf && file.startsWith('/proc/')) elf.symbols();
+      if (elf && file.startsWith('/proc/')) cachedSymbols(elf);
       this.elfByIdentity.set(id, elf);
       if (elf?.buildId && !this.elfByBuildId.has(elf.buildId)) this.elfByBuildId.set(elf.buildId, elf);
     }
@@ -273,6 +296,14 @@ export class Symbolizer {
     if (!this.perfMaps.has(pid)) this.perfMaps.set(pid, PerfMap.read(pid));
     return this.perfMaps.get(pid)!;
   }
+}
+
+/** A file's symbol table, counted in the module cache's byte budget (evicted least recently
+ * used first, read again from the file when needed). */
+function cachedSymbols(elf: ElfFile) {
+  const t = elf.symbols();
+  if (elf.symbolsLoaded) moduleCache.use(elf, elf.symbolBytes, () => elf.dropSymbols());
+  return t;
 }
 
 /** A frame in a process's [vdso], named with memscope's own copy of the image (the same in every

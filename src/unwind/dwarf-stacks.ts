@@ -11,6 +11,7 @@ import { sizeStackMaps, StackReader } from '../engine/stacks';
 import type { CountedStack, Frame } from '../core/frames';
 import type { Symbolizer } from '../symbols/symbolizer';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
+import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES } from '../symbols/cache-caps';
 
 export type UnwindMode = 'fp' | 'dwarf' | 'auto';
 
@@ -146,8 +147,9 @@ interface Bucket {
   kstack: number;
   ustack: number;
   count: number;
-  ips: Float64Array;
-  stop: string | null;
+  /** The stack named when it was first counted: the process's mappings are known then, and need
+   * not be kept until the end (a frame-pointer fallback is named by build id at the end). */
+  user: Frame[];
 }
 
 export class DwarfStacks {
@@ -155,7 +157,7 @@ export class DwarfStacks {
   private buckets = new Map<string, Bucket>();
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** Return addresses held by the buckets (MAX_FRAMES). */
+  /** Frames held by the buckets (MAX_FRAMES). */
   private framesKept = 0;
   samples = 0;
   /** Events counted in buckets (by their delta), whatever stack they got. */
@@ -276,17 +278,30 @@ export class DwarfStacks {
       b.count += count;
       this.counted += count;
     } else if (this.buckets.size < MAX_STACKS && this.framesKept + res.ips.length <= MAX_FRAMES) {
-      this.buckets.set(key, { pid, comm, kstack, ustack, count, ips: Float64Array.from(res.ips), stop: res.stop });
+      const user = this.symbolize(pid, res.ips, res.stop).map((f) => this.intern(f));
+      this.buckets.set(key, { pid, comm, kstack, ustack, count, user });
       this.framesKept += res.ips.length;
       this.counted += count;
     } else this.dropped += count;
     return res;
   }
 
-  /** The counted stacks, symbolized (kernel stacks from the object's stack map). */
+  /** Equal frames shared between stacks (bounded with the frames kept: MAX_FRAMES). */
+  private frameKeys = new Map<string, Frame>();
+
+  private intern(f: Frame): Frame {
+    const k = `${f.addr}|${f.module}|${f.symbol}|${f.offset}|${f.note ? 1 : 0}`;
+    const known = this.frameKeys.get(k);
+    if (known) return known;
+    if (this.frameKeys.size >= MAX_FRAMES) this.frameKeys.clear();
+    this.frameKeys.set(k, f);
+    return f;
+  }
+
   /** Forgets the stacks counted so far (a tool's per-interval report, after read). */
   reset(): void {
     this.buckets.clear();
+    this.frameKeys.clear();
     this.framesKept = 0;
   }
 
@@ -302,9 +317,7 @@ export class DwarfStacks {
       if (b.ustack >= 0 && kernel) {
         user = this.symbolizer.user(b.pid, kernel.userStack(b.ustack));
         this.fpFallbacks += b.count;
-      } else {
-        user = this.symbolize(b.pid, Array.from(b.ips), b.stop);
-      }
+      } else user = b.user;
       out.push({
         pid: b.pid,
         comm: b.comm,
@@ -354,6 +367,10 @@ export interface EventAccounting {
   dropped_stack_limit: number;
   /** Not counted: a kernel map or ring buffer was full (lost_events). */
   dropped_kernel: number;
+  /** Symbol tables and CFI evicted from the module cache (MODULE_CACHE_BYTES) and read again. */
+  modules_evicted: number;
+  /** Processes whose recorded mappings were forgotten past MAX_PROCESSES (least recently seen). */
+  processes_evicted: number;
   /** memscope's own peak resident memory so far (getrusage's maxrss), against its documented bound. */
   peak_rss_bytes: number;
 }
@@ -373,6 +390,8 @@ export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: num
     fp_process_exited: dwarf.fpFallbacks,
     dropped_stack_limit: dwarf.dropped,
     dropped_kernel: g('lost_events'),
+    modules_evicted: evictions.modules,
+    processes_evicted: evictions.processes,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
 }
@@ -383,6 +402,8 @@ export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: num
  */
 export function reportAccounting(a: EventAccounting, o: UnwindOptions & { json?: boolean }): void {
   a.peak_rss_bytes = process.resourceUsage().maxRSS * 1024; // after the report was rendered
+  a.modules_evicted = evictions.modules; // naming the report may have evicted more
+  a.processes_evicted = evictions.processes;
   const dropped = a.dropped_stack_limit + a.dropped_kernel;
   if (o.unwind === 'fp' && dropped === 0) return;
   if (o.json) {
@@ -394,6 +415,8 @@ export function reportAccounting(a: EventAccounting, o: UnwindOptions & { json?:
     `memscope: ${n(a.events)} events: ${n(a.dwarf)} DWARF-unwound, ${n(a.frame_pointer)} with frame-pointer stacks ` +
       `(${n(a.fp_ring_full)} sample ring full, ${n(a.fp_over_rate)} over the rate, ${n(a.fp_process_exited)} process exited), ` +
       `${n(dropped)} dropped (${n(a.dropped_stack_limit)} over memscope's limit of ${n(MAX_STACKS)} stacks, ${n(a.dropped_kernel)} kernel map full); ` +
+      `${n(a.modules_evicted)} symbol/CFI tables evicted over ${n(MODULE_CACHE_BYTES >> 20)} MiB, ` +
+      `${n(a.processes_evicted)} processes' mappings forgotten over ${n(MAX_PROCESSES)}; ` +
       `memscope's peak RSS ${n(Math.round(a.peak_rss_bytes / 1048576))} MiB\n`,
   );
 }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { ElfFile } from '../symbols/elf';
 import type { Symbolizer } from '../symbols/symbolizer';
 import { withVdso } from '../symbols/vdso';
+import { moduleCache } from '../symbols/cache-caps';
 import { rowAt } from './cfa-program';
 import { CfiError, CfiSection, RA_REG, readCfi, RegRule, Row, RuleKind } from './cfi';
 import { evaluate, ExprContext } from './expr';
@@ -43,6 +44,20 @@ class ModuleCfi {
     return this.sections.length === 0;
   }
 
+  /** Bytes held, about: the sections' data (and .eh_frame_hdr) and an index as large again. */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.sections) n += 2 * s.data.length;
+    return n; // rows cached have their own cap (MAX_CACHED_ROWS)
+  }
+
+  /** Empties the row cache (the module cache evicted this module). */
+  release(): void {
+    cachedRows -= this.rows.size;
+    this.rows.clear();
+    rowCaches.delete(this.rows);
+  }
+
   row(vaddr: number): Row | null {
     const cached = this.rows.get(vaddr);
     if (cached !== undefined) return cached;
@@ -60,6 +75,7 @@ class ModuleCfi {
     }
     if (cachedRows >= MAX_CACHED_ROWS) {
       for (const c of rowCaches) c.clear();
+      rowCaches.clear(); // modules still in use join again with their next row
       cachedRows = 0;
     }
     rowCaches.add(this.rows);
@@ -125,10 +141,25 @@ export class Unwinder {
     this.ranges.delete(pid);
   }
 
+  /** Marks a module's CFI as just used in the module cache's byte budget (symbols/cache-caps.ts):
+   * when evicted it leaves every cache here (ranges too, which point at it) and is read again. */
+  private touch(elf: ElfFile, m: ModuleCfi): void {
+    if (m === cfiOfVdso) return;
+    moduleCache.use(m, m.bytes, () => {
+      this.byElf.delete(elf);
+      if (elf.buildId && this.byBuildId.get(elf.buildId) === m) this.byBuildId.delete(elf.buildId);
+      this.ranges.clear();
+      m.release();
+    });
+  }
+
   private cfiOf(elf: ElfFile): ModuleCfi {
     if (elf === vdso && cfiOfVdso) return cfiOfVdso;
     let m = this.byElf.get(elf) ?? (elf.buildId ? this.byBuildId.get(elf.buildId) : undefined);
-    if (m) return m;
+    if (m) {
+      this.touch(elf, m);
+      return m;
+    }
     const own = readCfi(elf);
     const sections = [own.eh, own.debug];
     if (!own.debug) {
@@ -139,13 +170,19 @@ export class Unwinder {
     this.modulesLoaded++;
     this.byElf.set(elf, m);
     if (elf.buildId) this.byBuildId.set(elf.buildId, m);
+    this.touch(elf, m);
     return m;
   }
 
   private rangeFor(pid: number, ip: number): Range | null {
     let list = this.ranges.get(pid);
     if (list) {
-      for (const r of list) if (ip >= r.start && ip < r.end) return r;
+      for (const r of list) {
+        if (ip >= r.start && ip < r.end) {
+          if (r.elf && r.cfi) this.touch(r.elf, r.cfi);
+          return r;
+        }
+      }
     } else {
       if (this.ranges.size >= 4096) this.ranges.clear(); // bounded: ranges are found again on demand
       list = [];

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// The caps on what memscope keeps per file and per process while it names and unwinds stacks
+// (ARCHITECTURE.md, "Memory bound"): symbol tables and CFI of the files stacks pass through share
+// one byte budget, least recently used first out (read again from the file when needed); the
+// mappings recorded per process are kept for at most MAX_PROCESSES processes, least recently seen
+// first out (a live process's maps are read again from /proc; an exited one's frames stay unnamed).
+// Evictions are counted and said in the end-of-run accounting. The environment variables exist so
+// a test can make the caps small; the defaults are what the documented bound adds up.
+
+function envCount(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || !/^\d+$/.test(v)) return fallback;
+  return Math.max(1, Number(v));
+}
+
+/** Bytes of symbol tables and CFI kept, over all files. */
+export const MODULE_CACHE_BYTES = envCount('MEMSCOPE_MODULE_CACHE_BYTES', 96 << 20);
+/** Processes whose recorded mappings are kept. */
+export const MAX_PROCESSES = envCount('MEMSCOPE_MAX_PROCESSES', 8192);
+
+/** Evictions so far (the accounting line says them). */
+export const evictions = { modules: 0, processes: 0 };
+
+interface Entry {
+  bytes: number;
+  drop: () => void;
+}
+
+/** A least-recently-used set of loaded tables, bounded by their bytes (never evicting the one
+ * just used, so a single table larger than the cap still works). */
+class ByteLru {
+  private entries = new Map<object, Entry>();
+  bytes = 0;
+
+  constructor(readonly cap: number) {}
+
+  /** Marks key as just used; adds it (with its size and how to drop it) when it is new. */
+  use(key: object, bytes: number, drop: () => void): void {
+    const e = this.entries.get(key);
+    if (e) {
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      return;
+    }
+    this.entries.set(key, { bytes, drop });
+    this.bytes += bytes;
+    for (const [k, old] of this.entries) {
+      if (this.bytes <= this.cap || k === key) break;
+      this.entries.delete(k);
+      this.bytes -= old.bytes;
+      evictions.modules++;
+      old.drop();
+    }
+  }
+
+  has(key: object): boolean {
+    return this.entries.has(key);
+  }
+}
+
+/** The one budget for symbol tables and CFI. */
+export const moduleCache = new ByteLru(MODULE_CACHE_BYTES);

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+// The caps of ARCHITECTURE.md's "Memory bound" that hold what memscope keeps per file and per
+// process (src/symbols/cache-caps.ts), made small through their environment variables: symbol
+// tables and CFI are evicted and read again, the least recently seen processes' mappings are
+// forgotten, both are counted in the accounting, and the answer stays right: every storm's faults
+// in storm_touch are counted (or said dropped) under its own pid, with DWARF stacks reaching main.
+// The storms run from distinct copies of the workload (distinct files to name frames in).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { workload } from './lib/workloads';
+import { jsonLines, Running, start } from './lib/run';
+import { accountingOf, tracedInCgroup } from './lib/storm';
+import { assertNothingLoaded } from './lib/bpf';
+import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
+
+const COPIES = 4;
+const RATE = 3000; // faults per second per storm: modest, the caps are the point here
+const SECONDS = 3;
+
+test('faults --unwind dwarf system-wide with tiny symbol/CFI and process caps: evictions counted, each storm still right', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-caps-'));
+  const storms: Running[] = [];
+  try {
+    const bins = Array.from({ length: COPIES }, (_, i) => {
+      const p = path.join(dir, `storm_copy${i}`);
+      fs.copyFileSync(workload('fault_storm'), p);
+      fs.chmodSync(p, 0o755);
+      return p;
+    });
+    const run = await tracedInCgroup(
+      'memscope-caps',
+      ['faults', '--unwind', 'dwarf', '--json', String(SECONDS + 3)],
+      async () => {
+        for (const b of bins) storms.push(start(b, [String(RATE), String(SECONDS), 'go']));
+        for (const s of storms) await s.waitFor(/total=\d+/, (SECONDS + 60) * 1000);
+      },
+      // one byte: every table read evicts the others; two processes' mappings for four storms
+      { MEMSCOPE_MODULE_CACHE_BYTES: '1', MEMSCOPE_MAX_PROCESSES: '2' },
+    );
+    assert.equal(run.r.code, 0, run.r.stderr);
+    const a = accountingOf(run.r.stderr);
+    console.log(`# accounting ${JSON.stringify(a)}; VmHWM sampled ${run.hwm}`);
+    assert.ok(a.modules_evicted > 0, `no symbol/CFI table evicted: ${JSON.stringify(a)}`);
+    assert.ok(a.processes_evicted > 0, `no process's mappings forgotten: ${JSON.stringify(a)}`);
+    assert.ok(a.peak_rss_bytes < MEMORY_BOUND_BYTES && run.hwm < MEMORY_BOUND_BYTES, `peak RSS over the bound: ${JSON.stringify(a)}`);
+    assert.equal(run.failcnt, 0, 'memscope reached its cgroup limit');
+    assert.equal(a.dwarf + a.frame_pointer + a.dropped_stack_limit + a.dropped_kernel, a.events, JSON.stringify(a));
+    const recs = jsonLines(run.r.stdout);
+    assert.equal(recs.reduce((n, x) => n + x.count, 0), a.dwarf + a.frame_pointer, 'report and accounting differ');
+    for (const s of storms) {
+      const touched = Number(/touched=(\d+)/.exec(s.stdout)![1]);
+      const mine = recs.filter((x) => x.pid === s.pid);
+      const inTouch = mine.filter((x) => x.ustack[0]?.startsWith('storm_touch+')).reduce((n, x) => n + x.count, 0);
+      const all = mine.reduce((n, x) => n + x.count, 0);
+      assert.ok(inTouch <= touched, `pid ${s.pid}: storm_touch ${inTouch} > touched ${touched}`);
+      // every touch counted under its own pid, or said dropped (the frame-pointer stacks of a storm
+      // whose mappings were forgotten after it exited are named [unknown]: DWARF stacks are named
+      // when first counted, frame-pointer ones only at the end)
+      assert.ok(all + a.dropped_stack_limit + a.dropped_kernel >= touched, `pid ${s.pid}: ${all} counted < touched ${touched}: ${JSON.stringify(a)} ${JSON.stringify(mine.slice(0, 6).map((x) => [x.count, x.ustack.slice(0, 4)]))}`);
+      // named in its own file after evictions: storm_touch called from main, nothing in between
+      const full = mine.find((x) => x.ustack[0]?.startsWith('storm_touch+') && x.ustack[1]?.startsWith('main+'));
+      assert.ok(full, `pid ${s.pid}: no storm_touch <- main stack: ${JSON.stringify(mine.slice(0, 3))}`);
+    }
+  } finally {
+    for (const s of storms) s.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  await assertNothingLoaded();
+});
