@@ -15,6 +15,7 @@ import { jsonLines, Running, start } from './lib/run';
 import { accountingOf, tracedInCgroup } from './lib/storm';
 import { assertNothingLoaded } from './lib/bpf';
 import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
+import { UNNAMED } from '../src/engine/stack-counts';
 
 const COPIES = 4;
 const RATE = 3000; // faults per second per storm: modest, the caps are the point here
@@ -48,25 +49,63 @@ test('faults --unwind dwarf system-wide with tiny symbol/CFI and process caps: e
     assert.ok(a.peak_rss_bytes < MEMORY_BOUND_BYTES && run.hwm < MEMORY_BOUND_BYTES, `peak RSS over the bound: ${JSON.stringify(a)}`);
     assert.equal(run.failcnt, 0, 'memscope reached its cgroup limit');
     assert.equal(a.dwarf + a.frame_pointer + a.dropped_stack_limit + a.dropped_kernel, a.events, JSON.stringify(a));
+    assert.ok(a.fp_ring_full + a.fp_queue_full + a.fp_over_rate + a.fp_process_exited <= a.frame_pointer, JSON.stringify(a));
     const recs = jsonLines(run.r.stdout);
     assert.equal(recs.reduce((n, x) => n + x.count, 0), a.dwarf + a.frame_pointer, 'report and accounting differ');
+    // a stack left unnamed (its process exited and was forgotten first) says so, and is counted
+    const unnamed = recs.filter((x) => x.ustack.includes(UNNAMED.symbol)).reduce((n, x) => n + x.count, 0);
+    assert.equal(unnamed, a.unnamed, 'unnamed stacks and the accounting differ');
+    assert.ok(!recs.some((x) => x.ustack.includes('[unknown]') && x.ustack.includes(UNNAMED.symbol)), 'a marker beside guessed frames');
     for (const s of storms) {
       const touched = Number(/touched=(\d+)/.exec(s.stdout)![1]);
       const mine = recs.filter((x) => x.pid === s.pid);
       const inTouch = mine.filter((x) => x.ustack[0]?.startsWith('storm_touch+')).reduce((n, x) => n + x.count, 0);
       const all = mine.reduce((n, x) => n + x.count, 0);
       assert.ok(inTouch <= touched, `pid ${s.pid}: storm_touch ${inTouch} > touched ${touched}`);
-      // every touch counted under its own pid, or said dropped (the frame-pointer stacks of a storm
-      // whose mappings were forgotten after it exited are named [unknown]: DWARF stacks are named
-      // when first counted, frame-pointer ones only at the end)
+      // every touch counted under its own pid, or said dropped
       assert.ok(all + a.dropped_stack_limit + a.dropped_kernel >= touched, `pid ${s.pid}: ${all} counted < touched ${touched}: ${JSON.stringify(a)} ${JSON.stringify(mine.slice(0, 6).map((x) => [x.count, x.ustack.slice(0, 4)]))}`);
-      // named in its own file after evictions: storm_touch called from main, nothing in between
-      const full = mine.find((x) => x.ustack[0]?.startsWith('storm_touch+') && x.ustack[1]?.startsWith('main+'));
-      assert.ok(full, `pid ${s.pid}: no storm_touch <- main stack: ${JSON.stringify(mine.slice(0, 3))}`);
+      // named in its own file after evictions, DWARF or frame-pointer stack (named while the storm
+      // lived: its mappings are forgotten soon after it exits): storm_touch called from main
+      const full = mine.filter((x) => x.ustack[0]?.startsWith('storm_touch+') && x.ustack[1]?.startsWith('main+'));
+      const named = full.reduce((n, x) => n + x.count, 0);
+      assert.ok(named + a.dropped_stack_limit + a.dropped_kernel >= touched, `pid ${s.pid}: storm_touch <- main ${named} < touched ${touched}: ${JSON.stringify(mine.slice(0, 6).map((x) => [x.count, x.ustack.slice(0, 4)]))}`);
     }
   } finally {
     for (const s of storms) s.kill();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+  await assertNothingLoaded();
+});
+
+test('faults --unwind dwarf -p with a one-byte unwind queue: every sample falls back to its frame-pointer stack, counted and named', async () => {
+  const storm = start(workload('fault_storm'), [String(RATE), String(SECONDS)]);
+  try {
+    await storm.waitFor('ready');
+    const run = await tracedInCgroup(
+      'memscope-caps-queue',
+      ['faults', '--unwind', 'dwarf', '--json', '-p', String(storm.pid)],
+      async () => {
+        storm.send('go');
+        await storm.waitFor(/total=\d+/, (SECONDS + 60) * 1000);
+      },
+      { MEMSCOPE_UNWIND_QUEUE_BYTES: '1' },
+    );
+    assert.equal(run.r.code, 0, run.r.stderr);
+    const a = accountingOf(run.r.stderr);
+    console.log(`# accounting ${JSON.stringify(a)}; VmHWM sampled ${run.hwm}`);
+    // no sample fits: none is DWARF-unwound, each is counted by its frame-pointer stack, and said
+    assert.equal(a.dwarf, 0, JSON.stringify(a));
+    assert.ok(a.fp_queue_full > 0, JSON.stringify(a));
+    assert.equal(a.dwarf + a.frame_pointer + a.dropped_stack_limit + a.dropped_kernel, a.events, JSON.stringify(a));
+    assert.ok(a.fp_ring_full + a.fp_queue_full + a.fp_over_rate + a.fp_process_exited <= a.frame_pointer, JSON.stringify(a));
+    assert.ok(a.peak_rss_bytes < MEMORY_BOUND_BYTES && run.hwm < MEMORY_BOUND_BYTES, `peak RSS over the bound: ${JSON.stringify(a)}`);
+    const recs = jsonLines(run.r.stdout);
+    assert.equal(recs.reduce((n, x) => n + x.count, 0), a.dwarf + a.frame_pointer, 'report and accounting differ');
+    const touched = Number(/touched=(\d+)/.exec(storm.stdout)![1]);
+    const named = recs.filter((x) => x.ustack[0]?.startsWith('storm_touch+') && x.ustack[1]?.startsWith('main+')).reduce((n, x) => n + x.count, 0);
+    assert.ok(named <= touched && named + a.dropped_stack_limit + a.dropped_kernel >= touched, `storm_touch <- main ${named}, touched ${touched}: ${JSON.stringify(a)}`);
+  } finally {
+    storm.kill();
   }
   await assertNothingLoaded();
 });

@@ -3,8 +3,9 @@
 import type { BpfObject } from './bpf-object';
 import { StackReader } from './stacks';
 import { struct, eachEntry } from './struct';
-import type { CountedStack, Frame } from '../core/frames';
+import type { CountedStack, Frame, UserFrame } from '../core/frames';
 import type { Symbolizer } from '../symbols/symbolizer';
+import { evictions } from '../symbols/cache-caps';
 
 export const STACK_KEY = struct([
   ['tgid', 'u32'],
@@ -18,6 +19,10 @@ export interface StackCountReader {
   read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean }): CountedStack[];
   /** How many events had no user stack because the stack map was full. */
   readonly stacks: StackReader;
+  /** Names the user stacks counted since the last call while their processes live (runs every
+   * NAME_EVERY_MS from DwarfStacks.nameWhileAlive): an exited process's mappings may be forgotten
+   * past MAX_PROCESSES before the end of the run. */
+  nameNew(): void;
 }
 
 const NOT_WANTED = -1; // ms_count_stack's key when no stack was asked for
@@ -28,10 +33,39 @@ export function missed(kind: string, id: number): Frame {
   return { addr: 0n, symbol: `[missed ${kind} stack: ${why}]`, offset: 0, module: null, note: true };
 }
 
+/** In place of the frames of a stack whose process exited before they were named, its mappings
+ * forgotten (MAX_PROCESSES): said, never guessed (counted in the accounting's fp_unnamed). */
+export const UNNAMED: Frame = { addr: 0n, symbol: '[process exited before its stack was named]', offset: 0, module: null, note: true };
+
+/**
+ * The frames of a user stack of pid: named through its mappings, or UNNAMED when they hold bare
+ * addresses and pid's mappings are no longer known (reading another process's maps, or guessing,
+ * could give wrong frames). Build-id frames need no mappings.
+ */
+export function nameUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[]): Frame[] | null {
+  if (frames.some((f) => !('buildId' in f)) && !symbolizer.hasMaps(pid)) return null;
+  return symbolizer.user(pid, frames);
+}
+
 export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer): StackCountReader {
   const stacks = new StackReader(obj);
+  // stacks named while their process lived, by `tgid/ustack` (at most the count map's entries)
+  const named = new Map<string, Frame[]>();
+  const name = (tgid: number, ustack: number) => {
+    const key = `${tgid}/${ustack}`;
+    let frames = named.get(key);
+    if (!frames) {
+      const f = nameUserStack(symbolizer, tgid, stacks.userStack(ustack));
+      if (!f) return null;
+      named.set(key, (frames = f));
+    }
+    return frames;
+  };
   return {
     stacks,
+    nameNew() {
+      for (const [k] of eachEntry(obj.entries(map, false), STACK_KEY)) if (k.ustack >= 0) name(k.tgid, k.ustack);
+    },
     read(opts = {}) {
       const out: CountedStack[] = [];
       let lost = 0;
@@ -39,14 +73,20 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
         const count = Number(v.readBigUInt64LE(0));
         opts.onIds?.(k.ustack, k.kstack);
         if (k.ustack < NOT_WANTED || k.kstack < NOT_WANTED) lost += count;
+        let user = k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : k.ustack === NOT_WANTED ? [] : name(k.tgid, k.ustack);
+        if (!user) {
+          user = [UNNAMED];
+          evictions.unnamed += count;
+        }
         out.push({
           pid: k.tgid,
           comm: k.comm,
           count,
-          user: k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : symbolizer.user(k.tgid, stacks.userStack(k.ustack)),
+          user,
           kernel: k.kstack < NOT_WANTED ? [missed('kernel', k.kstack)] : symbolizer.kernel(stacks.kernelStack(k.kstack)),
         });
       }
+      if (opts.clear) named.clear();
       if (lost > 0 && !opts.quiet)
         process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
       return out;

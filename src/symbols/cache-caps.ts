@@ -18,8 +18,13 @@ export const MODULE_CACHE_BYTES = envCount('MEMSCOPE_MODULE_CACHE_BYTES', 96 << 
 /** Processes whose recorded mappings are kept. */
 export const MAX_PROCESSES = envCount('MEMSCOPE_MAX_PROCESSES', 8192);
 
-/** Evictions so far (the accounting line says them). */
-export const evictions = { modules: 0, processes: 0 };
+/** Bytes of DWARF samples queued between the ring buffer's consumer and the unwinder
+ * (unwind/dwarf-stacks.ts): past it a sample's event is counted with its frame-pointer stack. */
+export const UNWIND_QUEUE_BYTES = envCount('MEMSCOPE_UNWIND_QUEUE_BYTES', 48 << 20);
+
+/** Evictions so far (the accounting line says them), and events whose frame-pointer stack could
+ * not be named: their process exited and its mappings were forgotten first. */
+export const evictions = { modules: 0, processes: 0, unnamed: 0 };
 
 interface Entry {
   bytes: number;

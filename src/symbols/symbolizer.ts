@@ -118,6 +118,19 @@ export class Symbolizer {
     return { file: same[0].path, buildId: elf?.buildId ?? null, start: same[0].start, end: same[same.length - 1].end, offset: same[0].offset };
   }
 
+  /** Whether pid's mappings are known: recorded, or read now while it lives. */
+  hasMaps(pid: number): boolean {
+    if (this.mapsByPid.has(pid)) return true;
+    if (this.mapsGone.has(pid)) return false;
+    const now = readMaps(pid);
+    if (now && now.length) {
+      this.keepMaps(pid, now);
+      return true;
+    }
+    this.mapsGone.add(pid);
+    return false;
+  }
+
   /** Processes whose mappings are recorded. */
   knownPids(): number[] {
     return [...this.mapsByPid.keys()];

@@ -4,7 +4,7 @@ import { addCommonOptions, addDuration, CommonOptions, parseCount } from './opti
 import { runTrace } from '../engine/session';
 import type { ProbeGroup } from '../engine/sources';
 import { PAGE_FAULT_PERF_EVENT } from './_fault-sources';
-import { stackCounts } from '../engine/stack-counts';
+import { stackCounts, StackCountReader } from '../engine/stack-counts';
 import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
@@ -67,6 +67,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
   async run(opts: FaultsOptions, [duration]: [number?]) {
     const symbolizer = new Symbolizer();
     const dwarf = new DwarfStacks(symbolizer);
+    let counts: StackCountReader | undefined; // names stacks while their processes live
     if (opts.verbose) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     await runTrace({
       bpf: 'faults',
@@ -76,7 +77,11 @@ export const tool: Tool<FaultsOptions, [number?]> = {
       banner: 'Tracing page faults by stack',
       groups: faultGroups(!!opts.kernel),
       consts: { ...dwarf.consts(opts), kernel_mode: !!opts.kernel },
-      setup: (obj) => dwarf.listen(obj),
+      setup: (obj) => {
+        dwarf.listen(obj);
+        counts = stackCounts(obj, 'fault_counts', symbolizer);
+        dwarf.nameWhileAlive(() => counts!.nameNew());
+      },
       configure(obj) {
         DwarfStacks.configure(obj, opts);
         // faults come fast: stacks walked in BPF, no build-id lookup per fault (stacks.h)
@@ -84,7 +89,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
         if (opts.kernel) sizeStackMaps(obj, { kernel: opts.stackStorage });
       },
       async finish(obj) {
-        const fp = stackCounts(obj, 'fault_counts', symbolizer).read();
+        const fp = (counts ?? stackCounts(obj, 'fault_counts', symbolizer)).read();
         const stacks = [...fp, ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0));

@@ -121,7 +121,13 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
         if (kernel) obj.setMaxEntries('ms_kstacks', 8192);
       },
       // the sample ring carries the executable-mapping notes plain stacks resolve through
-      setup: (obj) => user && dwarf.listen(obj),
+      setup: (obj) => {
+        if (!user) return;
+        dwarf.listen(obj);
+        // stacks named while their processes live (an exited one's mappings may be forgotten)
+        reader = stackCounts(obj, 'stack_counts', symbolizer);
+        dwarf.nameWhileAlive(() => reader!.nameNew());
+      },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, PROGS),
       attach: (obj, pid) => attachProbes(obj, probes, PROGS, pid),

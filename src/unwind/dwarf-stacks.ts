@@ -8,10 +8,11 @@ import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
+import { missed, nameUserStack, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
 import type { Symbolizer } from '../symbols/symbolizer';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
-import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES } from '../symbols/cache-caps';
+import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
 
 export type UnwindMode = 'fp' | 'dwarf' | 'auto';
 
@@ -141,16 +142,34 @@ function hashIps(ips: number[]): string {
   return `${(a >>> 0).toString(36)}.${(b >>> 0).toString(36)}.${ips.length}`;
 }
 
+/** A queue slot already unwound (lets its delivery go). */
+const EMPTY = Buffer.alloc(0);
+
+function commOf(rec: Buffer): string {
+  const end = rec.indexOf(0, OFF_COMM);
+  return rec.toString('utf8', OFF_COMM, end < 0 || end > OFF_COMM + 16 ? OFF_COMM + 16 : end);
+}
+
 interface Bucket {
   pid: number;
   comm: string;
   kstack: number;
   ustack: number;
   count: number;
-  /** The stack named when it was first counted: the process's mappings are known then, and need
-   * not be kept until the end (a frame-pointer fallback is named by build id at the end). */
-  user: Frame[];
+  /** The stack named when it was first counted (a DWARF one) or soon after (a frame-pointer
+   * fallback, by the consumer between samples): the process's mappings are known then, and need
+   * not be kept until the end. null: not named yet. */
+  user: Frame[] | null;
+  /** Why the frame-pointer stack (ustack) was used: the process exited before its maps were
+   * read, or the unwind queue was full. */
+  fallback: 'exited' | 'queue' | null;
 }
+
+/** How often stacks counted by frame-pointer stack in a kernel map are named (stackCounts'
+ * nameNew): a process that exits is named unless its mappings are forgotten within this time. */
+const NAME_EVERY_MS = 250;
+/** Longest run of unwinding before the consumer lets the event loop drain the ring again. */
+const SLICE_MS = 8;
 
 export class DwarfStacks {
   readonly unwinder: Unwinder;
@@ -168,6 +187,19 @@ export class DwarfStacks {
   dropped = 0;
   /** Events whose process exited before its maps were read: their frame-pointer stacks were used. */
   fpFallbacks = 0;
+  /** Events whose samples found the unwind queue full (UNWIND_QUEUE_BYTES): counted with their
+   * frame-pointer stacks. */
+  queueFull = 0;
+  /** Samples received and not unwound yet, oldest first from queueHead (views of deliveries). */
+  private queue: Buffer[] = [];
+  private queueHead = 0;
+  private queueBytes = 0;
+  private pumping = false;
+  private obj: BpfObject | null = null;
+  private fpReader: StackReader | null = null;
+  private unnamed: Bucket[] = [];
+  private namers: (() => void)[] = [];
+  private timer: NodeJS.Timeout | null = null;
   unwindMs = 0;
 
   constructor(private readonly symbolizer: Symbolizer, maxFrames = 127) {
@@ -183,6 +215,20 @@ export class DwarfStacks {
   async drain(obj: BpfObject): Promise<CountedStack[]> {
     for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 15));
     return this.read(obj);
+  }
+
+  /**
+   * Names a kernel map's frame-pointer stacks while their processes live (stackCounts' nameNew),
+   * every NAME_EVERY_MS from listen() on: the end of the run may come after an exited process's
+   * mappings were forgotten (MAX_PROCESSES).
+   */
+  nameWhileAlive(nameNew: () => void): void {
+    this.namers.push(nameNew);
+  }
+
+  private stopNaming(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
   }
 
   /** For tools: sets the constants and ring size before load (from runTrace's configure). */
@@ -203,9 +249,97 @@ export class DwarfStacks {
 
   /** Starts consuming samples (from runTrace's setup, after load). */
   listen(obj: BpfObject): void {
+    this.obj = obj;
     obj.onRecords('ms_dwarf_samples', (recs) => {
-      for (const r of recs) this.add(r);
+      for (const r of recs) this.take(r);
+      this.schedule();
     });
+    this.timer = setInterval(() => {
+      if (obj.destroyed) return this.stopNaming();
+      for (const n of this.namers) n();
+      this.nameFallbacks();
+    }, NAME_EVERY_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * The consumer's half that runs as records arrive: mappings are recorded at once, samples join
+   * the unwind queue, so the ring is emptied as fast as it is delivered and never waits behind
+   * unwinding or naming. Past UNWIND_QUEUE_BYTES a sample's event is counted with its
+   * frame-pointer stack (queueFull). A tool that prints each event (perEvent) unwinds in order, here.
+   */
+  private take(rec: Buffer): void {
+    if (rec.length >= 8 && rec.readUInt32LE(0) === KIND_MAP) {
+      this.addMapping(rec);
+      return;
+    }
+    if (this.perEvent) {
+      this.add(rec);
+      return;
+    }
+    if (this.queueBytes + rec.length <= UNWIND_QUEUE_BYTES) {
+      this.queue.push(rec); // a view of its delivery: FIFO, so at most one delivery is held beyond the bytes counted
+      this.queueBytes += rec.length;
+    } else this.fallBack(rec, 'queue');
+  }
+
+  private schedule(): void {
+    if (this.pumping || this.queueHead >= this.queue.length) return;
+    this.pumping = true;
+    setImmediate(() => this.pump(SLICE_MS));
+  }
+
+  /** Unwinds queued samples for up to ms (Infinity: all), then lets the event loop deliver more. */
+  private pump(ms: number): void {
+    this.pumping = false;
+    const end = performance.now() + ms;
+    while (this.queueHead < this.queue.length) {
+      const rec = this.queue[this.queueHead];
+      this.queue[this.queueHead++] = EMPTY;
+      this.queueBytes -= rec.length;
+      this.add(rec);
+      if (performance.now() >= end) break;
+    }
+    if (this.queueHead >= this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead >= 4096) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    this.schedule();
+  }
+
+  /** Counts a sample's event by its frame-pointer stack (named later, by nameFallbacks). */
+  private fallBack(rec: Buffer, why: 'exited' | 'queue'): void {
+    const pid = rec.readUInt32LE(OFF_TGID);
+    const comm = commOf(rec);
+    const kstack = rec.readInt32LE(OFF_KSTACK);
+    const ustack = rec.readInt32LE(OFF_USTACK);
+    const count = Number(rec.readBigUInt64LE(OFF_DELTA));
+    const key = `${pid}/${comm}/${kstack}/fp${ustack}`;
+    const b = this.buckets.get(key);
+    if (b) b.count += count;
+    else if (this.buckets.size < MAX_STACKS) {
+      const nb: Bucket = { pid, comm, kstack, ustack, count, user: ustack < 0 ? [missed('user', ustack)] : null, fallback: why };
+      this.buckets.set(key, nb);
+      if (!nb.user) this.unnamed.push(nb);
+    } else {
+      this.dropped += count;
+      return;
+    }
+    this.counted += count;
+    if (why === 'queue') this.queueFull += count;
+    else this.fpFallbacks += count;
+  }
+
+  /** Names the frame-pointer fallbacks counted since the last call (UNNAMED once the process's
+   * mappings are gone: counted in evictions.unnamed). */
+  private nameFallbacks(): void {
+    if (!this.unnamed.length || !this.obj || this.obj.destroyed) return;
+    this.fpReader ??= new StackReader(this.obj);
+    for (const b of this.unnamed) b.user = nameUserStack(this.symbolizer, b.pid, this.fpReader.userStack(b.ustack));
+    this.unnamed = [];
   }
 
   /**
@@ -263,15 +397,18 @@ export class DwarfStacks {
       this.pendingBytes += rec.length;
       return res;
     }
+    // a process gone before its maps were read: its frame-pointer stack is all there is
+    if (res.stop === NO_MAPPING && res.ips.length === 1) {
+      this.fallBack(rec, 'exited');
+      return res;
+    }
     this.samples++;
     this.frames += res.ips.length;
     if (res.stop) this.truncated++;
-    const end = rec.indexOf(0, OFF_COMM);
-    const comm = rec.toString('utf8', OFF_COMM, end < 0 || end > OFF_COMM + 16 ? OFF_COMM + 16 : end);
+    const comm = commOf(rec);
     const kstack = rec.readInt32LE(OFF_KSTACK);
-    // a process gone before its maps were read: its frame-pointer stack (build ids) is all there is
-    const ustack = res.stop === NO_MAPPING && res.ips.length === 1 ? rec.readInt32LE(OFF_USTACK) : -1;
-    const key = `${pid}/${comm}/${kstack}/${ustack}/${hashIps(res.ips)}/${res.stop ?? ''}`;
+    const ustack = -1;
+    const key = `${pid}/${comm}/${kstack}/${hashIps(res.ips)}/${res.stop ?? ''}`;
     const count = Number(rec.readBigUInt64LE(OFF_DELTA));
     const b = this.buckets.get(key);
     if (b) {
@@ -279,7 +416,7 @@ export class DwarfStacks {
       this.counted += count;
     } else if (this.buckets.size < MAX_STACKS && this.framesKept + res.ips.length <= MAX_FRAMES) {
       const user = this.symbolize(pid, res.ips, res.stop).map((f) => this.intern(f));
-      this.buckets.set(key, { pid, comm, kstack, ustack, count, user });
+      this.buckets.set(key, { pid, comm, kstack, ustack, count, user, fallback: null });
       this.framesKept += res.ips.length;
       this.counted += count;
     } else this.dropped += count;
@@ -301,23 +438,27 @@ export class DwarfStacks {
   /** Forgets the stacks counted so far (a tool's per-interval report, after read). */
   reset(): void {
     this.buckets.clear();
+    this.unnamed = [];
     this.frameKeys.clear();
     this.framesKept = 0;
   }
 
   read(obj?: BpfObject): CountedStack[] {
+    if (obj) this.obj = obj;
+    this.pump(Infinity); // every sample received is unwound before the report
     const retry = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     for (const r of retry) this.add(r, true);
+    this.nameFallbacks();
     const kernel = obj ? new StackReader(obj) : null;
     const out: CountedStack[] = [];
     for (const b of this.buckets.values()) {
-      let user: Frame[];
-      if (b.ustack >= 0 && kernel) {
-        user = this.symbolizer.user(b.pid, kernel.userStack(b.ustack));
-        this.fpFallbacks += b.count;
-      } else user = b.user;
+      let user = b.user;
+      if (!user) {
+        user = [UNNAMED];
+        evictions.unnamed += b.count;
+      }
       out.push({
         pid: b.pid,
         comm: b.comm,
@@ -348,6 +489,7 @@ export class DwarfStacks {
     if (this.fpFallbacks > 0) lines.push(`user stacks: ${this.fpFallbacks} events of processes that exited before their maps were read used frame pointers`);
     if (overRate > 0n) lines.push(`user stacks: ${overRate} events over ${o.unwindRate}/s per CPU used frame pointers instead`);
     if (full > 0n) lines.push(`user stacks: ${full} events found the sample ring buffer full and used frame pointers instead`);
+    if (this.queueFull > 0) lines.push(`user stacks: ${this.queueFull} events found the unwind queue full and used frame pointers instead`);
     return lines;
   }
 }
@@ -363,6 +505,11 @@ export interface EventAccounting {
   fp_ring_full: number;
   fp_over_rate: number;
   fp_process_exited: number;
+  /** Of frame_pointer: the sample found memscope's unwind queue full (UNWIND_QUEUE_BYTES). */
+  fp_queue_full: number;
+  /** Of the counted: stacks shown as UNNAMED, their process exited and its mappings forgotten
+   * (MAX_PROCESSES) before they were named. */
+  unnamed: number;
   /** Not counted: over memscope's limit of distinct DWARF stacks (MAX_STACKS, MAX_FRAMES). */
   dropped_stack_limit: number;
   /** Not counted: a kernel map or ring buffer was full (lost_events). */
@@ -383,11 +530,13 @@ export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: num
   const g = (name: string) => Number(obj.readGlobalU64(name));
   return {
     events: g('ms_events_seen'),
-    dwarf: dwarf.counted - dwarf.fpFallbacks,
-    frame_pointer: fpCounted + dwarf.fpFallbacks,
+    dwarf: dwarf.counted - dwarf.fpFallbacks - dwarf.queueFull,
+    frame_pointer: fpCounted + dwarf.fpFallbacks + dwarf.queueFull,
     fp_ring_full: g('ms_dwarf_ring_full'),
     fp_over_rate: g('ms_dwarf_over_rate'),
     fp_process_exited: dwarf.fpFallbacks,
+    fp_queue_full: dwarf.queueFull,
+    unnamed: evictions.unnamed,
     dropped_stack_limit: dwarf.dropped,
     dropped_kernel: g('lost_events'),
     modules_evicted: evictions.modules,
@@ -404,6 +553,7 @@ export function reportAccounting(a: EventAccounting, o: UnwindOptions & { json?:
   a.peak_rss_bytes = process.resourceUsage().maxRSS * 1024; // after the report was rendered
   a.modules_evicted = evictions.modules; // naming the report may have evicted more
   a.processes_evicted = evictions.processes;
+  a.unnamed = evictions.unnamed;
   const dropped = a.dropped_stack_limit + a.dropped_kernel;
   if (o.unwind === 'fp' && dropped === 0) return;
   if (o.json) {
@@ -413,10 +563,12 @@ export function reportAccounting(a: EventAccounting, o: UnwindOptions & { json?:
   const n = (v: number) => v.toLocaleString('en-US');
   process.stderr.write(
     `memscope: ${n(a.events)} events: ${n(a.dwarf)} DWARF-unwound, ${n(a.frame_pointer)} with frame-pointer stacks ` +
-      `(${n(a.fp_ring_full)} sample ring full, ${n(a.fp_over_rate)} over the rate, ${n(a.fp_process_exited)} process exited), ` +
+      `(${n(a.fp_ring_full)} sample ring full, ${n(a.fp_queue_full)} unwind queue full over ${n(UNWIND_QUEUE_BYTES >> 20)} MiB, ` +
+      `${n(a.fp_over_rate)} over the rate, ${n(a.fp_process_exited)} process exited), ` +
       `${n(dropped)} dropped (${n(a.dropped_stack_limit)} over memscope's limit of ${n(MAX_STACKS)} stacks, ${n(a.dropped_kernel)} kernel map full); ` +
       `${n(a.modules_evicted)} symbol/CFI tables evicted over ${n(MODULE_CACHE_BYTES >> 20)} MiB, ` +
-      `${n(a.processes_evicted)} processes' mappings forgotten over ${n(MAX_PROCESSES)}; ` +
+      `${n(a.processes_evicted)} processes' mappings forgotten over ${n(MAX_PROCESSES)} ` +
+      `(${n(a.unnamed)} events' stacks unnamed: process exited first); ` +
       `memscope's peak RSS ${n(Math.round(a.peak_rss_bytes / 1048576))} MiB\n`,
   );
 }
