@@ -4,7 +4,7 @@ import type { BpfObject } from './bpf-object';
 import { StackReader } from './stacks';
 import { struct, eachEntry } from './struct';
 import type { CountedStack, Frame, UserFrame } from '../core/frames';
-import type { Symbolizer } from '../symbols/symbolizer';
+import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
 import { evictions } from '../symbols/cache-caps';
 
 export const STACK_KEY = struct([
@@ -38,33 +38,37 @@ export function missed(kind: string, id: number): Frame {
 export const UNNAMED: Frame = { addr: 0n, symbol: '[process exited before its stack was named]', offset: 0, module: null, note: true };
 
 /**
- * The frames of a user stack of pid: named through its mappings, or UNNAMED when they hold bare
- * addresses and pid's mappings are no longer known (reading another process's maps, or guessing,
- * could give wrong frames). Build-id frames need no mappings.
+ * A user stack of pid pinned to its mappings (Symbolizer.pin), to be named later; null when it
+ * holds bare addresses and pid's mappings are no longer known (reading another process's maps, or
+ * guessing, could give wrong frames: it is shown as UNNAMED). Build-id frames need no mappings.
  */
-export function nameUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[]): Frame[] | null {
+export function pinUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[]): PinnedStack | null {
   if (frames.some((f) => !('buildId' in f)) && !symbolizer.hasMaps(pid)) return null;
-  return symbolizer.user(pid, frames);
+  return symbolizer.pin(pid, frames);
 }
 
 export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer): StackCountReader {
   const stacks = new StackReader(obj);
-  // stacks named while their process lived, by `tgid/ustack` (at most the count map's entries)
-  const named = new Map<string, Frame[]>();
-  const name = (tgid: number, ustack: number) => {
+  // stacks pinned while their process lived, by `tgid/ustack` (at most the count map's entries)
+  const pinned = new Map<string, PinnedStack>();
+  const pin = (tgid: number, ustack: number) => {
     const key = `${tgid}/${ustack}`;
-    let frames = named.get(key);
-    if (!frames) {
-      const f = nameUserStack(symbolizer, tgid, stacks.userStack(ustack));
-      if (!f) return null;
-      named.set(key, (frames = f));
+    let p = pinned.get(key);
+    if (!p) {
+      const now = pinUserStack(symbolizer, tgid, stacks.userStack(ustack));
+      if (!now) return null;
+      pinned.set(key, (p = now));
     }
-    return frames;
+    return p;
+  };
+  const name = (tgid: number, ustack: number) => {
+    const p = pin(tgid, ustack);
+    return p && symbolizer.name(tgid, p);
   };
   return {
     stacks,
     nameNew() {
-      for (const [k] of eachEntry(obj.entries(map, false), STACK_KEY)) if (k.ustack >= 0) name(k.tgid, k.ustack);
+      for (const [k] of eachEntry(obj.entries(map, false), STACK_KEY)) if (k.ustack >= 0) pin(k.tgid, k.ustack);
     },
     read(opts = {}) {
       const out: CountedStack[] = [];
@@ -86,7 +90,7 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
           kernel: k.kstack < NOT_WANTED ? [missed('kernel', k.kstack)] : symbolizer.kernel(stacks.kernelStack(k.kstack)),
         });
       }
-      if (opts.clear) named.clear();
+      if (opts.clear) pinned.clear();
       if (lost > 0 && !opts.quiet)
         process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
       return out;

@@ -19,6 +19,12 @@ function isTracerFrame(f: Frame): boolean {
   return f.module === 'bpf' || (f.symbol !== null && TRACER_FRAME.test(f.symbol));
 }
 
+/** A user stack with the mapping of each address frame (Symbolizer.pin). */
+export interface PinnedStack {
+  frames: UserFrame[];
+  maps: (Mapping | undefined)[];
+}
+
 export class Symbolizer {
   private kallsyms: KernelSymbols | null = null;
   private elfByIdentity = new Map<string, ElfFile | null>();
@@ -44,7 +50,8 @@ export class Symbolizer {
     this.mapsByPid.delete(pid);
     this.mapsByPid.set(pid, maps);
     for (const old of this.mapsByPid.keys()) {
-      if (this.mapsByPid.size <= MAX_PROCESSES) break;
+      if (this.mapsByPid.size <= MAX_PROCESSES + this.held.size) break;
+      if (this.held.has(old)) continue;
       this.mapsByPid.delete(old);
       this.perfMaps.delete(old);
       this.rescanned.delete(old);
@@ -116,6 +123,27 @@ export class Symbolizer {
     if (!same.length) return undefined;
     const elf = this.elfOfMapping(pid, same[0]);
     return { file: same[0].path, buildId: elf?.buildId ?? null, start: same[0].start, end: same[same.length - 1].end, offset: same[0].offset };
+  }
+
+  /** Processes with samples waiting to be unwound (how many each): their maps are not forgotten
+   * until then. As many as the samples in the unwind queue at most (UNWIND_QUEUE_BYTES). */
+  private held = new Map<number, number>();
+
+  /** Keeps pid's maps (read now if not known) until release(pid): a sample of it waits. */
+  hold(pid: number): void {
+    const n = this.held.get(pid);
+    if (n) {
+      this.held.set(pid, n + 1);
+      return;
+    }
+    this.held.set(pid, 1);
+    this.hasMaps(pid);
+  }
+
+  release(pid: number): void {
+    const n = this.held.get(pid) ?? 0;
+    if (n > 1) this.held.set(pid, n - 1);
+    else this.held.delete(pid);
   }
 
   /** Whether pid's mappings are known: recorded, or read now while it lives. */
@@ -191,8 +219,31 @@ export class Symbolizer {
     return this.debugFileFor(elf);
   }
 
+  /**
+   * Pins a user stack of pid to the mappings (and files) its frames lie in, while they are known:
+   * cheap (no symbol table is read), so it can run for every new stack as it is counted; name()
+   * gives its frames later, after pid may have exited and its mappings been forgotten.
+   */
+  pin(pid: number, frames: UserFrame[]): PinnedStack {
+    const maps = frames.map((f) => {
+      if ('buildId' in f) return undefined;
+      const m = this.mappingAt(pid, f.ip);
+      if (m) this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
+      return m;
+    });
+    return { frames, maps };
+  }
+
+  /** The frames of a pinned stack. */
+  name(pid: number, p: PinnedStack): Frame[] {
+    return p.frames.map((f, i) => ('buildId' in f ? this.byBuildId(pid, f.buildId, f.fileOffset) : this.inMapping(pid, f.ip, p.maps[i])));
+  }
+
   private byAddress(pid: number, ip: bigint): Frame {
-    const m = this.mappingAt(pid, ip);
+    return this.inMapping(pid, ip, this.mappingAt(pid, ip));
+  }
+
+  private inMapping(pid: number, ip: bigint, m: Mapping | undefined): Frame {
     if (m && isFileMapping(m)) {
       const elf = this.elfOfMapping(pid, m);
       const fileOffset = Number(ip - m.start + m.offset);

@@ -8,9 +8,9 @@ import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
-import { missed, nameUserStack, UNNAMED } from '../engine/stack-counts';
+import { missed, pinUserStack, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
-import type { Symbolizer } from '../symbols/symbolizer';
+import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
 import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
 
@@ -160,6 +160,8 @@ interface Bucket {
    * fallback, by the consumer between samples): the process's mappings are known then, and need
    * not be kept until the end. null: not named yet. */
   user: Frame[] | null;
+  /** A frame-pointer fallback pinned to its process's mappings, named at read. */
+  pinned?: PinnedStack | null;
   /** Why the frame-pointer stack (ustack) was used: the process exited before its maps were
    * read, or the unwind queue was full. */
   fallback: 'exited' | 'queue' | null;
@@ -280,6 +282,8 @@ export class DwarfStacks {
     if (this.queueBytes + rec.length <= UNWIND_QUEUE_BYTES) {
       this.queue.push(rec); // a view of its delivery: FIFO, so at most one delivery is held beyond the bytes counted
       this.queueBytes += rec.length;
+      // its process may exit before the sample is unwound: its maps are kept until then
+      this.symbolizer.hold(rec.readUInt32LE(OFF_TGID));
     } else this.fallBack(rec, 'queue');
   }
 
@@ -298,6 +302,7 @@ export class DwarfStacks {
       this.queue[this.queueHead++] = EMPTY;
       this.queueBytes -= rec.length;
       this.add(rec);
+      this.symbolizer.release(rec.readUInt32LE(OFF_TGID));
       if (performance.now() >= end) break;
     }
     if (this.queueHead >= this.queue.length) {
@@ -338,7 +343,7 @@ export class DwarfStacks {
   private nameFallbacks(): void {
     if (!this.unnamed.length || !this.obj || this.obj.destroyed) return;
     this.fpReader ??= new StackReader(this.obj);
-    for (const b of this.unnamed) b.user = nameUserStack(this.symbolizer, b.pid, this.fpReader.userStack(b.ustack));
+    for (const b of this.unnamed) b.pinned = pinUserStack(this.symbolizer, b.pid, this.fpReader.userStack(b.ustack));
     this.unnamed = [];
   }
 
@@ -454,7 +459,7 @@ export class DwarfStacks {
     const kernel = obj ? new StackReader(obj) : null;
     const out: CountedStack[] = [];
     for (const b of this.buckets.values()) {
-      let user = b.user;
+      let user = b.user ?? (b.pinned ? this.symbolizer.name(b.pid, b.pinned) : null);
       if (!user) {
         user = [UNNAMED];
         evictions.unnamed += b.count;
