@@ -61,10 +61,6 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
     }
     return p;
   };
-  const name = (tgid: number, ustack: number) => {
-    const p = pin(tgid, ustack);
-    return p && symbolizer.name(tgid, p);
-  };
   return {
     stacks,
     nameNew() {
@@ -72,24 +68,34 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
     },
     read(opts = {}) {
       const out: CountedStack[] = [];
+      const toName: { pid: number; stack: PinnedStack }[] = [];
+      const named: CountedStack[] = [];
       let lost = 0;
       for (const [k, v] of eachEntry(obj.entries(map, opts.clear ?? false), STACK_KEY)) {
         const count = Number(v.readBigUInt64LE(0));
         opts.onIds?.(k.ustack, k.kstack);
         if (k.ustack < NOT_WANTED || k.kstack < NOT_WANTED) lost += count;
-        let user = k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : k.ustack === NOT_WANTED ? [] : name(k.tgid, k.ustack);
+        const p = k.ustack >= 0 ? pin(k.tgid, k.ustack) : null;
+        let user = k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : k.ustack === NOT_WANTED ? [] : p ? [] : null;
         if (!user) {
           user = [UNNAMED];
           evictions.unnamed += count;
         }
-        out.push({
+        const s: CountedStack = {
           pid: k.tgid,
           comm: k.comm,
           count,
           user,
           kernel: k.kstack < NOT_WANTED ? [missed('kernel', k.kstack)] : symbolizer.kernel(stacks.kernelStack(k.kstack)),
-        });
+        };
+        out.push(s);
+        if (p) {
+          toName.push({ pid: k.tgid, stack: p });
+          named.push(s);
+        }
       }
+      // named one file at a time (Symbolizer.nameAll)
+      symbolizer.nameAll(toName).forEach((frames, i) => (named[i].user = frames));
       if (opts.clear) pinned.clear();
       if (lost > 0 && !opts.quiet)
         process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);

@@ -14,13 +14,13 @@ function envCount(name: string, fallback: number): number {
 }
 
 /** Bytes of symbol tables and CFI kept, over all files. */
-export const MODULE_CACHE_BYTES = envCount('MEMSCOPE_MODULE_CACHE_BYTES', 96 << 20);
+export const MODULE_CACHE_BYTES = envCount('MEMSCOPE_MODULE_CACHE_BYTES', 48 << 20);
 /** Processes whose recorded mappings are kept. */
 export const MAX_PROCESSES = envCount('MEMSCOPE_MAX_PROCESSES', 8192);
 
 /** Bytes of DWARF samples queued between the ring buffer's consumer and the unwinder
  * (unwind/dwarf-stacks.ts): past it a sample's event is counted with its frame-pointer stack. */
-export const UNWIND_QUEUE_BYTES = envCount('MEMSCOPE_UNWIND_QUEUE_BYTES', 48 << 20);
+export const UNWIND_QUEUE_BYTES = envCount('MEMSCOPE_UNWIND_QUEUE_BYTES', 32 << 20);
 
 /** Evictions so far (the accounting line says them), and events whose frame-pointer stack could
  * not be named: their process exited and its mappings were forgotten first. */

@@ -236,7 +236,37 @@ export class Symbolizer {
 
   /** The frames of a pinned stack. */
   name(pid: number, p: PinnedStack): Frame[] {
-    return p.frames.map((f, i) => ('buildId' in f ? this.byBuildId(pid, f.buildId, f.fileOffset) : this.inMapping(pid, f.ip, p.maps[i])));
+    return this.nameAll([{ pid, stack: p }])[0];
+  }
+
+  /**
+   * The frames of many pinned stacks, named one file at a time: each file's symbol table is read
+   * once for all of them, even when the module cache (MODULE_CACHE_BYTES) cannot hold every file
+   * the stacks pass through at once (frame by frame, such a table would be read again each time
+   * another file's came between).
+   */
+  nameAll(stacks: { pid: number; stack: PinnedStack }[]): Frame[][] {
+    const out: Frame[][] = stacks.map((s) => new Array<Frame>(s.stack.frames.length));
+    const byElf = new Map<ElfFile, [number, number, number, bigint][]>();
+    stacks.forEach(({ pid, stack }, i) => {
+      stack.frames.forEach((f, j) => {
+        if ('buildId' in f) {
+          out[i][j] = this.byBuildId(pid, f.buildId, f.fileOffset);
+          return;
+        }
+        const m = stack.maps[j];
+        const elf = m && isFileMapping(m) ? this.elfOfMapping(pid, m) : null;
+        if (!elf) {
+          out[i][j] = this.inMapping(pid, f.ip, m);
+          return;
+        }
+        let list = byElf.get(elf);
+        if (!list) byElf.set(elf, (list = []));
+        list.push([i, j, Number(f.ip - m!.start + m!.offset), f.ip]);
+      });
+    });
+    for (const [elf, list] of byElf) for (const [i, j, off, ip] of list) out[i][j] = this.resolveInFile(elf, off, ip);
+    return out;
   }
 
   private byAddress(pid: number, ip: bigint): Frame {

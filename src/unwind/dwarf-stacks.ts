@@ -145,6 +145,10 @@ function hashIps(ips: number[]): string {
 /** A queue slot already unwound (lets its delivery go). */
 const EMPTY = Buffer.alloc(0);
 
+function stopMarker(stop: string): Frame {
+  return { addr: 0n, symbol: `[unwind stopped: ${stop}]`, offset: 0, module: null, note: true };
+}
+
 function commOf(rec: Buffer): string {
   const end = rec.indexOf(0, OFF_COMM);
   return rec.toString('utf8', OFF_COMM, end < 0 || end > OFF_COMM + 16 ? OFF_COMM + 16 : end);
@@ -160,8 +164,14 @@ interface Bucket {
    * fallback, by the consumer between samples): the process's mappings are known then, and need
    * not be kept until the end. null: not named yet. */
   user: Frame[] | null;
-  /** A frame-pointer fallback pinned to its process's mappings, named at read. */
+  /** A frame-pointer fallback pinned to its process's mappings (Symbolizer.pin), named at read. */
   pinned?: PinnedStack | null;
+  /** A DWARF stack: its addresses and the mapping each lies in, pinned when first counted (the
+   * process's mappings are known then, and need not be kept until the end); named at read, with
+   * the marker of where it stopped early. */
+  ips?: Float64Array;
+  maps?: PinnedStack['maps'];
+  stop?: string | null;
   /** Why the frame-pointer stack (ustack) was used: the process exited before its maps were
    * read, or the unwind queue was full. */
   fallback: 'exited' | 'queue' | null;
@@ -420,31 +430,18 @@ export class DwarfStacks {
       b.count += count;
       this.counted += count;
     } else if (this.buckets.size < MAX_STACKS && this.framesKept + res.ips.length <= MAX_FRAMES) {
-      const user = this.symbolize(pid, res.ips, res.stop).map((f) => this.intern(f));
-      this.buckets.set(key, { pid, comm, kstack, ustack, count, user, fallback: null });
+      const { maps } = this.symbolizer.pin(pid, res.ips.map((ip) => ({ ip: BigInt(ip) })));
+      this.buckets.set(key, { pid, comm, kstack, ustack, count, user: null, ips: Float64Array.from(res.ips), maps, stop: res.stop, fallback: null });
       this.framesKept += res.ips.length;
       this.counted += count;
     } else this.dropped += count;
     return res;
   }
 
-  /** Equal frames shared between stacks (bounded with the frames kept: MAX_FRAMES). */
-  private frameKeys = new Map<string, Frame>();
-
-  private intern(f: Frame): Frame {
-    const k = `${f.addr}|${f.module}|${f.symbol}|${f.offset}|${f.note ? 1 : 0}`;
-    const known = this.frameKeys.get(k);
-    if (known) return known;
-    if (this.frameKeys.size >= MAX_FRAMES) this.frameKeys.clear();
-    this.frameKeys.set(k, f);
-    return f;
-  }
-
   /** Forgets the stacks counted so far (a tool's per-interval report, after read). */
   reset(): void {
     this.buckets.clear();
     this.unnamed = [];
-    this.frameKeys.clear();
     this.framesKept = 0;
   }
 
@@ -458,8 +455,24 @@ export class DwarfStacks {
     this.nameFallbacks();
     const kernel = obj ? new StackReader(obj) : null;
     const out: CountedStack[] = [];
+    // pinned stacks, named one file at a time (Symbolizer.nameAll)
+    const toName: { pid: number; stack: PinnedStack }[] = [];
+    const bucketOf: Bucket[] = [];
     for (const b of this.buckets.values()) {
-      let user = b.user ?? (b.pinned ? this.symbolizer.name(b.pid, b.pinned) : null);
+      const stack = b.ips ? { frames: Array.from(b.ips, (ip) => ({ ip: BigInt(ip) })), maps: b.maps! } : b.user ? null : b.pinned;
+      if (stack) {
+        toName.push({ pid: b.pid, stack });
+        bucketOf.push(b);
+      }
+    }
+    const names = new Map<Bucket, Frame[]>();
+    this.symbolizer.nameAll(toName).forEach((frames, i) => {
+      const b = bucketOf[i];
+      if (b.stop) frames.push(stopMarker(b.stop));
+      names.set(b, frames);
+    });
+    for (const b of this.buckets.values()) {
+      let user = b.user ?? names.get(b) ?? null;
       if (!user) {
         user = [UNNAMED];
         evictions.unnamed += b.count;
@@ -478,7 +491,7 @@ export class DwarfStacks {
   /** Frames of an unwound stack, with the marker of where it stopped early. */
   private symbolize(pid: number, ips: number[], stop: string | null): Frame[] {
     const user = this.symbolizer.user(pid, ips.map((ip) => ({ ip: BigInt(ip) })));
-    if (stop) user.push({ addr: 0n, symbol: `[unwind stopped: ${stop}]`, offset: 0, module: null, note: true });
+    if (stop) user.push(stopMarker(stop));
     return user;
   }
 
