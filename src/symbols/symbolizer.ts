@@ -224,14 +224,18 @@ export class Symbolizer {
    * cheap (no symbol table is read), so it can run for every new stack as it is counted; name()
    * gives its frames later, after pid may have exited and its mappings been forgotten.
    */
-  pin(pid: number, frames: UserFrame[]): PinnedStack {
+  pin(pid: number, frames: UserFrame[]): PinnedStack | null {
+    let lost = false;
     const maps = frames.map((f) => {
       if ('buildId' in f) return undefined;
       const m = this.mappingAt(pid, f.ip);
       if (m) this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
+      // in no mapping known, and the process gone: its maps were forgotten (MAX_PROCESSES) and
+      // only partly recorded again: not named rather than named in part
+      else if (this.mapsGone.has(pid)) lost = true;
       return m;
     });
-    return { frames, maps };
+    return lost ? null : { frames, maps };
   }
 
   /** The frames of a pinned stack. */

@@ -202,7 +202,7 @@ export class DwarfStacks {
   /** Events whose samples found the unwind queue full (UNWIND_QUEUE_BYTES): counted with their
    * frame-pointer stacks. */
   queueFull = 0;
-  /** Samples received and not unwound yet, oldest first from queueHead (views of deliveries). */
+  /** Samples received and not unwound yet, oldest first from queueHead (copies). */
   private queue: Buffer[] = [];
   private queueHead = 0;
   private queueBytes = 0;
@@ -290,7 +290,8 @@ export class DwarfStacks {
       return;
     }
     if (this.queueBytes + rec.length <= UNWIND_QUEUE_BYTES) {
-      this.queue.push(rec); // a view of its delivery: FIFO, so at most one delivery is held beyond the bytes counted
+      // copied: a view would keep its whole delivery (up to 16 MiB) for one queued sample
+      this.queue.push(Buffer.from(rec));
       this.queueBytes += rec.length;
       // its process may exit before the sample is unwound: its maps are kept until then
       this.symbolizer.hold(rec.readUInt32LE(OFF_TGID));
@@ -338,7 +339,13 @@ export class DwarfStacks {
     else if (this.buckets.size < MAX_STACKS) {
       const nb: Bucket = { pid, comm, kstack, ustack, count, user: ustack < 0 ? [missed('user', ustack)] : null, fallback: why };
       this.buckets.set(key, nb);
-      if (!nb.user) this.unnamed.push(nb);
+      // pinned now, while its process most likely lives (once per distinct stack)
+      if (!nb.user) {
+        if (this.obj && !this.obj.destroyed) {
+          this.fpReader ??= new StackReader(this.obj);
+          nb.pinned = pinUserStack(this.symbolizer, pid, this.fpReader.userStack(ustack));
+        } else this.unnamed.push(nb);
+      }
     } else {
       this.dropped += count;
       return;
@@ -430,8 +437,10 @@ export class DwarfStacks {
       b.count += count;
       this.counted += count;
     } else if (this.buckets.size < MAX_STACKS && this.framesKept + res.ips.length <= MAX_FRAMES) {
-      const { maps } = this.symbolizer.pin(pid, res.ips.map((ip) => ({ ip: BigInt(ip) })));
-      this.buckets.set(key, { pid, comm, kstack, ustack, count, user: null, ips: Float64Array.from(res.ips), maps, stop: res.stop, fallback: null });
+      const p = this.symbolizer.pin(pid, res.ips.map((ip) => ({ ip: BigInt(ip) })));
+      const b: Bucket = { pid, comm, kstack, ustack, count, user: null, stop: res.stop, fallback: null };
+      if (p) [b.ips, b.maps] = [Float64Array.from(res.ips), p.maps]; // else UNNAMED
+      this.buckets.set(key, b);
       this.framesKept += res.ips.length;
       this.counted += count;
     } else this.dropped += count;
