@@ -29,15 +29,25 @@ export const evictions = { modules: 0, processes: 0, unnamed: 0 };
 interface Entry {
   bytes: number;
   drop: () => void;
+  epoch: number;
 }
 
-/** A least-recently-used set of loaded tables, bounded by their bytes (never evicting the one
- * just used, so a single table larger than the cap still works). */
+/**
+ * A least-recently-used set of loaded tables, bounded by their bytes. Tables used in the current
+ * epoch (one stack unwound or named, one file's frames named: nextEpoch() marks the boundary) are
+ * not evicted: a cap smaller than one stack's files would otherwise read a table again for each
+ * frame that alternates between two files. So the cap can be passed by the tables of one stack.
+ */
 class ByteLru {
   private entries = new Map<object, Entry>();
+  private epoch = 0;
   bytes = 0;
 
   constructor(readonly cap: number) {}
+
+  nextEpoch(): void {
+    this.epoch++;
+  }
 
   /** Marks key as just used; adds it (with its size and how to drop it) when it is new. */
   use(key: object, bytes: number, drop: () => void): void {
@@ -45,12 +55,13 @@ class ByteLru {
     if (e) {
       this.entries.delete(key);
       this.entries.set(key, e);
+      e.epoch = this.epoch;
       return;
     }
-    this.entries.set(key, { bytes, drop });
+    this.entries.set(key, { bytes, drop, epoch: this.epoch });
     this.bytes += bytes;
     for (const [k, old] of this.entries) {
-      if (this.bytes <= this.cap || k === key) break;
+      if (this.bytes <= this.cap || old.epoch === this.epoch) break;
       this.entries.delete(k);
       this.bytes -= old.bytes;
       evictions.modules++;

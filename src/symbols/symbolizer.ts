@@ -94,6 +94,7 @@ export class Symbolizer {
   }
 
   user(pid: number, frames: UserFrame[]): Frame[] {
+    moduleCache.nextEpoch(); // one stack: its files' tables stay while it is named
     return frames.map((f) => ('buildId' in f ? this.byBuildId(pid, f.buildId, f.fileOffset) : this.byAddress(pid, f.ip)));
   }
 
@@ -269,7 +270,10 @@ export class Symbolizer {
         list.push([i, j, Number(f.ip - m!.start + m!.offset), f.ip]);
       });
     });
-    for (const [elf, list] of byElf) for (const [i, j, off, ip] of list) out[i][j] = this.resolveInFile(elf, off, ip);
+    for (const [elf, list] of byElf) {
+      moduleCache.nextEpoch();
+      for (const [i, j, off, ip] of list) out[i][j] = this.resolveInFile(elf, off, ip);
+    }
     return out;
   }
 

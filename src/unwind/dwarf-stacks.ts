@@ -12,7 +12,7 @@ import { missed, pinUserStack, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
 import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
-import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
+import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, moduleCache, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
 
 export type UnwindMode = 'fp' | 'dwarf' | 'auto';
 
@@ -402,6 +402,7 @@ export class DwarfStacks {
       const o = OFF_REGS + i * 8;
       regs[i] = rec.readUInt32LE(o + 4) * 0x100000000 + rec.readUInt32LE(o);
     }
+    moduleCache.nextEpoch(); // one sample: the CFI of its files stays while it is unwound
     const t0 = performance.now();
     const base = rec.readUInt32LE(OFF_BASE + 4) * 0x100000000 + rec.readUInt32LE(OFF_BASE);
     const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base);
