@@ -58,7 +58,7 @@ export class Symbolizer {
       evictions.processes++;
     }
     // pids only ever looked up (gone, JIT maps): emptied past the cap, they are found again
-    if (this.mapsGone.size > MAX_PROCESSES) this.mapsGone.clear();
+    if (this.mapsGone.size > 65536) this.mapsGone.clear(); // pids only: 4 MiB at most
     if (this.perfMaps.size > MAX_PROCESSES) this.perfMaps.clear();
     if (this.rescanned.size > MAX_PROCESSES) this.rescanned.clear();
   }
@@ -194,6 +194,7 @@ export class Symbolizer {
   /** Records one mapping of pid learned elsewhere (from BPF, while the process lived), replacing
    * the ones it overlaps. */
   recordMapping(pid: number, m: Mapping): void {
+    this.mapsGone.delete(pid); // it lives (it may have looked gone while it exec'd)
     const maps = (this.mapsByPid.get(pid) ?? []).filter((x) => x.end <= m.start || x.start >= m.end);
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
