@@ -73,7 +73,7 @@ test('faults --unwind dwarf system-wide with tiny symbol/CFI and process caps: e
       const marked = mine.filter((x) => x.ustack[0] === UNNAMED.symbol).reduce((n, x) => n + x.count, 0);
       const shown = JSON.stringify(mine.slice(0, 6).map((x) => [x.count, x.comm, x.ustack.slice(0, 4)]));
       assert.ok(named + marked + a.dropped_stack_limit + a.dropped_kernel >= touched, `pid ${s.pid}: storm_touch <- main ${named} + unnamed ${marked} < touched ${touched}: ${shown}`);
-      const guessed = mine.filter((x) => x.comm.startsWith('storm_copy') && x.ustack.slice(0, 2).some((f: string) => f.startsWith('[unknown]')));
+      const guessed = mine.filter((x) => x.comm.startsWith('storm_copy') && x.ustack.slice(0, 2).includes('[unknown]'));
       assert.deepEqual(guessed, [], `pid ${s.pid}: storm stacks with unknown frames: ${shown}`);
     }
   } finally {
