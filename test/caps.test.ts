@@ -52,7 +52,11 @@ test('faults --unwind dwarf system-wide with tiny symbol/CFI and process caps: e
     assert.equal(a.dwarf + a.frame_pointer + a.dropped_stack_limit + a.dropped_kernel, a.events, JSON.stringify(a));
     assert.ok(a.fp_ring_full + a.fp_queue_full + a.fp_over_rate + a.fp_process_exited <= a.frame_pointer, JSON.stringify(a));
     const recs = jsonLines(run.r.stdout);
-    assert.equal(recs.reduce((n, x) => n + x.count, 0), a.dwarf + a.frame_pointer, 'report and accounting differ');
+    assert.equal(
+      recs.reduce((n, x) => n + x.count, 0),
+      a.dwarf + a.frame_pointer,
+      'report and accounting differ',
+    );
     // a stack left unnamed (its process exited and was forgotten first) says so, and is counted
     const unnamed = recs.filter((x) => x.ustack.includes(UNNAMED.symbol)).reduce((n, x) => n + x.count, 0);
     assert.equal(unnamed, a.unnamed, 'unnamed stacks and the accounting differ');
@@ -64,7 +68,10 @@ test('faults --unwind dwarf system-wide with tiny symbol/CFI and process caps: e
       const all = mine.reduce((n, x) => n + x.count, 0);
       assert.ok(inTouch <= touched, `pid ${s.pid}: storm_touch ${inTouch} > touched ${touched}`);
       // every touch counted under its own pid, or said dropped
-      assert.ok(all + a.dropped_stack_limit + a.dropped_kernel >= touched, `pid ${s.pid}: ${all} counted < touched ${touched}: ${JSON.stringify(a)} ${JSON.stringify(mine.slice(0, 6).map((x) => [x.count, x.ustack.slice(0, 4)]))}`);
+      assert.ok(
+        all + a.dropped_stack_limit + a.dropped_kernel >= touched,
+        `pid ${s.pid}: ${all} counted < touched ${touched}: ${JSON.stringify(a)} ${JSON.stringify(mine.slice(0, 6).map((x) => [x.count, x.ustack.slice(0, 4)]))}`,
+      );
       // each storm fault is named in its own file (storm_touch called from main), or, when the storm
       // exited and its mappings were forgotten before its stack was named, shown with the marker and
       // counted: never [unknown] or a guessed frame
@@ -72,7 +79,10 @@ test('faults --unwind dwarf system-wide with tiny symbol/CFI and process caps: e
       const named = full.reduce((n, x) => n + x.count, 0);
       const marked = mine.filter((x) => x.ustack[0] === UNNAMED.symbol).reduce((n, x) => n + x.count, 0);
       const shown = JSON.stringify(mine.slice(0, 6).map((x) => [x.count, x.comm, x.ustack.slice(0, 4)]));
-      assert.ok(named + marked + a.dropped_stack_limit + a.dropped_kernel >= touched, `pid ${s.pid}: storm_touch <- main ${named} + unnamed ${marked} < touched ${touched}: ${shown}`);
+      assert.ok(
+        named + marked + a.dropped_stack_limit + a.dropped_kernel >= touched,
+        `pid ${s.pid}: storm_touch <- main ${named} + unnamed ${marked} < touched ${touched}: ${shown}`,
+      );
       const guessed = mine.filter((x) => x.comm.startsWith('storm_copy') && x.ustack.slice(0, 2).includes('[unknown]'));
       assert.deepEqual(guessed, [], `pid ${s.pid}: storm stacks with unknown frames: ${shown}`);
     }
@@ -106,10 +116,17 @@ test('faults --unwind dwarf -p with a one-byte unwind queue: every sample falls 
     assert.ok(a.fp_ring_full + a.fp_queue_full + a.fp_over_rate + a.fp_process_exited <= a.frame_pointer, JSON.stringify(a));
     assert.ok(a.peak_rss_bytes < MEMORY_BOUND_BYTES && run.hwm < MEMORY_BOUND_BYTES, `peak RSS over the bound: ${JSON.stringify(a)}`);
     const recs = jsonLines(run.r.stdout);
-    assert.equal(recs.reduce((n, x) => n + x.count, 0), a.dwarf + a.frame_pointer, 'report and accounting differ');
+    assert.equal(
+      recs.reduce((n, x) => n + x.count, 0),
+      a.dwarf + a.frame_pointer,
+      'report and accounting differ',
+    );
     const touched = Number(/touched=(\d+)/.exec(storm.stdout)![1]);
     const named = recs.filter((x) => x.ustack[0]?.startsWith('storm_touch+') && x.ustack[1]?.startsWith('main+')).reduce((n, x) => n + x.count, 0);
-    assert.ok(named <= touched && named + a.dropped_stack_limit + a.dropped_kernel >= touched, `storm_touch <- main ${named}, touched ${touched}: ${JSON.stringify(a)}`);
+    assert.ok(
+      named <= touched && named + a.dropped_stack_limit + a.dropped_kernel >= touched,
+      `storm_touch <- main ${named}, touched ${touched}: ${JSON.stringify(a)}`,
+    );
   } finally {
     storm.kill();
   }

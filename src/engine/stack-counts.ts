@@ -7,12 +7,15 @@ import type { CountedStack, Frame, UserFrame } from '../core/frames';
 import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
 import { evictions } from '../symbols/cache-caps';
 
-export const STACK_KEY = struct([
-  ['tgid', 'u32'],
-  ['ustack', 's32'],
-  ['kstack', 's32'],
-  ['comm', 'char[16]'],
-] as const, { c: 'ms_stack_key' });
+export const STACK_KEY = struct(
+  [
+    ['tgid', 'u32'],
+    ['ustack', 's32'],
+    ['kstack', 's32'],
+    ['comm', 'char[16]'],
+  ] as const,
+  { c: 'ms_stack_key' },
+);
 
 export interface StackCountReader {
   /** Reads (and with clear, empties) the map; stacks are symbolized as they are read. */

@@ -13,7 +13,8 @@ import { vdsoImage, vdsoSymbols } from './vdso';
 import { evictions, MAX_PROCESSES, moduleCache } from './cache-caps';
 
 /** Frames of the tracing machinery itself, found on top of kernel stacks taken in BPF programs. */
-const TRACER_FRAME = /^(bpf_prog_\w+|bpf_trace_run\d+|__bpf_trace_\w+|__traceiter_\w+|trace_call_bpf|perf_trace_\w+|perf_syscall_(enter|exit)|perf_tp_event|bpf_overflow_handler|__perf_event_overflow|perf_swevent_\w+|___perf_sw_event|__perf_sw_event|bpf_get_stack\w*)$/;
+const TRACER_FRAME =
+  /^(bpf_prog_\w+|bpf_trace_run\d+|__bpf_trace_\w+|__traceiter_\w+|trace_call_bpf|perf_trace_\w+|perf_syscall_(enter|exit)|perf_tp_event|bpf_overflow_handler|__perf_event_overflow|perf_swevent_\w+|___perf_sw_event|__perf_sw_event|bpf_get_stack\w*)$/;
 
 function isTracerFrame(f: Frame): boolean {
   return f.module === 'bpf' || (f.symbol !== null && TRACER_FRAME.test(f.symbol));
@@ -231,7 +232,8 @@ export class Symbolizer {
     const maps = frames.map((f) => {
       if ('buildId' in f) return undefined;
       const m = this.mappingAt(pid, f.ip);
-      if (m) this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
+      if (m)
+        this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
       // in no mapping known, and the process gone: its maps were forgotten (MAX_PROCESSES) and
       // only partly recorded again: not named rather than named in part
       else if (this.mapsGone.has(pid)) lost = true;
@@ -343,7 +345,8 @@ export class Symbolizer {
     let st: fs.Stats;
     try {
       st = fs.statSync(file);
-    } catch { // gone or unreadable (deleted, another mount namespace): the frame stays unresolved
+    } catch {
+      // gone or unreadable (deleted, another mount namespace): the frame stays unresolved
       return null;
     }
     const id = `${st.dev}:${st.ino}:${st.mtimeMs}`;

@@ -92,7 +92,11 @@ export const tool: Tool<FaultsOptions, [number?]> = {
         const fp = (counts ?? stackCounts(obj, 'fault_counts', symbolizer)).read();
         const stacks = [...fp, ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
-        const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0));
+        const accounting = accountEvents(
+          obj,
+          dwarf,
+          fp.reduce((sum, s) => sum + s.count, 0),
+        );
         reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem', pprofType: ['faults', 'count'], symbolizer });
         reportAccounting(accounting, opts);
       },

@@ -36,7 +36,10 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
   name: 'stackcount',
   summary: 'count tracepoint or software events by user and kernel stack (stackcount)',
   configure(cmd) {
-    cmd.argument('<probe...>', 't:CATEGORY:NAME (wildcards allowed), software:EVENT[:PERIOD], hardware:EVENT[:PERIOD], p:LIB:FUNC, r:LIB:FUNC, u:LIB:USDT or c:FUNC');
+    cmd.argument(
+      '<probe...>',
+      't:CATEGORY:NAME (wildcards allowed), software:EVENT[:PERIOD], hardware:EVENT[:PERIOD], p:LIB:FUNC, r:LIB:FUNC, u:LIB:USDT or c:FUNC',
+    );
     // BCC stackcount's letters: -c is a CPU and -d the delimiter here; the command is --command
     addCommonOptions(cmd, ['pid', 'command', 'json', 'svg', 'pprof'], ['command']);
     cmd.option('-U, --user', 'user stacks only');
@@ -54,7 +57,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     cmd.addHelpText(
       'after',
       "\nOptions follow BCC's stackcount: -c is a CPU (memscope's command is --command), -d the delimiter,\n" +
-        '-D the duration, -f folded output; -v stays memscope\'s --verbose. Frames are names unless -s.\n' +
+        "-D the duration, -f folded output; -v stays memscope's --verbose. Frames are names unless -s.\n" +
         'Without -U or -K both stacks are shown, kernel frames above user frames. User stacks are walked\n' +
         'with frame pointers by default (events can come fast) and stop early in code built without them\n' +
         "(Debian's libc): --unwind dwarf unwinds them with DWARF CFI to main; --unwind auto does so up to\n" +

@@ -97,8 +97,7 @@ export function addUnwindOptions(cmd: Command, defaultMode: UnwindMode = 'auto')
     .addOption(
       new Option(
         '--unwind <MODE>',
-        'user stacks: dwarf (CFI, works without frame pointers), fp (frame pointers, in the kernel), ' +
-          'auto (dwarf while the event rate allows, then fp)',
+        'user stacks: dwarf (CFI, works without frame pointers), fp (frame pointers, in the kernel), ' + 'auto (dwarf while the event rate allows, then fp)',
       )
         .choices(['dwarf', 'fp', 'auto'])
         .default(defaultMode),
@@ -214,7 +213,10 @@ export class DwarfStacks {
   private timer: NodeJS.Timeout | null = null;
   unwindMs = 0;
 
-  constructor(private readonly symbolizer: Symbolizer, maxFrames = 127) {
+  constructor(
+    private readonly symbolizer: Symbolizer,
+    maxFrames = 127,
+  ) {
     this.unwinder = new Unwinder(symbolizer, maxFrames);
   }
 
@@ -438,7 +440,10 @@ export class DwarfStacks {
       b.count += count;
       this.counted += count;
     } else if (this.buckets.size < MAX_STACKS && this.framesKept + res.ips.length <= MAX_FRAMES) {
-      const p = this.symbolizer.pin(pid, res.ips.map((ip) => ({ ip: BigInt(ip) })));
+      const p = this.symbolizer.pin(
+        pid,
+        res.ips.map((ip) => ({ ip: BigInt(ip) })),
+      );
       const b: Bucket = { pid, comm, kstack, ustack, count, user: null, stop: res.stop, fallback: null };
       if (p) [b.ips, b.maps] = [Float64Array.from(res.ips), p.maps]; // else UNNAMED
       this.buckets.set(key, b);
@@ -500,7 +505,10 @@ export class DwarfStacks {
 
   /** Frames of an unwound stack, with the marker of where it stopped early. */
   private symbolize(pid: number, ips: number[], stop: string | null): Frame[] {
-    const user = this.symbolizer.user(pid, ips.map((ip) => ({ ip: BigInt(ip) })));
+    const user = this.symbolizer.user(
+      pid,
+      ips.map((ip) => ({ ip: BigInt(ip) })),
+    );
     if (stop) user.push(stopMarker(stop));
     return user;
   }
