@@ -24,8 +24,9 @@ async function main(): Promise<void> {
   const browser = await TestBrowser.launch();
   const rows: (string | number)[][] = [];
   try {
-    const w = await browser.open(`${base}/#/overview`);
-    await w.page.waitForSelector('.charts .uplot');
+    // as the soak test: a busy host's agent holds its event loop for seconds at times (its collections)
+    const w = await browser.open(`${base}/#/overview`, undefined, 180_000);
+    await w.page.waitForSelector('.charts .uplot', { timeout: 180_000 });
     const heap = await PageHeap.of(w.page);
     const t0 = Date.now();
     const row = async () => {

@@ -176,7 +176,9 @@ test("a fault trace started from the agent's page is a window on the agent's own
         .filter((l) => !/"event":"(started|http)"/.test(l))
         .slice(-20)
         .join('\n');
-    assert.ok(count >= PAGES && count <= PAGES + ALLOWANCE, `touch_pages faults: ${count}\n${folded}\nagent: ${agentLog()}`);
+    // the page says when the kernel dropped faults during the window (a full count map on a busy host)
+    const lost = await w.page.getAttribute('section.faults .job-status', 'data-lost');
+    assert.ok(count >= PAGES && count <= PAGES + ALLOWANCE, `touch_pages faults: ${count} (lost host-wide: ${lost ?? 0})\n${folded}\nagent: ${agentLog()}`);
     assert.match(folded, new RegExp(`^fault_touch;(.*;)?main \\[fault_touch\\];touch_pages \\[fault_touch\\] ${count}$`, 'm'));
     const total = folded
       .trim()

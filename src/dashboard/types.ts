@@ -82,6 +82,9 @@ export interface StackValue {
 export interface Profile {
   unit: 'faults' | 'bytes';
   stacks: StackValue[];
+  /** events the kernel could not count while it ran, host-wide (a full count map): the stacks
+   * are short by up to this many, and the page says so rather than showing a wrong count as exact */
+  lost?: number;
   /** ms since the epoch */
   t: number;
 }

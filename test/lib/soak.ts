@@ -50,8 +50,16 @@ export class PageHeap {
 
 /** The number of the agent's last overview sample. */
 export async function lastSeq(base: string): Promise<number> {
-  const all = (await fetch(`${base}/api/dash/overview`).then((r) => r.json())) as { samples: { seq: number }[] };
-  return all.samples[all.samples.length - 1]?.seq ?? 0;
+  // a busy host's agent may cut an answer short (its request timeout while its loop was held): ask again
+  for (let i = 0; ; i++) {
+    try {
+      const all = (await fetch(`${base}/api/dash/overview`).then((r) => r.json())) as { samples: { seq: number }[] };
+      return all.samples[all.samples.length - 1]?.seq ?? 0;
+    } catch (e) {
+      if (i >= 4) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /** How many samples the page holds (main.ts keeps it in body[data-samples]). */

@@ -125,7 +125,9 @@ class ProfileSection {
   setStatus(j: JobState): void {
     this.job = j;
     const what = j.state === 'running' ? `running (${j.reports} report${j.reports === 1 ? '' : 's'})` : j.state;
-    this.status.textContent = `trace ${j.id}: ${what}${j.error ? `: ${j.error}` : ''}`;
+    const lost = j.profile?.lost ? `; ${j.profile.lost.toLocaleString('en-US')} events lost host-wide meanwhile (a full kernel map): counts may be short` : '';
+    this.status.textContent = `trace ${j.id}: ${what}${j.error ? `: ${j.error}` : ''}${lost}`;
+    if (j.profile?.lost) this.status.dataset.lost = String(j.profile.lost);
     this.el.dataset.state = j.state;
     const active = j.state === 'starting' || j.state === 'running';
     this.button.disabled = active;
