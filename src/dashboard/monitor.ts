@@ -133,7 +133,8 @@ export class Monitor {
       this.samples.push(s);
       if (this.samples.length > RING) this.samples.splice(0, this.samples.length - RING);
       this.onSample(s);
-    } else this.seq = slot; // the first reading: the baseline of the rates, not a sample
+    } else this.seq = 0; // the first reading: the baseline of the rates, not a sample; slots are
+    // counted from 0, so a start held past slot 0 leaves a gap before the first sample, marked as any
     this.prev = { t: now, v, rs };
     this.pollOoms();
   }
