@@ -11,6 +11,7 @@ import type { Symbolizer } from '../../symbols/symbolizer';
 import type { Settings } from './options';
 import type { UserStacks } from './stacks';
 import { SAMPLER_MODULE } from './sampler';
+import { pendingFrees } from './pending';
 
 /** struct ml_key, ml_total, ml_alloc (bpf/memleak.bpf.c). */
 const KEY = struct([
@@ -120,19 +121,39 @@ export class Collector {
     // DWARF-sampled allocations have a key each and no running total: sum them from allocs
     const sampled = new Set<bigint>();
     if (older === undefined && !opts.showAllocs && this.s.unwind === 'fp') {
+      const pids = new Set<number>();
       for (const [k, v] of eachEntry(obj.entries('combined'), KEY)) {
         const t = TOTAL.decode(v);
         // stacks whose allocations were all freed stay: they count in alloc_* of a heap profile
         const live = t.count > 0 && t.bytes > 0;
         if (live || t.alloc_count > 0) add(k, live ? t.bytes : 0, live ? t.count : 0, t.alloc_bytes, t.alloc_count);
+        pids.add(k.tgid);
+      }
+      // the sampler's frees still waiting in the process are frees all the same (pending.ts)
+      for (const pid of this.s.sampler ? pids : []) {
+        for (const addr of pendingFrees(pid)) {
+          const v = obj.lookup('allocs', ADDR.encode({ addr }));
+          const a = v ? ALLOC.decode(v) : undefined;
+          const r = a && a.tgid === pid ? rows.get(`${a.tgid}/${a.ustack}/${a.kstack}/${a.caller}`) : undefined;
+          if (!a || !r) continue;
+          r.bytes = Math.max(0, r.bytes - a.bytes);
+          r.count = Math.max(0, r.count - a.count);
+        }
       }
     } else {
+      const waiting = new Map<number, Set<bigint>>();
+      const freed = (pid: number, addr: bigint) => {
+        if (!this.s.sampler) return false;
+        let w = waiting.get(pid);
+        if (!w) waiting.set(pid, (w = new Set(pendingFrees(pid))));
+        return w.has(addr);
+      };
       const now = process.hrtime.bigint();
       const minAge = BigInt(older ?? 0) * 1_000_000n;
       for (const [k, v] of eachEntry(obj.entries('allocs'), ADDR)) {
         const a = ALLOC.decode(v);
         const age = now > a.ts ? now - a.ts : 0n;
-        if (age < minAge) continue;
+        if (age < minAge || freed(a.tgid, k.addr)) continue;
         if (a.ustack === USTACK_DWARF) sampled.add(a.caller);
         const r = add(a, a.bytes, a.count);
         if (opts.showAllocs) (r.allocs ??= []).push({ addr: k.addr, size: a.size, ageMs: Number(age / 1_000_000n) });
