@@ -100,6 +100,33 @@ test('memleak -p --sample-bytes: SIGKILL of memscope leaves the program running 
   }
 });
 
+test('memleak -p --sample-bytes: a process gone quiet after freeing sampled blocks reports none of them', async () => {
+  // the sampler holds up to 15 frees of sampled blocks until its next sample; memscope reads them
+  // from the process (src/tools/memleak/pending.ts), else churn_block's 10 freed blocks stay reported
+  const Q = 'memleak_quiet';
+  const at = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${Q}\\]$`);
+  const w = start(workload(Q));
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
+    w.send('go');
+    await w.waitFor('quiet');
+    await sleep(200);
+    const r = await ms.interrupt(120_000);
+    assert.equal(r.code, 0, r.stderr);
+    const bytesAt = (fn: string) =>
+      jsonLines(r.stdout)
+        .filter((x) => at(fn).test(x.ustack[0] ?? ''))
+        .reduce((s, x) => s + x.bytes, 0);
+    const kept = 20 * 40000;
+    const keep = bytesAt('keep_block');
+    assert.ok(Math.abs(keep - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `keep_block ${keep} for ${kept}\n${r.stdout}`);
+    assert.equal(bytesAt('churn_block'), 0, r.stdout);
+  } finally {
+    w.kill();
+  }
+});
+
 test('memleak -p --sample-bytes on a process that preloads the sampler (-c): its hooks, at its rate', async () => {
   const w = start('/usr/bin/env', [`LD_PRELOAD=${SHIM}`, `MEMSCOPE_SAMPLE_BYTES=${N}`, workload(W)]);
   try {
