@@ -14,30 +14,39 @@ import { SAMPLER_MODULE } from './sampler';
 import { pendingFrees } from './pending';
 
 /** struct ml_key, ml_total, ml_alloc (bpf/memleak.bpf.c). */
-const KEY = struct([
-  ['tgid', 'u32'],
-  ['ustack', 's32'],
-  ['kstack', 's32'],
-  ['pad', 'u32'],
-  ['caller', 'addr'],
-] as const, { c: 'ml_key', bpf: 'memleak' });
-const TOTAL = struct([
-  ['bytes', 'u64'],
-  ['count', 'u64'],
-  ['alloc_bytes', 'u64'],
-  ['alloc_count', 'u64'],
-] as const, { c: 'ml_total', bpf: 'memleak' });
-const ALLOC = struct([
-  ['size', 'u64'],
-  ['bytes', 'u64'],
-  ['count', 'u64'],
-  ['ts', 'addr'],
-  ['tgid', 'u32'],
-  ['ustack', 's32'],
-  ['kstack', 's32'],
-  ['pad', 'u32'],
-  ['caller', 'addr'],
-] as const, { c: 'ml_alloc', bpf: 'memleak' });
+const KEY = struct(
+  [
+    ['tgid', 'u32'],
+    ['ustack', 's32'],
+    ['kstack', 's32'],
+    ['pad', 'u32'],
+    ['caller', 'addr'],
+  ] as const,
+  { c: 'ml_key', bpf: 'memleak' },
+);
+const TOTAL = struct(
+  [
+    ['bytes', 'u64'],
+    ['count', 'u64'],
+    ['alloc_bytes', 'u64'],
+    ['alloc_count', 'u64'],
+  ] as const,
+  { c: 'ml_total', bpf: 'memleak' },
+);
+const ALLOC = struct(
+  [
+    ['size', 'u64'],
+    ['bytes', 'u64'],
+    ['count', 'u64'],
+    ['ts', 'addr'],
+    ['tgid', 'u32'],
+    ['ustack', 's32'],
+    ['kstack', 's32'],
+    ['pad', 'u32'],
+    ['caller', 'addr'],
+  ] as const,
+  { c: 'ml_alloc', bpf: 'memleak' },
+);
 const ADDR = struct([['addr', 'addr']] as const);
 
 /** One stack's outstanding allocations in a report. */

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: Apache-2.0
+// bench:memleak-real — memleak -p --sample-bytes on real programs (issue 17): the outstanding bytes
+// at a leak site as the in-process sampler, attached to the running program, estimates them,
+// against valgrind memcheck and heaptrack (and memscope's exact uprobe mode), and the CPU time each
+// adds to the program's work, all in one run, rounds interleaved. Programs:
+//   python3 (Debian's, PYTHONMALLOC=malloc): bench/memleak_real.py, keep_blocks() keeps 2000
+//     bytearray(4096) amid churn that makes and frees bytearrays of the same size at the same C
+//     site (PyByteArray_Resize), dicts and strings; its loop's CPU time measured inside it;
+//   redis-server with glibc's malloc (built from Debian's source, bench/lib/redis-libc.ts): after
+//     the attach, redis-cli --pipe SETs KEYS keys of 1000-byte values (kept) amid SET+DEL of other
+//     keys; the site is the values' sds (_sdsnewlen under createRawStringObject); the server's CPU
+//     time over the load read from /proc.
+// Reference tools see the program from its start; memscope attaches before the measured work, so
+// all of them see the same leak.
+//
+//   node dist/bench/memleak-real.js  (npm run bench:memleak-real; BENCH_RUNS=N rounds, default 5;
+//   BENCH_SAMPLE_BYTES, default 64k; BENCH_ONLY=python|redis)
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { aptInstall, launch, Launched, summarize, which } from './lib';
+import { redisLibc } from './lib/redis-libc';
+import { formatTable } from '../src/render/table';
+import { ROOT } from '../test/lib/workloads';
+
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
+const SAMPLE_BYTES = process.env.BENCH_SAMPLE_BYTES ?? '64k';
+const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
+const PYTHON = '/usr/bin/python3';
+const PY_ARGS = [path.join(ROOT, 'bench', 'memleak_real.py'), '4096', '2000', '20', '10'];
+const KEYS = Number(process.env.BENCH_REDIS_KEYS ?? 20000);
+const VALUE = 1000;
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-memleak-real-'));
+
+type Mode = 'alone' | 'sampler' | 'uprobes' | 'valgrind' | 'heaptrack';
+const MODES: Mode[] = ['alone', 'sampler', 'uprobes', 'valgrind', 'heaptrack'];
+const LABEL: Record<Mode, string> = {
+  alone: 'untraced',
+  sampler: `memscope memleak -p --sample-bytes ${SAMPLE_BYTES}`,
+  uprobes: 'memscope memleak -p (uprobes, exact)',
+  valgrind: 'valgrind memcheck --leak-check=full',
+  heaptrack: 'heaptrack (preloaded from the start)',
+};
+interface Result {
+  cpuMs: number;
+  /** outstanding bytes at the leak site, by this tool */
+  site?: number;
+  pauseMs?: number;
+}
+/** A leak site: the function names of a stack, innermost first (allocator frames included or not). */
+type Site = (fns: string[]) => boolean;
+const pySite: Site = (f) => f.slice(0, 2).includes('PyByteArray_Resize');
+const redisSite: Site = (f) => {
+  // createRawStringObject is inlined into createStringObject: a frame-pointer walk sees the latter
+  const i = f.slice(0, 8).findIndex((x) => /^create(Raw)?StringObject$/.test(x));
+  return i > 0 && f.slice(0, i).some((x) => /sdsnewlen$/.test(x));
+};
+
+class Proc {
+  out = '';
+  readonly exited: Promise<void>;
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.out += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.out += d));
+    this.exited = new Promise((r) => child.on('close', () => r()));
+  }
+  async waitFor(re: RegExp, timeoutMs = 600_000): Promise<RegExpExecArray> {
+    const t0 = Date.now();
+    for (;;) {
+      const m = re.exec(this.out);
+      if (m) return m;
+      if (this.child.exitCode !== null) throw new Error(`exited before ${re}: ${this.out.slice(-300)}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${re}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** How a mode starts the program: [cmd, args] around the program's own command line. */
+function wrap(mode: Mode, tag: string, cmd: string, args: string[]): [string, string[]] {
+  if (mode === 'valgrind')
+    return ['valgrind', ['--tool=memcheck', '--leak-check=full', '--show-leak-kinds=all', '--num-callers=10', `--log-file=${TMP}/${tag}.vg`, cmd, ...args]];
+  if (mode === 'heaptrack') return ['heaptrack', ['-o', `${TMP}/${tag}.ht`, cmd, ...args]];
+  return [cmd, args];
+}
+
+/** memscope attached to pid (sampler or uprobes), ready. */
+function memscope(mode: Mode, pid: number): Promise<Launched> | undefined {
+  if (mode !== 'sampler' && mode !== 'uprobes') return undefined;
+  const extra = mode === 'sampler' ? ['--sample-bytes', SAMPLE_BYTES] : [];
+  return launch({ cmd: MEMSCOPE, args: ['memleak', '--json', '-o', '0', '-T', '1000', '-p', String(pid), ...extra, '3600'], ready: /Hit Ctrl-C/ });
+}
+
+async function memscopeSite(tool: Launched, site: Site): Promise<{ site: number; pauseMs?: number }> {
+  const r = await tool.stop('SIGINT');
+  const recs = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { report: number; bytes: number; ustack: string[] });
+  const last = Math.max(0, ...recs.map((x) => x.report));
+  const fns = (x: { ustack: string[] }) => x.ustack.map((f) => f.replace(/\+0x[0-9a-f]+ .*$| \[.*$/, ''));
+  const bytes = recs.filter((x) => x.report === last && site(fns(x))).reduce((s, x) => s + x.bytes, 0);
+  const pause = /thread \d+ stopped ([\d.]+) ms/.exec(r.stderr);
+  return { site: bytes, pauseMs: pause ? Number(pause[1]) : undefined };
+}
+
+/** Bytes outstanding at exit at the site, from valgrind's loss records (reachable ones included). */
+function valgrindSite(log: string, site: Site): number {
+  let total = 0;
+  for (const rec of fs.readFileSync(log, 'utf8').split(/\n==\d+== \n/)) {
+    const m = /([\d,]+) bytes in [\d,]+ blocks are [^\n]* in loss record/.exec(rec);
+    if (!m) continue;
+    const fns = [...rec.matchAll(/(?:at|by) 0x[0-9A-F]+: (\S+)/g)].map((x) => x[1]).filter((f) => !/^(malloc|calloc|realloc)$/.test(f));
+    if (site(fns)) total += Number(m[1].replace(/,/g, ''));
+  }
+  return total;
+}
+
+/** Bytes heaptrack found never freed at the site (its flame-graph output of leaked bytes, exact). */
+function heaptrackSite(file: string, site: Site): number {
+  const folded = `${file}.folded`;
+  spawnSync('heaptrack_print', ['-f', file, '-p', '0', '-a', '0', '-T', '0', '--flamegraph-cost-type', 'leaked', '-F', folded], { stdio: 'ignore' });
+  let total = 0;
+  for (const line of fs.readFileSync(folded, 'utf8').split('\n')) {
+    const m = /^(.*) (\d+)$/.exec(line);
+    if (!m) continue;
+    const fns = m[1]
+      .split(';')
+      .filter(Boolean)
+      .reverse()
+      .map((f) => f.replace(/ \(.*\)$/, ''));
+    if (site(fns)) total += Number(m[2]);
+  }
+  return total;
+}
+
+async function python(mode: Mode, round: number): Promise<Result> {
+  const tag = `py-${mode}-${round}`;
+  const [cmd, args] = wrap(mode, tag, PYTHON, PY_ARGS);
+  const w = new Proc(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONMALLOC: 'malloc' } }));
+  let tool: Launched | undefined;
+  try {
+    await w.waitFor(/^ready$/m);
+    tool = await memscope(mode, w.child.pid!);
+    w.child.stdin!.write('go\n');
+    const m = await w.waitFor(/loop_ms [\d.]+ cpu_ms ([\d.]+)/);
+    const res: Result = { cpuMs: Number(m[1]) };
+    if (tool) Object.assign(res, await memscopeSite(tool, pySite));
+    tool = undefined;
+    w.child.stdin!.end(); // it leaves with os._exit: the kept blocks stay outstanding at exit
+    await w.exited;
+    if (mode === 'valgrind') res.site = valgrindSite(`${TMP}/${tag}.vg`, pySite);
+    if (mode === 'heaptrack') res.site = heaptrackSite(`${TMP}/${tag}.ht.zst`, pySite);
+    return res;
+  } finally {
+    if (tool) await tool.stop('SIGKILL');
+    w.child.kill('SIGKILL');
+  }
+}
+
+/** The redis-cli --pipe input: per round of 1000 keys, 1000 kept SETs then 3000 SET+DEL of others. */
+function redisLoad(): string {
+  const file = path.join(TMP, 'redis-load.resp');
+  const val = 'v'.repeat(VALUE);
+  const cmd = (...a: string[]) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join('')}`;
+  const parts: string[] = [];
+  for (let r = 0; r < KEYS / 1000; r++) {
+    for (let i = 0; i < 1000; i++) parts.push(cmd('SET', `key:${r * 1000 + i}`, val));
+    for (let i = 0; i < 3000; i++) parts.push(cmd('SET', `tmp:${i}`, val), cmd('DEL', `tmp:${i}`));
+  }
+  fs.writeFileSync(file, parts.join(''));
+  return file;
+}
+
+function procCpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, clock ticks of 10 ms
+}
+
+function cli(port: number, args: string[], input?: string): string {
+  const r = spawnSync('redis-cli', ['-p', String(port), ...args], {
+    encoding: 'utf8',
+    input: input !== undefined ? fs.readFileSync(input) : undefined,
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+async function redis(bin: string, load: string, mode: Mode, round: number): Promise<Result> {
+  const tag = `redis-${mode}-${round}`;
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const [cmd, args] = wrap(mode, tag, bin, ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1']);
+  const w = new Proc(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: TMP }));
+  let tool: Launched | undefined;
+  try {
+    await w.waitFor(/Ready to accept connections/);
+    const pid = Number(/process_id:(\d+)/.exec(cli(port, ['info', 'server']))![1]);
+    tool = await memscope(mode, pid);
+    const c0 = procCpuMs(pid);
+    cli(port, ['--pipe'], load);
+    const res: Result = { cpuMs: procCpuMs(pid) - c0 };
+    if (tool) Object.assign(res, await memscopeSite(tool, redisSite));
+    tool = undefined;
+    cli(port, ['shutdown', 'nosave']);
+    await w.exited;
+    if (mode === 'valgrind') res.site = valgrindSite(`${TMP}/${tag}.vg`, redisSite);
+    if (mode === 'heaptrack') res.site = heaptrackSite(`${TMP}/${tag}.ht.zst`, redisSite);
+    return res;
+  } finally {
+    if (tool) await tool.stop('SIGKILL');
+    w.child.kill('SIGKILL');
+  }
+}
+
+function report(name: string, truth: string, results: Map<Mode, Result[]>, missing: Map<Mode, string>): string[] {
+  const med = (m: Mode, f: (r: Result) => number | undefined) => {
+    const xs = (results.get(m) ?? []).map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
+    return xs.length ? summarize(xs).median : NaN;
+  };
+  const base = med('alone', (r) => r.cpuMs);
+  const vg = med('valgrind', (r) => r.site);
+  const exact = med('uprobes', (r) => r.site);
+  const pct = (x: number, ref: number) => (Number.isFinite(x) && ref > 0 ? `${x >= ref ? '+' : ''}${((100 * (x - ref)) / ref).toFixed(1)}%` : '-');
+  const rows = MODES.map((m) => {
+    const rs = results.get(m) ?? [];
+    if (missing.has(m) || !rs.length) return [LABEL[m], '0', '-', '-', '-', '-', '-', missing.get(m) ?? 'no runs'];
+    const cpu = med(m, (r) => r.cpuMs);
+    const site = med(m, (r) => r.site);
+    const each = rs.map((r) => (r.site !== undefined ? pct(r.site, vg) : '')).filter(Boolean);
+    return [
+      LABEL[m],
+      String(rs.length),
+      cpu.toFixed(0),
+      `${(cpu / base).toFixed(2)}x`,
+      Number.isFinite(site) ? String(Math.round(site)) : '-',
+      pct(site, vg),
+      pct(site, exact),
+      m === 'sampler' ? each.join(' ') : '',
+    ];
+  });
+  const pauses = (results.get('sampler') ?? []).map((r) => r.pauseMs).filter((x): x is number => x !== undefined);
+  return [
+    `${name}: ${truth}; CPU time of the measured work (medians of ${RUNS} interleaved rounds) and outstanding bytes at the site`,
+    ...formatTable(['', 'n', 'cpu ms', 'x untraced', 'site bytes (median)', 'vs valgrind', 'vs uprobes', 'each sampler run vs valgrind'], rows, [
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]).map((l) => `  ${l.trimEnd()}`),
+    pauses.length ? `  sampler attach pause: median ${summarize(pauses).median.toFixed(1)} ms (${pauses.length} attaches)` : '',
+    '',
+  ];
+}
+
+async function main(): Promise<void> {
+  spawnSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
+  const missing = new Map<Mode, string>();
+  for (const [m, pkg, c] of [
+    ['valgrind', 'valgrind', 'valgrind'],
+    ['heaptrack', 'heaptrack', 'heaptrack_print'],
+  ] as const) {
+    const err = which(c) ? null : aptInstall([pkg]);
+    if (err) missing.set(m, err);
+  }
+  const only = process.env.BENCH_ONLY;
+  const out: string[] = [
+    `bench:memleak-real, ${new Date().toISOString()}, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+    '',
+  ];
+  if (!only || only === 'python') {
+    const res = new Map<Mode, Result[]>();
+    for (let round = 1; round <= RUNS; round++)
+      for (const m of MODES) {
+        if (missing.has(m)) continue;
+        process.stderr.write(`bench: python round ${round}/${RUNS}: ${LABEL[m]}\n`);
+        (res.get(m) ?? res.set(m, []).get(m)!).push(await python(m, round));
+      }
+    out.push(
+      ...report(
+        'python3 (PYTHONMALLOC=malloc)',
+        'keep_blocks() keeps 2000 x bytearray(4096) = 2000 x malloc(4097) = 8,194,000 B at PyByteArray_Resize',
+        res,
+        missing,
+      ),
+    );
+  }
+  if (!only || only === 'redis') {
+    const r = redisLibc();
+    const cliErr = which('redis-cli') ? null : aptInstall(['redis-tools']);
+    if ('error' in r || cliErr) out.push(`redis: not run: ${'error' in r ? `cannot build redis-server with MALLOC=libc: ${r.error}` : cliErr}`, '');
+    else {
+      const load = redisLoad();
+      const res = new Map<Mode, Result[]>();
+      for (let round = 1; round <= RUNS; round++)
+        for (const m of MODES) {
+          if (missing.has(m)) continue;
+          process.stderr.write(`bench: redis round ${round}/${RUNS}: ${LABEL[m]}\n`);
+          (res.get(m) ?? res.set(m, []).get(m)!).push(await redis(r.bin, load, m, round));
+        }
+      out.push(
+        ...report(
+          `redis-server (MALLOC=libc)`,
+          `${KEYS} SETs of ${VALUE}-byte values kept amid ${(3 * KEYS).toLocaleString('en')} SET+DEL of others; site: the values' sds`,
+          res,
+          missing,
+        ),
+      );
+    }
+  }
+  out.push(
+    `load average at the end ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main()
+  .catch((e) => {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => fs.rmSync(TMP, { recursive: true, force: true }));
