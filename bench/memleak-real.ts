@@ -14,6 +14,7 @@
 // all of them see the same leak.
 //
 //   node dist/bench/memleak-real.js  (npm run bench:memleak-real; BENCH_RUNS=N rounds, default 5;
+//   BENCH_REDIS_RUNS, default min(BENCH_RUNS, 3);
 //   BENCH_SAMPLE_BYTES, default 64k; BENCH_ONLY=python|redis)
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,6 +26,8 @@ import { formatTable } from '../src/render/table';
 import { ROOT } from '../test/lib/workloads';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
+/** redis rounds take longer (valgrind and uprobes on 140,000 commands): fewer by default */
+const REDIS_RUNS = Math.max(1, Number(process.env.BENCH_REDIS_RUNS ?? Math.min(RUNS, 3)));
 const SAMPLE_BYTES = process.env.BENCH_SAMPLE_BYTES ?? '64k';
 const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
 const PYTHON = '/usr/bin/python3';
@@ -214,7 +217,7 @@ async function redis(bin: string, load: string, mode: Mode, round: number): Prom
   }
 }
 
-function report(name: string, truth: string, results: Map<Mode, Result[]>, missing: Map<Mode, string>): string[] {
+function report(name: string, truth: string, results: Map<Mode, Result[]>, missing: Map<Mode, string>, runs: number): string[] {
   const med = (m: Mode, f: (r: Result) => number | undefined) => {
     const xs = (results.get(m) ?? []).map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
     return xs.length ? summarize(xs).median : NaN;
@@ -242,7 +245,7 @@ function report(name: string, truth: string, results: Map<Mode, Result[]>, missi
   });
   const pauses = (results.get('sampler') ?? []).map((r) => r.pauseMs).filter((x): x is number => x !== undefined);
   return [
-    `${name}: ${truth}; CPU time of the measured work (medians of ${RUNS} interleaved rounds) and outstanding bytes at the site`,
+    `${name}: ${truth}; CPU time of the measured work (medians of ${runs} interleaved rounds) and outstanding bytes at the site`,
     ...formatTable(['', 'n', 'cpu ms', 'x untraced', 'site bytes (median)', 'vs valgrind', 'vs uprobes', 'each sampler run vs valgrind'], rows, [
       false,
       true,
@@ -269,13 +272,14 @@ async function main(): Promise<void> {
     if (err) missing.set(m, err);
   }
   const only = process.env.BENCH_ONLY;
-  const out: string[] = [
-    `bench:memleak-real, ${new Date().toISOString()}, load average ${os
+  // each program's table is printed as soon as it is done: a long run interrupted keeps what it measured
+  const print = (lines: string[]) => process.stdout.write(lines.join('\n') + '\n');
+  const load = () =>
+    os
       .loadavg()
       .map((x) => x.toFixed(1))
-      .join(' ')}`,
-    '',
-  ];
+      .join(' ');
+  print([`bench:memleak-real, ${new Date().toISOString()}, load average ${load()}`, '']);
   if (!only || only === 'python') {
     const res = new Map<Mode, Result[]>();
     for (let round = 1; round <= RUNS; round++)
@@ -284,45 +288,46 @@ async function main(): Promise<void> {
         process.stderr.write(`bench: python round ${round}/${RUNS}: ${LABEL[m]}\n`);
         (res.get(m) ?? res.set(m, []).get(m)!).push(await python(m, round));
       }
-    out.push(
-      ...report(
+    print(
+      report(
         'python3 (PYTHONMALLOC=malloc)',
         'keep_blocks() keeps 2000 x bytearray(4096) = 2000 x malloc(4097) = 8,194,000 B at PyByteArray_Resize',
         res,
         missing,
+        RUNS,
       ),
     );
   }
   if (!only || only === 'redis') {
     const r = redisLibc();
     const cliErr = which('redis-cli') ? null : aptInstall(['redis-tools']);
-    if ('error' in r || cliErr) out.push(`redis: not run: ${'error' in r ? `cannot build redis-server with MALLOC=libc: ${r.error}` : cliErr}`, '');
+    if ('error' in r || cliErr) print([`redis: not run: ${'error' in r ? `cannot build redis-server with MALLOC=libc: ${r.error}` : cliErr}`, '']);
     else {
-      const load = redisLoad();
+      const input = redisLoad();
       const res = new Map<Mode, Result[]>();
-      for (let round = 1; round <= RUNS; round++)
+      for (let round = 1; round <= REDIS_RUNS; round++)
         for (const m of MODES) {
           if (missing.has(m)) continue;
-          process.stderr.write(`bench: redis round ${round}/${RUNS}: ${LABEL[m]}\n`);
-          (res.get(m) ?? res.set(m, []).get(m)!).push(await redis(r.bin, load, m, round));
+          process.stderr.write(`bench: redis round ${round}/${REDIS_RUNS}: ${LABEL[m]}\n`);
+          (res.get(m) ?? res.set(m, []).get(m)!).push(await redis(r.bin, input, m, round));
         }
-      out.push(
-        ...report(
+      print(
+        report(
           `redis-server (MALLOC=libc)`,
           `${KEYS} SETs of ${VALUE}-byte values kept amid ${(3 * KEYS).toLocaleString('en')} SET+DEL of others; site: the values' sds`,
           res,
           missing,
+          REDIS_RUNS,
         ),
       );
     }
   }
-  out.push(
+  print([
     `load average at the end ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')}`,
-  );
-  process.stdout.write(out.join('\n') + '\n');
+  ]);
 }
 
 main()

@@ -66,6 +66,11 @@ static size_t mean_interval = 512 * 1024;
  * share a slot share a countdown). Counting each site's bytes on its own makes the estimate of a
  * site's bytes systematic rather than random: a site that allocated B bytes has B / N sample
  * points give or take the jitter of the intervals, whatever the other sites did in between.
+ * That makes a site's outstanding bytes systematic only if its blocks are all kept: a site whose
+ * blocks are kept and freed (a program's own malloc wrapper, redis's zmalloc, is one site for all
+ * its allocations) keeps the sample points that fell in its kept blocks, up to N sqrt(k) off when
+ * kept and freed blocks interleave finely (README, memleak). The frees of sampled blocks still
+ * waiting in pending_frees are read by memscope at each report (src/tools/memleak/pending.ts).
  * Updated with plain loads and stores: a lost update between threads only moves a sample point. */
 #define SITES 4096
 static int64_t site_countdown[SITES];
@@ -163,6 +168,7 @@ static inline void unlock(void)
  * so a sampled block that is freed costs no trap of its own: memscope handles the frees first,
  * then the allocation (which may reuse a freed address). A full list is sent on its own. */
 #define PENDING_FREES 16
+/* memscope reads these two by name from .symtab (src/tools/memleak/pending.ts): keep names and types */
 static void *pending_frees[PENDING_FREES];
 static unsigned long npending;
 

@@ -32,6 +32,14 @@ function layout(file: string): { n: number; list: number } | null {
  * while the process runs: a list being sent as it is read may be read part old, part new (a
  * report is a moment's estimate; the next report has it right). */
 export function pendingFrees(pid: number): bigint[] {
+  try {
+    return readPending(pid);
+  } catch {
+    return []; // a sampler memscope cannot read (gone, replaced): the report as the maps have it
+  }
+}
+
+function readPending(pid: number): bigint[] {
   const maps = readMaps(pid);
   const m = maps?.find((x) => x.offset === 0n && path.basename(x.path) === SAMPLER_MODULE);
   if (!maps || !m) return [];
