@@ -41,7 +41,7 @@ test('hfaults counts huge-page faults the kernel takes in read(), and ffaults a 
     hw.send('end');
     const r = await hf.exited;
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(jsonLines(r.stdout), [{ pid: hw.pid, comm: 'kfault', count: 5 }], r.stderr);
+    assert.deepEqual(jsonLines(r.stdout), [{ pid: hw.pid, comm: 'kfault', count: 5, container: null }], r.stderr);
     assert.doesNotMatch(r.stderr, /could not be checked/);
   } finally {
     hw.kill();
