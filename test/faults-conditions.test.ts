@@ -107,7 +107,9 @@ test('a fork storm (exec of each child: its own layout and stacks): every fault 
   const mine = jsonLines(r.stdout).filter((x) => x.comm === 'fork_storm');
   // 5 mmap pages and 3 brk pages in each child, touched in storm_touch
   const touched = mine.filter((x) => x.ustack[0]?.startsWith('storm_touch+')).reduce((s, x) => s + x.count, 0);
-  assert.equal(touched, P * 8, r.stderr);
+  // on a short count, the storm's other stacks say where the faults went (unnamed, [unknown], ...)
+  const others = mine.filter((x) => !x.ustack[0]?.startsWith('storm_touch+')).map((x) => `${x.count} ${x.pid} ${x.ustack.slice(0, 3).join(' <- ')}`);
+  assert.equal(touched, P * 8, `${r.stderr}\nthe storm's other stacks:\n${others.join('\n')}`);
   assert.deepEqual(mine.filter((x) => x.ustack[0]?.startsWith('[missed')), []);
 });
 
