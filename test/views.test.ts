@@ -80,8 +80,9 @@ test('ps: the RSS, VSZ and swap of the test child equal its /proc/PID/status', a
     assert.equal(top.length, 3);
     assert.ok(top[0].rssKb >= top[1].rssKb && top[1].rssKb >= top[2].rssKb);
     const text = memscope(['ps', '-s', 'vsz']).stdout.split('\n');
-    assert.match(text[0], /^\s*PID USER\s+%MEM\s+VSZ\s+RSS\s+PSS\s+SWAP COMMAND$/);
-    assert.ok(text.some((l) => new RegExp(`^\\s*${c.pid} root .*triage_hog 8 0$`).test(l)));
+    assert.match(text[0], /^\s*PID USER\s+%MEM\s+VSZ\s+RSS\s+PSS\s+SWAP CONTAINER COMMAND$/);
+    // a host process: '-' in the CONTAINER column
+    assert.ok(text.some((l) => new RegExp(`^\\s*${c.pid} root .* - +\\S*triage_hog 8 0$`).test(l)));
   } finally {
     c.kill();
   }
