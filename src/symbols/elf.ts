@@ -69,6 +69,10 @@ export class ElfFile {
   buildId: string | null = null;
   debuglink: string | null = null;
   private symtab: SymbolTable | null = null;
+  /** For a file reached through /proc/PID/root (another mount namespace), an fd held from the
+   * first eviction of its symbol table on: the path dies with the process, and its frames (an OOM
+   * victim's) are named after that, so the table must be readable again without the path. */
+  private heldFd: number | null = null;
   /** What the loaded symbol table holds, about (typed arrays, the string table, names decoded
    * from it), for the module cache's byte budget (symbols/cache-caps.ts). */
   symbolBytes = 0;
@@ -187,7 +191,7 @@ export class ElfFile {
     let strs: Buffer;
     let fd: number;
     try {
-      fd = fs.openSync(this.path, 'r');
+      fd = this.heldFd ?? fs.openSync(this.path, 'r');
     } catch {
       // gone since its headers were read (a file reached through /proc/PID/root of a process that
       // exited): no names now, and nothing cached so a later look may still find them
@@ -198,7 +202,7 @@ export class ElfFile {
       const strsec = this.sections[sec.link];
       strs = pread(fd, strsec.offset, strsec.size);
     } finally {
-      fs.closeSync(fd);
+      if (fd !== this.heldFd) fs.closeSync(fd);
     }
     const ent = sec.entsize >= 24 && sec.entsize % 4 === 0 ? sec.entsize : 24;
     const max = Math.floor(data.length / ent);
@@ -261,8 +265,17 @@ export class ElfFile {
     return this.symtab !== null;
   }
 
-  /** Lets the symbol table go (the module cache evicted it); symbols() reads it again. */
+  /** Lets the symbol table go (the module cache evicted it); symbols() reads it again. A file of
+   * another mount namespace is kept open for that (heldFd); one that cannot be opened any more
+   * keeps its table, the only copy of its names. */
   dropSymbols(): void {
+    if (this.heldFd === null && /^\/proc\/\d+\/root\//.test(this.path)) {
+      try {
+        this.heldFd = fs.openSync(this.path, 'r');
+      } catch {
+        return;
+      }
+    }
     this.symtab = null;
     this.symbolBytes = 0;
   }
