@@ -141,20 +141,29 @@ export class CgroupIndex {
   /** Records the ids of every cgroup below the root; forgets cgroups that are gone. */
   scan(): void {
     const found = new Map<bigint, string>();
-    const walk = (dir: string, rel: string) => {
-      if (found.size >= this.maxEntries) return;
+    walkCgroupDirs(this.root, (dir, rel) => {
+      if (found.size >= this.maxEntries) return false;
       const id = cgroupIdOfDir(dir);
-      if (id !== null) found.set(id, rel || '/');
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name), `${rel}/${e.name}`);
-    };
-    walk(this.root, '');
+      if (id !== null) found.set(id, rel);
+      return true;
+    });
     for (const id of this.byId.keys()) if (!found.has(id) && this.removed.length < this.maxEntries) this.removed.push(id);
     this.byId = found;
   }
+}
+
+/** Visits every cgroup directory below root, depth first, with its path below root ("/" for the
+ * root itself, "/a/b" below it); a directory is not entered when visit returns false. */
+export function walkCgroupDirs(root: string, visit: (dir: string, rel: string) => boolean): void {
+  const walk = (dir: string, rel: string) => {
+    if (!visit(dir, rel || '/')) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name), `${rel}/${e.name}`);
+  };
+  walk(root, '');
 }

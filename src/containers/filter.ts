@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../core/errors';
 import { escapeText } from '../core/escape';
-import { cgroupIdOfDir, memoryHierarchyRoot, parseProcCgroup, systemHierarchies, Hierarchies } from './cgroups';
+import { cgroupIdOfDir, memoryHierarchyRoot, parseProcCgroup, systemHierarchies, walkCgroupDirs, Hierarchies } from './cgroups';
 import { identifyCgroup } from './ids';
 import { DEFAULT_DIRS, RuntimeDirs } from './names';
 import { Container, ContainerResolver } from './index';
@@ -79,18 +79,11 @@ export function resolveCgroupPath(arg: string, h: Hierarchies = systemHierarchie
 /** Every cgroup below a root, as paths below it ("/a/b"); bounded. */
 function walkCgroups(root: string, max = 100_000): string[] {
   const out: string[] = [];
-  const walk = (dir: string, rel: string) => {
-    if (out.length >= max) return;
-    out.push(rel || '/');
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name), `${rel}/${e.name}`);
-  };
-  walk(root, '');
+  walkCgroupDirs(root, (_dir, rel) => {
+    if (out.length >= max) return false;
+    out.push(rel);
+    return true;
+  });
   return out;
 }
 
