@@ -207,10 +207,15 @@ struct ms_proc_note {
 	char comps[MS_PATH_DEPTH][MS_NAME_LEN];
 };
 
+/* tgid -> the mm it was noted with: an exec gives the process a new mm (a new program: its
+ * mappings and executable change), so it is noted again. Noted once per tgid, a process that
+ * faulted before its exec (runc init before a container's program, a shell before its `exec`)
+ * kept the old program's mappings, and its new program's files were looked for only when its
+ * stacks were named, after it died. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, __u64);
 	__uint(max_entries, 8192);
 } ms_seen SEC(".maps");
 
@@ -264,17 +269,19 @@ static long ms_path_step(__u32 i, void *arg)
 
 static __always_inline void ms_note_process(__u32 tgid)
 {
-	__u8 one = 1;
 	__u32 zero = 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
 	/* the common case first: an LRU update takes a free node before it checks the key */
-	if (bpf_map_lookup_elem(&ms_seen, &tgid))
+	__u64 *seen = bpf_map_lookup_elem(&ms_seen, &tgid);
+	if (seen && *seen == mm)
 		return;
-	if (bpf_map_update_elem(&ms_seen, &tgid, &one, BPF_NOEXIST))
+	/* two CPUs may both note a new program: the symbolizer reads its maps twice, harmlessly */
+	if (bpf_map_update_elem(&ms_seen, &tgid, &mm, BPF_ANY))
 		return;
 	struct ms_proc_note *note = bpf_map_lookup_elem(&ms_note_scratch, &zero);
 	if (!note)
 		return;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct ms_path_walk w = {
 		.d = BPF_CORE_READ(exe, f_path.dentry),

@@ -26,6 +26,15 @@ export interface PinnedStack {
   maps: (Mapping | undefined)[];
 }
 
+/** memscope's own mount namespace, against which a process's tells whether it is a container's. */
+const OWN_MOUNT_NS = (() => {
+  try {
+    return fs.readlinkSync('/proc/self/ns/mnt');
+  } catch {
+    return '';
+  }
+})();
+
 export class Symbolizer {
   private kallsyms: KernelSymbols | null = null;
   private elfByIdentity = new Map<string, ElfFile | null>();
@@ -41,6 +50,11 @@ export class Symbolizer {
   private missingBuildIds = new Set<string>();
   private framesByBuildId = new Map<string, Frame>();
   private rescanned = new Set<number>();
+  /** Whether pid runs in another mount namespace than memscope (a container): learned while it
+   * lives, with its maps. Its files are read through /proc/PID/root, never as the host's file of
+   * the same path (a container's libc is not the host's), and opened as soon as its maps are read:
+   * that path dies with the process, and its stacks are often named after (an OOM victim's). */
+  private foreignNs = new Map<number, boolean>();
 
   /**
    * Keeps pid's maps as its most recently seen (MAX_PROCESSES, symbols/cache-caps.ts): past the
@@ -54,6 +68,7 @@ export class Symbolizer {
       if (this.mapsByPid.size <= MAX_PROCESSES + this.held.size) break;
       if (this.held.has(old)) continue;
       this.mapsByPid.delete(old);
+      this.foreignNs.delete(old);
       this.perfMaps.delete(old);
       this.rescanned.delete(old);
       evictions.processes++;
@@ -66,12 +81,27 @@ export class Symbolizer {
 
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
-    if (executable) this.elfFor(executable);
-    const maps = readMaps(pid);
-    if (!maps || !maps.length) return;
-    this.mapsGone.delete(pid); // a new process with a reused pid
-    this.keepMaps(pid, maps);
+    const maps = this.readLiveMaps(pid);
+    if (!maps) return;
+    // the executable's path is the process's own: on the host only when it shares our namespace
+    if (executable && !this.foreignNs.get(pid)) this.elfFor(executable);
+    this.mapsGone.delete(pid); // a new process with a reused pid, or a new program after exec
     for (const m of maps) this.elfOfMapping(pid, m);
+  }
+
+  /** pid's maps read from /proc now (null when it has exited), kept as its most recently seen,
+   * with whether it runs in another mount namespace; a container's files are opened at once. */
+  private readLiveMaps(pid: number): Mapping[] | null {
+    const maps = readMaps(pid);
+    if (!maps || !maps.length) return null;
+    try {
+      this.foreignNs.set(pid, fs.readlinkSync(`/proc/${pid}/ns/mnt`) !== OWN_MOUNT_NS);
+    } catch {
+      this.foreignNs.delete(pid); // exited between the two reads: the path test below decides
+    }
+    this.keepMaps(pid, maps);
+    if (this.foreignNs.get(pid)) for (const m of maps) this.elfOfMapping(pid, m);
+    return maps;
   }
 
   private observeOnce(pid: number): void {
@@ -117,10 +147,7 @@ export class Symbolizer {
   moduleOf(pid: number, f: Frame): { file: string; buildId: string | null; start: bigint; end: bigint; offset: bigint } | undefined {
     if (!f.module || f.note) return undefined;
     let maps = this.mapsByPid.get(pid);
-    if (!maps && !this.mapsGone.has(pid)) {
-      maps = readMaps(pid) ?? undefined;
-      if (maps && maps.length) this.keepMaps(pid, maps);
-    }
+    if (!maps && !this.mapsGone.has(pid)) maps = this.readLiveMaps(pid) ?? undefined;
     const same = (maps ?? []).filter((m) => isFileMapping(m) && path.basename(m.path) === f.module);
     if (!same.length) return undefined;
     const elf = this.elfOfMapping(pid, same[0]);
@@ -152,11 +179,7 @@ export class Symbolizer {
   hasMaps(pid: number): boolean {
     if (this.mapsByPid.has(pid)) return true;
     if (this.mapsGone.has(pid)) return false;
-    const now = readMaps(pid);
-    if (now && now.length) {
-      this.keepMaps(pid, now);
-      return true;
-    }
+    if (this.readLiveMaps(pid)) return true;
     this.mapsGone.add(pid);
     return false;
   }
@@ -169,6 +192,7 @@ export class Symbolizer {
   /** Forgets what was recorded for an exited process (a long-running agent sees many pids). */
   forget(pid: number): void {
     this.mapsByPid.delete(pid);
+    this.foreignNs.delete(pid);
     this.mapsGone.delete(pid);
     this.perfMaps.delete(pid);
     this.rescanned.delete(pid);
@@ -182,10 +206,9 @@ export class Symbolizer {
     if (!m && !this.mapsGone.has(pid)) {
       // libraries loaded since the last look: read again while the process lives
       // (an exiting process shows empty maps: keep what was recorded while it lived)
-      const now = readMaps(pid);
-      if (now && now.length) {
+      const now = this.readLiveMaps(pid);
+      if (now) {
         maps = now;
-        this.keepMaps(pid, maps);
         m = findMapping(maps, ip);
       } else this.mapsGone.add(pid);
     }
@@ -394,7 +417,9 @@ export class Symbolizer {
 
   /** A path to the mapped file that also works for processes in other mount namespaces. */
   private procPath(pid: number, m: Mapping): string {
-    if (pid === process.pid || fs.existsSync(m.path)) return m.path;
+    const foreign = this.foreignNs.get(pid);
+    if (pid === process.pid || foreign === false) return m.path;
+    if (foreign === undefined && fs.existsSync(m.path)) return m.path; // namespace not learned: a guess
     return `/proc/${pid}/root${m.path}`;
   }
 
