@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { noTracefsReason, tracefs } from '../procfs/tracefs';
-import { btfTracepointExists } from './features';
+import { btfTracepointsAmong } from './features';
 import { MemscopeError, UsageError } from '../core/errors';
 import type { BpfObject } from './bpf-object';
 import { PERF_TYPE_SOFTWARE, ProbeGroup } from './sources';
@@ -355,6 +355,9 @@ export interface GenericPrograms {
 
 /** How each probe is attached: by raw tracepoint slot, classic tracepoint with cookie, or perf event. */
 function plan(probes: Probe[], progs: GenericPrograms): ('raw' | 'classic' | 'software' | 'uprobe' | 'usdt')[] {
+  // asked for all at once: kernel BTF is read once, and only as far as these names
+  const tps = probes.slice(0, RAW_SLOTS).flatMap((p) => (p.kind === 'tracepoint' ? [p.name] : []));
+  const raws = progs.raw ? btfTracepointsAmong(tps) : new Set<string>();
   return probes.map((p, i) => {
     if (p.kind === 'software') return 'software';
     if (p.kind === 'usdt') {
@@ -365,7 +368,7 @@ function plan(probes: Probe[], progs: GenericPrograms): ('raw' | 'classic' | 'so
       if (!progs.uprobe) throw new UsageError(`${p.label}: this tool takes tracepoints and software events only`);
       return 'uprobe';
     }
-    return progs.raw && i < RAW_SLOTS && btfTracepointExists(p.name) ? 'raw' : 'classic';
+    return progs.raw && i < RAW_SLOTS && raws.has(p.name) ? 'raw' : 'classic';
   });
 }
 

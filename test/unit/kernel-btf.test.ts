@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from '../lib/workloads';
 import { ElfFile } from '../../src/symbols/elf';
-import { btfTraceNamesIn } from '../../src/engine/features';
+import { btfTraceNamesIn, btfTracepointsAmong } from '../../src/engine/features';
 
 /** Bytes of CO-RE relocation records in an object's .BTF.ext (libbpf parses kernel BTF for any). */
 function coreReloBytes(name: string): number {
@@ -61,7 +61,7 @@ test('btf_trace_ names are read exactly through the small buffer, wherever a chu
     const CHUNK = 64 * 1024;
     // for each shift, a name sits across the first chunk boundary at a different place: in the
     // marker, right after it, in the name, on its terminating NUL
-    for (let shift = -40; shift <= 8; shift++) {
+    for (let shift = -60; shift <= 12; shift++) {
       const want = new Set<string>();
       const parts: Buffer[] = [Buffer.from('\0')];
       let len = 1;
@@ -91,4 +91,36 @@ test('on the running kernel, the names are those a whole read of the string sect
   const want = new Set([...strings.matchAll(/\0btf_trace_([^\0]+)/g)].map((m) => m[1]));
   assert.ok(want.has('sys_enter') && want.size > 100, `${want.size} raw tracepoints`);
   assert.deepEqual([...btfTraceNamesIn('/sys/kernel/btf/vmlinux')].sort(), [...want].sort());
+});
+
+test('asked for some names, the reader stops once it has them all, and reads on for one BTF lacks', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-btf-'));
+  try {
+    // 3,000 names over about 3 chunks; the wanted ones sit in the first chunk
+    const strings = ['', ...Array.from({ length: 3000 }, (_, i) => `btf_trace_ev_${i}`)].join('\0') + '\0';
+    const file = btfFile(dir, Buffer.from(strings));
+    const early = btfTraceNamesIn(file, new Set(['ev_10', 'ev_3']));
+    assert.ok(early.has('ev_10') && early.has('ev_3'));
+    assert.equal(early.complete, false, 'read to the end although both names were found early');
+    assert.ok(early.size < 3000, `${early.size} names read`);
+    const all = btfTraceNamesIn(file, new Set(['ev_10', 'no_such_tracepoint']));
+    assert.equal(all.complete, true);
+    assert.equal(all.size, 3000);
+    assert.ok(!all.has('no_such_tracepoint'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('on the running kernel, the raw tracepoints asked for together are those BTF has', () => {
+  const vmscan = fs.readdirSync('/sys/kernel/tracing/events/vmscan').filter((n) => !['enable', 'filter'].includes(n));
+  // sys_enter_madvise is a syscalls event, not a raw tracepoint: asked for, it makes the reader read on
+  const asked = [...vmscan, 'sys_enter_madvise', 'sys_enter'];
+  const b = fs.readFileSync('/sys/kernel/btf/vmlinux');
+  const start = b.readUInt32LE(4) + b.readUInt32LE(16);
+  const strings = b.toString('latin1', start, start + b.readUInt32LE(20));
+  const want = asked.filter((n) => strings.includes(`\0btf_trace_${n}\0`));
+  assert.ok(want.includes('mm_vmscan_write_folio') && want.includes('sys_enter') && !want.includes('sys_enter_madvise'));
+  assert.deepEqual([...btfTracepointsAmong(vmscan)].sort(), vmscan.filter((n) => want.includes(n)).sort());
+  assert.deepEqual([...btfTracepointsAmong(asked)].sort(), [...want].sort());
 });
