@@ -65,3 +65,35 @@ test('count --cgroup: the complete object, exactly the workload inside the cgrou
   );
   assert.equal(obj, 'count');
 });
+
+test('count without -P: the counts map, sized to one key per probe, holds every probe', async () => {
+  // three probes (two of them fire), so a map sized below the number of probes would lose one
+  const N = 41;
+  const w = start(workload('vm_ops'), ['madvise', String(N)]);
+  children.push(w);
+  await w.waitFor('ready');
+  const ms = await startMemscope([
+    'count',
+    '--json',
+    '-p',
+    String(w.pid),
+    't:vmscan:mm_vmscan_write_folio',
+    't:syscalls:sys_enter_madvise',
+    't:syscalls:sys_exit_madvise',
+  ]);
+  w.send('go');
+  await w.waitFor('done');
+  await w.exited;
+  const r = await ms.interrupt();
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(
+    jsonLines(r.stdout)
+      .map((x) => [x.probe, x.count])
+      .sort(),
+    [
+      ['syscalls:sys_enter_madvise', N],
+      ['syscalls:sys_exit_madvise', N],
+    ],
+    r.stdout,
+  );
+});

@@ -27,6 +27,15 @@ const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_',
  * does not parse kernel BTF to load it (bpf/count.bpf.c). Used when neither is asked for. */
 const LEAN_PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
 
+/** The kernel preallocates every entry of a hash map (and an LRU's per-CPU free lists) when the
+ * object loads: counts' 16,384 and memscope.h's process-note maps (ms_seen, 8,192, and its ring,
+ * which count never sends to) took about 10 ms of `count 't:vmscan:*'`'s load. Without -P there
+ * is one key per probe. */
+function sizeMaps(obj: BpfObject, probes: number, byProcess: boolean): void {
+  if (!byProcess) obj.setMaxEntries('counts', Math.max(1, probes));
+  obj.setMaxEntries('ms_seen', 1).setMaxEntries('ms_new_procs', 4096);
+}
+
 export const tool: Tool<CountOptions, [string[]]> = {
   name: 'count',
   summary: 'count events per tracepoint or software event, wildcards allowed (funccount)',
@@ -81,6 +90,7 @@ export const tool: Tool<CountOptions, [string[]]> = {
       duration: opts.duration,
       interval: opts.interval,
       consts: { by_process: !!opts.byProcess },
+      configure: (obj) => sizeMaps(obj, probes.length, !!opts.byProcess),
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, progs),
       attach: (obj, pid) => attachProbes(obj, probes, progs, pid),
