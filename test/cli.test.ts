@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { memscope, MEMSCOPE } from './lib/run';
 import { spawnSync } from 'node:child_process';
@@ -14,13 +15,39 @@ test('memscope --help lists the tools', () => {
 });
 
 test('every tool explains itself with examples', () => {
-  const tools = fs.readdirSync(path.join(ROOT, 'dist', 'src', 'tools')).filter((f) => f.endsWith('.js') && f !== 'tool.js' && f !== 'options.js' && !f.startsWith('_'));
+  const tools = fs
+    .readdirSync(path.join(ROOT, 'dist', 'src', 'tools'))
+    .filter((f) => f.endsWith('.js') && f !== 'tool.js' && f !== 'options.js' && !f.startsWith('_'));
   assert.ok(tools.length > 0);
   for (const f of tools) {
     const r = memscope([f.slice(0, -3), '--help']);
     assert.equal(r.code, 0, f);
     assert.match(r.stdout, /Usage: memscope /);
     assert.match(r.stdout, /Examples:/, `${f} --help has no examples`);
+  }
+});
+
+test('bin/memscope runs from a link, a link to a link, a linked directory and a relative path', () => {
+  // the wrapper calls readlink(1) only when it was started through a symlink (start-up cost)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-wrapper-'));
+  try {
+    fs.symlinkSync(MEMSCOPE, path.join(dir, 'link'));
+    fs.symlinkSync('link', path.join(dir, 'link2'));
+    fs.symlinkSync(path.dirname(MEMSCOPE), path.join(dir, 'bindir'));
+    const runs: [string, string[], string | undefined][] = [
+      [path.join(dir, 'link'), ['--version'], undefined],
+      [path.join(dir, 'link2'), ['count', '--help'], undefined],
+      [path.join(dir, 'bindir', 'memscope'), ['count', '--help'], undefined],
+      ['./memscope', ['--version'], path.dirname(MEMSCOPE)],
+      ['sh', ['memscope', '--version'], path.dirname(MEMSCOPE)],
+    ];
+    for (const [cmd, args, cwd] of runs) {
+      const r = spawnSync(cmd, args, { encoding: 'utf8', cwd });
+      assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, args[0] === 'count' ? /^Usage: memscope count / : /^\d+\.\d+\.\d+\n$/, `${cmd} ${args.join(' ')}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
