@@ -39,8 +39,10 @@ if (source === null) {
   // the bundle is written already wrapped (scripts/bundle-cli.mjs): compiled as read
   const script = new vm.Script(source, { filename: file, cachedData });
   if (cacheOut) {
-    // after the run, so the functions it compiled are in the cache too
+    // after the run, so the functions it compiled are in the cache too; every tool's modules are
+    // loaded first, so the tools this run did not choose find their top-level code compiled
     process.on('exit', () => {
+      for (const load of Object.values(globalThis[Symbol.for('memscope.tools')] ?? {})) load();
       const fd = fs.openSync(cacheOut, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
       fs.writeSync(fd, script.createCachedData());
       fs.closeSync(fd);
