@@ -37,6 +37,7 @@ __u64 ms_events_seen = 0;
 
 #define MS_DWARF_KIND_SAMPLE 1
 #define MS_DWARF_KIND_MAP 2
+#define MS_DWARF_KIND_STACK 3
 
 struct ms_dwarf_sample {
 	__u32 kind;                    /* MS_DWARF_KIND_SAMPLE */
@@ -262,6 +263,27 @@ static __noinline void ms_send_stack_mappings(__u32 tgid)
 	st.mm = (__u64)task->mm;
 	st.vdso = (__u64)BPF_CORE_READ(task, mm, context.vdso);
 	bpf_loop(MS_STACK_DEPTH, ms_frame_scan_step, &st, 0);
+}
+
+/* A walked user stack stored for the first time (ms_walk_user_stack), sent after the mappings its
+ * frames lie in: userspace pins the stack to them as it arrives (stackCounts' noteNew), while the
+ * process's mappings are surely known, and never has to read a whole count map to find the stacks
+ * it has not pinned yet. A note the full ring refused is counted: userspace then looks for the
+ * stacks it missed in the count map (rarely: that read is what the notes save). */
+struct ms_stack_note {
+	__u32 kind;                    /* MS_DWARF_KIND_STACK */
+	__u32 tgid;
+	__s32 ustack;                  /* the id in ms_walked_ustacks */
+	__u32 pad;
+};
+
+__u64 ms_stack_notes_lost = 0;
+
+static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id)
+{
+	struct ms_stack_note n = { .kind = MS_DWARF_KIND_STACK, .tgid = tgid, .ustack = id };
+	if (bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), 0))
+		__sync_fetch_and_add(&ms_stack_notes_lost, 1);
 }
 
 struct ms_dwarf_window {

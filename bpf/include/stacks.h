@@ -40,7 +40,9 @@ struct {
  * addresses; the value keeps the full hash, so a different stack landing on a taken id moves on to
  * the next ids (MS_WALK_PROBES tries). Only a full map or MS_WALK_PROBES taken ids lose a stack,
  * and both are counted. The process's executable mappings are sent to userspace whenever they
- * change (ms_dwarf_note_maps, ahead of the stacks), so addresses resolve after the process exited. */
+ * change (ms_dwarf_note_maps, ahead of the stacks), so addresses resolve after the process exited.
+ * Each stack stored is then noted on the same ring (ms_note_new_stack), so userspace ties it to its
+ * process's mappings as it arrives instead of reading whole count maps to find what is new. */
 const volatile bool ms_plain_ustacks = false;
 
 #define MS_WALK_PROBES 4
@@ -82,6 +84,7 @@ struct ms_dwarf_map;
 static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, __u64 start, __u64 end, __u64 pgoff,
 					    struct file *file);
 static __noinline void ms_send_stack_mappings(__u32 tgid);
+static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id);
 
 /* Walks the current task's user stack by frame pointers from its user registers (whatever the
  * event's context: a user fault, a kernel-mode fault on user memory, a system call) and returns the
@@ -142,6 +145,7 @@ static __always_inline __s32 ms_walk_user_stack(bool entry)
 		long err = bpf_map_update_elem(&ms_walked_ustacks, &id, w, BPF_NOEXIST);
 		if (!err) {
 			ms_send_stack_mappings(tgid);
+			ms_note_new_stack(tgid, id);
 			return id;
 		}
 		if (err == -17 /* EEXIST: stored meanwhile on another CPU: look at it again */) {

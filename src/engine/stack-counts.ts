@@ -17,18 +17,33 @@ export const STACK_KEY = struct(
   { c: 'ms_stack_key' },
 );
 
-export interface StackCountReader {
+/** A count map's reader that pins its stacks as BPF stores them (DwarfStacks.nameWhileAlive). */
+export interface StackNamer {
+  /** BPF stored user stack ustack of tgid (struct ms_stack_note, after the mappings of its frames). */
+  noteNew(tgid: number, ustack: number): void;
+  /** Every NAME_EVERY_MS (DwarfStacks): pins what noteNew left over, and stacks whose notes were lost. */
+  nameNew(): void;
+}
+
+export interface StackCountReader extends StackNamer {
   /** Reads (and with clear, empties) the map; stacks are symbolized as they are read. */
   read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean }): CountedStack[];
   /** How many events had no user stack because the stack map was full. */
   readonly stacks: StackReader;
-  /** Names the user stacks counted since the last call while their processes live (runs every
-   * NAME_EVERY_MS from DwarfStacks.nameWhileAlive): an exited process's mappings may be forgotten
-   * past MAX_PROCESSES before the end of the run. */
-  nameNew(): void;
 }
 
 const NOT_WANTED = -1; // ms_count_stack's key when no stack was asked for
+
+/** Time spent pinning noted stacks per NAME_EVERY_MS (250 ms) before the rest waits for the next
+ * period: a burst of new stacks (a fork storm) never holds the event loop for long. A stack that
+ * waits keeps its process's mappings (Symbolizer.hold), so waiting costs no name. */
+const PIN_BUDGET_MS = 50;
+/** Noted stacks waiting to be pinned (so processes whose mappings are held); past it a note is
+ * dropped and the count map scanned for its stack instead. */
+const MAX_WAITING = 16_384;
+/** The count map is read to find stacks whose notes were lost (ring full) at most this often: that
+ * whole-map read, every NAME_EVERY_MS, is what stalled the event loop under storms (issue 10). */
+const SCAN_EVERY_MS = 2_000;
 
 /** A stack the kernel could not store (bpf_get_stackid's errno), shown as BCC does, not as empty. */
 export function missed(kind: string, id: number): Frame {
@@ -50,26 +65,91 @@ export function pinUserStack(symbolizer: Symbolizer, pid: number, frames: UserFr
   return symbolizer.pin(pid, frames);
 }
 
+/** One number for (tgid, user stack id): pids are below 2^22, ids below 2^31. */
+const keyOf = (tgid: number, ustack: number) => tgid * 2 ** 31 + ustack;
+
 export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer): StackCountReader {
   const stacks = new StackReader(obj);
-  // stacks pinned while their process lived, by `tgid/ustack` (at most the count map's entries)
-  const pinned = new Map<string, PinnedStack>();
+  // stacks pinned while their process lived (at most the walked-stack map's entries)
+  const pinned = new Map<number, PinnedStack>();
+  // stacks pinned, waiting, or found unpinnable (process gone, mappings forgotten): not queued again
+  const seen = new Set<number>();
+  const waiting: number[] = []; // (tgid, ustack, held) from waitHead on; held: 1 if hold(tgid) was called
+  let waitHead = 0;
+  let spent = 0; // ms spent pinning in this NAME_EVERY_MS period
+  let overflow = false;
+  let notesLost = 0n;
+  let lastScan = 0;
   const pin = (tgid: number, ustack: number) => {
-    const key = `${tgid}/${ustack}`;
+    const key = keyOf(tgid, ustack);
     let p = pinned.get(key);
     if (!p) {
+      seen.add(key);
       const now = pinUserStack(symbolizer, tgid, stacks.userStack(ustack));
       if (!now) return null;
       pinned.set(key, (p = now));
     }
     return p;
   };
+  const pinTimed = (tgid: number, ustack: number) => {
+    const t0 = performance.now();
+    pin(tgid, ustack);
+    spent += performance.now() - t0;
+  };
+  const wait = (tgid: number, ustack: number, hold: boolean) => {
+    if (waiting.length - waitHead >= 3 * MAX_WAITING) overflow = true;
+    else {
+      if (hold) symbolizer.hold(tgid);
+      waiting.push(tgid, ustack, hold ? 1 : 0);
+    }
+  };
+  const pinWaiting = (budget: number) => {
+    while (waitHead < waiting.length && spent < budget) {
+      const [tgid, ustack, held] = [waiting[waitHead], waiting[waitHead + 1], waiting[waitHead + 2]];
+      waitHead += 3;
+      pinTimed(tgid, ustack);
+      if (held) symbolizer.release(tgid);
+    }
+    if (waitHead >= 8192 || waitHead >= waiting.length) {
+      waiting.splice(0, waitHead);
+      waitHead = 0;
+    }
+  };
+  // the stacks in the count map neither pinned nor waiting: only keys are looked at
+  const scan = () => {
+    const e = obj.entries(map, false);
+    const [ot, ou] = [STACK_KEY.offsets.tgid, STACK_KEY.offsets.ustack];
+    for (let i = 0, o = 0; i < e.count; i++, o += e.keySize) {
+      const tgid = e.keys.readUInt32LE(o + ot);
+      const ustack = e.keys.readInt32LE(o + ou);
+      if (ustack < 0 || seen.has(keyOf(tgid, ustack))) continue;
+      seen.add(keyOf(tgid, ustack));
+      wait(tgid, ustack, false); // its note was lost: its process may be gone, nothing to hold
+    }
+  };
+  const hasLostCount = obj.hasGlobal('ms_stack_notes_lost');
   return {
     stacks,
+    noteNew(tgid, ustack) {
+      const key = keyOf(tgid, ustack);
+      if (ustack < 0 || pinned.has(key)) return;
+      seen.add(key);
+      // at once while the period's budget lasts and nothing older waits (notes come in order)
+      if (spent < PIN_BUDGET_MS && waitHead >= waiting.length) pinTimed(tgid, ustack);
+      else wait(tgid, ustack, true);
+    },
     nameNew() {
-      for (const [k] of eachEntry(obj.entries(map, false), STACK_KEY)) if (k.ustack >= 0) pin(k.tgid, k.ustack);
+      spent = 0;
+      const lost = hasLostCount ? obj.readGlobalU64('ms_stack_notes_lost') : 0n;
+      const now = Date.now();
+      if ((lost > notesLost || overflow) && now - lastScan >= SCAN_EVERY_MS) {
+        [notesLost, overflow, lastScan] = [lost, false, now];
+        scan();
+      }
+      pinWaiting(PIN_BUDGET_MS);
     },
     read(opts = {}) {
+      pinWaiting(Infinity); // their holds released
       const out: CountedStack[] = [];
       const toName: { pid: number; stack: PinnedStack }[] = [];
       const named: CountedStack[] = [];
@@ -99,7 +179,10 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       }
       // named one file at a time (Symbolizer.nameAll)
       symbolizer.nameAll(toName).forEach((frames, i) => (named[i].user = frames));
-      if (opts.clear) pinned.clear();
+      if (opts.clear) {
+        pinned.clear();
+        seen.clear();
+      }
       if (lost > 0 && !opts.quiet)
         process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
       return out;

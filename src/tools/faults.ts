@@ -80,7 +80,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
       setup: (obj) => {
         dwarf.listen(obj);
         counts = stackCounts(obj, 'fault_counts', symbolizer);
-        dwarf.nameWhileAlive(() => counts!.nameNew());
+        dwarf.nameWhileAlive(counts);
       },
       configure(obj) {
         DwarfStacks.configure(obj, opts);

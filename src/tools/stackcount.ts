@@ -129,7 +129,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
         dwarf.listen(obj);
         // stacks named while their processes live (an exited one's mappings may be forgotten)
         reader = stackCounts(obj, 'stack_counts', symbolizer);
-        dwarf.nameWhileAlive(() => reader!.nameNew());
+        dwarf.nameWhileAlive(reader);
       },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, PROGS),

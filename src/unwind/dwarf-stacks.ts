@@ -8,7 +8,7 @@ import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
-import { missed, pinUserStack, UNNAMED } from '../engine/stack-counts';
+import { missed, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
 import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
@@ -44,6 +44,7 @@ export const USTACK_DWARF = -2;
  * against BTF when an object opens (engine/layout-check.ts). */
 const KIND_SAMPLE = 1;
 const KIND_MAP = 2;
+const KIND_STACK = 3;
 const SAMPLE = struct(
   [
     ['kind', 'u32'],
@@ -70,6 +71,16 @@ const DWARF_MAP = struct(
     ['path', `bytes[${PROC_NOTE.size}]`],
   ] as const,
   { c: 'ms_dwarf_map' },
+);
+/** struct ms_stack_note: a walked user stack stored for the first time (stacks.h). */
+const STACK_NOTE = struct(
+  [
+    ['kind', 'u32'],
+    ['tgid', 'u32'],
+    ['ustack', 's32'],
+    ['pad', 'u32'],
+  ] as const,
+  { c: 'ms_stack_note' },
 );
 const OFF_TGID = SAMPLE.offsets.tgid;
 const OFF_TID = SAMPLE.offsets.tid;
@@ -176,8 +187,8 @@ interface Bucket {
   fallback: 'exited' | 'queue' | null;
 }
 
-/** How often stacks counted by frame-pointer stack in a kernel map are named (stackCounts'
- * nameNew): a process that exits is named unless its mappings are forgotten within this time. */
+/** How often the stacks of a kernel count map left unpinned are pinned (stackCounts' nameNew):
+ * most are pinned as their notes arrive (noteNew); this takes what a burst left over. */
 const NAME_EVERY_MS = 250;
 /** Longest run of unwinding before the consumer lets the event loop drain the ring again. */
 const SLICE_MS = 8;
@@ -209,7 +220,7 @@ export class DwarfStacks {
   private obj: BpfObject | null = null;
   private fpReader: StackReader | null = null;
   private unnamed: Bucket[] = [];
-  private namers: (() => void)[] = [];
+  private namers: StackNamer[] = [];
   private timer: NodeJS.Timeout | null = null;
   unwindMs = 0;
 
@@ -232,12 +243,13 @@ export class DwarfStacks {
   }
 
   /**
-   * Names a kernel map's frame-pointer stacks while their processes live (stackCounts' nameNew),
-   * every NAME_EVERY_MS from listen() on: the end of the run may come after an exited process's
-   * mappings were forgotten (MAX_PROCESSES).
+   * Pins a kernel map's frame-pointer stacks while their processes' mappings are known: each as its
+   * note arrives (noteNew), and what a burst left over every NAME_EVERY_MS (nameNew), from
+   * listen() on. The end of the run may come after an exited process's mappings were forgotten
+   * (MAX_PROCESSES).
    */
-  nameWhileAlive(nameNew: () => void): void {
-    this.namers.push(nameNew);
+  nameWhileAlive(namer: StackNamer): void {
+    this.namers.push(namer);
   }
 
   private stopNaming(): void {
@@ -270,7 +282,7 @@ export class DwarfStacks {
     });
     this.timer = setInterval(() => {
       if (obj.destroyed) return this.stopNaming();
-      for (const n of this.namers) n();
+      for (const n of this.namers) n.nameNew();
       this.nameFallbacks();
     }, NAME_EVERY_MS);
     this.timer.unref();
@@ -285,6 +297,13 @@ export class DwarfStacks {
   private take(rec: Buffer): void {
     if (rec.length >= 8 && rec.readUInt32LE(0) === KIND_MAP) {
       this.addMapping(rec);
+      return;
+    }
+    if (rec.length >= STACK_NOTE.size && rec.readUInt32LE(0) === KIND_STACK) {
+      // after the mappings its frames lie in (same ring, sent first): pinned now, while known
+      const tgid = rec.readUInt32LE(STACK_NOTE.offsets.tgid);
+      const ustack = rec.readInt32LE(STACK_NOTE.offsets.ustack);
+      for (const n of this.namers) n.noteNew(tgid, ustack);
       return;
     }
     if (this.perEvent) {
