@@ -47,7 +47,7 @@ test('brksize -c: the text histogram, from the command\'s start', () => {
   const bin = workload('vm_ops');
   const r = memscope(['brksize', '-c', `${bin} brk 8192 8192 300000`], { input: 'go\n' });
   assert.equal(r.code, 0, r.stderr);
-  const m = /@brk_bytes\[vm_ops, (\d+)\]: 3 expansions, 316384 bytes\n\[8K, 16K\)\s+2 \|@+ *\|\n(?:.*\n)*?\[256K, 512K\)\s+1 \|@+ *\|/.exec(r.stdout);
+  const m = /@brk_bytes\[vm_ops, (\d+), -\]: 3 expansions, 316384 bytes\n\[8K, 16K\)\s+2 \|@+ *\|\n(?:.*\n)*?\[256K, 512K\)\s+1 \|@+ *\|/.exec(r.stdout);
   assert.ok(m, r.stdout);
 });
 
@@ -120,8 +120,8 @@ test('compaction text: per-event lines, then the histogram on exit', () => {
   const bin = workload('vm_ops');
   const r = memscope(['compaction', '-c', `${bin} fragment 16`], { input: 'go\n' });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^PID\s+COMM\s+ZONE_PFNS\s+MODE\s+STATUS\s+LAT\(ms\)\n/);
-  assert.match(r.stdout, /\n\d+\s+vm_ops\s+0x[0-9a-f]+-0x[0-9a-f]+\s+sync\s+\w+\s+\d+\.\d{3}\n/);
+  assert.match(r.stdout, /^PID\s+COMM\s+CONTAINER\s+ZONE_PFNS\s+MODE\s+STATUS\s+LAT\(ms\)\n/);
+  assert.match(r.stdout, /\n\d+\s+vm_ops\s+-\s+0x[0-9a-f]+-0x[0-9a-f]+\s+sync\s+\w+\s+\d+\.\d{3}\n/);
   assert.match(r.stdout, /\n\d+ compactions, \d+\.\d{3} ms in total\n\n@usecs:\n\[/);
 });
 

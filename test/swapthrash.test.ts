@@ -57,8 +57,8 @@ test('the same working set touched once: swapped out, never back in, so no thras
 test('the text report: a histogram per process and the table (PSWPIN from the classic tracepoint)', () => {
   const r = run(2, ['-v', '--source', 'tracepoint']);
   assert.match(r.stderr, /pages read from swap \(PSWPIN\): using tracepoint memcg\/count_memcg_events/);
-  assert.match(r.stdout, /\n@swap_out_usecs\[thrash, (\d+)\]: \d+ pages back from swap, average [\d.]+ ms out\n\[/);
-  const row = /\n\s*PID COMM\s+SWAPPED_IN PSWPIN AVG_OUT_ms\n\s*\d+ thrash\s+(\d+)\s+(\d+)\s+[\d.]+\n/.exec(r.stdout);
+  assert.match(r.stdout, /\n@swap_out_usecs\[thrash, (\d+), -\]: \d+ pages back from swap, average [\d.]+ ms out\n\[/);
+  const row = /\n\s*PID COMM\s+CONTAINER\s+SWAPPED_IN PSWPIN AVG_OUT_ms\n\s*\d+ thrash\s+-\s+(\d+)\s+(\d+)\s+[\d.]+\n/.exec(r.stdout);
   assert.ok(row, r.stdout);
   assert.ok(Number(row![2]) > 0 && Number(row![1]) <= Number(row![2]), r.stdout);
 });

@@ -8,6 +8,7 @@ import { renderLog2 } from '../render/histogram';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
 import { escapeText } from '../core/escape';
+import { ContainerColumn } from './_container-column';
 
 const HIST_KEY = struct([
   ['tgid', 'u32'],
@@ -30,6 +31,8 @@ export const tool: Tool<CommonOptions, [number?]> = {
       'after',
       '\nAn expansion is the new break minus the break before the call: brk(0) queries, shrinks and\n' +
         'refused calls are not counted. malloc() grows the heap in steps of at least M_TOP_PAD (128 KiB).\n' +
+        'Each histogram is keyed by COMM, PID and CONTAINER (the process\'s container, "-" for the host;\n' +
+        'JSON: container, null for the host).\n' +
         examples([
           ['memscope brksize', 'all processes, until Ctrl-C'],
           ['memscope brksize -p 181 10', 'PID 181 for 10 seconds'],
@@ -38,6 +41,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
     );
   },
   async run(opts: CommonOptions, [duration]: [number?]) {
+    const containers = new ContainerColumn();
     await runTrace({
       bpf: 'brksize',
       opts,
@@ -56,6 +60,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
           ],
         },
       ],
+      configure: (obj) => containers.configure(obj),
       finish(obj) {
         const procs = new Map<number, { comm: string; buckets: Map<number, number> }>();
         for (const [k, v] of eachEntry(obj.entries('hist'), HIST_KEY)) {
@@ -75,10 +80,10 @@ export const tool: Tool<CommonOptions, [number?]> = {
               const [low, high] = bucketRange(i);
               return { low, high, count };
             });
-            printJson({ pid, comm: p.comm, expansions: n, bytes, hist });
+            printJson({ pid, comm: p.comm, container: containers.json(pid), expansions: n, bytes, hist });
             continue;
           }
-          out.push('', `@brk_bytes[${escapeText(p.comm)}, ${pid}]: ${n} expansions, ${bytes} bytes`);
+          out.push('', `@brk_bytes[${escapeText(p.comm)}, ${pid}, ${containers.text(pid)}]: ${n} expansions, ${bytes} bytes`);
           out.push(...renderLog2(p.buckets));
         }
         if (!opts.json) process.stdout.write((out.length ? out.join('\n') : '\nno brk() expansions') + '\n');

@@ -11,6 +11,7 @@ import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
 import { escapeText } from '../core/escape';
+import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 
 export const EVENT = struct([
   ['ts', 'u64'],
@@ -65,6 +66,8 @@ export const tool: Tool<CommonOptions, [number?]> = {
       'after',
       '\nOne line per compaction of a zone (compact_zone(): direct compaction by an allocating task,\n' +
         'kcompactd in the background, or a write to /proc/sys/vm/compact_memory), then a histogram.\n' +
+        'CONTAINER is the compacting process\'s container ("-" for the host and kcompactd; JSON:\n' +
+        'container, null for the host).\n' +
         examples([
           ['memscope compaction -T', 'every compaction with its time, until Ctrl-C'],
           ['memscope compaction 60', 'for a minute'],
@@ -76,6 +79,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
     const info = opts.json ? process.stderr : process.stdout;
     let n = 0;
     let totalNs = 0;
+    const containers = new ContainerColumn();
     await runTrace({
       kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'compaction',
@@ -83,10 +87,11 @@ export const tool: Tool<CommonOptions, [number?]> = {
       duration,
       banner: 'Tracing page compaction',
       groups: compactionGroups,
+      configure: (obj) => containers.configure(obj),
       setup(obj) {
         if (!opts.json) {
           process.stdout.write(
-            `${opts.timestamp ? 'TIME         ' : ''}${'PID'.padEnd(7)} ${'COMM'.padEnd(16)} ${'ZONE_PFNS'.padEnd(21)} ${'MODE'.padEnd(5)} ${'STATUS'.padEnd(17)} ${'LAT(ms)'.padStart(9)}\n`,
+            `${opts.timestamp ? 'TIME         ' : ''}${'PID'.padEnd(7)} ${'COMM'.padEnd(16)} ${'CONTAINER'.padEnd(CONTAINER_WIDTH)} ${'ZONE_PFNS'.padEnd(21)} ${'MODE'.padEnd(5)} ${'STATUS'.padEnd(17)} ${'LAT(ms)'.padStart(9)}\n`,
           );
         }
         obj.onRecords('events', (recs) => {
@@ -103,6 +108,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
                 pid: e.tgid,
                 tid: e.tid,
                 comm: e.comm,
+                container: containers.json(e.tgid),
                 zone_start: e.zone_start,
                 zone_end: e.zone_end,
                 mode,
@@ -112,7 +118,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
             } else {
               const zone = `0x${e.zone_start.toString(16)}-0x${e.zone_end.toString(16)}`;
               process.stdout.write(
-                `${opts.timestamp ? formatEventTime(time) + ' ' : ''}${String(e.tgid).padEnd(7)} ${escapeText(e.comm).padEnd(16)} ${zone.padEnd(21)} ${mode.padEnd(5)} ${status.padEnd(17)} ${(e.lat_ns / 1e6).toFixed(3).padStart(9)}\n`,
+                `${opts.timestamp ? formatEventTime(time) + ' ' : ''}${String(e.tgid).padEnd(7)} ${escapeText(e.comm).padEnd(16)} ${containers.text(e.tgid).padEnd(CONTAINER_WIDTH)} ${zone.padEnd(21)} ${mode.padEnd(5)} ${status.padEnd(17)} ${(e.lat_ns / 1e6).toFixed(3).padStart(9)}\n`,
               );
             }
           }

@@ -10,6 +10,7 @@ import { printJson } from '../render/json';
 import { formatTable } from '../render/table';
 import { examples, Tool } from './tool';
 import { escapeText } from '../core/escape';
+import { ContainerColumn } from './_container-column';
 
 const HIST_KEY = struct([
   ['tgid', 'u32'],
@@ -38,6 +39,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
         'entering the LRU, pagemap:mm_lru_insertion), and the time in between is charged to the process\n' +
         'that swapped it in. Short times for many pages mean thrashing: the working set does not fit.\n' +
         'Pages swapped out before memscope started are not seen. PSWPIN is the pages read from swap.\n' +
+        'CONTAINER is the process\'s container ("-" for the host; JSON: container, null for the host).\n' +
         examples([
           ['memscope swapthrash', 'all processes, until Ctrl-C'],
           ['memscope swapthrash -p 181 30', 'PID 181 for 30 seconds'],
@@ -46,6 +48,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
     );
   },
   async run(opts: CommonOptions, [duration]: [number?]) {
+    const containers = new ContainerColumn();
     await runTrace({
       bpf: 'swapthrash',
       opts,
@@ -68,6 +71,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
           ],
         },
       ],
+      configure: (obj) => containers.configure(obj),
       finish(obj) {
         const hists = new Map<number, Map<number, number>>();
         for (const [k, v] of eachEntry(obj.entries('thrash_hist'), HIST_KEY)) {
@@ -89,7 +93,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
         if (opts.json) {
           for (const [pid, p] of order) {
             const hist = [...(hists.get(pid) ?? new Map()).entries()].sort((a, b) => a[0] - b[0]).map(([i, count]) => ({ low: i ? 2 ** (i - 1) : 0, high: i ? 2 ** i : 1, count }));
-            printJson({ pid, comm: p.comm, swapped_in: p.matched, pswpin: p.pswpin, avg_out_us: p.matched ? Math.round(p.total_ns / p.matched / 1000) : 0, hist_us: hist });
+            printJson({ pid, comm: p.comm, container: containers.json(pid), swapped_in: p.matched, pswpin: p.pswpin, avg_out_us: p.matched ? Math.round(p.total_ns / p.matched / 1000) : 0, hist_us: hist });
           }
           printJson({ summary: true, swap_outs_seen: swapOuts });
           return;
@@ -98,7 +102,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
         for (const [pid, p] of order) {
           const h = hists.get(pid);
           if (!h || !p.matched) continue;
-          out.push(`@swap_out_usecs[${escapeText(p.comm)}, ${pid}]: ${p.matched} pages back from swap, average ${(p.total_ns / p.matched / 1e6).toFixed(1)} ms out`);
+          out.push(`@swap_out_usecs[${escapeText(p.comm)}, ${pid}, ${containers.text(pid)}]: ${p.matched} pages back from swap, average ${(p.total_ns / p.matched / 1e6).toFixed(1)} ms out`);
           out.push(...renderLog2(h), '');
         }
         out.push(`${swapOuts} swap-outs seen (all processes)`);
@@ -106,9 +110,9 @@ export const tool: Tool<CommonOptions, [number?]> = {
           out.push(
             '',
             ...formatTable(
-              ['PID', 'COMM', 'SWAPPED_IN', 'PSWPIN', 'AVG_OUT_ms'],
-              order.map(([pid, p]) => [pid, p.comm, p.matched, p.pswpin, p.matched ? (p.total_ns / p.matched / 1e6).toFixed(1) : '-']),
-              [true, false, true, true, true],
+              ['PID', 'COMM', 'CONTAINER', 'SWAPPED_IN', 'PSWPIN', 'AVG_OUT_ms'],
+              order.map(([pid, p]) => [pid, p.comm, containers.text(pid), p.matched, p.pswpin, p.matched ? (p.total_ns / p.matched / 1e6).toFixed(1) : '-']),
+              [true, false, false, true, true, true],
             ),
           );
         }
