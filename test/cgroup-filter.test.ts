@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { ROOT, workload } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope, Running } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
+import { MemoryCgroup, Swapfile } from './lib/scenario';
 
 const V1 = '/sys/fs/cgroup/memory';
 const V2 = '/sys/fs/cgroup/unified';
@@ -220,6 +221,108 @@ test('oomlog --cgroup/--container: kills whose victim memcg (task_memcg) is insi
     assert.deepEqual(victims(['--container', id.slice(0, 12)]), [contained]);
     assert.deepEqual(victims(['--container', 'no-such-name']), []);
   } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** A faked cgroupfs-driven docker container: its config.v2.json in a docker root of the test's own
+ * (MEMSCOPE_DOCKER_ROOT); the caller makes the memory cgroup V1/docker/<id>. */
+function fakeDocker(tag: string): { id: string; name: string; root: string; env: NodeJS.ProcessEnv } {
+  const id = (process.pid.toString(16) + tag).padEnd(64, 'e').slice(0, 64);
+  const name = `ms-${tag}-${process.pid % 10000}`.slice(0, 12); // within the text column's 12 characters
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-dockerroot-'));
+  fs.mkdirSync(path.join(root, 'containers', id), { recursive: true });
+  fs.writeFileSync(path.join(root, 'containers', id, 'config.v2.json'), JSON.stringify({ ID: id, Name: `/${name}`, Config: { Image: 'busybox', Labels: {} } }));
+  if (!fs.existsSync(path.join(V1, 'docker'))) mkCgroup(path.join(V1, 'docker'));
+  return { id, name, root, env: { ...process.env, MEMSCOPE_DOCKER_ROOT: root } };
+}
+
+/** Tracers started with MEMSCOPE_DOCKER_ROOT set (startMemscope passes the environment on). */
+async function startAll(root: string, argvs: string[][]): Promise<Running[]> {
+  process.env.MEMSCOPE_DOCKER_ROOT = root;
+  try {
+    const out: Running[] = [];
+    for (const a of argvs) out.push(await startMemscope(a));
+    return out;
+  } finally {
+    delete process.env.MEMSCOPE_DOCKER_ROOT;
+  }
+}
+
+test('CONTAINER column: brksize, swapthrash and compaction name a workload in a (faked) docker/<id> memcg after it exited; host "-" and null', async () => {
+  const { id, name, root } = fakeDocker('ba5e');
+  // swap for the thrash workload: a 64 MiB working set in the container's 32 MiB
+  const swap = new Swapfile(256, `/var/tmp/memscope_cgcol-${process.pid}.swap`);
+  const cg = new MemoryCgroup(`docker/${id}`, 32 << 20, { swappiness: 100 });
+  const brkIn = start('/bin/sh', cg.wrap([workload('vm_ops'), 'brk', '8192', '300000']).slice(1));
+  const brkOut = start(workload('vm_ops'), ['brk', '8192', '300000']);
+  const frag = start('/bin/sh', cg.wrap([workload('vm_ops'), 'fragment', '16']).slice(1));
+  const thrash = start('/bin/sh', cg.wrap([workload('thrash'), '64', '2']).slice(1));
+  const all = [brkIn, brkOut, frag, thrash];
+  children.push(...all);
+  try {
+    for (const w of all) await w.waitFor('ready');
+    const tracers = await startAll(root, [
+      ['brksize', '--json', '600'],
+      ['brksize', '600'],
+      ['swapthrash', '--json', '600'],
+      ['swapthrash', '600'],
+      ['compaction', '--json', '-p', String(frag.pid), '600'],
+      ['compaction', '-p', String(frag.pid), '600'],
+    ]);
+    for (const w of all) w.send('go');
+    for (const w of all) await w.exited;
+    const [bj, bt, sj, st, cj, ct] = await Promise.all(tracers.map((t) => t.interrupt()));
+    for (const r of [bj, bt, sj, st, cj, ct]) assert.equal(r.code, 0, r.stderr);
+
+    // every report below is printed after the workloads exited: the name comes from BPF's record
+    const brk = jsonLines(bj.stdout);
+    assert.deepEqual(brk.filter((x) => x.pid === brkIn.pid).map((x) => [x.comm, x.container, x.bytes]), [['vm_ops', name, 308192]], bj.stdout.slice(0, 2000));
+    assert.deepEqual(brk.filter((x) => x.pid === brkOut.pid).map((x) => [x.comm, x.container, x.bytes]), [['vm_ops', null, 308192]]);
+    assert.match(bt.stdout, new RegExp(`\\n@brk_bytes\\[vm_ops, ${brkIn.pid}, ${name}\\]: 2 expansions, 308192 bytes\\n`));
+    assert.match(bt.stdout, new RegExp(`\\n@brk_bytes\\[vm_ops, ${brkOut.pid}, -\\]: 2 expansions, 308192 bytes\\n`));
+
+    const th = jsonLines(sj.stdout).filter((x) => x.pid === thrash.pid);
+    assert.equal(th.length, 1, sj.stdout.slice(0, 2000));
+    assert.ok(th[0].swapped_in > 0, `the thrash workload came back from swap: ${JSON.stringify(th[0])}`);
+    assert.equal(th[0].container, name);
+    assert.match(st.stdout, new RegExp(`\\n@swap_out_usecs\\[thrash, ${thrash.pid}, ${name}\\]: `));
+    assert.match(st.stdout, new RegExp(`\\n\\s*PID COMM\\s+CONTAINER\\s+SWAPPED_IN PSWPIN AVG_OUT_ms\\n(?:.*\\n)*?\\s*${thrash.pid} thrash\\s+${name}\\s+\\d+`));
+
+    const comp = jsonLines(cj.stdout).filter((x) => !x.summary);
+    assert.ok(comp.length > 0, cj.stdout);
+    assert.deepEqual([...new Set(comp.map((x) => [x.pid, x.comm, x.container].join(' ')))], [`${frag.pid} vm_ops ${name}`]);
+    assert.match(ct.stdout, /^PID\s+COMM\s+CONTAINER\s+ZONE_PFNS/);
+    assert.match(ct.stdout, new RegExp(`\\n${frag.pid}\\s+vm_ops\\s+${name}\\s+0x`));
+  } finally {
+    all.forEach((w) => w.kill());
+    cg.dispose();
+    swap.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("oomkill: the victim's container (victim.container), named from the memcg BPF read off the victim", async () => {
+  const { id, name, root } = fakeDocker('dead');
+  const cg = new MemoryCgroup(`docker/${id}`, 32 << 20, { swappiness: 0 });
+  const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '100']).slice(1));
+  children.push(hog);
+  try {
+    await hog.waitFor('ready');
+    const [json, text] = await startAll(root, [['oomkill', '--json'], ['oomkill']]);
+    hog.send('go');
+    assert.equal((await hog.exited).signal, 'SIGKILL');
+    await json.waitFor(`"pid":${hog.pid},`);
+    await text.waitFor(`OOM kill of PID ${hog.pid} `);
+    const [rj, rt] = await Promise.all([json.interrupt(), text.interrupt()]);
+    assert.equal(rj.code, 0, rj.stderr);
+    const k = jsonLines(rj.stdout).filter((x) => x.victim?.pid === hog.pid);
+    assert.deepEqual(k.map((x) => [x.victim.comm, x.victim.container, x.cgroup]), [['mem_hog', name, `/docker/${id}`]]);
+    const line = rt.stdout.split('\n').find((l) => l.includes(`OOM kill of PID ${hog.pid} `));
+    assert.ok(line?.endsWith(`, cgroup /docker/${id}, container ${name}`), rt.stdout);
+  } finally {
+    hog.kill();
+    cg.dispose();
     fs.rmSync(root, { recursive: true, force: true });
   }
 });

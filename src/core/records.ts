@@ -163,7 +163,8 @@ export function isPmcHeader(r: PmcRecord): r is PmcHeaderRecord {
 export interface OomkillRecord {
   time: string;
   trigger: { pid: number; tid: number; comm: string };
-  victim: { pid: number; tid: number; comm: string; uid: number };
+  /** container (oomkill): the victim's container name, else its id; null for the host. */
+  victim: { pid: number; tid: number; comm: string; uid: number; container?: string | null };
   /** The pages the OOM decision measured tasks against (oom_control.totalpages, BCC's "N pages"),
    * computed as constrained_alloc() does; null for cpuset/mempolicy constraints. */
   totalpages?: number | null;

@@ -47,15 +47,32 @@ export class ContainerColumn {
     return c;
   }
 
+  /** The container of a memory cgroup path ("/docker/<id>"), null for a host cgroup: oomkill's
+   * victim, whose cgroup BPF read from the victim task (it may be gone by the time it is named). */
+  ofCgroupPath(cgroup: string | null): Container | null {
+    if (cgroup === null) return null;
+    const c = this.resolver.ofCgroupPath(cgroup);
+    return c.id ? c : null;
+  }
+
   /** The text cell: the name (else the short id), cut to the column's width; "-" for the host. */
   text(pid: number): string {
-    const s = escapeText(containerLabel(this.of(pid)));
-    return s.length > CONTAINER_WIDTH ? s.slice(0, CONTAINER_WIDTH - 1) + '~' : s;
+    return containerCell(this.of(pid));
   }
 
   /** The --json value: the name (else the full id), null for the host. */
   json(pid: number): string | null {
-    const c = this.of(pid);
-    return c ? (c.name ?? c.id ?? null) : null;
+    return containerValue(this.of(pid));
   }
+}
+
+/** A container's text cell (see ContainerColumn.text). */
+export function containerCell(c: Container | null): string {
+  const s = escapeText(containerLabel(c));
+  return s.length > CONTAINER_WIDTH ? s.slice(0, CONTAINER_WIDTH - 1) + '~' : s;
+}
+
+/** A container's --json value (see ContainerColumn.json). */
+export function containerValue(c: Container | null): string | null {
+  return c?.id ? (c.name ?? c.id) : null;
 }

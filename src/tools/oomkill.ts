@@ -22,6 +22,7 @@ import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
 import { escapeText } from '../core/escape';
 import { oomTotalPages } from './_oom-totalpages';
+import { ContainerColumn, containerCell, containerValue } from './_container-column';
 
 const MEMCG_V1_LIMIT = '/sys/fs/cgroup/memory/memory.limit_in_bytes';
 const CG_DEPTH = 12;
@@ -137,12 +138,14 @@ export function describe(rec: Buffer, pageKb: number, memcgV1 = fs.existsSync(ME
   };
 }
 
-export function formatKill(k: OomKill): string {
+/** container: the victim's container cell (containerCell), when known. */
+export function formatKill(k: OomKill, container?: string): string {
   const stack = k.trigger_ustack?.length ? '\n' + k.trigger_ustack.map((f) => `        ${escapeText(f)}`).join('\n') : '';
   return (
     `${k.time} Triggered by PID ${k.trigger.pid} ("${escapeText(k.trigger.comm)}"), OOM kill of PID ${k.victim.pid} ("${escapeText(k.victim.comm)}"), ` +
     `${k.totalpages ?? '?'} pages, total-vm ${k.pages} pages, loadavg: ${k.loadavg}; anon-rss ${k.anon_rss_kb}kB, file-rss ${k.file_rss_kb}kB, shmem-rss ${k.shmem_rss_kb}kB, ` +
     `oom_score_adj ${k.oom_score_adj}, constraint ${k.constraint}${k.oom_memcg ? ` (${escapeText(k.oom_memcg)})` : ''}, cgroup ${escapeText(k.cgroup ?? '?')}` +
+    (container !== undefined ? `, container ${container}` : '') +
     stack
   );
 }
@@ -178,6 +181,8 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         'Event source: the oom:mark_victim tracepoint (tp_btf, else classic).\n' +
         "--cgroup/--container keep the kills whose victim is in that cgroup (the victim's memory cgroup,\n" +
         'tested in BPF; the task that triggered the kill may be elsewhere, e.g. in a sibling cgroup).\n' +
+        'The line ends with the victim\'s container ("-" for the host; JSON: victim.container, null for\n' +
+        'the host), named from its memory cgroup.\n' +
         examples([
           ['memscope oomkill', 'every OOM kill until Ctrl-C'],
           ['memscope oomkill --json', 'one JSON object per kill'],
@@ -195,14 +200,17 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
     const unwinding = opts.unwind !== 'fp';
     let stacks: StackReader | undefined;
     if (opts.verbose) process.stderr.write(`memscope: trigger ${describeUnwind(opts)}\n`);
+    const containers = new ContainerColumn();
     const killStacks = new EventStacks<OomKill>(
       dwarf,
       (pid, ustack) => (ustack >= 0 && stacks ? symbolizer.user(pid, stacks.userStack(ustack)).map((f) => formatFrame(f)) : []),
       (k, ustack) => {
         k.trigger_ustack = ustack ?? [];
         kills++;
-        if (opts.json) printJson(k);
-        else process.stdout.write(formatKill(k) + '\n');
+        // the victim's container, from the memcg BPF read off the victim task (not the trigger's)
+        const c = containers.ofCgroupPath(k.cgroup);
+        if (opts.json) printJson({ ...k, victim: { ...k.victim, container: containerValue(c) } });
+        else process.stdout.write(formatKill(k, containerCell(c)) + '\n');
       },
       500,
     );
