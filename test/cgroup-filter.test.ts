@@ -10,6 +10,8 @@ import { ROOT, workload } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope, Running } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 import { MemoryCgroup, Swapfile } from './lib/scenario';
+import * as zlib from 'node:zlib';
+import { Profile } from 'pprof-format';
 
 const V1 = '/sys/fs/cgroup/memory';
 const V2 = '/sys/fs/cgroup/unified';
@@ -324,5 +326,47 @@ test("oomkill: the victim's container (victim.container), named from the memcg B
     hog.kill();
     cg.dispose();
     fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('stack tools: faults and brkstack --json rows and faults --pprof samples carry the container of a workload in a (faked) docker/<id> cgroup after it exited', async () => {
+  const { id, name, root } = fakeDocker('5ac');
+  const dir = mkCgroup(path.join(V1, 'docker', id));
+  const inside = start(workload('vm_ops'), ['brk', '8192', '300000']);
+  const outside = start(workload('vm_ops'), ['brk', '8192', '300000']);
+  children.push(inside, outside);
+  const prof = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-cgprof-')), 'faults.pb.gz');
+  try {
+    await inside.waitFor('ready');
+    await outside.waitFor('ready');
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(inside.pid));
+    const tracers = await startAll(root, [['faults', '--json', '600'], ['brkstack', '--json', '600'], ['faults', '--pprof', prof, '600']]);
+    inside.send('go');
+    outside.send('go');
+    await inside.exited;
+    await outside.exited;
+    const [fj, bj, fp] = await Promise.all(tracers.map((t) => t.interrupt()));
+    for (const r of [fj, bj, fp]) assert.equal(r.code, 0, r.stderr);
+    for (const [r, what] of [[fj, 'faults'], [bj, 'brkstack']] as const) {
+      const recs = jsonLines(r.stdout);
+      const of = (pid: number) => [...new Set(recs.filter((x) => x.pid === pid).map((x) => x.container))];
+      assert.deepEqual(of(inside.pid), [name], `${what}: ${r.stdout.slice(0, 1500)}`);
+      assert.deepEqual(of(outside.pid), [null], what);
+    }
+    // the profile's samples: label container on the inside workload's, none on the host one's
+    const p = Profile.decode(zlib.gunzipSync(fs.readFileSync(prof)));
+    const str = (i: unknown) => p.stringTable.strings[Number(i)];
+    const containersOf = (pid: number) => {
+      const mine = p.sample.filter((s) => s.label.some((l) => str(l.key) === 'pid' && Number(l.num) === pid));
+      assert.ok(mine.length > 0, `no samples of ${pid}`);
+      return [...new Set(mine.map((s) => s.label.filter((l) => str(l.key) === 'container').map((l) => str(l.str)).join(',')))];
+    };
+    assert.deepEqual(containersOf(inside.pid), [name]);
+    assert.deepEqual(containersOf(outside.pid), ['']);
+  } finally {
+    inside.kill();
+    outside.kill();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(path.dirname(prof), { recursive: true, force: true });
   }
 });

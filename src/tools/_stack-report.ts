@@ -8,6 +8,7 @@ import type { CountedStack } from '../core/frames';
 import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/stacks';
 import { renderPprof } from '../render/pprof';
 import type { Symbolizer } from '../symbols/symbolizer';
+import type { ContainerColumn } from './_container-column';
 
 /** Writes a profile as every output file is written (core/output-file.ts: never through a link,
  * a new file renamed into place) and says so on stderr. */
@@ -34,10 +35,21 @@ export function writeStacksPprof(
 export function reportStacks(
   stacks: CountedStack[],
   opts: CommonOptions,
-  graph: { title: string; unit: string; palette?: 'hot' | 'mem'; delimiter?: boolean; names?: boolean; pprofType?: [string, string]; symbolizer?: Symbolizer },
+  graph: {
+    title: string;
+    unit: string;
+    palette?: 'hot' | 'mem';
+    delimiter?: boolean;
+    names?: boolean;
+    pprofType?: [string, string];
+    symbolizer?: Symbolizer;
+    /** the container of each per-process stack: `container` in --json, a pprof label (see containerOutputs) */
+    containers?: ContainerColumn;
+  },
 ): void {
   const merged = mergeStacks(stacks, { names: graph.names && !opts.json });
-  if (opts.pprof) writeStacksPprof(opts.pprof, merged, graph.pprofType ?? ['events', 'count'], graph.symbolizer);
+  const cont = graph.containers;
+  if (opts.pprof) writeStacksPprof(opts.pprof, merged, graph.pprofType ?? ['events', 'count'], graph.symbolizer, cont && ((s) => containerLabels(cont, s)));
   if (opts.svg) {
     const folded = toFolded(merged).join('\n');
     const svg = renderFlameGraph(parseFolded(folded), { title: graph.title, unit: graph.unit, palette: graph.palette });
@@ -46,8 +58,20 @@ export function reportStacks(
   if (opts.folded) {
     for (const line of toFolded(merged, { delimiter: graph.delimiter })) process.stdout.write(line + '\n');
   } else if (opts.json) {
-    for (const s of merged.sort((a, b) => b.count - a.count)) printJson(stackJson(s));
+    for (const s of merged.sort((a, b) => b.count - a.count)) printJson(cont && s.pid ? { ...stackJson(s), container: cont.json(s.pid) } : stackJson(s));
   } else if (!opts.svg && !opts.pprof) {
     process.stdout.write(formatStackCounts(merged, { names: graph.names, delimiter: graph.delimiter }).join('\n') + '\n');
   }
+}
+
+/** Whether a stack tool's output shows containers: --json and --pprof rows name the process's
+ * container; the text, folded and SVG outputs do not, so BPF need not note cgroups for them. */
+export function containerOutputs(opts: CommonOptions): boolean {
+  return Boolean(opts.json || opts.pprof);
+}
+
+/** pprof labels of a per-process stack: container (its name, else id), left out for the host. */
+export function containerLabels(containers: ContainerColumn, s: CountedStack): Record<string, string> {
+  const c = s.pid ? containers.json(s.pid) : null;
+  return c ? { container: c } : {};
 }

@@ -6,7 +6,8 @@ import { stackCounts } from '../engine/stack-counts';
 import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
-import { reportStacks } from './_stack-report';
+import { containerOutputs, reportStacks } from './_stack-report';
+import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
 export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
@@ -31,6 +32,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
   async run(opts: CommonOptions & UnwindOptions, [duration]: [number?]) {
     const symbolizer = new Symbolizer();
     const dwarf = new DwarfStacks(symbolizer);
+    const containers = containerOutputs(opts) ? new ContainerColumn() : undefined;
     if (opts.verbose) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     await runTrace({
       bpf: 'brkstack',
@@ -42,6 +44,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
       configure(obj) {
         sizeStackMaps(obj, { buildId: 2048 });
         DwarfStacks.configure(obj, opts);
+        containers?.configure(obj);
       },
       setup: (obj) => dwarf.listen(obj),
       groups: [
@@ -58,7 +61,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         const stacks = [...fp, ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0));
-        reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls', pprofType: ['brk_calls', 'count'], symbolizer });
+        reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls', pprofType: ['brk_calls', 'count'], symbolizer, containers });
         reportAccounting(accounting, opts);
       },
     });

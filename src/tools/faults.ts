@@ -8,7 +8,8 @@ import { stackCounts, StackCountReader } from '../engine/stack-counts';
 import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
-import { reportStacks } from './_stack-report';
+import { containerOutputs, reportStacks } from './_stack-report';
+import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
 interface FaultsOptions extends CommonOptions, UnwindOptions {
@@ -67,6 +68,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
   async run(opts: FaultsOptions, [duration]: [number?]) {
     const symbolizer = new Symbolizer();
     const dwarf = new DwarfStacks(symbolizer);
+    const containers = containerOutputs(opts) ? new ContainerColumn() : undefined;
     let counts: StackCountReader | undefined; // names stacks while their processes live
     if (opts.verbose) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     await runTrace({
@@ -84,6 +86,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
       },
       configure(obj) {
         DwarfStacks.configure(obj, opts);
+        containers?.configure(obj);
         // faults come fast: stacks walked in BPF, no build-id lookup per fault (stacks.h)
         DwarfStacks.configurePlainStacks(obj, opts, opts.stackStorage);
         if (opts.kernel) sizeStackMaps(obj, { kernel: opts.stackStorage });
@@ -97,7 +100,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
           dwarf,
           fp.reduce((sum, s) => sum + s.count, 0),
         );
-        reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem', pprofType: ['faults', 'count'], symbolizer });
+        reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem', pprofType: ['faults', 'count'], symbolizer, containers });
         reportAccounting(accounting, opts);
       },
     });

@@ -3,6 +3,8 @@
 // kernel (kmem tracepoints), with a growth view that tells a leak from a long-lived allocation.
 // The parts: memleak/options.ts (validate), memleak/attach.ts (probes), memleak/collect.ts
 // (maps into rows), memleak/report.ts (text, JSON, folded, SVG).
+import { containerOutputs } from './_stack-report';
+import { ContainerColumn } from './_container-column';
 import { runTrace, StopReason } from '../engine/session';
 import { Symbolizer } from '../symbols/symbolizer';
 import { Tool } from './tool';
@@ -32,7 +34,8 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
     }
     const symbolizer = new Symbolizer();
     const stacks = new UserStacks(s, symbolizer);
-    const reporter = new Reporter(s, new Collector(s, symbolizer, stacks), symbolizer);
+    const containers = containerOutputs(opts) ? new ContainerColumn() : undefined;
+    const reporter = new Reporter(s, new Collector(s, symbolizer, stacks), symbolizer, containers);
     const what = s.user ? `outstanding allocations of ${opts.pid !== undefined ? `PID ${opts.pid}` : 'the command'}` : 'outstanding kernel allocations';
 
     await runTrace({
@@ -54,6 +57,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
       commandEnv: s.sampler ? { LD_PRELOAD: s.sampler, MEMSCOPE_SAMPLE_BYTES: String(opts.sampleBytes) } : undefined,
       configure(obj) {
         // stack storage where this mode needs it: kernel mode sees many distinct kernel stacks
+        containers?.configure(obj);
         if (opts.maxAllocs !== undefined) obj.setMaxEntries('allocs', opts.maxAllocs);
         obj.setMaxEntries('ms_ustacks', 1);
         if (s.user) {

@@ -10,7 +10,8 @@ import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
 import { clock } from '../render/table';
-import { reportStacks } from './_stack-report';
+import { containerOutputs, reportStacks } from './_stack-report';
+import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
 interface StackcountOptions extends CommonOptions, UnwindOptions {
@@ -83,6 +84,8 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     const dwarf = new DwarfStacks(symbolizer);
     if (opts.verbose && user) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     let reader: ReturnType<typeof stackCounts> | undefined;
+    // per-process rows (-P) in --json/--pprof name the process's container
+    const containers = opts.perPid && containerOutputs(opts) ? new ContainerColumn() : undefined;
     let fpCounted = 0; // events counted by frame-pointer stack in all intervals (the accounting)
     const report = async (obj: BpfObject, clear: boolean) => {
       reader ??= stackCounts(obj, 'stack_counts', symbolizer);
@@ -101,6 +104,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
         delimiter: !!opts.delimited,
         pprofType: ['events', 'count'],
         symbolizer,
+        containers,
       });
     };
     await runTrace({
@@ -118,6 +122,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
       },
       configure(obj) {
         if (unwinding) DwarfStacks.configure(obj, opts);
+        containers?.configure(obj);
         // plain-address stacks: cheap per event, and 16k stacks in 16 MiB (build-id stacks take 4 KiB
         // each), so distinct stacks rarely collide in the stack map's buckets
         if (user) DwarfStacks.configurePlainStacks(obj, opts, 16384);

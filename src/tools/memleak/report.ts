@@ -15,6 +15,7 @@ import { CountedStack, formatFrame } from '../../core/frames';
 import type { Symbolizer } from '../../symbols/symbolizer';
 import type { Collector, Row } from './collect';
 import { writeProfileFile } from '../_stack-report';
+import type { ContainerColumn } from '../_container-column';
 import { Growth } from './growth';
 import type { Settings } from './options';
 
@@ -34,6 +35,8 @@ export class Reporter {
     private readonly s: Settings,
     private readonly collector: Collector,
     private readonly symbolizer: Symbolizer,
+    /** with --json/--pprof: each per-process row's container */
+    private readonly containers?: ContainerColumn,
   ) {}
 
   /** One report; with --folded/--svg only the final one prints. */
@@ -87,12 +90,19 @@ export class Reporter {
           kernel: r.kernel,
           pid: r.pid,
           comm: r.comm,
+          labels: this.containerLabel(r.pid),
         };
       }),
       moduleOf: (pid, f) => this.symbolizer.moduleOf(pid, f),
       comments: this.s.estimateNote ? [this.s.estimateNote.trim()] : [],
     });
     writeProfileFile(opts.pprof!, data, `${live.length} stacks`);
+  }
+
+  /** pprof's container label of a per-process row (none for the host or without per-process rows) */
+  private containerLabel(pid: number): Record<string, string> | undefined {
+    const c = this.containers && this.s.perProcess && pid ? this.containers.json(pid) : null;
+    return c ? { container: c } : undefined;
   }
 
   private writeFolded(sorted: Row[]): void {
@@ -116,7 +126,7 @@ export class Reporter {
         time,
         // the report's read time to the millisecond: the growth slope's x (a reader can check it)
         time_ms: now,
-        ...(this.s.perProcess ? { pid: r.pid, comm: r.comm } : {}),
+        ...(this.s.perProcess ? { pid: r.pid, comm: r.comm, ...(this.containers ? { container: this.containers.json(r.pid) } : {}) } : {}),
         bytes: Math.round(r.bytes),
         allocations: Math.round(r.count),
         estimated: this.s.estimate,
