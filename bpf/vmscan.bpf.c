@@ -57,9 +57,19 @@ static __always_inline void add_total(__u32 slot, __u64 delta)
 		*v += delta; /* per-CPU slot: no other writer */
 }
 
+/* --cgroup/--container: reclaim done by (and kswapd woken by, pages written by) a task in the
+ * cgroup; kswapd's own reclaim is the root cgroup's. A reclaim whose begin was not kept has no
+ * start, so its end is not counted either. */
 static __always_inline void begin(__u32 kind)
 {
-	ms_latency_begin(&starts, kind);
+	if (ms_cgroup_traced())
+		ms_latency_begin(&starts, kind);
+}
+
+static __always_inline void add_event(__u32 slot)
+{
+	if (ms_cgroup_traced())
+		add_total(slot, 1);
 }
 
 /* Ends an event of this thread; returns its duration, or 0 when its start was not seen. */
@@ -142,14 +152,14 @@ int BPF_PROG(vs_memcg_end_btf)
 SEC("tp_btf/mm_vmscan_wakeup_kswapd")
 int BPF_PROG(vs_kswapd_btf)
 {
-	add_total(T_KSWAPD_WAKE, 1);
+	add_event(T_KSWAPD_WAKE);
 	return 0;
 }
 
 SEC("tp_btf/mm_vmscan_write_folio")
 int BPF_PROG(vs_write_btf)
 {
-	add_total(T_WRITEPAGE, 1);
+	add_event(T_WRITEPAGE);
 	return 0;
 }
 
@@ -200,7 +210,7 @@ int vs_memcg_end_tp(void *ctx)
 SEC("tracepoint/vmscan/mm_vmscan_wakeup_kswapd")
 int vs_kswapd_tp(void *ctx)
 {
-	add_total(T_KSWAPD_WAKE, 1);
+	add_event(T_KSWAPD_WAKE);
 	return 0;
 }
 
@@ -208,13 +218,13 @@ int vs_kswapd_tp(void *ctx)
 SEC("tracepoint/vmscan/mm_vmscan_write_folio")
 int vs_write_tp(void *ctx)
 {
-	add_total(T_WRITEPAGE, 1);
+	add_event(T_WRITEPAGE);
 	return 0;
 }
 
 SEC("tracepoint/vmscan/mm_vmscan_writepage")
 int vs_writepage_tp(void *ctx)
 {
-	add_total(T_WRITEPAGE, 1);
+	add_event(T_WRITEPAGE);
 	return 0;
 }

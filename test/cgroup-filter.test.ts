@@ -251,11 +251,12 @@ async function startAll(root: string, argvs: string[][]): Promise<Running[]> {
   }
 }
 
-test('CONTAINER column: brksize, swapthrash and compaction name a workload in a (faked) docker/<id> memcg after it exited; host "-" and null', async () => {
+test('CONTAINER column: brksize, swapthrash and compaction name a workload in a (faked) docker/<id> memcg after it exited; host "-" and null; vmscan --container keeps its reclaim only', async () => {
   const { id, name, root } = fakeDocker('ba5e');
   // swap for the thrash workload: a 64 MiB working set in the container's 32 MiB
   const swap = new Swapfile(256, `/var/tmp/memscope_cgcol-${process.pid}.swap`);
   const cg = new MemoryCgroup(`docker/${id}`, 32 << 20, { swappiness: 100 });
+  const empty = mkCgroup(path.join(V1, `ms-cf-empty-${process.pid}`));
   const brkIn = start('/bin/sh', cg.wrap([workload('vm_ops'), 'brk', '8192', '300000']).slice(1));
   const brkOut = start(workload('vm_ops'), ['brk', '8192', '300000']);
   const frag = start('/bin/sh', cg.wrap([workload('vm_ops'), 'fragment', '16']).slice(1));
@@ -271,11 +272,23 @@ test('CONTAINER column: brksize, swapthrash and compaction name a workload in a 
       ['swapthrash', '600'],
       ['compaction', '--json', '-p', String(frag.pid), '600'],
       ['compaction', '-p', String(frag.pid), '600'],
+      // the thrash workload's memcg reclaim; an empty cgroup beside it sees none of it
+      ['vmscan', '--json', '--container', name, '600'],
+      ['vmscan', '--json', '--cgroup', empty, '600'],
     ]);
     for (const w of all) w.send('go');
     for (const w of all) await w.exited;
-    const [bj, bt, sj, st, cj, ct] = await Promise.all(tracers.map((t) => t.interrupt()));
-    for (const r of [bj, bt, sj, st, cj, ct]) assert.equal(r.code, 0, r.stderr);
+    const [bj, bt, sj, st, cj, ct, vIn, vEmpty] = await Promise.all(tracers.map((t) => t.interrupt()));
+    for (const r of [bj, bt, sj, st, cj, ct, vIn, vEmpty]) assert.equal(r.code, 0, r.stderr);
+
+    const reclaim = (out: string) => {
+      const rows = jsonLines(out).filter((x) => x.time !== undefined);
+      const sum = (k: string) => rows.reduce((t, x) => t + x[k], 0);
+      return { memcg: sum('m_reclaim_events'), direct: sum('d_reclaim_events'), slab: sum('s_slab_events'), writes: sum('writepage') };
+    };
+    const inR = reclaim(vIn.stdout);
+    assert.ok(inR.memcg > 0 && inR.writes > 0, `the container's memcg reclaim: ${JSON.stringify(inR)}`);
+    assert.deepEqual(reclaim(vEmpty.stdout), { memcg: 0, direct: 0, slab: 0, writes: 0 }, vEmpty.stdout);
 
     // every report below is printed after the workloads exited: the name comes from BPF's record
     const brk = jsonLines(bj.stdout);

@@ -104,7 +104,7 @@ export const tool: Tool<VmscanOptions, [number?, number?]> = {
   name: 'vmscan',
   summary: 'time in shrink_slab, direct and memcg reclaim, kswapd wakeups, page writes (per second)',
   configure(cmd) {
-    addInterval(addCommonOptions(cmd, ['json']));
+    addInterval(addCommonOptions(cmd, ['json', 'cgroup']));
     cmd.option('--by-shrinker', 'on exit, also show shrink_slab time by shrinker function');
     cmd.addHelpText(
       'after',
@@ -115,11 +115,15 @@ export const tool: Tool<VmscanOptions, [number?, number?]> = {
         'CPUs in milliseconds. Ctrl-C (or SIGTERM) prints the rest of the last interval as a last\n' +
         "row (in JSON, `seconds` is each row's length). On exit: log2 histograms of the per-event\n" +
         'times in nanoseconds.\n' +
+        '--cgroup/--container keep the reclaim done by tasks in that cgroup or below (direct and\n' +
+        "memcg reclaim, shrink_slab called from them), the kswapd wakeups they caused and the pages\n" +
+        "their reclaim wrote, tested in BPF on the task; kswapd's own reclaim is left out.\n" +
         examples([
           ['memscope vmscan', 'one line per second until Ctrl-C, then histograms'],
           ['memscope vmscan 5 12', 'one line per 5 seconds, 12 lines'],
           ['memscope vmscan --by-shrinker', 'add shrink_slab time by shrinker function on exit'],
           ['memscope vmscan --json', 'one JSON object per interval, then the histograms'],
+          ['memscope vmscan --container web', "the reclaim web's processes had to do"],
         ]),
     );
   },
