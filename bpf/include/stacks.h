@@ -93,8 +93,9 @@ static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id);
  * not fault; the first bad record ends it (as the kernel's own walk does). The process is part of
  * the hash: a stack is stored once per process, and storing it sends the executable mappings its
  * frames lie in (ms_send_stack_mappings), so its addresses resolve after the process is gone, even
- * where the vma iterator of ms_dwarf_note_maps is refused (it answers -EBUSY in fault handlers). */
-static __always_inline __s32 ms_walk_user_stack(bool entry)
+ * where the vma iterator of ms_dwarf_note_maps is refused (it answers -EBUSY in fault handlers).
+ * stacks: a map laid out as ms_walked_ustacks (the agent's fault trace keeps one of its own). */
+static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 {
 	__u32 zero = 0;
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -136,20 +137,20 @@ static __always_inline __s32 ms_walk_user_stack(bool entry)
 	w->nr = n;
 	__u32 id = (__u32)(h ^ (h >> 32)) & 0x7fffffff;
 	for (int i = 0; i < MS_WALK_PROBES; i++, id = (id + 1) & 0x7fffffff) {
-		struct ms_walked_stack *have = bpf_map_lookup_elem(&ms_walked_ustacks, &id);
+		struct ms_walked_stack *have = bpf_map_lookup_elem(stacks, &id);
 		if (have) {
 			if (have->hash == h)
 				return id;
 			continue;
 		}
-		long err = bpf_map_update_elem(&ms_walked_ustacks, &id, w, BPF_NOEXIST);
+		long err = bpf_map_update_elem(stacks, &id, w, BPF_NOEXIST);
 		if (!err) {
 			ms_send_stack_mappings(tgid);
 			ms_note_new_stack(tgid, id);
 			return id;
 		}
 		if (err == -17 /* EEXIST: stored meanwhile on another CPU: look at it again */) {
-			have = bpf_map_lookup_elem(&ms_walked_ustacks, &id);
+			have = bpf_map_lookup_elem(stacks, &id);
 			if (have && have->hash == h)
 				return id;
 			continue;
@@ -159,6 +160,12 @@ static __always_inline __s32 ms_walk_user_stack(bool entry)
 	}
 	__sync_fetch_and_add(&ms_walked_collided, 1);
 	return -17;
+}
+
+/* The walk into ms_walked_ustacks, the map every walked-stack tool reads. */
+static __always_inline __s32 ms_walk_user_stack(bool entry)
+{
+	return ms_walk_user_stack_in(&ms_walked_ustacks, entry);
 }
 
 static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 tgid);

@@ -52,9 +52,11 @@ export class Collectors {
   private lastCounts = new Map<string, Map<string, number>>();
   compaction = { count: 0, sumNs: 0 };
   private lostSeen = new Map<string, bigint>();
-  /** one reader per object, kept across collections: a stack id is read from the kernel once
-   * while it lives (freeStacks forgets the ids it deletes), not once per collection */
-  private readers = new Map<BpfObject, StackReader>();
+  /** one reader per object and stack map, kept across collections: a stack id is read from the
+   * kernel once while it lives (freeStacks forgets the ids it deletes), not once per collection */
+  private readers = new Map<BpfObject, Map<string, StackReader>>();
+  /** pid → the fault traces open on it (traceFaults): their faults are counted in maps of their own */
+  private faultTraces = new Map<number, Set<(b: RawSample[]) => void>>();
   private collecting = false;
   private collections = 0;
   private readonly alive = new AliveCache();
@@ -68,7 +70,7 @@ export class Collectors {
   }
 
   start(): void {
-    this.sources = loadSources(this.config.maxCgroups, (name, obj) => this.setup(name, obj));
+    this.sources = loadSources(this.config, (name, obj) => this.setup(name, obj));
     if (this.sources.length === 0) throw new Error('no source could be loaded');
     this.schedule();
   }
@@ -131,15 +133,17 @@ export class Collectors {
       const growth = this.source('vmgrowth');
       // the maps first, then the list of living processes: a pid the maps hold and the list does
       // not has exited (one started after the list could not be in the maps already)
+      // the traced processes' own maps first (small): their windows do not wait for the rest
+      this.collectTraced();
       const faultEntries = faults?.entries('fault_counts');
       const brkEntries = growth?.entries('brk_grow');
       const mmapEntries = growth?.entries('mmap_grow');
       this.alive.refresh();
       const isAlive = this.alive.isAlive;
-      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks'), cgroupOf);
+      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks', isAlive), cgroupOf);
       if (growth) {
-        const brk = this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_ustacks', 'brk');
-        const mmap = this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_ustacks', 'mmap');
+        const brk = this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_ustacks', isAlive, 'brk');
+        const mmap = this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_ustacks', isAlive, 'mmap');
         // shrinkage is not a profile the agent serves: emptied so its map never fills
         // (their stacks are freed below unless a growth entry refers to them too)
         const refs = this.stackRefs.get('ms_ustacks')!;
@@ -168,42 +172,133 @@ export class Collectors {
   }
 
   /**
+   * The faults of pid from now until the returned function is called, as they are collected: the
+   * pid's faults are counted in the fault trace maps (bpf/faults.bpf.c fault_trace_*), which only
+   * traced processes use, so a host-wide storm that fills fault_counts does not drop them. They go
+   * to the fault store as well (the process's kept stacks stay whole). Closing reads the last of
+   * them first. With every trace slot taken, the trace is a window on the shared map instead.
+   */
+  traceFaults(pid: number, f: (b: RawSample[]) => void): () => void {
+    const obj = this.source('faults');
+    let listeners = this.faultTraces.get(pid);
+    if (!listeners && obj) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(pid);
+      try {
+        obj.update('fault_trace_pids', key, Buffer.alloc(4));
+        this.faultTraces.set(pid, (listeners = new Set()));
+        logEvent('fault_trace_started', { pid });
+      } catch (e) {
+        logEvent('fault_trace_shared', { pid, error: (e as Error).message });
+      }
+    }
+    if (!listeners) {
+      const close = this.faults.openWindow((b) => f(b.filter((s) => s.pid === pid)));
+      return () => {
+        this.collect();
+        close();
+      };
+    }
+    const set = listeners;
+    set.add(f);
+    let closed = false;
+    return () => {
+      if (closed) return;
+      closed = true;
+      if (set.size === 1 && this.faultTraces.get(pid) === set) {
+        const key = Buffer.alloc(4);
+        key.writeUInt32LE(pid);
+        obj!.delete('fault_trace_pids', key);
+      }
+      // the faults counted up to here, to this trace too
+      this.collectTraced();
+      set.delete(f);
+      if (!set.size && this.faultTraces.get(pid) === set) this.faultTraces.delete(pid);
+    };
+  }
+
+  /** Faults counted in the fault trace maps dropped because they were full. */
+  faultTraceLost(): number {
+    const obj = this.source('faults');
+    return obj?.hasGlobal('fault_trace_lost') ? Number(obj.readGlobalU64('fault_trace_lost')) : 0;
+  }
+
+  /** Reads the fault trace maps: to the traces of each pid, and to the fault store. A few
+   * processes' stacks: cheap enough to run every second while a trace is open. */
+  collectTraced(): void {
+    const obj = this.source('faults');
+    if (!obj || !obj.hasGlobal('fault_trace_lost')) return;
+    const e = obj.entries('fault_trace_counts');
+    if (!e.count) return;
+    const alive = new Map<number, boolean>();
+    const isLive = (pid: number) => {
+      let a = alive.get(pid);
+      if (a === undefined) alive.set(pid, (a = isAlive(pid)));
+      return a;
+    };
+    // a traced process's entries are kept while it lives, idle or not: deleting an entry while BPF
+    // adds to it loses those adds, and a trace's count is exact
+    const samples = this.readRaw(obj, 'fault_trace_counts', e, 'fault_trace_ustacks', isLive, undefined, (pid) => this.faultTraces.has(pid));
+    this.freeStacks(obj, 'fault_trace_ustacks');
+    if (!samples.length) return;
+    const byPid = new Map<number, RawSample[]>();
+    for (const s of samples) {
+      let l = byPid.get(s.pid);
+      if (!l) byPid.set(s.pid, (l = []));
+      l.push(s);
+    }
+    for (const [pid, l] of byPid) for (const f of this.faultTraces.get(pid) ?? []) f(l);
+    this.faults.add(samples, (pid) => this.containers.ofPid(pid)?.cgroup ?? null);
+  }
+
+  /**
    * The growth of a "count by stack" map (struct ms_stack_key) since the last collection, as raw
    * samples. Counts stay in the kernel (deleting an entry while BPF adds to it would lose those
    * adds); the entries of processes that have exited are deleted once their last growth is read,
    * and with them the stacks no entry refers to any more.
    */
-  private readRaw(obj: BpfObject, map: string, e: MapEntries, stackMap: string, kind?: string): RawSample[] {
-    const reader = this.reader(obj);
+  private readRaw(
+    obj: BpfObject,
+    map: string,
+    e: MapEntries,
+    stackMap: string,
+    isAlive: (pid: number) => boolean,
+    kind?: string,
+    pinned?: (pid: number) => boolean,
+  ): RawSample[] {
+    const reader = this.reader(obj, stackMap);
     const prev = this.lastCounts.get(map) ?? new Map<string, number>();
     const next = new Map<string, number>();
     const out: RawSample[] = [];
     const wanted: number[] = [];
     const gone: number[] = [];
-    const isAlive = this.alive.isAlive;
     let ids = this.stackRefs.get(stackMap);
     if (!ids) this.stackRefs.set(stackMap, (ids = new Map()));
     for (let i = 0; i < e.count; i++) {
-      const k = STACK_KEY.decode(e.keys, i * e.keySize);
-      const id = e.keys.toString('latin1', i * e.keySize, (i + 1) * e.keySize);
+      // struct ms_stack_key: u32 tgid, s32 ustack, s32 kstack, char comm[16]; the comm is decoded
+      // only for entries that grew (a full map is 65,536 entries, most of them unchanged)
+      const at = i * e.keySize;
+      const tgid = e.keys.readUInt32LE(at);
+      const ustack = e.keys.readInt32LE(at + 4);
+      const id = e.keys.toString('latin1', at, at + e.keySize);
       const now = Number(e.values.readBigUInt64LE(i * e.valueBytes));
       const before = prev.get(id) ?? 0;
       const delta = now >= before ? now - before : now; // smaller: deleted and created again
-      const stored = k.ustack >= -1;
+      const stored = ustack >= -1;
       if (delta > 0) {
-        out.push({ pid: k.tgid, comm: k.comm, count: delta, kind, user: null, missed: stored ? undefined : k.ustack });
-        wanted.push(stored ? k.ustack : -2);
+        out.push({ pid: tgid, comm: STACK_KEY.decode(e.keys, at).comm, count: delta, kind, user: null, missed: stored ? undefined : ustack });
+        wanted.push(stored ? ustack : -2);
       }
       // idle for a whole interval: deleted too (an add racing the delete is the only loss), so
       // the maps hold only stacks in use and a new stack rarely finds its hash bucket taken
-      if (isAlive(k.tgid) && (delta > 0 || !prev.has(id))) {
+      if (isAlive(tgid) && (delta > 0 || !prev.has(id) || pinned?.(tgid))) {
         next.set(id, now);
-        if (k.ustack >= 0) ids.set(k.ustack, this.collections);
+        if (ustack >= 0) ids.set(ustack, this.collections);
       } else {
         gone.push(i);
         // its stack is freed below unless a kept entry refers to it (a process that lived and
         // died between two collections is never kept)
-        if (k.ustack >= 0 && !ids.has(k.ustack)) ids.set(k.ustack, -1);
+        if (ustack >= 0 && !ids.has(ustack)) ids.set(ustack, -1);
       }
     }
     // the stacks read in one call, before any is freed
@@ -218,9 +313,11 @@ export class Collectors {
     return out;
   }
 
-  private reader(obj: BpfObject): StackReader {
-    let r = this.readers.get(obj);
-    if (!r) this.readers.set(obj, (r = new StackReader(obj, READER_CACHE)));
+  private reader(obj: BpfObject, stackMap: string): StackReader {
+    let m = this.readers.get(obj);
+    if (!m) this.readers.set(obj, (m = new Map()));
+    let r = m.get(stackMap);
+    if (!r) m.set(stackMap, (r = new StackReader(obj, READER_CACHE, stackMap === 'ms_ustacks' ? undefined : stackMap)));
     return r;
   }
 
@@ -228,7 +325,7 @@ export class Collectors {
   private freeStacks(obj: BpfObject, stackMap: string): void {
     const ids = this.stackRefs.get(stackMap);
     if (!ids) return;
-    const reader = this.reader(obj);
+    const reader = this.reader(obj, stackMap);
     const free: number[] = [];
     for (const [id, seen] of ids) {
       if (seen === this.collections) continue;

@@ -17,6 +17,9 @@ export interface AgentConfig {
   topComms: number;
   /** memory cgroups counted in the kernel maps */
   maxCgroups: number;
+  /** (process, stack) pairs of page faults the kernel keeps between two collections, host-wide
+   * (fault_counts and its stacks); a storm of new processes beyond it drops faults (counted) */
+  maxFaultStacks: number;
   /** processes whose fault and growth stacks are kept while they live */
   maxProcesses: number;
   /** distinct stacks kept per process */
@@ -32,6 +35,7 @@ export const DEFAULTS: AgentConfig = {
   collectInterval: 2,
   topComms: 10,
   maxCgroups: 4096,
+  maxFaultStacks: 65536,
   maxProcesses: 1024,
   maxStacksPerProcess: 256,
   maxOoms: 64,
@@ -42,6 +46,7 @@ const LIMITS: Record<string, [number, number]> = {
   collectInterval: [1, 60],
   topComms: [0, 1000],
   maxCgroups: [16, 1 << 20],
+  maxFaultStacks: [256, 1 << 20],
   maxProcesses: [16, 1 << 20],
   maxStacksPerProcess: [1, 1 << 16],
   maxOoms: [1, 10000],

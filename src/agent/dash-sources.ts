@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Two of the dashboard's sources that the agent serves from what it already runs, with no tool
-// started anew: page faults traced "on demand" are a window on the fault stacks the agent collects
-// anyway (StackStore.openWindow), and each process's swap-ins are read from the swapin object's
+// started anew: page faults traced "on demand" come from the agent's own faults object, counted in
+// maps kept for traced processes (Collectors.traceFaults), and each process's swap-ins are read from the swapin object's
 // per-process counts (the swapin tool's map).
 import { eachEntry } from '../engine/struct';
 import { readProc } from '../procfs/common';
@@ -17,10 +17,10 @@ const MAX_WINDOW_STACKS = 5000;
 const REPORT_MS = 1000;
 
 /**
- * The page faults of one process from now for `seconds`, from the agent's collections: one is
- * made at the start (what faulted before belongs to no window) and one at the end (the last faults
- * are in the window), and one every REPORT_MS between, each sending the profile so far. It ends
- * early when the process exits or the page stops it.
+ * The page faults of one process from now for `seconds`: from the start its faults are counted in
+ * the fault trace maps (what faulted before belongs to no trace), read every REPORT_MS (each read
+ * sends the profile so far) and once more at the end. Only those small maps are read meanwhile,
+ * never the host's whole count map. It ends early when the process exits or the page stops it.
  */
 export function keptFaultTrace(
   c: Collectors,
@@ -29,16 +29,15 @@ export function keptFaultTrace(
   seconds: number,
   cb: TraceCallbacks,
 ): TraceHandle {
-  c.collect();
-  // faults the kernel dropped from here on, on the whole host: a storm of new (process, stack)
-  // pairs elsewhere fills the shared count map (65,536 entries) until the next collections empty
-  // it, and the traced process's faults meanwhile are not counted (a fork storm beside the test
-  // lost 577,881 in 30 s; the test's page then showed 2,255 of 3,000)
-  const lostAtStart = c.lostEvents().get('faults') ?? 0;
+  // faults of traced processes the kernel dropped from here on (the trace maps full: 64 processes'
+  // 16,384 stacks). A storm of new processes elsewhere no longer counts here: it fills the shared
+  // map, which the trace does not use (a fork storm beside the test lost 577,881 faults in 30 s
+  // there, and the trace showed 2,255 of 3,000 when it was a window on that map).
+  const lostAtStart = c.faultTraceLost();
   const stacks = new Map<string, RawStack>();
   let comm = readProc(`/proc/${pid}/comm`)?.trim() ?? ''; // the root frame until a fault names it
   let changed = false;
-  const close = c.faults.openWindow((batch) => {
+  const close = c.traceFaults(pid, (batch) => {
     for (const s of batch) {
       if (s.pid !== pid) continue;
       comm = s.comm;
@@ -60,7 +59,7 @@ export function keptFaultTrace(
       ),
       t: Date.now(),
     };
-    const lost = (c.lostEvents().get('faults') ?? 0) - lostAtStart;
+    const lost = c.faultTraceLost() - lostAtStart;
     if (lost > 0) p.lost = lost;
     cb.onProfile(p);
   };
@@ -70,14 +69,13 @@ export function keptFaultTrace(
     ended = true;
     clearInterval(tick);
     clearTimeout(timer);
-    c.collect();
-    close();
+    close(); // reads the last faults first
     report();
     cb.onEnd();
   };
   const tick = setInterval(() => {
     if (!isAlive(pid)) return end();
-    c.collect();
+    c.collectTraced();
     if (changed) report();
   }, REPORT_MS);
   const timer = setTimeout(end, seconds * 1000);

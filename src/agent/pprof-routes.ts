@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { withLifeline } from '../engine/lifeline';
 import { renderPprof, PprofStack } from '../render/pprof';
 import type { AgentConfig } from './config';
-import type { Collectors } from './collectors';
+import { isAlive, type Collectors } from './collectors';
 import { AgentServer, HttpError, intParam, Reply } from './server';
 import { logEvent } from './log';
 import { rawKey, RawSample, StackStore } from './stack-store';
@@ -37,6 +37,29 @@ async function windowOf(c: Collectors, store: StackStore, seconds: number): Prom
     await new Promise((r) => setTimeout(r, seconds * 1000));
     c.collect();
   } finally {
+    close();
+  }
+  return got;
+}
+
+/** The faults of one process over the next `seconds` seconds, or until it exits, from the maps
+ * kept for traced processes (Collectors.traceFaults): exact on a host whose shared count map is
+ * full. */
+async function tracedFaults(c: Collectors, pid: number, seconds: number): Promise<RawSample[]> {
+  const got: RawSample[] = [];
+  const close = c.traceFaults(pid, (b) => got.push(...b));
+  let tick: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, seconds * 1000);
+      tick = setInterval(() => {
+        if (isAlive(pid)) return;
+        clearTimeout(timer);
+        resolve();
+      }, 1000);
+    });
+  } finally {
+    clearInterval(tick);
     close();
   }
   return got;
@@ -89,7 +112,12 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
     const pid = intParam(q, 'pid', undefined, 1, 1 << 30);
     const container = q.get('container');
     const seconds = intParam(q, 'seconds', pid === undefined ? 30 : undefined, 1, config().maxProfileSeconds);
-    const stacks = seconds === undefined ? kept(c, store, pid!) : await windowOf(c, store, seconds);
+    const stacks =
+      seconds === undefined
+        ? kept(c, store, pid!)
+        : pid !== undefined && store === c.faults
+          ? await tracedFaults(c, pid, seconds)
+          : await windowOf(c, store, seconds);
     return { stacks: filter(c, store, stacks, pid, container), seconds: seconds ?? 0 };
   };
 

@@ -28,13 +28,16 @@ interface SourceSpec {
 
 const FP: UnwindOptions = { unwind: 'fp', unwindBytes: 8192, unwindRate: 1000 };
 
-/** Distinct fault stacks the kernel keeps between two collections (walked stacks, stacks.h: one
- * per process and stack, allocated as stored), and their depth: many of 32 frames rather than the
- * tool's 16384 of 127. */
-export const FAULT_STACKS = 65536;
+/** The depth of the fault stacks the kernel keeps between two collections (walked stacks, stacks.h:
+ * one per process and stack, allocated as stored; as many as maxFaultStacks): many of 32 frames
+ * rather than the tool's 16384 of 127. */
 export const FAULT_STACK_DEPTH = 32;
+/** Processes whose faults can be traced at once, and the distinct stacks their traces keep in the
+ * kernel between two reads (bpf/faults.bpf.c fault_trace_*). */
+export const FAULT_TRACE_PIDS = 64;
+export const FAULT_TRACE_STACKS = 16384;
 
-function specs(): SourceSpec[] {
+function specs(limits: SourceLimits): SourceSpec[] {
   return [
     {
       name: 'oomkill',
@@ -53,10 +56,19 @@ function specs(): SourceSpec[] {
       consts: unwindConsts(FP),
       configure(obj) {
         // the faults tool's own cheap path: plain-address stacks, mappings sent by BPF
-        DwarfStacks.configurePlainStacks(obj, FP, FAULT_STACKS);
+        DwarfStacks.configurePlainStacks(obj, FP, limits.maxFaultStacks);
+        obj.setMaxEntries('fault_counts', limits.maxFaultStacks);
         // struct ms_walked_stack cut to its first frames: u64 hash, u32 nr, u32 pad, then ips
         obj.setValueSize('ms_walked_ustacks', 16 + FAULT_STACK_DEPTH * 8);
         obj.setMaxEntries('ms_kstacks', 1);
+        // fault traces of single processes (Collectors.traceFaults): maps of their own, which a
+        // storm of new processes elsewhere cannot fill
+        obj
+          .setConst('fault_trace_on', true)
+          .setMaxEntries('fault_trace_pids', FAULT_TRACE_PIDS)
+          .setMaxEntries('fault_trace_counts', FAULT_TRACE_STACKS)
+          .setMaxEntries('fault_trace_ustacks', FAULT_TRACE_STACKS)
+          .setValueSize('fault_trace_ustacks', 16 + FAULT_STACK_DEPTH * 8);
       },
     },
     { name: 'ffaults', groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })] },
@@ -78,16 +90,21 @@ export interface Loaded {
 }
 
 /** Loads and attaches every source; `setup` runs after load (ring buffers), before attach. */
-export function loadSources(maxCgroups: number, setup: (name: SourceName, obj: BpfObject) => void): Loaded[] {
+export interface SourceLimits {
+  maxCgroups: number;
+  maxFaultStacks: number;
+}
+
+export function loadSources(limits: SourceLimits, setup: (name: SourceName, obj: BpfObject) => void): Loaded[] {
   const out: Loaded[] = [];
-  for (const s of specs()) {
+  for (const s of specs(limits)) {
     let obj: BpfObject | null = null;
     const t0 = Date.now();
     try {
       obj = BpfObject.open(s.name);
       for (const [k, v] of Object.entries(s.consts ?? {})) obj.setConst(k, v);
       // two kinds at most per object (vmgrowth: brk and mmap bytes)
-      obj.setConst('ms_by_cgroup', true).setMaxEntries('ms_cgroup_totals', maxCgroups * 2);
+      obj.setConst('ms_by_cgroup', true).setMaxEntries('ms_cgroup_totals', limits.maxCgroups * 2);
       obj.selectSources(s.groups);
       s.configure?.(obj);
       obj.load();

@@ -49,9 +49,11 @@ export class StackReader {
 
   /** maxCached: stacks kept read (beyond it a stack is read again when asked for): a reader kept
    * for long (the agent's) stays bounded */
+  /** walkedMap: the map of walked stacks to read (the agent's fault traces keep their own) */
   constructor(
     private readonly obj: BpfObject,
     private readonly maxCached = Infinity,
+    private readonly walkedMap = 'ms_walked_ustacks',
   ) {
     this.plainUser = obj.hasGlobal('ms_plain_ustacks') && obj.readGlobalU8('ms_plain_ustacks') !== 0;
   }
@@ -96,7 +98,7 @@ export class StackReader {
     if (id < 0) return [];
     let frames = this.plain.get(id);
     if (frames) return frames;
-    frames = decodeWalked(this.obj.lookup('ms_walked_ustacks', this.key(id)));
+    frames = decodeWalked(this.obj.lookup(this.walkedMap, this.key(id)));
     if (this.plain.size < this.maxCached) this.plain.set(id, frames);
     return frames;
   }
@@ -116,7 +118,7 @@ export class StackReader {
     if (!missing.length) return out;
     const keys = Buffer.allocUnsafe(missing.length * 4);
     missing.forEach((i, j) => keys.writeInt32LE(ids[i], j * 4));
-    const { values, found } = this.obj.lookupKeys('ms_walked_ustacks', keys);
+    const { values, found } = this.obj.lookupKeys(this.walkedMap, keys);
     const vs = values.length / missing.length;
     missing.forEach((i, j) => {
       // the same id twice in one call: read once
