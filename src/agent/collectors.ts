@@ -28,6 +28,7 @@ export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mm
  * 32 frames the agent keeps: ~6 MiB at most per object). */
 const READER_CACHE = 4096;
 
+
 /** Whether pid lives now (one file read; a collection uses AliveCache for many). */
 export function isAlive(pid: number): boolean {
   try {
