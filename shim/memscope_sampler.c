@@ -168,9 +168,21 @@ static inline void unlock(void)
  * so a sampled block that is freed costs no trap of its own: memscope handles the frees first,
  * then the allocation (which may reuse a freed address). A full list is sent on its own. */
 #define PENDING_FREES 16
-/* memscope reads these two by name from .symtab (src/tools/memleak/pending.ts): keep names and types */
+/* memscope reads these two through memscope_sampler_desc (src/tools/memleak/pending.ts) */
 static void *pending_frees[PENDING_FREES];
 static unsigned long npending;
+
+/* What the sampler did, for memscope's verbose report and the bench's accounting of its cost.
+ * Each is counted on a slow path only (under the lock, or beside a system call): the fast path of
+ * malloc and free stays as it was. */
+struct memscope_sampler_counters {
+	unsigned long samples;       /* sampled allocations sent to memscope_sampled_alloc */
+	unsigned long sampled_frees; /* frees (and reallocs) of sampled blocks */
+	unsigned long free_lists;    /* memscope_sampled_free calls: lists of 16 frees sent on their own */
+	unsigned long frees_looked;  /* frees that looked in the set (their bucket held a sampled block) */
+	unsigned long lifeline_polls; /* poll() of the attached memscope's pidfd (memscope_attach.c) */
+};
+static struct memscope_sampler_counters counters;
 
 static int attach_stopped(void); /* memscope_attach.c: memleak -p --sample-bytes, memscope gone */
 
@@ -189,6 +201,7 @@ static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k, vo
 	__atomic_add_fetch(&bucket_count[b], 1, __ATOMIC_RELAXED);
 	memscope_sampled_alloc(p, size, (size_t)(k * mean_interval), pending_frees, npending, caller);
 	npending = 0;
+	counters.samples++;
 	unlock();
 }
 
@@ -198,6 +211,7 @@ static __attribute__((noinline)) void untrack_slow(void *p)
 	uint32_t b = bucket_of(p);
 	struct node *found = NULL;
 	lock();
+	counters.frees_looked++;
 	for (struct node **pp = &buckets[b]; *pp; pp = &(*pp)->next) {
 		if ((*pp)->ptr == p) {
 			found = *pp;
@@ -208,9 +222,11 @@ static __attribute__((noinline)) void untrack_slow(void *p)
 	}
 	if (found) {
 		pending_frees[npending++] = p;
+		counters.sampled_frees++;
 		if (npending == PENDING_FREES) {
 			memscope_sampled_free(pending_frees, npending);
 			npending = 0;
+			counters.free_lists++;
 		}
 	}
 	unlock();
@@ -347,3 +363,30 @@ __attribute__((constructor)) static void sampler_init(void)
 }
 
 #include "memscope_attach.c"
+
+/* What memscope reads in the process (src/tools/memleak/shim-desc.ts): where the sampler's state
+ * lies, found by this one name in .dynsym, so a stripped copy of the shim (no .symtab) still has
+ * it. The addresses are the process's own (relocated by the dynamic loader). A change of this
+ * layout, or of the meaning of a field, takes a new version: memscope refuses one it does not know
+ * rather than read the wrong bytes. */
+struct memscope_sampler_desc {
+	char magic[8];          /* "MSSAMPL" */
+	uint32_t version;       /* MEMSCOPE_SAMPLER_DESC_VERSION */
+	uint32_t pending_max;   /* PENDING_FREES */
+	unsigned long *npending;
+	void **pending_frees;
+	int *attach_pidfd;      /* -1 never attached (preloaded), >= 0 attached, -2 memscope gone */
+	size_t *mean_interval;
+	struct memscope_sampler_counters *counters;
+};
+#define MEMSCOPE_SAMPLER_DESC_VERSION 1
+EXPORT const struct memscope_sampler_desc memscope_sampler_desc = {
+	.magic = "MSSAMPL",
+	.version = MEMSCOPE_SAMPLER_DESC_VERSION,
+	.pending_max = PENDING_FREES,
+	.npending = &npending,
+	.pending_frees = pending_frees,
+	.attach_pidfd = &attach_pidfd,
+	.mean_interval = &mean_interval,
+	.counters = &counters,
+};

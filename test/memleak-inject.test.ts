@@ -7,7 +7,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { ElfFile } from '../src/symbols/elf';
 import { workload, ROOT } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope, Running, MEMSCOPE } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
@@ -124,6 +126,40 @@ test('memleak -p --sample-bytes: a process gone quiet after freeing sampled bloc
     assert.equal(bytesAt('churn_block'), 0, r.stdout);
   } finally {
     w.kill();
+  }
+});
+
+test('memleak -p --sample-bytes: a stripped copy of the sampler (no .symtab) still has its waiting frees read', async () => {
+  // memscope finds the sampler's state through memscope_sampler_desc in .dynsym (shim-desc.ts):
+  // stripping the shim must not turn the correction off (churn_block would keep 10 freed blocks)
+  const Q = 'memleak_quiet';
+  const at = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${Q}\\]$`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-stripped-'));
+  const shim = path.join(dir, 'libmemscope_sampler.so');
+  execFileSync('strip', ['--strip-all', '-o', shim, SHIM]);
+  assert.ok(!ElfFile.read(shim)!.sections.some((x) => x.type === 2), 'strip left a .symtab');
+  const w = start('/usr/bin/env', [`LD_PRELOAD=${shim}`, `MEMSCOPE_SAMPLE_BYTES=${N}`, workload(Q)]);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
+    w.send('go');
+    await w.waitFor('quiet');
+    await sleep(200);
+    const r = await ms.interrupt(120_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /cannot read/);
+    const bytesAt = (fn: string) =>
+      jsonLines(r.stdout)
+        .filter((x) => at(fn).test(x.ustack[0] ?? ''))
+        .reduce((s, x) => s + x.bytes, 0);
+    const kept = 20 * 40000;
+    const keep = bytesAt('keep_block');
+    assert.ok(Math.abs(keep - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `keep_block ${keep} for ${kept}\n${r.stdout}`);
+    assert.equal(bytesAt('churn_block'), 0, r.stdout);
+    assert.equal(attachState(w.pid, shim), -1); // read through the descriptor of the stripped copy
+  } finally {
+    w.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { ROOT } from './workloads';
 import type { Running } from './run';
-import { findSlots, moduleBase, objectAddress, TargetMemory } from '../../src/tools/memleak/got';
+import { findSlots, TargetMemory } from '../../src/tools/memleak/got';
+import { readDesc } from '../../src/tools/memleak/shim-desc';
 import { readMaps } from '../../src/procfs/maps';
-import { ElfFile } from '../../src/symbols/elf';
 
 export const SHIM = path.join(ROOT, 'build', 'shim', 'libmemscope_sampler.so');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,12 +52,12 @@ export function slotTargets(pid: number, program: string): Set<string> {
 }
 
 /** The sampler's attach state in the process: -1 never attached, >= 0 attached, -2 memscope gone. */
-export function attachState(pid: number): number {
-  const maps = readMaps(pid)!;
-  const base = moduleBase(maps, SHIM, ElfFile.read(SHIM)!)!;
+export function attachState(pid: number, shim = SHIM): number {
   const mem = new TargetMemory(pid);
   try {
-    return mem.read(base + objectAddress(SHIM, 'attach_pidfd')!, 4).readInt32LE(0);
+    const d = readDesc(pid, mem.fd, shim);
+    assert.ok(typeof d !== 'string', String(d));
+    return mem.read(d.attachPidfd, 4).readInt32LE(0);
   } finally {
     mem.close();
   }

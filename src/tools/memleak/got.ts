@@ -16,6 +16,7 @@ const SHT_RELA = 4;
 const R_X86_64_GLOB_DAT = 6;
 const R_X86_64_JUMP_SLOT = 7;
 const SHT_SYMTAB = 2;
+const SHT_DYNSYM = 11;
 
 export interface Slot {
   module: string;
@@ -68,14 +69,14 @@ function gotRelocations(elf: ElfFile, names: Set<string>): [number, string][] {
   return out;
 }
 
-/** The address of a data symbol in .symtab (the sampler's own statics, read by memscope). */
+/** The address of a data symbol in .symtab or .dynsym (the sampler's descriptor, read by memscope). */
 export function objectAddress(file: string, name: string): number | undefined {
   const elf = ElfFile.read(file);
   if (!elf) return undefined;
   const fd = fs.openSync(file, 'r');
   try {
     for (const sec of elf.sections) {
-      if (sec.type !== SHT_SYMTAB || sec.link >= elf.sections.length) continue;
+      if ((sec.type !== SHT_SYMTAB && sec.type !== SHT_DYNSYM) || sec.link >= elf.sections.length) continue;
       const syms = read(fd, sec.offset, sec.size);
       const strs = read(fd, elf.sections[sec.link].offset, elf.sections[sec.link].size);
       for (let o = 0; o + 24 <= syms.length; o += 24) {
@@ -90,7 +91,7 @@ export function objectAddress(file: string, name: string): number | undefined {
 
 /** Reads or writes the target's memory. */
 export class TargetMemory {
-  private fd: number;
+  readonly fd: number;
   constructor(readonly pid: number) {
     this.fd = fs.openSync(`/proc/${pid}/mem`, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
   }

@@ -12,7 +12,8 @@ import { MemscopeError } from '../../core/errors';
 import { projectRoot } from '../../core/paths';
 import { readMaps } from '../../procfs/maps';
 import { ElfFile } from '../../symbols/elf';
-import { moduleBase, objectAddress, redirect, restore, Slot, TargetMemory, visiblePath, WRAPPED } from './got';
+import { moduleBase, redirect, restore, Slot, TargetMemory, visiblePath, WRAPPED } from './got';
+import { readDesc } from './shim-desc';
 import { SAMPLER_MODULE } from './sampler';
 
 const OTHER_ALLOCATORS = /^lib(jemalloc|tcmalloc(_minimal)?|mimalloc|hoard|snmalloc)\b/;
@@ -71,7 +72,6 @@ export function planAttach(pid: number, ourShim: string): AttachPlan {
 
   const mapped = files.find((p) => path.basename(p) === SAMPLER_MODULE);
   const shim = mapped ?? ourShim;
-  const shimThere = visiblePath(pid, shim);
   if (!mapped) {
     // dlopen in the target opens the path in the target's file system
     const ours = fs.statSync(ourShim);
@@ -89,13 +89,10 @@ export function planAttach(pid: number, ourShim: string): AttachPlan {
     // attach_pidfd is -1 in a sampler that was preloaded and never attached (memscope_attach.c)
     const mem = new TargetMemory(pid);
     try {
-      const elf = ElfFile.read(shimThere);
-      const base = elf ? moduleBase(maps, shim, elf) : undefined;
-      const fdAt = objectAddress(shimThere, 'attach_pidfd');
-      const rateAt = objectAddress(shimThere, 'mean_interval');
-      if (base === undefined || fdAt === undefined || rateAt === undefined) throw refuse(`it has a sampler ${shim} that memscope cannot read`);
-      if (mem.read(base + fdAt, 4).readInt32LE(0) === -1) {
-        return { pid, shim, preloaded: true, rate: Number(mem.u64(base + rateAt)), libc };
+      const d = readDesc(pid, mem.fd, shim, maps);
+      if (typeof d === 'string') throw refuse(`it has a sampler memscope cannot read: ${d}`);
+      if (mem.read(d.attachPidfd, 4).readInt32LE(0) === -1) {
+        return { pid, shim, preloaded: true, rate: Number(mem.u64(d.meanInterval)), libc };
       }
     } finally {
       mem.close();
