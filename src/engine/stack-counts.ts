@@ -185,6 +185,13 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       }
       if (lost > 0 && !opts.quiet)
         process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
+      // mapping notes the full sample ring refused: a process that exited before its maps were
+      // read then has its stacks shown with the marker; said, so the marker has its reason
+      const notes = obj.hasGlobal('ms_notes_lost') ? obj.readGlobalU64('ms_notes_lost') : 0n;
+      if (notes > 0n && !opts.quiet)
+        process.stderr.write(
+          `memscope: ${notes} notes of process mappings were lost (the sample ring was full): stacks of processes that exited unread show ${UNNAMED.symbol}\n`,
+        );
       return out;
     },
   };
