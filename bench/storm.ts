@@ -68,6 +68,9 @@ async function run(rate: number, perPid: boolean): Promise<Row> {
       .split('\n')
       .find((l) => l.startsWith('{"accounting"'));
     const accounting = line ? JSON.parse(line).accounting : {};
+    // a run that failed says why (its last stderr lines), not only its exit code
+    if (code !== 0)
+      process.stderr.write(`bench:storm: ${rate}/s ${perPid ? '-p' : 'system'}: memscope exited ${code}:\n${m.err().split('\n').slice(-6).join('\n')}\n`);
     const res = /touched=(\d+) minflt=\d+ ns=(\d+)/.exec(s.out());
     const touched = Number(res?.[1] ?? NaN);
     let inTouch = 0;
