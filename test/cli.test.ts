@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as vm from 'node:vm';
 import { memscope, MEMSCOPE } from './lib/run';
 import { spawnSync } from 'node:child_process';
 import { ROOT } from './lib/workloads';
@@ -49,6 +50,17 @@ test('bin/memscope runs from a link, a link to a link, a linked directory and a 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the code cache of the bundle is one V8 accepts, and holds more than its top level', () => {
+  // written by scripts/bundle-cli.mjs after a traced run with every tool loaded; a rejected cache
+  // would silently cost every start the compile it saves
+  const file = path.join(ROOT, 'dist', 'memscope.js');
+  const cache = fs.readFileSync(`${file}.cache`);
+  const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData: cache });
+  assert.equal(script.cachedDataRejected, false);
+  const bare = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: `${file}-bare` }).createCachedData();
+  assert.ok(cache.length > 2 * bare.length, `cache ${cache.length} B, top level alone ${bare.length} B`);
 });
 
 test('bad input gives one clear line and a non-zero exit', () => {
