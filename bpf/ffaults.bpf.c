@@ -12,6 +12,9 @@
 #include "vma.h"
 
 struct ff_key {
+	/* the memory cgroup (kernfs id) the faulting process was noted in, for the CONTAINER column;
+	 * 0 unless user space asked for it (ms_want_cgroups) */
+	__u64 cgid;
 	char name[MS_VMA_NAME_LEN];
 };
 
@@ -31,6 +34,23 @@ struct {
 
 #define FF_SET(k, lit) __builtin_memcpy((k)->name, lit, sizeof(lit))
 
+/* The cgroup ms_traced() noted for process tgid (0 without the column). A slot's pending count is
+ * moved by whichever process refills it, so the slot's owner is looked up, not the current task. */
+static __always_inline __u64 ff_cgid(__u32 tgid)
+{
+	if (!ms_want_cgroups)
+		return 0;
+	__u64 *id = bpf_map_lookup_elem(&ms_pid_cgroup, &tgid);
+	return id ? *id : 0;
+}
+
+static __always_inline void ff_add(void *map, __u32 tgid, const char *name, __u64 n)
+{
+	struct ff_key k = { .cgid = ff_cgid(tgid) };
+	__builtin_memcpy(k.name, name, sizeof(k.name));
+	ms_map_add(map, &k, n);
+}
+
 static __always_inline int ff_count(__u64 addr)
 {
 	struct ms_fault f;
@@ -42,16 +62,16 @@ static __always_inline int ff_count(__u64 addr)
 		return 0;
 	}
 	if (s->pending)
-		ms_map_add(&ff_counts, s->vma.name, s->pending);
+		ff_add(&ff_counts, s->tgid, s->vma.name, s->pending);
 	long err = ms_vma_refill(s, f.tgid, f.mm, f.seq, addr);
 	if (!err) {
 		if (s->mm)
 			s->pending = 1;
 		else
-			ms_map_add(&ff_counts, s->vma.name, 1);
+			ff_add(&ff_counts, f.tgid, s->vma.name, 1);
 		return 0;
 	}
-	struct ff_key key = {};
+	struct ff_key key = { .cgid = ff_cgid(f.tgid) };
 	if (err == -2 /* ENOENT: no vma holds the address */) {
 		/* a stack growing down faults below its vma, before the kernel extends it */
 		struct task_struct *task = bpf_get_current_task_btf();
@@ -105,6 +125,6 @@ int ff_major_perf(struct bpf_perf_event_data *ctx)
 		MS_VMA_SET(&v, "[unmapped]");
 	else if (err)
 		MS_VMA_SET(&v, "[vma busy]");
-	ms_map_add(&ff_majors, v.name, 1);
+	ff_add(&ff_majors, tgid, v.name, 1);
 	return 0;
 }

@@ -383,3 +383,30 @@ test('stack tools: faults and brkstack --json rows and faults --pprof samples ca
     fs.rmSync(path.dirname(prof), { recursive: true, force: true });
   }
 });
+
+test('ffaults: counts are kept apart by container; a workload in a (faked) docker/<id> cgroup has its own [anon] row after it exited', async () => {
+  const { id, name, root } = fakeDocker('ff');
+  const dir = mkCgroup(path.join(V1, 'docker', id));
+  const inside = start(workload('fault_touch'), [String(INSIDE)]);
+  children.push(inside);
+  try {
+    await inside.waitFor('ready');
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(inside.pid));
+    const [json, text] = await startAll(root, [['ffaults', '--json'], ['ffaults']]);
+    inside.send('go');
+    await inside.waitFor('done');
+    await inside.exited;
+    const [rj, rt] = await Promise.all([json.interrupt(), text.interrupt()]);
+    for (const r of [rj, rt]) assert.equal(r.code, 0, r.stderr);
+    const mine = jsonLines(rj.stdout).filter((x) => x.container === name);
+    const anon = mine.filter((x) => x.file === '[anon]').reduce((s, x) => s + x.count, 0);
+    assert.ok(anon >= INSIDE && anon <= INSIDE + ALLOWANCE, `the container's [anon] faults: ${anon}\n${rj.stdout.slice(0, 3000)}`);
+    assert.ok(jsonLines(rj.stdout).some((x) => x.container === null), 'host rows have container null');
+    const row = rt.stdout.split('\n').find((l) => new RegExp(`^ *\\d+ +\\d+ +\\d+ +${name} +\\[anon\\]$`).test(l));
+    assert.ok(row && Number(row.trim().split(/\s+/)[0]) >= INSIDE, rt.stdout.slice(0, 3000));
+    assert.match(rt.stdout, /^FAULTS +MAJOR +MINOR +CONTAINER +FILE\n/);
+  } finally {
+    inside.kill();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -84,11 +84,11 @@ for (const source of ['tracepoint', 'tp_btf', 'perf']) {
       assert.equal(r.code, 0, r.stderr);
       const want = { perf: 'perf software event page-faults', tp_btf: 'tp_btf page_fault_user', tracepoint: 'tracepoint exceptions/page_fault_user' }[source];
       assert.match(r.stderr, new RegExp(`page faults: using ${want}`));
-      // "FAULTS MAJOR MINOR FILE" then "count major minor name" rows, fewest first, as the chapter's
+      // "FAULTS MAJOR MINOR CONTAINER FILE" then "count major minor container name" rows, fewest first, as the chapter's
       // bpftrace map prints
       const lines = r.stdout.trim().split('\n');
-      assert.match(lines[0], /^FAULTS +MAJOR +MINOR FILE$/);
-      const rows = lines.slice(1).map((l) => /^ *(\d+) +\d+ +\d+ (.+)$/.exec(l)!);
+      assert.match(lines[0], /^FAULTS +MAJOR +MINOR CONTAINER +FILE$/);
+      const rows = lines.slice(1).map((l) => /^ *(\d+) +\d+ +\d+ +- +(.+)$/.exec(l)!);
       assert.ok(rows.every(Boolean), r.stdout);
       const counts = rows.map((x) => Number(x[1]));
       assert.deepEqual(

@@ -53,6 +53,8 @@ export interface FfaultsRecord {
   time?: string;
   /** The mapped file's last path component, or [anon], [heap], [stack], [vdso], [unmapped]... */
   file: string;
+  /** ffaults: the faulting processes' container (name, else id), null for the host */
+  container?: string | null;
   /** every fault, as perf stat -e page-faults counts them */
   count: number;
   /** completed faults that read from disk or were retried (perf's major-faults) */

@@ -47,6 +47,12 @@ export class ContainerColumn {
     return c;
   }
 
+  /** The container of a memory cgroup id BPF recorded (0: none), null for the host. */
+  ofCgroupId(cgid: bigint): Container | null {
+    const c = cgid ? this.resolver.ofCgroupId(cgid) : null;
+    return c?.id ? c : null;
+  }
+
   /** The container of a memory cgroup path ("/docker/<id>"), null for a host cgroup: oomkill's
    * victim, whose cgroup BPF read from the victim task (it may be gone by the time it is named). */
   ofCgroupPath(cgroup: string | null): Container | null {

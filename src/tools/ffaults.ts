@@ -11,9 +11,13 @@ import { faultGroup, reportVmaLookups } from './_fault-sources';
 import { PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_TYPE_SOFTWARE, ProbeGroup } from '../engine/sources';
 import type { FfaultsRecord } from '../core/records';
 import { examples, Tool } from './tool';
+import { ContainerColumn, containerCell, containerValue } from './_container-column';
 
 /** struct ff_key (bpf/ffaults.bpf.c) */
-const FF_KEY = struct([['name', 'char[64]']] as const, { c: 'ff_key', bpf: 'ffaults' });
+const FF_KEY = struct([
+  ['cgid', 'u64'],
+  ['name', 'char[64]'],
+] as const, { c: 'ff_key', bpf: 'ffaults' });
 
 /** struct ms_vma_slot (bpf/include/vma.h): one per CPU per slot of the vma cache. */
 const VMA_SLOT = struct(
@@ -31,6 +35,8 @@ const VMA_SLOT = struct(
 );
 
 type FileFaults = FfaultsRecord;
+/** a container's full id (a key holds the name, else this) */
+const HEX_ID = /^[0-9a-f]{64}$/;
 
 /** Major faults by name: perf's software event major-faults, raised once per completed fault. */
 const majorGroup: ProbeGroup = {
@@ -50,14 +56,22 @@ interface Counts {
   major: Map<string, number>;
 }
 
-function majors(obj: BpfObject): Map<string, number> {
+/** What a count is kept under: the file's name, and its process's container when the CONTAINER
+ * column is on ("\0"-joined; see splitKey). Without containers the name alone. */
+type KeyOf = (name: string, by: { cgid: number } | { tgid: number }) => string;
+const byName: KeyOf = (name) => name;
+
+function majors(obj: BpfObject, keyOf: KeyOf = byName): Map<string, number> {
   const t = new Map<string, number>();
-  for (const [k, v] of eachEntry(obj.entries('ff_majors'), FF_KEY)) t.set(k.name, Number(v.readBigUInt64LE(0)));
+  for (const [k, v] of eachEntry(obj.entries('ff_majors'), FF_KEY)) {
+    const key = keyOf(k.name, { cgid: k.cgid });
+    t.set(key, (t.get(key) ?? 0) + Number(v.readBigUInt64LE(0)));
+  }
   return t;
 }
 
 /** Faults so far by name: ff_counts plus the counts still pending in the vma cache's slots. */
-export function totals(obj: BpfObject): Map<string, number> {
+export function totals(obj: BpfObject, keyOf: KeyOf = byName): Map<string, number> {
   const t = new Map<string, number>();
   const add = (name: string, n: number) => n > 0 && t.set(name, (t.get(name) ?? 0) + n);
   // slots first: a count moving from a slot into ff_counts between the two reads is then seen
@@ -67,27 +81,48 @@ export function totals(obj: BpfObject): Map<string, number> {
   for (let i = 0; i < slots.count; i++) {
     for (let o = i * slots.valueBytes; o < (i + 1) * slots.valueBytes; o += stride) {
       const pending = Number(slots.values.readBigUInt64LE(o + VMA_SLOT.offsets.pending));
-      if (pending > 0) add(VMA_SLOT.decode(slots.values, o).name, pending);
+      if (pending > 0) {
+        const slot = VMA_SLOT.decode(slots.values, o);
+        add(keyOf(slot.name, { tgid: Number(slot.tgid) }), pending);
+      }
     }
   }
-  for (const [k, v] of eachEntry(obj.entries('ff_counts'), FF_KEY)) add(k.name, Number(v.readBigUInt64LE(0)));
+  for (const [k, v] of eachEntry(obj.entries('ff_counts'), FF_KEY)) add(keyOf(k.name, { cgid: k.cgid }), Number(v.readBigUInt64LE(0)));
   return t;
 }
 
-function counts(obj: BpfObject): Counts {
+function countsOf(obj: BpfObject, keyOf: KeyOf): Counts {
   // majors first: a fault is counted in all (at its start) before major-faults fires (at its end)
-  const major = majors(obj);
-  return { all: totals(obj), major };
+  const major = majors(obj, keyOf);
+  return { all: totals(obj, keyOf), major };
+}
+
+/** The container part of a key made by containerKeys (undefined: keyed by name alone). */
+function splitKey(key: string): { file: string; container?: string | null } {
+  const i = key.indexOf('\0');
+  if (i < 0) return { file: key };
+  const c = key.slice(0, i);
+  return { file: key.slice(i + 1), container: c === '' ? null : c };
+}
+
+/** Keys by container and file: a count's container is its process's (the slot's owner) or its
+ * cgroup's, named once per process or cgroup by the one resolver. */
+function containerKeys(col: ContainerColumn): KeyOf {
+  return (name, by) => {
+    const c = 'tgid' in by ? col.of(by.tgid) : col.ofCgroupId(BigInt(by.cgid));
+    return `${containerValue(c) ?? ''}\0${name}`;
+  };
 }
 
 /** The growth of each name's counts since `before` (everything, without it). */
 function rowsSince(now: Counts, before?: Counts): FileFaults[] {
   const out: FileFaults[] = [];
-  for (const [file, n] of now.all) {
-    const count = n - (before?.all.get(file) ?? 0);
+  for (const [key, n] of now.all) {
+    const count = n - (before?.all.get(key) ?? 0);
     // a major fault whose start fell in the previous interval is kept within this row's count
-    const major = Math.min(count, (now.major.get(file) ?? 0) - (before?.major.get(file) ?? 0));
-    if (count > 0) out.push({ file, count, major, minor: count - major });
+    const major = Math.min(count, (now.major.get(key) ?? 0) - (before?.major.get(key) ?? 0));
+    const { file, container } = splitKey(key);
+    if (count > 0) out.push({ file, ...(container !== undefined ? { container } : {}), count, major, minor: count - major });
   }
   // as the chapter's bpftrace map prints: fewest first, the biggest next to the prompt
   return out.sort((a, b) => a.count - b.count || (a.file < b.file ? -1 : 1));
@@ -103,9 +138,9 @@ function report(rows: FileFaults[], opts: CommonOptions, time?: string): void {
   if (rows.length)
     lines.push(
       ...formatTable(
-        ['FAULTS', 'MAJOR', 'MINOR', 'FILE'],
-        rows.map((r) => [r.count, r.major, r.minor, r.file]),
-        [true, true, true, false],
+        ['FAULTS', 'MAJOR', 'MINOR', 'CONTAINER', 'FILE'],
+        rows.map((r) => [r.count, r.major, r.minor, containerCell(r.container ? { cgroup: '', id: r.container, name: HEX_ID.test(r.container) ? undefined : r.container } : null), r.file]),
+        [true, true, true, false, false],
       ),
     );
   else if (time) lines.push('(no page faults)');
@@ -131,6 +166,8 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
         'MAJOR: faults that waited for the file to be read from disk (or were retried), counted as\n' +
         "perf's major-faults counts them; MINOR: the rest (FAULTS - MAJOR), answered from the page cache\n" +
         'or with a fresh page. A fault that ends in SIGSEGV counts in FAULTS and MINOR only.\n' +
+        'Counts are kept apart by the faulting process\'s container: CONTAINER ("-" for the host;\n' +
+        'JSON: container, null for the host).\n' +
         examples([
           ['memscope ffaults', 'all processes, summary on Ctrl-C'],
           ['memscope ffaults 1', 'a summary every second'],
@@ -140,6 +177,9 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
     );
   },
   async run(opts: CommonOptions, [interval, count]: [number?, number?]) {
+    const containers = new ContainerColumn();
+    const keyOf = containerKeys(containers);
+    const counts = (obj: BpfObject) => countsOf(obj, keyOf);
     let last: Counts | undefined;
     let reported = false;
     await runTrace({
@@ -149,6 +189,7 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
       count,
       banner: 'Tracing page faults by file',
       groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' }), majorGroup],
+      configure: (obj) => containers.configure(obj),
       tick(obj) {
         const now = counts(obj);
         report(rowsSince(now, last), opts, clock());
