@@ -33,8 +33,8 @@ test('every declared layout agrees with the BTF of each object that defines its 
 
 test('a layout that does not match its C struct is caught, saying what differs', () => {
   const check = (name: string, layout: Layout<Fields>) => () => checkLayouts(name, btfOf(name), [layout]);
-  // a resized field (C: char name[64])
-  assert.throws(check('ffaults', struct([['name', 'char[32]']] as const, { c: 'ff_key', bpf: 'ffaults' })), /struct ff_key: name: TypeScript offset 0, 32 bytes; C name at offset 0, 64 bytes/);
+  // a resized field (C: __u64 cgid, char name[64])
+  assert.throws(check('ffaults', struct([['cgid', 'u64'], ['name', 'char[32]']] as const, { c: 'ff_key', bpf: 'ffaults' })), /struct ff_key: name: TypeScript offset 8, 32 bytes; C name at offset 8, 64 bytes/);
   // a field added in C: TypeScript declares one too few (struct swapin_key ends with comm)
   const swapin = DECLARED.find((l) => l.mirrors!.c === 'swapin_key')!;
   const fewer = struct(swapin.fields.slice(0, -1) as Fields, { c: 'swapin_key', bpf: 'swapin' });
