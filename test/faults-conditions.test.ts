@@ -69,7 +69,7 @@ test('hfaults counts huge-page faults the kernel takes in read(), and ffaults a 
     // new shmem pages: every fault is minor
     assert.deepEqual(
       recs.find((x) => x.file === 'memfd:kfault-memfd'),
-      { file: 'memfd:kfault-memfd', count: 1024, major: 0, minor: 1024 },
+      { file: 'memfd:kfault-memfd', container: null, count: 1024, major: 0, minor: 1024 },
       r.stdout,
     );
     assert.ok(!recs.some((x) => x.file === '[vma busy]'), r.stdout);
