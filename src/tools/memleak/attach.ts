@@ -237,6 +237,10 @@ export async function attachAllocator(obj: BpfObject, pid: number | undefined, s
         `memscope: memleak: sampler loaded into PID ${pid} (thread ${inj.tid} stopped ${inj.pauseMs.toFixed(2)} ms, ` +
           `${inj.slots.length} allocator slots redirected); memory allocated before now is not counted\n`,
       );
+      if (opts.verbose) {
+        const p = inj.parts;
+        process.stderr.write(`memscope: pause: ${p.stopMs.toFixed(2)} ms to stop the thread, ${p.dlopenMs.toFixed(2)} ms dlopen, ${p.startMs.toFixed(2)} ms to start the sampler\n`);
+      }
       if (opts.verbose) for (const x of inj.slots) process.stderr.write(`memscope: ${x.fn} slot of ${x.module} -> sampler\n`);
     }
     return;

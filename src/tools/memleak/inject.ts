@@ -132,6 +132,8 @@ export interface Injected {
   /** the thread that loaded the sampler, and how long it was stopped */
   tid: number;
   pauseMs: number;
+  /** the pause's parts: stopping the thread, its dlopen of the sampler, starting the sampler */
+  parts: { stopMs: number; dlopenMs: number; startMs: number };
   slots: Slot[];
   /** puts the slots back (idempotent) */
   detach(): number;
@@ -157,7 +159,7 @@ export function inject(plan: AttachPlan, meanBytes: number): Injected {
     const line = /^error: (.*)$/m.exec(err.stdout ?? '')?.[1] ?? err.message.split('\n')[0];
     throw new MemscopeError(`cannot load the sampler into PID ${pid}: ${line}`);
   }
-  const m = /^ok (-?\d+) (\d+) (\d+)$/m.exec(out);
+  const m = /^ok (-?\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$/m.exec(out);
   if (!m) throw new MemscopeError(`cannot load the sampler into PID ${pid}: memscope-inject said ${JSON.stringify(out.slice(0, 200))}`);
   const begun = Number(m[1]);
   if (begun === -16) throw new MemscopeError(`PID ${pid} is already sampled by another memscope (memleak -p --sample-bytes): end that one first`);
@@ -176,7 +178,8 @@ export function inject(plan: AttachPlan, meanBytes: number): Injected {
   };
   // an error or exit of memscope puts the slots back too (SIGKILL cannot: the lifeline does)
   process.once('exit', detach);
-  return { tid: Number(m[3]), pauseMs: Number(m[2]) / 1000, slots, detach };
+  const ms = (i: number) => Number(m[i]) / 1000;
+  return { tid: Number(m[3]), pauseMs: ms(2), parts: { stopMs: ms(4), dlopenMs: ms(5), startMs: ms(6) }, slots, detach };
 }
 
 function errnoName(n: number): string {
