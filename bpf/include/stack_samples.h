@@ -278,6 +278,9 @@ struct ms_stack_note {
 };
 
 __u64 ms_stack_notes_lost = 0;
+/* never written: a global of the type makes clang emit the struct's BTF (a local's type is not
+ * emitted), against which memscope checks its TypeScript mirror when the object opens */
+struct ms_stack_note ms_stack_note_layout = {};
 
 static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id)
 {
