@@ -102,28 +102,38 @@ test('memleak -p --sample-bytes: SIGKILL of memscope leaves the program running 
   }
 });
 
-test('memleak -p --sample-bytes: a process gone quiet after freeing sampled blocks reports none of them', async () => {
-  // the sampler holds up to 15 frees of sampled blocks until its next sample; memscope reads them
-  // from the process (src/tools/memleak/pending.ts), else churn_block's 10 freed blocks stay reported
+/**
+ * memleak_quiet (20 x 40,000 B kept at keep_block, then 10 x 40,000 B allocated and freed at
+ * churn_block, then idle) under memleak -p --sample-bytes: keep_block within the sampler's error,
+ * churn_block exactly 0. The sampler holds up to 15 frees of sampled blocks until its next sample;
+ * memscope reads them from the process (src/tools/memleak/pending.ts), else churn_block's freed
+ * blocks stay reported. Returns memscope's stderr and the workload, still running.
+ */
+async function quietRun(w: Running): Promise<string> {
   const Q = 'memleak_quiet';
   const at = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${Q}\\]$`);
-  const w = start(workload(Q));
+  await w.waitFor('ready');
+  const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
+  w.send('go');
+  await w.waitFor('quiet');
+  await sleep(200);
+  const r = await ms.interrupt(120_000);
+  assert.equal(r.code, 0, r.stderr);
+  const bytesAt = (fn: string) =>
+    jsonLines(r.stdout)
+      .filter((x) => at(fn).test(x.ustack[0] ?? ''))
+      .reduce((s, x) => s + x.bytes, 0);
+  const kept = 20 * 40000;
+  const keep = bytesAt('keep_block');
+  assert.ok(Math.abs(keep - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `keep_block ${keep} for ${kept}\n${r.stdout}`);
+  assert.equal(bytesAt('churn_block'), 0, r.stdout);
+  return r.stderr;
+}
+
+test('memleak -p --sample-bytes: a process gone quiet after freeing sampled blocks reports none of them', async () => {
+  const w = start(workload('memleak_quiet'));
   try {
-    await w.waitFor('ready');
-    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
-    w.send('go');
-    await w.waitFor('quiet');
-    await sleep(200);
-    const r = await ms.interrupt(120_000);
-    assert.equal(r.code, 0, r.stderr);
-    const bytesAt = (fn: string) =>
-      jsonLines(r.stdout)
-        .filter((x) => at(fn).test(x.ustack[0] ?? ''))
-        .reduce((s, x) => s + x.bytes, 0);
-    const kept = 20 * 40000;
-    const keep = bytesAt('keep_block');
-    assert.ok(Math.abs(keep - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `keep_block ${keep} for ${kept}\n${r.stdout}`);
-    assert.equal(bytesAt('churn_block'), 0, r.stdout);
+    await quietRun(w);
   } finally {
     w.kill();
   }
@@ -132,30 +142,13 @@ test('memleak -p --sample-bytes: a process gone quiet after freeing sampled bloc
 test('memleak -p --sample-bytes: a stripped copy of the sampler (no .symtab) still has its waiting frees read', async () => {
   // memscope finds the sampler's state through memscope_sampler_desc in .dynsym (shim-desc.ts):
   // stripping the shim must not turn the correction off (churn_block would keep 10 freed blocks)
-  const Q = 'memleak_quiet';
-  const at = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[${Q}\\]$`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-stripped-'));
   const shim = path.join(dir, 'libmemscope_sampler.so');
   execFileSync('strip', ['--strip-all', '-o', shim, SHIM]);
   assert.ok(!ElfFile.read(shim)!.sections.some((x) => x.type === 2), 'strip left a .symtab');
-  const w = start('/usr/bin/env', [`LD_PRELOAD=${shim}`, `MEMSCOPE_SAMPLE_BYTES=${N}`, workload(Q)]);
+  const w = start('/usr/bin/env', [`LD_PRELOAD=${shim}`, `MEMSCOPE_SAMPLE_BYTES=${N}`, workload('memleak_quiet')]);
   try {
-    await w.waitFor('ready');
-    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-p', String(w.pid), '--sample-bytes', String(N), '600']);
-    w.send('go');
-    await w.waitFor('quiet');
-    await sleep(200);
-    const r = await ms.interrupt(120_000);
-    assert.equal(r.code, 0, r.stderr);
-    assert.doesNotMatch(r.stderr, /cannot read/);
-    const bytesAt = (fn: string) =>
-      jsonLines(r.stdout)
-        .filter((x) => at(fn).test(x.ustack[0] ?? ''))
-        .reduce((s, x) => s + x.bytes, 0);
-    const kept = 20 * 40000;
-    const keep = bytesAt('keep_block');
-    assert.ok(Math.abs(keep - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `keep_block ${keep} for ${kept}\n${r.stdout}`);
-    assert.equal(bytesAt('churn_block'), 0, r.stdout);
+    assert.doesNotMatch(await quietRun(w), /cannot read/);
     assert.equal(attachState(w.pid, shim), -1); // read through the descriptor of the stripped copy
   } finally {
     w.kill();
