@@ -11,23 +11,13 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BENCH_BUILD, ensureBcc, summarize } from './lib';
+import { ensureBcc, memleakWorkload, summarize } from './lib';
 import { ROOT } from '../test/lib/workloads';
 
 delete process.env.NODE_EXTRA_CA_CERTS; // as bench:verbs: read at every Node start here, not by users
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 2));
 const N = Number(process.env.BENCH_TRAP_PAIRS ?? 200_000);
 const STATS = '/proc/sys/kernel/bpf_stats_enabled';
-
-function workloadBinary(): string {
-  const src = path.join(ROOT, 'bench', 'memleak_workload.c');
-  const bin = path.join(BENCH_BUILD, 'memleak_workload');
-  fs.mkdirSync(BENCH_BUILD, { recursive: true });
-  if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
-    execFileSync('gcc', ['-O2', '-g', '-fno-omit-frame-pointer', '-o', bin, src], { stdio: 'inherit' });
-  }
-  return bin;
-}
 
 function waitFor(p: ChildProcess, re: RegExp, timeoutMs = 300_000): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
@@ -60,7 +50,7 @@ interface Sample {
 
 /** The loop's CPU per pair and BPF ns per run of each program that ran at least once per pair. */
 async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: RegExp): Promise<Sample> {
-  const w = spawn(workloadBinary(), [String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const w = spawn(memleakWorkload(), [String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let t: ChildProcess | undefined;
   try {
     await waitFor(w, /ready/);

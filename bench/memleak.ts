@@ -18,7 +18,7 @@ import { spawn, ChildProcess, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureBcc, ensureBpftrace, launch, Launched, LaunchSpec, BENCH_BUILD, summarize, targetLines } from './lib';
+import { ensureBcc, ensureBpftrace, launch, Launched, LaunchSpec, memleakWorkload, summarize, targetLines } from './lib';
 import { formatTable } from '../src/render/table';
 import { ROOT } from '../test/lib/workloads';
 
@@ -30,16 +30,6 @@ const N_FULL = Number(process.env.BENCH_PAIRS ?? 5_000_000);
 const SAMPLE_BYTES = process.env.BENCH_SAMPLE_BYTES ?? '1m';
 const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
 const SETTLE_MS = 2000; // BCC and bpftrace print their line before the last uprobe is attached
-
-function workloadBinary(): string {
-  const src = path.join(ROOT, 'bench', 'memleak_workload.c');
-  const bin = path.join(BENCH_BUILD, 'memleak_workload');
-  fs.mkdirSync(BENCH_BUILD, { recursive: true });
-  if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
-    execFileSync('gcc', ['-O2', '-g', '-fno-omit-frame-pointer', '-o', bin, src], { stdio: 'inherit' });
-  }
-  return bin;
-}
 
 function libc(): string {
   const maps = fs.readFileSync('/proc/self/maps', 'utf8');
@@ -85,7 +75,7 @@ interface Run {
 
 /** The workload alone. */
 async function alone(n: number): Promise<Run> {
-  const w = new Proc(spawn(workloadBinary(), [String(n)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const w = new Proc(spawn(memleakWorkload(), [String(n)], { stdio: ['pipe', 'pipe', 'inherit'] }));
   await w.waitFor(/ready/);
   w.send('go');
   const m = await w.waitFor(LOOP);
@@ -96,7 +86,7 @@ async function alone(n: number): Promise<Run> {
 
 /** A tracer attached to the running workload (-p). */
 async function attached(n: number, spec: (pid: number) => LaunchSpec, estimate?: (out: string) => number | undefined): Promise<Run> {
-  const w = new Proc(spawn(workloadBinary(), [String(n)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const w = new Proc(spawn(memleakWorkload(), [String(n)], { stdio: ['pipe', 'pipe', 'inherit'] }));
   let tool: Launched | undefined;
   try {
     await w.waitFor(/ready/);
@@ -125,7 +115,7 @@ async function attached(n: number, spec: (pid: number) => LaunchSpec, estimate?:
 /** memscope starting the workload itself (-c): the workload's stdin is memscope's. */
 async function started(n: number, args: string[]): Promise<Run> {
   const ms = new Proc(
-    spawn(MEMSCOPE, ['memleak', '--json', '-T', '20', ...args, '-c', `${workloadBinary()} ${n}`, '3600'], { stdio: ['pipe', 'pipe', 'pipe'] }),
+    spawn(MEMSCOPE, ['memleak', '--json', '-T', '20', ...args, '-c', `${memleakWorkload()} ${n}`, '3600'], { stdio: ['pipe', 'pipe', 'pipe'] }),
   );
   try {
     await ms.waitFor(/ready/);
@@ -167,7 +157,7 @@ interface Contender {
 }
 
 async function main(): Promise<void> {
-  workloadBinary();
+  memleakWorkload();
   execFileSync('make', ['-s', '-C', path.join(ROOT, 'shim')], { stdio: 'inherit' });
   // BENCH_ONLY: the reference tools are not installed for a quick run of the sampler's rows
   const skip = { ok: false, reason: `not run (BENCH_ONLY=${process.env.BENCH_ONLY})`, env: {} };

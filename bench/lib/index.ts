@@ -3,6 +3,7 @@
 //   ensureBcc() / ensureBpftrace()   install from Debian on demand and prove the tool runs here
 //                                    ({ ok, reason, env }: BCC gets BCC_KERNEL_SOURCE in env)
 //   aptInstall(pkgs), which(cmd)     other reference tools
+//   helperBinary(name), memleakWorkload()   C helpers and workloads built into build/bench once
 //   launch({ cmd, args, ready, attachedTo })
 //                                    → { readyMs, attachedMs, attachedCpuMs, stop('SIGINT') →
 //                                        { exitMs, maxRssKb, cpuMs, stdout, stderr } }

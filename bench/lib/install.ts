@@ -177,13 +177,23 @@ export function ensureBpftrace(): Availability {
   return (bpftrace = { ok: true, env: {} });
 }
 
-/** Compiles bench/lib/NAME.c into build/bench/NAME (once per change). */
-export function helperBinary(name: string): string {
-  const src = path.join(ROOT, 'bench', 'lib', `${name}.c`);
+/** Compiles the C file src into build/bench/NAME with gcc's flags (once per change of src). */
+function compiled(src: string, name: string, flags: string[]): string {
   const bin = path.join(BENCH_BUILD, name);
   fs.mkdirSync(BENCH_BUILD, { recursive: true });
   if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
-    execFileSync('gcc', ['-O2', '-Wall', '-o', bin, src], { stdio: 'inherit' });
+    execFileSync('gcc', [...flags, '-o', bin, src], { stdio: 'inherit' });
   }
   return bin;
+}
+
+/** Compiles bench/lib/NAME.c into build/bench/NAME (once per change). */
+export function helperBinary(name: string): string {
+  return compiled(path.join(ROOT, 'bench', 'lib', `${name}.c`), name, ['-O2', '-Wall']);
+}
+
+/** bench/memleak_workload.c (N malloc/free pairs of mixed sizes), with frame pointers and symbols
+ * as memleak's benches trace it. */
+export function memleakWorkload(): string {
+  return compiled(path.join(ROOT, 'bench', 'memleak_workload.c'), 'memleak_workload', ['-O2', '-g', '-fno-omit-frame-pointer']);
 }
