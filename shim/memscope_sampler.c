@@ -61,6 +61,8 @@ __asm__(".text\n"
 	".size memscope_sampled_free, .-memscope_sampled_free\n");
 
 static size_t mean_interval = 512 * 1024;
+/* memscope's --sample-bytes bound; intervals stay far below COUNTDOWN_LIVE_MAX */
+#define MEAN_INTERVAL_MAX ((size_t)1 << 30)
 
 /* Bytes to the next sample point, per call site (the return address of malloc, hashed; sites that
  * share a slot share a countdown). Counting each site's bytes on its own makes the estimate of a
@@ -108,9 +110,26 @@ static inline int64_t *site_slot(void *ret)
 	return &site_countdown[((uintptr_t)ret >> 1) & (SITES - 1)]; /* call sites are a few bytes apart at least */
 }
 
-static __attribute__((noinline)) uint64_t sample_slow(int64_t *slot, int64_t left, size_t size)
+/* A countdown above COUNTDOWN_LIVE_MAX is not a live one (intervals are at most 1.1 x 2^30): it is
+ * COUNTDOWN_OFF, stored while an attached memscope is gone (memscope_attach.c), or a stale store of
+ * it by a thread that read it just before a new attach reset the countdowns. The fast path sends
+ * both here, where the attach state decides: off stays off, anything else starts the site afresh.
+ * So a new attach never depends on the order in which other threads see its resets. */
+#define COUNTDOWN_LIVE_MAX ((int64_t)1 << 40)
+#define COUNTDOWN_OFF ((int64_t)1 << 62)
+static int sampling_gone(void); /* memscope_attach.c: the attached memscope has gone */
+
+static __attribute__((noinline)) uint64_t sample_slow(int64_t *slot, int64_t count, size_t size)
 {
-	if (left + (int64_t)size == 0) /* the site's first allocation: a random phase, so the estimate is unbiased */
+	if (count > COUNTDOWN_LIVE_MAX) {
+		if (sampling_gone()) {
+			__atomic_store_n(slot, COUNTDOWN_OFF, __ATOMIC_RELAXED);
+			return 0;
+		}
+		count = 0;
+	}
+	int64_t left = count - (int64_t)size;
+	if (count == 0) /* the site's first allocation: a random phase, so the estimate is unbiased */
 		left = 1 + (int64_t)(next_random() % mean_interval) - (int64_t)size;
 	uint64_t k = 0;
 	while (left <= 0) {
@@ -125,12 +144,14 @@ static __attribute__((noinline)) uint64_t sample_slow(int64_t *slot, int64_t lef
 static inline uint64_t sample_points(size_t size, void *ret)
 {
 	int64_t *slot = site_slot(ret);
-	int64_t left = __atomic_load_n(slot, __ATOMIC_RELAXED) - (int64_t)size;
-	if (__builtin_expect(left > 0, 1)) {
+	int64_t count = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	int64_t left = count - (int64_t)size;
+	/* 0 < left <= COUNTDOWN_LIVE_MAX, in one comparison */
+	if (__builtin_expect((uint64_t)(left - 1) < (uint64_t)COUNTDOWN_LIVE_MAX, 1)) {
 		__atomic_store_n(slot, left, __ATOMIC_RELAXED);
 		return 0;
 	}
-	return sample_slow(slot, left, size);
+	return sample_slow(slot, count, size);
 }
 
 /* ---- the set of sampled addresses: a hash of chains under a spin lock, with per-bucket counts
@@ -250,26 +271,28 @@ __attribute__((destructor)) static void sampler_fini(void)
 	unlock();
 }
 
-static __attribute__((noinline)) void *malloc_sampled(size_t size, void *caller, int64_t *slot, int64_t left)
+static __attribute__((noinline)) void *malloc_sampled(size_t size, void *caller, int64_t *slot, int64_t count)
 {
-	uint64_t k = sample_slow(slot, left, size);
+	uint64_t k = sample_slow(slot, count, size);
 	void *p = __libc_malloc(size);
 	if (k && p)
 		track(p, size, k, caller);
 	return p;
 }
 
-/* The fast path: no register to save, one load and one store, then a tail call into glibc. */
+/* The fast path: no register to save, one load and one store, then a tail call into glibc (the
+ * test of sample_points, written out so that malloc_sampled is a tail call too). */
 EXPORT void *malloc(size_t size)
 {
 	void *caller = __builtin_return_address(0);
 	int64_t *slot = site_slot(caller);
-	int64_t left = __atomic_load_n(slot, __ATOMIC_RELAXED) - (int64_t)size;
-	if (__builtin_expect(left > 0, 1)) {
+	int64_t count = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	int64_t left = count - (int64_t)size;
+	if (__builtin_expect((uint64_t)(left - 1) < (uint64_t)COUNTDOWN_LIVE_MAX, 1)) {
 		__atomic_store_n(slot, left, __ATOMIC_RELAXED);
 		return __libc_malloc(size);
 	}
-	return malloc_sampled(size, caller, slot, left);
+	return malloc_sampled(size, caller, slot, count);
 }
 
 static __attribute__((noinline)) void free_sampled(void *ptr)
@@ -354,7 +377,7 @@ __attribute__((constructor)) static void sampler_init(void)
 	const char *s = getenv("MEMSCOPE_SAMPLE_BYTES");
 	if (s) {
 		unsigned long long v = strtoull(s, NULL, 10);
-		if (v > 0)
+		if (v > 0 && v <= MEAN_INTERVAL_MAX)
 			mean_interval = (size_t)v;
 	}
 	/* countdowns started before this ran used the default mean: start every site afresh */
@@ -386,7 +409,7 @@ EXPORT const struct memscope_sampler_desc memscope_sampler_desc = {
 	.pending_max = PENDING_FREES,
 	.npending = &npending,
 	.pending_frees = pending_frees,
-	.attach_pidfd = &attach_pidfd,
+	.attach_pidfd = (int *)&attach_state, /* the low half: see memscope_attach.c */
 	.mean_interval = &mean_interval,
 	.counters = &counters,
 };

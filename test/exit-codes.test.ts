@@ -67,6 +67,12 @@ test('-p of a kernel thread: it has no user memory to trace (tools of kernel eve
   assert.equal(r.code, 0, r.stderr);
 });
 
+test('memleak --sample-bytes outside 1..1g is refused before anything loads', () => {
+  oneLine(memscope(['memleak', '-c', 'true', '--sample-bytes', '0']), /^memscope: --sample-bytes must be at least 1$/, 2);
+  // the sampler keeps larger countdowns for "off" (shim/memscope_sampler.c)
+  oneLine(memscope(['memleak', '-c', 'true', '--sample-bytes', '2g']), /^memscope: --sample-bytes must be at most 1g$/, 2);
+});
+
 test('pmap: a process that exists but may not be read is "permission denied", not "no process"', () => {
   // a root process, read by nobody
   oneLine(asNobody(['pmap', String(process.pid)]), new RegExp(`^memscope: cannot read the mappings of PID ${process.pid}: permission denied \\(EACCES\\); try sudo memscope pmap$`), 1);

@@ -5,7 +5,7 @@
 // put its allocator slots back, and stop sampling when it is killed.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -129,6 +129,17 @@ async function quietRun(w: Running): Promise<string> {
   assert.equal(bytesAt('churn_block'), 0, r.stdout);
   return r.stderr;
 }
+
+test('the sampler attached again while two threads allocate through it without pause: each attach samples, each kill stops it', () => {
+  // A thread that met a reset countdown before the new attach state was stored used to turn
+  // every countdown off again (the attach state still said "gone"), and a thread that had polled
+  // the old pidfd could end a new attach that got the same descriptor number: sampling stayed off
+  // while the state said attached (memleak-inject's SIGKILL test failed so, 1 run in 6). The old
+  // code failed this within 10 of 200 cycles, 3 runs of 3.
+  const r = spawnSync(workload('sampler_reattach'), [SHIM, '200'], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.equal(r.stdout, 'ok 200\n');
+});
 
 test('memleak -p --sample-bytes: a process gone quiet after freeing sampled blocks reports none of them', async () => {
   const w = start(workload('memleak_quiet'));
