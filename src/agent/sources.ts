@@ -71,7 +71,13 @@ function specs(limits: SourceLimits): SourceSpec[] {
           .setValueSize('fault_trace_ustacks', 16 + FAULT_STACK_DEPTH * 8);
       },
     },
-    { name: 'ffaults', groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })] },
+    {
+      name: 'ffaults',
+      groups: [faultGroup('page faults', { btf: 'ff_fault_btf', tp: 'ff_fault_tp', perf: 'ff_fault_perf' })],
+      // the agent exports faults by file, not majors: the major-faults program is not loaded
+      // (a program no group mentions is loaded by default, and was, unattached)
+      configure: (obj) => obj.setAutoload('ff_major_perf', false),
+    },
     { name: 'hfaults', groups: [faultGroup('page faults', { btf: 'hf_fault_btf', tp: 'hf_fault_tp', perf: 'hf_fault_perf' })] },
     {
       name: 'vmgrowth',
