@@ -128,7 +128,7 @@ test("the agent's OOM post-mortem: on the timeline and in the OOM view within 5 
     await w.page.click(`.oom-strip a.oom-marker:has-text("oom_touch (${hog.pid})")`);
     const card = `.oom-card[data-victim-pid="${hog.pid}"]`;
     await w.page.waitForSelector(card, { timeout: 5000 });
-    assert.equal(await w.page.textContent(`${card} dd[data-field="memory cgroup"]`), '/memscope_dash_agent_oom');
+    assert.equal(await w.page.textContent(`${card} dd[data-field="memory cgroup"]`), cg.name);
     assert.equal(await w.page.textContent(`${card} dd[data-field="limit"]`), '32.0 MiB');
     // the card's flame graph holds exactly the agent's post-mortem stacks
     const api = JSON.parse(await w.page.evaluate<string>(`fetch('/api/dash/oom').then((r) => r.text())`)) as {

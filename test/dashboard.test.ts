@@ -339,7 +339,7 @@ test('an OOM kill in a memory cgroup appears on the timeline and in the OOM view
     await w.page.click(`${marker}:has-text("oom_touch (${hog.pid})")`);
     const card = `.oom-card[data-victim-pid="${hog.pid}"]`;
     await w.page.waitForSelector(card, { timeout: 5000 });
-    assert.equal(await w.page.textContent(`${card} dd[data-field="memory cgroup"]`), '/memscope_dashboard_oom');
+    assert.equal(await w.page.textContent(`${card} dd[data-field="memory cgroup"]`), cg.name);
     assert.equal(await w.page.textContent(`${card} dd[data-field="limit"]`), '32.0 MiB');
     assert.equal(await w.page.textContent(`${card} dd[data-field="victim"]`), `oom_touch (PID ${hog.pid})`);
     assert.equal(await w.page.textContent(`${card} dd[data-field="constraint"]`), 'CONSTRAINT_MEMCG');

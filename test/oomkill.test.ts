@@ -68,7 +68,7 @@ test('oomkill: text line as the book prints it, then the extra fields', async ()
       new RegExp(
         `^\\d\\d:\\d\\d:\\d\\d Triggered by PID ${hog.pid} \\("mem_hog"\\), OOM kill of PID ${hog.pid} \\("mem_hog"\\), ${(32 << 20) / 4096} pages, total-vm \\d+ pages, ` +
           `loadavg: [\\d./ ]+; anon-rss \\d+kB, file-rss \\d+kB, shmem-rss \\d+kB, oom_score_adj 0, ` +
-          `constraint memcg \\(/memscope_oomkill_text\\), cgroup /memscope_oomkill_text, container -$`,
+          `constraint memcg \\(${cg.name}\\), cgroup ${cg.name}, container -$`,
       ),
     );
     assert.match(r.stdout, /\n\d+ OOM kills? traced\.\n$/);

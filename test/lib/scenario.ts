@@ -30,6 +30,10 @@ export class MemoryCgroup {
   readonly version: 1 | 2;
 
   constructor(name: string, limitBytes: number, opts: { swappiness?: number } = {}) {
+    // a plain name gets this run's pid: two runs of one test file (a helper's beside the suite)
+    // must not remove each other's cgroup; container-shaped names (docker/<id>, crio-<id>.scope)
+    // are kept as the container resolver must see them
+    if (/^[\w-]+$/.test(name) && !/^(crio|docker|libpod|cri-containerd)-/.test(name)) name = `${name}-${process.pid}`;
     if (fs.existsSync(`${V1_ROOT}/memory.limit_in_bytes`)) {
       this.version = 1;
       this.path = path.join(V1_ROOT, name);
