@@ -410,3 +410,86 @@ test('ffaults: counts are kept apart by container; a workload in a (faked) docke
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('CONTAINER column and --container on the general verbs: count -P and trace name a workload in a (faked) docker/<id> cgroup, the one outside "-"; a process moved in between its rounds is named by where it is now', async () => {
+  const { id, name, root } = fakeDocker('c0a7');
+  const dir = mkCgroup(path.join(V1, 'docker', id));
+  // madvise(MADV_NORMAL) on one page: counts told apart by pid and by number
+  const IN = 13;
+  const OUT = 7;
+  const MV = 5;
+  const inside = start(workload('rounds'), [String(IN)]);
+  const outside = start(workload('rounds'), [String(OUT)]);
+  const mover = start(workload('rounds'), [String(MV)]);
+  const all = [inside, outside, mover];
+  children.push(...all);
+  const probe = 't:syscalls:sys_enter_madvise';
+  const filter = 'behavior == 0 && len_in == 4096';
+  try {
+    for (const w of all) await w.waitFor('ready');
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(inside.pid));
+    const tracers = await startAll(root, [
+      ['count', '-P', '--json', probe],
+      ['count', '-P', probe],
+      ['count', '-P', '--json', '--container', name, probe],
+      ['trace', '--json', probe, filter],
+      ['trace', probe, filter],
+      ['trace', '--json', '--container', name, probe, filter],
+    ]);
+    const [, , , traceJson] = tracers;
+    // round 1 of each, the mover still on the host; its events seen by trace before it moves
+    for (const w of all) w.send('go');
+    for (const w of all) await w.waitFor('done 1');
+    for (let t = 0; traceJson.stdout.split(`"pid":${mover.pid},`).length - 1 < MV; t++) {
+      assert.ok(t < 1500, `trace --json printed the mover's first round: ${traceJson.stdout.slice(0, 2000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(mover.pid));
+    mover.send('go');
+    await mover.waitFor('done 2');
+    for (const w of all) w.child.stdin?.end();
+    for (const w of all) await w.exited;
+    const [cj, ct, cIn, tj, tt, tIn] = await Promise.all(tracers.map((t) => t.interrupt()));
+    for (const r of [cj, ct, cIn, tj, tt, tIn]) assert.equal(r.code, 0, r.stderr);
+
+    const ours = (out: string) => jsonLines(out).filter((x) => all.some((w) => w.pid === x.pid));
+    // count -P: one row per process, the container as of its latest event
+    assert.deepEqual(
+      ours(cj.stdout).map((x) => [x.pid, x.comm, x.container, x.count]).sort(),
+      [[inside.pid, 'rounds', name, IN], [outside.pid, 'rounds', null, OUT], [mover.pid, 'rounds', name, 2 * MV]].sort(),
+      cj.stdout.slice(0, 2000),
+    );
+    const row = (pid: number) => ct.stdout.split('\n').find((l) => new RegExp(`^syscalls:sys_enter_madvise\\s+${pid} `).test(l))?.trim().split(/\s+/).slice(2);
+    assert.match(ct.stdout, /\nPROBE\s+PID\s+COMM\s+CONTAINER\s+COUNT\n/);
+    assert.deepEqual(row(inside.pid), ['rounds', name, String(IN)], ct.stdout.slice(0, 2000));
+    assert.deepEqual(row(outside.pid), ['rounds', '-', String(OUT)]);
+    assert.deepEqual(row(mover.pid), ['rounds', name, String(2 * MV)]);
+    // --container: the inside workload, and the mover's round in the container only
+    assert.deepEqual(ours(cIn.stdout).map((x) => [x.pid, x.container, x.count]).sort(), [[inside.pid, name, IN], [mover.pid, name, MV]].sort(), cIn.stdout);
+
+    // trace: each event named as it is printed; the mover's first round on the host, its second in the container
+    const events = (out: string, pid: number) => jsonLines(out).filter((x) => x.pid === pid).map((x) => x.container);
+    assert.deepEqual(events(tj.stdout, inside.pid), Array(IN).fill(name), tj.stdout.slice(0, 2000));
+    assert.deepEqual(events(tj.stdout, outside.pid), Array(OUT).fill(null));
+    assert.deepEqual(events(tj.stdout, mover.pid), [...Array(MV).fill(null), ...Array(MV).fill(name)]);
+    const lines = tt.stdout.split('\n');
+    assert.match(lines[0], /^PID\s+TID\s+COMM\s+CONTAINER\s+PROBE\s+FIELDS$/);
+    const cells = (pid: number) => [...new Set(lines.filter((l) => l.startsWith(`${pid} `)).map((l) => l.split(/\s+/).slice(2, 4).join(' ')))];
+    assert.deepEqual(cells(inside.pid), [`rounds ${name}`], tt.stdout.slice(0, 2000));
+    assert.deepEqual(cells(outside.pid), ['rounds -']);
+    assert.deepEqual(jsonLines(tIn.stdout).map((x) => [x.pid, x.container]), [...Array(IN).fill([inside.pid, name]), ...Array(MV).fill([mover.pid, name])], tIn.stdout);
+  } finally {
+    all.forEach((w) => w.kill());
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('llcstat --container: without a hardware PMU its one line still comes first (exit 1, nothing loaded); a bad container with a PMU is exit 2', async () => {
+  const r = memscope(['llcstat', '--container', 'no-such-container', '1']);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  if (/needs a hardware PMU/.test(lines[0])) assert.equal(r.code, 1);
+  else assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '');
+  await assertNothingLoaded();
+});

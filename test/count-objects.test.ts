@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // count loads count-lean.bpf.o (no CO-RE relocation, so libbpf parses no kernel BTF: issue 16)
-// unless a probe is USDT or --cgroup/--container is given, and the complete count.bpf.o then: the
+// unless a probe is USDT, --cgroup/--container is given or -P shows the CONTAINER column, and the
+// complete count.bpf.o then: the
 // lean object would count nothing under a cgroup filter, the complete one counts exactly the
 // workload inside the cgroup and nothing of the same workload outside it.
 import { test, after } from 'node:test';
@@ -22,9 +23,9 @@ after(async () => {
   await assertNothingLoaded();
 });
 
-/** count -P --json --verbose ARGS t:syscalls:sys_enter_madvise over two vm_ops workloads making
+/** count [-P] --json --verbose ARGS t:syscalls:sys_enter_madvise over two vm_ops workloads making
  * INSIDE and OUTSIDE madvise() calls; `place` puts the first in a cgroup (or not). */
-async function countMadvise(args: (inside: Running) => string[], place?: (inside: Running) => void) {
+async function countMadvise(args: (inside: Running) => string[], place?: (inside: Running) => void, perProcess = true) {
   const INSIDE = 37;
   const OUTSIDE = 23;
   const inside = start(workload('vm_ops'), ['madvise', String(INSIDE)]);
@@ -33,7 +34,7 @@ async function countMadvise(args: (inside: Running) => string[], place?: (inside
   await inside.waitFor('ready');
   await outside.waitFor('ready');
   place?.(inside);
-  const ms = await startMemscope(['count', '-P', '--json', '--verbose', ...args(inside), 't:syscalls:sys_enter_madvise']);
+  const ms = await startMemscope(['count', ...(perProcess ? ['-P'] : []), '--json', '--verbose', ...args(inside), 't:syscalls:sys_enter_madvise']);
   inside.send('go');
   outside.send('go');
   await inside.waitFor('done');
@@ -42,17 +43,20 @@ async function countMadvise(args: (inside: Running) => string[], place?: (inside
   await outside.exited;
   const r = await ms.interrupt();
   assert.equal(r.code, 0, r.stderr);
-  const recs = jsonLines(r.stdout).filter((x) => x.pid === inside.pid || x.pid === outside.pid);
-  assert.deepEqual(
-    recs.map((x) => [x.pid, x.comm, x.probe, x.count]),
-    [[inside.pid, 'vm_ops', 'syscalls:sys_enter_madvise', INSIDE]],
-    r.stdout,
-  );
+  if (perProcess) {
+    const recs = jsonLines(r.stdout).filter((x) => x.pid === inside.pid || x.pid === outside.pid);
+    assert.deepEqual(
+      recs.map((x) => [x.pid, x.comm, x.probe, x.count]),
+      [[inside.pid, 'vm_ops', 'syscalls:sys_enter_madvise', INSIDE]],
+      r.stdout,
+    );
+  } else assert.deepEqual(jsonLines(r.stdout).map((x) => [x.probe, x.count]), [['syscalls:sys_enter_madvise', INSIDE]], r.stdout);
   return /loading object from \S*\/(count[-\w]*)\.bpf\.o/.exec(r.stderr)?.[1];
 }
 
-test('count -p: the lean object, the target exactly', async () => {
-  assert.equal(await countMadvise((w) => ['-p', String(w.pid)]), 'count-lean');
+test('count -p: the lean object, the target exactly; with -P (the CONTAINER column) the complete one', async () => {
+  assert.equal(await countMadvise((w) => ['-p', String(w.pid)], undefined, false), 'count-lean');
+  assert.equal(await countMadvise((w) => ['-p', String(w.pid)]), 'count');
 });
 
 test('count --cgroup: the complete object, exactly the workload inside the cgroup', async () => {

@@ -101,7 +101,7 @@ test('trace -n NAME, -M N, -t: only that process name, N events, seconds since s
     assert.equal(ev.length, 3, r.stdout);
     for (const l of ev) assert.match(l, new RegExp(`^\\d+\\.\\d{6}\\s+${w.pid}\\s+${w.pid}\\s+brk_grow\\s+syscalls:sys_enter_brk\\s+__syscall_nr=12 brk=0x[0-9a-f]+$`));
     assert.match(ev[0], /^0\.000000 /);
-    assert.match(r.stdout, /^TIME\s+PID\s+TID\s+COMM\s+PROBE\s+FIELDS$/m);
+    assert.match(r.stdout, /^TIME\s+PID\s+TID\s+COMM\s+CONTAINER\s+PROBE\s+FIELDS$/m);
   } finally {
     w.kill();
     ms.kill();

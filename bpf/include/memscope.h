@@ -81,9 +81,10 @@ static __always_inline __u64 ms_current_memcg_id(void)
 }
 
 /* The CONTAINER column (src/tools/_container-column.ts): the memory cgroup of each traced process,
- * recorded at its first traced event, so userspace names the container of a process that has
- * exited by the time its row is printed, with one map lookup per process (not per event) and no
- * /proc read. Off (pruned, the map at its one entry) unless the tool shows the column. */
+ * as of its latest traced event, so userspace names the container of a process that has exited by
+ * the time its row is printed, and of one that moved (`docker exec`, a runtime placing its child)
+ * as it is now; no /proc read. Written only when it changes: a lookup and the task's memcg read per
+ * event. Off (pruned, the map at its one entry) unless the tool shows the column. */
 const volatile bool ms_want_cgroups = false;
 
 struct {
@@ -96,10 +97,13 @@ struct {
 static __always_inline void ms_note_cgroup(__u32 tgid)
 {
 #ifndef MS_LEAN /* reading the task's cgroup is CO-RE; a lean object shows no CONTAINER column */
-	if (!ms_want_cgroups || bpf_map_lookup_elem(&ms_pid_cgroup, &tgid))
+	if (!ms_want_cgroups)
 		return;
 	__u64 id = ms_current_memcg_id();
-	bpf_map_update_elem(&ms_pid_cgroup, &tgid, &id, BPF_NOEXIST);
+	__u64 *was = bpf_map_lookup_elem(&ms_pid_cgroup, &tgid);
+	if (was && *was == id)
+		return;
+	bpf_map_update_elem(&ms_pid_cgroup, &tgid, &id, BPF_ANY);
 #endif
 }
 

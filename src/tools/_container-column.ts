@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CONTAINER column of the event tools that show processes (snoops, per-process summaries).
-// BPF notes each traced process's memory cgroup id at its first event (memscope.h
-// ms_note_cgroup); a row's process is looked up once in that map, its cgroup id resolved to a
-// path and container by the one resolver (src/containers, cached per cgroup): no syscall per event,
-// and a process that has exited before its row is printed is still named.
+// BPF keeps each traced process's memory cgroup id as of its latest event (memscope.h
+// ms_note_cgroup, written only when it changes); a row's process is looked up in that map and its
+// cgroup id named through a cache per cgroup id (src/containers names the path once per cgroup): a
+// process that moved into a container (`docker exec`) is named by where it is now, one that has
+// exited before its row is printed is still named, and no /proc read is made per event.
 import type { BpfObject } from '../engine/bpf-object';
 import { ContainerResolver, Container } from '../containers/index';
 import { containerLabel, runtimeDirs } from '../containers/filter';
 import { escapeText } from '../core/escape';
 
-/** pids remembered (a pid's cgroup is read once); past this the cache starts over */
+/** processes BPF keeps a cgroup for (an LRU map), and cgroup ids (and /proc answers) cached here */
 const MAX_PIDS = 16_384;
 /** the text column's width: a short container id (docker ps's 12 digits); longer names are cut */
 export const CONTAINER_WIDTH = 12;
 
 export class ContainerColumn {
   private readonly resolver = new ContainerResolver(undefined, runtimeDirs());
-  private readonly byPid = new Map<number, Container | null>();
+  /** cgroup id -> its path below the memory hierarchy (null: no such cgroup) */
+  private readonly pathById = new Map<bigint, string | null>();
+  /** processes BPF has no cgroup for (the map was full, or the object is closed): read from /proc once */
+  private readonly fromProc = new Map<number, Container | null>();
+  private readonly key = Buffer.alloc(4);
   private obj?: BpfObject;
 
   /** Before load: BPF records each traced process's memory cgroup (from runTrace's configure). */
@@ -26,30 +31,39 @@ export class ContainerColumn {
     this.obj = obj;
   }
 
-  /** The container of a traced process, null for a host process (or one never seen). */
+  /** The container of a traced process now (as of its latest event), null for a host process. */
   of(pid: number): Container | null {
-    if (this.byPid.has(pid)) return this.byPid.get(pid)!;
-    let c: Container | null = null;
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(pid >>> 0);
+    this.key.writeUInt32LE(pid >>> 0);
     let v: Buffer | null = null;
     try {
-      v = this.obj?.lookup('ms_pid_cgroup', key) ?? null;
+      v = this.obj?.lookup('ms_pid_cgroup', this.key) ?? null;
     } catch {
       v = null; // the object is already closed: /proc below
     }
-    if (v) c = this.resolver.ofCgroupId(v.readBigUInt64LE(0));
-    // not recorded (the map was full) or its cgroup is gone: /proc, while the process lives
-    if (!c) c = this.resolver.ofPid(pid);
+    if (v) {
+      const c = this.ofCgroupId(v.readBigUInt64LE(0));
+      if (c || this.pathById.get(v.readBigUInt64LE(0)) !== null) return c;
+      // its cgroup is gone (removed since): /proc, while the process lives
+    }
+    if (this.fromProc.has(pid)) return this.fromProc.get(pid)!;
+    let c = this.resolver.ofPid(pid);
     if (!c?.id) c = null;
-    if (this.byPid.size >= MAX_PIDS) this.byPid.clear();
-    this.byPid.set(pid, c);
+    if (this.fromProc.size >= MAX_PIDS) this.fromProc.clear();
+    this.fromProc.set(pid, c);
     return c;
   }
 
   /** The container of a memory cgroup id BPF recorded (0: none), null for the host. */
   ofCgroupId(cgid: bigint): Container | null {
-    const c = cgid ? this.resolver.ofCgroupId(cgid) : null;
+    if (!cgid) return null;
+    let p = this.pathById.get(cgid);
+    if (p === undefined) {
+      p = this.resolver.ofCgroupId(cgid)?.cgroup ?? null;
+      if (this.pathById.size >= MAX_PIDS) this.pathById.clear();
+      this.pathById.set(cgid, p);
+    }
+    // by path: the resolver reads a name the runtime had not written yet on a later look
+    const c = p === null ? null : this.resolver.ofCgroupPath(p);
     return c?.id ? c : null;
   }
 

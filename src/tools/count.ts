@@ -9,6 +9,7 @@ import type { BpfObject } from '../engine/bpf-object';
 import { printJson } from '../render/json';
 import { clock, formatTable } from '../render/table';
 import { examples, Tool } from './tool';
+import { ContainerColumn } from './_container-column';
 
 interface CountOptions extends CommonOptions {
   interval?: number;
@@ -23,8 +24,9 @@ const KEY = struct([
 ] as const, { c: 'count_key', bpf: 'count' });
 
 const PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe', usdt: 'count_usdt' };
-/** count-lean.bpf.o has no USDT program and no cgroup filter, and so no CO-RE relocation: libbpf
- * does not parse kernel BTF to load it (bpf/count.bpf.c). Used when neither is asked for. */
+/** count-lean.bpf.o has no USDT program, no cgroup filter and no CONTAINER column (reading a task's
+ * cgroup is CO-RE), and so no CO-RE relocation: libbpf does not parse kernel BTF to load it
+ * (bpf/count.bpf.c). Used when none of them is asked for (-P shows the column). */
 const LEAN_PROGS = { tracepoint: 'count_tp', software: 'count_sw', raw: 'count_raw_', uprobe: 'count_uprobe' };
 
 /** The kernel preallocates every entry of a hash map (and an LRU's per-CPU free lists) when the
@@ -42,7 +44,7 @@ export const tool: Tool<CountOptions, [string[]]> = {
   configure(cmd) {
     cmd.argument('<probe...>', "t:CATEGORY:NAME (wildcards: 't:vmscan:*'), software:EVENT[:PERIOD], u:LIB:FUNC, c:FUNC");
     addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json']);
-    cmd.option('-P, --by-process', 'count per process too (PID, COMM)');
+    cmd.option('-P, --by-process', 'count per process too (PID, COMM, CONTAINER)');
     cmd.option('-i, --interval <SECONDS>', 'print (and reset) the counts every SECONDS', parsePositive);
     cmd.option('-d, --duration <SECONDS>', 'stop after SECONDS', parsePositive);
     cmd.addHelpText(
@@ -60,7 +62,8 @@ export const tool: Tool<CountOptions, [string[]]> = {
   },
   async run(opts: CountOptions, [specs]: [string[]]) {
     const probes = resolveProbes(specs);
-    const lean = !probes.some((p) => p.kind === 'usdt') && opts.cgroup === undefined && opts.container === undefined;
+    const lean = !probes.some((p) => p.kind === 'usdt') && opts.cgroup === undefined && opts.container === undefined && !opts.byProcess;
+    const containers = opts.byProcess ? new ContainerColumn() : undefined;
     const progs = lean ? LEAN_PROGS : PROGS;
     const report = (obj: BpfObject, clear: boolean, header?: string) => {
       const rows = new Map<string, { probe: string; pid: number; comm: string; count: number }>();
@@ -71,7 +74,7 @@ export const tool: Tool<CountOptions, [string[]]> = {
       const sorted = [...rows.values()].sort((a, b) => a.count - b.count || (a.probe < b.probe ? -1 : 1));
       const time = opts.timestamp || header ? clock() : undefined;
       if (opts.json) {
-        for (const r of sorted) printJson({ ...(time ? { time } : {}), probe: r.probe, ...(opts.byProcess ? { pid: r.pid, comm: r.comm } : {}), count: r.count });
+        for (const r of sorted) printJson({ ...(time ? { time } : {}), probe: r.probe, ...(containers ? { pid: r.pid, comm: r.comm, container: containers.json(r.pid) } : {}), count: r.count });
         return;
       }
       const out: string[] = [];
@@ -79,7 +82,7 @@ export const tool: Tool<CountOptions, [string[]]> = {
       else out.push('');
       // an interval with no events says so, as the other interval tools do, not an empty table
       if (header && !sorted.length) out.push('(no events)');
-      else if (opts.byProcess) out.push(...formatTable(['PROBE', 'PID', 'COMM', 'COUNT'], sorted.map((r) => [r.probe, r.pid, r.comm, r.count]), [false, true, false, true]));
+      else if (containers) out.push(...formatTable(['PROBE', 'PID', 'COMM', 'CONTAINER', 'COUNT'], sorted.map((r) => [r.probe, r.pid, r.comm, containers.text(r.pid), r.count]), [false, true, false, false, true]));
       else out.push(...formatTable(['PROBE', 'COUNT'], sorted.map((r) => [r.probe, r.count]), [false, true]));
       process.stdout.write(out.join('\n') + '\n');
     };
@@ -90,7 +93,10 @@ export const tool: Tool<CountOptions, [string[]]> = {
       duration: opts.duration,
       interval: opts.interval,
       consts: { by_process: !!opts.byProcess },
-      configure: (obj) => sizeMaps(obj, probes.length, !!opts.byProcess),
+      configure(obj) {
+        sizeMaps(obj, probes.length, !!opts.byProcess);
+        containers?.configure(obj);
+      },
       banner: `Tracing ${probes.length} probe${probes.length > 1 ? 's' : ''} for "${specs.join(' ')}"`,
       groups: probeGroups('the probes', probes, progs),
       attach: (obj, pid) => attachProbes(obj, probes, progs, pid),

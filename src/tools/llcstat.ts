@@ -11,6 +11,7 @@ import { eachEntry, struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { formatTable } from '../render/table';
 import { examples, Tool } from './tool';
+import { ContainerColumn } from './_container-column';
 
 interface LlcOptions extends CommonOptions {
   samplePeriod: number;
@@ -43,6 +44,7 @@ export const tool: Tool<LlcOptions, [number?]> = {
       'after',
       '\nCounts come from the CPU\'s hardware performance counters. Virtual machines often have none\n' +
         '("PMU not available due to virtualization" at boot): then llcstat says so in one line and exits 1.\n' +
+        'CONTAINER is the process\'s container ("-" for the host; JSON: container, null for the host).\n' +
         examples([
           ['memscope llcstat 10', 'LLC references and misses by process and CPU for 10 s'],
           ['memscope llcstat -t -p 181 10', 'by thread of PID 181'],
@@ -51,6 +53,7 @@ export const tool: Tool<LlcOptions, [number?]> = {
   },
   async run(opts: LlcOptions, [duration]: [number?]) {
     if (!hasPmu()) throw new MemscopeError(noPmuMessage('llcstat (LLC references and misses)', INSTEAD));
+    const containers = new ContainerColumn();
     await runTrace({
       bpf: 'llcstat',
       opts,
@@ -58,6 +61,7 @@ export const tool: Tool<LlcOptions, [number?]> = {
       consts: { sample_period: BigInt(opts.samplePeriod) },
       banner: `Counting LLC references and misses (one sample in ${opts.samplePeriod})`,
       groups: [{ what: 'LLC references and misses', sources: [{ name: 'hardware cache-references and cache-misses on each CPU', programs: ['llc_ref', 'llc_miss'], requires: [], attach: 'manual' }] }],
+      configure: (obj) => containers.configure(obj),
       attach(obj) {
         try {
           obj.attachPerfEvent('llc_ref', PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_REFERENCES, opts.samplePeriod);
@@ -78,13 +82,13 @@ export const tool: Tool<LlcOptions, [number?]> = {
         const sorted = [...rows.values()].sort((a, b) => b.ref - a.ref);
         const hit = (r: { ref: number; miss: number }) => (r.ref > 0 ? Math.max(0, (100 * (r.ref - r.miss)) / r.ref) : 0);
         if (opts.json) {
-          for (const r of sorted) printJson({ pid: r.pid, ...(opts.threads ? { tid: r.tid } : {}), comm: r.comm, cpu: r.cpu, references: r.ref, misses: r.miss, 'hit%': Math.round(hit(r) * 100) / 100 });
+          for (const r of sorted) printJson({ pid: r.pid, ...(opts.threads ? { tid: r.tid } : {}), comm: r.comm, container: containers.json(r.pid), cpu: r.cpu, references: r.ref, misses: r.miss, 'hit%': Math.round(hit(r) * 100) / 100 });
           return;
         }
-        const head = opts.threads ? ['PID', 'TID', 'NAME', 'CPU', 'REFERENCE', 'MISS', 'HIT%'] : ['PID', 'NAME', 'CPU', 'REFERENCE', 'MISS', 'HIT%'];
-        const body = sorted.map((r) => [r.pid, ...(opts.threads ? [r.tid] : []), r.comm, r.cpu, r.ref, r.miss, `${hit(r).toFixed(2)}%`]);
+        const head = [...(opts.threads ? ['PID', 'TID'] : ['PID']), 'NAME', 'CONTAINER', 'CPU', 'REFERENCE', 'MISS', 'HIT%'];
+        const body = sorted.map((r) => [r.pid, ...(opts.threads ? [r.tid] : []), r.comm, containers.text(r.pid), r.cpu, r.ref, r.miss, `${hit(r).toFixed(2)}%`]);
         const total = sorted.reduce((a, r) => ({ ref: a.ref + r.ref, miss: a.miss + r.miss }), { ref: 0, miss: 0 });
-        process.stdout.write(formatTable(head, body, head.map((h) => h !== 'NAME')).join('\n') + '\n');
+        process.stdout.write(formatTable(head, body, head.map((h) => h !== 'NAME' && h !== 'CONTAINER')).join('\n') + '\n');
         process.stdout.write(`Total References: ${total.ref} Total Misses: ${total.miss} Hit Rate: ${hit(total).toFixed(2)}%\n`);
       },
     });

@@ -20,6 +20,7 @@ import { Symbolizer } from '../symbols/symbolizer';
 import { formatFrame } from '../core/frames';
 import type { BpfObject } from '../engine/bpf-object';
 import { escapeText } from '../core/escape';
+import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 
 interface TraceOptions extends CommonOptions {
   duration?: number;
@@ -155,6 +156,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
     });
     const filter = filterText ? parseFilter(filterText, known) : undefined;
     const symbolizer = new Symbolizer();
+    const containers = new ContainerColumn();
     let stacks: StackReader | undefined;
     let shown = 0;
     let startNs: number | undefined;
@@ -164,7 +166,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
     const printHeader = () => {
       if (!opts.json) {
         const time = opts.sinceStart ? 'TIME        ' : opts.timestamp ? 'TIME         ' : '';
-        process.stdout.write(`${time}${'PID'.padEnd(7)} ${'TID'.padEnd(7)} ${'COMM'.padEnd(16)} ${'PROBE'.padEnd(w)} ${regs ? 'MESSAGE' : 'FIELDS'}\n`);
+        process.stdout.write(`${time}${'PID'.padEnd(7)} ${'TID'.padEnd(7)} ${'COMM'.padEnd(16)} ${'CONTAINER'.padEnd(CONTAINER_WIDTH)} ${'PROBE'.padEnd(w)} ${regs ? 'MESSAGE' : 'FIELDS'}\n`);
       }
     };
     const decodeRegs = (data: Buffer): Record<string, FieldValue> => {
@@ -231,6 +233,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
           pid: h.tgid,
           tid: h.tid,
           comm: h.comm,
+          container: containers.json(h.tgid),
           probe: probe.label,
           ...(message !== undefined ? { message } : {}),
           fields,
@@ -250,7 +253,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
                 ? ''
                 : `addr=0x${h.addr.toString(16)}`;
         const t = opts.sinceStart ? `${since.toFixed(6).padEnd(12)}` : opts.timestamp ? formatEventTime(time) + ' ' : '';
-        const lines = [`${t}${String(h.tgid).padEnd(7)} ${String(h.tid).padEnd(7)} ${escapeText(h.comm).padEnd(16)} ${escapeText(probe.label).padEnd(w)} ${escapeText(text)}`.trimEnd()];
+        const lines = [`${t}${String(h.tgid).padEnd(7)} ${String(h.tid).padEnd(7)} ${escapeText(h.comm).padEnd(16)} ${containers.text(h.tgid).padEnd(CONTAINER_WIDTH)} ${escapeText(probe.label).padEnd(w)} ${escapeText(text)}`.trimEnd()];
         // BCC trace: the kernel stack, then the user stack, indented under the event
         if (st) for (const f of [...st.k, ...st.u]) lines.push(`        ${escapeText(f)}`);
         process.stdout.write(lines.join('\n') + '\n');
@@ -271,6 +274,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
       symbolizer: opts.userStack ? symbolizer : undefined,
       consts: { user_stacks: !!opts.userStack, kernel_stacks: !!opts.kernelStack, targ_cgroup: opts.cgroup ? cgroupId(opts.cgroup) : 0n },
       configure(obj: BpfObject) {
+        containers.configure(obj);
         if (opts.userStack) obj.setMaxEntries('ms_ustacks', 8192);
         if (opts.kernelStack) obj.setMaxEntries('ms_kstacks', 8192);
       },
