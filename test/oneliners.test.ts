@@ -110,7 +110,7 @@ test("trace t:syscalls:sys_enter_madvise 'behavior == 14' (for kprobe hugepage_m
   const lines = t.stdout.split('\n').filter((l) => l.includes('syscalls:sys_enter_madvise'));
   assert.equal(lines.length, 3, t.stdout);
   // in hex where the tracepoint's own print format uses hex
-  assert.match(lines[0], /^\d+\s+\d+\s+vm_ops\s+syscalls:sys_enter_madvise\s+__syscall_nr=28 start=0x[0-9a-f]+ len_in=0x200000 behavior=0xe$/);
+  assert.match(lines[0], /^\d+\s+\d+\s+vm_ops\s+-\s+syscalls:sys_enter_madvise\s+__syscall_nr=28 start=0x[0-9a-f]+ len_in=0x200000 behavior=0xe$/);
 });
 
 test('trace filters of numeric comparisons run in the kernel: non-matching events never reach userspace', async () => {
@@ -136,7 +136,7 @@ test('count t:migrate:mm_migrate_pages and trace [-T] t:compaction:mm_compaction
   const lines = t.stdout.split('\n').filter((l) => l.includes('compaction:mm_compaction_begin'));
   assert.ok(lines.length > 0, t.stdout);
   for (const l of lines) {
-    assert.match(l, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${pid}\\s+${pid}\\s+vm_ops\\s+compaction:mm_compaction_begin\\s+zone_start=0x[0-9a-f]+ migrate_pfn=0x[0-9a-f]+ free_pfn=0x[0-9a-f]+ zone_end=0x[0-9a-f]+ sync=1$`));
+    assert.match(l, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${pid}\\s+${pid}\\s+vm_ops\\s+-\\s+compaction:mm_compaction_begin\\s+zone_start=0x[0-9a-f]+ migrate_pfn=0x[0-9a-f]+ free_pfn=0x[0-9a-f]+ zone_end=0x[0-9a-f]+ sync=1$`));
   }
 });
 

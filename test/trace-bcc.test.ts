@@ -26,7 +26,7 @@ test("trace 'p:BIN:FUNC \"v=%d\", arg1' and 'r:BIN:FUNC \"ret=%d\", retval': arg
   const p = traceCommand([`p:${bin}:probe_me "v=%d pid=%d", arg1, pid`], `${bin} ${N}`);
   const entry = lines(p, 'uprobe:probe_target:probe_me');
   assert.equal(entry.length, N, p.stdout);
-  entry.forEach((l, i) => assert.match(l, new RegExp(`^(\\d+)\\s+\\1\\s+probe_target\\s+uprobe:probe_target:probe_me v=${i} pid=\\d+$`)));
+  entry.forEach((l, i) => assert.match(l, new RegExp(`^(\\d+)\\s+\\1\\s+probe_target\\s+-\\s+uprobe:probe_target:probe_me v=${i} pid=\\d+$`)));
   const pid = /^(\d+)/.exec(entry[0])![1];
   assert.ok(entry[0].endsWith(`pid=${pid}`), entry[0]);
 
@@ -99,7 +99,7 @@ test('trace -n NAME, -M N, -t: only that process name, N events, seconds since s
     assert.equal(r.code, 0, r.stderr);
     const ev = r.stdout.split('\n').filter((l) => l.includes('syscalls:sys_enter_brk'));
     assert.equal(ev.length, 3, r.stdout);
-    for (const l of ev) assert.match(l, new RegExp(`^\\d+\\.\\d{6}\\s+${w.pid}\\s+${w.pid}\\s+brk_grow\\s+syscalls:sys_enter_brk\\s+__syscall_nr=12 brk=0x[0-9a-f]+$`));
+    for (const l of ev) assert.match(l, new RegExp(`^\\d+\\.\\d{6}\\s+${w.pid}\\s+${w.pid}\\s+brk_grow\\s+-\\s+syscalls:sys_enter_brk\\s+__syscall_nr=12 brk=0x[0-9a-f]+$`));
     assert.match(ev[0], /^0\.000000 /);
     assert.match(r.stdout, /^TIME\s+PID\s+TID\s+COMM\s+CONTAINER\s+PROBE\s+FIELDS$/m);
   } finally {
