@@ -48,3 +48,36 @@ test('faults -p of a process in another mount namespace names its frames from it
   assert.ok(n >= PAGES && n <= PAGES + 8, `touch_pages faults: ${n}\n${r.stdout.slice(0, 3000)}`);
   assert.ok(touch.every((x) => /^main\+0x[0-9a-f]+ \[prog\]$/.test(x.ustack[1] ?? '')), JSON.stringify(touch.slice(0, 3)));
 });
+
+test('a forgotten process of another mount namespace: the fds held for its files (read through /proc/PID/root) are closed', async () => {
+  // a cache of one byte: every table of an earlier stack is let go, and a container file's fd held
+  process.env.MEMSCOPE_MODULE_CACHE_BYTES = '1';
+  const { Symbolizer } = await import('../src/symbols/symbolizer');
+  const cached = await import('../src/symbols/cache-caps');
+  assert.equal(cached.MODULE_CACHE_BYTES, 1, 'the cache module was loaded before the test set its size');
+  const exe = workload('fault_touch');
+  const ns = (bin: string, arg: string) => start('/usr/bin/unshare', ['--mount', '--propagation', 'private', bin, arg]);
+  const a = ns(exe, '10');
+  const b = ns(workload('rounds'), '1');
+  children.push(a, b);
+  await a.waitFor('ready');
+  await b.waitFor('ready');
+  const heldTo = (file: string) =>
+    fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    }).length;
+  const s = new Symbolizer();
+  s.observe(a.pid); // a's files opened through /proc/A/root, their tables read
+  s.user(a.pid, []); // the next stack: a's tables may go
+  s.observe(b.pid); // b's executable is a new file: a's tables go, a's files held open
+  assert.ok(heldTo(exe) >= 1, `a's executable held open after its table went (${heldTo(exe)})`);
+  a.kill();
+  await a.exited;
+  s.forget(a.pid);
+  assert.equal(heldTo(exe), 0, "a's executable still held open after a was forgotten");
+  b.kill();
+});

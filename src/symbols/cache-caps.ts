@@ -69,6 +69,14 @@ class ByteLru {
     }
   }
 
+  /** Takes key out (its file is closed): its bytes no longer count, and it is never dropped. */
+  remove(key: object): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    this.bytes -= e.bytes;
+  }
+
   has(key: object): boolean {
     return this.entries.has(key);
   }

@@ -269,7 +269,7 @@ export class ElfFile {
    * another mount namespace is kept open for that (heldFd); one that cannot be opened any more
    * keeps its table, the only copy of its names. */
   dropSymbols(): void {
-    if (this.heldFd === null && /^\/proc\/\d+\/root\//.test(this.path)) {
+    if (this.heldFd === null && !this.closed && /^\/proc\/\d+\/root\//.test(this.path)) {
       try {
         this.heldFd = fs.openSync(this.path, 'r');
       } catch {
@@ -279,6 +279,17 @@ export class ElfFile {
     this.symtab = null;
     this.symbolBytes = 0;
   }
+
+  /** The process whose /proc/PID/root this file was reached through is forgotten: the held fd is
+   * closed (a long-running agent would otherwise keep one per container file it ever named) and
+   * none is opened again. */
+  close(): void {
+    this.closed = true;
+    if (this.heldFd !== null) fs.closeSync(this.heldFd);
+    this.heldFd = null;
+  }
+
+  private closed = false;
 
   /** Maps a file offset (as in /proc/PID/maps or a build-id stack) to the ELF virtual address. */
   vaddrOfFileOffset(off: number): number | null {

@@ -55,6 +55,8 @@ export class Symbolizer {
    * the same path (a container's libc is not the host's), and opened as soon as its maps are read:
    * that path dies with the process, and its stacks are often named after (an OOM victim's). */
   private foreignNs = new Map<number, boolean>();
+  /** Files opened through /proc/PID/root, by that pid: closed when the process is forgotten. */
+  private filesByPid = new Map<number, { id: string; elf: ElfFile }[]>();
 
   /**
    * Keeps pid's maps as its most recently seen (MAX_PROCESSES, symbols/cache-caps.ts): past the
@@ -191,6 +193,15 @@ export class Symbolizer {
 
   /** Forgets what was recorded for an exited process (a long-running agent sees many pids). */
   forget(pid: number): void {
+    // its container files: their held fds closed, so they are not kept open for the agent's life;
+    // another live process of the same container opens its own copy through its own root
+    for (const { id, elf } of this.filesByPid.get(pid) ?? []) {
+      elf.close();
+      moduleCache.remove(elf);
+      this.elfByIdentity.delete(id);
+      if (elf.buildId && this.elfByBuildId.get(elf.buildId) === elf) this.elfByBuildId.delete(elf.buildId);
+    }
+    this.filesByPid.delete(pid);
     this.mapsByPid.delete(pid);
     this.foreignNs.delete(pid);
     this.mapsGone.delete(pid);
@@ -379,6 +390,12 @@ export class Symbolizer {
       // symbols are read now, not when a frame first needs them
       if (elf && file.startsWith('/proc/')) cachedSymbols(elf);
       this.elfByIdentity.set(id, elf);
+      const owner = elf && /^\/proc\/(\d+)\/root\//.exec(file);
+      if (owner) {
+        const l = this.filesByPid.get(Number(owner[1]));
+        if (l) l.push({ id, elf: elf! });
+        else this.filesByPid.set(Number(owner[1]), [{ id, elf: elf! }]);
+      }
       if (elf?.buildId && !this.elfByBuildId.has(elf.buildId)) this.elfByBuildId.set(elf.buildId, elf);
     }
     return this.elfByIdentity.get(id) ?? null;
