@@ -44,6 +44,7 @@ __u64 ms_events_seen = 0;
 #define MS_DWARF_KIND_SAMPLE 1
 #define MS_DWARF_KIND_MAP 2
 #define MS_DWARF_KIND_STACK 3
+#define MS_DWARF_KIND_EXIT 4
 
 struct ms_dwarf_sample {
 	__u32 kind;                    /* MS_DWARF_KIND_SAMPLE */
@@ -293,6 +294,28 @@ static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id)
 	struct ms_stack_note n = { .kind = MS_DWARF_KIND_STACK, .tgid = tgid, .ustack = id };
 	if (bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), 0))
 		__sync_fetch_and_add(&ms_stack_notes_lost, 1);
+}
+
+/* A traced process ended: its last thread is in do_exit, past every fault of its own, so nothing
+ * of it follows this note on the ring (struct ms_stack_note, kind MS_DWARF_KIND_EXIT, ustack 0).
+ * Userspace keeps a process's mappings while records of it may still be on their way (a stack
+ * note whose mappings were sent earlier, when a stack of the same program was first stored), and
+ * forgets ended processes' first when it must forget some (MEMSCOPE_MAX_PROCESSES): forgetting one
+ * still running could leave its next stack note with no mappings once it exits. Attached by
+ * DwarfStacks.listen (src/unwind/dwarf-stacks.ts); a lost note only makes the process an ordinary
+ * eviction candidate again. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(ms_note_exit, struct task_struct *p)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	/* signal->live reaches 0 in the group's last thread to exit (the tracepoint's group_dead,
+	 * read so on kernels whose tracepoint does not pass it too) */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0 || tgid == ms_self_tgid || (targ_tgid != 0 && tgid != targ_tgid) ||
+	    !ms_cgroup_traced())
+		return 0;
+	struct ms_stack_note n = { .kind = MS_DWARF_KIND_EXIT, .tgid = tgid };
+	bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), 0);
+	return 0;
 }
 
 struct ms_dwarf_window {

@@ -91,6 +91,13 @@ export class BpfObject {
     return this;
   }
 
+  /** Whether the object has a program of this name (loaded unless a probe group left it out). */
+  hasProgram(name: string): boolean {
+    return native()
+      .programNames(this.h())
+      .some((p) => p.name === name);
+  }
+
   hasGlobal(name: string): boolean {
     return this.globals.has(name);
   }

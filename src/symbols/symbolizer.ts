@@ -60,25 +60,49 @@ export class Symbolizer {
 
   /**
    * Keeps pid's maps as its most recently seen (MAX_PROCESSES, symbols/cache-caps.ts): past the
-   * cap the least recently seen process's maps go (read again from /proc while it lives; an exited
-   * one's frames then stay unnamed), and the count is said in the accounting.
+   * cap the maps of processes that ended go first, then the least recently seen process's (read
+   * again from /proc while it lives; an exited one's frames then stay unnamed), and the count is
+   * said in the accounting.
    */
   private keepMaps(pid: number, maps: Mapping[]): void {
     this.mapsByPid.delete(pid);
     this.mapsByPid.set(pid, maps);
+    // processes BPF said ended first (oldest end first): no record of theirs is still on its way.
+    // Forgetting one that has not ended (in the ring's order) is safe only while it lives: once it
+    // exits, a note of a stack whose mappings BPF sent before (it sends each once per process
+    // image) finds them gone, and the stack is UNNAMED (a fork storm lost whole children so).
+    for (const old of this.endedPids) {
+      if (this.mapsByPid.size <= MAX_PROCESSES + this.held.size) break;
+      if (old !== pid && !this.held.has(old)) this.dropMaps(old);
+    }
     for (const old of this.mapsByPid.keys()) {
       if (this.mapsByPid.size <= MAX_PROCESSES + this.held.size) break;
-      if (this.held.has(old)) continue;
-      this.mapsByPid.delete(old);
-      this.foreignNs.delete(old);
-      this.perfMaps.delete(old);
-      this.rescanned.delete(old);
-      evictions.processes++;
+      if (!this.held.has(old)) this.dropMaps(old);
     }
     // pids only ever looked up (gone, JIT maps): emptied past the cap, they are found again
     if (this.mapsGone.size > 65536) this.mapsGone.clear(); // pids only: 4 MiB at most
     if (this.perfMaps.size > MAX_PROCESSES) this.perfMaps.clear();
     if (this.rescanned.size > MAX_PROCESSES) this.rescanned.clear();
+  }
+
+  /** Forgets pid's maps past the cap (counted). */
+  private dropMaps(pid: number): void {
+    this.mapsByPid.delete(pid);
+    this.endedPids.delete(pid);
+    this.foreignNs.delete(pid);
+    this.perfMaps.delete(pid);
+    this.rescanned.delete(pid);
+    evictions.processes++;
+  }
+
+  /** Processes whose end BPF noted on the sample ring, in that order (ended()): a subset of
+   * mapsByPid's keys. */
+  private endedPids = new Set<number>();
+
+  /** pid ended (its exit note, after every record of it on the sample ring): its mappings are
+   * needed now only for the stacks already noted, and are the first forgotten past the cap. */
+  ended(pid: number): void {
+    if (this.mapsByPid.has(pid)) this.endedPids.add(pid);
   }
 
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
@@ -96,6 +120,7 @@ export class Symbolizer {
   private readLiveMaps(pid: number): Mapping[] | null {
     const maps = readMaps(pid);
     if (!maps || !maps.length) return null;
+    this.endedPids.delete(pid); // it lives: a new process under an ended one's pid
     try {
       this.foreignNs.set(pid, fs.readlinkSync(`/proc/${pid}/ns/mnt`) !== OWN_MOUNT_NS);
     } catch {
@@ -203,6 +228,7 @@ export class Symbolizer {
     }
     this.filesByPid.delete(pid);
     this.mapsByPid.delete(pid);
+    this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.mapsGone.delete(pid);
     this.perfMaps.delete(pid);
@@ -230,6 +256,7 @@ export class Symbolizer {
    * the ones it overlaps. */
   recordMapping(pid: number, m: Mapping): void {
     this.mapsGone.delete(pid); // it lives (it may have looked gone while it exec'd)
+    this.endedPids.delete(pid); // records after an exit note: a new process under the same pid
     const maps = (this.mapsByPid.get(pid) ?? []).filter((x) => x.end <= m.start || x.start >= m.end);
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));

@@ -45,6 +45,8 @@ export const USTACK_DWARF = -2;
 const KIND_SAMPLE = 1;
 const KIND_MAP = 2;
 const KIND_STACK = 3;
+/** A traced process ended (struct ms_stack_note with this kind, stack_samples.h ms_note_exit). */
+const KIND_EXIT = 4;
 const SAMPLE = struct(
   [
     ['kind', 'u32'],
@@ -280,6 +282,8 @@ export class DwarfStacks {
       for (const r of recs) this.take(r);
       this.schedule();
     });
+    // processes' ends, on this ring after their last records (ms_note_exit)
+    if (obj.hasProgram('ms_note_exit')) obj.attach('ms_note_exit');
     this.timer = setInterval(() => {
       if (obj.destroyed) return this.stopNaming();
       for (const n of this.namers) n.nameNew();
@@ -304,6 +308,11 @@ export class DwarfStacks {
       const tgid = rec.readUInt32LE(STACK_NOTE.offsets.tgid);
       const ustack = rec.readInt32LE(STACK_NOTE.offsets.ustack);
       for (const n of this.namers) n.noteNew(tgid, ustack);
+      return;
+    }
+    if (rec.length >= STACK_NOTE.size && rec.readUInt32LE(0) === KIND_EXIT) {
+      // nothing of it follows on the ring: its mappings may be forgotten first (MAX_PROCESSES)
+      this.symbolizer.ended(rec.readUInt32LE(STACK_NOTE.offsets.tgid));
       return;
     }
     if (this.perEvent) {
