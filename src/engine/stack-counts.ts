@@ -5,6 +5,7 @@ import { StackReader } from './stacks';
 import { struct, eachEntry } from './struct';
 import type { CountedStack, Frame, UserFrame } from '../core/frames';
 import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
+import type { Mapping } from '../procfs/maps';
 import { evictions } from '../symbols/cache-caps';
 
 export const STACK_KEY = struct(
@@ -60,9 +61,9 @@ export const UNNAMED: Frame = { addr: 0n, symbol: '[process exited before its st
  * holds bare addresses and pid's mappings are no longer known (reading another process's maps, or
  * guessing, could give wrong frames: it is shown as UNNAMED). Build-id frames need no mappings.
  */
-export function pinUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[]): PinnedStack | null {
-  if (frames.some((f) => !('buildId' in f)) && !symbolizer.hasMaps(pid)) return null;
-  return symbolizer.pin(pid, frames);
+export function pinUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[], at?: readonly Mapping[]): PinnedStack | null {
+  if (frames.some((f) => !('buildId' in f)) && !at && !symbolizer.hasMaps(pid)) return null;
+  return symbolizer.pin(pid, frames, at);
 }
 
 /** One number for (tgid, user stack id): pids are below 2^22, ids below 2^31. */
@@ -74,40 +75,42 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
   const pinned = new Map<number, PinnedStack>();
   // stacks pinned, waiting, or found unpinnable (process gone, mappings forgotten): not queued again
   const seen = new Set<number>();
-  const waiting: number[] = []; // (tgid, ustack, held) from waitHead on; held: 1 if hold(tgid) was called
+  // from waitHead on; held: hold(tgid) was called; at: tgid's mappings when the note arrived
+  const waiting: { tgid: number; ustack: number; held: boolean; at?: readonly Mapping[] }[] = [];
   let waitHead = 0;
   let spent = 0; // ms spent pinning in this NAME_EVERY_MS period
   let overflow = false;
   let notesLost = 0n;
   let lastScan = 0;
-  const pin = (tgid: number, ustack: number) => {
+  const pin = (tgid: number, ustack: number, at?: readonly Mapping[]) => {
     const key = keyOf(tgid, ustack);
     let p = pinned.get(key);
     if (!p) {
       seen.add(key);
-      const now = pinUserStack(symbolizer, tgid, stacks.userStack(ustack));
+      const now = pinUserStack(symbolizer, tgid, stacks.userStack(ustack), at);
       if (!now) return null;
       pinned.set(key, (p = now));
     }
     return p;
   };
-  const pinTimed = (tgid: number, ustack: number) => {
+  const pinTimed = (tgid: number, ustack: number, at?: readonly Mapping[]) => {
     const t0 = performance.now();
-    pin(tgid, ustack);
+    pin(tgid, ustack, at);
     spent += performance.now() - t0;
   };
   const wait = (tgid: number, ustack: number, hold: boolean) => {
-    if (waiting.length - waitHead >= 3 * MAX_WAITING) overflow = true;
-    else {
-      if (hold) symbolizer.hold(tgid);
-      waiting.push(tgid, ustack, hold ? 1 : 0);
-    }
+    if (waiting.length - waitHead >= MAX_WAITING) overflow = true;
+    else if (hold) {
+      symbolizer.hold(tgid);
+      // pinned later against the mappings of this point of the ring, not against whatever was
+      // recorded meanwhile (an exec's new program at the same addresses, a later /proc read)
+      waiting.push({ tgid, ustack, held: true, at: symbolizer.mapsNow(tgid) });
+    } else waiting.push({ tgid, ustack, held: false });
   };
   const pinWaiting = (budget: number) => {
     while (waitHead < waiting.length && spent < budget) {
-      const [tgid, ustack, held] = [waiting[waitHead], waiting[waitHead + 1], waiting[waitHead + 2]];
-      waitHead += 3;
-      pinTimed(tgid, ustack);
+      const { tgid, ustack, held, at } = waiting[waitHead++];
+      pinTimed(tgid, ustack, at);
       if (held) symbolizer.release(tgid);
     }
     if (waitHead >= 8192 || waitHead >= waiting.length) {

@@ -39,7 +39,7 @@ export function readMaps(pid: number): Mapping[] | null {
   }
 }
 
-export function findMapping(maps: Mapping[], addr: bigint): Mapping | undefined {
+export function findMapping(maps: readonly Mapping[], addr: bigint): Mapping | undefined {
   let lo = 0;
   let hi = maps.length - 1;
   while (lo <= hi) {

@@ -211,6 +211,14 @@ export class Symbolizer {
     return false;
   }
 
+  /** pid's mappings as recorded at this moment (read from /proc if none are and it lives), for a
+   * stack noted now and pinned later (pin's at): every change makes a new array, so later records
+   * (an exec's, a /proc read's) never reach it. */
+  mapsNow(pid: number): readonly Mapping[] | undefined {
+    this.hasMaps(pid);
+    return this.mapsByPid.get(pid);
+  }
+
   /** Processes whose mappings are recorded. */
   knownPids(): number[] {
     return [...this.mapsByPid.keys()];
@@ -288,11 +296,14 @@ export class Symbolizer {
    * cheap (no symbol table is read), so it can run for every new stack as it is counted; name()
    * gives its frames later, after pid may have exited and its mappings been forgotten.
    */
-  pin(pid: number, frames: UserFrame[]): PinnedStack | null {
+  pin(pid: number, frames: UserFrame[], at?: readonly Mapping[]): PinnedStack | null {
     let lost = false;
     const maps = frames.map((f) => {
       if ('buildId' in f) return undefined;
-      const m = this.mappingAt(pid, f.ip);
+      // at: the mappings recorded when the stack was noted (mapsNow), before anything that came
+      // after it on the ring; a frame in none of them (a made-up return address) is looked up as
+      // before, in the process's mappings now
+      const m = (at && findMapping(at, f.ip)) || this.mappingAt(pid, f.ip);
       if (m)
         this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
       // in no mapping known, and the process gone: its maps were forgotten (MAX_PROCESSES) and
