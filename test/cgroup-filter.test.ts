@@ -12,6 +12,7 @@ import { assertNothingLoaded } from './lib/bpf';
 import { MemoryCgroup, Swapfile } from './lib/scenario';
 import * as zlib from 'node:zlib';
 import { Profile } from 'pprof-format';
+import { get, pprofRaw, startAgent, until } from './lib/agent';
 
 const V1 = '/sys/fs/cgroup/memory';
 const V2 = '/sys/fs/cgroup/unified';
@@ -492,4 +493,48 @@ test('llcstat --container: without a hardware PMU its one line still comes first
   else assert.equal(r.code, 2, r.stderr);
   assert.equal(r.stdout, '');
   await assertNothingLoaded();
+});
+
+test("agent: a process moved into a container between two rounds of faults carries the container's label in /debug/pprof/faults?pid=P (named again when BPF reports another cgroup id)", async () => {
+  const { id, name, root } = fakeDocker('a0e5');
+  const dir = mkCgroup(path.join(V1, 'docker', id));
+  const cfg = path.join(root, 'agent.json');
+  fs.writeFileSync(cfg, JSON.stringify({ dockerRoot: root }));
+  const N = 97;
+  const agent = await startAgent(['--config', cfg]);
+  const mover = start(workload('rounds'), [String(N)]);
+  children.push(mover);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-agent-move-'));
+  // touch_round's samples in the process's kept profile once the agent has collected n faults of it
+  const touches = async (what: string, done: (mine: ReturnType<typeof pprofRaw>) => boolean) => {
+    let mine: ReturnType<typeof pprofRaw> = [];
+    await until(what, async () => {
+      const r = await get(`${agent.base}/debug/pprof/faults?pid=${mover.pid}`);
+      fs.writeFileSync(path.join(tmp, 'p.pb.gz'), r.body);
+      mine = pprofRaw(path.join(tmp, 'p.pb.gz')).filter((x) => x.functions[0] === 'touch_round');
+      return done(mine);
+    });
+    return mine;
+  };
+  const sum = (mine: ReturnType<typeof pprofRaw>) => mine.reduce((t, x) => t + x.values[0], 0);
+  try {
+    await mover.waitFor('ready');
+    mover.send('go');
+    await mover.waitFor('done 1');
+    const before = await touches(`round 1's ${N} faults collected`, (m) => sum(m) >= N);
+    assert.ok(!before.some((x) => x.labels.includes('container:')), `on the host: no container label: ${before.map((x) => x.labels).join(' | ')}`);
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(mover.pid)); // as docker exec places its process
+    mover.send('go');
+    await mover.waitFor('done 2');
+    // its next collected faults name the container (the agent reads BPF's cgroup id per collection)
+    const after = await touches(`the container named on ${mover.pid}'s samples`, (m) => m.some((x) => x.labels.includes('container:')));
+    assert.ok(sum(after) >= N);
+    for (const x of after) assert.ok(x.labels.includes(`container:[${name}]`) && x.labels.includes(`cgroup:[/docker/${id}]`), x.labels);
+  } finally {
+    mover.kill();
+    await mover.exited;
+    await agent.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -129,9 +129,9 @@ export class Collectors {
     this.collecting = true;
     try {
       this.collections++;
-      const cgroupOf = (pid: number) => this.containers.ofPid(pid)?.cgroup ?? null;
       const faults = this.source('faults');
       const growth = this.source('vmgrowth');
+      const { cgroupOf, cgidOf } = this.pidCgroups([faults, growth]);
       // the maps first, then the list of living processes: a pid the maps hold and the list does
       // not has exited (one started after the list could not be in the maps already)
       // the traced processes' own maps first (small): their windows do not wait for the rest
@@ -141,7 +141,7 @@ export class Collectors {
       const mmapEntries = growth?.entries('mmap_grow');
       this.alive.refresh();
       const isAlive = this.alive.isAlive;
-      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks', isAlive), cgroupOf);
+      if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks', isAlive), cgroupOf, cgidOf);
       if (growth) {
         const brk = this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_ustacks', isAlive, 'brk');
         const mmap = this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_ustacks', isAlive, 'mmap');
@@ -151,7 +151,7 @@ export class Collectors {
         for (const m of ['brk_shrink', 'munmap_shrink']) {
           for (const [k] of eachEntry(growth.entries(m, true), STACK_KEY)) if (k.ustack >= 0 && !refs.has(k.ustack)) refs.set(k.ustack, -1);
         }
-        this.growth.add(brk.concat(mmap), cgroupOf);
+        this.growth.add(brk.concat(mmap), cgroupOf, cgidOf);
       }
       if (faults) this.freeStacks(faults, 'ms_walked_ustacks');
       if (growth) this.freeStacks(growth, 'ms_ustacks');
@@ -249,7 +249,26 @@ export class Collectors {
       l.push(s);
     }
     for (const [pid, l] of byPid) for (const f of this.faultTraces.get(pid) ?? []) f(l);
-    this.faults.add(samples, (pid) => this.containers.ofPid(pid)?.cgroup ?? null);
+    const { cgroupOf, cgidOf } = this.pidCgroups([obj]);
+    this.faults.add(samples, cgroupOf, cgidOf);
+  }
+
+  /** Each process's memory cgroup as BPF reports it now (ms_pid_cgroup of the given objects, read
+   * in one batch each): the id, and its path named once per id; /proc for a process BPF has none for. */
+  private pidCgroups(objs: (BpfObject | undefined)[]): { cgroupOf: (pid: number) => string | null; cgidOf: (pid: number) => bigint | undefined } {
+    const ids = new Map<number, bigint>();
+    for (const o of objs) {
+      if (!o) continue;
+      const e = o.entries('ms_pid_cgroup');
+      for (let i = 0; i < e.count; i++) ids.set(e.keys.readUInt32LE(i * e.keySize), e.values.readBigUInt64LE(i * e.valueBytes));
+    }
+    const cgidOf = (pid: number) => ids.get(pid);
+    const cgroupOf = (pid: number) => {
+      const id = ids.get(pid);
+      const byId = id === undefined ? undefined : this.containers.ofCgroupId(id)?.cgroup;
+      return byId ?? this.containers.ofPid(pid)?.cgroup ?? null;
+    };
+    return { cgroupOf, cgidOf };
   }
 
   /**

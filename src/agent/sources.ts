@@ -57,6 +57,7 @@ function specs(limits: SourceLimits): SourceSpec[] {
       configure(obj) {
         // the faults tool's own cheap path: plain-address stacks, mappings sent by BPF
         DwarfStacks.configurePlainStacks(obj, FP, limits.maxFaultStacks);
+        notePidCgroups(obj);
         obj.setMaxEntries('fault_counts', limits.maxFaultStacks);
         // struct ms_walked_stack cut to its first frames: u64 hash, u32 nr, u32 pad, then ips
         obj.setValueSize('ms_walked_ustacks', 16 + FAULT_STACK_DEPTH * 8);
@@ -83,9 +84,17 @@ function specs(limits: SourceLimits): SourceSpec[] {
       name: 'vmgrowth',
       groups: vmgrowthGroups,
       consts: { capture_stacks: true },
-      configure: (obj) => obj.setMaxEntries('ms_ustacks', 4096).setMaxEntries('ms_kstacks', 1),
+      configure: (obj) => notePidCgroups(obj.setMaxEntries('ms_ustacks', 4096).setMaxEntries('ms_kstacks', 1)),
     },
   ];
+}
+
+/** Processes whose memory cgroup BPF keeps as of their latest event (memscope.h ms_note_cgroup):
+ * the stack stores name each process's container from it, again when it moves (`docker exec`). */
+export const PID_CGROUPS = 16_384;
+
+function notePidCgroups(obj: BpfObject): BpfObject {
+  return obj.setConst('ms_want_cgroups', true).setMaxEntries('ms_pid_cgroup', PID_CGROUPS);
 }
 
 export interface Loaded {

@@ -24,8 +24,10 @@ export interface RawSample extends RawStack {
 export interface ProcessStacks {
   pid: number;
   comm: string;
-  /** the memory cgroup when first seen (below the hierarchy's root) */
+  /** the memory cgroup (below the hierarchy's root), named again when BPF reports another id */
   cgroup: string | null;
+  /** the memory cgroup's id BPF reported for it, if any */
+  cgid?: bigint;
   stacks: Map<string, RawStack>;
   total: number;
   /** events not kept (or evicted) because the process already had maxStacks stacks */
@@ -47,16 +49,24 @@ export class StackStore {
 
   constructor(private readonly limits: { maxProcesses: number; maxStacksPerProcess: number; graceMs?: number }) {}
 
-  /** Adds one collection's stacks (counts since the last collection). */
-  add(samples: RawSample[], cgroupOf: (pid: number) => string | null): void {
+  /** Adds one collection's stacks (counts since the last collection). `cgidOf`: the memory cgroup
+   * id BPF reports for a process now; a process whose id changed (it moved: `docker exec`) has its
+   * cgroup named again, so its samples carry the container it is in, not the one it was first seen in. */
+  add(samples: RawSample[], cgroupOf: (pid: number) => string | null, cgidOf: (pid: number) => bigint | undefined = () => undefined): void {
     for (const w of this.windows) w(samples);
     for (const s of samples) {
       let p = this.procs.get(s.pid);
       if (!p) {
         if (this.procs.size >= this.limits.maxProcesses) this.evict();
         if (this.procs.size >= this.limits.maxProcesses) continue;
-        p = { pid: s.pid, comm: s.comm, cgroup: cgroupOf(s.pid), stacks: new Map(), total: 0, dropped: 0, goneAt: 0 };
+        p = { pid: s.pid, comm: s.comm, cgroup: cgroupOf(s.pid), cgid: cgidOf(s.pid), stacks: new Map(), total: 0, dropped: 0, goneAt: 0 };
         this.procs.set(s.pid, p);
+      } else {
+        const id = cgidOf(s.pid);
+        if (id !== undefined && id !== p.cgid) {
+          p.cgid = id;
+          p.cgroup = cgroupOf(s.pid);
+        }
       }
       p.comm = s.comm;
       p.total += s.count;
