@@ -3,8 +3,9 @@
 // adds per malloc/free pair, and the part of it spent in BPF programs (kernel.bpf_stats_enabled,
 // run_time_ns / run_cnt per program; no PMU here, so `bpftool prog profile` is unavailable), for
 // memscope memleak -p and BCC's memleak-bpfcc -p in the same run. What is not BPF is the uprobe
-// and uretprobe traps themselves. bpf_stats is switched on only while the loop runs (it adds two
-// clock reads to every BPF program on the machine) and off again, whatever happens.
+// and uretprobe traps themselves, measured alone in the same rounds (a uprobe whose program only
+// counts, on malloc and on free's first instruction). bpf_stats is switched on only while the loop
+// runs (it adds two clock reads to every BPF program on the machine) and off again, whatever happens.
 //
 //   node dist/bench/memleak-probes.js    (BENCH_RUNS=N rounds, default 2; BENCH_TRAP_PAIRS pairs)
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -49,7 +50,7 @@ interface Sample {
 }
 
 /** The loop's CPU per pair and BPF ns per run of each program that ran at least once per pair. */
-async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: RegExp): Promise<Sample> {
+async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: RegExp, names = /./): Promise<Sample> {
   const w = spawn(memleakWorkload(), [String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let t: ChildProcess | undefined;
   try {
@@ -70,8 +71,9 @@ async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: R
       fs.writeFileSync(STATS, '0');
     }
     const bpfNs = new Map<string, number>();
-    // the tracer's programs: those run about once per pair (another tool's would not be)
-    for (const p of progs) if (p.name && (p.run_cnt ?? 0) >= N * 0.9 && (p.run_cnt ?? 0) <= N * 1.1) bpfNs.set(p.name, p.run_time_ns! / p.run_cnt!);
+    // the tracer's programs (by name: another tool's may run about as often) run about once per pair
+    for (const p of progs)
+      if (p.name && names.test(p.name) && (p.run_cnt ?? 0) >= N * 0.9 && (p.run_cnt ?? 0) <= N * 1.1) bpfNs.set(p.name, p.run_time_ns! / p.run_cnt!);
     return { perPairUs: (Number(m[2]) * 1000) / N, bpfNs };
   } finally {
     if (t) {
@@ -89,17 +91,24 @@ async function main(): Promise<void> {
     spawn(path.join(ROOT, 'bin', 'memscope'), ['memleak', '--json', '-o', '0', '-p', String(pid), '3600'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const bccTool = (pid: number) =>
     spawn('/usr/sbin/memleak-bpfcc', ['-p', String(pid), '3600'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...bcc.env } });
-  const res: Record<string, Sample[]> = { alone: [], memscope: [], bcc: [] };
+  // the traps alone: one uprobe whose program only counts (memscope count), on malloc (its first
+  // instruction, a push, is emulated: memleak's kind of trap) and on free's first instruction (a
+  // test, stepped out of line: BCC's free probe; memleak probes free past it)
+  const trap = (fn: string) => (pid: number) =>
+    spawn(path.join(ROOT, 'bin', 'memscope'), ['count', '-p', String(pid), `c:${fn}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const res: Record<string, Sample[]> = { alone: [], memscope: [], bcc: [], 'trap malloc': [], 'trap free+0': [] };
   for (let r = 0; r < RUNS; r++) {
     process.stderr.write(`bench: round ${r + 1}/${RUNS}\n`);
     res.alone.push(await one(undefined, /$/));
-    res.memscope.push(await one(memscope, /Hit Ctrl-C/));
-    if (bcc.ok) res.bcc.push(await one(bccTool, /Attaching to pid/));
+    res.memscope.push(await one(memscope, /Hit Ctrl-C/, /^(malloc_enter|alloc_return|free_enter)$/));
+    if (bcc.ok) res.bcc.push(await one(bccTool, /Attaching to pid/, /^(malloc_enter|malloc_exit|free_enter)$/));
+    res['trap malloc'].push(await one(trap('malloc'), /Hit Ctrl-C/, /^count_uprobe$/));
+    res['trap free+0'].push(await one(trap('free'), /Hit Ctrl-C/, /^count_uprobe$/));
   }
   const alone = summarize(res.alone.map((s) => s.perPairUs)).median;
   const out = [`memleak -p per malloc/free pair — ${os.release()}, ${os.cpus().length} CPUs, ${N} pairs, ${RUNS} rounds (medians)`, ''];
   const added: Record<string, number> = {};
-  for (const name of ['memscope', 'bcc']) {
+  for (const name of ['memscope', 'bcc', 'trap malloc', 'trap free+0']) {
     const runs = res[name];
     if (!runs.length) {
       out.push(`${name}: not run (${bcc.reason})`);
@@ -116,6 +125,12 @@ async function main(): Promise<void> {
   out.push('', `workload alone: ${alone.toFixed(2)} us per pair`);
   if (added.memscope !== undefined && added.bcc !== undefined)
     out.push(`memscope's added time: ${(added.memscope / added.bcc).toFixed(2)}x BCC's (target <= 0.25x)`);
+  if (added.bcc !== undefined && added['trap malloc'] !== undefined) {
+    // memleak traps twice per pair (malloc, free past its test; both emulated) and returns once
+    // through the uretprobe trampoline: that much is added with no BPF at all
+    const floor = 2 * added['trap malloc'];
+    out.push(`two emulated traps with a trivial program (memleak's floor): ${floor.toFixed(2)} us, ${(floor / added.bcc).toFixed(2)}x BCC's`);
+  }
   process.stdout.write(out.join('\n') + '\n');
 }
 
