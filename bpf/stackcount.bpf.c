@@ -16,10 +16,23 @@ struct {
 } stack_counts SEC(".maps");
 
 /* The DWARF capture (--unwind dwarf|auto) as one subprogram: the object holds it once, not in each of
- * the 67 programs, and libbpf links it only into the programs that are loaded. */
+ * the 67 programs, and libbpf links it only into the programs that are loaded. Returns 0 when the
+ * sample went to the ring; otherwise (the rate, a full ring) the caller counts the event by frame
+ * pointers, as ms_count_stack_unwind does, but from the program itself: that walk's subprogram and
+ * its two callbacks under this one's frame came to more than the verifier's 512 bytes of calls
+ * (on kernel 6.18.44: "combined stack size of 3 calls is 544. Too large"). */
 static __noinline int count_stack_dwarf(void *ctx, __u32 tgid)
 {
-	ms_count_stack_unwind(&stack_counts, ctx, tgid, kernel_stacks, 1);
+	__sync_fetch_and_add(&ms_events_seen, 1);
+	ms_note_process(tgid);
+	return ms_dwarf_sample(ctx, tgid, kernel_stacks, 1);
+}
+
+/* Counting by frame pointers, a subprogram too: its key and walk state leave the programs' own
+ * frames, which the DWARF path's calls sit on. */
+static __noinline int count_stack_fp(void *ctx, __u32 tgid, bool entry)
+{
+	ms_count_stack_at(&stack_counts, ctx, tgid, user_stacks, kernel_stacks, 1, entry);
 	return 0;
 }
 
@@ -32,11 +45,12 @@ static __always_inline int count_stack_at(void *ctx, bool entry)
 		return 0;
 	/* --unwind dwarf|auto: the user stack goes to the DWARF sample ring (stacks.h); with fp
 	 * (ms_unwind is const) the verifier skips this branch */
-	if (user_stacks && ms_unwind != MS_UNWIND_FP)
-		count_stack_dwarf(ctx, tgid);
-	else
-		ms_count_stack_at(&stack_counts, ctx, tgid, user_stacks, kernel_stacks, 1, entry);
-	return 0;
+	if (user_stacks && ms_unwind != MS_UNWIND_FP) {
+		if (count_stack_dwarf(ctx, tgid) == 0)
+			return 0;
+		entry = false; /* as ms_count_stack_unwind's fallback */
+	}
+	return count_stack_fp(ctx, tgid, entry);
 }
 
 static __always_inline int count_stack(void *ctx)
@@ -56,15 +70,15 @@ int stackcount_sw(struct bpf_perf_event_data *ctx)
 	return count_stack(ctx);
 }
 
-/* uprobes and uretprobes: a uprobe's instruction is the int3 the kernel placed there, and at a
- * function's first instruction the caller is found at [sp] (stacks.h); a uretprobe's is the caller's
- * next instruction */
+/* uprobes and uretprobes: a uprobe stops at its probe's address, where at a function's first
+ * instruction the caller is found at [sp] (stacks.h); a uretprobe's instruction pointer is the
+ * caller's next instruction. Told apart by the probe's address (bpf_get_func_ip), not by reading
+ * the instruction (an int3, or a call once the kernel optimizes the probe): no stack for it, in a
+ * program whose calls are at the verifier's 512-byte limit. */
 SEC("uprobe")
 int stackcount_uprobe(struct pt_regs *ctx)
 {
-	__u8 op = 0;
-	bpf_probe_read_user(&op, sizeof(op), (void *)PT_REGS_IP(ctx));
-	return count_stack_at(ctx, op == 0xcc);
+	return count_stack_at(ctx, PT_REGS_IP(ctx) == bpf_get_func_ip(ctx));
 }
 
 SEC("usdt")

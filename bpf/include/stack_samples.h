@@ -198,7 +198,10 @@ static long ms_found_vma_cb(struct task_struct *task, struct vm_area_struct *vma
 	return 0;
 }
 
-#define MS_SENT_RANGES 8
+/* the mappings already looked up in one scan (a stack passes through a few modules); 4, not 8: the
+ * scan's state is on the stack of a subprogram that sits under a tool's own calls, and the verifier
+ * refuses a chain of frames over 512 bytes (on 6.18.44, stackcount's: 528) */
+#define MS_SENT_RANGES 4
 
 /* (process, mapping start) → the mm it was sent for: each mapping is sent once per process image
  * (sized by userspace with walked stacks) */
@@ -372,14 +375,17 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
 		return 1;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	struct pt_regs r;
-	if (bpf_probe_read_kernel(&r, sizeof(r), regs))
+	/* the user registers read into the sample's stack buffer (filled later), not onto the BPF
+	 * stack: 168 bytes there put the tools' calls over the verifier's 512 (stackcount's did) */
+	struct pt_regs *rr = (struct pt_regs *)s->stack;
+	if (bpf_probe_read_kernel(rr, sizeof(*rr), regs))
 		return 1;
-	s->regs[0] = r.ax;  s->regs[1] = r.dx;  s->regs[2] = r.cx;  s->regs[3] = r.bx;
-	s->regs[4] = r.si;  s->regs[5] = r.di;  s->regs[6] = r.bp;  s->regs[7] = r.sp;
-	s->regs[8] = r.r8;  s->regs[9] = r.r9;  s->regs[10] = r.r10; s->regs[11] = r.r11;
-	s->regs[12] = r.r12; s->regs[13] = r.r13; s->regs[14] = r.r14; s->regs[15] = r.r15;
-	s->regs[16] = r.ip;
+	s->regs[0] = rr->ax;  s->regs[1] = rr->dx;  s->regs[2] = rr->cx;  s->regs[3] = rr->bx;
+	s->regs[4] = rr->si;  s->regs[5] = rr->di;  s->regs[6] = rr->bp;  s->regs[7] = rr->sp;
+	s->regs[8] = rr->r8;  s->regs[9] = rr->r9;  s->regs[10] = rr->r10; s->regs[11] = rr->r11;
+	s->regs[12] = rr->r12; s->regs[13] = rr->r13; s->regs[14] = rr->r14; s->regs[15] = rr->r15;
+	s->regs[16] = rr->ip;
+	struct { __u64 sp; } r = { .sp = rr->sp };
 	ms_dwarf_note_maps(task, tgid);
 	s->kind = MS_DWARF_KIND_SAMPLE;
 	s->tgid = tgid;
