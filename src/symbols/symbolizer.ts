@@ -55,8 +55,11 @@ export class Symbolizer {
    * the same path (a container's libc is not the host's), and opened as soon as its maps are read:
    * that path dies with the process, and its stacks are often named after (an OOM victim's). */
   private foreignNs = new Map<number, boolean>();
-  /** Files opened through /proc/PID/root, by that pid: closed when the process is forgotten. */
-  private filesByPid = new Map<number, { id: string; elf: ElfFile }[]>();
+  /** Files reached through /proc/PID/root, by pid, and the pids that reach each (one ElfFile
+   * serves every process that maps the same file): a file is closed when its last pid is
+   * forgotten, not its first (an OOM victim's executable, shared with an exited sibling). */
+  private filesByPid = new Map<number, Set<ElfFile>>();
+  private pidsByFile = new Map<ElfFile, { id: string; pids: Set<number> }>();
 
   /**
    * Keeps pid's maps as its most recently seen (MAX_PROCESSES, symbols/cache-caps.ts): past the
@@ -226,9 +229,14 @@ export class Symbolizer {
 
   /** Forgets what was recorded for an exited process (a long-running agent sees many pids). */
   forget(pid: number): void {
-    // its container files: their held fds closed, so they are not kept open for the agent's life;
-    // another live process of the same container opens its own copy through its own root
-    for (const { id, elf } of this.filesByPid.get(pid) ?? []) {
+    // its container files, once no other process reaches them: their held fds closed, so they
+    // are not kept open for the agent's life
+    for (const elf of this.filesByPid.get(pid) ?? []) {
+      const users = this.pidsByFile.get(elf);
+      users?.pids.delete(pid);
+      if (!users || users.pids.size) continue;
+      this.pidsByFile.delete(elf);
+      const id = users.id;
       elf.close();
       moduleCache.remove(elf);
       this.elfByIdentity.delete(id);
@@ -428,15 +436,22 @@ export class Symbolizer {
       // symbols are read now, not when a frame first needs them
       if (elf && file.startsWith('/proc/')) cachedSymbols(elf);
       this.elfByIdentity.set(id, elf);
-      const owner = elf && /^\/proc\/(\d+)\/root\//.exec(file);
-      if (owner) {
-        const l = this.filesByPid.get(Number(owner[1]));
-        if (l) l.push({ id, elf: elf! });
-        else this.filesByPid.set(Number(owner[1]), [{ id, elf: elf! }]);
-      }
       if (elf?.buildId && !this.elfByBuildId.has(elf.buildId)) this.elfByBuildId.set(elf.buildId, elf);
     }
-    return this.elfByIdentity.get(id) ?? null;
+    const elf = this.elfByIdentity.get(id) ?? null;
+    const user = elf && /^\/proc\/(\d+)\/root\//.exec(file);
+    if (user) this.holds(Number(user[1]), elf!, id);
+    return elf;
+  }
+
+  /** pid reaches elf through its /proc/PID/root: the file stays open until pid is forgotten. */
+  private holds(pid: number, elf: ElfFile, id: string): void {
+    let files = this.filesByPid.get(pid);
+    if (!files) this.filesByPid.set(pid, (files = new Set()));
+    files.add(elf);
+    const users = this.pidsByFile.get(elf);
+    if (users) users.pids.add(pid);
+    else this.pidsByFile.set(elf, { id, pids: new Set([pid]) });
   }
 
   private elfForBuildId(buildId: string, pid: number): ElfFile | null {
