@@ -58,7 +58,7 @@ test("count on uprobes, BCC's and bpftrace's spellings: c:malloc, p:libc:free, u
   // trace takes uprobes too (BCC's trace 'c:malloc'): one line per call
   const t = memscope(['trace', '-M', '1', '-n', 'ls', '--command', '/bin/ls /', 'c:malloc']);
   assert.equal(t.code, 0, t.stderr);
-  assert.match(t.stdout, /\n\d+\s+\d+\s+ls\s+uprobe:libc\.so\.6:malloc\n/);
+  assert.match(t.stdout, /\n\d+\s+\d+\s+ls\s+-\s+uprobe:libc\.so\.6:malloc\n/);
 });
 
 after(() => assertNothingLoaded());
