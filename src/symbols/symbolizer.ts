@@ -108,25 +108,8 @@ export class Symbolizer {
     if (this.mapsByPid.has(pid)) this.endedPids.add(pid);
   }
 
-  /** Mappings come on a ring in the order of the events (DwarfStacks.listen): see observe. */
-  private ringOrdered = false;
-
-  /** From now on, a process's executable mappings are recorded as BPF sends them, in the ring's
-   * order, and stack notes are pinned against them there: a process note (another ring, read at
-   * whatever moment) no longer replaces them with a /proc read, which may be of a program exec'd
-   * since, at the same addresses (two non-PIE programs), while the old program's stacks are still
-   * on their way. */
-  mappingsInRingOrder(): void {
-    this.ringOrdered = true;
-  }
-
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
-    if (this.ringOrdered && this.mapsByPid.has(pid)) {
-      this.mapsGone.delete(pid); // a new program after exec: its records follow on the ring
-      if (executable && !this.foreignNs.get(pid)) this.elfFor(executable);
-      return;
-    }
     const maps = this.readLiveMaps(pid);
     if (!maps) return;
     // the executable's path is the process's own: on the host only when it shares our namespace

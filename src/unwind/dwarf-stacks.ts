@@ -278,7 +278,6 @@ export class DwarfStacks {
   /** Starts consuming samples (from runTrace's setup, after load). */
   listen(obj: BpfObject): void {
     this.obj = obj;
-    this.symbolizer.mappingsInRingOrder();
     obj.onRecords('ms_dwarf_samples', (recs) => {
       for (const r of recs) this.take(r);
       this.schedule();
