@@ -37,9 +37,22 @@ test('faults system-wide never counts memscope itself, while it counts another p
 });
 
 test('hfaults counts huge-page faults the kernel takes in read(), and ffaults a read() into a memfd mapping, while the other runs', async () => {
-  const huge = new HugePages(5);
   // one memscope on the whole system beside the other on the target: neither may change the other's count
   const ffAll = await startMemscope(['ffaults']);
+  let hfAll: Awaited<ReturnType<typeof startMemscope>> | undefined;
+  try {
+    await hugeBesideFfaults();
+    hfAll = await startMemscope(['hfaults']);
+    await memfdBesideHfaults();
+  } finally {
+    // a failed assertion above must not leave either system-wide run behind
+    await hfAll?.interrupt();
+    await ffAll.interrupt();
+  }
+});
+
+async function hugeBesideFfaults(): Promise<void> {
+  const huge = new HugePages(5);
   const hw = start(kfault(), ['huge', '5', 'wait']);
   try {
     await hw.waitFor('ready');
@@ -55,7 +68,9 @@ test('hfaults counts huge-page faults the kernel takes in read(), and ffaults a 
     hw.kill();
     huge.dispose();
   }
-  const hfAll = await startMemscope(['hfaults']);
+}
+
+async function memfdBesideHfaults(): Promise<void> {
   const mw = start(kfault(), ['memfd', '1024', 'wait']);
   try {
     await mw.waitFor('ready');
@@ -75,10 +90,8 @@ test('hfaults counts huge-page faults the kernel takes in read(), and ffaults a 
     assert.ok(!recs.some((x) => x.file === '[vma busy]'), r.stdout);
   } finally {
     mw.kill();
-    await hfAll.interrupt();
-    await ffAll.interrupt();
   }
-});
+}
 
 test('faults -K counts the kernel-mode faults of read() into a memfd mapping, with kernel stacks, and faults without -K does not', async () => {
   for (const kernel of [true, false]) {
