@@ -15,7 +15,11 @@
  * -EBUSY: one memscope would change another's counts (issue 10). The fault tools therefore prefer
  * the perf software event "page-faults": its programs run with interrupts on, after the kernel
  * decided the fault is real and before it takes the mmap lock, so bpf_find_vma needs no irq_work
- * and only a writer holding the mmap lock can make it fail. It also counts the faults the kernel
+ * and only a writer holding the mmap lock can make it fail. Such writers are the process itself
+ * (mmap, munmap, mprotect, brk) and, from outside, uprobe registration: the kernel write-locks, one
+ * at a time, every mm that maps the probed file (register_for_each_vma), so any tracer attaching a
+ * uprobe to libc (memleak, trace 'u:...') can make a lookup in an unrelated process answer -EBUSY.
+ * Those faults are counted as busy and reported, never guessed. It also counts the faults the kernel
  * takes on user memory (copy_to_user into a fresh page), as the book's handle_mm_fault kprobe did. */
 #ifndef MEMSCOPE_VMA_H
 #define MEMSCOPE_VMA_H

@@ -161,7 +161,9 @@ export const tool: Tool<CommonOptions, [number?, number?]> = {
         'malloc). File pages already in the page cache are mapped up to 16 at a time ("fault-around"),\n' +
         'so a file read sequentially faults less than once per page. [unmapped]: addresses in no mapping\n' +
         '(bad pointers). [vma busy]: the mapping could not be looked up at that instant (another thread\n' +
-        'held the mmap lock for writing; with a tracepoint --source also another BPF tool on the same\n' +
+        'held the mmap lock for writing, or a tracer attached a uprobe to a file the process maps,\n' +
+        'which write-locks the mappings of every process mapping it, e.g. memleak on another process;\n' +
+        'with a tracepoint --source also another BPF tool on the same\n' +
         "event holding the CPU's bpf_find_vma work); lookups are cached, so this is rare.\n" +
         'MAJOR: faults that waited for the file to be read from disk (or were retried), counted as\n' +
         "perf's major-faults counts them; MINOR: the rest (FAULTS - MAJOR), answered from the page cache\n" +

@@ -54,7 +54,8 @@ export const tool: Tool<CommonOptions, [number?]> = {
         'per huge page first touched, by the program or by the kernel for it (read() into a huge-page\n' +
         'buffer), which confirms that huge pages are in use. Transparent huge pages are not hugetlbfs\n' +
         'and are not counted here. A fault whose mapping cannot be looked up at that instant (mmap lock\n' +
-        'held for writing; with a tracepoint --source also another BPF tool on the same event holding\n' +
+        'held for writing: by the process, or while any tracer attaches a uprobe to a file it maps;\n' +
+        'with a tracepoint --source also another BPF tool on the same event holding\n' +
         "the CPU's bpf_find_vma work) is not counted; their number is printed if there were any.\n" +
         examples([
           ['memscope hfaults', 'all processes, summary on Ctrl-C'],
