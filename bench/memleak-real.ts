@@ -15,13 +15,18 @@
 //
 //   node dist/bench/memleak-real.js  (npm run bench:memleak-real; BENCH_RUNS=N rounds, default 5;
 //   BENCH_REDIS_RUNS, default min(BENCH_RUNS, 3);
-//   BENCH_SAMPLE_BYTES, default 64k; BENCH_ONLY=python|redis; BENCH_MODES=alone,sampler,... to run
-//   only some of the tools: the untraced reference always runs)
+//   BENCH_SAMPLE_BYTES, default 64k, or a list (64k,1m: one sampler mode per rate, in the same
+//   rounds); BENCH_ONLY=python|redis; BENCH_MODES=alone,sampler,... to run only some of the tools:
+//   the untraced reference always runs)
+// For each sampler rate it also says where the added CPU goes: the samples the program sent (runs
+// of memleak's sampled_alloc and sampled_free programs, kernel.bpf_stats_enabled on during the
+// work), the time BPF took for them, and memscope's own CPU over the work (its consumer, which on
+// this 2-CPU machine competes with the program for the CPUs).
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { aptInstall, launch, Launched, summarize, which } from './lib';
+import { aptInstall, groupCpuMs, launch, Launched, progRuns, runsBetween, summarize, which, withBpfStats } from './lib';
 import { redisLibc } from './lib/redis-libc';
 import { formatTable } from '../src/render/table';
 import { ROOT } from '../test/lib/workloads';
@@ -29,7 +34,7 @@ import { ROOT } from '../test/lib/workloads';
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 /** redis rounds take longer (valgrind and uprobes on 140,000 commands): fewer by default */
 const REDIS_RUNS = Math.max(1, Number(process.env.BENCH_REDIS_RUNS ?? Math.min(RUNS, 3)));
-const SAMPLE_BYTES = process.env.BENCH_SAMPLE_BYTES ?? '64k';
+const SAMPLE_RATES = (process.env.BENCH_SAMPLE_BYTES ?? '64k').split(',').map((x) => x.trim());
 const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
 const PYTHON = '/usr/bin/python3';
 const PY_ARGS = [path.join(ROOT, 'bench', 'memleak_real.py'), '4096', '2000', '20', '10'];
@@ -37,22 +42,32 @@ const KEYS = Number(process.env.BENCH_REDIS_KEYS ?? 20000);
 const VALUE = 1000;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-memleak-real-'));
 
-type Mode = 'alone' | 'sampler' | 'uprobes' | 'valgrind' | 'heaptrack';
-const ALL_MODES: Mode[] = ['alone', 'sampler', 'uprobes', 'valgrind', 'heaptrack'];
+/** 'sampler:RATE' is memleak -p --sample-bytes RATE */
+type Mode = 'alone' | `sampler:${string}` | 'uprobes' | 'valgrind' | 'heaptrack';
+const ALL_MODES: Mode[] = ['alone', ...SAMPLE_RATES.map((r): Mode => `sampler:${r}`), 'uprobes', 'valgrind', 'heaptrack'];
 const ASKED = process.env.BENCH_MODES?.split(',').map((x) => x.trim());
-const MODES = ALL_MODES.filter((m) => m === 'alone' || !ASKED || ASKED.includes(m));
-const LABEL: Record<Mode, string> = {
+const MODES = ALL_MODES.filter((m) => m === 'alone' || !ASKED || ASKED.includes(m.replace(/:.*/, '')));
+const rateOf = (m: Mode): string | undefined => (m.startsWith('sampler:') ? m.slice('sampler:'.length) : undefined);
+const LABELS: Record<string, string> = {
   alone: 'untraced',
-  sampler: `memscope memleak -p --sample-bytes ${SAMPLE_BYTES}`,
   uprobes: 'memscope memleak -p (uprobes, exact)',
   valgrind: 'valgrind memcheck --leak-check=full',
   heaptrack: 'heaptrack (preloaded from the start)',
 };
+const label = (m: Mode): string => (rateOf(m) ? `memscope memleak -p --sample-bytes ${rateOf(m)}` : LABELS[m]);
+/** memleak's programs on the sampler's two hooks */
+const SAMPLER_PROGS = ['sampled_alloc', 'sampled_free'];
 interface Result {
   cpuMs: number;
   /** outstanding bytes at the leak site, by this tool */
   site?: number;
   pauseMs?: number;
+  /** sampler modes, over the measured work: runs of sampled_alloc and sampled_free, their BPF
+   * time, and memscope's own CPU time */
+  samples?: number;
+  freeLists?: number;
+  bpfMs?: number;
+  toolCpuMs?: number;
 }
 /** A leak site: the function names of a stack, innermost first (allocator frames included or not). */
 type Site = (fns: string[]) => boolean;
@@ -91,11 +106,29 @@ function wrap(mode: Mode, tag: string, cmd: string, args: string[]): [string, st
   return [cmd, args];
 }
 
-/** memscope attached to pid (sampler or uprobes), ready. */
-function memscope(mode: Mode, pid: number): Promise<Launched> | undefined {
-  if (mode !== 'sampler' && mode !== 'uprobes') return undefined;
-  const extra = mode === 'sampler' ? ['--sample-bytes', SAMPLE_BYTES] : [];
-  return launch({ cmd: MEMSCOPE, args: ['memleak', '--json', '-o', '0', '-T', '1000', '-p', String(pid), ...extra, '3600'], ready: /Hit Ctrl-C/ });
+/** memscope attached to pid (sampler or uprobes), ready, with the ids of the programs it loaded. */
+async function memscope(mode: Mode, pid: number): Promise<{ tool?: Launched; progs: Set<number> }> {
+  const rate = rateOf(mode);
+  if (!rate && mode !== 'uprobes') return { progs: new Set() };
+  const extra = rate ? ['--sample-bytes', rate] : [];
+  const before = new Set(progRuns().keys());
+  const tool = await launch({ cmd: MEMSCOPE, args: ['memleak', '--json', '-o', '0', '-T', '1000', '-p', String(pid), ...extra, '3600'], ready: /Hit Ctrl-C/ });
+  return { tool, progs: new Set([...progRuns().keys()].filter((id) => !before.has(id))) };
+}
+
+/** Runs the measured work; for a sampler mode, with BPF statistics on, and notes what it cost. */
+async function measured<T>(mode: Mode, tool: Launched | undefined, progs: Set<number>, work: () => Promise<T>): Promise<[T, Partial<Result>]> {
+  if (!rateOf(mode) || !tool) return [await work(), {}];
+  return withBpfStats(async () => {
+    const r0 = progRuns();
+    const c0 = groupCpuMs(tool.pgid);
+    const out = await work();
+    const runs = runsBetween(r0, progRuns(), progs, SAMPLER_PROGS);
+    const toolCpuMs = groupCpuMs(tool.pgid) - c0;
+    const a = runs.get('sampled_alloc')!;
+    const f = runs.get('sampled_free')!;
+    return [out, { samples: a.runCnt, freeLists: f.runCnt, bpfMs: (a.runTimeNs + f.runTimeNs) / 1e6, toolCpuMs }];
+  });
 }
 
 async function memscopeSite(tool: Launched, site: Site): Promise<{ site: number; pauseMs?: number }> {
@@ -148,10 +181,13 @@ async function python(mode: Mode, round: number): Promise<Result> {
   let tool: Launched | undefined;
   try {
     await w.waitFor(/^ready$/m);
-    tool = await memscope(mode, w.child.pid!);
-    w.child.stdin!.write('go\n');
-    const m = await w.waitFor(/loop_ms [\d.]+ cpu_ms ([\d.]+)/);
-    const res: Result = { cpuMs: Number(m[1]) };
+    const ms = await memscope(mode, w.child.pid!);
+    tool = ms.tool;
+    const [m, cost] = await measured(mode, tool, ms.progs, () => {
+      w.child.stdin!.write('go\n');
+      return w.waitFor(/loop_ms [\d.]+ cpu_ms ([\d.]+)/);
+    });
+    const res: Result = { cpuMs: Number(m[1]), ...cost };
     if (tool) Object.assign(res, await memscopeSite(tool, pySite));
     tool = undefined;
     w.child.stdin!.end(); // it leaves with os._exit: the kept blocks stay outstanding at exit
@@ -203,10 +239,14 @@ async function redis(bin: string, load: string, mode: Mode, round: number): Prom
   try {
     await w.waitFor(/Ready to accept connections/);
     const pid = Number(/process_id:(\d+)/.exec(cli(port, ['info', 'server']))![1]);
-    tool = await memscope(mode, pid);
-    const c0 = procCpuMs(pid);
-    cli(port, ['--pipe'], load);
-    const res: Result = { cpuMs: procCpuMs(pid) - c0 };
+    const ms = await memscope(mode, pid);
+    tool = ms.tool;
+    const [cpuMs, cost] = await measured(mode, tool, ms.progs, async () => {
+      const c0 = procCpuMs(pid);
+      cli(port, ['--pipe'], load);
+      return procCpuMs(pid) - c0;
+    });
+    const res: Result = { cpuMs, ...cost };
     if (tool) Object.assign(res, await memscopeSite(tool, redisSite));
     tool = undefined;
     cli(port, ['shutdown', 'nosave']);
@@ -235,12 +275,12 @@ function report(name: string, truth: string, results: Map<Mode, Result[]>, missi
   const pct = (x: number, ref: number) => (Number.isFinite(x) && ref > 0 ? `${x >= ref ? '+' : ''}${((100 * (x - ref)) / ref).toFixed(1)}%` : '-');
   const rows = MODES.map((m) => {
     const rs = results.get(m) ?? [];
-    if (missing.has(m) || !rs.length) return [LABEL[m], '0', '-', '-', '-', '-', '-', '-', missing.get(m) ?? 'no runs'];
+    if (missing.has(m) || !rs.length) return [label(m), '0', '-', '-', '-', '-', '-', '-', missing.get(m) ?? 'no runs'];
     const cpu = med(m, (r) => r.cpuMs);
     const site = med(m, (r) => r.site);
     const each = rs.map((r) => (r.site !== undefined ? pct(r.site, vg) : '')).filter(Boolean);
     return [
-      LABEL[m],
+      label(m),
       String(rs.length),
       cpu.toFixed(0),
       `${(cpu / base).toFixed(2)}x`,
@@ -248,10 +288,26 @@ function report(name: string, truth: string, results: Map<Mode, Result[]>, missi
       Number.isFinite(site) ? String(Math.round(site)) : '-',
       pct(site, vg),
       pct(site, exact),
-      m === 'sampler' ? each.join(' ') : '',
+      rateOf(m) ? each.join(' ') : '',
     ];
   });
-  const pauses = (results.get('sampler') ?? []).map((r) => r.pauseMs).filter((x): x is number => x !== undefined);
+  const samplers = MODES.filter((m) => rateOf(m) && results.get(m)?.length);
+  const pauses = samplers.flatMap((m) => results.get(m)!.map((r) => r.pauseMs)).filter((x): x is number => x !== undefined);
+  // where the sampler's added CPU goes: its samples' BPF time, against the untraced work; the rest
+  // is the trap of each sample (an optimized uprobe: a call and a syscall), the shim's own work
+  // and what the machine's load adds to a round
+  const costs = samplers.map((m) => {
+    const samples = med(m, (r) => r.samples);
+    const lists = med(m, (r) => r.freeLists);
+    const bpf = med(m, (r) => r.bpfMs);
+    const tool = med(m, (r) => r.toolCpuMs);
+    const added = med(m, (r) => r.cpuMs) - base;
+    return (
+      `  ${label(m)}: ${Math.round(samples)} samples + ${Math.round(lists)} free lists over the work (medians), ` +
+      `BPF ${bpf.toFixed(1)} ms (${((1000 * bpf) / Math.max(1, samples + lists)).toFixed(1)} us each, ${((100 * bpf) / base).toFixed(1)}% of the untraced CPU), ` +
+      `of ${added.toFixed(0)} ms added (medians); memscope's own CPU over the work ${tool.toFixed(0)} ms`
+    );
+  });
   return [
     `${name}: ${truth}; CPU time of the measured work (medians of ${runs} interleaved rounds; min x min: the least over the least) and outstanding bytes at the site`,
     ...formatTable(['', 'n', 'cpu ms', 'x untraced', 'min x min', 'site bytes (median)', 'vs valgrind', 'vs uprobes', 'each sampler run vs valgrind'], rows, [
@@ -265,6 +321,7 @@ function report(name: string, truth: string, results: Map<Mode, Result[]>, missi
       true,
       false,
     ]).map((l) => `  ${l.trimEnd()}`),
+    ...costs,
     pauses.length ? `  sampler attach pause: median ${summarize(pauses).median.toFixed(1)} ms (${pauses.length} attaches)` : '',
     '',
   ];
@@ -294,9 +351,9 @@ async function main(): Promise<void> {
     for (let round = 1; round <= RUNS; round++)
       for (const m of MODES) {
         if (missing.has(m)) continue;
-        process.stderr.write(`bench: python round ${round}/${RUNS}: ${LABEL[m]}\n`);
+        process.stderr.write(`bench: python round ${round}/${RUNS}: ${label(m)}\n`);
         const r = await python(m, round);
-        process.stderr.write(`bench: python ${m}: cpu ${r.cpuMs.toFixed(1)} ms\n`);
+        process.stderr.write(`bench: python ${m}: cpu ${r.cpuMs.toFixed(1)} ms${r.samples !== undefined ? `, ${r.samples} samples, BPF ${r.bpfMs!.toFixed(1)} ms, memscope ${r.toolCpuMs} ms` : ''}\n`);
         (res.get(m) ?? res.set(m, []).get(m)!).push(r);
       }
     print(
@@ -319,9 +376,9 @@ async function main(): Promise<void> {
       for (let round = 1; round <= REDIS_RUNS; round++)
         for (const m of MODES) {
           if (missing.has(m)) continue;
-          process.stderr.write(`bench: redis round ${round}/${REDIS_RUNS}: ${LABEL[m]}\n`);
+          process.stderr.write(`bench: redis round ${round}/${REDIS_RUNS}: ${label(m)}\n`);
           const x = await redis(r.bin, input, m, round);
-          process.stderr.write(`bench: redis ${m}: cpu ${x.cpuMs.toFixed(1)} ms${x.pauseMs !== undefined ? `, attach pause ${x.pauseMs} ms` : ''}\n`);
+          process.stderr.write(`bench: redis ${m}: cpu ${x.cpuMs.toFixed(1)} ms${x.pauseMs !== undefined ? `, attach pause ${x.pauseMs} ms` : ''}${x.samples !== undefined ? `, ${x.samples} samples, BPF ${x.bpfMs!.toFixed(1)} ms, memscope ${x.toolCpuMs} ms` : ''}\n`);
           (res.get(m) ?? res.set(m, []).get(m)!).push(x);
         }
       print(

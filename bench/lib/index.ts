@@ -10,8 +10,11 @@
 //   runToExit(cmd, args)             → { wallMs, cpuMs, maxRssKb } of a command run to completion
 //   vmHwmKb(pid)                     peak RSS so far of a live process
 //   summarize(xs), repeat(n, fn), sleep(ms)
+//   progRuns(), withBpfStats(fn), runsBetween(...)   BPF run counts and time (kernel.bpf_stats_enabled)
+//   groupCpuMs(pgid)                 CPU time so far of a launched tool's processes
 //   ratioTable(title, unit, baseline, series), targetLines(targets)   the printed report
 export * from './install';
 export * from './launch';
 export * from './stats';
 export * from './report';
+export * from './bpf-stats';

@@ -47,6 +47,8 @@ export interface Launched {
   /** CPU time (all threads) the tool had used when it was seen attached, ms: less sensitive than
    * wall time to what else the machine is running. */
   attachedCpuMs: number;
+  /** The tool's process group (the wrapper's pid): groupCpuMs(pgid) reads its CPU while it runs. */
+  pgid: number;
   stdout(): string;
   stderr(): string;
   /** Sends `signal` to the tool's process group and waits for it to exit. */
@@ -120,6 +122,7 @@ export function launch(spec: LaunchSpec): Promise<Launched> {
         readyMs,
         attachedMs,
         attachedCpuMs,
+        pgid: child.pid!,
         stdout: () => out,
         stderr: () => err,
         async stop(signal: NodeJS.Signals = 'SIGINT', timeoutMs = 60_000): Promise<Stopped> {
@@ -154,6 +157,21 @@ export function launch(spec: LaunchSpec): Promise<Launched> {
     });
     exited.then((code) => fail(`exited (code ${code}) before its ready line`));
   });
+}
+
+/** CPU time (user + system, in 10 ms ticks) of the live processes of a process group, ms. */
+export function groupCpuMs(pgid: number): number {
+  let ticks = 0;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10;
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
