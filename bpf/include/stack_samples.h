@@ -71,6 +71,15 @@ struct ms_dwarf_map {
 	__u64 pgoff;                   /* in pages */
 	__u64 ino;
 	struct ms_proc_note path;      /* the file's path, leaf first (as process notes) */
+	/* The same file found again after its process exited (/proc/PID/root is gone with it): its
+	 * superblock's device and its path from that superblock's root, mounts ignored, which userspace
+	 * looks up in its own mounts of the device (a container's file, overlayfs's backing file on the
+	 * host's disk, lives in a layer directory no mount namespace shows). Trusted only if the inode
+	 * number and size match. */
+	__u32 dev;                     /* i_sb->s_dev (the kernel's encoding: major << 20 | minor) */
+	__u32 sb_whole;                /* 1: sb_path reaches the superblock's root (not cut at MS_PATH_DEPTH) */
+	__u64 size;                    /* i_size */
+	struct ms_proc_note sb_path;   /* leaf first, as path */
 };
 
 struct {
@@ -113,6 +122,23 @@ extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __wea
 
 #define MS_VM_EXEC 0x4
 
+/* One step up the dentry tree towards the superblock's root, mounts ignored (ms_dwarf_map's
+ * sb_path); 1 ends the walk, at the root (w->d is then its own parent) or at MS_PATH_DEPTH. */
+static long ms_sb_path_step(__u32 i, void *arg)
+{
+	struct ms_path_walk *w = arg;
+	struct ms_proc_note *note = w->note;
+	struct dentry *d = w->d;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (!note || note->depth >= MS_PATH_DEPTH || d == parent)
+		return 1;
+	bpf_probe_read_kernel_str(note->comps[note->depth & (MS_PATH_DEPTH - 1)], MS_NAME_LEN,
+				  BPF_CORE_READ(d, d_name.name));
+	note->depth++;
+	w->d = parent;
+	return 0;
+}
+
 /* Sends one executable mapping (struct ms_dwarf_map) of tgid to userspace, with its file's path;
  * file NULL is the vDSO (ino 0, no path). Returns bpf_ringbuf_output's result. */
 static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, __u64 start, __u64 end, __u64 pgoff,
@@ -126,8 +152,15 @@ static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, 
 	n->ino = 0;
 	n->path.tgid = tgid;
 	n->path.depth = 0;
+	n->dev = 0;
+	n->sb_whole = 0;
+	n->size = 0;
+	n->sb_path.tgid = tgid;
+	n->sb_path.depth = 0;
 	if (file) {
 		n->ino = BPF_CORE_READ(file, f_inode, i_ino);
+		n->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+		n->size = BPF_CORE_READ(file, f_inode, i_size);
 		struct ms_path_walk w = {
 			.d = BPF_CORE_READ(file, f_path.dentry),
 			.vmnt = BPF_CORE_READ(file, f_path.mnt),
@@ -135,6 +168,12 @@ static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, 
 		};
 		w.mnt = container_of(w.vmnt, struct mount, mnt);
 		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
+		/* the same walk struct again (no more stack: the verifier's 512-byte chain is near) */
+		w.d = BPF_CORE_READ(file, f_path.dentry);
+		w.note = &n->sb_path;
+		bpf_loop(MS_PATH_DEPTH, ms_sb_path_step, &w, 0);
+		struct dentry *top = w.d; /* a local: CO-RE relocations apply to kernel types only */
+		n->sb_whole = top == BPF_CORE_READ(top, d_parent);
 	}
 	long err = bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0);
 	if (err)

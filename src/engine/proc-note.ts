@@ -18,6 +18,11 @@ export const PROC_NOTE = struct(
 
 /** The pid and its executable's path. */
 export function decodeProcNote(r: Buffer): [number, string] {
+  return [r.readUInt32LE(PROC_NOTE.offsets.tgid), '/' + noteComponents(r).join('/')];
+}
+
+/** A note's path components, root first (each at most NAME_LEN - 1 bytes: a longer name is cut). */
+export function noteComponents(r: Buffer): string[] {
   const depth = Math.min(r.readUInt32LE(PROC_NOTE.offsets.depth), PATH_DEPTH);
   const comps: string[] = [];
   for (let i = 0; i < depth; i++) {
@@ -25,5 +30,8 @@ export function decodeProcNote(r: Buffer): [number, string] {
     const end = r.indexOf(0, o);
     comps.unshift(r.toString('utf8', o, end < 0 || end > o + NAME_LEN ? o + NAME_LEN : end));
   }
-  return [r.readUInt32LE(PROC_NOTE.offsets.tgid), '/' + comps.join('/')];
+  return comps;
 }
+
+/** The longest name a note holds whole (MS_NAME_LEN less its NUL): one this long may have been cut. */
+export const NOTE_NAME_MAX = NAME_LEN - 1;

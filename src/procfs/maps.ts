@@ -10,6 +10,19 @@ export interface Mapping {
   dev: string;
   inode: number;
   path: string; // file path, "[heap]", "[stack]", "[anon:name]" or "" for anonymous memory
+  /** Where the file lies on its own filesystem, when BPF sent the mapping (ms_dwarf_map): how it
+   * is found again after its process exited (symbols/on-device.ts). */
+  onDevice?: FileOnDevice;
+}
+
+/** A file by its superblock: the device, the path from the filesystem's root (mounts ignored),
+ * and what must match before a file found there is trusted to be it. */
+export interface FileOnDevice {
+  dev: number; // the kernel's encoding: major << 20 | minor
+  ino: number;
+  size: number;
+  comps: string[]; // root first
+  nameMax: number; // a component this long may be the start of a longer name (cut by BPF)
 }
 
 export function parseMaps(text: string): Mapping[] {

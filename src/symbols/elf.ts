@@ -97,6 +97,24 @@ export class ElfFile {
     }
   }
 
+  /** Parses an open file's headers and keeps the fd for its symbols (closed by close(), or
+   * now when it is not ELF): a file with no path memscope could open again (on-device.ts). */
+  static readHeld(fd: number, path: string): ElfFile | null {
+    const elf = new ElfFile(path);
+    let ok = false;
+    try {
+      ok = elf.parse(fd);
+    } catch { // truncated or malformed ELF
+      ok = false;
+    }
+    if (!ok) {
+      fs.closeSync(fd);
+      return null;
+    }
+    elf.heldFd = fd;
+    return elf;
+  }
+
   private parse(fd: number): boolean {
     const h = pread(fd, 0, 64);
     if (h.length < 64 || h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return false;

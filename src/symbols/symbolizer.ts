@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { ElfFile } from './elf';
 import { KernelSymbols } from './kallsyms';
 import { PerfMap } from './perfmap';
-import { findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
+import { FileOnDevice, findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
+import { isFileOnDevice, openOnDevice } from './on-device';
 import type { Frame, UserFrame } from '../core/frames';
 import { vdsoImage, vdsoSymbols } from './vdso';
 import { evictions, MAX_PROCESSES, moduleCache } from './cache-caps';
@@ -305,9 +306,28 @@ export class Symbolizer {
     if (!isFileMapping(m)) return null;
     let elf = this.elfByMapping.get(m);
     if (elf === undefined) {
-      elf = this.elfFor(this.procPath(pid, m));
+      // the process's own path first, then (gone with it) the file's device and path on it
+      elf = this.elfFor(this.procPath(pid, m)) ?? (m.onDevice ? this.elfOnDevice(pid, m.onDevice) : null);
       this.elfByMapping.set(m, elf);
     }
+    return elf;
+  }
+
+  /** The file of a mapping BPF sent, found by its device and path on it (symbols/on-device.ts):
+   * when /proc/PID/root is gone with the process. Held open until pid is forgotten. */
+  private elfOnDevice(pid: number, f: FileOnDevice): ElfFile | null {
+    const got = openOnDevice(f);
+    if (!got) return null;
+    const id = `${got.st.dev}:${got.st.ino}:${got.st.mtimeMs}`;
+    let elf = this.elfByIdentity.get(id);
+    if (elf) fs.closeSync(got.fd);
+    else {
+      elf = ElfFile.readHeld(got.fd, got.path);
+      this.elfByIdentity.set(id, elf);
+      if (!elf) return null;
+      if (elf.buildId && !this.elfByBuildId.has(elf.buildId)) this.elfByBuildId.set(elf.buildId, elf);
+    }
+    this.holds(pid, elf, id);
     return elf;
   }
 
@@ -507,13 +527,25 @@ export class Symbolizer {
   private procPath(pid: number, m: Mapping): string {
     const foreign = this.foreignNs.get(pid);
     if (pid === process.pid || foreign === false) return m.path;
-    if (foreign === undefined && fs.existsSync(m.path)) return m.path; // namespace not learned: a guess
+    if (foreign === undefined && sameFile(m.path, m.onDevice)) return m.path; // namespace not learned: a guess
     return `/proc/${pid}/root${m.path}`;
   }
 
   private perfMapFor(pid: number): PerfMap | null {
     if (!this.perfMaps.has(pid)) this.perfMaps.set(pid, PerfMap.read(pid));
     return this.perfMaps.get(pid)!;
+  }
+}
+
+/** Whether the host's file at path may be the mapped one: it exists and, when BPF said which
+ * file was mapped (a process gone before its namespace was learned), it is that inode: a
+ * container's /lib/x86_64-linux-gnu/libc.so.6 is not the host's. */
+function sameFile(file: string, f: FileOnDevice | undefined): boolean {
+  try {
+    const st = fs.statSync(file);
+    return !f || isFileOnDevice(st, f);
+  } catch {
+    return false;
   }
 }
 

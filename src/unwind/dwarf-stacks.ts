@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseCount } from '../core/options';
 import type { BpfObject } from '../engine/bpf-object';
-import { decodeProcNote, PROC_NOTE } from '../engine/proc-note';
+import { decodeProcNote, NOTE_NAME_MAX, noteComponents, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
 import { missed, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
@@ -71,6 +71,10 @@ const DWARF_MAP = struct(
     ['pgoff', 'u64'],
     ['ino', 'u64'],
     ['path', `bytes[${PROC_NOTE.size}]`],
+    ['dev', 'u32'],
+    ['sb_whole', 'u32'],
+    ['size', 'u64'],
+    ['sb_path', `bytes[${PROC_NOTE.size}]`],
   ] as const,
   { c: 'ms_dwarf_map' },
 );
@@ -406,6 +410,9 @@ export class DwarfStacks {
     const pid = rec.readUInt32LE(OFF_TGID);
     const inode = Number(rec.readBigUInt64LE(32));
     const [, file] = decodeProcNote(rec.subarray(MAP_PATH));
+    // where the file lies on its own device: how it is found again once the process (and its
+    // /proc/PID/root) is gone; a path cut at MS_PATH_DEPTH is no use
+    const whole = rec.length >= DWARF_MAP.size && inode !== 0 && rec.readUInt32LE(DWARF_MAP.offsets.sb_whole) === 1;
     this.symbolizer.recordMapping(pid, {
       start: rec.readBigUInt64LE(8),
       end: rec.readBigUInt64LE(16),
@@ -414,6 +421,15 @@ export class DwarfStacks {
       dev: '',
       inode,
       path: inode === 0 ? '[vdso]' : file,
+      onDevice: whole
+        ? {
+            dev: rec.readUInt32LE(DWARF_MAP.offsets.dev),
+            ino: inode,
+            size: Number(rec.readBigUInt64LE(DWARF_MAP.offsets.size)),
+            comps: noteComponents(rec.subarray(DWARF_MAP.offsets.sb_path)),
+            nameMax: NOTE_NAME_MAX,
+          }
+        : undefined,
     });
     this.unwinder.forget(pid);
   }
