@@ -51,7 +51,6 @@ static __always_inline void send_path(struct file *f, __u32 tid)
 		.vmnt = BPF_CORE_READ(f, f_path.mnt),
 		.note = note,
 	};
-	w.mnt = container_of(w.vmnt, struct mount, mnt);
 	note->tgid = tid;
 	note->depth = 0;
 	bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);

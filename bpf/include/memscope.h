@@ -237,8 +237,10 @@ struct {
 
 struct ms_path_walk {
 	struct dentry *d;
-	struct vfsmount *vmnt;
-	struct mount *mnt;
+	struct vfsmount *vmnt;         /* d's mount (its struct mount found by container_of) */
+	struct dentry *start;          /* where a second walk begins (ms_dwarf_map's sb_path): kept
+					* here, not in a register spilled to the stack (the verifier's
+					* 512-byte chain is near) */
 	struct ms_proc_note *note;
 };
 
@@ -253,14 +255,13 @@ static long ms_path_step(__u32 i, void *arg)
 	/* locals, so CO-RE relocations apply to kernel types only */
 	struct dentry *d = w->d;
 	struct vfsmount *vmnt = w->vmnt;
-	struct mount *mnt = w->mnt;
+	struct mount *mnt = container_of(vmnt, struct mount, mnt);
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 	if (d == BPF_CORE_READ(vmnt, mnt_root) || d == parent) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 		if (!up || up == mnt)
 			return 1;
 		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = up;
 		w->vmnt = &up->mnt;
 		return 0;
 	}
@@ -292,7 +293,6 @@ static __always_inline void ms_note_process(__u32 tgid)
 		.vmnt = BPF_CORE_READ(exe, f_path.mnt),
 		.note = note,
 	};
-	w.mnt = container_of(w.vmnt, struct mount, mnt);
 	note->tgid = tgid;
 	note->depth = 0;
 	if (exe)

@@ -123,14 +123,18 @@ extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __wea
 #define MS_VM_EXEC 0x4
 
 /* One step up the dentry tree towards the superblock's root, mounts ignored (ms_dwarf_map's
- * sb_path); 1 ends the walk, at the root (w->d is then its own parent) or at MS_PATH_DEPTH. */
+ * sb_path); 1 ends the walk, at the root (said by w->vmnt set to NULL) or at MS_PATH_DEPTH. */
 static long ms_sb_path_step(__u32 i, void *arg)
 {
 	struct ms_path_walk *w = arg;
 	struct ms_proc_note *note = w->note;
 	struct dentry *d = w->d;
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (!note || note->depth >= MS_PATH_DEPTH || d == parent)
+	if (d == parent) {
+		w->vmnt = NULL; /* the root reached: the path is whole */
+		return 1;
+	}
+	if (!note || note->depth >= MS_PATH_DEPTH)
 		return 1;
 	bpf_probe_read_kernel_str(note->comps[note->depth & (MS_PATH_DEPTH - 1)], MS_NAME_LEN,
 				  BPF_CORE_READ(d, d_name.name));
@@ -166,14 +170,13 @@ static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, 
 			.vmnt = BPF_CORE_READ(file, f_path.mnt),
 			.note = &n->path,
 		};
-		w.mnt = container_of(w.vmnt, struct mount, mnt);
+		w.start = w.d;
 		bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
 		/* the same walk struct again (no more stack: the verifier's 512-byte chain is near) */
-		w.d = BPF_CORE_READ(file, f_path.dentry);
+		w.d = w.start;
 		w.note = &n->sb_path;
 		bpf_loop(MS_PATH_DEPTH, ms_sb_path_step, &w, 0);
-		struct dentry *top = w.d; /* a local: CO-RE relocations apply to kernel types only */
-		n->sb_whole = top == BPF_CORE_READ(top, d_parent);
+		n->sb_whole = !w.vmnt;
 	}
 	long err = bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0);
 	if (err)
@@ -219,6 +222,10 @@ static __always_inline void ms_dwarf_note_maps(struct task_struct *task, __u32 t
 /* Sends the executable mappings the frames of the stack in ms_walk_scratch lie in (once each), found
  * with bpf_find_vma, which works in fault handlers where the vma iterator does not. */
 struct ms_found_vma {
+	/* first, so the struct is also the ms_sent_maps key (struct ms_sent_key), and pad the 0 a
+	 * scratch lookup needs: no more stack (the verifier's 512-byte chain is near) */
+	__u32 tgid;
+	__u32 pad;
 	__u64 start;
 	__u64 end;
 	__u64 pgoff;
@@ -279,7 +286,7 @@ static long ms_frame_scan_step(__u32 i, void *arg)
 	for (int j = 0; j < MS_SENT_RANGES; j++)
 		if (st->lo[j] <= addr && addr < st->hi[j])
 			return 0;
-	struct ms_found_vma f = {};
+	struct ms_found_vma f = { .tgid = st->tgid };
 	if (bpf_find_vma(bpf_get_current_task_btf(), addr, ms_found_vma_cb, &f, 0) || f.end <= f.start)
 		return 0;
 	__u32 slot = st->next++ & (MS_SENT_RANGES - 1);
@@ -287,17 +294,16 @@ static long ms_frame_scan_step(__u32 i, void *arg)
 	st->hi[slot] = f.end;
 	if (!(f.flags & MS_VM_EXEC) || (!f.file && f.start != st->vdso))
 		return 0;
-	struct ms_sent_key key = { .tgid = st->tgid, .start = f.start };
-	__u64 *sent = bpf_map_lookup_elem(&ms_sent_maps, &key);
+	struct ms_sent_key *key = (struct ms_sent_key *)&f; /* { tgid, pad, start } */
+	__u64 *sent = bpf_map_lookup_elem(&ms_sent_maps, key);
 	if (sent && *sent == st->mm)
 		return 0;
-	__u32 zero = 0;
-	struct ms_dwarf_map *n = bpf_map_lookup_elem(&ms_dwarf_map_scratch, &zero);
+	struct ms_dwarf_map *n = bpf_map_lookup_elem(&ms_dwarf_map_scratch, &f.pad); /* 0 */
 	if (!n)
 		return 1;
 	struct file *file = f.file; /* a local: CO-RE relocations apply to kernel types only */
 	if (!ms_send_mapping(n, st->tgid, f.start, f.end, f.pgoff, file))
-		bpf_map_update_elem(&ms_sent_maps, &key, &st->mm, BPF_ANY);
+		bpf_map_update_elem(&ms_sent_maps, key, &st->mm, BPF_ANY);
 	return 0;
 }
 

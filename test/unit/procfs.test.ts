@@ -13,6 +13,7 @@ import { pageSizeKb, parseAuxvPageSize, parsePidStat, parseStatus } from '../../
 import { execFileSync } from 'node:child_process';
 import { parseSmaps, parseSmapsRollup } from '../../src/procfs/smaps';
 import { parseKernelLog } from '../../src/procfs/kmsg';
+import { parseMountinfo } from '../../src/procfs/mountinfo';
 import { formatFree } from '../../src/tools/free';
 import { formatSwaps } from '../../src/tools/swap';
 import { formatPmap, pmapTotals } from '../../src/tools/pmap';
@@ -157,4 +158,16 @@ test('page size from the auxiliary vector: AT_PAGESZ, wherever it sits before AT
   assert.equal(parseAuxvPageSize(auxv([[33, 0x7fff0000], [6, 16384], [0, 0]])), 16384);
   assert.throws(() => parseAuxvPageSize(auxv([[33, 1], [0, 0], [6, 4096]])), /no AT_PAGESZ/);
   assert.equal(pageSizeKb() * 1024, Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()));
+});
+
+test('mountinfo: device, the directory of the filesystem shown, and the mount point, escapes decoded', () => {
+  const text =
+    '22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n' +
+    '90 22 254:0 /srv/a\\040b /mnt/x\\134y rw - ext4 /dev/vda rw\n' +
+    '91 22 0:52 / /run/user/0 rw,nosuid shared:5 - tmpfs tmpfs rw\n';
+  assert.deepEqual(parseMountinfo(text), [
+    { major: 254, minor: 0, root: '/', mountPoint: '/' },
+    { major: 254, minor: 0, root: '/srv/a b', mountPoint: '/mnt/x\\y' },
+    { major: 0, minor: 52, root: '/', mountPoint: '/run/user/0' },
+  ]);
 });
