@@ -78,7 +78,7 @@ function candidates(dir: string, rest: string[], nameMax: number): string[] {
 }
 
 /** Whether st is the file f: a regular file, the same device, inode number and size. */
-export function isFileOnDevice(st: fs.Stats, f: FileOnDevice): boolean {
+function isFileOnDevice(st: fs.Stats, f: FileOnDevice): boolean {
   return st.isFile() && st.ino === f.ino && st.size === f.size && major(st.dev) === f.dev >>> 20 && minor(st.dev) === (f.dev & 0xfffff);
 }
 

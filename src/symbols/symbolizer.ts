@@ -8,7 +8,7 @@ import { ElfFile } from './elf';
 import { KernelSymbols } from './kallsyms';
 import { PerfMap } from './perfmap';
 import { FileOnDevice, findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
-import { isFileOnDevice, openOnDevice } from './on-device';
+import { openOnDevice } from './on-device';
 import type { Frame, UserFrame } from '../core/frames';
 import { vdsoImage, vdsoSymbols } from './vdso';
 import { evictions, MAX_PROCESSES, moduleCache } from './cache-caps';
@@ -538,12 +538,13 @@ export class Symbolizer {
 }
 
 /** Whether the host's file at path may be the mapped one: it exists and, when BPF said which
- * file was mapped (a process gone before its namespace was learned), it is that inode: a
- * container's /lib/x86_64-linux-gnu/libc.so.6 is not the host's. */
+ * file was mapped (a process gone before its namespace was learned), it has that inode number and
+ * size: a container's /lib/x86_64-linux-gnu/libc.so.6 is not the host's. (Not the device: a btrfs
+ * subvolume's files show another st_dev than their superblock's.) */
 function sameFile(file: string, f: FileOnDevice | undefined): boolean {
   try {
     const st = fs.statSync(file);
-    return !f || isFileOnDevice(st, f);
+    return !f || (st.ino === f.ino && st.size === f.size);
   } catch {
     return false;
   }
