@@ -131,7 +131,6 @@ export class Collectors {
       this.collections++;
       const faults = this.source('faults');
       const growth = this.source('vmgrowth');
-      const { cgroupOf, cgidOf } = this.pidCgroups([faults, growth]);
       // the maps first, then the list of living processes: a pid the maps hold and the list does
       // not has exited (one started after the list could not be in the maps already)
       // the traced processes' own maps first (small): their windows do not wait for the rest
@@ -139,6 +138,12 @@ export class Collectors {
       const faultEntries = faults?.entries('fault_counts');
       const brkEntries = growth?.entries('brk_grow');
       const mmapEntries = growth?.entries('mmap_grow');
+      // each process's memory cgroup read after its counts: BPF records a process's new cgroup
+      // before it counts that process's event (ms_traced), so a process that moved (docker exec)
+      // between two rounds is named in its new cgroup. Read before the counts, the move could be
+      // missed for good: its second round counted here under the old id, and no later sample to
+      // name it again.
+      const { cgroupOf, cgidOf } = this.pidCgroups([faults, growth]);
       this.alive.refresh();
       const isAlive = this.alive.isAlive;
       if (faults) this.faults.add(this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks', isAlive), cgroupOf, cgidOf);
