@@ -233,8 +233,14 @@ async function main(): Promise<void> {
     baseMin.set(c.n, summarize(c.runs.map((r) => r.cpuMs)).min);
   }
   const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  // the median of each round's ratio to the workload alone in the same round: the runs of a round
+  // follow each other within seconds, under much the same load from the rest of the machine
+  const paired = (c: Contender) => {
+    const a = contenders.find((x) => x.name.startsWith('alone') && x.n === c.n)!.runs;
+    return a.length === c.runs.length ? summarize(c.runs.map((r, i) => r.cpuMs / a[i].cpuMs)).median : NaN;
+  };
   const rows = contenders.map((c) => {
-    if (c.missing) return [c.name, '-', '-', '-', '-', '-', '-', '-', c.missing];
+    if (c.missing) return [c.name, '-', '-', '-', '-', '-', '-', '-', '-', c.missing];
     const s = summarize(c.runs.map((r) => r.cpuMs));
     const b = base.get(c.n)!;
     const est = c.runs.map((r) => r.estimate).filter((x): x is number => x !== undefined);
@@ -250,23 +256,18 @@ async function main(): Promise<void> {
       fmt(s.max),
       `${(s.median / b).toFixed(2)}x`,
       `${(s.min / bm).toFixed(2)}x`,
+      Number.isFinite(paired(c)) ? `${paired(c).toFixed(3)}x` : '-',
       fmt(s.median - b),
       errText,
     ];
   });
   const out: string[] = [
-    `memleak overhead: CPU time of the workload's loop (N malloc/free pairs, 1% kept by keep_block), measured inside the process; ${RUNS} rounds, interleaved`,
-    ...formatTable(['', 'n', 'median cpu ms', 'min', 'max', 'x alone (medians)', 'x alone (mins)', 'added ms', 'keep_block estimate error'], rows, [
-      false,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      false,
-    ]).map((l) => `  ${l.trimEnd()}`),
+    `memleak overhead: CPU time of the workload's loop (N malloc/free pairs, 1% kept by keep_block), measured inside the process; ${RUNS} rounds (${FULL_RUNS} of the long loop), interleaved`,
+    ...formatTable(
+      ['', 'n', 'median cpu ms', 'min', 'max', 'x alone (medians)', 'x alone (mins)', 'x alone (rounds)', 'added ms', 'keep_block estimate error'],
+      rows,
+      [false, true, true, true, true, true, true, true, true, false],
+    ).map((l) => `  ${l.trimEnd()}`),
     '',
   ];
   const wall = contenders.map((c) => {
@@ -321,6 +322,12 @@ async function main(): Promise<void> {
       {
         what: `memscope -p --sample-bytes ${SAMPLE_BYTES} adds (minimums of ${FULL_RUNS})`,
         value: (100 * (stat('memscope memleak -p --sample-bytes', 'min') - baseMin.get(N_FULL)!)) / baseMin.get(N_FULL)!,
+        below: 10,
+        unit: '%',
+      },
+      {
+        what: `memscope -p --sample-bytes ${SAMPLE_BYTES} adds (median of the ${FULL_RUNS} rounds' ratios)`,
+        value: injected && !injected.missing ? 100 * (paired(injected) - 1) : NaN,
         below: 10,
         unit: '%',
       },
