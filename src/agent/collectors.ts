@@ -6,7 +6,7 @@ import { BpfObject } from '../engine/bpf-object';
 import { missed, STACK_KEY } from '../engine/stack-counts';
 import { StackReader } from '../engine/stacks';
 import { eachEntry } from '../engine/struct';
-import { decodeProcNote } from '../engine/proc-note';
+import { procNotePid } from '../engine/proc-note';
 import { ContainerResolver, DEFAULT_DIRS } from '../containers';
 import { Symbolizer } from '../symbols/symbolizer';
 import type { Frame } from '../core/frames';
@@ -96,7 +96,8 @@ export class Collectors {
 
   private setup(name: SourceName, obj: BpfObject): void {
     if (name === 'faults' || name === 'vmgrowth') {
-      obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => this.symbolizer.observe(...decodeProcNote(r))));
+      // maps only: a file is opened when a profile or post-mortem names a frame in it (note())
+      obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => this.symbolizer.note(procNotePid(r))));
     }
     if (name === 'faults') this.dwarf.listen(obj); // executable-mapping notes of plain-address stacks
     if (name === 'compaction') {

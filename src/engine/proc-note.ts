@@ -35,3 +35,8 @@ export function noteComponents(r: Buffer): string[] {
 
 /** The longest name a note holds whole (MS_NAME_LEN less its NUL): one this long may have been cut. */
 export const NOTE_NAME_MAX = NAME_LEN - 1;
+
+/** Only the pid of a process note (no path decoded: the agent reads the maps, not the path). */
+export function procNotePid(r: Buffer): number {
+  return r.readUInt32LE(PROC_NOTE.offsets.tgid);
+}
