@@ -329,10 +329,27 @@ export class Symbolizer {
     let elf = this.elfByMapping.get(m);
     if (elf === undefined) {
       // the process's own path first, then (gone with it) the file's device and path on it
-      elf = this.elfFor(this.procPath(pid, m)) ?? (m.onDevice ? this.elfOnDevice(pid, m.onDevice) : null);
+      const file = this.procPath(pid, m);
+      elf = (this.replacedSince(file, m) ? null : this.elfFor(file)) ?? (m.onDevice ? this.elfOnDevice(pid, m.onDevice) : null);
       this.elfByMapping.set(m, elf);
     }
     return elf;
+  }
+
+  /**
+   * A host path that now holds another file than the one mapped (an upgrade or deploy replaced the
+   * binary while the process ran, or after it exited): its symbols would name the frames wrongly.
+   * Files are opened when a frame first needs them (note()), which can be long after the mapping
+   * was seen. Only for the host's own paths, whose inode is the one /proc/PID/maps and BPF report
+   * (through /proc/PID/root an overlay may report another); inode 0 is unknown.
+   */
+  private replacedSince(file: string, m: Mapping): boolean {
+    if (file !== m.path || !m.inode) return false;
+    try {
+      return fs.statSync(file).ino !== m.inode;
+    } catch {
+      return false; // gone: elfFor says so
+    }
   }
 
   /** The file of a mapping BPF sent, found by its device and path on it (symbols/on-device.ts):
