@@ -70,7 +70,12 @@ test('profile -K --command: kernel stacks of a process reading /dev/zero, withou
   for (const x of recs) {
     assert.ok(['dd', 'sh'].includes(x.comm), JSON.stringify(x)); // --command runs sh, which execs dd
     assert.equal(x.ustack.length, 0, '-K: no user stacks');
-    for (const f of x.kstack ?? []) assert.doesNotMatch(f, /^(bpf_prog_|bpf_trace_run|__perf_event_overflow|perf_swevent)/, JSON.stringify(x));
+    // the tracer's own frames (its timer's overflow path into BPF) are never on top; deeper, dd may
+    // really be in another tracer's page-fault event (perf_swevent_event, bpf_prog_...) when the
+    // timer fires: a memscope agent or ffaults on the same host is a condition users meet
+    const top = (x.kstack ?? [])[0] ?? '';
+    assert.doesNotMatch(top, /^(bpf_prog_|bpf_trace_run|bpf_overflow_handler|__perf_event_overflow|perf_swevent_hrtimer)/, JSON.stringify(x));
+    for (const f of x.kstack ?? []) assert.doesNotMatch(f, /^(perf_swevent_hrtimer|bpf_overflow_handler)\+/, JSON.stringify(x));
     if ((x.kstack ?? []).some((f: string) => /^(read_zero|__x64_sys_read|vfs_read|ksys_read)\+/.test(f))) inRead += x.count;
   }
   const total = recs.reduce((s, x) => s + x.count, 0);
