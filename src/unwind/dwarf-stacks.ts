@@ -11,7 +11,6 @@ import { sizeStackMaps, StackReader } from '../engine/stacks';
 import { missed, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
 import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
-import type { Mapping } from '../procfs/maps';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
 import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, moduleCache, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
 
@@ -221,10 +220,6 @@ export class DwarfStacks {
   queueFull = 0;
   /** Samples received and not unwound yet, oldest first from queueHead (copies). */
   private queue: Buffer[] = [];
-  /** Beside each queued sample: its process's mappings as recorded when it arrived (Symbolizer.mapsNow),
-   * which it is unwound and named in. Mapping records are taken at once (stack notes are pinned as
-   * they arrive), so by its turn they may be of a program exec'd since, at the same addresses. */
-  private queueMaps: (readonly Mapping[] | undefined)[] = [];
   private queueHead = 0;
   private queueBytes = 0;
   private pumping = false;
@@ -333,9 +328,7 @@ export class DwarfStacks {
       this.queue.push(Buffer.from(rec));
       this.queueBytes += rec.length;
       // its process may exit before the sample is unwound: its maps are kept until then
-      const tgid = rec.readUInt32LE(OFF_TGID);
-      this.symbolizer.hold(tgid);
-      this.queueMaps.push(this.symbolizer.mapsNow(tgid));
+      this.symbolizer.hold(rec.readUInt32LE(OFF_TGID));
     } else this.fallBack(rec, 'queue');
   }
 
@@ -351,21 +344,17 @@ export class DwarfStacks {
     const end = performance.now() + ms;
     while (this.queueHead < this.queue.length) {
       const rec = this.queue[this.queueHead];
-      const at = this.queueMaps[this.queueHead];
-      this.queueMaps[this.queueHead] = undefined;
       this.queue[this.queueHead++] = EMPTY;
       this.queueBytes -= rec.length;
-      this.add(rec, false, at);
+      this.add(rec);
       this.symbolizer.release(rec.readUInt32LE(OFF_TGID));
       if (performance.now() >= end) break;
     }
     if (this.queueHead >= this.queue.length) {
       this.queue = [];
-      this.queueMaps = [];
       this.queueHead = 0;
     } else if (this.queueHead >= 4096) {
       this.queue = this.queue.slice(this.queueHead);
-      this.queueMaps = this.queueMaps.slice(this.queueHead);
       this.queueHead = 0;
     }
     this.schedule();
@@ -445,9 +434,8 @@ export class DwarfStacks {
     this.unwinder.forget(pid);
   }
 
-  /** Unwinds and counts one ring-buffer record (or records a mapping); at: the mappings to unwind
-   * and name it in (its process's when it arrived), else the process's now. */
-  add(rec: Buffer, retry = false, at?: readonly Mapping[]): UnwindResult | null {
+  /** Unwinds and counts one ring-buffer record (or records a mapping). */
+  add(rec: Buffer, retry = false): UnwindResult | null {
     if (rec.length >= 8 && rec.readUInt32LE(0) === KIND_MAP) {
       this.addMapping(rec);
       return null;
@@ -463,7 +451,7 @@ export class DwarfStacks {
     moduleCache.nextEpoch(); // one sample: the CFI of its files stays while it is unwound
     const t0 = performance.now();
     const base = rec.readUInt32LE(OFF_BASE + 4) * 0x100000000 + rec.readUInt32LE(OFF_BASE);
-    const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base, at);
+    const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base);
     this.unwindMs += performance.now() - t0;
     if (this.perEvent) {
       this.samples++;
@@ -472,9 +460,8 @@ export class DwarfStacks {
       this.perEvent(rec.readUInt32LE(OFF_TID), this.symbolize(pid, res.ips, res.stop), rec.readBigUInt64LE(OFF_DELTA));
       return res;
     }
-    if (!retry && !at && res.stop === NO_MAPPING && this.pendingBytes + rec.length <= MAX_PENDING_BYTES) {
+    if (!retry && res.stop === NO_MAPPING && this.pendingBytes + rec.length <= MAX_PENDING_BYTES) {
       // the process's maps are not known yet (its note may come later): try again at the end
-      // (not when they were: by then they may be of a program exec'd since)
       this.pending.push(Buffer.from(rec));
       this.pendingBytes += rec.length;
       return res;
@@ -500,7 +487,6 @@ export class DwarfStacks {
       const p = this.symbolizer.pin(
         pid,
         res.ips.map((ip) => ({ ip: BigInt(ip) })),
-        at,
       );
       const b: Bucket = { pid, comm, kstack, ustack, count, user: null, stop: res.stop, fallback: null };
       if (p) [b.ips, b.maps] = [Float64Array.from(res.ips), p.maps]; // else UNNAMED

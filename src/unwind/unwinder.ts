@@ -7,7 +7,6 @@
 import * as path from 'node:path';
 import type { ElfFile } from '../symbols/elf';
 import type { Symbolizer } from '../symbols/symbolizer';
-import { findMapping, type Mapping } from '../procfs/maps';
 import { withVdso } from '../symbols/vdso';
 import { moduleCache } from '../symbols/cache-caps';
 import { rowAt } from './cfa-program';
@@ -131,9 +130,7 @@ let cfiOfVdso: ModuleCfi | null = null;
 export class Unwinder {
   private byElf = new WeakMap<ElfFile, ModuleCfi>();
   private byBuildId = new Map<string, ModuleCfi>();
-  /** Per process: the ranges found so far, and the mappings they were found in (undefined: the
-   * process's mappings as recorded now, forgotten by forget() when they change). */
-  private ranges = new Map<number, { at: readonly Mapping[] | undefined; list: Range[] }>();
+  private ranges = new Map<number, Range[]>();
   /** Modules whose CFI was parsed (for statistics). */
   modulesLoaded = 0;
 
@@ -177,9 +174,8 @@ export class Unwinder {
     return m;
   }
 
-  private rangeFor(pid: number, ip: number, at?: readonly Mapping[]): Range | null {
-    const known = this.ranges.get(pid);
-    let list = known && known.at === at ? known.list : undefined;
+  private rangeFor(pid: number, ip: number): Range | null {
+    let list = this.ranges.get(pid);
     if (list) {
       for (const r of list) {
         if (ip >= r.start && ip < r.end) {
@@ -190,11 +186,9 @@ export class Unwinder {
     } else {
       if (this.ranges.size >= 4096) this.ranges.clear(); // bounded: ranges are found again on demand
       list = [];
-      this.ranges.set(pid, { at, list });
+      this.ranges.set(pid, list);
     }
-    // at: only there (a sample's mappings as of its place on the ring; after an exec the
-    // process's mappings now are the new program's, perhaps at the same addresses)
-    const m = at ? findMapping(at, BigInt(ip)) : this.symbolizer.mappingAt(pid, BigInt(ip));
+    const m = this.symbolizer.mappingAt(pid, BigInt(ip));
     if (!m) return null;
     const elf = m.path === '[vdso]' ? vdsoElf() : this.symbolizer.elfOfMapping(pid, m);
     const r: Range = {
@@ -227,10 +221,9 @@ export class Unwinder {
 
   /**
    * Unwinds one sample. regs: DWARF-numbered register values (NaN when unknown); stack: the bytes
-   * copied from `base` (rsp, or the page above it when rsp's page was missing) upwards. at: the
-   * mappings to unwind in (the process's as recorded when the sample arrived), else its mappings now.
+   * copied from `base` (rsp, or the page above it when rsp's page was missing) upwards.
    */
-  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number, at?: readonly Mapping[]): UnwindResult {
+  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number): UnwindResult {
     const regs = new Float64Array(NREGS);
     for (let i = 0; i < NREGS; i++) regs[i] = initial[i];
     const base = stackBase ?? regs[SP];
@@ -252,7 +245,7 @@ export class Unwinder {
       const ip = regs[RA_REG];
       if (depth >= this.maxFrames) return { ips, stop: `deeper than ${this.maxFrames} frames` };
       ips.push(ip);
-      const range = this.rangeFor(pid, ip, at);
+      const range = this.rangeFor(pid, ip);
       if (!range) return { ips, stop: NO_MAPPING };
       if (!range.elf || !range.cfi || range.cfi.empty) return { ips, stop: `no CFI for ${range.name}` };
       // a return address points after the call: look up the call itself (not for the event's ip)
