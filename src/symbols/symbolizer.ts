@@ -92,7 +92,6 @@ export class Symbolizer {
   /** Forgets pid's maps past the cap (counted). */
   private dropMaps(pid: number): void {
     this.mapsByPid.delete(pid);
-    this.ringPids.delete(pid);
     this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.perfMaps.delete(pid);
@@ -110,10 +109,6 @@ export class Symbolizer {
     if (this.mapsByPid.has(pid)) this.endedPids.add(pid);
   }
 
-  /** Processes whose executable mappings BPF sends on a sample ring (recordMapping), before each
-   * stack note that needs them: for these the ring alone says what is mapped, in the events' order. */
-  private ringPids = new Set<number>();
-
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
     this.take(pid, executable, true);
@@ -121,16 +116,6 @@ export class Symbolizer {
 
   /** observe() (open: the files at once) or note() (open: when named). */
   private take(pid: number, executable: string | undefined, open: boolean): void {
-    // the process note comes on another ring, read at whatever moment: after an exec, a /proc read
-    // would be of the new program, perhaps at the old one's addresses (two non-PIE programs), while
-    // stacks of the old one are still on the sample ring. A process whose mappings that ring sends
-    // keeps them (the new program's follow there); any other (trace's, or a new process under an
-    // ended one's pid) is read from /proc as before.
-    if (this.ringPids.has(pid) && this.mapsByPid.has(pid) && !this.endedPids.has(pid)) {
-      this.mapsGone.delete(pid);
-      if (open && executable && !this.foreignNs.get(pid)) this.elfFor(executable);
-      return;
-    }
     const maps = this.readLiveMaps(pid);
     if (!maps) return;
     // the executable's path is the process's own: on the host only when it shares our namespace
@@ -282,7 +267,6 @@ export class Symbolizer {
     }
     this.filesByPid.delete(pid);
     this.mapsByPid.delete(pid);
-    this.ringPids.delete(pid);
     this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.mapsGone.delete(pid);
@@ -316,7 +300,6 @@ export class Symbolizer {
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.keepMaps(pid, maps);
-    this.ringPids.add(pid);
     // opened now and kept with the mapping: a file in another mount namespace is reachable only
     // through /proc/PID/root while the process lives (a container's OOM victim is gone by the
     // time its stacks are named)
@@ -385,15 +368,14 @@ export class Symbolizer {
     const maps = frames.map((f) => {
       if ('buildId' in f) return undefined;
       // at: the mappings recorded when the stack was noted (mapsNow), before anything that came
-      // after it on the ring. A frame in none of them (a made-up return address, or code BPF does
-      // not send: anonymous JIT code, named through the perf map) stays without a mapping: the
-      // process's mappings now may be of a program exec'd since, and would name it there
-      const m = at ? findMapping(at, f.ip) : this.mappingAt(pid, f.ip);
+      // after it on the ring; a frame in none of them (a made-up return address) is looked up as
+      // before, in the process's mappings now
+      const m = (at && findMapping(at, f.ip)) || this.mappingAt(pid, f.ip);
       if (m)
         this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
       // in no mapping known, and the process gone: its maps were forgotten (MAX_PROCESSES) and
       // only partly recorded again: not named rather than named in part
-      else if (!at && this.mapsGone.has(pid)) lost = true;
+      else if (this.mapsGone.has(pid)) lost = true;
       return m;
     });
     return lost ? null : { frames, maps };
