@@ -117,9 +117,12 @@ export class Symbolizer {
   /** observe() (open: the files at once) or note() (open: when named). */
   private take(pid: number, executable: string | undefined, open: boolean): void {
     const maps = this.readLiveMaps(pid);
-    if (!maps) return;
-    // the executable's path is the process's own: on the host only when it shares our namespace
+    // the executable's path is the process's own: on the host only when it shares our namespace.
+    // Opened also when the process is gone by the time its note is read (a short program under
+    // load: trace -U's brk_grow had exited, its maps empty): its frames come as build ids, and a
+    // file found by its build id names no other program's frames
     if (open && executable && !this.foreignNs.get(pid)) this.elfFor(executable);
+    if (!maps) return;
     this.mapsGone.delete(pid); // a new process with a reused pid, or a new program after exec
     if (open) for (const m of maps) this.elfOfMapping(pid, m);
   }
