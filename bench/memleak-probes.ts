@@ -6,6 +6,11 @@
 // and uretprobe traps themselves, measured alone in the same rounds (a uprobe whose program only
 // counts, on malloc and on free's first instruction). bpf_stats is switched on only while the loop
 // runs (it adds two clock reads to every BPF program on the machine) and off again, whatever happens.
+// The injected sampler at N = 1 (`memleak -p --sample-bytes 1`: every byte a sample point, so every
+// allocation is reported at its size: an exact trace through the shim's nop5 hooks, optimized
+// uprobes, one per malloc and one per 16 frees) is measured in the same rounds, with its report
+// checked against the workload's own count of what it kept, and the shim preloaded with nobody
+// probing its hooks (its own cost: the set of tracked addresses, its lock, the hook calls).
 //
 //   node dist/bench/memleak-probes.js    (BENCH_RUNS=N rounds, default 2; BENCH_TRAP_PAIRS pairs)
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -46,17 +51,26 @@ function waitFor(p: ChildProcess, re: RegExp, timeoutMs = 300_000): Promise<RegE
 
 interface Sample {
   perPairUs: number;
+  /** BPF ns per run of each of the tracer's programs */
   bpfNs: Map<string, number>;
+  /** ... and its runs per pair (the sampler's free hook: 1 per 16 frees) */
+  runsPerPair: Map<string, number>;
+  /** the workload's line: what it kept (keep_block) */
+  retained: { bytes: number; count: number };
+  /** the tracer's stdout (its last report at SIGINT) */
+  out: string;
 }
 
-/** The loop's CPU per pair and BPF ns per run of each program that ran at least once per pair. */
-async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: RegExp, names = /./): Promise<Sample> {
-  const w = spawn(memleakWorkload(), [String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** The loop's CPU per pair and BPF ns per run of each of the tracer's programs that ran at least once per 32 pairs. */
+async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: RegExp, names = /./, env?: NodeJS.ProcessEnv): Promise<Sample> {
+  const w = spawn(memleakWorkload(), [String(N)], { stdio: ['pipe', 'pipe', 'inherit'], env: env ? { ...process.env, ...env } : process.env });
   let t: ChildProcess | undefined;
+  let out = '';
   try {
     await waitFor(w, /ready/);
     if (tracer) {
       t = tracer(w.pid!);
+      t.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       await waitFor(t, ready);
       await new Promise((r) => setTimeout(r, 2000)); // BCC prints its line before its last uprobe
     }
@@ -65,16 +79,29 @@ async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: R
     let progs: { name?: string; run_cnt?: number; run_time_ns?: number }[] = [];
     try {
       w.stdin!.write('go\n');
-      m = await waitFor(w, /loop_ms ([\d.]+) cpu_ms ([\d.]+)/);
+      m = await waitFor(w, /loop_ms ([\d.]+) cpu_ms ([\d.]+) retained_bytes (\d+) retained_count (\d+)/);
       if (t) progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 }));
     } finally {
       fs.writeFileSync(STATS, '0');
     }
     const bpfNs = new Map<string, number>();
-    // the tracer's programs (by name: another tool's may run about as often) run about once per pair
-    for (const p of progs)
-      if (p.name && names.test(p.name) && (p.run_cnt ?? 0) >= N * 0.9 && (p.run_cnt ?? 0) <= N * 1.1) bpfNs.set(p.name, p.run_time_ns! / p.run_cnt!);
-    return { perPairUs: (Number(m[2]) * 1000) / N, bpfNs };
+    const runsPerPair = new Map<string, number>();
+    // the tracer's programs (by name: another tool's may run about as often) run about once per
+    // pair (the sampler's free hook once per 16)
+    for (const p of progs) {
+      const runs = p.run_cnt ?? 0;
+      if (p.name && names.test(p.name) && runs >= N / 32 && runs <= N * 1.1) {
+        bpfNs.set(p.name, p.run_time_ns! / runs);
+        runsPerPair.set(p.name, runs / N);
+      }
+    }
+    const retained = { bytes: Number(m[3]), count: Number(m[4]) };
+    if (t) {
+      t.kill('SIGINT'); // its last report, the workload still running
+      await new Promise((r) => t!.once('close', r));
+      t = undefined;
+    }
+    return { perPairUs: (Number(m[2]) * 1000) / N, bpfNs, runsPerPair, retained, out };
   } finally {
     if (t) {
       t.kill('SIGINT');
@@ -82,6 +109,17 @@ async function one(tracer: ((pid: number) => ChildProcess) | undefined, ready: R
     }
     w.stdin!.end();
   }
+}
+
+/** keep_block's bytes and allocations in memleak's last JSON report */
+function keptReported(out: string): { bytes: number; count: number } {
+  const recs = out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { report: number; bytes: number; allocations: number; ustack: string[] });
+  const last = Math.max(0, ...recs.map((r) => r.report));
+  const keep = recs.filter((r) => r.report === last && /^keep_block\+/.test(r.ustack[0] ?? ''));
+  return { bytes: keep.reduce((a, r) => a + r.bytes, 0), count: keep.reduce((a, r) => a + r.allocations, 0) };
 }
 
 async function main(): Promise<void> {
@@ -96,11 +134,26 @@ async function main(): Promise<void> {
   // test, stepped out of line: BCC's free probe; memleak probes free past it)
   const trap = (fn: string) => (pid: number) =>
     spawn(path.join(ROOT, 'bin', 'memscope'), ['count', '-p', String(pid), `c:${fn}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const res: Record<string, Sample[]> = { alone: [], memscope: [], bcc: [], 'trap malloc': [], 'trap free+0': [] };
+  const sampler = (pid: number) =>
+    spawn(path.join(ROOT, 'bin', 'memscope'), ['memleak', '--json', '-o', '0', '-p', String(pid), '--sample-bytes', '1', '3600'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  const shim = { LD_PRELOAD: path.join(ROOT, 'build', 'shim', 'libmemscope_sampler.so'), MEMSCOPE_SAMPLE_BYTES: '1' };
+  const res: Record<string, Sample[]> = {
+    alone: [],
+    memscope: [],
+    'memscope --sample-bytes 1': [],
+    'shim N=1, hooks unprobed': [],
+    bcc: [],
+    'trap malloc': [],
+    'trap free+0': [],
+  };
   for (let r = 0; r < RUNS; r++) {
     process.stderr.write(`bench: round ${r + 1}/${RUNS}\n`);
     res.alone.push(await one(undefined, /$/));
     res.memscope.push(await one(memscope, /Hit Ctrl-C/, /^(malloc_enter|alloc_return|free_enter)$/));
+    res['memscope --sample-bytes 1'].push(await one(sampler, /Hit Ctrl-C/, /^(sampled_alloc|sampled_free)$/));
+    res['shim N=1, hooks unprobed'].push(await one(undefined, /$/, /./, shim));
     if (bcc.ok) res.bcc.push(await one(bccTool, /Attaching to pid/, /^(malloc_enter|malloc_exit|free_enter)$/));
     res['trap malloc'].push(await one(trap('malloc'), /Hit Ctrl-C/, /^count_uprobe$/));
     res['trap free+0'].push(await one(trap('free'), /Hit Ctrl-C/, /^count_uprobe$/));
@@ -108,7 +161,7 @@ async function main(): Promise<void> {
   const alone = summarize(res.alone.map((s) => s.perPairUs)).median;
   const out = [`memleak -p per malloc/free pair — ${os.release()}, ${os.cpus().length} CPUs, ${N} pairs, ${RUNS} rounds (medians)`, ''];
   const added: Record<string, number> = {};
-  for (const name of ['memscope', 'bcc', 'trap malloc', 'trap free+0']) {
+  for (const name of ['memscope', 'memscope --sample-bytes 1', 'shim N=1, hooks unprobed', 'bcc', 'trap malloc', 'trap free+0']) {
     const runs = res[name];
     if (!runs.length) {
       out.push(`${name}: not run (${bcc.reason})`);
@@ -116,8 +169,10 @@ async function main(): Promise<void> {
     }
     added[name] = summarize(runs.map((s) => s.perPairUs)).median - alone;
     const progs = [...new Set(runs.flatMap((s) => [...s.bpfNs.keys()]))];
-    const ns = progs.map((p) => [p, summarize(runs.map((s) => s.bpfNs.get(p) ?? NaN).filter(Number.isFinite)).median] as const);
-    const bpf = ns.reduce((a, [, v]) => a + v, 0) / 1000;
+    const med = (f: (s: Sample) => number | undefined) => summarize(runs.map((s) => f(s) ?? NaN).filter(Number.isFinite)).median;
+    const ns = progs.map((p) => [p, med((s) => s.bpfNs.get(p))] as const);
+    // per pair: ns per run times runs per pair
+    const bpf = progs.reduce((a, p) => a + med((s) => s.bpfNs.get(p)) * med((s) => s.runsPerPair.get(p)), 0) / 1000;
     out.push(
       `${name}: ${added[name].toFixed(2)} us added per pair; in BPF ${bpf.toFixed(2)} us (${ns.map(([p, v]) => `${p} ${v.toFixed(0)} ns`).join(', ')}); traps and the rest ${(added[name] - bpf).toFixed(2)} us`,
     );
@@ -125,6 +180,16 @@ async function main(): Promise<void> {
   out.push('', `workload alone: ${alone.toFixed(2)} us per pair`);
   if (added.memscope !== undefined && added.bcc !== undefined)
     out.push(`memscope's added time: ${(added.memscope / added.bcc).toFixed(2)}x BCC's (target <= 0.25x)`);
+  const exact = res['memscope --sample-bytes 1'];
+  if (added['memscope --sample-bytes 1'] !== undefined && added.bcc !== undefined)
+    out.push(`memscope --sample-bytes 1 (exact): ${(added['memscope --sample-bytes 1'] / added.bcc).toFixed(2)}x BCC's (target <= 0.25x)`);
+  for (const [i, s] of exact.entries()) {
+    const got = keptReported(s.out);
+    const same = got.bytes === s.retained.bytes && got.count === s.retained.count;
+    out.push(
+      `  round ${i + 1}: keep_block reported ${got.bytes} bytes in ${got.count} allocations, kept ${s.retained.bytes} in ${s.retained.count}: ${same ? 'exact' : 'NOT EXACT'}`,
+    );
+  }
   if (added.bcc !== undefined && added['trap malloc'] !== undefined) {
     // memleak traps twice per pair (malloc, free past its test; both emulated) and returns once
     // through the uretprobe trampoline: that much is added with no BPF at all
