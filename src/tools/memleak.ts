@@ -10,7 +10,7 @@ import { Symbolizer } from '../symbols/symbolizer';
 import { Tool } from './tool';
 import { attachAllocator, probeGroups } from './memleak/attach';
 import { Collector } from './memleak/collect';
-import { configure, MemleakOptions, validate } from './memleak/options';
+import { configure, MemleakOptions, samplerNote, validate } from './memleak/options';
 import { Reporter } from './memleak/report';
 import { UserStacks } from './memleak/stacks';
 import { checkTarget } from '../engine/target';
@@ -29,8 +29,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
       checkTarget(opts);
       const plan = (s.attachPlan = planAttach(opts.pid, s.sampler));
       s.sampler = visiblePath(opts.pid, plan.shim);
-      if (plan.preloaded)
-        s.estimateNote = ` (estimates: sampled 1 per ${plan.rate} bytes by the sampler it preloads; memory allocated before the attach is not counted)`;
+      if (plan.preloaded) Object.assign(s, samplerNote(plan.rate!, true, true));
     }
     const symbolizer = new Symbolizer();
     const stacks = new UserStacks(s, symbolizer);

@@ -87,7 +87,7 @@ export function configure(cmd: Command): void {
     .option('-s, --sample-rate <RATE>', 'record 1 in RATE allocations (totals are scaled and marked as estimates)', parseWhole)
     .option(
       '--sample-bytes <BYTES>',
-      'sample 1 per BYTES allocated, inside the process (lowest overhead): -c preloads the sampler, -p loads it into the running process',
+      'sample 1 per BYTES allocated, inside the process (lowest overhead): -c preloads the sampler, -p loads it into the running process; 1 traces every allocation exactly',
       parseSize,
     )
     .option('-C, --combined-only', 'report per-stack totals only (the cheapest report; implies --unwind fp and -o 0)')
@@ -126,6 +126,7 @@ export function configure(cmd: Command): void {
         ['memscope memleak -c "./server --port 8080"', 'start a command traced from its first instruction'],
         ['memscope memleak -c ./server --sample-bytes 512k', 'in-process sampling: lowest overhead, estimates'],
         ['memscope memleak -p 181 --sample-bytes 1m', 'the same sampler loaded into a running process (ptrace)'],
+        ['memscope memleak -p 181 --sample-bytes 1', "every allocation, exact, at a fraction of the uprobes' cost"],
         ['memscope memleak -p 181 -O /usr/lib/libjemalloc.so.2 --symbols-prefix je_', 'a jemalloc with prefixed names'],
         ['memscope memleak -p 181 -s 10 --combined-only', 'cheaper: 1 in 10 allocations, totals only'],
         ['memscope memleak -c "cd /srv && PYTHONMALLOC=malloc python3 app.py"', 'a command line, as the shell runs it'],
@@ -134,6 +135,18 @@ export function configure(cmd: Command): void {
         ['memscope memleak -p 181 --svg leak.svg 30 1', 'a flame graph of outstanding bytes after 30 s'],
       ]),
   );
+}
+
+/**
+ * The sampler's report title note. At 1 byte every byte is a sample point: each allocation is
+ * reported once at its own size (shim/memscope_sampler.c draws intervals of exactly N below 5),
+ * an exact trace, not an estimate. `preloaded`: the rate of a sampler a memleak -c started.
+ */
+export function samplerNote(bytes: number, attached: boolean, preloaded = false): Pick<Settings, 'estimate' | 'estimateNote'> {
+  const before = attached ? '; memory allocated before the attach is not counted' : '';
+  const by = preloaded ? ' by the sampler it preloads' : '';
+  if (bytes === 1) return { estimate: false, estimateNote: ` (every allocation, through the in-process sampler${by}${before})` };
+  return { estimate: true, estimateNote: ` (estimates: sampled 1 per ${bytes} bytes${by}${before})` };
 }
 
 /** Checks the options against each other (one line and exit 2 on a conflict). */
@@ -172,12 +185,9 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
     perProcess: user || !!opts.json,
     sampler,
     rate,
-    estimate: rate > 1 || sampler !== undefined,
-    estimateNote: sampler
-      ? ` (estimates: sampled 1 per ${opts.sampleBytes} bytes${opts.pid !== undefined ? '; memory allocated before the attach is not counted' : ''})`
-      : rate > 1
-        ? ` (estimates: sampled 1 in ${rate} allocations)`
-        : '',
+    ...(sampler
+      ? samplerNote(opts.sampleBytes!, opts.pid !== undefined)
+      : { estimate: rate > 1, estimateNote: rate > 1 ? ` (estimates: sampled 1 in ${rate} allocations)` : '' }),
     interval: interval ?? 5,
     count,
     // the sampler's cost is its samples: a DWARF sample copies up to --unwind-bytes of user stack

@@ -148,6 +148,8 @@ export class Reporter {
     const notes = [`${live.length} stack${live.length === 1 ? '' : 's'}`];
     if (older !== undefined) notes.push(`older than ${older} ms${this.s.olderDefault ? ': -o 0 shows all' : ''}`);
     if (user && !this.s.sampler) notes.push(opts.mmap === false ? "mmap'd regions left out" : "mmap'd regions included: --no-mmap leaves them out");
+    // the sampler wraps the malloc family only: as --no-mmap, whatever the sampling rate
+    if (user && this.s.sampler) notes.push("mmap'd regions not seen by the sampler");
     return `${bytes} bytes in ${count} allocations outstanding${this.s.estimate ? ' (estimated)' : ''} (${notes.join('; ')})`;
   }
 
