@@ -6,7 +6,7 @@ import { UsageError } from '../core/errors';
 import * as fs from 'node:fs';
 import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
-import { StackReader } from '../engine/stacks';
+import { sizeStackMaps, StackReader } from '../engine/stacks';
 import { struct } from '../engine/struct';
 import { readKmsg } from '../procfs/kmsg';
 import { pageSizeKb } from '../procfs/pid';
@@ -28,6 +28,8 @@ const MEMCG_V1_LIMIT = '/sys/fs/cgroup/memory/memory.limit_in_bytes';
 const CG_DEPTH = 12;
 const CG_NAME = 128;
 const CG_PATH_BYTES = 8 + CG_DEPTH * CG_NAME;
+/** --unwind fp: distinct trigger stacks kept (one per process and stack; allocated as stored). */
+const WALKED_STACKS = 1024;
 
 /** struct oom_event (bpf/oomkill.bpf.c). */
 export const OOM_EVENT = struct([
@@ -213,6 +215,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         else process.stdout.write(formatKill(k, containerCell(c)) + '\n');
       },
       500,
+      !unwinding, // --unwind fp: walked stacks, named once their mappings arrived
     );
     await runTrace({
       bpf: 'oomkill',
@@ -233,12 +236,21 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1);
         if (unwinding) DwarfStacks.configure(obj, opts);
         if (unwinding) obj.setMaxEntries('ms_dwarf_samples', 2 << 20);
+        else {
+          // --unwind fp: the trigger is often the victim, gone before /proc/PID/maps could be read
+          // (a build-id stack then names nothing): walked stacks, whose storing sends the
+          // mappings of their frames on the sample ring (each ~2 KiB), then a note of the stack
+          sizeStackMaps(obj, { walked: WALKED_STACKS });
+          // mappings sent once per process (an LRU map: preallocated, so sized for OOMs' rate)
+          obj.setMaxEntries('ms_dwarf_samples', 1 << 20).setMaxEntries('ms_sent_maps', 1024);
+        }
       },
       banner: 'Tracing OOM kills',
       groups: oomkillGroups,
       setup(obj) {
         stacks = new StackReader(obj);
-        if (unwinding) dwarf.listen(obj);
+        // DWARF samples, or (--unwind fp) the mappings and notes of walked stacks
+        dwarf.listen(obj);
         obj.onRecords('oom_events', (recs) => {
           for (const r of recs) {
             const e = OOM_EVENT.decode(r);
@@ -247,8 +259,8 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         });
       },
       async finish(obj) {
-        // only a kill still waiting for its stack sample needs the sample ring drained
-        if (unwinding && killStacks.waiting) await dwarf.drain(obj);
+        // only a kill still waiting for its stack sample (or note) needs the sample ring drained
+        if (killStacks.waiting) await dwarf.drain(obj);
         killStacks.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
