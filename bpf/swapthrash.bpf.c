@@ -7,11 +7,21 @@
  *  - swap-in: tp_btf mm_lru_insertion, a folio read back into the swap cache (swap-backed, with
  *    folio->swap set) entering the LRU right before its read; the entry finds the swap-out time.
  * The time in between, per process that swapped the page in, goes to a log2 histogram (usecs).
- * PSWPIN from count_memcg_events counts the pages actually read from swap, as a cross-check. */
+ *  - drop: a folio swapped in keeps its entry in the swap cache while it is only read, so reclaim
+ *    later frees it clean, without a write (no write_folio). The swap-in leaves the entry's record
+ *    saying "in memory as folio F" and folio_entry maps F -> entry; when F is freed (kmem
+ *    mm_page_free, every path that frees a page, reclaim's free_unref_folios included) the record
+ *    gets its out-time, if it still names F. A write_folio of the entry resets the record, so a
+ *    stale F can never stamp an entry that another folio went out to since.
+ * A swap-in whose entry has no out-time (out before memscope started, or a drop not seen) is
+ * counted as "swap-out not seen", never silently left out. The kernel's own swap-in counts from
+ * count_memcg_events are the cross-check: PSWPIN (read from the device), SWPIN_ZERO (a zero page,
+ * never written to the device: 6.12+ zeromap) and ZSWPIN (from zswap), each if the kernel has it. */
 #include "memscope.h"
 
 struct out_rec {
-	__u64 ts;
+	__u64 ts;    /* when it went out (reclaim wrote it, or dropped the clean folio F) */
+	__u64 folio; /* 0: out since ts; else swapped in and in memory as this folio */
 };
 
 struct {
@@ -20,6 +30,15 @@ struct {
 	__type(value, struct out_rec);
 	__uint(max_entries, 262144);
 } swapped_out SEC(".maps");
+
+/* folio -> the entry it was swapped in from, while the folio is in memory (a bound: pages swapped
+ * in and still resident; the oldest are forgotten first, they then count as "not seen") */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);   /* struct folio * */
+	__type(value, __u64); /* swp_entry_t.val */
+	__uint(max_entries, 262144);
+} folio_entry SEC(".maps");
 
 struct hist_key {
 	__u32 tgid;
@@ -42,7 +61,10 @@ struct proc_key {
 struct proc_stats {
 	__u64 matched;  /* swap-ins matched to a swap-out */
 	__u64 total_ns; /* their time out */
-	__u64 pswpin;   /* pages read from swap (PSWPIN) */
+	__u64 unseen;   /* swap-ins with no swap-out time: out before we started, or a drop missed */
+	__u64 pswpin;   /* the kernel's swap-ins: read from the device (PSWPIN), */
+	__u64 swpin_zero; /* a zero page, never written (SWPIN_ZERO, 6.12+), */
+	__u64 zswpin;   /* from zswap (ZSWPIN) */
 };
 
 struct {
@@ -85,6 +107,8 @@ int BPF_PROG(thrash_swap_out, struct folio *folio)
 		return 0;
 	struct out_rec r = { .ts = bpf_ktime_get_ns() };
 	bpf_map_update_elem(&swapped_out, &entry, &r, BPF_ANY);
+	__u64 f = (__u64)folio;
+	bpf_map_delete_elem(&folio_entry, &f); /* written out again: its swap-in's entry is done with */
 	__sync_fetch_and_add(&swap_outs, 1);
 	return 0;
 }
@@ -98,18 +122,35 @@ int BPF_PROG(thrash_swap_in, struct folio *folio)
 	__u64 entry = BPF_CORE_READ(folio, swap.val);
 	if (!entry)
 		return 0;
+	__u64 now = bpf_ktime_get_ns();
 	struct out_rec *r = bpf_map_lookup_elem(&swapped_out, &entry);
-	if (!r)
-		return 0;
-	__u64 delta = bpf_ktime_get_ns() - r->ts;
-	bpf_map_delete_elem(&swapped_out, &entry);
+	if (r && r->folio == (__u64)folio)
+		return 0; /* the folio it came back in, put back on the LRU (e.g. after isolation) */
+	/* no record, or one saying "in memory as another folio" (its drop was not seen): no out-time */
+	bool seen = r && !r->folio;
+	__u64 delta = seen ? now - r->ts : 0;
+	if (r) {
+		/* in memory as this folio until it is written out again or dropped */
+		r->folio = (__u64)folio;
+		r->ts = now;
+	} else {
+		struct out_rec in = { .ts = now, .folio = (__u64)folio };
+		bpf_map_update_elem(&swapped_out, &entry, &in, BPF_ANY);
+	}
+	__u64 f = (__u64)folio;
+	bpf_map_update_elem(&folio_entry, &f, &entry, BPF_ANY);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ms_traced(tgid))
 		return 0;
+	struct proc_stats *s = proc_entry(tgid);
+	if (!seen) {
+		if (s)
+			__sync_fetch_and_add(&s->unseen, 1);
+		return 0;
+	}
 	struct hist_key hk = { .tgid = tgid, .bucket = ms_log2_bucket(delta / 1000) };
 	bpf_get_current_comm(hk.comm, sizeof(hk.comm));
 	ms_map_add(&thrash_hist, &hk, 1);
-	struct proc_stats *s = proc_entry(tgid);
 	if (s) {
 		__sync_fetch_and_add(&s->matched, 1);
 		__sync_fetch_and_add(&s->total_ns, delta);
@@ -117,28 +158,66 @@ int BPF_PROG(thrash_swap_in, struct folio *folio)
 	return 0;
 }
 
-static __always_inline void count_pswpin(int item, __u64 val)
+/* Every freed page: one lookup in folio_entry (measured in the README) */
+static __always_inline void folio_freed(__u64 f)
 {
-	if (item != bpf_core_enum_value(enum vm_event_item, PSWPIN))
+	__u64 *entry = bpf_map_lookup_elem(&folio_entry, &f);
+	if (!entry)
+		return;
+	__u64 e = *entry;
+	bpf_map_delete_elem(&folio_entry, &f);
+	struct out_rec *r = bpf_map_lookup_elem(&swapped_out, &e);
+	if (r && r->folio == f) {
+		/* dropped clean: its data is only on swap from now on */
+		r->ts = bpf_ktime_get_ns();
+		r->folio = 0;
+	}
+}
+
+SEC("tp_btf/mm_page_free")
+int BPF_PROG(thrash_drop_btf, struct page *page)
+{
+	folio_freed((__u64)page);
+	return 0;
+}
+
+static __always_inline void count_swapin(int item, __u64 val)
+{
+	__u32 which;
+	if (item == bpf_core_enum_value(enum vm_event_item, PSWPIN))
+		which = 0;
+	else if (bpf_core_enum_value_exists(enum vm_event_item, SWPIN_ZERO) &&
+		 item == bpf_core_enum_value(enum vm_event_item, SWPIN_ZERO))
+		which = 1;
+	else if (bpf_core_enum_value_exists(enum vm_event_item, ZSWPIN) &&
+		 item == bpf_core_enum_value(enum vm_event_item, ZSWPIN))
+		which = 2;
+	else
 		return;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!ms_traced(tgid))
 		return;
 	struct proc_stats *s = proc_entry(tgid);
-	if (s)
+	if (!s)
+		return;
+	if (which == 0)
 		__sync_fetch_and_add(&s->pswpin, val);
+	else if (which == 1)
+		__sync_fetch_and_add(&s->swpin_zero, val);
+	else
+		__sync_fetch_and_add(&s->zswpin, val);
 }
 
 SEC("tp_btf/count_memcg_events")
 int BPF_PROG(thrash_pswpin_btf, struct mem_cgroup *memcg, int item, unsigned long val)
 {
-	count_pswpin(item, val);
+	count_swapin(item, val);
 	return 0;
 }
 
 SEC("tracepoint/memcg/count_memcg_events")
 int thrash_pswpin_tp(struct trace_event_raw_memcg_rstat_events *ctx)
 {
-	count_pswpin(ctx->item, ctx->val);
+	count_swapin(ctx->item, ctx->val);
 	return 0;
 }
