@@ -303,7 +303,7 @@ test('CONTAINER column: brksize, swapthrash and compaction name a workload in a 
     assert.ok(th[0].swapped_in > 0, `the thrash workload came back from swap: ${JSON.stringify(th[0])}`);
     assert.equal(th[0].container, name);
     assert.match(st.stdout, new RegExp(`\\n@swap_out_usecs\\[thrash, ${thrash.pid}, ${name}\\]: `));
-    assert.match(st.stdout, new RegExp(`\\n\\s*PID COMM\\s+CONTAINER\\s+SWAPPED_IN PSWPIN AVG_OUT_ms\\n(?:.*\\n)*?\\s*${thrash.pid} thrash\\s+${name}\\s+\\d+`));
+    assert.match(st.stdout, new RegExp(`\\n\\s*PID COMM\\s+CONTAINER\\s+SWAPPED_IN OUT_NOT_SEEN PSWPIN SWPIN_ZERO ZSWPIN AVG_OUT_ms\\n(?:.*\\n)*?\\s*${thrash.pid} thrash\\s+${name}\\s+\\d+`));
 
     const comp = jsonLines(cj.stdout).filter((x) => !x.summary);
     assert.ok(comp.length > 0, cj.stdout);
