@@ -9,7 +9,11 @@
  * "signal" mallocs in a SIGUSR1 handler (on_signal) that send_signal() raises: the stack goes
  * through the kernel's signal frame (libc's __restore_rt, CFI with DWARF expressions), "clock"
  * calls clock_gettime() for the first time from read_clock(): the vDSO takes page faults, "thread"
- * touches N fresh pages from thread_worker() in a new thread (faults on a thread's stack of calls). */
+ * touches N fresh pages from thread_worker() in a new thread (faults on a thread's stack of calls),
+ * "mmaps" makes N anonymous mmap()s of 1 to 4 pages from map_one() (each unmapped at once), in
+ * bursts of DEPTH with 200 ms between them: a stream of DWARF samples faster than a slowed consumer;
+ * "leaks" mallocs N blocks of 48, 64, 80, 96 bytes in turn from leak_one(), none freed, in bursts
+ * of DEPTH with 200 ms between them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 #include <signal.h>
 #include <time.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 #ifdef WITH_LIB
 extern long lib_outer(int n, long (*count)(void *));
@@ -129,6 +134,54 @@ __attribute__((noinline)) long in_thread(int n)
 	return (long)r & 1;
 }
 
+__attribute__((noinline)) long map_one(int i)
+{
+	size_t len = 4096 * (1 + (i & 3));
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	__asm__ volatile("" ::: "memory");
+	munmap(p, len);
+	return 1;
+}
+
+__attribute__((noinline)) long map_bursts(int n, int burst)
+{
+	long r = 0;
+	for (int i = 0; i < n; i++) {
+		if (i && burst > 0 && i % burst == 0)
+			usleep(200000);
+		r += map_one(i);
+	}
+	__asm__ volatile("" ::: "memory");
+	return r;
+}
+
+static void *leaked;
+
+__attribute__((noinline)) long leak_one(int i)
+{
+	void **p = malloc(48 + 16 * (i & 3));
+	if (!p)
+		return 0;
+	*p = leaked; /* kept reachable: a chain of every block */
+	leaked = p;
+	__asm__ volatile("" ::: "memory");
+	return 1;
+}
+
+__attribute__((noinline)) long leak_bursts(int n, int burst)
+{
+	long r = 0;
+	for (int i = 0; i < n; i++) {
+		if (i && burst > 0 && i % burst == 0)
+			usleep(200000);
+		r += leak_one(i);
+	}
+	__asm__ volatile("" ::: "memory");
+	return r;
+}
+
 __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 {
 	long r;
@@ -142,6 +195,13 @@ __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 		r = read_clock();
 	else if (!strcmp(mode, "thread"))
 		r = in_thread(n);
+	else if (!strcmp(mode, "leaks")) {
+		r = leak_bursts(n, depth);
+		printf("leaked %ld\n", r);
+	} else if (!strcmp(mode, "mmaps")) {
+		r = map_bursts(n, depth);
+		printf("mapped %ld\n", r);
+	}
 #ifdef WITH_LIB
 	else if (!strcmp(mode, "lib"))
 		r = lib_outer(n, note_growth);
