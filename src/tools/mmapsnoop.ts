@@ -10,7 +10,7 @@ import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
 import { formatFrame } from '../core/frames';
 import { Symbolizer } from '../symbols/symbolizer';
-import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
+import { accountEventStacks, addUnwindOptions, describeUnwind, DwarfStacks, reportEventStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { EventStacks } from '../unwind/event-stacks';
 import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 import { examples, Tool } from './tool';
@@ -158,6 +158,8 @@ export const tool: Tool<MmapOptions, [number?]> = {
         if (unwinding) await dwarf.drain(obj);
         events.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
+        // where each mmap()'s stack came from, as the stack-counting tools say it
+        if (unwinding) reportEventStacks('mmap()', accountEventStacks(obj, dwarf), !!opts.json);
         if (!opts.json) process.stderr.write(`${count} mmap() and ${unmaps} munmap() calls traced\n`);
       },
     });

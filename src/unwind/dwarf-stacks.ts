@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The userspace half of DWARF stack capture (bpf/include/stacks.h, ms_count_stack_unwind):
 // the --unwind options, the constants they set before load, and the consumer of the
-// ms_dwarf_samples ring buffer that unwinds each sample as it arrives and counts identical stacks.
+// ms_dwarf_samples ring buffer: it copies each sample into a bounded queue as it arrives, and
+// unwinds from there (counting identical stacks, or handing each to a per-event tool).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseCount } from '../core/options';
 import type { BpfObject } from '../engine/bpf-object';
@@ -161,6 +162,11 @@ function hashIps(ips: number[]): string {
 /** A queue slot already unwound (lets its delivery go). */
 const EMPTY = Buffer.alloc(0);
 
+/** Test hook: milliseconds every unwind is made to take (a slow unwind or symbol load, on demand),
+ * so a test can show that the ring's consumer never waits behind unwinding. */
+const UNWIND_DELAY_MS = Math.min(1000, Number(process.env.MEMSCOPE_TEST_UNWIND_DELAY_MS) || 0);
+const sleeper = UNWIND_DELAY_MS > 0 ? new Int32Array(new SharedArrayBuffer(4)) : null;
+
 function stopMarker(stop: string): Frame {
   return { addr: 0n, symbol: `[unwind stopped: ${stop}]`, offset: 0, module: null, note: true };
 }
@@ -218,8 +224,16 @@ export class DwarfStacks {
   /** Events whose samples found the unwind queue full (UNWIND_QUEUE_BYTES): counted with their
    * frame-pointer stacks. */
   queueFull = 0;
+  /** Per-event tools: samples unwound in the ring's callback because the unwind queue was full
+   * (the ring waited meanwhile; events that found it full used frame pointers, fp_ring_full). */
+  waited = 0;
   /** Samples received and not unwound yet, oldest first from queueHead (copies). */
   private queue: Buffer[] = [];
+  /** Per-event tools: samples queued per thread, not yet handed to perEvent (queuedFor). */
+  private queuedByTid = new Map<number, number>();
+  /** Samples queued and unwound since the start (caughtUp). */
+  private queuedTotal = 0;
+  private unwoundTotal = 0;
   private queueHead = 0;
   private queueBytes = 0;
   private pumping = false;
@@ -300,7 +314,8 @@ export class DwarfStacks {
    * The consumer's half that runs as records arrive: mappings are recorded at once, samples join
    * the unwind queue, so the ring is emptied as fast as it is delivered and never waits behind
    * unwinding or naming. Past UNWIND_QUEUE_BYTES a sample's event is counted with its
-   * frame-pointer stack (queueFull). A tool that prints each event (perEvent) unwinds in order, here.
+   * frame-pointer stack (queueFull). A tool that prints each event (perEvent) gets its samples
+   * from the same queue, in order (takeForEvent).
    */
   private take(rec: Buffer): void {
     if (rec.length >= 8 && rec.readUInt32LE(0) === KIND_MAP) {
@@ -320,16 +335,66 @@ export class DwarfStacks {
       return;
     }
     if (this.perEvent) {
-      this.add(rec);
+      this.takeForEvent(rec);
       return;
     }
     if (this.queueBytes + rec.length <= UNWIND_QUEUE_BYTES) {
       // copied: a view would keep its whole delivery (up to 16 MiB) for one queued sample
       this.queue.push(Buffer.from(rec));
+      this.queuedTotal++;
       this.queueBytes += rec.length;
       // its process may exit before the sample is unwound: its maps are kept until then
       this.symbolizer.hold(rec.readUInt32LE(OFF_TGID));
     } else this.fallBack(rec, 'queue');
+  }
+
+  /**
+   * take() for a per-event tool. Past UNWIND_QUEUE_BYTES the oldest queued samples are unwound here,
+   * the ring waiting meanwhile (counted in waited): so BPF's own fallback takes over, a frame-pointer
+   * stack for each event that finds the ring full (memleak's samples carry none of their own, and
+   * mmapsnoop's events are joined to their samples in order: none may be skipped).
+   */
+  private takeForEvent(rec: Buffer): void {
+    if (rec.length < HEADER || rec.readUInt32LE(0) !== KIND_SAMPLE) return;
+    while (this.queueBytes + rec.length > UNWIND_QUEUE_BYTES && this.queueHead < this.queue.length) {
+      this.unwindNext();
+      this.waited++;
+    }
+    const copy = Buffer.from(rec);
+    this.queue.push(copy);
+    this.queuedTotal++;
+    this.queueBytes += copy.length;
+    const tid = rec.readUInt32LE(OFF_TID);
+    this.queuedByTid.set(tid, (this.queuedByTid.get(tid) ?? 0) + 1);
+    this.symbolizer.hold(rec.readUInt32LE(OFF_TGID));
+  }
+
+  /** Per-event tools: samples of this thread received and not yet handed to perEvent. Its event
+   * waits for them, however long unwinding takes. */
+  queuedFor(tid: number): number {
+    return this.queuedByTid.get(tid) ?? 0;
+  }
+
+  /** Unwinds every sample received so far (at the end, once nothing more arrives). */
+  flush(): void {
+    this.pump(Infinity);
+  }
+
+  /** Resolves once every sample received by now is unwound, the ring's consumer running meanwhile
+   * (a report made while tracing goes on). */
+  async caughtUp(): Promise<void> {
+    const target = this.queuedTotal;
+    while (this.unwoundTotal < target) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Unwinds the oldest queued sample. */
+  private unwindNext(): void {
+    const rec = this.queue[this.queueHead];
+    this.queue[this.queueHead++] = EMPTY;
+    this.queueBytes -= rec.length;
+    this.unwoundTotal++;
+    this.add(rec);
+    this.symbolizer.release(rec.readUInt32LE(OFF_TGID));
   }
 
   private schedule(): void {
@@ -343,11 +408,7 @@ export class DwarfStacks {
     this.pumping = false;
     const end = performance.now() + ms;
     while (this.queueHead < this.queue.length) {
-      const rec = this.queue[this.queueHead];
-      this.queue[this.queueHead++] = EMPTY;
-      this.queueBytes -= rec.length;
-      this.add(rec);
-      this.symbolizer.release(rec.readUInt32LE(OFF_TGID));
+      this.unwindNext();
       if (performance.now() >= end) break;
     }
     if (this.queueHead >= this.queue.length) {
@@ -405,6 +466,15 @@ export class DwarfStacks {
    */
   perEvent?: (tid: number, frames: Frame[], delta: bigint) => void;
 
+  /** Hands a per-event sample's frames to perEvent (its thread has one sample fewer queued). */
+  private toEvent(rec: Buffer, frames: Frame[]): void {
+    const tid = rec.readUInt32LE(OFF_TID);
+    const n = this.queuedFor(tid);
+    if (n <= 1) this.queuedByTid.delete(tid);
+    else this.queuedByTid.set(tid, n - 1);
+    this.perEvent!(tid, frames, rec.readBigUInt64LE(OFF_DELTA));
+  }
+
   /** Records an executable mapping the BPF side sent (struct ms_dwarf_map). */
   private addMapping(rec: Buffer): void {
     const pid = rec.readUInt32LE(OFF_TGID);
@@ -452,12 +522,13 @@ export class DwarfStacks {
     const t0 = performance.now();
     const base = rec.readUInt32LE(OFF_BASE + 4) * 0x100000000 + rec.readUInt32LE(OFF_BASE);
     const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base);
+    if (sleeper) Atomics.wait(sleeper, 0, 0, UNWIND_DELAY_MS);
     this.unwindMs += performance.now() - t0;
     if (this.perEvent) {
       this.samples++;
       this.frames += res.ips.length;
       if (res.stop) this.truncated++;
-      this.perEvent(rec.readUInt32LE(OFF_TID), this.symbolize(pid, res.ips, res.stop), rec.readBigUInt64LE(OFF_DELTA));
+      this.toEvent(rec, this.symbolize(pid, res.ips, res.stop));
       return res;
     }
     if (!retry && res.stop === NO_MAPPING && this.pendingBytes + rec.length <= MAX_PENDING_BYTES) {
@@ -570,6 +641,7 @@ export class DwarfStacks {
     if (overRate > 0n) lines.push(`user stacks: ${overRate} events over ${o.unwindRate}/s per CPU used frame pointers instead`);
     if (full > 0n) lines.push(`user stacks: ${full} events found the sample ring buffer full and used frame pointers instead`);
     if (this.queueFull > 0) lines.push(`user stacks: ${this.queueFull} events found the unwind queue full and used frame pointers instead`);
+    if (this.waited > 0) lines.push(`user stacks: ${this.waited} samples were unwound while the sample ring waited (unwind queue full)`);
     return lines;
   }
 }
@@ -650,6 +722,39 @@ export function reportAccounting(a: EventAccounting, o: UnwindOptions & { json?:
       `${n(a.processes_evicted)} processes' mappings forgotten over ${n(MAX_PROCESSES)} ` +
       `(${n(a.unnamed)} events' stacks unnamed: process exited first); ` +
       `memscope's peak RSS ${n(Math.round(a.peak_rss_bytes / 1048576))} MiB\n`,
+  );
+}
+
+/** Where the stacks of a per-event tool's events came from (mmapsnoop -U): the parts add up to
+ * the events BPF took a DWARF sample for or fell back on. */
+export interface EventStackAccounting {
+  dwarf: number;
+  fp_ring_full: number;
+  fp_over_rate: number;
+  /** Of dwarf: samples unwound while the ring waited, the unwind queue full (UNWIND_QUEUE_BYTES). */
+  unwound_queue_full: number;
+}
+
+export function accountEventStacks(obj: BpfObject, dwarf: DwarfStacks): EventStackAccounting {
+  return {
+    dwarf: dwarf.samples,
+    fp_ring_full: Number(obj.readGlobalU64('ms_dwarf_ring_full')),
+    fp_over_rate: Number(obj.readGlobalU64('ms_dwarf_over_rate')),
+    unwound_queue_full: dwarf.waited,
+  };
+}
+
+/** Says a per-event tool's stack accounting in one line on stderr (JSON with --json). */
+export function reportEventStacks(what: string, a: EventStackAccounting, json: boolean): void {
+  if (json) {
+    process.stderr.write(JSON.stringify({ accounting: a }) + '\n');
+    return;
+  }
+  const n = (v: number) => v.toLocaleString('en-US');
+  const total = a.dwarf + a.fp_ring_full + a.fp_over_rate;
+  process.stderr.write(
+    `memscope: ${n(total)} ${what} stacks: ${n(a.dwarf)} DWARF-unwound (${n(a.unwound_queue_full)} while the ring waited, unwind queue full ` +
+      `over ${n(UNWIND_QUEUE_BYTES >> 20)} MiB), ${n(total - a.dwarf)} with frame-pointer stacks (${n(a.fp_ring_full)} sample ring full, ${n(a.fp_over_rate)} over the rate)\n`,
   );
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-event tools that print each event with its user stack (mmapsnoop -U, oomkill's trigger).
 // An event whose stack is a DWARF sample waits, in order, for that sample: the event and sample
-// ring buffers are delivered separately, so the sample may arrive just after its event. So does
-// an event whose walked frame-pointer stack BPF notes on the sample ring (stackNotes): the mappings
-// its frames lie in come there first, and naming it before them would need /proc/PID/maps, gone
-// if the process died at the event (oomkill's trigger is often its victim).
+// ring buffers are delivered separately, so the sample may arrive just after its event, and it is
+// unwound later, from DwarfStacks' queue (an event whose sample is queued waits until it is
+// unwound). So does an event whose walked frame-pointer stack BPF notes on the sample ring
+// (stackNotes): the mappings its frames lie in come there first, and naming it before them would
+// need /proc/PID/maps, gone if the process died at the event (oomkill's trigger is often its victim).
 import { formatFrame } from '../core/frames';
 import { DwarfStacks, USTACK_DWARF } from './dwarf-stacks';
 
@@ -27,13 +28,13 @@ export class EventStacks<E> {
   /**
    * @param frameStack formats a frame-pointer stack id (from the object's stack map)
    * @param emit prints one event with its stack (undefined when no stack was wanted)
-   * @param waitMs how long an event waits for its DWARF sample (or stack note) before printing without it
+   * @param waitMs how long an event waits for its DWARF sample (or stack note) to arrive before printing without it
    * @param stackNotes frame-pointer stacks are walked stacks noted on the sample ring
    *   (ms_note_new_stack, after their mappings; DwarfStacks.listen delivers the notes): an event
    *   waits for its stack's note before the stack is named
    */
   constructor(
-    dwarf: DwarfStacks,
+    private readonly dwarf: DwarfStacks,
     private readonly frameStack: (pid: number, ustack: number) => string[],
     private readonly emit: (event: E, ustack: string[] | undefined) => void,
     private readonly waitMs = 250,
@@ -78,6 +79,8 @@ export class EventStacks<E> {
       if (ustack === USTACK_DWARF) {
         frames = this.sampled.get(tid)?.shift();
         if (!frames) {
+          // its sample arrived and waits in DwarfStacks' queue: perEvent flushes once it is unwound
+          if (!force && this.dwarf.queuedFor(tid) > 0) return;
           if (!this.waited(force, at)) return;
           frames = ['[unwind stopped: no stack sample arrived]'];
         }

@@ -9,6 +9,7 @@ import type { Frame } from '../../core/frames';
 import type { Symbolizer } from '../../symbols/symbolizer';
 import { DwarfStacks, ringBytes, unwindConsts, UnwindOptions } from '../../unwind/dwarf-stacks';
 import type { Settings } from './options';
+import { UNWIND_QUEUE_BYTES } from '../../symbols/cache-caps';
 
 /** Samples kept at most (memory stays bounded): ids no longer outstanding are dropped at each report. */
 const MAX_SAMPLES = 300_000;
@@ -63,9 +64,11 @@ export class UserStacks {
     this.dwarf.listen(obj);
   }
 
-  /** Lets the samples still in the ring buffer arrive (before a report). */
+  /** Lets the samples still in the ring buffer arrive, and waits for them to be unwound (before a
+   * report; the ring's consumer goes on meanwhile). */
   async settle(): Promise<void> {
     for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 15));
+    await this.dwarf.caughtUp();
   }
 
   /** The frames of a sampled allocation. */
@@ -106,6 +109,7 @@ export class UserStacks {
       dwarf_sampled: this.dwarf.samples,
       fp_ring_full: Number(obj.readGlobalU64('ms_dwarf_ring_full')),
       fp_over_rate: Number(obj.readGlobalU64('ms_dwarf_over_rate')),
+      unwound_queue_full: this.dwarf.waited,
       samples_not_kept: this.dropped,
       dropped_kernel: Number(obj.readGlobalU64('lost_events')),
       peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
@@ -113,7 +117,7 @@ export class UserStacks {
     if (json) return JSON.stringify({ accounting: a });
     const n = (v: number) => v.toLocaleString('en-US');
     return (
-      `memscope: allocation stacks: ${n(a.dwarf_sampled)} DWARF-sampled, frame pointers for ${n(a.fp_ring_full)} (sample ring full) ` +
+      `memscope: allocation stacks: ${n(a.dwarf_sampled)} DWARF-sampled (${n(a.unwound_queue_full)} while the ring waited, unwind queue full over ${n(UNWIND_QUEUE_BYTES >> 20)} MiB), frame pointers for ${n(a.fp_ring_full)} (sample ring full) ` +
       `and ${n(a.fp_over_rate)} (over the rate), ${n(a.samples_not_kept)} samples not kept (over ${n(MAX_SAMPLES)}), ` +
       `${n(a.dropped_kernel)} events dropped (kernel map full); memscope's peak RSS ${n(Math.round(a.peak_rss_bytes / 1048576))} MiB`
     );
