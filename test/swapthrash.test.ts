@@ -87,8 +87,11 @@ test('a working set only read after its swap-ins: each pass brings it back, each
   // written to swap only once: a page's second swap-in follows a clean drop, not a write (the old
   // code matched only the first: ~16,400 of ~32,800)
   assert.ok(kernel >= 2 * pagesOver, `${kernel} kernel swap-ins: the scenario did not swap`);
-  assert.ok(p.swapped_in <= kernel + SLACK, `${p.swapped_in} matched > ${kernel} kernel swap-ins`);
-  assert.ok(p.swapped_in >= kernel - SLACK, `only ${p.swapped_in} of ${kernel} kernel swap-ins matched (${p.out_not_seen} with no swap-out seen)`);
+  // every swap-in is seen, matched or said to have no swap-out; a drop (a page freed) whose program
+  // run was missed leaves its page's next swap-in "not seen": 146 of 33,107 in one run at load 17
+  const seen = p.swapped_in + p.out_not_seen;
+  assert.ok(Math.abs(seen - kernel) <= SLACK, `${p.swapped_in} matched + ${p.out_not_seen} not seen, of ${kernel} kernel swap-ins`);
+  assert.ok(p.swapped_in >= 0.99 * kernel, `only ${p.swapped_in} of ${kernel} kernel swap-ins matched (${p.out_not_seen} with no swap-out seen)`);
   assert.ok(p.avg_out_us > 0);
 });
 
