@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { BENCH_BUILD } from './lib';
-import { ROOT } from '../test/lib/workloads';
+import { ROOT, workload } from '../test/lib/workloads';
 import { freePort } from '../test/lib/agent';
 
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 30);
@@ -177,7 +177,7 @@ async function main(): Promise<void> {
     // soak (shortened): short-lived processes, fault rounds, cgroups removed and created again
     const s0 = Date.now();
     t0 = ticks(agent.pid!);
-    const storm = path.join(ROOT, 'build', 'workloads', 'fork_storm');
+    const storm = workload('fork_storm'); // built on demand, as the tests build it
     let procs = 0;
     let lastRss = s0;
     const rssOverTime: string[] = [];
