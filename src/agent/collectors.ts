@@ -49,8 +49,11 @@ export class Collectors {
   private timer: NodeJS.Timeout | null = null;
   /** per stack map: stack id → the collection that last saw a count entry refer to it */
   private stackRefs = new Map<string, Map<number, number>>();
-  /** per count map: raw key → the count read at the last collection */
-  private lastCounts = new Map<string, Map<string, number>>();
+  /** per count map: raw key → the count read at the last collection, and that collection's number.
+   * Updated in place: rebuilt at every collection, its 65,536 keys and entries lived just long
+   * enough (one interval) to be promoted to V8's old space, and the heap grew by that much garbage
+   * every two seconds until a full collection (the agent's RSS was mostly this). */
+  private lastCounts = new Map<string, Map<string, { n: number; at: number }>>();
   compaction = { count: 0, sumNs: 0 };
   private lostSeen = new Map<string, bigint>();
   /** one reader per object and stack map, kept across collections: a stack id is read from the
@@ -60,6 +63,7 @@ export class Collectors {
   private faultTraces = new Map<number, Set<(b: RawSample[]) => void>>();
   private collecting = false;
   private collections = 0;
+  private reads = 0;
   private readonly alive = new AliveCache();
 
   constructor(private config: AgentConfig) {
@@ -293,8 +297,9 @@ export class Collectors {
     pinned?: (pid: number) => boolean,
   ): RawSample[] {
     const reader = this.reader(obj, stackMap);
-    const prev = this.lastCounts.get(map) ?? new Map<string, number>();
-    const next = new Map<string, number>();
+    let last = this.lastCounts.get(map);
+    if (!last) this.lastCounts.set(map, (last = new Map()));
+    const round = ++this.reads; // readRaw runs outside collect() too (collectTraced)
     const out: RawSample[] = [];
     const wanted: number[] = [];
     const gone: number[] = [];
@@ -308,7 +313,8 @@ export class Collectors {
       const ustack = e.keys.readInt32LE(at + 4);
       const id = e.keys.toString('latin1', at, at + e.keySize);
       const now = Number(e.values.readBigUInt64LE(i * e.valueBytes));
-      const before = prev.get(id) ?? 0;
+      const was = last.get(id);
+      const before = was?.n ?? 0;
       const delta = now >= before ? now - before : now; // smaller: deleted and created again
       const stored = ustack >= -1;
       if (delta > 0) {
@@ -317,10 +323,14 @@ export class Collectors {
       }
       // idle for a whole interval: deleted too (an add racing the delete is the only loss), so
       // the maps hold only stacks in use and a new stack rarely finds its hash bucket taken
-      if (isAlive(tgid) && (delta > 0 || !prev.has(id) || pinned?.(tgid))) {
-        next.set(id, now);
+      if (isAlive(tgid) && (delta > 0 || !was || pinned?.(tgid))) {
+        if (was) {
+          was.n = now;
+          was.at = round;
+        } else last.set(id, { n: now, at: round });
         if (ustack >= 0) ids.set(ustack, this.collections);
       } else {
+        if (was) last.delete(id);
         gone.push(i);
         // its stack is freed below unless a kept entry refers to it (a process that lived and
         // died between two collections is never kept)
@@ -335,7 +345,8 @@ export class Collectors {
       gone.forEach((i, j) => e.keys.copy(keys, j * e.keySize, i * e.keySize, (i + 1) * e.keySize));
       obj.deleteKeys(map, keys);
     }
-    this.lastCounts.set(map, next);
+    // entries the kernel no longer holds
+    for (const [id, v] of last) if (v.at !== round) last.delete(id);
     return out;
   }
 
