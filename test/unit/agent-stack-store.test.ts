@@ -44,3 +44,39 @@ test('StackStore: full, it evicts a tenth: the exited processes first (longest g
   assert.equal(store.size, 19); // 22 filled it; 23 made room for two and took one
   assert.equal(store.get(23)!.total, 500);
 });
+
+test('StackStore: a kept stack gives back the frames it was added with, and does not hold the frame objects it was given', async () => {
+  const v8 = await import('node:v8');
+  const vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const store = new StackStore({ maxProcesses: 4, maxStacksPerProcess: 8 });
+  let ipFrames: RawSample['user'] = [{ ip: 0x7f0000001234n }, { ip: 0x401000n }, { ip: 0xffffffffffff0000n }];
+  const refs = [new WeakRef(ipFrames)];
+  const byBuildId: RawSample['user'] = [{ buildId: 'ab'.repeat(20), fileOffset: 0x1a2bn }, { ip: 0x55n }];
+  store.add(
+    [
+      { pid: 7, comm: 'a,b/c', kind: 'mmap', count: 3, user: ipFrames },
+      { pid: 7, comm: 'a,b/c', count: 2, user: byBuildId },
+      { pid: 7, comm: 'x', count: 1, user: [] },
+      { pid: 7, comm: 'x', count: 4, user: null, missed: -14 },
+    ],
+    () => null,
+  );
+  const kept = [...store.get(7)!.stacks.values()].map((s) => ({ user: s.user, count: s.count, kind: s.kind, comm: s.comm, missed: s.missed }));
+  assert.deepEqual(kept, [
+    { user: [{ ip: 0x7f0000001234n }, { ip: 0x401000n }, { ip: 0xffffffffffff0000n }], count: 3, kind: 'mmap', comm: 'a,b/c', missed: undefined },
+    { user: [{ buildId: 'ab'.repeat(20), fileOffset: 0x1a2bn }, { ip: 0x55n }], count: 2, kind: undefined, comm: 'a,b/c', missed: undefined },
+    { user: [], count: 1, kind: undefined, comm: 'x', missed: undefined },
+    { user: null, count: 4, kind: undefined, comm: 'x', missed: -14 },
+  ]);
+  // the same stack again adds to its count
+  store.add([{ pid: 7, comm: 'a,b/c', kind: 'mmap', count: 5, user: [{ ip: 0x7f0000001234n }, { ip: 0x401000n }, { ip: 0xffffffffffff0000n }] }], () => null);
+  assert.equal(store.get(7)!.total, 15);
+  assert.equal([...store.get(7)!.stacks.values()][0].count, 8);
+  // the frames given are not kept: 32 frame objects and bigints per stack were most of the store
+  ipFrames = null;
+  await new Promise((r) => setImmediate(r)); // a WeakRef's target lives to the end of the job
+  gc();
+  assert.equal(refs[0].deref(), undefined, 'the store holds the frames array it was given');
+});
