@@ -181,7 +181,11 @@ struct node {
 static struct node *buckets[CHAINS];
 /* Read by every free(): 16 KiB, so it stays in the L1 cache (65536 buckets measured slower on the
  * bench loop). A free of an unsampled block whose bucket holds a sampled one takes the locked path
- * and finds nothing: rare while few sampled blocks are outstanding. */
+ * and finds nothing: rare while few sampled blocks are outstanding. A count that reaches
+ * COUNT_STUCK stays there (changed under the lock only): past 65,534 outstanding blocks in one
+ * class a 16-bit count would wrap to 0 and later frees of sampled blocks there would skip the set,
+ * leaving them reported as outstanding; stuck, every free in that class looks (slower, never wrong). */
+#define COUNT_STUCK UINT16_MAX
 static uint16_t bucket_count[BUCKETS];
 static int lock_word;
 
@@ -241,7 +245,8 @@ static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k, vo
 	lock();
 	n->next = buckets[c];
 	buckets[c] = n;
-	__atomic_add_fetch(&bucket_count[b], 1, __ATOMIC_RELAXED);
+	if (bucket_count[b] != COUNT_STUCK)
+		__atomic_store_n(&bucket_count[b], bucket_count[b] + 1, __ATOMIC_RELAXED);
 	memscope_sampled_alloc(p, size, (size_t)(k * mean_interval), pending_frees, npending, caller);
 	npending = 0;
 	counters.samples++;
@@ -259,7 +264,8 @@ static __attribute__((noinline)) void untrack_slow(void *p)
 		if ((*pp)->ptr == p) {
 			found = *pp;
 			*pp = found->next;
-			__atomic_sub_fetch(&bucket_count[b], 1, __ATOMIC_RELAXED);
+			if (bucket_count[b] != COUNT_STUCK)
+				__atomic_store_n(&bucket_count[b], bucket_count[b] - 1, __ATOMIC_RELAXED);
 			break;
 		}
 	}
