@@ -192,4 +192,37 @@ test('a fork storm with the mappings of 4 processes kept: each stack is pinned a
   }
 });
 
+test('a program that execs another at the same addresses (two non-PIE programs): each fault is named in its own program', async () => {
+  // A's last stacks are still on the ring when B's process note arrives (another ring): a /proc
+  // read then would be of B, whose code lies where A's was, and name A's frames in B (pair_b_pad)
+  const flags = ['-O0', '-g', '-fno-omit-frame-pointer', '-no-pie', '-fno-pie'];
+  const a = workload('exec_pair', { cflags: flags, variant: 'a' });
+  const b = workload('exec_pair', { cflags: [...flags, '-DPAIR_B'], variant: 'b' });
+  const N = 150;
+  const cg = new MemoryCgroup('memscope-exec-pair', 1 << 30);
+  try {
+    const ms = start(MEMSCOPE, ['faults', '--json', '--stack-storage', '65536', '--cgroup', cg.path]);
+    await ms.waitFor('Hit Ctrl-C');
+    const [cmd, ...args] = cg.wrap([a, String(N), b]);
+    const w = start(cmd, args);
+    let r;
+    try {
+      await w.waitFor(/done 0/, 300_000);
+    } finally {
+      w.kill();
+      r = await ms.interrupt(300_000);
+    }
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout);
+    const sum = (top: string, caller: string) =>
+      recs.filter((x) => x.ustack[0]?.startsWith(top) && x.ustack[1]?.startsWith(caller)).reduce((s, x) => s + x.count, 0);
+    const wrong = recs.filter((x) => x.comm === 'exec_pair-a' && x.ustack.some((f: string) => f.includes('[exec_pair-b]')));
+    assert.deepEqual(wrong, [], 'stacks of program A named in program B');
+    assert.equal(sum('pair_a_touch+', 'pair_a_child+'), N * 4, r.stderr);
+    assert.equal(sum('pair_b_touch+', 'main+'), N * 4, r.stderr);
+  } finally {
+    cg.dispose();
+  }
+});
+
 after(() => assertNothingLoaded());

@@ -137,8 +137,10 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       const key = keyOf(tgid, ustack);
       if (ustack < 0 || pinned.has(key)) return;
       seen.add(key);
-      // at once while the period's budget lasts and nothing older waits (notes come in order)
-      if (spent < PIN_BUDGET_MS && waitHead >= waiting.length) pinTimed(tgid, ustack);
+      // at once while the period's budget lasts and nothing older waits (notes come in order),
+      // against the mappings recorded up to this point of the ring (Symbolizer.pin: a frame
+      // outside ring-sent ones is not looked up in /proc now, which may show a program exec'd since)
+      if (spent < PIN_BUDGET_MS && waitHead >= waiting.length) pinTimed(tgid, ustack, symbolizer.mapsNow(tgid));
       else wait(tgid, ustack, true);
     },
     nameNew() {

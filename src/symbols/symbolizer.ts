@@ -91,7 +91,14 @@ export class Symbolizer {
 
   /** Forgets pid's maps past the cap (counted). */
   private dropMaps(pid: number): void {
+    // the ring sends each mapping once per process image: what it sent of pid is lost, and the
+    // mappings recorded from now on are no longer complete (ringOrdered)
+    if (this.ringPids.has(pid)) {
+      if (this.ringLost.size > 65536) this.ringLost.clear(); // pids only
+      this.ringLost.add(pid);
+    }
     this.mapsByPid.delete(pid);
+    this.ringPids.delete(pid);
     this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.perfMaps.delete(pid);
@@ -109,6 +116,18 @@ export class Symbolizer {
     if (this.mapsByPid.has(pid)) this.endedPids.add(pid);
   }
 
+  /** Processes whose executable mappings BPF sends on a sample ring (recordMapping), before each
+   * stack note that needs them: for these the ring alone says what is mapped, in the events' order. */
+  private ringPids = new Set<number>();
+
+  /** The mappings arrays recordMapping made: complete, in the ring's order, up to the stack noted
+   * with one (BPF sends a stack's mappings before its note). An array read from /proc is not: it
+   * may be older than a stack noted with it (a library loaded since). */
+  private ringOrdered = new WeakSet<readonly Mapping[]>();
+
+  /** Processes whose ring-sent mappings were forgotten past the cap (dropMaps): not sent again. */
+  private ringLost = new Set<number>();
+
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
     this.take(pid, executable, true);
@@ -116,6 +135,16 @@ export class Symbolizer {
 
   /** observe() (open: the files at once) or note() (open: when named). */
   private take(pid: number, executable: string | undefined, open: boolean): void {
+    // the process note comes on another ring, read at whatever moment: after an exec, a /proc read
+    // would be of the new program, perhaps at the old one's addresses (two non-PIE programs), while
+    // stacks of the old one are still on the sample ring. A process whose mappings that ring sends
+    // keeps them (the new program's follow there); any other (trace's, or a new process under an
+    // ended one's pid) is read from /proc as before.
+    if (this.ringPids.has(pid) && this.mapsByPid.has(pid) && !this.endedPids.has(pid)) {
+      this.mapsGone.delete(pid);
+      if (open && executable && !this.foreignNs.get(pid)) this.elfFor(executable);
+      return;
+    }
     const maps = this.readLiveMaps(pid);
     // the executable's path is the process's own: on the host only when it shares our namespace.
     // Opened also when the process is gone by the time its note is read (a short program under
@@ -270,6 +299,8 @@ export class Symbolizer {
     }
     this.filesByPid.delete(pid);
     this.mapsByPid.delete(pid);
+    this.ringPids.delete(pid);
+    this.ringLost.delete(pid);
     this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.mapsGone.delete(pid);
@@ -303,6 +334,8 @@ export class Symbolizer {
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.keepMaps(pid, maps);
+    this.ringPids.add(pid);
+    if (!this.ringLost.has(pid)) this.ringOrdered.add(maps);
     // opened now and kept with the mapping: a file in another mount namespace is reachable only
     // through /proc/PID/root while the process lives (a container's OOM victim is gone by the
     // time its stacks are named)
@@ -368,17 +401,21 @@ export class Symbolizer {
    */
   pin(pid: number, frames: UserFrame[], at?: readonly Mapping[]): PinnedStack | null {
     let lost = false;
+    // at: the mappings recorded when the stack was noted (mapsNow). Made from the sample ring's
+    // records, they hold every mapping of the stack (sent before its note): a frame in none of
+    // them (a made-up return address, or code BPF does not send: anonymous JIT code, named
+    // through the perf map) stays without a mapping, for the process's mappings now may be of a
+    // program exec'd since, and would name it there. Read from /proc, they may be older than the
+    // stack (a library loaded since, or a -c child noted before its exec): looked up now as before
+    const strict = at !== undefined && this.ringOrdered.has(at);
     const maps = frames.map((f) => {
       if ('buildId' in f) return undefined;
-      // at: the mappings recorded when the stack was noted (mapsNow), before anything that came
-      // after it on the ring; a frame in none of them (a made-up return address) is looked up as
-      // before, in the process's mappings now
-      const m = (at && findMapping(at, f.ip)) || this.mappingAt(pid, f.ip);
+      const m = (at && findMapping(at, f.ip)) || (strict ? undefined : this.mappingAt(pid, f.ip));
       if (m)
         this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
       // in no mapping known, and the process gone: its maps were forgotten (MAX_PROCESSES) and
       // only partly recorded again: not named rather than named in part
-      else if (this.mapsGone.has(pid)) lost = true;
+      else if (!strict && this.mapsGone.has(pid)) lost = true;
       return m;
     });
     return lost ? null : { frames, maps };

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// After an exec, a process's /proc maps are of its new program: a stack of the old one must never
+// be named there. Which mappings the symbolizer trusts when, against a live child (no root, no BPF):
+// its /proc maps stand for "the program it runs now".
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import { Symbolizer } from '../../src/symbols/symbolizer';
+import { readMaps, type Mapping } from '../../src/procfs/maps';
+import { formatFrame } from '../../src/core/frames';
+
+/** A live child (node itself: a binary with symbols) and an address in its executable's code. */
+async function child() {
+  const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  await once(c, 'spawn');
+  const exe = fs.realpathSync(process.execPath);
+  // the maps appear once the exec is done
+  let text: Mapping | undefined;
+  for (let i = 0; i < 200 && !text; i++) {
+    text = readMaps(c.pid!)?.find((m) => m.path === exe && m.perms.includes('x'));
+    if (!text) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(text, 'the child maps node');
+  return { c, pid: c.pid!, ip: text.start + (text.end - text.start) / 2n };
+}
+
+/** The old program's one mapping, as the sample ring would have recorded it: elsewhere than ip. */
+const OLD: Mapping = { start: 0x1000n, end: 0x2000n, perms: 'r-xp', offset: 0n, dev: '', inode: 1, path: '/nonexistent/old-program' };
+
+test("a frame in none of the mappings recorded when its stack was noted is a marker, not a name from the process's maps now", async () => {
+  const { c, pid, ip } = await child();
+  try {
+    // mappings the sample ring sent (complete up to the note): the program exec'd since is not asked
+    const s = new Symbolizer();
+    s.recordMapping(pid, OLD);
+    const pinned = s.pin(pid, [{ ip }], s.mapsNow(pid));
+    assert.ok(pinned);
+    assert.deepEqual(s.name(pid, pinned).map((f) => formatFrame(f)), ['[unknown]']);
+    // without mappings of the noting's time (trace, a lost note), /proc is read as before
+    const now = s.pin(pid, [{ ip }]);
+    assert.ok(now);
+    assert.match(formatFrame(s.name(pid, now)[0]), /\+0x[0-9a-f]+ \[node\]$/);
+    // mappings of the noting's time read from /proc (no ring sends them) may be older than the
+    // stack (a -c child noted before its exec, a library loaded since): looked up now, as before
+    const older = new Symbolizer();
+    const stale = older.pin(pid, [{ ip }], [OLD]);
+    assert.ok(stale);
+    assert.match(formatFrame(older.name(pid, stale)[0]), /\+0x[0-9a-f]+ \[node\]$/);
+  } finally {
+    c.kill();
+  }
+});
+
+test('a process note replaces no mappings the sample ring sent (an exec: the new program\'s follow there); without ring mappings it reads /proc', async () => {
+  const { c, pid, ip } = await child();
+  try {
+    const ring = new Symbolizer();
+    ring.recordMapping(pid, OLD);
+    ring.observe(pid); // the note of an exec, read after it
+    assert.deepEqual(ring.mapsNow(pid), [OLD]);
+    // trace's symbolizer: no mapping ever came on a ring, the note's /proc read is all there is
+    const plain = new Symbolizer();
+    plain.observe(pid);
+    assert.ok(plain.mapsNow(pid)!.some((m) => m.start <= ip && ip < m.end));
+    // a process under the pid of one whose end the ring said: read from /proc
+    ring.ended(pid);
+    ring.observe(pid);
+    assert.ok(ring.mapsNow(pid)!.some((m) => m.start <= ip && ip < m.end));
+  } finally {
+    c.kill();
+  }
+});
