@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { workload } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
+import { assertInOrder, frameName } from './lib/frames';
 import { MemoryCgroup } from './lib/scenario';
 
 test('oomkill: a workload touching 200 MiB in a 64 MiB memcg is killed exactly once, reported with its memcg', async () => {
@@ -111,18 +112,6 @@ test('oomkill --source tracepoint: the classic tracepoint reports the same kill 
 });
 
 const OOM_TOUCH_FLAGS = ['-O2', '-g', '-fomit-frame-pointer'];
-const frameName = (f: string) => f.replace(/\+0x[0-9a-f]+/, '');
-
-/** Index of each expected "function [module]" in the stack, in increasing order. */
-function assertInOrder(stack: string[], expected: string[]): void {
-  const names = stack.map(frameName);
-  let at = -1;
-  for (const e of expected) {
-    const i = names.indexOf(e, at + 1);
-    assert.ok(i > at, `${e} after position ${at} in:\n${stack.join('\n')}`);
-    at = i;
-  }
-}
 
 test('oomkill: the trigger stack of a -fomit-frame-pointer program is DWARF-unwound from its faulting function to main', async () => {
   const bin = workload('oom_touch', { cflags: OOM_TOUCH_FLAGS, variant: 'nofp' });

@@ -6,6 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, startMemscope, jsonLines, memscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
+import { assertInOrder, frameName } from './lib/frames';
 import { unwindWorkload } from './unwind-workloads';
 
 interface Rec {
@@ -32,21 +33,8 @@ async function trace(bin: string, args: string[], unwind: string[]): Promise<{ r
   }
 }
 
-const fn = (f: string) => f.replace(/\+0x[0-9a-f]+/, '');
-
-/** Index of each expected function (as "name [module]") in the stack, which must be increasing. */
-function assertInOrder(stack: string[], expected: string[]): void {
-  const names = stack.map(fn);
-  let at = -1;
-  for (const e of expected) {
-    const i = names.indexOf(e, at + 1);
-    assert.ok(i > at, `${e} after position ${at} in:\n${stack.join('\n')}`);
-    at = i;
-  }
-}
-
 function through(recs: Rec[], pid: number, func: string): Rec[] {
-  return recs.filter((r) => r.pid === pid && r.ustack.some((f) => fn(f).startsWith(func + ' ')));
+  return recs.filter((r) => r.pid === pid && r.ustack.some((f) => frameName(f).startsWith(func + ' ')));
 }
 
 test('dwarf: brk() from malloc in a -fomit-frame-pointer program unwinds through libc to main, every growth counted', async () => {
@@ -121,7 +109,7 @@ test('a recursion of known depth unwinds to that depth, and a small stack copy e
   const deep = through(full.recs, full.pid, 'grow_by_malloc');
   assert.equal(deep.reduce((s, r) => s + r.count, 0), full.grew);
   for (const r of deep) {
-    assert.equal(r.ustack.filter((f) => fn(f) === 'recurse [unwind_malloc]').length, DEPTH, r.ustack.join('\n'));
+    assert.equal(r.ustack.filter((f) => frameName(f) === 'recurse [unwind_malloc]').length, DEPTH, r.ustack.join('\n'));
     assertInOrder(r.ustack, ['grow_by_malloc [unwind_malloc]', 'recurse [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
   }
 
@@ -129,17 +117,16 @@ test('a recursion of known depth unwinds to that depth, and a small stack copy e
   const short = through(cut.recs, cut.pid, 'grow_by_malloc');
   assert.equal(short.reduce((s, r) => s + r.count, 0), cut.grew);
   for (const r of short) {
-    const n = r.ustack.filter((f) => fn(f) === 'recurse [unwind_malloc]').length;
+    const n = r.ustack.filter((f) => frameName(f) === 'recurse [unwind_malloc]').length;
     assert.ok(n > 0 && n < DEPTH, `${n} recurse frames in 1024 bytes`);
     assert.equal(r.ustack[r.ustack.length - 1], '[unwind stopped: end of the 1024-byte stack copy]');
     // every frame before the marker is a real one: libc's malloc path, then grow_by_malloc and recurse
-    const frames = r.ustack.slice(0, -1).map(fn);
+    const frames = r.ustack.slice(0, -1).map(frameName);
     const first = frames.indexOf('grow_by_malloc [unwind_malloc]');
     assert.ok(first > 0);
     assert.ok(frames.slice(first + 1).every((f) => f === 'recurse [unwind_malloc]'), frames.join('\n'));
   }
 });
-
 
 test('faults --unwind dwarf: a fault stack in a recursion of known depth has that depth', async () => {
   const { bin } = unwindWorkload('nofp');
@@ -155,7 +142,7 @@ test('faults --unwind dwarf: a fault stack in a recursion of known depth has tha
     const deep = through(jsonLines(r.stdout), w.pid, 'grow_by_malloc');
     assert.ok(deep.length > 0, r.stdout);
     for (const s of deep) {
-      assert.equal(s.ustack.filter((f) => fn(f) === 'recurse [unwind_malloc]').length, DEPTH, s.ustack.join('\n'));
+      assert.equal(s.ustack.filter((f) => frameName(f) === 'recurse [unwind_malloc]').length, DEPTH, s.ustack.join('\n'));
       assertInOrder(s.ustack, ['grow_by_malloc [unwind_malloc]', 'recurse [unwind_malloc]', 'outer_level [unwind_malloc]', 'main [unwind_malloc]']);
       assert.ok(!s.ustack.some((f) => f.startsWith('[unwind stopped')), s.ustack.join('\n'));
     }
@@ -170,14 +157,13 @@ test('-c: a process that exits at once still unwinds (its executable mappings co
   assert.equal(r.code, 0, r.stderr);
   const grew = Number(/grew (\d+)/.exec(r.stdout)![1]);
   const recs: Rec[] = jsonLines(r.stdout);
-  const mine = recs.filter((x) => x.ustack.some((f) => fn(f) === 'lib_grow [libunwind_lib.so]'));
+  const mine = recs.filter((x) => x.ustack.some((f) => frameName(f) === 'lib_grow [libunwind_lib.so]'));
   assert.equal(mine.reduce((s, x) => s + x.count, 0), grew, r.stdout);
   for (const x of mine) assertInOrder(x.ustack, ['malloc [libc.so.6]', 'lib_grow [libunwind_lib.so]', 'lib_outer [libunwind_lib.so]', 'main [unwind_malloc]']);
   // from its first instruction: ld.so's own brk() ends cleanly at ld.so's entry code, no marker
   assert.ok(recs.every((x) => !x.ustack.some((f) => f.startsWith('[unwind stopped'))), r.stdout);
   assert.doesNotMatch(r.stderr, /exited before their maps were read/);
 });
-
 
 test('mmapsnoop -U --unwind dwarf: each mmap() of a -fomit-frame-pointer program has its full stack', async () => {
   const { bin } = unwindWorkload('nofp');
@@ -229,7 +215,7 @@ test('auto over its rate uses frame pointers for the rest, says so under -v, and
   const over = Number(/user stacks: (\d+) events over 4\/s per CPU used frame pointers instead/.exec(stderr)?.[1] ?? 0);
   const dwarf = through(recs, pid, 'grow_by_malloc').reduce((s, r) => s + r.count, 0);
   // the frame-pointer stacks stop in libc: they are the brk() calls of this process without main
-  const fp = recs.filter((r) => r.pid === pid && !r.ustack.some((f) => fn(f) === 'main [unwind_malloc]')).reduce((s, r) => s + r.count, 0);
+  const fp = recs.filter((r) => r.pid === pid && !r.ustack.some((f) => frameName(f) === 'main [unwind_malloc]')).reduce((s, r) => s + r.count, 0);
   assert.ok(over > 0 && dwarf > 0, stderr);
   assert.ok(dwarf <= 8, `${dwarf} DWARF stacks through grow_by_malloc at 4/s per CPU`);
   assert.equal(dwarf + fp, grew, JSON.stringify(recs));
@@ -275,11 +261,11 @@ test("faults --unwind dwarf in a thread: the stack ends cleanly at clone3, the t
     await w.waitFor(/done \d/);
     const r = await ms.exited;
     assert.equal(r.code, 0, r.stderr);
-    const inWorker = jsonLines(r.stdout).filter((x) => x.ustack.length && fn(x.ustack[0]) === 'thread_worker [unwind_malloc]');
+    const inWorker = jsonLines(r.stdout).filter((x) => x.ustack.length && frameName(x.ustack[0]) === 'thread_worker [unwind_malloc]');
     // one of the 64 pages may fault inside malloc (its chunk header), every other in thread_worker
     assert.ok(inWorker.reduce((s, x) => s + x.count, 0) >= 63, r.stdout);
     for (const s of inWorker) {
-      assert.deepEqual(s.ustack.map(fn), ['thread_worker [unwind_malloc]', 'start_thread [libc.so.6]', 'clone3 [libc.so.6]']);
+      assert.deepEqual(s.ustack.map(frameName), ['thread_worker [unwind_malloc]', 'start_thread [libc.so.6]', 'clone3 [libc.so.6]']);
     }
   } finally {
     w.kill();

@@ -8,23 +8,12 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, startMemscope, jsonLines, memscope } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
+import { assertInOrder, frameName } from './lib/frames';
 import { unwindWorkload } from './unwind-workloads';
 
 const N = 6000;
 const BURST = 1000;
 const DELAY = { MEMSCOPE_TEST_UNWIND_DELAY_MS: '2' };
-
-const fn = (f: string) => f.replace(/\+0x[0-9a-f]+/, '');
-
-function assertInOrder(stack: string[], expected: string[]): void {
-  const names = stack.map(fn);
-  let at = -1;
-  for (const e of expected) {
-    const i = names.indexOf(e, at + 1);
-    assert.ok(i > at, `${e} after position ${at} in:\n${stack.join('\n')}`);
-    at = i;
-  }
-}
 
 /** The accounting object memscope wrote on stderr with --json. */
 function accounting(stderr: string): Record<string, number> {
@@ -49,7 +38,7 @@ test('mmapsnoop -U --unwind dwarf with a slow unwinder: every mmap() is reported
     const recs = jsonLines(r.stdout).filter((x) => x.pid === w.pid);
     const maps = recs.filter((x) => x.map !== undefined);
     // map_one(i) maps 1 to 4 pages in turn; the workload's other mmap()s (none after "go") aside
-    const mine = maps.filter((x) => x.ustack.some((f: string) => fn(f) === 'map_one [unwind_malloc]'));
+    const mine = maps.filter((x) => x.ustack.some((f: string) => frameName(f) === 'map_one [unwind_malloc]'));
     assert.equal(mine.length, N, `${maps.length} mmap records, ${mine.length} from map_one; stderr:\n${r.stderr}`);
     mine.forEach((x, i) => {
       assert.equal(x.size, 4096 * (1 + (i & 3)), JSON.stringify(x));
@@ -76,7 +65,7 @@ test('memleak --unwind dwarf with a slow unwinder: every allocation of a burst i
   assert.equal(r.code, 0, r.stderr);
   const recs = jsonLines(r.stdout);
   const last = Math.max(...recs.map((x) => x.report));
-  const mine = recs.filter((x) => x.report === last && x.ustack.some((f: string) => fn(f) === 'leak_one [unwind_malloc]'));
+  const mine = recs.filter((x) => x.report === last && x.ustack.some((f: string) => frameName(f) === 'leak_one [unwind_malloc]'));
   // one site: 1,500 blocks each of 48, 64, 80 and 96 bytes, none freed
   const said = r.stderr.split('\n').filter((l) => !l.startsWith('libbpf')).join('\n');
   assert.equal(mine.length, 1, JSON.stringify(mine) + said);

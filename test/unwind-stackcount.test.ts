@@ -5,6 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, startMemscope, jsonLines } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
+import { assertInOrder, frameName } from './lib/frames';
 import { unwindWorkload } from './unwind-workloads';
 
 interface Rec {
@@ -14,8 +15,6 @@ interface Rec {
   ustack: string[];
   kstack?: string[];
 }
-
-const fn = (f: string) => f.replace(/\+0x[0-9a-f]+/, '');
 
 /** Runs `unwind_malloc app N` under `memscope stackcount -P --json -p PID ARGS t:syscalls:sys_enter_brk`. */
 async function trace(n: number, args: string[]): Promise<{ recs: Rec[]; grew: number; pid: number; stderr: string }> {
@@ -34,17 +33,7 @@ async function trace(n: number, args: string[]): Promise<{ recs: Rec[]; grew: nu
   }
 }
 
-function assertInOrder(stack: string[], expected: string[]): void {
-  const names = stack.map(fn);
-  let at = -1;
-  for (const e of expected) {
-    const i = names.indexOf(e, at + 1);
-    assert.ok(i > at, `${e} after position ${at} in:\n${stack.join('\n')}`);
-    at = i;
-  }
-}
-
-const through = (recs: Rec[], pid: number, func: string) => recs.filter((r) => r.pid === pid && r.ustack.some((f) => fn(f) === func));
+const through = (recs: Rec[], pid: number, func: string) => recs.filter((r) => r.pid === pid && r.ustack.some((f) => frameName(f) === func));
 
 test('stackcount -U --unwind dwarf t:syscalls:sys_enter_brk: every malloc-driven brk() reaches main through libc', async () => {
   const { recs, grew, pid, stderr } = await trace(20, ['-U', '--unwind', 'dwarf']);
@@ -72,7 +61,7 @@ test('stackcount -U --unwind fp (the default) on the same program stops in libc,
   const { recs, grew, pid, stderr } = await trace(12, ['-U']);
   const all = recs.filter((r) => r.pid === pid);
   assert.ok(all.reduce((s, r) => s + r.count, 0) >= grew, JSON.stringify(recs));
-  assert.ok(all.some((r) => r.ustack.some((f) => fn(f) === 'brk [libc.so.6]')), JSON.stringify(all));
+  assert.ok(all.some((r) => r.ustack.some((f) => frameName(f) === 'brk [libc.so.6]')), JSON.stringify(all));
   assert.equal(through(recs, pid, 'main [unwind_malloc]').length, 0, JSON.stringify(all));
   assert.match(stderr, /user stacks: frame pointers \(in the kernel\)/);
 });
