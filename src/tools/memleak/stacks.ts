@@ -7,7 +7,7 @@
 import type { BpfObject } from '../../engine/bpf-object';
 import type { Frame } from '../../core/frames';
 import type { Symbolizer } from '../../symbols/symbolizer';
-import { DwarfStacks, ringBytes, unwindConsts, UnwindOptions } from '../../unwind/dwarf-stacks';
+import { accountEventStacks, DwarfStacks, ringBytes, unwindConsts, UnwindOptions } from '../../unwind/dwarf-stacks';
 import type { Settings } from './options';
 import { UNWIND_QUEUE_BYTES } from '../../symbols/cache-caps';
 
@@ -105,11 +105,12 @@ export class UserStacks {
    */
   accounting(obj: BpfObject, json: boolean): string | null {
     if (this.s.unwind === 'fp') return null;
+    const e = accountEventStacks(obj, this.dwarf); // as mmapsnoop -U's; memleak's JSON names stay
     const a = {
-      dwarf_sampled: this.dwarf.samples,
-      fp_ring_full: Number(obj.readGlobalU64('ms_dwarf_ring_full')),
-      fp_over_rate: Number(obj.readGlobalU64('ms_dwarf_over_rate')),
-      unwound_queue_full: this.dwarf.waited,
+      dwarf_sampled: e.dwarf,
+      fp_ring_full: e.fp_ring_full,
+      fp_over_rate: e.fp_over_rate,
+      unwound_queue_full: e.unwound_queue_full,
       samples_not_kept: this.dropped,
       dropped_kernel: Number(obj.readGlobalU64('lost_events')),
       peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
