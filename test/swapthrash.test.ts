@@ -110,7 +110,9 @@ test('the text report: a histogram per process and the table (PSWPIN from the cl
   const row = /\n\s*PID COMM\s+CONTAINER\s+SWAPPED_IN OUT_NOT_SEEN PSWPIN SWPIN_ZERO ZSWPIN AVG_OUT_ms\n\s*\d+ thrash\s+-\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+|-)\s+(\d+|-)\s+[\d.]+\n/.exec(r.stdout);
   assert.ok(row, r.stdout);
   const kernel = [row![3], row![4], row![5]].reduce((n, x) => n + (x === '-' ? 0 : Number(x)), 0);
-  assert.ok(kernel > 0 && Number(row![1]) <= kernel, r.stdout);
+  // matched against the kernel's count within the slack of the JSON checks above: one CI run
+  // matched 16,390 against PSWPIN 16,389
+  assert.ok(kernel > 0 && Number(row![1]) <= kernel + SLACK, r.stdout);
 });
 
 after(async () => {
