@@ -37,7 +37,7 @@ export class Running {
     return this.child.pid!;
   }
 
-  async waitFor(text: string | RegExp, timeoutMs = 30_000): Promise<void> {
+  async waitFor(text: string | RegExp, timeoutMs = 120_000): Promise<void> {
     const start = Date.now();
     const seen = () => (typeof text === 'string' ? (this.stdout + this.stderr).includes(text) : text.test(this.stdout + this.stderr));
     while (!seen()) {
@@ -53,8 +53,9 @@ export class Running {
     this.child.stdin?.write(line + '\n');
   }
 
-  /** SIGINT (like Ctrl-C), then the result; SIGKILL if it does not exit in time. */
-  async interrupt(timeoutMs = 20_000): Promise<Result> {
+  /** SIGINT (like Ctrl-C), then the result; SIGKILL only as a safety net against a hang (generous:
+   *  a tool naming its stacks at exit on a loaded 2-core machine must not be cut short) */
+  async interrupt(timeoutMs = 120_000): Promise<Result> {
     this.child.kill('SIGINT');
     const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
     const r = await this.exited;
