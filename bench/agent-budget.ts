@@ -56,6 +56,25 @@ function get(url: string): Promise<{ ms: number; body: string }> {
   );
 }
 
+/** SIGKILL to every process left in a cgroup tree (the bench's own workloads). */
+function killTasks(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) killTasks(path.join(dir, e.name));
+  let procs = '';
+  try {
+    procs = fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8');
+  } catch {
+    return;
+  }
+  for (const pid of procs.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 function rmCgroup(dir: string): void {
   if (!fs.existsSync(dir)) return;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmCgroup(path.join(dir, e.name));
@@ -103,6 +122,10 @@ async function main(): Promise<void> {
   const agent = spawn(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   process.on('exit', () => {
     if (agent.exitCode === null) agent.kill('SIGTERM');
+    // stopped by a signal mid-run: the workloads still in the bench's cgroups go first, or
+    // their cgroups (up to 1,000) cannot be removed
+    killTasks(TOP);
+    rmCgroup(TOP);
   });
   const stopAgent = async () => {
     if (agent.exitCode !== null || agent.signalCode !== null) return;
