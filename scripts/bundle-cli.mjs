@@ -18,8 +18,10 @@ import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+const require = createRequire(import.meta.url);
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
 const out = path.join(root, 'dist', 'memscope.js');
@@ -55,6 +57,28 @@ const dirnames = {
   },
 };
 
+// Built-ins that a run seldom uses but that cost start-up to load: child_process brings net, dgram,
+// streams and their bindings along (commander requires it at its top for executable subcommands,
+// which memscope has none of; the engine only for -c and the tracefs mount). Every import of one,
+// in our code or commander's, gets a module of functions that require the built-in on first call.
+// Only its lowercase functions are offered: an import of anything else (the ChildProcess class as
+// a value) is a bundling error rather than a silent undefined (a type-only import is erased first).
+const LAZY_BUILTINS = /^node:child_process$/;
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(build) {
+    build.onResolve({ filter: LAZY_BUILTINS }, (args) =>
+      args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-builtin' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const m = require(args.path);
+      const fns = Object.keys(m).filter((k) => typeof m[k] === 'function' && /^[a-z]\w*$/.test(k));
+      const id = JSON.stringify(args.path);
+      return { contents: fns.map((k) => `export const ${k} = (...a) => require(${id}).${k}(...a);`).join('\n'), loader: 'js' };
+    });
+  },
+};
+
 const result = await esbuild.build({
   stdin: { contents: entry, resolveDir: root, sourcefile: 'memscope-entry.js', loader: 'js' },
   bundle: true,
@@ -62,7 +86,7 @@ const result = await esbuild.build({
   target: 'node20',
   format: 'cjs',
   outfile: out,
-  plugins: [dirnames],
+  plugins: [dirnames, lazyBuiltins],
   legalComments: 'eof',
   logLevel: 'error',
   // Fewer bytes for Node to read, copy into a string and hash against the cache at every start

@@ -56,10 +56,14 @@ export class Btf {
   /** Parses a .BTF section. */
   static parse(data: Buffer): Btf {
     if (data.length < 24 || data.readUInt16LE(0) !== BTF_MAGIC) throw new Error('not BTF (bad magic)');
-    const hdrLen = data.readUInt32LE(4);
-    const typeOff = hdrLen + data.readUInt32LE(8);
-    const typeEnd = typeOff + data.readUInt32LE(12);
-    const strOff = hdrLen + data.readUInt32LE(16);
+    // a DataView, not Buffer.readUInt32LE: this runs once per object at start-up, so cold, and a
+    // DataView read is a V8 built-in where Buffer's is JavaScript still being interpreted
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const u32 = (off: number) => view.getUint32(off, true);
+    const hdrLen = u32(4);
+    const typeOff = hdrLen + u32(8);
+    const typeEnd = typeOff + u32(12);
+    const strOff = hdrLen + u32(16);
     const str = (off: number) => {
       const end = data.indexOf(0, strOff + off);
       return data.toString('latin1', strOff + off, end);
@@ -67,11 +71,11 @@ export class Btf {
     const types: (BtfType | null)[] = [null]; // type id 0 is void
     let o = typeOff;
     while (o < typeEnd) {
-      const info = data.readUInt32LE(o + 4);
+      const info = u32(o + 4);
       const vlen = info & 0xffff;
       const kind = ((info >>> 24) & 0x1f) as Kind;
       const bitfields = info >>> 31 === 1;
-      const t: BtfType = { nameOff: data.readUInt32LE(o), kind, sizeOrType: data.readUInt32LE(o + 8) };
+      const t: BtfType = { nameOff: u32(o), kind, sizeOrType: u32(o + 8) };
       o += 12;
       switch (kind) {
         case Kind.Int:
@@ -80,15 +84,15 @@ export class Btf {
           o += 4;
           break;
         case Kind.Array:
-          t.array = { type: data.readUInt32LE(o), nelems: data.readUInt32LE(o + 8) };
+          t.array = { type: u32(o), nelems: u32(o + 8) };
           o += 12;
           break;
         case Kind.Struct:
         case Kind.Union:
           t.members = [];
           for (let i = 0; i < vlen; i++, o += 12) {
-            const off = data.readUInt32LE(o + 8);
-            t.members.push({ nameOff: data.readUInt32LE(o), type: data.readUInt32LE(o + 4), bitOffset: bitfields ? off & 0xffffff : off });
+            const off = u32(o + 8);
+            t.members.push({ nameOff: u32(o), type: u32(o + 4), bitOffset: bitfields ? off & 0xffffff : off });
           }
           break;
         case Kind.Enum:
@@ -100,7 +104,7 @@ export class Btf {
           break;
         case Kind.Datasec:
           t.vars = [];
-          for (let i = 0; i < vlen; i++, o += 12) t.vars.push({ type: data.readUInt32LE(o), offset: data.readUInt32LE(o + 4), size: data.readUInt32LE(o + 8) });
+          for (let i = 0; i < vlen; i++, o += 12) t.vars.push({ type: u32(o), offset: u32(o + 4), size: u32(o + 8) });
           break;
         case Kind.Ptr:
         case Kind.Fwd:

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // MEMSCOPE_TIMING=1: how long each phase of a run took, printed to stderr as
 // "memscope: timing: NAME=MS ..." lines (bench/attach.ts reads them). Costs nothing when unset.
-import { performance } from 'node:perf_hooks';
+// Node's global performance, not node:perf_hooks imported: the global loads perf_hooks (some ten
+// modules) only when first used, which an untimed run never does.
 
 export interface PhaseTimer {
   /** Ends the phase NAME (it began at the previous mark). */
