@@ -13,6 +13,7 @@ import { jsonLines, memscope, start } from './lib/run';
 import { get, pprofRaw, startAgent, startPrometheus, until } from './lib/agent';
 import { assertNothingLoaded } from './lib/bpf';
 import { MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
+import { assertInOrder, frameName } from './lib/frames';
 
 test('agent: bad input is one line and a non-zero exit, nothing left loaded', () => {
   let r = memscope(['agent', '--listen', '0.0.0.0:9477']);
@@ -171,6 +172,65 @@ test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /ap
     await prom.stop();
     await agent.stop();
     cg.dispose();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("agent: /api/oom names the trigger's frames when the trigger is the victim, reaped before the agent read the event (agent stopped meanwhile); go tool pprof reads the victim's fault stacks by name", async () => {
+  // The trigger is the victim: SIGKILLed at the event, so /proc/PID is gone by the time the agent
+  // reads the event if it was busy (here: stopped across the kill). The trigger's frames must be
+  // named from what BPF sent with the event (walked stacks and their mappings, as oomkill --unwind
+  // fp does), not from the process's maps. Two builds with frame pointers: one with a build id, one
+  // without (its frames can only be found through the mappings).
+  const fpFlags = ['-O0', '-g', '-fno-omit-frame-pointer'];
+  const bins = [workload('oom_touch'), workload('oom_touch', { cflags: [...fpFlags, '-Wl,--build-id=none'], variant: 'nobuildid' })];
+  const agent = await startAgent();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-oomreaped-'));
+  try {
+    for (const bin of bins) {
+      const file = path.basename(bin);
+      const cg = new MemoryCgroup('memscope_agent_oom_reaped', 32 << 20, { swappiness: 0 });
+      // stopped before the workload starts: the agent hears of the process only once it is gone
+      // (had it read its maps while it lived, the old build-id stack was named from them)
+      agent.run.child.kill('SIGSTOP');
+      const hog = start('/bin/sh', cg.wrap([bin, '100']).slice(1));
+      try {
+        await hog.waitFor('ready');
+        hog.send('go');
+        const h = await hog.exited;
+        assert.equal(h.signal, 'SIGKILL', `the workload was not OOM-killed: ${h.stdout} ${h.stderr}`);
+        assert.ok(!fs.existsSync(`/proc/${hog.pid}`));
+        agent.run.child.kill('SIGCONT');
+        await agent.run.waitFor(new RegExp(`"event":"oom_kill","id":\\d+,"victim":\\{"pid":${hog.pid},`));
+        const all = JSON.parse((await get(`${agent.base}/api/oom`)).body.toString()) as any[];
+        const k = all.find((x) => x.victim.pid === hog.pid);
+        assert.ok(k, JSON.stringify(all));
+        assert.equal(k.trigger.pid, hog.pid);
+        const stack: string[] = k.trigger_ustack;
+        assert.equal(frameName(stack[0] ?? ''), `touch_pages [${file}]`, `${file}:\n${stack.join('\n')}`);
+        assertInOrder(stack, [`touch_pages [${file}]`, `fill_region [${file}]`, `main [${file}]`]);
+        // main's caller: a second mapping, libc's
+        const main = stack.findIndex((f) => frameName(f) === `main [${file}]`);
+        assert.match(stack[main + 1] ?? '', /^__libc_start_call_main\+0x[0-9a-f]+ \[libc\.so\.6\]$/, `${file}:\n${stack.join('\n')}`);
+        // the victim's pages were faulted in by touch_pages: its fault stacks, read by go tool pprof
+        const prof = await get(`${agent.base}${k.profile}`);
+        assert.equal(prof.status, 200);
+        const f = path.join(tmp, `oom-${k.id}.pb.gz`);
+        fs.writeFileSync(f, prof.body);
+        const touched = pprofRaw(f).filter((x) => x.functions[0] === 'touch_pages');
+        assert.ok(touched.length > 0, `no touch_pages sample in ${k.profile}`);
+        for (const s of touched) assert.deepEqual(s.functions.slice(0, 4), ['touch_pages', 'fill_region', 'main', '__libc_start_call_main']);
+        // each page touched is one fault (up to 1 MiB more at the limit: see the test above)
+        const faults = touched.reduce((n, x) => n + x.values[0], 0);
+        assert.ok(Math.abs(faults * 4 - k.anon_rss_kb) <= 1024, `${faults} faults for ${k.anon_rss_kb} kB`);
+      } finally {
+        agent.run.child.kill('SIGCONT');
+        hog.kill();
+        cg.dispose();
+      }
+    }
+  } finally {
+    await agent.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });

@@ -12,6 +12,8 @@ import { Symbolizer } from '../symbols/symbolizer';
 import type { Frame } from '../core/frames';
 import { DwarfStacks } from '../unwind/dwarf-stacks';
 import { EVENT as COMPACTION_EVENT } from '../tools/compaction';
+import { OOM_EVENT } from '../tools/oomkill';
+import { TriggerStacks } from '../tools/_oom-trigger';
 import type { AgentConfig } from './config';
 import { loadSources, Loaded, SourceName } from './sources';
 import { RawSample, RawStack, StackStore } from './stack-store';
@@ -113,18 +115,31 @@ export class Collectors {
       });
     }
     if (name === 'oomkill') {
-      obj.onRecords('oom_events', (recs) => {
-        // the victim's last faults are still in the kernel's map: collect them first
-        this.collect();
-        for (const r of recs) {
+      // the trigger's stack as oomkill --unwind fp takes it (the trigger is often the victim, gone
+      // before its maps could be read): each kill waits for the note of its walked stack, sent on
+      // the object's sample ring after the mappings of its frames (a ring of its own: DwarfStacks
+      // of its own, same symbolizer; processes' ends are noted by the faults object's)
+      const triggers = new TriggerStacks<Buffer>(
+        new DwarfStacks(this.symbolizer),
+        this.symbolizer,
+        (rec, ustack) => {
+          const id = OOM_EVENT.decode(rec).trig_ustack;
           try {
-            this.ooms.record(r, obj, this);
+            // the victim's last faults are still in the kernel's map: collect them first
+            this.collect();
+            this.ooms.record(rec, id >= 0 ? ustack : undefined, this);
           } catch (e) {
-            // one bad post-mortem must not lose the others in the batch
+            // one bad post-mortem must not lose the others
             logEvent('oom_error', { error: (e as Error).message });
+          } finally {
+            triggers.free(obj, id);
           }
-        }
-      });
+        },
+        true,
+      );
+      triggers.listen(obj, false);
+      // copied: a record waits beyond the delivery it came in
+      obj.onRecords('oom_events', (recs) => recs.forEach((r) => triggers.push(Buffer.from(r), OOM_EVENT.decode(r))));
     }
   }
 

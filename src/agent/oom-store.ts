@@ -2,11 +2,9 @@
 // OOM post-mortems: for each kill, what oomkill reports (trigger, victim, constraint, the memcg
 // whose limit was hit and that limit, the victim's RSS by kind) with the cgroup's container and
 // usage, and the victim's fault stacks collected while it lived. Kept newest-last, bounded.
-import type { BpfObject } from '../engine/bpf-object';
-import { StackReader } from '../engine/stacks';
 import { pageSizeKb } from '../procfs/pid';
 import { formatFrame, Frame } from '../core/frames';
-import { describe, OOM_EVENT, OomKill } from '../tools/oomkill';
+import { describe, OomKill } from '../tools/oomkill';
 import type { Container } from '../containers';
 import type { Collectors } from './collectors';
 import { logEvent } from './log';
@@ -52,10 +50,10 @@ export class OomStore {
     private readonly maxLabelSets = 4096,
   ) {}
 
-  record(rec: Buffer, obj: BpfObject, c: Collectors): OomPostMortem {
-    const e = OOM_EVENT.decode(rec);
+  /** triggerStack: the trigger's frames, named (oomkill's TriggerStacks) */
+  record(rec: Buffer, triggerStack: string[] | undefined, c: Collectors): OomPostMortem {
     const k = describe(rec, pageSizeKb());
-    if (e.trig_ustack >= 0) k.trigger_ustack = c.symbolizer.user(e.trig_pid, new StackReader(obj).userStack(e.trig_ustack)).map((f) => formatFrame(f));
+    if (triggerStack) k.trigger_ustack = triggerStack;
     const cont = k.cgroup ? c.containers.ofCgroupPath(k.cgroup) : null;
     const victim = c.faults.get(k.victim.pid);
     const raw = victim ? [...victim.stacks.values()].sort((a, b) => b.count - a.count) : [];

@@ -13,6 +13,7 @@ import { compactionGroups } from '../tools/compaction';
 import { groups as drsnoopGroups } from '../tools/drsnoop';
 import { vmgrowthGroups } from '../tools/vmgrowth';
 import { oomkillGroups } from '../tools/oomkill';
+import { configureWalkedTriggers } from '../tools/_oom-trigger';
 import { groups as vmscanGroups } from '../tools/vmscan';
 import { DwarfStacks, unwindConsts, UnwindOptions } from '../unwind/dwarf-stacks';
 import { logEvent } from './log';
@@ -43,7 +44,8 @@ function specs(limits: SourceLimits): SourceSpec[] {
       name: 'oomkill',
       groups: oomkillGroups,
       consts: { page_shift: Math.log2(pageSizeKb() * 1024), memcg_v1: fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes'), ...unwindConsts(FP) },
-      configure: (obj) => obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1),
+      // the trigger's stack as oomkill --unwind fp takes it: walked, its mappings sent by BPF
+      configure: (obj) => configureWalkedTriggers(obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1)),
     },
     { name: 'swapin', groups: swapinGroups },
     { name: 'vmscan', groups: vmscanGroups(), consts: { by_shrinker: false } },

@@ -6,16 +6,14 @@ import { UsageError } from '../core/errors';
 import * as fs from 'node:fs';
 import { addCommonOptions, addDuration, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
-import { sizeStackMaps, StackReader } from '../engine/stacks';
 import { struct } from '../engine/struct';
 import { readKmsg } from '../procfs/kmsg';
 import { pageSizeKb } from '../procfs/pid';
 import { clock } from '../render/table';
 import { printJson } from '../render/json';
-import { formatFrame } from '../core/frames';
 import { Symbolizer } from '../symbols/symbolizer';
 import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
-import { EventStacks } from '../unwind/event-stacks';
+import { configureWalkedTriggers, TriggerStacks } from './_oom-trigger';
 import { parseOomEvents } from '../procfs/oom-report';
 import type { OomkillRecord } from '../core/records';
 import { examples, Tool } from './tool';
@@ -28,8 +26,6 @@ const MEMCG_V1_LIMIT = '/sys/fs/cgroup/memory/memory.limit_in_bytes';
 const CG_DEPTH = 12;
 const CG_NAME = 128;
 const CG_PATH_BYTES = 8 + CG_DEPTH * CG_NAME;
-/** --unwind fp: distinct trigger stacks kept (one per process and stack; allocated as stored). */
-const WALKED_STACKS = 1024;
 
 /** struct oom_event (bpf/oomkill.bpf.c). */
 export const OOM_EVENT = struct([
@@ -200,12 +196,11 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
     const symbolizer = new Symbolizer();
     const dwarf = new DwarfStacks(symbolizer);
     const unwinding = opts.unwind !== 'fp';
-    let stacks: StackReader | undefined;
     if (opts.verbose) process.stderr.write(`memscope: trigger ${describeUnwind(opts)}\n`);
     const containers = new ContainerColumn();
-    const killStacks = new EventStacks<OomKill>(
+    const killStacks = new TriggerStacks<OomKill>(
       dwarf,
-      (pid, ustack) => (ustack >= 0 && stacks ? symbolizer.user(pid, stacks.userStack(ustack)).map((f) => formatFrame(f)) : []),
+      symbolizer,
       (k, ustack) => {
         k.trigger_ustack = ustack ?? [];
         kills++;
@@ -214,7 +209,6 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         if (opts.json) printJson({ ...k, victim: { ...k.victim, container: containerValue(c) } });
         else process.stdout.write(formatKill(k, containerCell(c)) + '\n');
       },
-      500,
       !unwinding, // --unwind fp: walked stacks, named once their mappings arrived
     );
     await runTrace({
@@ -236,32 +230,25 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1);
         if (unwinding) DwarfStacks.configure(obj, opts);
         if (unwinding) obj.setMaxEntries('ms_dwarf_samples', 2 << 20);
-        else {
-          // --unwind fp: the trigger is often the victim, gone before /proc/PID/maps could be read
-          // (a build-id stack then names nothing): walked stacks, whose storing sends the
-          // mappings of their frames on the sample ring (each ~2 KiB), then a note of the stack
-          sizeStackMaps(obj, { walked: WALKED_STACKS });
-          // mappings sent once per process (an LRU map: preallocated, so sized for OOMs' rate)
-          obj.setMaxEntries('ms_dwarf_samples', 1 << 20).setMaxEntries('ms_sent_maps', 1024);
-        }
+        // --unwind fp: the trigger is often the victim, gone before /proc/PID/maps could be read
+        // (a build-id stack then names nothing): walked stacks, their mappings sent by BPF
+        else configureWalkedTriggers(obj);
       },
       banner: 'Tracing OOM kills',
       groups: oomkillGroups,
       setup(obj) {
-        stacks = new StackReader(obj);
         // DWARF samples, or (--unwind fp) the mappings and notes of walked stacks
-        dwarf.listen(obj);
+        killStacks.listen(obj);
         obj.onRecords('oom_events', (recs) => {
           for (const r of recs) {
             const e = OOM_EVENT.decode(r);
-            killStacks.push(describe(r, pageKb), e.trig_tid, e.trig_pid, e.trig_ustack);
+            killStacks.push(describe(r, pageKb), e);
           }
         });
       },
       async finish(obj) {
-        // only a kill still waiting for its stack sample (or note) needs the sample ring drained
-        if (killStacks.waiting) await dwarf.drain(obj);
-        killStacks.close();
+        // a kill still waiting for its stack sample (or note) gets the sample ring drained
+        await killStacks.close(obj);
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
       },

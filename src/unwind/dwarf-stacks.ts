@@ -293,15 +293,17 @@ export class DwarfStacks {
     if (o.unwind === 'fp') obj.setMaxEntries('ms_dwarf_samples', 8 << 20);
   }
 
-  /** Starts consuming samples (from runTrace's setup, after load). */
-  listen(obj: BpfObject): void {
+  /** Starts consuming samples (from runTrace's setup, after load). exits: processes' ends noted
+   * on this ring (ms_note_exit); false where another object of the same symbolizer notes them
+   * already (the agent's faults), as one exit program run per process exit is enough. */
+  listen(obj: BpfObject, exits = true): void {
     this.obj = obj;
     obj.onRecords('ms_dwarf_samples', (recs) => {
       for (const r of recs) this.take(r);
       this.schedule();
     });
     // processes' ends, on this ring after their last records (ms_note_exit)
-    if (obj.hasProgram('ms_note_exit')) obj.attach('ms_note_exit');
+    if (exits && obj.hasProgram('ms_note_exit')) obj.attach('ms_note_exit');
     this.timer = setInterval(() => {
       if (obj.destroyed) return this.stopNaming();
       for (const n of this.namers) n.nameNew();
