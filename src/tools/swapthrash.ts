@@ -44,6 +44,8 @@ export const tool: Tool<CommonOptions, [number?]> = {
         'that swapped it in. Short times for many pages mean thrashing: the working set does not fit.\n' +
         'A page only read after its swap-in stays on swap, and reclaim later drops it without a write:\n' +
         'its next time out starts at that drop (kmem:mm_page_free of the folio it came back in).\n' +
+        'A page moved to a new folio by a migration (compaction) is followed to it, not counted again\n' +
+        '(migrate:mm_migrate_pages_start .. mm_migrate_pages).\n' +
         'OUT_NOT_SEEN: swap-ins with no swap-out seen (out before memscope started, or a drop not seen).\n' +
         'The kernel\'s own swap-in counts, as a cross-check: PSWPIN (read from the device), SWPIN_ZERO\n' +
         '(a zero page, never written to the device: kernel 6.12+), ZSWPIN (from zswap); "-" where the\n' +
@@ -77,6 +79,16 @@ export const tool: Tool<CommonOptions, [number?]> = {
           sources: [{ name: 'tp_btf mm_page_free', programs: ['thrash_drop_btf'], requires: [{ btf: 'mm_page_free' }] }],
         },
         {
+          what: 'page migrations (a swap-cache folio moved to a copy is not a swap-in)',
+          sources: [
+            {
+              name: 'tp_btf mm_migrate_pages_start and mm_migrate_pages',
+              programs: ['thrash_migrate_start', 'thrash_migrate_end'],
+              requires: [{ btf: 'mm_migrate_pages_start' }, { btf: 'mm_migrate_pages' }],
+            },
+          ],
+        },
+        {
           what: 'the kernel\'s swap-ins (PSWPIN, SWPIN_ZERO, ZSWPIN)',
           sources: [
             { name: 'tp_btf count_memcg_events', programs: ['thrash_pswpin_btf'], requires: [{ btf: 'count_memcg_events' }] },
@@ -106,6 +118,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
         const has = { swpin_zero: 'swpin_zero' in vm, zswpin: 'zswpin' in vm };
         const kinds = (p: Proc) => ({ pswpin: p.pswpin, swpin_zero: has.swpin_zero ? p.swpin_zero : null, zswpin: has.zswpin ? p.zswpin : null });
         const swapOuts = Number(obj.readGlobalU64('swap_outs'));
+        const moves = Number(obj.readGlobalU64('swapcache_moves'));
         const order = [...procs.entries()].sort((a, b) => a[1].matched - b[1].matched);
         const unseenAll = order.reduce((n, [, p]) => n + p.unseen, 0);
         if (opts.json) {
@@ -113,7 +126,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
             const hist = [...(hists.get(pid) ?? new Map()).entries()].sort((a, b) => a[0] - b[0]).map(([i, count]) => ({ low: i ? 2 ** (i - 1) : 0, high: i ? 2 ** i : 1, count }));
             printJson({ pid, comm: p.comm, container: containers.json(pid), swapped_in: p.matched, out_not_seen: p.unseen, ...kinds(p), avg_out_us: p.matched ? Math.round(p.total_ns / p.matched / 1000) : 0, hist_us: hist });
           }
-          printJson({ summary: true, swap_outs_seen: swapOuts, swap_ins_out_not_seen: unseenAll });
+          printJson({ summary: true, swap_outs_seen: swapOuts, swap_ins_out_not_seen: unseenAll, swapcache_moves: moves });
           return;
         }
         const out: string[] = [''];
@@ -124,6 +137,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
           out.push(...renderLog2(h), '');
         }
         out.push(`${swapOuts} swap-outs seen (all processes)`);
+        if (moves) out.push(`${moves} swapped-in pages moved to a new folio by a migration (compaction): followed, not counted as swap-ins`);
         if (unseenAll) out.push(`${unseenAll} swap-ins of traced processes whose swap-out was not seen (out before the start, or a drop missed): no time out for them`);
         if (order.length) {
           const dash = (n: number | null) => (n === null ? '-' : n);
