@@ -61,7 +61,7 @@ __asm__(".text\n"
 	".size memscope_sampled_free, .-memscope_sampled_free\n");
 
 static size_t mean_interval = 512 * 1024;
-/* memscope's --sample-bytes bound; intervals stay far below COUNTDOWN_LIVE_MAX */
+/* memscope's --sample-bytes bound (a countdown is at most 1.1 x this) */
 #define MEAN_INTERVAL_MAX ((size_t)1 << 30)
 
 /* Bytes to the next sample point, per call site (the return address of malloc, hashed; sites that
@@ -75,7 +75,7 @@ static size_t mean_interval = 512 * 1024;
  * waiting in pending_frees are read by memscope at each report (src/tools/memleak/pending.ts).
  * Updated with plain loads and stores: a lost update between threads only moves a sample point. */
 #define SITES 4096
-static int64_t site_countdown[SITES];
+static uint64_t site_countdown[SITES];
 static __thread uint64_t rng;
 
 static inline uint64_t next_random(void)
@@ -105,30 +105,36 @@ static inline int64_t draw_interval(void)
 	return v > 0 ? v : 1;
 }
 
-static inline int64_t *site_slot(void *ret)
+/* The slot's byte offset is the return address's bits 3-14: two call sites share a slot only if
+ * their return addresses lie in one 8-byte group (a call instruction is 5 bytes or more, and its
+ * arguments are set up between two calls) or 32 KiB apart. Taken without a shift, malloc's index
+ * costs one AND (masking a shifted address cost a LEA, an AND and an ADD). */
+#define SITE_MASK ((uintptr_t)(SITES - 1) * sizeof(uint64_t))
+static inline uint64_t *site_slot(void *ret)
 {
-	return &site_countdown[((uintptr_t)ret >> 1) & (SITES - 1)]; /* call sites are a few bytes apart at least */
+	return (uint64_t *)((char *)site_countdown + ((uintptr_t)ret & SITE_MASK));
 }
 
-/* A countdown above COUNTDOWN_LIVE_MAX is not a live one (intervals are at most 1.1 x 2^30): it is
- * COUNTDOWN_OFF, stored while an attached memscope is gone (memscope_attach.c), or a stale store of
- * it by a thread that read it just before a new attach reset the countdowns. The fast path sends
- * both here, where the attach state decides: off stays off, anything else starts the site afresh.
- * So a new attach never depends on the order in which other threads see its resets. */
-#define COUNTDOWN_LIVE_MAX ((int64_t)1 << 40)
-#define COUNTDOWN_OFF ((int64_t)1 << 62)
+/* A countdown is the bytes left before the site's next sample point, at least 1 while live, and
+ * compared unsigned with the size: the fast path takes an allocation smaller than it, everything
+ * else comes here. 0 is both a site not started (at start-up, or reset by a new attach) and
+ * COUNTDOWN_OFF, stored while an attached memscope is gone (memscope_attach.c): the attach state
+ * decides which, so off stays off and anything else starts the site afresh, and a new attach never
+ * depends on the order in which other threads see its resets. (Off used to be a value above any
+ * live countdown; telling it apart cost the fast path a LEA and a shift.) */
+#define COUNTDOWN_OFF 0
 static int sampling_gone(void); /* memscope_attach.c: the attached memscope has gone */
 
-static __attribute__((noinline)) uint64_t sample_slow(int64_t *slot, int64_t count, size_t size)
+/* larger sizes fail in glibc; clamped, they stay far from int64_t's overflow below */
+#define SIZE_CLAMP ((size_t)1 << 62)
+
+static __attribute__((noinline)) uint64_t sample_slow(uint64_t *slot, uint64_t count, size_t size)
 {
-	if (count > COUNTDOWN_LIVE_MAX) {
-		if (sampling_gone()) {
-			__atomic_store_n(slot, COUNTDOWN_OFF, __ATOMIC_RELAXED);
-			return 0;
-		}
-		count = 0;
-	}
-	int64_t left = count - (int64_t)size;
+	if (count == COUNTDOWN_OFF && sampling_gone())
+		return 0;
+	if (size > SIZE_CLAMP)
+		size = SIZE_CLAMP;
+	int64_t left = (int64_t)count - (int64_t)size;
 	if (count == 0) /* the site's first allocation: a random phase, so the estimate is unbiased */
 		left = 1 + (int64_t)(next_random() % mean_interval) - (int64_t)size;
 	uint64_t k = 0;
@@ -148,19 +154,17 @@ static __attribute__((noinline)) uint64_t sample_slow(int64_t *slot, int64_t cou
 		k++;
 		left += draw_interval();
 	}
-	__atomic_store_n(slot, left, __ATOMIC_RELAXED);
+	__atomic_store_n(slot, (uint64_t)left, __ATOMIC_RELAXED);
 	return k;
 }
 
 /* Sample points inside the next `size` bytes allocated from the call site `ret` (usually 0). */
 static inline uint64_t sample_points(size_t size, void *ret)
 {
-	int64_t *slot = site_slot(ret);
-	int64_t count = __atomic_load_n(slot, __ATOMIC_RELAXED);
-	int64_t left = count - (int64_t)size;
-	/* 0 < left <= COUNTDOWN_LIVE_MAX, in one comparison */
-	if (__builtin_expect((uint64_t)(left - 1) < (uint64_t)COUNTDOWN_LIVE_MAX, 1)) {
-		__atomic_store_n(slot, left, __ATOMIC_RELAXED);
+	uint64_t *slot = site_slot(ret);
+	uint64_t count = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	if (__builtin_expect(count > size, 1)) {
+		__atomic_store_n(slot, count - size, __ATOMIC_RELAXED);
 		return 0;
 	}
 	return sample_slow(slot, count, size);
@@ -299,28 +303,31 @@ __attribute__((destructor)) static void sampler_fini(void)
 	unlock();
 }
 
-static __attribute__((noinline)) void *malloc_sampled(size_t size, void *caller, int64_t *slot, int64_t count)
+/* The slot is found and read again here (another thread may have moved it since: sample_slow
+ * takes any count), so that the fast path keeps no pointer to it for this call. */
+static __attribute__((noinline)) void *malloc_sampled(size_t size, void *caller)
 {
-	uint64_t k = sample_slow(slot, count, size);
+	uint64_t *slot = site_slot(caller);
+	uint64_t k = sample_slow(slot, __atomic_load_n(slot, __ATOMIC_RELAXED), size);
 	void *p = __libc_malloc(size);
 	if (k && p)
 		track(p, size, k, caller);
 	return p;
 }
 
-/* The fast path: no register to save, one load and one store, then a tail call into glibc (the
- * test of sample_points, written out so that malloc_sampled is a tail call too). */
+/* The fast path: no register to save, one load, a compare and one store, then a tail call into
+ * glibc (the test of sample_points, written out so that malloc_sampled is a tail call too); ten
+ * instructions. */
 EXPORT void *malloc(size_t size)
 {
 	void *caller = __builtin_return_address(0);
-	int64_t *slot = site_slot(caller);
-	int64_t count = __atomic_load_n(slot, __ATOMIC_RELAXED);
-	int64_t left = count - (int64_t)size;
-	if (__builtin_expect((uint64_t)(left - 1) < (uint64_t)COUNTDOWN_LIVE_MAX, 1)) {
-		__atomic_store_n(slot, left, __ATOMIC_RELAXED);
+	uint64_t *slot = site_slot(caller);
+	uint64_t count = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	if (__builtin_expect(count > size, 1)) {
+		__atomic_store_n(slot, count - size, __ATOMIC_RELAXED);
 		return __libc_malloc(size);
 	}
-	return malloc_sampled(size, caller, slot, count);
+	return malloc_sampled(size, caller);
 }
 
 static __attribute__((noinline)) void free_sampled(void *ptr)
@@ -329,9 +336,13 @@ static __attribute__((noinline)) void free_sampled(void *ptr)
 	__libc_free(ptr);
 }
 
+/* No test of NULL: free(NULL) reads bucket 0's count, and where that holds a sampled block it
+ * looks in the set, finds nothing and calls glibc, which ignores NULL. The count is read with a
+ * plain load, compared in memory (CMPW): GCC 12 makes a relaxed atomic load a MOVZWL and a TEST.
+ * It is read once, and a stale count only sends a free to the lock or not, as the atomic did. */
 EXPORT void free(void *ptr)
 {
-	if (__builtin_expect(ptr && __atomic_load_n(&bucket_count[bucket_of(ptr)], __ATOMIC_RELAXED), 0))
+	if (__builtin_expect(bucket_count[bucket_of(ptr)] != 0, 0))
 		return free_sampled(ptr);
 	__libc_free(ptr);
 }

@@ -69,7 +69,7 @@ test('-p of a kernel thread: it has no user memory to trace (tools of kernel eve
 
 test('memleak --sample-bytes outside 1..1g is refused before anything loads', () => {
   oneLine(memscope(['memleak', '-c', 'true', '--sample-bytes', '0']), /^memscope: --sample-bytes must be at least 1$/, 2);
-  // the sampler keeps larger countdowns for "off" (shim/memscope_sampler.c)
+  // the sampler takes a mean of at most 2^30 (MEAN_INTERVAL_MAX, shim/memscope_sampler.c)
   oneLine(memscope(['memleak', '-c', 'true', '--sample-bytes', '2g']), /^memscope: --sample-bytes must be at most 1g$/, 2);
 });
 

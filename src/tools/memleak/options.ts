@@ -167,7 +167,7 @@ export function validate(opts: MemleakOptions, interval: number | undefined, cou
     if (!user) throw new UsageError('--sample-bytes works with -c or -p (the sampler runs inside the process)');
     if (opts.sampleRate !== undefined || opts.obj) throw new UsageError('--sample-bytes replaces -s and -O');
     if (opts.sampleBytes < 1) throw new UsageError('--sample-bytes must be at least 1');
-    // the sampler's countdowns keep larger values for "off" (shim/memscope_sampler.c)
+    // the sampler takes a mean of at most 2^30 and ignores a larger one (MEAN_INTERVAL_MAX, shim/memscope_sampler.c)
     if (opts.sampleBytes > 2 ** 30) throw new UsageError('--sample-bytes must be at most 1g');
   }
   if (opts.sampleRate !== undefined && opts.sampleRate < 1) throw new UsageError('-s RATE must be at least 1');
