@@ -12,6 +12,8 @@
 // bench:memleak-real measures them, in BPF time per sample. The counts include start-up (-p: its
 // dlopen): each state is also run with no pair at all, and the table shows the difference.
 //   node dist/bench/memleak-insns.js     (npm run bench:memleak-insns; BENCH_PAIRS=N, default 1000000)
+// BENCH_BASELINE_SHIM=PATH adds a row for another build of the sampler, preloaded as -c does (an
+// older one: before/after in the same run).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -97,6 +99,8 @@ async function main(): Promise<void> {
       [`LD_PRELOAD=${so}`, `MEMSCOPE_ATTACH_SHIM=${SHIM}`, `MEMSCOPE_ATTACH_BYTES=${SAMPLE_BYTES}`, `MEMSCOPE_ATTACH_EXE=${memleakWorkload()}`],
     ],
   ];
+  const baseline = process.env.BENCH_BASELINE_SHIM;
+  if (baseline) runs.splice(2, 0, [`-c baseline ${baseline}`, [`LD_PRELOAD=${baseline}`, `MEMSCOPE_SAMPLE_BYTES=${SAMPLE_BYTES}`]]);
   // each state also with no pair at all: the difference is the loop's, without start-up (-p's dlopen)
   const counts = new Map<string, Counts>();
   for (const [name, vars] of runs) {

@@ -14,6 +14,8 @@
 // the sampler runs the long one (N_FULL); each is compared with the workload alone at the same N.
 //
 //   node dist/bench/memleak.js     (npm run bench:memleak; BENCH_RUNS=N rounds, default 3)
+// BENCH_BASELINE_MEMSCOPE=PATH adds -c --sample-bytes by another build of memscope (an older
+// sampler: before/after in the same rounds, e.g. /work/main/bin/memscope while it still has it).
 import { spawn, ChildProcess, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,6 +31,7 @@ const N_TRAP = Number(process.env.BENCH_TRAP_PAIRS ?? 200_000);
 const N_FULL = Number(process.env.BENCH_PAIRS ?? 5_000_000);
 const SAMPLE_BYTES = process.env.BENCH_SAMPLE_BYTES ?? '1m';
 const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
+const BASELINE = process.env.BENCH_BASELINE_MEMSCOPE;
 const SETTLE_MS = 2000; // BCC and bpftrace print their line before the last uprobe is attached
 
 function libc(): string {
@@ -113,9 +116,9 @@ async function attached(n: number, spec: (pid: number) => LaunchSpec, estimate?:
 }
 
 /** memscope starting the workload itself (-c): the workload's stdin is memscope's. */
-async function started(n: number, args: string[]): Promise<Run> {
+async function started(n: number, args: string[], memscope = MEMSCOPE): Promise<Run> {
   const ms = new Proc(
-    spawn(MEMSCOPE, ['memleak', '--json', '-T', '20', ...args, '-c', `${memleakWorkload()} ${n}`, '3600'], { stdio: ['pipe', 'pipe', 'pipe'] }),
+    spawn(memscope, ['memleak', '--json', '-T', '20', ...args, '-c', `${memleakWorkload()} ${n}`, '3600'], { stdio: ['pipe', 'pipe', 'pipe'] }),
   );
   try {
     await ms.waitFor(/ready/);
@@ -200,6 +203,16 @@ async function main(): Promise<void> {
     { name: 'memscope memleak -c', n: N_TRAP, run: () => started(N_TRAP, []), runs: [] },
     { name: `alone (${N_FULL} pairs)`, n: N_FULL, run: () => alone(N_FULL), runs: [] },
     { name: `memscope memleak -c --sample-bytes ${SAMPLE_BYTES}`, n: N_FULL, run: () => started(N_FULL, ['--sample-bytes', SAMPLE_BYTES]), runs: [] },
+    ...(BASELINE
+      ? [
+          {
+            name: `baseline ${BASELINE} memleak -c --sample-bytes ${SAMPLE_BYTES}`,
+            n: N_FULL,
+            run: () => started(N_FULL, ['--sample-bytes', SAMPLE_BYTES], BASELINE),
+            runs: [],
+          },
+        ]
+      : []),
     {
       name: `memscope memleak -p --sample-bytes ${SAMPLE_BYTES}`,
       n: N_FULL,
