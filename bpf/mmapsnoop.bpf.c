@@ -24,7 +24,7 @@ struct mmap_event {
 	__s32 fd;
 	__s32 ustack;
 	__u32 kind;     /* KIND_MMAP or KIND_MUNMAP */
-	__u32 pad;
+	__u32 seq;      /* ustack MS_USTACK_DWARF: the number its sample carries (ms_dwarf_event_sample) */
 	char comm[TASK_COMM_LEN];
 	char file[NAME_LEN];
 };
@@ -93,8 +93,8 @@ static __always_inline int on_enter(void *ctx, __u64 addr, __u64 len, __u64 prot
 		file_name(e.fd, e.file);
 	if (want_ustack) {
 		ms_note_process(tgid);
-		/* DWARF: the stack is unwound in userspace and joined to this event by thread */
-		if (ms_unwind != MS_UNWIND_FP && ms_dwarf_sample(ctx, tgid, false, 1) == 0)
+		/* DWARF: the stack is unwound in userspace and joined to this event by its number */
+		if (ms_unwind != MS_UNWIND_FP && (e.seq = ms_dwarf_event_sample(ctx, tgid)))
 			e.ustack = MS_USTACK_DWARF;
 		else
 			e.ustack = ms_user_stack(ctx);

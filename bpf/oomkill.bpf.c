@@ -45,7 +45,7 @@ struct oom_event {
 	__u32 uid;
 	__u32 source; /* 1 tp_btf, 2 classic tracepoint */
 	__s32 trig_ustack; /* the trigger's user stack: a stack id, MS_USTACK_DWARF (a sample of trig_tid), or < 0 none */
-	__u32 pad;
+	__u32 trig_seq;    /* trig_ustack MS_USTACK_DWARF: the number its sample carries (ms_dwarf_event_sample) */
 	char trig_comm[TASK_COMM_LEN];
 	char victim_comm[TASK_COMM_LEN];
 	struct cg_path victim_cg;
@@ -195,7 +195,7 @@ static __always_inline void note_maps_by_address(__u32 tgid)
 
 /* The user stack of the task that triggered the OOM (current: it is in its page fault or system
  * call): DWARF-unwound in userspace (--unwind, stacks.h) or walked with frame pointers here. */
-static __always_inline __s32 trigger_ustack(void *ctx, __u32 tgid)
+static __always_inline __s32 trigger_ustack(void *ctx, __u32 tgid, __u32 *seq)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(t, flags) & PF_KTHREAD)
@@ -203,7 +203,7 @@ static __always_inline __s32 trigger_ustack(void *ctx, __u32 tgid)
 	ms_note_process(tgid);
 	if (ms_unwind != MS_UNWIND_FP) {
 		note_maps_by_address(tgid);
-		if (ms_dwarf_sample(ctx, tgid, false, 1) == 0)
+		if ((*seq = ms_dwarf_event_sample(ctx, tgid)))
 			return MS_USTACK_DWARF;
 	}
 	return ms_user_stack(ctx);
@@ -224,7 +224,7 @@ static __always_inline struct oom_event *new_event(void *ctx, __u32 source)
 	e->trig_pid = id >> 32;
 	e->trig_tid = (__u32)id;
 	e->source = source;
-	e->trig_ustack = trigger_ustack(ctx, e->trig_pid);
+	e->trig_ustack = trigger_ustack(ctx, e->trig_pid, &e->trig_seq);
 	bpf_get_current_comm(e->trig_comm, sizeof(e->trig_comm));
 	find_limit_memcg(e);
 	return e;

@@ -491,6 +491,24 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
 	return 0;
 }
 
+/* Per-event tools (mmapsnoop -U, oomkill): an event whose stack is a DWARF sample gets a number
+ * of its own, written into the sample (its delta) and into the event's record, and userspace joins
+ * the two on it (src/unwind/event-stacks.ts). The two go on different rings and either can be lost
+ * on the way (the event's ring full at the syscall's exit, a sample arriving after its event
+ * stopped waiting): joined by thread and order, the next event of the thread would get the lost
+ * one's stack. */
+__u64 ms_event_seq = 0;
+
+/* ms_dwarf_sample for one event: its number (low 32 bits, never 0) when the sample was sent, 0
+ * when the caller should use frame pointers. */
+static __always_inline __u32 ms_dwarf_event_sample(void *ctx, __u32 tgid)
+{
+	__u32 seq = __sync_fetch_and_add(&ms_event_seq, 1) + 1;
+	if (!seq) /* wrapped: 0 means "no sample" */
+		seq = __sync_fetch_and_add(&ms_event_seq, 1) + 1;
+	return ms_dwarf_sample(ctx, tgid, false, seq) == 0 ? seq : 0;
+}
+
 /* ms_count_stack, with DWARF unwinding when ms_unwind asks for it: the event goes to the
  * ms_dwarf_samples ring buffer (unwound and counted in userspace) or, when that is off, over the
  * rate or full, is counted in map by its frame-pointer stack as before. */

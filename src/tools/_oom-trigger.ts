@@ -52,8 +52,17 @@ export class TriggerStacks<E> {
     this.dwarf.listen(obj, exits);
   }
 
-  push(kill: E, e: { trig_tid: number; trig_pid: number; trig_ustack: number }): void {
-    this.kills.push(kill, e.trig_tid, e.trig_pid, e.trig_ustack);
+  push(kill: E, e: { trig_tid: number; trig_pid: number; trig_ustack: number; trig_seq: number }): void {
+    this.kills.push(kill, e.trig_tid, e.trig_pid, e.trig_ustack, e.trig_seq);
+  }
+
+  /** Kills shown with [stack lost], and trigger samples that joined no kill (EventStacks). */
+  get lost(): number {
+    return this.kills.lost;
+  }
+
+  get unjoined(): number {
+    return this.kills.unjoined;
   }
 
   /** Frees a walked stack once its kill was named (a long-running reader: the map does not fill).

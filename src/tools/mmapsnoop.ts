@@ -30,7 +30,7 @@ const MMAP_EVENT = struct([
   ['fd', 's32'],
   ['ustack', 's32'],
   ['kind', 'u32'],
-  ['pad', 'u32'],
+  ['seq', 'u32'],
   ['comm', 'char[16]'],
   ['file', 'char[64]'],
 ] as const, { c: 'mmap_event', bpf: 'mmapsnoop' });
@@ -150,7 +150,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
               paths.delete(e.tid);
               if (p && p !== '/') e.file = p;
             }
-            events.push(e, e.tid, e.pid, opts.userStacks ? e.ustack : null);
+            events.push(e, e.tid, e.pid, opts.userStacks ? e.ustack : null, e.seq);
           }
         });
       },
@@ -159,7 +159,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
         events.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         // where each mmap()'s stack came from, as the stack-counting tools say it
-        if (unwinding) reportEventStacks('mmap()', accountEventStacks(obj, dwarf), !!opts.json);
+        if (unwinding) reportEventStacks('mmap()', accountEventStacks(obj, dwarf, events), !!opts.json);
         if (!opts.json) process.stderr.write(`${count} mmap() and ${unmaps} munmap() calls traced\n`);
       },
     });

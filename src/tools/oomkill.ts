@@ -12,7 +12,7 @@ import { pageSizeKb } from '../procfs/pid';
 import { clock } from '../render/table';
 import { printJson } from '../render/json';
 import { Symbolizer } from '../symbols/symbolizer';
-import { addUnwindOptions, describeUnwind, DwarfStacks, UnwindOptions } from '../unwind/dwarf-stacks';
+import { accountEventStacks, addUnwindOptions, describeUnwind, DwarfStacks, reportEventStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { configureWalkedTriggers, TriggerStacks } from './_oom-trigger';
 import { parseOomEvents } from '../procfs/oom-report';
 import type { OomkillRecord } from '../core/records';
@@ -49,7 +49,7 @@ export const OOM_EVENT = struct([
   ['uid', 'u32'],
   ['source', 'u32'],
   ['trig_ustack', 's32'],
-  ['pad', 'u32'],
+  ['trig_seq', 'u32'],
   ['trig_comm', 'char[16]'],
   ['victim_comm', 'char[16]'],
   ['victim_cg', `bytes[${CG_PATH_BYTES}]`],
@@ -249,6 +249,8 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
       async finish(obj) {
         // a kill still waiting for its stack sample (or note) gets the sample ring drained
         await killStacks.close(obj);
+        // a trigger stack lost on the way (rare: said only then, in mmapsnoop -U's words)
+        if (unwinding && (killStacks.lost || killStacks.unjoined)) reportEventStacks('trigger', accountEventStacks(obj, dwarf, killStacks), !!opts.json);
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
       },

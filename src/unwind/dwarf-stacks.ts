@@ -735,14 +735,21 @@ export interface EventStackAccounting {
   fp_over_rate: number;
   /** Of dwarf: samples unwound while the ring waited, the unwind queue full (UNWIND_QUEUE_BYTES). */
   unwound_queue_full: number;
+  /** Events printed with [stack lost]: their sample never came (EventStacks.lost). */
+  stack_lost: number;
+  /** Of dwarf: samples that joined no event, their event lost on its ring (EventStacks.unjoined). */
+  samples_unjoined: number;
 }
 
-export function accountEventStacks(obj: BpfObject, dwarf: DwarfStacks): EventStackAccounting {
+/** @param joined the tool's EventStacks (its join of events and samples), if it has one */
+export function accountEventStacks(obj: BpfObject, dwarf: DwarfStacks, joined?: { lost: number; unjoined: number }): EventStackAccounting {
   return {
     dwarf: dwarf.samples,
     fp_ring_full: Number(obj.readGlobalU64('ms_dwarf_ring_full')),
     fp_over_rate: Number(obj.readGlobalU64('ms_dwarf_over_rate')),
     unwound_queue_full: dwarf.waited,
+    stack_lost: joined?.lost ?? 0,
+    samples_unjoined: joined?.unjoined ?? 0,
   };
 }
 
@@ -756,7 +763,8 @@ export function reportEventStacks(what: string, a: EventStackAccounting, json: b
   const total = a.dwarf + a.fp_ring_full + a.fp_over_rate;
   process.stderr.write(
     `memscope: ${n(total)} ${what} stacks: ${n(a.dwarf)} DWARF-unwound (${n(a.unwound_queue_full)} while the ring waited, unwind queue full ` +
-      `over ${n(UNWIND_QUEUE_BYTES >> 20)} MiB), ${n(total - a.dwarf)} with frame-pointer stacks (${n(a.fp_ring_full)} sample ring full, ${n(a.fp_over_rate)} over the rate)\n`,
+      `over ${n(UNWIND_QUEUE_BYTES >> 20)} MiB), ${n(total - a.dwarf)} with frame-pointer stacks (${n(a.fp_ring_full)} sample ring full, ${n(a.fp_over_rate)} over the rate); ` +
+      `${n(a.stack_lost)} events shown with [stack lost] (their sample never came), ${n(a.samples_unjoined)} samples joined no event (their event lost)\n`,
   );
 }
 

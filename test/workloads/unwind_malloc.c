@@ -12,6 +12,8 @@
  * touches N fresh pages from thread_worker() in a new thread (faults on a thread's stack of calls),
  * "mmaps" makes N anonymous mmap()s of 1 to 4 pages from map_one() (each unmapped at once), in
  * bursts of DEPTH with 200 ms between them: a stream of DWARF samples faster than a slowed consumer;
+ * "named" makes N rounds of 8 anonymous mmap()s, each of K pages from its own map_pages_K() (K = 1
+ * to 8, each unmapped at once): every event's size says which function its stack must show;
  * "leaks" mallocs N blocks of 48, 64, 80, 96 bytes in turn from leak_one(), none freed, in bursts
  * of DEPTH with 200 ms between them. */
 #include <stdio.h>
@@ -157,6 +159,36 @@ __attribute__((noinline)) long map_bursts(int n, int burst)
 	return r;
 }
 
+/* map_pages_K maps and unmaps K pages: one function per size (named mode) */
+#define MAP_PAGES(K)                                                                                  \
+	__attribute__((noinline)) long map_pages_##K(void)                                            \
+	{                                                                                             \
+		char *p = mmap(NULL, 4096 * K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); \
+		if (p == MAP_FAILED)                                                                  \
+			return 0;                                                                     \
+		__asm__ volatile("" ::: "memory");                                                    \
+		munmap(p, 4096 * K);                                                                  \
+		return K;                                                                             \
+	}
+MAP_PAGES(1)
+MAP_PAGES(2)
+MAP_PAGES(3)
+MAP_PAGES(4)
+MAP_PAGES(5)
+MAP_PAGES(6)
+MAP_PAGES(7)
+MAP_PAGES(8)
+
+__attribute__((noinline)) long named_rounds(int n)
+{
+	long r = 0;
+	for (int i = 0; i < n; i++)
+		r += map_pages_1() + map_pages_2() + map_pages_3() + map_pages_4() + map_pages_5() + map_pages_6() +
+		     map_pages_7() + map_pages_8();
+	__asm__ volatile("" ::: "memory");
+	return r;
+}
+
 static void *leaked;
 
 __attribute__((noinline)) long leak_one(int i)
@@ -198,6 +230,9 @@ __attribute__((noinline)) long outer_level(const char *mode, int n, int depth)
 	else if (!strcmp(mode, "leaks")) {
 		r = leak_bursts(n, depth);
 		printf("leaked %ld\n", r);
+	} else if (!strcmp(mode, "named")) {
+		r = named_rounds(n);
+		printf("mapped %ld pages\n", r);
 	} else if (!strcmp(mode, "mmaps")) {
 		r = map_bursts(n, depth);
 		printf("mapped %ld\n", r);
