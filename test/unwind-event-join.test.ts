@@ -8,6 +8,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, startMemscope, jsonLines } from './lib/run';
+import { workload } from './lib/workloads';
+import { MemoryCgroup } from './lib/scenario';
 import { assertNothingLoaded } from './lib/bpf';
 import { assertInOrder, frameName } from './lib/frames';
 import { unwindWorkload } from './unwind-workloads';
@@ -61,6 +63,38 @@ test('mmapsnoop -U: with events and samples lost, every mmap() shows its own fun
   } finally {
     for (const k of Object.keys(DROPS)) delete process.env[k];
     w.kill();
+  }
+});
+
+test('oomkill: a trigger whose sample is lost is shown with [stack lost], and said at the end', async () => {
+  const bin = workload('oom_touch', { cflags: ['-O2', '-g', '-fomit-frame-pointer'], variant: 'nofp' });
+  const cg = new MemoryCgroup('memscope_oomkill_join', 32 << 20, { swappiness: 0 });
+  const hog = start('/bin/sh', cg.wrap([bin, '100']).slice(1));
+  try {
+    await hog.waitFor('ready');
+    process.env.MEMSCOPE_TEST_DROP_SAMPLE_EVERY = '1';
+    const ms = await startMemscope(['oomkill', '--json', '--unwind', 'dwarf']);
+    delete process.env.MEMSCOPE_TEST_DROP_SAMPLE_EVERY;
+    hog.send('go');
+    const h = await hog.exited;
+    assert.equal(h.signal, 'SIGKILL', `the workload was not OOM-killed: ${h.stdout} ${h.stderr}`);
+    await ms.waitFor(new RegExp(`"victim":\\{"pid":${hog.pid},`));
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    const kills = jsonLines(r.stdout).filter((k) => k.victim.pid === hog.pid);
+    assert.equal(kills.length, 1, r.stdout);
+    assert.deepEqual(kills[0].trigger_ustack, ['[stack lost]']);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('{"accounting"'));
+    assert.ok(line, r.stderr);
+    const a = JSON.parse(line).accounting;
+    // other processes' kills (another test's) while memscope ran lose theirs too: each is counted
+    const marked = jsonLines(r.stdout).filter((k) => k.trigger_ustack.join() === '[stack lost]').length;
+    assert.equal(a.stack_lost, marked, line);
+    assert.equal(a.samples_unjoined, 0, line);
+  } finally {
+    delete process.env.MEMSCOPE_TEST_DROP_SAMPLE_EVERY;
+    hog.kill();
+    cg.dispose();
   }
 });
 
