@@ -9,7 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, startMemscope, jsonLines } from './lib/run';
 import { workload } from './lib/workloads';
-import { MemoryCgroup } from './lib/scenario';
+import { oomKillUnderMemscope } from './lib/oom';
 import { assertNothingLoaded } from './lib/bpf';
 import { assertInOrder, frameName } from './lib/frames';
 import { unwindWorkload } from './unwind-workloads';
@@ -17,7 +17,7 @@ import { unwindWorkload } from './unwind-workloads';
 const ROUNDS = 6; // 48 mmap()s: map_pages_1 .. map_pages_8, six times
 const DROPS = { MEMSCOPE_TEST_DROP_EVENT_EVERY: '3', MEMSCOPE_TEST_DROP_SAMPLE_EVERY: '4' };
 
-test('mmapsnoop -U: with events and samples lost, every mmap() shows its own function or [stack lost], never another event\'s stack', async () => {
+test("mmapsnoop -U: with events and samples lost, every mmap() shows its own function or [stack lost], never another event's stack", async () => {
   const { bin } = unwindWorkload('nofp');
   const w = start(bin, ['named', String(ROUNDS)]);
   try {
@@ -68,34 +68,18 @@ test('mmapsnoop -U: with events and samples lost, every mmap() shows its own fun
 
 test('oomkill: a trigger whose sample is lost is shown with [stack lost], and said at the end', async () => {
   const bin = workload('oom_touch', { cflags: ['-O2', '-g', '-fomit-frame-pointer'], variant: 'nofp' });
-  const cg = new MemoryCgroup('memscope_oomkill_join', 32 << 20, { swappiness: 0 });
-  const hog = start('/bin/sh', cg.wrap([bin, '100']).slice(1));
-  try {
-    await hog.waitFor('ready');
-    process.env.MEMSCOPE_TEST_DROP_SAMPLE_EVERY = '1';
-    const ms = await startMemscope(['oomkill', '--json', '--unwind', 'dwarf']);
-    delete process.env.MEMSCOPE_TEST_DROP_SAMPLE_EVERY;
-    hog.send('go');
-    const h = await hog.exited;
-    assert.equal(h.signal, 'SIGKILL', `the workload was not OOM-killed: ${h.stdout} ${h.stderr}`);
-    await ms.waitFor(new RegExp(`"victim":\\{"pid":${hog.pid},`));
-    const r = await ms.interrupt();
-    assert.equal(r.code, 0, r.stderr);
-    const kills = jsonLines(r.stdout).filter((k) => k.victim.pid === hog.pid);
-    assert.equal(kills.length, 1, r.stdout);
-    assert.deepEqual(kills[0].trigger_ustack, ['[stack lost]']);
-    const line = r.stderr.split('\n').find((l) => l.startsWith('{"accounting"'));
-    assert.ok(line, r.stderr);
-    const a = JSON.parse(line).accounting;
-    // other processes' kills (another test's) while memscope ran lose theirs too: each is counted
-    const marked = jsonLines(r.stdout).filter((k) => k.trigger_ustack.join() === '[stack lost]').length;
-    assert.equal(a.stack_lost, marked, line);
-    assert.equal(a.samples_unjoined, 0, line);
-  } finally {
-    delete process.env.MEMSCOPE_TEST_DROP_SAMPLE_EVERY;
-    hog.kill();
-    cg.dispose();
-  }
+  const { result: r, kills } = await oomKillUnderMemscope('memscope_oomkill_join', 32 << 20, [bin, '100'], ['oomkill', '--json', '--unwind', 'dwarf'], {
+    env: { MEMSCOPE_TEST_DROP_SAMPLE_EVERY: '1' },
+  });
+  assert.equal(kills.length, 1, r.stdout);
+  assert.deepEqual(kills[0].trigger_ustack, ['[stack lost]']);
+  const line = r.stderr.split('\n').find((l) => l.startsWith('{"accounting"'));
+  assert.ok(line, r.stderr);
+  const a = JSON.parse(line).accounting;
+  // other processes' kills (another test's) while memscope ran lose theirs too: each is counted
+  const marked = jsonLines(r.stdout).filter((k) => k.trigger_ustack.join() === '[stack lost]').length;
+  assert.equal(a.stack_lost, marked, line);
+  assert.equal(a.samples_unjoined, 0, line);
 });
 
 after(() => assertNothingLoaded());
