@@ -283,4 +283,39 @@ test("agent: a cgroup's swap-ins in memscope_swapin_pages_total add up to the /p
   }
 });
 
+test('agent: an OOM kill still waiting for its trigger\'s stack when SIGTERM comes is recorded and logged before the agent stops', async () => {
+  // MEMSCOPE_TEST_DROP_NOTE_EVERY=1: the agent never hears its walked stack's note, so the kill
+  // waits its full 500 ms for it; SIGTERM comes at once. Before, the agent unloaded everything
+  // under the waiting kill: it was lost, or logged after "stopped" with oom_error/collect_error
+  // "BPF object ... was destroyed".
+  process.env.MEMSCOPE_TEST_DROP_NOTE_EVERY = '1';
+  const agent = await startAgent().finally(() => delete process.env.MEMSCOPE_TEST_DROP_NOTE_EVERY);
+  const cg = new MemoryCgroup('memscope_agent_oom_term', 32 << 20, { swappiness: 0 });
+  // stopped across the kill: it reads the kill and the SIGTERM together
+  agent.run.child.kill('SIGSTOP');
+  const hog = start('/bin/sh', cg.wrap([workload('mem_hog'), '100']).slice(1));
+  try {
+    await hog.waitFor('ready');
+    hog.send('go');
+    const h = await hog.exited;
+    assert.equal(h.signal, 'SIGKILL', `the workload was not OOM-killed: ${h.stdout} ${h.stderr}`);
+    agent.run.child.kill('SIGTERM');
+    agent.run.child.kill('SIGCONT');
+    const r = await agent.run.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const log = jsonLines(r.stdout);
+    const kill = log.findIndex((l) => l.event === 'oom_kill' && l.victim?.pid === hog.pid);
+    const stopped = log.findIndex((l) => l.event === 'stopped');
+    assert.ok(kill >= 0 && stopped > kill, r.stdout);
+    assert.equal(log[kill].trigger.pid, hog.pid, r.stdout);
+    assert.deepEqual(log.filter((l) => /_error$/.test(l.event)), [], r.stdout);
+  } finally {
+    agent.run.child.kill('SIGCONT');
+    agent.run.child.kill('SIGTERM');
+    hog.kill();
+    await agent.run.exited;
+    cg.dispose();
+  }
+});
+
 after(() => assertNothingLoaded());

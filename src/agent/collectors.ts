@@ -23,6 +23,12 @@ import { AliveCache } from './alive';
 import * as fs from 'node:fs';
 import type { MapEntries } from '../engine/native';
 
+/** An OOM kill's record (copied out of its delivery) and its trigger's stack id. */
+interface OomRecord {
+  rec: Buffer;
+  ustack: number;
+}
+
 /** enum of MS_CG_* in bpf/include/memscope.h */
 export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mmapBytes: 4, reclaimStallNs: 5, reclaimStalls: 6 } as const;
 
@@ -68,6 +74,8 @@ export class Collectors {
   private readers = new Map<BpfObject, Map<string, StackReader>>();
   /** pid → the fault traces open on it (traceFaults): their faults are counted in maps of their own */
   private faultTraces = new Map<number, Set<(b: RawSample[]) => void>>();
+  /** OOM kills waiting for their trigger's stack (the oomkill source's) */
+  private oomTriggers: { obj: BpfObject; stacks: TriggerStacks<OomRecord> } | undefined;
   private collecting = false;
   private collections = 0;
   private reads = 0;
@@ -124,11 +132,10 @@ export class Collectors {
       // before its maps could be read): each kill waits for the note of its walked stack, sent on
       // the object's sample ring after the mappings of its frames (a ring of its own: DwarfStacks
       // of its own, same symbolizer; processes' ends are noted by the faults object's)
-      const triggers = new TriggerStacks<Buffer>(
+      const triggers = new TriggerStacks<OomRecord>(
         new DwarfStacks(this.symbolizer),
         this.symbolizer,
-        (rec, ustack) => {
-          const id = OOM_EVENT.decode(rec).trig_ustack;
+        ({ rec, ustack: id }, ustack) => {
           try {
             // the victim's last faults are still in the kernel's map: collect them first
             this.collect();
@@ -143,8 +150,14 @@ export class Collectors {
         true,
       );
       triggers.listen(obj, false);
+      this.oomTriggers = { obj, stacks: triggers };
       // copied: a record waits beyond the delivery it came in
-      obj.onRecords('oom_events', (recs) => recs.forEach((r) => triggers.push(Buffer.from(r), OOM_EVENT.decode(r))));
+      obj.onRecords('oom_events', (recs) =>
+        recs.forEach((r) => {
+          const e = OOM_EVENT.decode(r);
+          triggers.push({ rec: Buffer.from(r), ustack: e.trig_ustack }, e);
+        }),
+      );
     }
   }
 
@@ -472,9 +485,26 @@ export class Collectors {
     return out;
   }
 
+  /**
+   * The end of a run (SIGTERM): OOM kills still in the ring or waiting for their trigger's stack are
+   * recorded and logged before anything is unloaded (stopping before the other sources, so a kill's
+   * victim's faults can still be collected), then everything is detached and unloaded.
+   */
+  async close(): Promise<void> {
+    const oom = this.oomTriggers;
+    this.oomTriggers = undefined;
+    if (oom && !oom.obj.destroyed) {
+      oom.obj.detach(); // delivers what the rings still hold
+      await oom.stacks.close(oom.obj);
+    }
+    this.stop();
+  }
+
+  /** Detaches and unloads everything at once (a failed start; close() at the end of a run). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.oomTriggers = undefined;
     for (const s of this.sources) s.obj.destroy();
     this.sources = [];
     this.readers.clear();

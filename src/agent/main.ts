@@ -95,6 +95,6 @@ export async function runAgent(cli: AgentCli): Promise<void> {
 
   dashboard.close();
   await server.close();
-  collectors.stop();
+  await collectors.close();
   logEvent('stopped', {});
 }

@@ -34,10 +34,11 @@ export const STACK_LOST = '[stack lost]';
  * event, if it still comes, is marked [stack lost]). Only samples whose event was lost stay long. */
 const MAX_UNJOINED = 16_384;
 
-/** Test hooks: the consumer drops every Nth DWARF-stacked event, or every Nth unwound sample,
- * before joining (a loss on either ring, on demand). */
+/** Test hooks: the consumer drops every Nth DWARF-stacked event, every Nth unwound sample, or
+ * every Nth walked stack's note, before joining (a loss on either ring, on demand). */
 const DROP_EVENT_EVERY = Number(process.env.MEMSCOPE_TEST_DROP_EVENT_EVERY) || 0;
 const DROP_SAMPLE_EVERY = Number(process.env.MEMSCOPE_TEST_DROP_SAMPLE_EVERY) || 0;
+const DROP_NOTE_EVERY = Number(process.env.MEMSCOPE_TEST_DROP_NOTE_EVERY) || 0;
 
 /** Whether sample number a was taken before b (32-bit numbers that may wrap). */
 function before(a: number, b: number): boolean {
@@ -51,6 +52,7 @@ export class EventStacks<E> {
   private sampledCount = 0;
   private eventsPushed = 0;
   private samplesTaken = 0;
+  private notesSeen = 0;
   /** Events printed with STACK_LOST: their sample never came (or came after waitMs). */
   lost = 0;
   /** Samples that joined no event: their event was lost (or had stopped waiting). */
@@ -78,6 +80,7 @@ export class EventStacks<E> {
     if (stackNotes)
       dwarf.nameWhileAlive({
         noteNew: (tgid, ustack) => {
+          if (DROP_NOTE_EVERY && ++this.notesSeen % DROP_NOTE_EVERY === 0) return;
           this.noted.add(`${tgid}/${ustack}`);
           this.flush(false);
         },
