@@ -111,18 +111,18 @@ watchLifeline(() => {
   process.exit(1);
 });
 
-process.on('unhandledRejection', (e) => {
-  throw e;
-});
+/** Any other error, from the run or from a timer or callback after it: one line (the stack with
+ * MEMSCOPE_DEBUG=1), everything unloaded, exit 70. */
+function internalError(e: unknown): never {
+  if (e instanceof MemscopeError) fail(e.message, e.exitCode);
+  if (e instanceof Error && (e as { code?: string }).code === 'commander.invalidArgument') fail(e.message, 2);
+  if (process.env.MEMSCOPE_DEBUG) console.error(e);
+  fail(`internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (set MEMSCOPE_DEBUG=1 for details)`, 70);
+}
 
-main(process.argv.slice(2)).then(
-  () => {
-    destroyAll();
-  },
-  (e: unknown) => {
-    if (e instanceof MemscopeError) fail(e.message, e.exitCode);
-    if (e instanceof Error && (e as { code?: string }).code === 'commander.invalidArgument') fail(e.message, 2);
-    if (process.env.MEMSCOPE_DEBUG) console.error(e);
-    fail(`internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (set MEMSCOPE_DEBUG=1 for details)`, 70);
-  },
-);
+process.on('unhandledRejection', internalError);
+process.on('uncaughtException', internalError);
+
+main(process.argv.slice(2)).then(() => {
+  destroyAll();
+}, internalError);
