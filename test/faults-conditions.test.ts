@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { workload } from './lib/workloads';
 import { MEMSCOPE, start, startMemscope, jsonLines } from './lib/run';
 import { UNNAMED } from '../src/engine/stack-counts';
+
+const EXECED = "[process exec'd before its stack was named]";
 import { HugePages, MemoryCgroup } from './lib/scenario';
 import { assertNothingLoaded } from './lib/bpf';
 
@@ -192,19 +194,18 @@ test('a fork storm with the mappings of 4 processes kept: each stack is pinned a
   }
 });
 
-test('a program that execs another at the same addresses (two non-PIE programs): each fault is named in its own program', async () => {
-  // A's last stacks are still on the ring when B's process note arrives (another ring): a /proc
-  // read then would be of B, whose code lies where A's was, and name A's frames in B (pair_b_pad)
+/** exec_pair under faults: N children of program A each touch 4 pages from pair_a_touch, then exec
+ * program B (non-PIE both: B's code lies where A's was), which touches 4 from pair_b_touch. */
+async function execPair(args: string[], cgName: string) {
   const flags = ['-O0', '-g', '-fno-omit-frame-pointer', '-no-pie', '-fno-pie'];
   const a = workload('exec_pair', { cflags: flags, variant: 'a' });
   const b = workload('exec_pair', { cflags: [...flags, '-DPAIR_B'], variant: 'b' });
-  const N = 150;
-  const cg = new MemoryCgroup('memscope-exec-pair', 1 << 30);
+  const cg = new MemoryCgroup(cgName, 1 << 30);
   try {
-    const ms = start(MEMSCOPE, ['faults', '--json', '--stack-storage', '65536', '--cgroup', cg.path]);
+    const ms = start(MEMSCOPE, ['faults', '--json', ...args, '--cgroup', cg.path]);
     await ms.waitFor('Hit Ctrl-C');
-    const [cmd, ...args] = cg.wrap([a, String(N), b]);
-    const w = start(cmd, args);
+    const [cmd, ...wargs] = cg.wrap([a, String(EXEC_PAIR_N), b]);
+    const w = start(cmd, wargs);
     let r;
     try {
       await w.waitFor(/done 0/, 300_000);
@@ -214,15 +215,47 @@ test('a program that execs another at the same addresses (two non-PIE programs):
     }
     assert.equal(r.code, 0, r.stderr);
     const recs = jsonLines(r.stdout);
-    const sum = (top: string, caller: string) =>
-      recs.filter((x) => x.ustack[0]?.startsWith(top) && x.ustack[1]?.startsWith(caller)).reduce((s, x) => s + x.count, 0);
+    const sum = (keep: (x: (typeof recs)[number]) => boolean) => recs.filter(keep).reduce((s, x) => s + x.count, 0);
+    const under = (top: string, caller: string) => (x: (typeof recs)[number]) => x.ustack[0]?.startsWith(top) && x.ustack[1]?.startsWith(caller);
     const wrong = recs.filter((x) => x.comm === 'exec_pair-a' && x.ustack.some((f: string) => f.includes('[exec_pair-b]')));
     assert.deepEqual(wrong, [], 'stacks of program A named in program B');
-    assert.equal(sum('pair_a_touch+', 'pair_a_child+'), N * 4, r.stderr);
-    assert.equal(sum('pair_b_touch+', 'main+'), N * 4, r.stderr);
+    return { r, recs, sum, under };
   } finally {
     cg.dispose();
   }
+}
+const EXEC_PAIR_N = 150;
+
+test('a program that execs another at the same addresses (two non-PIE programs): each fault is named in its own program', async () => {
+  // A's last stacks are still on the ring when B's process note arrives (another ring): a /proc
+  // read then would be of B, whose code lies where A's was, and name A's frames in B (pair_b_pad)
+  const { r, sum, under } = await execPair(['--stack-storage', '65536'], 'memscope-exec-pair');
+  assert.equal(sum(under('pair_a_touch+', 'pair_a_child+')), EXEC_PAIR_N * 4, r.stderr);
+  assert.equal(sum(under('pair_b_touch+', 'main+')), EXEC_PAIR_N * 4, r.stderr);
+});
+
+test("the same under --unwind dwarf: a sample of A unwound after its process exec'd B is marked, never named in B", async () => {
+  // in a fault handler BPF cannot list a process's mappings: a DWARF sample is unwound in maps read
+  // from /proc, by then perhaps of B. The sample carries its image's mm->start_stack and the maps
+  // the startstack /proc showed with them: maps of another image name nothing of the sample
+  const { r, recs, sum, under } = await execPair(['--unwind', 'dwarf'], 'memscope-exec-pair-dwarf');
+  const marked = sum((x) => x.comm === 'exec_pair-a' && x.ustack[0] === EXECED);
+  const named = sum(under('pair_a_touch+', 'pair_a_child+'));
+  const others = recs.filter((x) => x.comm === 'exec_pair-a' && !x.ustack[0]?.startsWith('pair_a_touch+') && x.ustack[0] !== EXECED);
+  const why = `${named} named + ${marked} marked of A's ${EXEC_PAIR_N * 4}; ${r.stderr}\nA's other stacks:\n${others
+    .slice(0, 20)
+    .map((x) => `${x.count} ${x.ustack.slice(0, 4).join(' <- ')}`)
+    .join('\n')}`;
+  // A's children mostly exec B before their first sample is taken from the ring: their maps are read
+  // from /proc then, of B, and their faults are marked. Each of A's touches is named in A or marked
+  // (the marked include the children's other faults: fork's copy-on-write, libc)
+  assert.ok(named <= EXEC_PAIR_N * 4 && named + marked >= EXEC_PAIR_N * 4, why);
+  const acct = r.stderr.split('\n').find((l) => l.startsWith('{"accounting"'));
+  // (the shell that execs A is marked alike; a sample of B unwound after its process exited, with
+  // only A's maps read, would be too)
+  assert.equal(JSON.parse(acct ?? '{}').accounting?.process_execd, sum((x) => x.ustack[0] === EXECED), why);
+  // B's samples are all named in B
+  assert.equal(sum(under('pair_b_touch+', 'main+')), EXEC_PAIR_N * 4, why);
 });
 
 after(() => assertNothingLoaded());

@@ -57,6 +57,9 @@ struct ms_dwarf_sample {
 	__u64 regs[MS_DWARF_REGS];
 	char comm[TASK_COMM_LEN];
 	__u64 base;                    /* user address of stack[0]: rsp, or the page above it */
+	__u64 start_stack;             /* mm->start_stack: which program image the sample is of. A
+					* /proc/PID/maps read after an exec is of another image (its
+					* startstack in /proc/PID/stat differs: the stack is placed anew) */
 	__u8 stack[MS_DWARF_STACK_MAX];
 };
 
@@ -480,6 +483,7 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
 	}
 	s->base = base;
 	s->size = size;
+	s->start_stack = task->mm->start_stack; /* a NULL mm reads as 0 (BTF pointer) */
 	__u64 len = offsetof(struct ms_dwarf_sample, stack) + (__u64)size;
 	if (len > sizeof(*s))
 		return 1;

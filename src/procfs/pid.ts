@@ -46,6 +46,9 @@ export interface PidStat {
   vsize: number;
   /** pages */
   rss: number;
+  /** the main thread's stack start (mm->start_stack): placed anew at each exec (ASLR), so it tells
+   * one program image of the process from the next; 0 where the kernel hides it */
+  startstack: bigint;
 }
 
 export function parsePidStat(text: string): PidStat | null {
@@ -68,6 +71,7 @@ export function parsePidStat(text: string): PidStat | null {
     starttime: n(22),
     vsize: n(23),
     rss: n(24),
+    startstack: /^\d+$/.test(f[28 - 3] ?? '') ? BigInt(f[28 - 3]) : 0n,
   };
 }
 

@@ -9,6 +9,7 @@ import { KernelSymbols } from './kallsyms';
 import { PerfMap } from './perfmap';
 import { FileOnDevice, findMapping, isFileMapping, Mapping, readMaps } from '../procfs/maps';
 import { openOnDevice } from './on-device';
+import { readPidStat } from '../procfs/pid';
 import type { Frame, UserFrame } from '../core/frames';
 import { vdsoImage, vdsoSymbols } from './vdso';
 import { evictions, MAX_PROCESSES, moduleCache } from './cache-caps';
@@ -35,6 +36,10 @@ const OWN_MOUNT_NS = (() => {
     return '';
   }
 })();
+
+/** Symbolizer.imageOf of maps changed by a ring record, before a sample said which image it is of:
+ * of no image (no sample's start_stack is all ones). */
+export const IMAGE_PENDING = -1n;
 
 export class Symbolizer {
   private kallsyms: KernelSymbols | null = null;
@@ -99,6 +104,7 @@ export class Symbolizer {
     }
     this.mapsByPid.delete(pid);
     this.ringPids.delete(pid);
+    this.imageUntold.delete(pid);
     this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.perfMaps.delete(pid);
@@ -127,6 +133,13 @@ export class Symbolizer {
 
   /** Processes whose ring-sent mappings were forgotten past the cap (dropMaps): not sent again. */
   private ringLost = new Set<number>();
+
+  /** The program image (mm->start_stack, placed anew at each exec) each mappings array is of, where
+   * known (imageOf): a /proc read's, from /proc/PID/stat around it; a ring record's, from the next
+   * DWARF sample of its process (sampledImage), IMAGE_PENDING until then. */
+  private imageOfMaps = new WeakMap<readonly Mapping[], bigint>();
+  /** Processes with ring records since their last DWARF sample (sampledImage). */
+  private imageUntold = new Set<number>();
 
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
@@ -159,8 +172,18 @@ export class Symbolizer {
   /** pid's maps read from /proc now (null when it has exited), kept as its most recently seen,
    * with whether it runs in another mount namespace; a container's files are opened at once. */
   private readLiveMaps(pid: number): Mapping[] | null {
-    const maps = readMaps(pid);
+    // the program image the maps are of: the same startstack before and after the read (an exec in
+    // between would give one image's maps under the other's mark)
+    let maps: Mapping[] | null = null;
+    let image: bigint | undefined;
+    for (let tries = 0; tries < 3 && image === undefined; tries++) {
+      const before = readPidStat(pid)?.startstack;
+      maps = readMaps(pid);
+      if (!maps || !maps.length) break;
+      if (before !== undefined && before === readPidStat(pid)?.startstack) image = before;
+    }
     if (!maps || !maps.length) return null;
+    if (image) this.imageOfMaps.set(maps, image);
     this.endedPids.delete(pid); // it lives: a new process under an ended one's pid
     try {
       this.foreignNs.set(pid, fs.readlinkSync(`/proc/${pid}/ns/mnt`) !== OWN_MOUNT_NS);
@@ -277,6 +300,40 @@ export class Symbolizer {
     return this.mapsByPid.get(pid);
   }
 
+  /** The program image (mm->start_stack) maps are of; IMAGE_PENDING for ring records whose image is
+   * not told yet; undefined when it could not be told (a process whose startstack /proc hides). A
+   * DWARF sample carries its own image's start_stack: maps of another image must not name it. */
+  imageOf(maps: readonly Mapping[] | undefined): bigint | undefined {
+    return maps ? this.imageOfMaps.get(maps) : undefined;
+  }
+
+  /** pid's maps for a sample of program image startStack: those recorded, or, when they were read
+   * from /proc at an older image (the sample's process exec'd since), read again once. A
+   * sample of an image the process has left gets maps of another image (the caller marks it). */
+  mapsForImage(pid: number, startStack: bigint): readonly Mapping[] | undefined {
+    const maps = this.mapsNow(pid);
+    const image = this.imageOf(maps);
+    if (image === undefined || image === startStack || !startStack || image === IMAGE_PENDING) return maps;
+    if (this.imageLeft.get(pid) === startStack || this.ringPids.has(pid)) return maps;
+    const now = this.readLiveMaps(pid) ?? maps;
+    // not this image now: the process left it, and no later read will find it again
+    if (this.imageOf(now) !== startStack) {
+      if (this.imageLeft.size > MAX_PROCESSES) this.imageLeft.clear();
+      this.imageLeft.set(pid, startStack);
+    }
+    return now;
+  }
+  /** The image each process was last found to have left (mapsForImage): not read again for it. */
+  private imageLeft = new Map<number, bigint>();
+
+  /** A DWARF sample of pid arrived (in the ring's order) from program image startStack: ring
+   * records of pid received since the last sample, sent before it by BPF, are of that image. */
+  sampledImage(pid: number, startStack: bigint): void {
+    if (!this.imageUntold.size || !this.imageUntold.delete(pid)) return;
+    const maps = this.mapsByPid.get(pid);
+    if (maps && startStack) this.imageOfMaps.set(maps, startStack);
+  }
+
   /** Processes whose mappings are recorded. */
   knownPids(): number[] {
     return [...this.mapsByPid.keys()];
@@ -301,6 +358,7 @@ export class Symbolizer {
     this.mapsByPid.delete(pid);
     this.ringPids.delete(pid);
     this.ringLost.delete(pid);
+    this.imageUntold.delete(pid);
     this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.mapsGone.delete(pid);
@@ -330,7 +388,16 @@ export class Symbolizer {
   recordMapping(pid: number, m: Mapping): void {
     this.mapsGone.delete(pid); // it lives (it may have looked gone while it exec'd)
     this.endedPids.delete(pid); // records after an exit note: a new process under the same pid
-    const maps = (this.mapsByPid.get(pid) ?? []).filter((x) => x.end <= m.start || x.start >= m.end);
+    const known = this.mapsByPid.get(pid) ?? [];
+    const maps = known.filter((x) => x.end <= m.start || x.start >= m.end);
+    // BPF does not say which image a record is of (its stack has no room): the records it sends
+    // before a DWARF sample are of that sample's image (sampledImage). Until then the image stays
+    // the one known, unless the record replaces another file's code (an exec to a program at the
+    // same addresses): then a sample checked against these maps is marked, not named
+    const image = this.imageOfMaps.get(known);
+    const replaces = maps.length < known.length && !known.some((x) => x.start === m.start && x.end === m.end && x.inode === m.inode && x.offset === m.offset);
+    this.imageOfMaps.set(maps, image === undefined || replaces ? IMAGE_PENDING : image);
+    this.imageUntold.add(pid);
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.keepMaps(pid, maps);

@@ -12,6 +12,7 @@ import { sizeStackMaps, StackReader } from '../engine/stacks';
 import { missed, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
 import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
+import type { Mapping } from '../procfs/maps';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
 import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, moduleCache, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
 
@@ -60,6 +61,7 @@ const SAMPLE = struct(
     ['regs', `bytes[${NREGS * 8}]`],
     ['comm', 'char[16]'],
     ['base', 'u64'],
+    ['start_stack', 'u64'],
   ] as const,
   { c: 'ms_dwarf_sample', prefix: true },
 );
@@ -98,7 +100,15 @@ const OFF_USTACK = SAMPLE.offsets.ustack;
 const OFF_REGS = SAMPLE.offsets.regs;
 const OFF_COMM = SAMPLE.offsets.comm;
 const OFF_BASE = SAMPLE.offsets.base;
+const OFF_START_STACK = SAMPLE.offsets.start_stack;
 const HEADER = SAMPLE.size; // where stack[] begins
+
+/** In place of the frames of a sample taken in a program its process has exec'd away from before
+ * memscope read its maps: the maps known are of the new program, which may hold other code at the
+ * same addresses. Said, never guessed. */
+const EXECED: Frame = { addr: 0n, symbol: "[process exec'd before its stack was named]", offset: 0, module: null, note: true };
+/** The bucket key's stack id of such samples (no frame-pointer stack of theirs is named either). */
+const EXEC_USTACK = -1000;
 const MAP_PATH = DWARF_MAP.offsets.path;
 
 function parseStackBytes(v: string): number {
@@ -196,8 +206,12 @@ interface Bucket {
   stop?: string | null;
   /** Why the frame-pointer stack (ustack) was used: the process exited before its maps were
    * read, or the unwind queue was full. */
-  fallback: 'exited' | 'queue' | null;
+  fallback: Fallback | null;
 }
+
+/** Why a sample's event was counted without DWARF unwinding: its process exited before its maps
+ * were read, the unwind queue was full, or the maps known are of another program image (exec). */
+type Fallback = 'exited' | 'queue' | 'exec';
 
 /** How often the stacks of a kernel count map left unpinned are pinned (stackCounts' nameNew):
  * most are pinned as their notes arrive (noteNew); this takes what a burst left over. */
@@ -221,6 +235,8 @@ export class DwarfStacks {
   dropped = 0;
   /** Events whose process exited before its maps were read: their frame-pointer stacks were used. */
   fpFallbacks = 0;
+  /** Of fpFallbacks: samples of a program image their process had exec'd away from (EXECED). */
+  execed = 0;
   /** Events whose samples found the unwind queue full (UNWIND_QUEUE_BYTES): counted with their
    * frame-pointer stacks. */
   queueFull = 0;
@@ -336,6 +352,8 @@ export class DwarfStacks {
       this.symbolizer.ended(rec.readUInt32LE(STACK_NOTE.offsets.tgid));
       return;
     }
+    // the ring records of this process received since its last sample are of this sample's image
+    if (rec.length >= HEADER) this.symbolizer.sampledImage(rec.readUInt32LE(OFF_TGID), rec.readBigUInt64LE(OFF_START_STACK));
     if (this.perEvent) {
       this.takeForEvent(rec);
       return;
@@ -424,17 +442,20 @@ export class DwarfStacks {
   }
 
   /** Counts a sample's event by its frame-pointer stack (named later, by nameFallbacks). */
-  private fallBack(rec: Buffer, why: 'exited' | 'queue'): void {
+  private fallBack(rec: Buffer, why: Fallback): void {
     const pid = rec.readUInt32LE(OFF_TGID);
+    // its frame-pointer stack would be named in the maps known now: of another program, perhaps
+    if (why !== 'exec' && this.ofAnotherImage(rec, this.symbolizer.mapsNow(pid))) why = 'exec';
     const comm = commOf(rec);
     const kstack = rec.readInt32LE(OFF_KSTACK);
-    const ustack = rec.readInt32LE(OFF_USTACK);
+    const ustack = why === 'exec' ? EXEC_USTACK : rec.readInt32LE(OFF_USTACK);
     const count = Number(rec.readBigUInt64LE(OFF_DELTA));
     const key = `${pid}/${comm}/${kstack}/fp${ustack}`;
     const b = this.buckets.get(key);
     if (b) b.count += count;
     else if (this.buckets.size < MAX_STACKS) {
-      const nb: Bucket = { pid, comm, kstack, ustack, count, user: ustack < 0 ? [missed('user', ustack)] : null, fallback: why };
+      const user = why === 'exec' ? [EXECED] : ustack < 0 ? [missed('user', ustack)] : null;
+      const nb: Bucket = { pid, comm, kstack, ustack, count, user, fallback: why };
       this.buckets.set(key, nb);
       // pinned now, while its process most likely lives (once per distinct stack)
       if (!nb.user) {
@@ -450,6 +471,23 @@ export class DwarfStacks {
     this.counted += count;
     if (why === 'queue') this.queueFull += count;
     else this.fpFallbacks += count;
+    if (why === 'exec') this.execed += count;
+  }
+
+  /** Whether maps are of another program image than the sample (its process exec'd before they
+   * were read or recorded): the sample's mm->start_stack against the maps' (Symbolizer.imageOf). */
+  private ofAnotherImage(rec: Buffer, maps: readonly Mapping[] | undefined): boolean {
+    const image = this.symbolizer.imageOf(maps);
+    const mine = rec.readBigUInt64LE(OFF_START_STACK);
+    return image !== undefined && mine !== 0n && image !== mine;
+  }
+
+  /** A sample of another image than its process's maps: marked, for a per-event tool or counted. */
+  private markExeced(rec: Buffer): void {
+    if (this.perEvent) {
+      this.samples++; // handed on as a DWARF sample is (EventStackAccounting's parts add up)
+      this.toEvent(rec, [EXECED]);
+    } else this.fallBack(rec, 'exec');
   }
 
   /** Names the frame-pointer fallbacks counted since the last call (UNNAMED once the process's
@@ -514,6 +552,12 @@ export class DwarfStacks {
     }
     if (rec.length < HEADER || rec.readUInt32LE(0) !== KIND_SAMPLE) return null;
     const pid = rec.readUInt32LE(OFF_TGID);
+    // unwound in the process's maps now: they must be of the sample's program image (read again
+    // if they were read at an older one)
+    if (this.ofAnotherImage(rec, this.symbolizer.mapsForImage(pid, rec.readBigUInt64LE(OFF_START_STACK)))) {
+      this.markExeced(rec);
+      return null;
+    }
     const size = Math.min(rec.readUInt32LE(OFF_SIZE), rec.length - HEADER);
     const regs = new Float64Array(NREGS);
     for (let i = 0; i < NREGS; i++) {
@@ -526,6 +570,12 @@ export class DwarfStacks {
     const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base);
     if (sleeper) Atomics.wait(sleeper, 0, 0, UNWIND_DELAY_MS);
     this.unwindMs += performance.now() - t0;
+    // the unwinder reads the maps again for a frame outside them (a library loaded since): by then
+    // perhaps of the program the process exec'd
+    if (this.ofAnotherImage(rec, this.symbolizer.mapsNow(pid))) {
+      this.markExeced(rec);
+      return null;
+    }
     if (this.perEvent) {
       this.samples++;
       this.frames += res.ips.length;
@@ -639,7 +689,9 @@ export class DwarfStacks {
       `user stacks: ${this.samples} events unwound with DWARF CFI (${this.frames} frames, ${this.truncated} stopped early, ` +
         `${this.unwinder.modulesLoaded} modules' CFI read, ${this.unwindMs.toFixed(0)} ms)`,
     );
-    if (this.fpFallbacks > 0) lines.push(`user stacks: ${this.fpFallbacks} events of processes that exited before their maps were read used frame pointers`);
+    const exited = this.fpFallbacks - this.execed;
+    if (exited > 0) lines.push(`user stacks: ${exited} events of processes that exited before their maps were read used frame pointers`);
+    if (this.execed > 0) lines.push(`user stacks: ${this.execed} events of a program their process exec'd away from before its maps were read are unnamed`);
     if (overRate > 0n) lines.push(`user stacks: ${overRate} events over ${o.unwindRate}/s per CPU used frame pointers instead`);
     if (full > 0n) lines.push(`user stacks: ${full} events found the sample ring buffer full and used frame pointers instead`);
     if (this.queueFull > 0) lines.push(`user stacks: ${this.queueFull} events found the unwind queue full and used frame pointers instead`);
@@ -659,6 +711,10 @@ export interface EventAccounting {
   fp_ring_full: number;
   fp_over_rate: number;
   fp_process_exited: number;
+  /** Of frame_pointer: samples taken in a program their process exec'd away from before memscope
+   * read its maps, shown as "[process exec'd before its stack was named]" (never named in the new
+   * program's maps). */
+  process_execd: number;
   /** Of frame_pointer: the sample found memscope's unwind queue full (UNWIND_QUEUE_BYTES). */
   fp_queue_full: number;
   /** Of the counted: stacks shown as UNNAMED, their process exited and its mappings forgotten
@@ -688,7 +744,8 @@ export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: num
     frame_pointer: fpCounted + dwarf.fpFallbacks + dwarf.queueFull,
     fp_ring_full: g('ms_dwarf_ring_full'),
     fp_over_rate: g('ms_dwarf_over_rate'),
-    fp_process_exited: dwarf.fpFallbacks,
+    fp_process_exited: dwarf.fpFallbacks - dwarf.execed,
+    process_execd: dwarf.execed,
     fp_queue_full: dwarf.queueFull,
     unnamed: evictions.unnamed,
     dropped_stack_limit: dwarf.dropped,
@@ -718,7 +775,7 @@ export function reportAccounting(a: EventAccounting, o: UnwindOptions & { json?:
   process.stderr.write(
     `memscope: ${n(a.events)} events: ${n(a.dwarf)} DWARF-unwound, ${n(a.frame_pointer)} with frame-pointer stacks ` +
       `(${n(a.fp_ring_full)} sample ring full, ${n(a.fp_queue_full)} unwind queue full over ${n(UNWIND_QUEUE_BYTES >> 20)} MiB, ` +
-      `${n(a.fp_over_rate)} over the rate, ${n(a.fp_process_exited)} process exited), ` +
+      `${n(a.fp_over_rate)} over the rate, ${n(a.fp_process_exited)} process exited, ${n(a.process_execd)} process exec'd: unnamed), ` +
       `${n(dropped)} dropped (${n(a.dropped_stack_limit)} over memscope's limit of ${n(MAX_STACKS)} stacks, ${n(a.dropped_kernel)} kernel map full); ` +
       `${n(a.modules_evicted)} symbol/CFI tables evicted over ${n(MODULE_CACHE_BYTES >> 20)} MiB, ` +
       `${n(a.processes_evicted)} processes' mappings forgotten over ${n(MAX_PROCESSES)} ` +
