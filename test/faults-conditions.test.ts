@@ -253,7 +253,11 @@ test("the same under --unwind dwarf: a sample of A unwound after its process exe
   const acct = r.stderr.split('\n').find((l) => l.startsWith('{"accounting"'));
   // (the shell that execs A is marked alike; a sample of B unwound after its process exited, with
   // only A's maps read, would be too)
-  assert.equal(JSON.parse(acct ?? '{}').accounting?.process_execd, sum((x) => x.ustack[0] === EXECED), why);
+  assert.equal(
+    JSON.parse(acct ?? '{}').accounting?.process_execd,
+    sum((x) => x.ustack[0] === EXECED),
+    why,
+  );
   // B's samples are all named in B
   assert.equal(sum(under('pair_b_touch+', 'main+')), EXEC_PAIR_N * 4, why);
 });

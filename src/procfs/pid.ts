@@ -56,7 +56,10 @@ export function parsePidStat(text: string): PidStat | null {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < 0) return null;
-  const f = text.slice(close + 2).trim().split(' ');
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
   // f[0] is field 3 (state)
   const n = (field: number) => Number(f[field - 3]);
   return {
