@@ -203,14 +203,18 @@ async function execPair(args: string[], cgName: string) {
   const cg = new MemoryCgroup(cgName, 1 << 30);
   try {
     const ms = start(MEMSCOPE, ['faults', '--json', ...args, '--cgroup', cg.path]);
-    await ms.waitFor('Hit Ctrl-C');
-    const [cmd, ...wargs] = cg.wrap([a, String(EXEC_PAIR_N), b]);
-    const w = start(cmd, wargs);
     let r;
     try {
-      await w.waitFor(/done 0/, 300_000);
+      // memscope is stopped also when it never got ready (a slow start under load left it running)
+      await ms.waitFor('Hit Ctrl-C');
+      const [cmd, ...wargs] = cg.wrap([a, String(EXEC_PAIR_N), b]);
+      const w = start(cmd, wargs);
+      try {
+        await w.waitFor(/done 0/, 300_000);
+      } finally {
+        w.kill();
+      }
     } finally {
-      w.kill();
       r = await ms.interrupt(300_000);
     }
     assert.equal(r.code, 0, r.stderr);
