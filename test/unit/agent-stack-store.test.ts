@@ -80,3 +80,69 @@ test('StackStore: a kept stack gives back the frames it was added with, and does
   gc();
   assert.equal(refs[0].deref(), undefined, 'the store holds the frames array it was given');
 });
+
+test('StackStore: a full process keeps its heaviest stacks, as a scan of all of them for each new stack would decide, and does not scan for a stack that cannot come in', () => {
+  const max = 16;
+  const store = new StackStore({ maxProcesses: 4, maxStacksPerProcess: max });
+  // the reference: every new stack of a full process compared with all kept ones
+  const ref = new Map<number, number>();
+  let refDropped = 0;
+  let seed = 13;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  const frames = (id: number): RawSample['user'] => [{ ip: BigInt(0x1000 + id) }];
+  for (let round = 0; round < 200; round++) {
+    const batch: RawSample[] = [];
+    for (let j = 0; j < 10; j++) {
+      const id = rand(80);
+      // mostly one event (a new stack of a busy process), now and then more
+      const count = rand(10) === 0 ? 1 + rand(40) : 1;
+      batch.push({ pid: 3, comm: 'w', count, user: frames(id) });
+      const had = ref.get(id);
+      if (had !== undefined) ref.set(id, had + count);
+      else if (ref.size < max) ref.set(id, count);
+      else {
+        let minId = -1;
+        let min = Infinity;
+        for (const [k, c] of ref) if (c < min) [min, minId] = [c, k];
+        if (min < count) {
+          ref.delete(minId);
+          refDropped += min;
+          ref.set(id, count);
+        } else refDropped += count;
+      }
+    }
+    store.add(batch, () => null);
+  }
+  const p = store.get(3)!;
+  const kept = new Map([...p.stacks.values()].map((s) => [Number((s.user![0] as { ip: bigint }).ip) - 0x1000, s.count]));
+  assert.deepEqual([...kept].sort((a, b) => a[0] - b[0]), [...ref].sort((a, b) => a[0] - b[0]));
+  assert.equal(p.dropped, refDropped);
+
+  // full, with no stack of fewer than 2 events: new stacks of one event each are dropped without
+  // a look at the kept ones (a process full of stacks taking thousands of new one-fault stacks
+  // scanned all of its stacks for each)
+  const full = new StackStore({ maxProcesses: 4, maxStacksPerProcess: max });
+  full.add(
+    Array.from({ length: max }, (_, i) => ({ pid: 5, comm: 'w', count: 2 + i, user: frames(i) })),
+    () => null,
+  );
+  full.add([{ pid: 5, comm: 'w', count: 1, user: frames(1000) }], () => null); // one scan: the floor
+  const stacks = full.get(5)!.stacks;
+  let scans = 0;
+  const iter = stacks[Symbol.iterator].bind(stacks);
+  stacks[Symbol.iterator] = () => {
+    scans++;
+    return iter();
+  };
+  full.add(
+    Array.from({ length: 1000 }, (_, i) => ({ pid: 5, comm: 'w', count: 1, user: frames(2000 + i) })),
+    () => null,
+  );
+  assert.equal(scans, 0, 'stacks scanned for new stacks that could not come in');
+  assert.equal(full.get(5)!.dropped, 1001);
+  // one heavier than the lightest still comes in, in place of the lightest (2 events)
+  full.add([{ pid: 5, comm: 'w', count: 3, user: frames(5000) }], () => null);
+  assert.equal(full.get(5)!.dropped, 1003);
+  assert.ok([...stacks.values()].some((s) => s.count === 3 && (s.user![0] as { ip: bigint }).ip === BigInt(0x1000 + 5000)));
+  assert.ok(![...stacks.values()].some((s) => s.count === 2));
+});
