@@ -370,7 +370,8 @@ export class Collectors {
       const tgid = e.keys.readUInt32LE(at);
       const ustack = e.keys.readInt32LE(at + 4);
       const id = e.keys.toString('latin1', at, at + e.keySize);
-      const now = Number(e.values.readBigUInt64LE(i * e.valueBytes));
+      // a u64 as a number without a BigInt per entry (exact below 2^53, as Number(bigint))
+      const now = e.values.readUInt32LE(i * e.valueBytes) + e.values.readUInt32LE(i * e.valueBytes + 4) * 0x1_0000_0000;
       const was = last.get(id);
       const before = was?.n ?? 0;
       const delta = now >= before ? now - before : now; // smaller: deleted and created again

@@ -2,6 +2,7 @@
 // Sizing and reading the shared stack maps (bpf/include/stacks.h).
 import type { UserFrame } from '../core/frames';
 import type { BpfObject } from './bpf-object';
+import * as os from 'node:os';
 
 /**
  * The stack maps a tool uses, sized before load (each is 1 entry otherwise): build-id user stacks
@@ -30,11 +31,18 @@ const BUILD_ID_ENTRY = 32; // struct bpf_stack_build_id: s32 status, u8 build_id
 const BUILD_ID_VALID = 1;
 const BUILD_ID_IP = 2;
 
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+
 function decodeWalked(v: Buffer | null): UserFrame[] {
   const frames: UserFrame[] = [];
   if (v) {
     const nr = Math.min(v.readUInt32LE(8), (v.length - 16) / 8);
-    for (let i = 0; i < nr; i++) frames.push({ ip: v.readBigUInt64LE(16 + i * 8) });
+    if (LITTLE_ENDIAN && (v.byteOffset + 16) % 8 === 0) {
+      // a view's element is one bigint made natively; readBigUInt64LE makes three and shifts
+      // (4x slower: the agent decodes every new stack of the host)
+      const ips = new BigUint64Array(v.buffer, v.byteOffset + 16, nr);
+      for (let i = 0; i < nr; i++) frames.push({ ip: ips[i] });
+    } else for (let i = 0; i < nr; i++) frames.push({ ip: v.readBigUInt64LE(16 + i * 8) });
   }
   return frames;
 }
