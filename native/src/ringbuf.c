@@ -12,6 +12,8 @@
 #define MS_DELIVERY_BYTES (16u << 20)
 /* collect's "this delivery is full" (any negative value stops libbpf's consume) */
 #define MS_DELIVERY_FULL (-EFBIG)
+/* the largest record buffer kept between deliveries (see deliver) */
+#define MS_KEEP_BYTES (1u << 20)
 
 struct ms_ringbuf {
 	struct ms_ringbuf *next;
@@ -20,8 +22,8 @@ struct ms_ringbuf {
 	napi_env env;
 	napi_ref callback;
 	napi_async_context async;
-	/* records of the drain in progress, one after the other in data (reused: its size stays below
-	 * MS_DELIVERY_BYTES plus one record), and their lengths */
+	/* records of the drain in progress, one after the other in data (reused up to MS_KEEP_BYTES;
+	 * it never holds more than MS_DELIVERY_BYTES plus one record), and their lengths */
 	char *data;
 	size_t bytes, data_cap;
 	uint32_t *lens;
@@ -73,6 +75,14 @@ static void deliver(struct ms_ringbuf *r)
 	napi_create_buffer_copy(env, r->n * sizeof(*r->lens), r->lens, NULL, &args[1]);
 	r->n = 0;
 	r->bytes = 0;
+	/* a drain after a stall (a full 8 MiB ring) grew the buffer to 8-32 MiB: kept for reuse, its
+	 * pages stayed in the RSS for good (the agent's). Given back past 1 MiB; ordinary deliveries
+	 * stay below that and keep reusing it. */
+	if (r->data_cap > MS_KEEP_BYTES) {
+		free(r->data);
+		r->data = NULL;
+		r->data_cap = 0;
+	}
 	napi_value cb, recv, result;
 	napi_get_reference_value(env, r->callback, &cb);
 	napi_get_global(env, &recv);
