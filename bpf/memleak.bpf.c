@@ -280,8 +280,12 @@ int sampled_alloc(struct pt_regs *ctx)
 		return 0;
 	__u64 ptr = PT_REGS_PARM1(ctx), size = PT_REGS_PARM2(ctx), weight = PT_REGS_PARM3(ctx);
 	ml_release_list((void *)PT_REGS_PARM4(ctx), PT_REGS_PARM5(ctx)); /* first: the allocation may reuse one of these */
-	if (!ptr)
+	if (!ptr) {
+		/* the sampler could not keep this block (its record's malloc failed): said, not kept */
+		if (weight)
+			__sync_fetch_and_add(&sampled_unrecorded, 1);
 		return 0;
+	}
 	struct ml_key key = {};
 	ml_note(tgid);
 	ml_user_key(ctx, tgid, &key);

@@ -20,6 +20,7 @@ __u64 allocs_full = 0;     /* an allocation not recorded: allocs map full */
 __u64 combined_full = 0;   /* a stack total not kept: combined map full */
 __u64 stacks_lost = 0;     /* a stack not captured (stack map full or collision) */
 __u64 pending_full = 0;
+__u64 sampled_unrecorded = 0; /* sampled blocks the process's sampler could not keep a record of */
 __u64 sample_counter = 0;
 
 struct ml_key {

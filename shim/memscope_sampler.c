@@ -232,18 +232,31 @@ struct memscope_sampler_counters {
 	unsigned long free_lists;    /* memscope_sampled_free calls: lists of 16 frees sent on their own */
 	unsigned long frees_looked;  /* frees that looked in the set (their bucket held a sampled block) */
 	unsigned long lifeline_polls; /* poll() of the attached memscope's pidfd (memscope_attach.c) */
+	unsigned long unrecorded;    /* sampled blocks not kept: malloc of their record failed */
 };
 static struct memscope_sampler_counters counters;
 
 static int attach_stopped(void); /* memscope_attach.c: memleak -p --sample-bytes, memscope gone */
 
+/* Tests only (MEMSCOPE_TEST_SAMPLER_NO_RECORD=N): every Nth record is taken as not allocated, the
+ * way a process out of memory would fail it. */
+static unsigned long test_no_record, test_no_record_seen;
+
 static __attribute__((noinline)) void track(void *p, size_t size, uint64_t k, void *caller)
 {
 	if (attach_stopped())
 		return;
-	struct node *n = __libc_malloc(sizeof(*n));
-	if (!n)
+	struct node *n = test_no_record && ++test_no_record_seen % test_no_record == 0 ? NULL : __libc_malloc(sizeof(*n));
+	if (!n) {
+		/* Without its record the block's free could not be matched: memscope is told of a sample
+		 * it cannot keep (ptr NULL, with its weight), counts it and says the totals are low. */
+		lock();
+		memscope_sampled_alloc(NULL, size, (size_t)(k * mean_interval), pending_frees, npending, caller);
+		npending = 0;
+		counters.unrecorded++;
+		unlock();
 		return;
+	}
 	uint32_t b = bucket_of(p), c = chain_of(p);
 	n->ptr = p;
 	lock();
@@ -419,6 +432,9 @@ __attribute__((constructor)) static void sampler_init(void)
 		if (v > 0 && v <= MEAN_INTERVAL_MAX)
 			mean_interval = (size_t)v;
 	}
+	const char *t = getenv("MEMSCOPE_TEST_SAMPLER_NO_RECORD");
+	if (t)
+		test_no_record = strtoul(t, NULL, 10);
 	/* countdowns started before this ran used the default mean: start every site afresh */
 	for (int i = 0; i < SITES; i++)
 		site_countdown[i] = 0;
@@ -441,7 +457,7 @@ struct memscope_sampler_desc {
 	size_t *mean_interval;
 	struct memscope_sampler_counters *counters;
 };
-#define MEMSCOPE_SAMPLER_DESC_VERSION 1
+#define MEMSCOPE_SAMPLER_DESC_VERSION 2
 EXPORT const struct memscope_sampler_desc memscope_sampler_desc = {
 	.magic = "MSSAMPL",
 	.version = MEMSCOPE_SAMPLER_DESC_VERSION,

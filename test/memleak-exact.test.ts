@@ -24,8 +24,8 @@ interface Row {
 }
 
 /** memleak_exact attached with these options before its allocations: the last report's rows, and memscope's stderr. */
-async function run(args: string[]): Promise<{ rows: Row[]; stderr: string; text: string }> {
-  const w = start(workload(W));
+async function run(args: string[], env?: NodeJS.ProcessEnv): Promise<{ rows: Row[]; stderr: string; text: string }> {
+  const w = start(workload(W), [], env);
   try {
     await w.waitFor('ready');
     const ms = await startMemscope(['memleak', '--json', '-o', '0', '-T', '1000', '-p', String(w.pid), ...args, '600']);
@@ -85,3 +85,16 @@ test('memleak -p --sample-bytes 1: every allocation exactly, not an estimate, an
 });
 
 after(() => assertNothingLoaded());
+
+test('memleak -p --sample-bytes 1, the sampler unable to keep its records (its malloc failing, as out of memory): the report says its totals are low, never a silent gap', async () => {
+  // every record the sampler makes fails (a test hook of the shim's): no block can be matched to
+  // its free, so none is kept, and each one is counted; the old sampler dropped them unsaid
+  const r = await run(['--sample-bytes', '1'], { MEMSCOPE_TEST_SAMPLER_NO_RECORD: '1' });
+  assert.match(r.stderr, /^memscope: memleak: the process's sampler could not keep a record of some sampled blocks \(its malloc failed: the process is out of memory\?\): they are not in the report \(totals are low\); continuing$/m);
+  for (const [fn] of KEPT) assert.equal(r.rows.filter((x) => at(fn).test(x.ustack[0] ?? '')).length, 0, `${fn} kept no record`);
+  // every other record failing: the blocks kept are fewer than the workload's, and said so
+  const half = await run(['--sample-bytes', '1'], { MEMSCOPE_TEST_SAMPLER_NO_RECORD: '2' });
+  assert.match(half.stderr, /sampler could not keep a record of some sampled blocks/);
+  const kept = half.rows.filter((x) => KEPT.some(([fn]) => at(fn).test(x.ustack[0] ?? ''))).reduce((n, x) => n + x.allocations, 0);
+  assert.ok(kept > 0 && kept < 883, `${kept} of 883 kept blocks reported`);
+});

@@ -72,8 +72,8 @@ const children = new Set<Running>();
 // a failed assertion must not leave workloads or tracers running behind the suite
 process.on('exit', () => children.forEach((c) => c.kill()));
 
-export function start(cmd: string, args: string[] = []): Running {
-  const r = new Running(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+export function start(cmd: string, args: string[] = [], env?: NodeJS.ProcessEnv): Running {
+  const r = new Running(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env && { ...process.env, ...env } }));
   children.add(r);
   r.exited.then(() => children.delete(r));
   return r;

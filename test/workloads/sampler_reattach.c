@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 struct counters {
-	unsigned long samples, sampled_frees, free_lists, frees_looked, lifeline_polls;
+	unsigned long samples, sampled_frees, free_lists, frees_looked, lifeline_polls, unrecorded;
 };
-/* shim/memscope_sampler.c, MEMSCOPE_SAMPLER_DESC_VERSION 1 */
+/* shim/memscope_sampler.c, MEMSCOPE_SAMPLER_DESC_VERSION 2 */
 struct desc {
 	char magic[8];
 	uint32_t version, pending_max;
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 	shim_free = (void (*)(void *))dlsym(h, "free");
 	int (*begin)(size_t, int) = (int (*)(size_t, int))dlsym(h, "memscope_attach_begin");
 	const struct desc *d = dlsym(h, "memscope_sampler_desc");
-	if (!shim_malloc || !shim_free || !begin || !d || d->version != 1) {
+	if (!shim_malloc || !shim_free || !begin || !d || d->version != 2) {
 		printf("the sampler lacks its symbols or has another descriptor\n");
 		return 1;
 	}

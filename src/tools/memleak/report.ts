@@ -24,6 +24,7 @@ const OVERFLOWS: [string, string][] = [
   ['combined_full', 'the table of stacks is full: allocations from new stacks are not recorded'],
   ['stacks_lost', 'some stacks could not be captured (stack table full, or two stacks hashed alike): they show as [unknown]'],
   ['pending_full', 'too many threads in allocator calls at once: some allocations were missed'],
+  ['sampled_unrecorded', "the process's sampler could not keep a record of some sampled blocks (its malloc failed: the process is out of memory?): they are not in the report (totals are low)"],
 ];
 
 export class Reporter {

@@ -11,7 +11,7 @@ import { moduleBase, objectAddress, visiblePath } from './got';
 
 export const SAMPLER_DESC = 'memscope_sampler_desc';
 const MAGIC = Buffer.from('MSSAMPL\0', 'latin1');
-const VERSION = 1; // MEMSCOPE_SAMPLER_DESC_VERSION in the shim
+const VERSION = 2; // MEMSCOPE_SAMPLER_DESC_VERSION in the shim (2: the counters gained unrecorded)
 const SIZE = 56;
 
 /** Addresses in the target process. */
@@ -25,7 +25,7 @@ export interface SamplerDesc {
 }
 
 /** The sampler's counters (struct memscope_sampler_counters), in order. */
-export const COUNTERS = ['samples', 'sampledFrees', 'freeLists', 'freesLooked', 'lifelinePolls'] as const;
+export const COUNTERS = ['samples', 'sampledFrees', 'freeLists', 'freesLooked', 'lifelinePolls', 'unrecorded'] as const;
 export type SamplerCounters = Record<(typeof COUNTERS)[number], number>;
 
 /** Where the descriptor symbol is in each sampler file (by the path the target sees). */
