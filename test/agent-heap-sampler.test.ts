@@ -71,4 +71,20 @@ test('agent: /debug/pprof/heap?sample_bytes= loads the sampler into the running 
   }
 });
 
+test('agent: a heap profile short of samples (the sampler unable to keep its records) says so in the agent log, not only in a profile that looks whole', async () => {
+  // every record of the process's sampler fails (the shim's test hook), as when it is out of memory
+  const w = start(workload(W), [], { MEMSCOPE_TEST_SAMPLER_NO_RECORD: '1' });
+  const agent = await startAgent();
+  try {
+    await w.waitFor('running');
+    const heap = await get(`${agent.base}/debug/pprof/heap?pid=${w.pid}&seconds=3&sample_bytes=${N}`);
+    assert.equal(heap.status, 200, heap.body.toString());
+    await agent.run.waitFor(new RegExp(`"event":"heap_profile_warning","pid":${w.pid},"message":"the process's sampler could not keep a record of some sampled blocks`), 60_000);
+    await runsOnUnharmed(w);
+  } finally {
+    w.kill();
+    await agent.stop();
+  }
+});
+
 after(() => assertNothingLoaded());

@@ -195,6 +195,7 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
         child.stdout!.resume();
         let stderr = '';
         let attached = false;
+        let partial = ''; // stderr after its last newline
         const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
         child.stderr!.setEncoding('utf8').on('data', (d: string) => {
           stderr = (stderr + d).slice(-4096);
@@ -202,6 +203,14 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
           if (!attached && stderr.includes('Hit Ctrl-C')) {
             attached = true;
             logEvent('heap_profile_attached', sampleBytes === undefined ? { pid, seconds } : { pid, seconds, sample_bytes: sampleBytes });
+          }
+          // memleak's warnings (a full table, samples it could not keep): the profile is short of
+          // something, and whoever reads it must be able to learn that from the agent's log
+          const lines = (partial + d).split('\n');
+          partial = lines.pop()!.slice(-4096);
+          for (const line of lines) {
+            const m = /^memscope: memleak: (.*); continuing$/.exec(line);
+            if (m) logEvent('heap_profile_warning', { pid, message: m[1] });
           }
         });
         child.on('close', () => {
