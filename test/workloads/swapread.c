@@ -5,6 +5,10 @@
  * With MIGRATE 1, between two read passes (the set standing still) it migrates swap-cache pages of
  * its set itself (migrate_set: so the migrations, and the LRU insertions of the copies, are its
  * own) and counts them (frames from /proc/self/pagemap, flags from /proc/kpageflags: root only).
+ * So that there are pages to move on any machine, it first moves up to MOVABLE_BLOCKS wholly free
+ * memory blocks to ZONE_MOVABLE (make_movable): user pages, swap-ins included, are taken from that
+ * zone first, and a block of it holds only movable pages, so taking it offline moves all of them;
+ * the blocks go back to their zone at the end (the test's after() hook too, if it was killed).
  * In a memory cgroup whose limit is under MB with swap on: zero pages go out without a write to
  * the device (kernel 6.12+ zeromap: SWPIN_ZERO, not PSWPIN, when they come back), and a page read
  * back stays on swap, so reclaim later drops it clean, with no new swap-out write. */
@@ -17,14 +21,19 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <dirent.h>
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_PFN ((1ULL << 55) - 1)
 #define KPF_SLAB 7
+#define KPF_BUDDY 10
 #define KPF_SWAPCACHE 14
 #define KPF_PGTABLE 26
 
+#define MOVABLE_BLOCKS 2
+
 static volatile char *p_set;
+static long movable[MOVABLE_BLOCKS], nmovable;
 
 /* the frame of each page of the set, 0 if not present (or not in the swap cache, with sc) */
 static void frames(volatile char *p, long pages, uint64_t *pfn, int sc)
@@ -63,6 +72,96 @@ static int set_state(long block, const char *state)
 	return ok ? 0 : -1;
 }
 
+static long block_pages(void)
+{
+	char hex[32] = "";
+	int fd = open("/sys/devices/system/memory/block_size_bytes", O_RDONLY);
+	if (fd < 0 || read(fd, hex, sizeof(hex) - 1) <= 0) {
+		perror("block_size_bytes");
+		exit(1);
+	}
+	close(fd);
+	return strtol(hex, NULL, 16) / 4096;
+}
+
+/* the zones a memory block is in (online) or may go to (offline), e.g. "Normal" */
+static int zones_are(long block, const char *zones)
+{
+	char path[96], buf[64] = "";
+	snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%ld/valid_zones", block);
+	int fd = open(path, O_RDONLY);
+	long got = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	return got > 0 && strncmp(buf, zones, strlen(zones)) == 0 && buf[strlen(zones)] == '\n';
+}
+
+/* Moves up to MOVABLE_BLOCKS online Normal blocks whose every page is free (buddy: offlining one
+ * migrates nothing, and finds no unmovable page to dump in the kernel log) to ZONE_MOVABLE. */
+static void make_movable(void)
+{
+	long per_block = block_pages();
+	uint64_t *flags = calloc(per_block, 8);
+	int kf = open("/proc/kpageflags", O_RDONLY);
+	DIR *dir = opendir("/sys/devices/system/memory"); /* numbered with holes */
+	struct dirent *e;
+	while (kf >= 0 && dir && nmovable < MOVABLE_BLOCKS && (e = readdir(dir))) {
+		long b;
+		if (sscanf(e->d_name, "memory%ld", &b) != 1)
+			continue;
+		if (!zones_are(b, "Normal") || pread(kf, flags, per_block * 8, b * per_block * 8) != per_block * 8)
+			continue;
+		long i = 0;
+		while (i < per_block && flags[i] >> KPF_BUDDY & 1)
+			i++;
+		if (i < per_block || set_state(b, "offline") < 0)
+			continue;
+		if (set_state(b, "online_movable") < 0) {
+			printf("kept memory%ld in its zone: %s\n", b, strerror(errno));
+			if (set_state(b, "online") < 0) {
+				perror("online");
+				exit(1);
+			}
+			continue;
+		}
+		printf("memory%ld movable\n", b);
+		movable[nmovable++] = b;
+	}
+	if (dir)
+		closedir(dir);
+	if (kf >= 0)
+		close(kf);
+	free(flags);
+}
+
+/* the blocks of make_movable back to the zone they were in (offline first: their pages move out;
+ * a page another task holds for a moment fails it, so a few tries) */
+static void unmake_movable(void)
+{
+	for (long i = 0; i < nmovable; i++) {
+		int tries = 0;
+		while (set_state(movable[i], "offline") < 0 && ++tries < 5)
+			sleep(1);
+		if (tries == 5) {
+			printf("memory%ld left movable: %s\n", movable[i], strerror(errno));
+			continue;
+		}
+		if (set_state(movable[i], "online_kernel") < 0 && set_state(movable[i], "online") < 0) {
+			perror("online");
+			exit(1);
+		}
+		printf("memory%ld back\n", movable[i]);
+	}
+}
+
+static int is_movable(long block)
+{
+	for (long i = 0; i < nmovable; i++)
+		if (movable[i] == block)
+			return 1;
+	return 0;
+}
+
 static int by_value(const void *a, const void *b)
 {
 	const long *x = a, *y = b;
@@ -87,6 +186,18 @@ static long moved_since(long pages, const uint64_t *before, uint64_t *after)
 	return moved;
 }
 
+/* the swap-cache pages in a memory block now, any process's (the bound of what taking it offline
+ * moves of them: the test's tool follows every swap-cache folio it knows, not only the set's) */
+static long swapcache_in(long block, long per_block, uint64_t *flags)
+{
+	int kf = open("/proc/kpageflags", O_RDONLY);
+	long got = kf < 0 ? -1 : pread(kf, flags, per_block * 8, block * per_block * 8), n = 0;
+	close(kf);
+	for (long i = 0; i < got / 8; i++)
+		n += flags[i] >> KPF_SWAPCACHE & 1;
+	return n;
+}
+
 /* whether a memory block holds slab or page-table pages (unmovable: offlining it would fail, with
  * a page dump in the kernel log); other kernel pages are not told apart from free ones here */
 static int unmovable(long block, long per_block, uint64_t *flags)
@@ -104,21 +215,17 @@ static int unmovable(long block, long per_block, uint64_t *flags)
  * after ("moved M of N": M of the N swap-cache pages of the set involved changed frame):
  *  - the memory blocks holding them are taken offline, one at a time, most pages first (offlining
  *    migrates every page of the block, or fails before moving any when an unmovable page is in
- *    it), and back online at once; no more once 512 moved this way in all;
- *  - then memory is compacted, up to 4 times until 256 moved (a compaction moves the pages below
- *    where its two scanners meet: may be none). */
+ *    it), and back online at once; no more once 512 moved this way in all; only blocks of
+ *    make_movable when it made any (a Normal block's kernel pages make the offline fail, and the
+ *    kernel dumps them in its log: on a quiet machine the set was all in one such block);
+ *  - then, while fewer than 512 moved that way, memory is compacted, up to 4 times until 256
+ *    moved (a compaction moves the pages below where its two scanners meet: may be none; and
+ *    any process's, which the workload cannot count). */
 static void migrate_set(long len)
 {
 	static long offline_moved;
-	long pages = len / 4096, n = 0, nruns = 0;
-	char hex[32] = "";
-	int fd = open("/sys/devices/system/memory/block_size_bytes", O_RDONLY);
-	if (fd < 0 || read(fd, hex, sizeof(hex) - 1) <= 0) {
-		perror("block_size_bytes");
-		exit(1);
-	}
-	close(fd);
-	long per_block = strtol(hex, NULL, 16) / 4096;
+	long pages = len / 4096, n = 0, nruns = 0, per_block = block_pages();
+	int fd;
 	uint64_t *before = calloc(pages, 8), *after = calloc(pages, 8), *flags = calloc(per_block, 8);
 	long *blocks = calloc(pages, sizeof(long)), *runs = calloc(pages * 2, sizeof(long));
 	frames(p_set, pages, before, 1);
@@ -135,8 +242,9 @@ static void migrate_set(long len)
 	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART: the write returns EINTR */
 	sigaction(SIGALRM, &sa, NULL);
 	for (long r = 0; r < nruns && offline_moved < 512; r++) {
-		if (unmovable(runs[2 * r], per_block, flags))
+		if (nmovable ? !is_movable(runs[2 * r]) : unmovable(runs[2 * r], per_block, flags))
 			continue;
+		long all = swapcache_in(runs[2 * r], per_block, flags);
 		printf("offlining memory%ld\n", runs[2 * r]);
 		if (set_state(runs[2 * r], "offline") < 0) {
 			printf("kept memory%ld: %s\n", runs[2 * r], strerror(errno));
@@ -147,11 +255,12 @@ static void migrate_set(long len)
 			perror("online");
 			exit(1);
 		}
-		printf("moved %ld of %ld (memory%ld offline)\n", moved, runs[2 * r + 1], runs[2 * r]);
+		printf("moved %ld of %ld (memory%ld offline, %ld swap-cache pages in it)\n", moved, runs[2 * r + 1],
+		       runs[2 * r], all);
 		offline_moved += moved;
 		frames(p_set, pages, before, 1);
 	}
-	for (long k = 0, here = 0; k < 4 && here < 256; k++) {
+	for (long k = 0, here = 0; offline_moved < 512 && k < 4 && here < 256; k++) {
 		n = 0;
 		for (long i = 0; i < pages; i++)
 			n += before[i] != 0;
@@ -209,11 +318,14 @@ int main(int argc, char **argv)
 	munlock(p, len);
 	madvise(p, len, MADV_NOHUGEPAGE);
 	p_set = p;
+	if (migrate_between)
+		make_movable();
 	printf("ready\n");
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
 	write_set(p, len, len / 4096 * zero_pct / 100);
 	printf("sum %lu\n", read_set(p, len, passes - 1, migrate_between));
+	unmake_movable();
 	printf("done\n");
 	return 0;
 }
