@@ -107,23 +107,32 @@ test('the set migrated between read passes by its own process: each swap-cache p
   // in one Normal block with a kernel page in it (offline refused) and compaction moved 69-104.
   // The code before 3b3afdc counted each move as a swap-in: 81,961 + 1 not seen of 81,920 kernel
   // swap-ins with 42 moved, 82,187 + 9 with 285.
+  const migratedBefore = vmstat('pgmigrate_success');
   const { p, kernel, summary, moved } = swapread(0, 6, true);
+  const migrated = vmstat('pgmigrate_success') - migratedBefore;
   const made = moved.reduce((n, m) => n + m.moved, 0);
-  // a block taken offline moves every swap-cache folio in it, other processes' too (swapped in
-  // under the DAMON pageout this machine runs while the test's swap is on): the tool follows those
-  // as well; the workload counts them in the block beforehand (compaction's it cannot count)
-  const inBlocks = moved.reduce((n, m) => n + Number(/, (\d+) swap-cache pages in it$/.exec(m.how)?.[1] ?? m.moved), 0);
   const seen = p.swapped_in + p.out_not_seen;
-  const how = `${p.swapped_in} matched + ${p.out_not_seen} not seen, of ${kernel} kernel swap-ins; moved ${moved.map((m) => `${m.moved} of ${m.of} (${m.how})`).join(', ')}; ${summary.swapcache_moves} moves followed`;
+  const how = `${p.swapped_in} matched + ${p.out_not_seen} not seen, of ${kernel} kernel swap-ins; moved ${moved.map((m) => `${m.moved} of ${m.of} (${m.how})`).join(', ')}; ${summary.swapcache_moves} moves followed, ${migrated} pages migrated in all`;
   t.diagnostic(how);
   assert.ok(kernel >= 5 * pagesOver, `${kernel} kernel swap-ins: the scenario did not swap`);
   // under twice the slack the old code's false swap-ins (one a move) would pass as well
   assert.ok(made >= 2 * SLACK, `the kernel moved only ${made} swap-cache pages of the set: too few to tell (${how})`);
   assert.ok(Math.abs(seen - kernel) <= SLACK, how);
-  // every move made is followed; more only if other processes' swap-cache folios were in the
-  // blocks, or another task migrated tracked folios meanwhile
-  assert.ok(summary.swapcache_moves >= made && summary.swapcache_moves <= inBlocks + SLACK, `${how}; ${inBlocks} swap-cache pages in the blocks taken offline`);
+  // every move made is followed. The tool follows every process's swap-cache folios, and other
+  // processes' are in the block taken offline too (swapped in under the DAMON pageout this machine
+  // runs while the test's swap is on: 5,000-15,000 more in the block's count before the offline),
+  // and any task's migration of them counts (kcompactd, another test's compaction): bounded only
+  // by the machine's migrations during the run (one run: 15,965 followed, 13,133 swap-cache pages
+  // in the block, 7,902 of them the set's)
+  assert.ok(summary.swapcache_moves >= made && summary.swapcache_moves <= migrated, how);
 });
+
+/** A counter of /proc/vmstat. */
+function vmstat(name: string): number {
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(fs.readFileSync('/proc/vmstat', 'utf8'));
+  assert.ok(m, `no ${name} in /proc/vmstat`);
+  return Number(m![1]);
+}
 
 test('zero pages swapped out and read back: each one is matched, and counted by the kernel as SWPIN_ZERO, not PSWPIN', (t) => {
   const { p, kernel } = swapread(100, 2);

@@ -186,8 +186,8 @@ static long moved_since(long pages, const uint64_t *before, uint64_t *after)
 	return moved;
 }
 
-/* the swap-cache pages in a memory block now, any process's (the bound of what taking it offline
- * moves of them: the test's tool follows every swap-cache folio it knows, not only the set's) */
+/* the swap-cache pages in a memory block now, any process's: taking it offline moves them all, and
+ * the tool under test follows every swap-cache folio it knows of, not only the set's */
 static long swapcache_in(long block, long per_block, uint64_t *flags)
 {
 	int kf = open("/proc/kpageflags", O_RDONLY);
