@@ -7,13 +7,15 @@
 //   node dist/bench/agent-budget.js   (BENCH_IDLE_S idle seconds, default 30; BENCH_SOAK_S soak
 //   seconds, default 120 — the issue's soak is 30 minutes: BENCH_SOAK_S=1800 BENCH_PROCS=100000;
 //   BENCH_CGROUPS, default 1000; BENCH_PROCS short-lived processes in the soak, default 20000;
-//   BENCH_MIB per fault round, 1024)
+//   BENCH_MIB per fault round, 1024; BENCH_REF: another build's bin/memscope, whose agent runs side
+//   by side through the soak, its RSS sampled the same way: the reference in the same run)
 //
 // Idle CPU depends on what the rest of the machine does (every fault anywhere is counted, every
 // new process noted), so it is also given per 1,000 system-wide faults (/proc/vmstat pgfault over
 // the same seconds). The cost to a faulting program is its CPU per fault with the agent running,
 // against the same program timed before the agent starts and after it stops, in the same run.
-// The soak prints the agent's RSS once a minute.
+// The soak prints the agent's RSS once a minute, and its average and peak over samples taken every
+// 2 s (a single read swings by tens of MiB with V8's collections: the peak is what a limit meets).
 //
 // The workloads run inside a memory cgroup of their own (memscope_bench_agent, 2 GiB), the 1,000
 // cgroups below it; all are removed at the end.
@@ -31,6 +33,7 @@ const CGROUPS = Number(process.env.BENCH_CGROUPS ?? 1000);
 const PROCS = Number(process.env.BENCH_PROCS ?? 20000);
 const MIB = Number(process.env.BENCH_MIB ?? 1024);
 const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
+const REF = process.env.BENCH_REF;
 const TOP = '/sys/fs/cgroup/memory/memscope_bench_agent';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,6 +42,12 @@ const ticks = (pid: number) => {
   return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
 };
 const HZ = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+/** RSS and its anonymous part (smaps_rollup), MiB: where a peak is (V8's heap and malloc are anonymous). */
+const rollup = (pid: number) => {
+  const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? 0) / 1024;
+  return { rss: kb('Rss'), anon: kb('Anonymous') };
+};
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const pgfault = () => Number(/^pgfault (\d+)/m.exec(fs.readFileSync('/proc/vmstat', 'utf8'))![1]);
 const load = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -93,6 +102,10 @@ function rmCgroup(dir: string): void {
 const runIn = (cg: string, cmd: string, opts: { encoding?: 'utf8'; stdio?: 'ignore' } = {}) =>
   spawnSync('sh', ['-c', `echo $$ > ${cg}/cgroup.procs && exec ${cmd}`], { encoding: 'utf8', ...opts });
 
+/** runIn without blocking the event loop (the soak's RSS sampler runs meanwhile). */
+const runInAsync = (cg: string, cmd: string) =>
+  new Promise((r) => spawn('sh', ['-c', `echo $$ > ${cg}/cgroup.procs && exec ${cmd}`], { stdio: 'ignore' }).on('close', r));
+
 function faultWorkload(): string {
   const src = path.join(ROOT, 'bench', 'faults_workload.c');
   const bin = path.join(BENCH_BUILD, 'faults_workload');
@@ -120,6 +133,10 @@ async function main(): Promise<void> {
   const port = await freePort();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(1)); // 'exit' below cleans up
   const agent = spawn(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ref = REF ? spawn(REF, ['agent', '--listen', `127.0.0.1:${await freePort()}`], { stdio: ['ignore', 'ignore', 'inherit'] }) : undefined;
+  process.on('exit', () => {
+    if (ref && ref.exitCode === null) ref.kill('SIGTERM');
+  });
   process.on('exit', () => {
     if (agent.exitCode === null) agent.kill('SIGTERM');
     // stopped by a signal mid-run: the workloads still in the bench's cgroups go first, or
@@ -204,6 +221,19 @@ async function main(): Promise<void> {
     let procs = 0;
     let lastRss = s0;
     const rssOverTime: string[] = [];
+    // RSS every 2 s of both agents: sum, peak and where the peak was (anonymous or not)
+    const track = () => ({ n: 0, sum: 0, peak: 0, peakAnon: 0 });
+    const rssOf = { agent: track(), ref: track() };
+    const sample = () => {
+      for (const [t, p] of [[rssOf.agent, agent], [rssOf.ref, ref]] as const) {
+        if (!p?.pid || p.exitCode !== null) continue;
+        const r = rollup(p.pid);
+        t.n++;
+        t.sum += r.rss;
+        if (r.rss > t.peak) Object.assign(t, { peak: r.rss, peakAnon: r.anon });
+      }
+    };
+    const sampler = setInterval(sample, 2000);
     while (Date.now() - s0 < SOAK_S * 1000) {
       if (Date.now() - lastRss >= 60_000) {
         lastRss = Date.now();
@@ -213,18 +243,22 @@ async function main(): Promise<void> {
       }
       const batch = Math.min(2000, PROCS - procs);
       if (batch > 0) {
-        runIn(TOP, `${storm} ${batch} 4`, { stdio: 'ignore' });
+        await runInAsync(TOP, `${storm} ${batch} 4`);
         procs += batch;
       }
-      runIn(TOP, `${bin} 256 2`, { stdio: 'ignore' });
+      await runInAsync(TOP, `${bin} 256 2`);
       for (let i = 0; i < CGROUPS; i += 10) {
         rmCgroup(`${TOP}/c${i}`);
         fs.mkdirSync(`${TOP}/c${i}`);
       }
       if (batch <= 0) await sleep(1000);
     }
+    clearInterval(sampler);
     t1 = ticks(agent.pid!);
     const soakS = (Date.now() - s0) / 1000;
+    const fig = (t: ReturnType<typeof track>) =>
+      `average ${(t.sum / Math.max(1, t.n)).toFixed(0)} MiB, peak ${t.peak.toFixed(0)} MiB (${t.peakAnon.toFixed(0)} anonymous) over ${t.n} samples`;
+    say(`soak RSS every 2 s: this build ${fig(rssOf.agent)}${ref ? `; ${REF} side by side ${fig(rssOf.ref)}` : ''} (load average at end ${load()})`);
     if (rssOverTime.length) say(`soak RSS over time: ${rssOverTime.join('; ')}`);
     say(
       `soak ${soakS.toFixed(0)} s${soakS < 1790 ? ' (shortened from 30 min)' : ''}: ${procs} short-lived processes, fault rounds of 256 MiB, a tenth of the cgroups removed and made again each round; agent CPU ${(((t1 - t0) / HZ / soakS) * 100).toFixed(1)}% of one CPU; RSS after: ${rssMiB(agent.pid!).toFixed(0)} MiB`,
