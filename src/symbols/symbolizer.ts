@@ -359,6 +359,7 @@ export class Symbolizer {
     this.ringPids.delete(pid);
     this.ringLost.delete(pid);
     this.imageUntold.delete(pid);
+    this.imageLeft.delete(pid);
     this.endedPids.delete(pid);
     this.foreignNs.delete(pid);
     this.mapsGone.delete(pid);
