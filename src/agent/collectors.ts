@@ -16,7 +16,7 @@ import { OOM_EVENT } from '../tools/oomkill';
 import { TriggerStacks } from '../tools/_oom-trigger';
 import type { AgentConfig } from './config';
 import { loadSources, Loaded, SourceName } from './sources';
-import { RawSample, RawStack, StackStore } from './stack-store';
+import { RawSample, RawStack, StackStore, TextSample } from './stack-store';
 import { logEvent } from './log';
 import { OomStore } from './oom-store';
 import { AliveCache } from './alive';
@@ -363,6 +363,9 @@ export class Collectors {
     const mark = (this.lastMark.get(map) ?? 1) ^ 1;
     this.lastMark.set(map, mark);
     const out: RawSample[] = [];
+    // the entries that grew, and by how much: their samples are made once their stacks are read
+    const grew: number[] = [];
+    const deltas: number[] = [];
     const wanted: number[] = [];
     const gone: number[] = [];
     let ids = this.stackRefs.get(stackMap);
@@ -381,7 +384,8 @@ export class Collectors {
       const delta = now >= before ? now - before : now; // smaller: deleted and created again
       const stored = ustack >= -1;
       if (delta > 0) {
-        out.push({ pid: tgid, comm: STACK_KEY.decode(e.keys, at).comm, count: delta, kind, user: null, missed: stored ? undefined : ustack });
+        grew.push(i);
+        deltas.push(delta);
         wanted.push(stored ? ustack : -2);
       }
       // idle for a whole interval: deleted too (an add racing the delete is the only loss), so
@@ -398,8 +402,13 @@ export class Collectors {
       }
     }
     // the stacks read in one call, before any is freed
-    const stacks = reader.userStacks(wanted.map((id) => (id < -1 ? -1 : id)));
-    for (let i = 0; i < out.length; i++) if (wanted[i] >= -1) out[i].user = stacks[i];
+    const stacks = reader.userStackTexts(wanted.map((id) => (id < -1 ? -1 : id)));
+    for (let j = 0; j < grew.length; j++) {
+      const at = grew[j] * e.keySize;
+      const tgid = e.keys.readUInt32LE(at);
+      const comm = STACK_KEY.decode(e.keys, at).comm;
+      out.push(wanted[j] >= -1 ? new TextSample(tgid, comm, deltas[j], kind, stacks[j]) : { pid: tgid, comm, count: deltas[j], kind, user: null, missed: e.keys.readInt32LE(at + 4) });
+    }
     if (gone.length) {
       const keys = Buffer.allocUnsafe(gone.length * e.keySize);
       gone.forEach((i, j) => e.keys.copy(keys, j * e.keySize, i * e.keySize, (i + 1) * e.keySize));

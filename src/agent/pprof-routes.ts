@@ -19,7 +19,7 @@ import type { AgentConfig } from './config';
 import { isAlive, type Collectors } from './collectors';
 import { AgentServer, HttpError, intParam, Reply } from './server';
 import { logEvent } from './log';
-import { rawKey, RawSample, StackStore } from './stack-store';
+import { copySample, rawKey, RawSample, StackStore } from './stack-store';
 
 const PPROF = 'application/octet-stream';
 const PAGE = 4096;
@@ -84,7 +84,7 @@ function toPprof(c: Collectors, store: StackStore, samples: RawSample[], values:
     const key = `${s.pid}/${rawKey(s)}`;
     const m = merged.get(key);
     if (m) m.count += s.count;
-    else merged.set(key, { ...s });
+    else merged.set(key, copySample(s));
   }
   return [...merged.values()].map((s) => {
     const cgroup = cgroupOf(c, store, s.pid);

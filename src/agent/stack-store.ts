@@ -3,7 +3,7 @@
 // id + offset) per process while it lives and symbolized only when asked for (a profile, an OOM
 // post-mortem): collecting stays cheap however many processes fault. Bounded: processes, stacks
 // per process, and a grace period after a process exits.
-import type { UserFrame } from '../core/frames';
+import { parseUserFramesText, type UserFrame } from '../core/frames';
 
 export interface RawStack {
   /** innermost first; null when the kernel could not store the stack (see missed) */
@@ -40,7 +40,33 @@ export interface ProcessStacks {
   minCount?: number;
 }
 
+/**
+ * A sample as a collection reads it: its frames are the reader's string (userFramesText), parsed
+ * only if someone reads them (a profile window, a trace). The stores key stacks by that string:
+ * a collection made an object and a bigint per frame of each sample only to key it, most of the
+ * agent's short-lived garbage in a storm of new processes.
+ */
+export class TextSample implements RawSample {
+  constructor(
+    readonly pid: number,
+    public comm: string,
+    public count: number,
+    readonly kind: string | undefined,
+    readonly frames: string,
+  ) {}
+
+  get user(): UserFrame[] {
+    return parseUserFramesText(this.frames);
+  }
+}
+
+/** A copy of a sample whose count can change (a class's getter is not copied by a spread). */
+export function copySample(s: RawSample): RawSample {
+  return s instanceof TextSample ? new TextSample(s.pid, s.comm, s.count, s.kind, s.frames) : { ...s };
+}
+
 export function rawKey(s: { user: UserFrame[] | null; missed?: number; kind?: string; comm: string }): string {
+  if (s instanceof TextSample) return s.frames === '' ? `${s.comm}/${s.kind ?? ''}` : [`${s.comm}/${s.kind ?? ''}`, s.frames].join(',');
   if (!s.user) return `${s.comm}/${s.kind ?? ''}!${s.missed}`;
   // joined, not built with +=: that makes a rope of one cons cell per frame, which a Map keeps as
   // it is (~2 KiB per 32-frame key against ~450 bytes flat; 1,024 processes x 256 stacks are kept)
@@ -94,14 +120,7 @@ class KeptStack implements RawStack {
     const tail = this.tail;
     if (tail.includes('!')) return null;
     const comma = tail.indexOf(',');
-    if (comma < 0) return [];
-    return tail
-      .slice(comma + 1)
-      .split(',')
-      .map((f) => {
-        const plus = f.indexOf('+');
-        return plus < 0 ? { ip: BigInt(`0x${f}`) } : { buildId: f.slice(0, plus), fileOffset: BigInt(`0x${f.slice(plus + 1)}`) };
-      });
+    return comma < 0 ? [] : parseUserFramesText(tail.slice(comma + 1));
   }
 }
 

@@ -45,3 +45,24 @@ export interface CountedStack {
   /** Extra per-stack fields for JSON (e.g. allocations alongside bytes). */
   extra?: Record<string, unknown>;
 }
+
+/** User frames as one string, innermost first, comma-separated: `ip` in hex, or `buildId+offset`
+ * (offset in hex). A stack kept or compared by this string costs one flat string instead of an
+ * object and a bigint per frame (the agent's stack stores key and keep their stacks this way). */
+export function userFramesText(frames: readonly UserFrame[]): string {
+  const parts = new Array<string>(frames.length);
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i];
+    parts[i] = 'ip' in f ? f.ip.toString(16) : `${f.buildId}+${f.fileOffset.toString(16)}`;
+  }
+  return parts.join(',');
+}
+
+/** The frames userFramesText wrote. */
+export function parseUserFramesText(text: string): UserFrame[] {
+  if (text === '') return [];
+  return text.split(',').map((f) => {
+    const plus = f.indexOf('+');
+    return plus < 0 ? { ip: BigInt(`0x${f}`) } : { buildId: f.slice(0, plus), fileOffset: BigInt(`0x${f.slice(plus + 1)}`) };
+  });
+}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sizing and reading the shared stack maps (bpf/include/stacks.h).
-import type { UserFrame } from '../core/frames';
+import { userFramesText, type UserFrame } from '../core/frames';
 import type { BpfObject } from './bpf-object';
 import * as os from 'node:os';
 
@@ -47,10 +47,25 @@ function decodeWalked(v: Buffer | null): UserFrame[] {
   return frames;
 }
 
+/** A walked stack's frames as userFramesText writes them, straight from the map's value: no frame
+ * object and no bigint per frame (a user address is below 2^53, exact as a number). */
+function walkedText(v: Buffer | null): string {
+  if (!v) return '';
+  const nr = Math.min(v.readUInt32LE(8), (v.length - 16) / 8);
+  const parts = new Array<string>(nr);
+  for (let i = 0; i < nr; i++) {
+    const lo = v.readUInt32LE(16 + i * 8);
+    const hi = v.readUInt32LE(20 + i * 8);
+    parts[i] = hi < 0x20_0000 ? (hi * 0x1_0000_0000 + lo).toString(16) : v.readBigUInt64LE(16 + i * 8).toString(16);
+  }
+  return parts.join(',');
+}
+
 export class StackReader {
   private user = new Map<number, UserFrame[]>();
   private kernel = new Map<number, bigint[]>();
   private plain = new Map<number | string, UserFrame[]>();
+  private texts = new Map<number, string>();
 
   /** Whether the object captured walked user stacks (ms_plain_ustacks in stacks.h). */
   private readonly plainUser: boolean;
@@ -99,6 +114,7 @@ export class StackReader {
   forgetUser(id: number): void {
     this.user.delete(id);
     this.plain.delete(id);
+    this.texts.delete(id);
   }
 
   /** Frames of a walked user stack (struct ms_walked_stack: u64 hash, u32 nr, u32 pad, u64 ips[]). */
@@ -136,6 +152,39 @@ export class StackReader {
         if (this.plain.size < this.maxCached) this.plain.set(ids[i], frames);
       }
       out[i] = frames;
+    });
+    return out;
+  }
+
+  /** userStacks as userFramesText strings ('' for a failed capture), kept by id instead of the
+   * frames: a reader kept across collections (the agent's) holds a flat string per live stack,
+   * ~450 bytes for 32 frames against ~1.5 KiB of objects and bigints, and reads no frame object. */
+  userStackTexts(ids: number[]): string[] {
+    const out: string[] = new Array(ids.length);
+    const missing: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const t = id < 0 ? '' : this.texts.get(id);
+      if (t !== undefined) out[i] = t;
+      else missing.push(i);
+    }
+    if (!missing.length) return out;
+    const keep = (id: number, t: string) => {
+      if (this.texts.size < this.maxCached) this.texts.set(id, t);
+    };
+    if (!this.plainUser) {
+      for (const i of missing) keep(ids[i], (out[i] = userFramesText(this.userStack(ids[i]))));
+      return out;
+    }
+    const keys = Buffer.allocUnsafe(missing.length * 4);
+    missing.forEach((i, j) => keys.writeInt32LE(ids[i], j * 4));
+    const { values, found } = this.obj.lookupKeys(this.walkedMap, keys);
+    const vs = values.length / missing.length;
+    missing.forEach((i, j) => {
+      // the same id twice in one call: read once
+      let t = this.texts.get(ids[i]);
+      if (t === undefined) keep(ids[i], (t = walkedText(found[j] ? values.subarray(j * vs, (j + 1) * vs) : null)));
+      out[i] = t;
     });
     return out;
   }

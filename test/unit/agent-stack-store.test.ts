@@ -4,7 +4,7 @@
 // with the fewest events.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawSample, StackStore } from '../../src/agent/stack-store';
+import { copySample, rawKey, RawSample, StackStore, TextSample } from '../../src/agent/stack-store';
 
 const sample = (pid: number, count: number): RawSample => ({ pid, comm: `p${pid}`, count, user: [{ ip: BigInt(pid) }] });
 
@@ -152,4 +152,23 @@ test('StackStore: a full process keeps its heaviest stacks, as a scan of all of 
   assert.equal(full.get(5)!.dropped, 1003);
   assert.ok([...stacks.values()].some((s) => s.count === 3 && (s.user![0] as { ip: bigint }).ip === BigInt(0x1000 + 5000)));
   assert.ok(![...stacks.values()].some((s) => s.count === 2));
+});
+
+test('StackStore: a sample whose frames are text keys, keeps and gives back its stack as the same sample with frame objects', () => {
+  const user = [{ ip: 0x401000n }, { buildId: 'ab01', fileOffset: 0x1f0n }];
+  const text = new TextSample(7, 'a/b', 3, 'mmap', '401000,ab01+1f0');
+  assert.equal(rawKey(text), rawKey({ comm: 'a/b', kind: 'mmap', user }));
+  assert.equal(rawKey(new TextSample(7, 'c', 1, undefined, '')), rawKey({ comm: 'c', user: [] }));
+  assert.deepEqual(text.user, user);
+  // a copy (a profile's merge adds to its count) keeps the frames a spread would lose
+  const copy = copySample(text);
+  copy.count += 2;
+  assert.deepEqual([copy.user, copy.count, text.count], [user, 5, 3]);
+  const store = new StackStore({ maxProcesses: 4, maxStacksPerProcess: 4 });
+  store.add([text, { pid: 7, comm: 'a/b', count: 2, kind: 'mmap', user }], () => null);
+  const kept = [...store.get(7)!.stacks.values()];
+  assert.deepEqual(
+    kept.map((s) => ({ user: s.user, count: s.count, kind: s.kind, comm: s.comm })),
+    [{ user, count: 5, kind: 'mmap', comm: 'a/b' }],
+  );
 });

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StackReader } from '../../src/engine/stacks';
+import { parseUserFramesText, userFramesText } from '../../src/core/frames';
 import type { BpfObject } from '../../src/engine/bpf-object';
 
 const SLOT = 16 + 8 * 4; // room for 4 frames
@@ -59,4 +60,23 @@ test('StackReader: walked user stacks read the same at any alignment, nr bounded
       `values at byte ${shift}`,
     );
   }
+});
+
+test('StackReader: walked stacks as text are the frames userStacks reads, written by userFramesText, and parse back to them', () => {
+  // addresses below and above 2^53 (the text is made from two u32 halves below it)
+  const ips = [0x1fffffffffffffn, 0x20000000000000n, 0xffffffffffffffffn, 0x7f0012345678n, 0x401000n, 0n];
+  const stacks = new Map([
+    [1, walked(ips.slice(0, 4))],
+    [2, walked([])],
+    [3, walked(ips.slice(3))],
+  ]);
+  for (const shift of [0, 1, 4, 8]) {
+    const ids = [1, 2, 3, 4, -1, 1];
+    const frames = new StackReader(fakeObject(stacks, shift)).userStacks(ids);
+    const texts = new StackReader(fakeObject(stacks, shift)).userStackTexts(ids);
+    assert.deepEqual(texts, frames.map(userFramesText), `values at byte ${shift}`);
+    assert.deepEqual(texts.map(parseUserFramesText), frames, `values at byte ${shift}`);
+  }
+  assert.equal(userFramesText([{ ip: 0x401000n }, { buildId: 'ab01', fileOffset: 0x1f0n }]), '401000,ab01+1f0');
+  assert.deepEqual(parseUserFramesText('401000,ab01+1f0'), [{ ip: 0x401000n }, { buildId: 'ab01', fileOffset: 0x1f0n }]);
 });
