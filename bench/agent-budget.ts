@@ -258,6 +258,7 @@ async function main(): Promise<void> {
     const soakS = (Date.now() - s0) / 1000;
     const fig = (t: ReturnType<typeof track>) =>
       `average ${(t.sum / Math.max(1, t.n)).toFixed(0)} MiB, peak ${t.peak.toFixed(0)} MiB (${t.peakAnon.toFixed(0)} anonymous) over ${t.n} samples`;
+    ref?.kill('SIGTERM'); // the reference is for the soak only: the figures below are this build's
     say(`soak RSS every 2 s: this build ${fig(rssOf.agent)}${ref ? `; ${REF} side by side ${fig(rssOf.ref)}` : ''} (load average at end ${load()})`);
     if (rssOverTime.length) say(`soak RSS over time: ${rssOverTime.join('; ')}`);
     say(
