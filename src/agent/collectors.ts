@@ -41,6 +41,20 @@ const READER_CACHE = 4096;
  * 2,048 lookups cost ~8 ms of CPU against ~15 ms for the whole map's two copies. */
 const PID_LOOKUPS = 2048;
 
+/** Map entries, stacks or samples handled between two looks at the event loop in a collection
+ * on the timer: a full fault map (65,536 entries) took 60 s of a collection in a fork storm at load
+ * 20, and SIGTERM waited for all of it (systemd's stop timeout is 90 s); a slice of 1,024 is ~0.6 s
+ * there. Yielding costs a setImmediate per slice, not a timer (5-ms timer slices made /metrics slower). */
+const SLICE = 1024;
+
+/** Runs a collection's steps to the end at once (a caller that needs its data now). */
+function drain<T>(g: Generator<void, T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
 
 /** Whether pid lives now (one file read; a collection uses AliveCache for many). */
 export function isAlive(pid: number): boolean {
@@ -81,6 +95,10 @@ export class Collectors {
   /** OOM kills waiting for their trigger's stack (the oomkill source's) */
   private oomTriggers: { obj: BpfObject; stacks: TriggerStacks<OomRecord> } | undefined;
   private collecting = false;
+  /** the collection on the timer under way, run a slice at a time */
+  private sliced: Generator<void, void> | null = null;
+  /** set by abandon() (SIGTERM): nothing is collected any more */
+  private stopping = false;
   private collections = 0;
   private readonly alive = new AliveCache();
 
@@ -113,7 +131,7 @@ export class Collectors {
 
   private schedule(): void {
     if (this.timer) clearInterval(this.timer);
-    this.timer = setInterval(() => this.collect(), this.config.collectInterval * 1000);
+    this.timer = setInterval(() => this.collectSliced(), this.config.collectInterval * 1000);
   }
 
   private setup(name: SourceName, obj: BpfObject): void {
@@ -164,8 +182,49 @@ export class Collectors {
     }
   }
 
-  /** Drains the stack maps into the stores; frees stack ids unused for a while; reports lost events. */
+  /** A collection run a slice at a time between the event loop's turns, so that a signal is acted
+   * on within a slice: abandon() ends it at the next turn. */
+  private collectSliced(): void {
+    if (this.collecting || this.stopping) return;
+    const g = (this.sliced = this.steps());
+    const step = () => {
+      if (this.sliced !== g) return; // finished by a caller of collect() meanwhile, or abandoned
+      if (this.stopping) {
+        g.return();
+        this.sliced = null;
+        return;
+      }
+      if (g.next().done) this.sliced = null;
+      else setImmediate(step);
+    };
+    step();
+  }
+
+  /** Drains the stack maps into the stores now (a profile, an OOM kill's victim): the collection on
+   * the timer under way, if any, is run to its end instead; nothing once stopping. */
   collect(): void {
+    if (this.stopping) return;
+    const g = this.sliced;
+    if (g) {
+      this.sliced = null;
+      drain(g);
+      return;
+    }
+    if (this.collecting) return;
+    drain(this.steps());
+  }
+
+  /** Stops collecting at once (SIGTERM): a collection under way is dropped at its next slice, and
+   * no new one starts (close() then unloads without reading a full map first). */
+  abandon(): void {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Drains the stack maps into the stores; frees stack ids unused for a while; reports lost events.
+   * Yields between slices of the work (collectSliced); drain() runs it at once. */
+  private *steps(): Generator<void, void> {
     if (this.collecting) return;
     this.collecting = true;
     try {
@@ -181,11 +240,12 @@ export class Collectors {
       const mmapEntries = growth?.entries('mmap_grow');
       this.alive.refresh();
       const isAlive = this.alive.isAlive;
-      const faultSamples = faults ? this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks', isAlive) : [];
+      yield;
+      const faultSamples = faults ? yield* this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks', isAlive) : [];
       let growthSamples: RawSample[] = [];
       if (growth) {
-        const brk = this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_ustacks', isAlive, 'brk');
-        const mmap = this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_ustacks', isAlive, 'mmap');
+        const brk = yield* this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_ustacks', isAlive, 'brk');
+        const mmap = yield* this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_ustacks', isAlive, 'mmap');
         // shrinkage is not a profile the agent serves: emptied so its map never fills
         // (their stacks are freed below unless a growth entry refers to them too)
         const refs = this.stackRefs.get('ms_ustacks')!;
@@ -199,11 +259,18 @@ export class Collectors {
       // between two rounds is named in its new cgroup. Read before the counts, the move could be
       // missed for good: its second round counted here under the old id, and no later sample to
       // name it again.
+      yield;
       const { cgroupOf, cgidOf } = this.pidCgroups([faults, growth], [faultSamples, growthSamples]);
-      if (faults) this.faults.add(faultSamples, cgroupOf, cgidOf);
-      if (growth) this.growth.add(growthSamples, cgroupOf, cgidOf);
+      for (const [store, samples] of [[this.faults, faultSamples], [this.growth, growthSamples]] as const) {
+        for (let i = 0; i < samples.length; i += SLICE) {
+          yield;
+          store.add(samples.slice(i, i + SLICE), cgroupOf, cgidOf);
+        }
+      }
+      yield;
       if (faults) this.freeStacks(faults, 'ms_walked_ustacks');
       if (growth) this.freeStacks(growth, 'ms_ustacks');
+      yield;
       this.faults.sweep(isAlive, () => {});
       this.growth.sweep(isAlive, () => {});
       // mappings of exited processes no store holds any more
@@ -288,7 +355,7 @@ export class Collectors {
     };
     // a traced process's entries are kept while it lives, idle or not: deleting an entry while BPF
     // adds to it loses those adds, and a trace's count is exact
-    const samples = this.readRaw(obj, 'fault_trace_counts', e, 'fault_trace_ustacks', isLive, undefined, (pid) => this.faultTraces.has(pid));
+    const samples = drain(this.readRaw(obj, 'fault_trace_counts', e, 'fault_trace_ustacks', isLive, undefined, (pid) => this.faultTraces.has(pid)));
     this.freeStacks(obj, 'fault_trace_ustacks');
     if (!samples.length) return;
     const byPid = new Map<number, RawSample[]>();
@@ -348,7 +415,7 @@ export class Collectors {
    * adds); the entries of processes that have exited are deleted once their last growth is read,
    * and with them the stacks no entry refers to any more.
    */
-  private readRaw(
+  private *readRaw(
     obj: BpfObject,
     map: string,
     e: MapEntries,
@@ -356,7 +423,7 @@ export class Collectors {
     isAlive: (pid: number) => boolean,
     kind?: string,
     pinned?: (pid: number) => boolean,
-  ): RawSample[] {
+  ): Generator<void, RawSample[]> {
     const reader = this.reader(obj, stackMap);
     let last = this.lastCounts.get(map);
     if (!last) this.lastCounts.set(map, (last = new Map()));
@@ -371,6 +438,7 @@ export class Collectors {
     let ids = this.stackRefs.get(stackMap);
     if (!ids) this.stackRefs.set(stackMap, (ids = new Map()));
     for (let i = 0; i < e.count; i++) {
+      if (i % SLICE === SLICE - 1) yield;
       // struct ms_stack_key: u32 tgid, s32 ustack, s32 kstack, char comm[16]; the comm is decoded
       // only for entries that grew (a full map is 65,536 entries, most of them unchanged)
       const at = i * e.keySize;
@@ -401,13 +469,16 @@ export class Collectors {
         if (ustack >= 0 && !ids.has(ustack)) ids.set(ustack, -1);
       }
     }
-    // the stacks read in one call, before any is freed
-    const stacks = reader.userStackTexts(wanted.map((id) => (id < -1 ? -1 : id)));
-    for (let j = 0; j < grew.length; j++) {
-      const at = grew[j] * e.keySize;
-      const tgid = e.keys.readUInt32LE(at);
-      const comm = STACK_KEY.decode(e.keys, at).comm;
-      out.push(wanted[j] >= -1 ? new TextSample(tgid, comm, deltas[j], kind, stacks[j]) : { pid: tgid, comm, count: deltas[j], kind, user: null, missed: e.keys.readInt32LE(at + 4) });
+    // the stacks read a slice per call, all before any is freed
+    for (let s = 0; s < grew.length; s += SLICE) {
+      yield;
+      const stacks = reader.userStackTexts(wanted.slice(s, s + SLICE).map((id) => (id < -1 ? -1 : id)));
+      for (let j = s; j < Math.min(grew.length, s + SLICE); j++) {
+        const at = grew[j] * e.keySize;
+        const tgid = e.keys.readUInt32LE(at);
+        const comm = STACK_KEY.decode(e.keys, at).comm;
+        out.push(wanted[j] >= -1 ? new TextSample(tgid, comm, deltas[j], kind, stacks[j - s]) : { pid: tgid, comm, count: deltas[j], kind, user: null, missed: e.keys.readInt32LE(at + 4) });
+      }
     }
     if (gone.length) {
       const keys = Buffer.allocUnsafe(gone.length * e.keySize);

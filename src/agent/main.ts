@@ -70,6 +70,8 @@ export async function runAgent(cli: AgentCli): Promise<void> {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       process.off('SIGHUP', onHup);
+      // a collection under way ends at its next slice, not after a whole full map
+      collectors.abandon();
       logEvent('stopping', { signal });
       resolve();
     };
