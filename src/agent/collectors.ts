@@ -201,14 +201,14 @@ export class Collectors {
   }
 
   /** Drains the stack maps into the stores now (a profile, an OOM kill's victim): the collection on
-   * the timer under way, if any, is run to its end instead; nothing once stopping. */
+   * the timer under way, if any, is run to its end first (its entries were read when it began: the
+   * caller wants the counts up to now, so a new one follows); nothing once stopping. */
   collect(): void {
     if (this.stopping) return;
     const g = this.sliced;
     if (g) {
       this.sliced = null;
       drain(g);
-      return;
     }
     if (this.collecting) return;
     drain(this.steps());
