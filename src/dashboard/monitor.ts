@@ -10,12 +10,16 @@
 // slot outright. Ticks aim at the slots' times, so lateness does not add up; a slot that passed with
 // no tick is a gap the next sample names (`gap`) and `missed` counts, and seq jumps past it: every
 // slot from 1 to lastSeq is a sample or a gap, so a page can mark each one it lacks.
-import { freeFigures, readMeminfo } from '../procfs/meminfo';
-import { readVmstat, sumPrefix, Vmstat } from '../procfs/vmstat';
+import { FREE_FIELDS, freeFigures, readMeminfo } from '../procfs/meminfo';
+import { readVmstat, Vmstat } from '../procfs/vmstat';
 import { KmsgOoms } from './kmsg-watch';
 import { DashboardSources, Finding, OomRecord, ProcessRow, Sample } from './types';
 
 export const RING = 3600;
+
+/** The counters a sample reads: only these are picked out of /proc/vmstat (allocstall* sums the
+ * per-zone allocstall_* lines), not the whole file parsed every second. */
+const VMSTAT_FIELDS = ['pgfault', 'pgmajfault', 'pswpin', 'pswpout', 'allocstall*', 'compact_stall'];
 
 export class Monitor {
   readonly samples: Sample[] = [];
@@ -97,14 +101,13 @@ export class Monitor {
     const slot = this.slot(performance.now());
     // a timer that fires a hair early is still the slot we had: no sample
     if (this.prev && slot <= this.seq) return;
-    const v = readVmstat();
+    const v = readVmstat(VMSTAT_FIELDS);
     const rs = this.sources.reclaimSeconds?.();
     if (this.prev) {
       const dt = (now - this.prev.t) / 1000;
       const gap = slot - this.seq - 1;
       const rate = (k: string) => Math.max(0, ((v[k] ?? 0) - (this.prev!.v[k] ?? 0)) / dt);
-      const prefRate = (p: string) => Math.max(0, (sumPrefix(v, p) - sumPrefix(this.prev!.v, p)) / dt);
-      const f = freeFigures(readMeminfo());
+      const f = freeFigures(readMeminfo(FREE_FIELDS));
       const s: Sample = {
         seq: (this.seq = slot),
         t: now,
@@ -118,7 +121,7 @@ export class Monitor {
         majfaults: rate('pgmajfault'),
         swapins: rate('pswpin'),
         swapouts: rate('pswpout'),
-        reclaimStalls: prefRate('allocstall'),
+        reclaimStalls: rate('allocstall*'),
         compactStalls: rate('compact_stall'),
       };
       // the rates above are averages over the gap too (dt spans it); its own points are missing

@@ -54,6 +54,7 @@ export class EventHub {
 
   /** Sends to every client; `seq` becomes the event id (samples) so a reconnect resumes after it. */
   broadcast(event: string, data: unknown, seq?: number): void {
+    if (!this.clients.size) return; // nobody to send to: not serialized (every second, with no page open)
     this.broadcastRaw(frame(event, data, seq === undefined ? undefined : `${this.instance}.${seq}`));
   }
 

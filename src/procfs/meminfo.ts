@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // /proc/meminfo: system-wide memory in kB, and the derived figures free(1) prints.
-import { parseKeyValues, readProc } from './common';
+import { parseKeyValues, pickValues, readProc } from './common';
 
 export type Meminfo = Record<string, number>;
 
@@ -8,9 +8,14 @@ export function parseMeminfo(text: string): Meminfo {
   return parseKeyValues(text);
 }
 
-export function readMeminfo(): Meminfo {
-  return parseMeminfo(readProc('/proc/meminfo') ?? '');
+/** Every line, or only the names given (FREE_FIELDS: what freeFigures reads). */
+export function readMeminfo(names?: readonly string[]): Meminfo {
+  const text = readProc('/proc/meminfo') ?? '';
+  return names ? pickValues(text, names) : parseMeminfo(text);
 }
+
+/** The lines freeFigures reads. */
+export const FREE_FIELDS = ['MemTotal', 'MemFree', 'MemAvailable', 'Buffers', 'Cached', 'SReclaimable', 'Shmem', 'SwapTotal', 'SwapFree'] as const;
 
 /** free(1)'s columns in kB, computed as procps 4 does from the same meminfo. */
 export interface FreeFigures {

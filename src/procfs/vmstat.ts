@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // /proc/vmstat (event counters and page-state gauges) and /proc/stat (CPU time, interrupts,
 // context switches, runnable and blocked tasks): what vmstat(1) and sar -B read.
-import { parseSpaceValues, readProc } from './common';
+import { parseSpaceValues, pickValues, readProc } from './common';
 
 export type Vmstat = Record<string, number>;
 
@@ -9,8 +9,10 @@ export function parseVmstat(text: string): Vmstat {
   return parseSpaceValues(text);
 }
 
-export function readVmstat(): Vmstat {
-  return parseVmstat(readProc('/proc/vmstat') ?? '');
+/** Every counter, or only the names given (pickValues: 'allocstall*' sums the allocstall_* lines). */
+export function readVmstat(names?: readonly string[]): Vmstat {
+  const text = readProc('/proc/vmstat') ?? '';
+  return names ? pickValues(text, names) : parseVmstat(text);
 }
 
 /** Sum of every counter whose name starts with a prefix (pgscan_kswapd + pgscan_kswapd_* ...). */

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../lib/workloads';
-import { freeFigures, parseMeminfo } from '../../src/procfs/meminfo';
-import { parseStat, parseVmstat } from '../../src/procfs/vmstat';
+import { FREE_FIELDS, freeFigures, parseMeminfo } from '../../src/procfs/meminfo';
+import { parseStat, parseVmstat, sumPrefix } from '../../src/procfs/vmstat';
+import { pickValues } from '../../src/procfs/common';
 import { parseSwaps } from '../../src/procfs/swaps';
 import { pageSizeKb, parseAuxvPageSize, parsePidStat, parseStatus } from '../../src/procfs/pid';
 import { execFileSync } from 'node:child_process';
@@ -69,6 +70,24 @@ test('vmstat and stat counters; a vmstat line since boot', () => {
   assert.equal(rates['fault/s'], 2500);
   assert.equal(rates['%vmeff'], 75); // anon/file split is not counted twice
   golden('paging.txt', [pagingHeader('10:00:00'), formatPagingLine('10:00:02', rates)]);
+});
+
+test('picked lines: the same values as the whole parse (what the dashboard samples every second)', () => {
+  const vt = fixture('vmstat.txt');
+  const v = parseVmstat(vt);
+  const names = ['nr_free_pages', 'pgfault', 'pgmajfault', 'pswpin', 'pswpout', 'compact_stall', 'allocstall*', 'pgscan*'];
+  const p = pickValues(vt, names);
+  for (const n of names.filter((n) => !n.endsWith('*'))) assert.equal(p[n], v[n], n);
+  assert.equal(p['allocstall*'], sumPrefix(v, 'allocstall'));
+  assert.equal(p['pgscan*'], sumPrefix(v, 'pgscan'));
+  assert.ok(p['pgscan*'] > 0 && vt.startsWith('nr_free_pages')); // the first line and a real sum
+  const mt = fixture('meminfo.txt');
+  const m = parseMeminfo(mt);
+  assert.deepEqual(freeFigures(pickValues(mt, FREE_FIELDS)), freeFigures(m));
+  assert.equal(pickValues(mt, ['HugePages_Total']).HugePages_Total, 0); // no "kB"
+  // a name is not a prefix of a longer one; absent stays absent; negative values
+  assert.deepEqual(pickValues('pgfault_x 7\npgfault 5\nnr_x -3\n', ['pgfault', 'nr_x', 'nope', 'nope*']), { pgfault: 5, nr_x: -3 });
+  assert.deepEqual(pickValues('Cached:  10 kB\nSwapCached: 4 kB\n', ['Cached', 'SwapCached']), { Cached: 10, SwapCached: 4 });
 });
 
 test('swaps: devices, and "no swap configured"', () => {
