@@ -286,6 +286,19 @@ export class DwarfStacks {
    */
   nameWhileAlive(namer: StackNamer): void {
     this.namers.push(namer);
+    if (this.obj) this.startNaming(this.obj);
+  }
+
+  /** The NAME_EVERY_MS timer, only while there is something to name: the agent's two objects have
+   * neither namers nor fallback buckets, and their two idle timers woke it 8 times a second. */
+  private startNaming(obj: BpfObject): void {
+    if (this.timer || (!this.namers.length && !this.unnamed.length)) return;
+    this.timer = setInterval(() => {
+      if (obj.destroyed) return this.stopNaming();
+      for (const n of this.namers) n.nameNew();
+      this.nameFallbacks();
+    }, NAME_EVERY_MS);
+    this.timer.unref();
   }
 
   private stopNaming(): void {
@@ -320,12 +333,7 @@ export class DwarfStacks {
     });
     // processes' ends, on this ring after their last records (ms_note_exit)
     if (exits && obj.hasProgram('ms_note_exit')) obj.attach('ms_note_exit');
-    this.timer = setInterval(() => {
-      if (obj.destroyed) return this.stopNaming();
-      for (const n of this.namers) n.nameNew();
-      this.nameFallbacks();
-    }, NAME_EVERY_MS);
-    this.timer.unref();
+    this.startNaming(obj);
   }
 
   /**
