@@ -140,15 +140,12 @@ export class StackReader {
       else missing.push(i);
     }
     if (!missing.length) return out;
-    const keys = Buffer.allocUnsafe(missing.length * 4);
-    missing.forEach((i, j) => keys.writeInt32LE(ids[i], j * 4));
-    const { values, found } = this.obj.lookupKeys(this.walkedMap, keys);
-    const vs = values.length / missing.length;
+    const walked = this.lookupWalked(ids, missing);
     missing.forEach((i, j) => {
       // the same id twice in one call: read once
       let frames = this.plain.get(ids[i]);
       if (!frames) {
-        frames = decodeWalked(found[j] ? values.subarray(j * vs, (j + 1) * vs) : null);
+        frames = decodeWalked(walked(j));
         if (this.plain.size < this.maxCached) this.plain.set(ids[i], frames);
       }
       out[i] = frames;
@@ -176,17 +173,24 @@ export class StackReader {
       for (const i of missing) keep(ids[i], (out[i] = userFramesText(this.userStack(ids[i]))));
       return out;
     }
+    const walked = this.lookupWalked(ids, missing);
+    missing.forEach((i, j) => {
+      // the same id twice in one call: read once
+      let t = this.texts.get(ids[i]);
+      if (t === undefined) keep(ids[i], (t = walkedText(walked(j))));
+      out[i] = t;
+    });
+    return out;
+  }
+
+  /** The walked-stack map's values of ids[missing[j]], read in one call: the j-th, or null where
+   * the id has no entry. */
+  private lookupWalked(ids: number[], missing: number[]): (j: number) => Buffer | null {
     const keys = Buffer.allocUnsafe(missing.length * 4);
     missing.forEach((i, j) => keys.writeInt32LE(ids[i], j * 4));
     const { values, found } = this.obj.lookupKeys(this.walkedMap, keys);
     const vs = values.length / missing.length;
-    missing.forEach((i, j) => {
-      // the same id twice in one call: read once
-      let t = this.texts.get(ids[i]);
-      if (t === undefined) keep(ids[i], (t = walkedText(found[j] ? values.subarray(j * vs, (j + 1) * vs) : null)));
-      out[i] = t;
-    });
-    return out;
+    return (j) => (found[j] ? values.subarray(j * vs, (j + 1) * vs) : null);
   }
 
   /** Frames of a plain-address user stack id, innermost first, from a map of a u32 id to
