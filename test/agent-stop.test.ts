@@ -2,9 +2,12 @@
 // The agent acts on SIGTERM during a fork storm: it logs "stopped" and exits 0 by itself, within
 // systemd's default stop timeout (90 s, then SIGKILL: the final log lines and OOM records in flight
 // would be lost). The storm fills the shared fault map (65,536 entries) and the agent is then held
-// to 2% of one CPU, so that a collection under way is long whatever the machine's speed: a full map
-// read at once took main's agent 19 s to act on SIGTERM at load 19 unthrottled, 121 s held to 5%.
-// The agent must drop it at its next slice. The 90 s is the real limit, not a speed figure.
+// to 5% of one CPU, so that a collection under way is long whatever the machine's speed: a full map
+// read at once took the agent of 2a6fc5c 19 s to act on SIGTERM at load 19 unthrottled, 121 s held
+// to 5%. The agent must drop it at its next slice, and its ring deliveries are short (256 records).
+// Held to 2%, the agent of 54c2e30 (slices, deliveries of 65,536 records) never logged "stopping"
+// in 90 s; with 256-record deliveries it exited 22-50 s after SIGTERM. The 90 s is the real limit,
+// not a speed figure.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -43,14 +46,14 @@ class CpuCap {
   }
 }
 
-test('the agent stops on SIGTERM in a fork storm that filled its fault map, by itself, exit 0, "stopped" last', async () => {
+test('the agent stops on SIGTERM in a fork storm that filled its fault map, by itself, exit 0, "stopped" last', async (t) => {
   const agent = await startAgent();
   const storm = start(workload('fork_storm'), ['1000000', '8']);
   let cap: CpuCap | null = null;
   try {
     // the shared map is full once the agent reports faults it dropped
     await until('the storm to fill the fault map', () => /"event":"events_lost","source":"faults"/.test(agent.run.stdout), 180_000);
-    cap = new CpuCap('memscope_agent_stop', 2);
+    cap = new CpuCap('memscope_agent_stop', 5);
     cap.add(agent.run.pid);
     // a collection on the timer (every 2 s) is under way or starts meanwhile
     await new Promise((r) => setTimeout(r, 5_000));
@@ -60,6 +63,7 @@ test('the agent stops on SIGTERM in a fork storm that filled its fault map, by i
     const r = await agent.run.exited;
     clearTimeout(net);
     const took = ((Date.now() - t0) / 1000).toFixed(1);
+    t.diagnostic(`exit ${took} s after SIGTERM`);
     assert.equal(r.signal, null, `the agent needed SIGKILL: no exit ${took} s after SIGTERM\n${r.stdout.slice(-2000)}`);
     assert.equal(r.code, 0, r.stderr);
     const events = r.stdout

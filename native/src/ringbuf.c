@@ -10,6 +10,12 @@
 
 /* the most record bytes one delivery hands JavaScript (ARCHITECTURE.md, "Memory bound") */
 #define MS_DELIVERY_BYTES (16u << 20)
+/* the most records one delivery hands JavaScript: each delivery is one callback on the loop, and a
+ * signal (SIGTERM, Ctrl-C) waits for the callbacks under way. With 65,536, an agent held to 2% of a
+ * CPU in a fork storm did not act on SIGTERM within 90 s (its process notes are a /proc read each,
+ * 252 of them took 104 ms of CPU there); with 256 it logged "stopping" 5-16 s after the signal.
+ * The ring stays readable, so the rest comes on the loop's next turn. */
+#define MS_DELIVERY_RECORDS 256u
 /* collect's "this delivery is full" (any negative value stops libbpf's consume) */
 #define MS_DELIVERY_FULL (-EFBIG)
 /* the largest record buffer kept between deliveries (see deliver) */
@@ -59,7 +65,7 @@ static int collect(void *ctx, void *rec, size_t size)
 	 * records (copied here, then once into one JavaScript buffer), whatever their size (DWARF
 	 * samples are up to 16 KiB each: 65,536 of them would be 1 GiB). libbpf goes on after a
 	 * positive return: only a negative one stops consume (this record is consumed already, and kept) */
-	return r->n >= 65536 || r->bytes >= MS_DELIVERY_BYTES ? MS_DELIVERY_FULL : 0;
+	return r->n >= MS_DELIVERY_RECORDS || r->bytes >= MS_DELIVERY_BYTES ? MS_DELIVERY_FULL : 0;
 }
 
 /* Hands JavaScript the records as one buffer and their lengths (bpf-object.ts splits it into

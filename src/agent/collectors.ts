@@ -43,9 +43,11 @@ const PID_LOOKUPS = 2048;
 
 /** Map entries, stacks or samples handled between two looks at the event loop in a collection
  * on the timer: a full fault map (65,536 entries) took 60 s of a collection in a fork storm at load
- * 20, and SIGTERM waited for all of it (systemd's stop timeout is 90 s); a slice of 1,024 is ~0.6 s
- * there. Yielding costs a setImmediate per slice, not a timer (5-ms timer slices made /metrics slower). */
-const SLICE = 1024;
+ * 20, and SIGTERM waited for all of it (systemd's stop timeout is 90 s). A slice of 256 took at most
+ * ~35 ms of CPU in a storm on a quiet host, where 1,024 took up to 140 ms (7 s of an agent held to 2%
+ * of a CPU, as test/agent-stop holds it). Yielding costs a setImmediate per slice, not a timer
+ * (5-ms timer slices made /metrics slower). */
+const SLICE = 256;
 
 /** Runs a collection's steps to the end at once (a caller that needs its data now). */
 function drain<T>(g: Generator<void, T>): T {
@@ -137,11 +139,16 @@ export class Collectors {
   private setup(name: SourceName, obj: BpfObject): void {
     if (name === 'faults' || name === 'vmgrowth') {
       // maps only: a file is opened when a profile or post-mortem names a frame in it (note())
-      obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => this.symbolizer.note(procNotePid(r))));
+      // (none once stopping: the ring's last drain at close would read /proc for every process
+      // of a storm, for profiles no one will ask for)
+      obj.onRecords('ms_new_procs', (recs) => {
+        if (!this.stopping) recs.forEach((r) => this.symbolizer.note(procNotePid(r)));
+      });
     }
     if (name === 'faults') this.dwarf.listen(obj); // executable-mapping notes of plain-address stacks
     if (name === 'compaction') {
       obj.onRecords('events', (recs) => {
+        if (this.stopping) return;
         for (const r of recs) {
           this.compaction.count++;
           this.compaction.sumNs += COMPACTION_EVENT.decode(r).lat_ns;
@@ -218,6 +225,7 @@ export class Collectors {
    * no new one starts (close() then unloads without reading a full map first). */
   abandon(): void {
     this.stopping = true;
+    this.dwarf.ignoreRecords();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -235,9 +243,12 @@ export class Collectors {
       // not has exited (one started after the list could not be in the maps already)
       // the traced processes' own maps first (small): their windows do not wait for the rest
       this.collectTraced();
+      // a yield after each read of a whole map: a full one is a slice's worth of work on its own
       const faultEntries = faults?.entries('fault_counts');
+      yield;
       const brkEntries = growth?.entries('brk_grow');
       const mmapEntries = growth?.entries('mmap_grow');
+      yield;
       this.alive.refresh();
       const isAlive = this.alive.isAlive;
       yield;
