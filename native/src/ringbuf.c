@@ -10,12 +10,14 @@
 
 /* the most record bytes one delivery hands JavaScript (ARCHITECTURE.md, "Memory bound") */
 #define MS_DELIVERY_BYTES (16u << 20)
-/* the most records one delivery hands JavaScript: each delivery is one callback on the loop, and a
- * signal (SIGTERM, Ctrl-C) waits for the callbacks under way. With 65,536, an agent held to 2% of a
- * CPU in a fork storm did not act on SIGTERM within 90 s (its process notes are a /proc read each,
- * 252 of them took 104 ms of CPU there); with 256 it logged "stopping" 5-16 s after the signal.
- * The ring stays readable, so the rest comes on the loop's next turn. */
-#define MS_DELIVERY_RECORDS 256u
+/* the most records one delivery hands JavaScript, unless the ring was opened with fewer: each
+ * delivery is one callback on the loop, and a signal (SIGTERM, Ctrl-C) waits for the callbacks under
+ * way; the ring stays readable, so the rest comes on the loop's next turn. A consumer whose records
+ * are costly asks for fewer: the agent's process notes are a /proc read each (252 took 104 ms of CPU
+ * in a fork storm), and with 65,536 an agent held to 2% of a CPU did not act on SIGTERM within 90 s.
+ * Fewer for every ring made DWARF samples and their mapping records reach the unwinder in other
+ * batches (faults-conditions' exec test failed 3 times in 8 with 256, 0-1 with 65,536). */
+#define MS_DELIVERY_RECORDS 65536u
 /* collect's "this delivery is full" (any negative value stops libbpf's consume) */
 #define MS_DELIVERY_FULL (-EFBIG)
 /* the largest record buffer kept between deliveries (see deliver) */
@@ -35,6 +37,7 @@ struct ms_ringbuf {
 	uint32_t *lens;
 	size_t n, cap;
 	bool closing;
+	uint32_t max_records; /* per delivery: MS_DELIVERY_RECORDS or fewer */
 };
 
 static int collect(void *ctx, void *rec, size_t size)
@@ -65,7 +68,7 @@ static int collect(void *ctx, void *rec, size_t size)
 	 * records (copied here, then once into one JavaScript buffer), whatever their size (DWARF
 	 * samples are up to 16 KiB each: 65,536 of them would be 1 GiB). libbpf goes on after a
 	 * positive return: only a negative one stops consume (this record is consumed already, and kept) */
-	return r->n >= MS_DELIVERY_RECORDS || r->bytes >= MS_DELIVERY_BYTES ? MS_DELIVERY_FULL : 0;
+	return r->n >= r->max_records || r->bytes >= MS_DELIVERY_BYTES ? MS_DELIVERY_FULL : 0;
 }
 
 /* Hands JavaScript the records as one buffer and their lengths (bpf-object.ts splits it into
@@ -114,10 +117,13 @@ static void on_closed(uv_handle_t *h)
 	free(r);
 }
 
-/* ringbufOpen(obj, mapName, callback(records: Buffer[])) */
+/* ringbufOpen(obj, mapName, callback(records: Buffer[])[, maxRecords]) */
 napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 {
-	ARGS(3);
+	ARGS_RANGE(3, 4);
+	uint32_t max_records = MS_DELIVERY_RECORDS;
+	if (argc > 3 && (napi_get_value_uint32(env, argv[3], &max_records) != napi_ok || !max_records || max_records > MS_DELIVERY_RECORDS))
+		return ms_throw(env, "maxRecords: expected 1 to 65536", false);
 	struct ms_object *o;
 	if (!ms_get_object(env, argv[0], &o))
 		return NULL;
@@ -127,6 +133,7 @@ napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 	struct ms_ringbuf *r = calloc(1, sizeof(*r));
 	if (!r)
 		return ms_throw(env, "out of memory", false);
+	r->max_records = max_records;
 	r->rb = ring_buffer__new(bpf_map__fd(m), collect, r, NULL);
 	if (!r->rb) {
 		int e = errno;

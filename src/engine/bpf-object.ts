@@ -228,8 +228,11 @@ export class BpfObject {
     return native().mapLookupKeys(this.h(), map, keys);
   }
 
-  onRecords(map: string, handler: (records: Buffer[]) => void): void {
-    native().ringbufOpen(this.h(), map, (data, lengths) => {
+  /** Calls handler with the ring's records as they come, at most maxRecords a call (65,536 by
+   * default): fewer for records that are costly to handle, so that a signal or a timer waits for
+   * a short call (native/src/ringbuf.c). */
+  onRecords(map: string, handler: (records: Buffer[]) => void, maxRecords?: number): void {
+    const deliver = (data: Buffer, lengths: Buffer) => {
       // views into the delivery's one buffer (at most 16 MiB): a handler that keeps a record
       // beyond its call copies it
       const recs: Buffer[] = new Array(lengths.length >> 2);
@@ -240,7 +243,10 @@ export class BpfObject {
         off += n;
       }
       handler(recs);
-    });
+    };
+    // the native function counts its arguments: maxRecords only when given
+    if (maxRecords === undefined) native().ringbufOpen(this.h(), map, deliver);
+    else native().ringbufOpen(this.h(), map, deliver, maxRecords);
   }
 
   /** Stops all events and delivers what the ring buffers still hold; maps stay readable. */
