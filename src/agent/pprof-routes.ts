@@ -193,22 +193,22 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
         // killed outright the sampler finds it gone at its next sample and stops (memscope_sampler.c).
         const child = spawn(memscopeBin, ['memleak', '-p', String(pid), ...sampling, '--pprof', file, '--combined-only', String(seconds), '1'], withLifeline(['ignore', 'pipe', 'pipe']));
         child.stdout!.resume();
-        let stderr = '';
         let attached = false;
         let partial = ''; // stderr after its last newline
+        let lastLine = ''; // what memleak said last: the reason it gives when it fails
         const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
         child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-          stderr = (stderr + d).slice(-4096);
-          // memleak's banner: the uprobes are attached, allocations from now on are seen
-          if (!attached && stderr.includes('Hit Ctrl-C')) {
-            attached = true;
-            logEvent('heap_profile_attached', sampleBytes === undefined ? { pid, seconds } : { pid, seconds, sample_bytes: sampleBytes });
-          }
-          // memleak's warnings (a full table, samples it could not keep): the profile is short of
-          // something, and whoever reads it must be able to learn that from the agent's log
           const lines = (partial + d).split('\n');
           partial = lines.pop()!.slice(-4096);
           for (const line of lines) {
+            if (line.trim()) lastLine = line;
+            // memleak's banner: the uprobes are attached, allocations from now on are seen
+            if (!attached && line.includes('Hit Ctrl-C')) {
+              attached = true;
+              logEvent('heap_profile_attached', sampleBytes === undefined ? { pid, seconds } : { pid, seconds, sample_bytes: sampleBytes });
+            }
+            // memleak's warnings (a full table, samples it could not keep): the profile is short of
+            // something, and whoever reads it must be able to learn that from the agent's log
             const m = /^memscope: memleak: (.*); continuing$/.exec(line);
             if (m) logEvent('heap_profile_warning', { pid, message: m[1] });
           }
@@ -216,7 +216,7 @@ export function addPprofRoutes(server: AgentServer, c: Collectors, config: () =>
         child.on('close', () => {
           clearTimeout(timer);
           if (fs.existsSync(file)) resolve();
-          else reject(new HttpError(500, `memleak: ${stderr.trim().split('\n').pop() ?? 'failed'}`));
+          else reject(new HttpError(500, `memleak: ${(partial.trim() || lastLine.trim()) || 'failed'}`));
         });
       });
       return reply(fs.readFileSync(file), 'heap.pb.gz');

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Where the sampler's state lies in a process (memleak --sample-bytes): its descriptor,
 // memscope_sampler_desc (shim/memscope_sampler.c), an exported symbol, so it is in .dynsym and a
-// stripped copy of the shim still has it. memscope reads the pending frees (pending.ts), the attach
-// state and rate (inject.ts) and the sampler's counters through it. A descriptor of another
-// version is refused, never guessed at.
+// stripped copy of the shim still has it. memscope reads the pending frees (pending.ts) and the
+// attach state and rate (inject.ts) through it; the counters' address is there for a debugger (the
+// sampled blocks the sampler could not record reach the report through BPF: sampled_unrecorded).
+// A descriptor of another version is refused, never guessed at.
 import * as fs from 'node:fs';
 import { Mapping, readMaps } from '../../procfs/maps';
 import { ElfFile } from '../../symbols/elf';
@@ -23,10 +24,6 @@ export interface SamplerDesc {
   meanInterval: number;
   counters: number;
 }
-
-/** The sampler's counters (struct memscope_sampler_counters), in order. */
-export const COUNTERS = ['samples', 'sampledFrees', 'freeLists', 'freesLooked', 'lifelinePolls', 'unrecorded'] as const;
-export type SamplerCounters = Record<(typeof COUNTERS)[number], number>;
 
 /** Where the descriptor symbol is in each sampler file (by the path the target sees). */
 const symbolCache = new Map<string, number | null>();
@@ -57,12 +54,6 @@ export function readDesc(pid: number, fd: number, file: string, maps: Mapping[] 
   if (version !== VERSION) return `${file}'s ${SAMPLER_DESC} is version ${version}, this memscope reads version ${VERSION}`;
   const at = (i: number) => Number(b.readBigUInt64LE(16 + 8 * i));
   return { pendingMax: b.readUInt32LE(12), npending: at(0), pendingFrees: at(1), attachPidfd: at(2), meanInterval: at(3), counters: at(4) };
-}
-
-/** The sampler's counters in the process. */
-export function readCounters(fd: number, d: SamplerDesc): SamplerCounters {
-  const b = readAt(fd, d.counters, 8 * COUNTERS.length);
-  return Object.fromEntries(COUNTERS.map((k, i) => [k, Number(b.readBigUInt64LE(8 * i))])) as SamplerCounters;
 }
 
 export { readAt };
