@@ -36,7 +36,8 @@ struct ms_ringbuf {
 	size_t bytes, data_cap;
 	uint32_t *lens;
 	size_t n, cap;
-	bool closing;
+	/* closing: freed at the next close; discarded: delivers nothing more (ringbufsDiscard) */
+	bool closing, discarded;
 	uint32_t max_records; /* per delivery: MS_DELIVERY_RECORDS or fewer */
 };
 
@@ -102,7 +103,7 @@ static void deliver(struct ms_ringbuf *r)
 static void on_readable(uv_poll_t *handle, int status, int events)
 {
 	struct ms_ringbuf *r = handle->data;
-	if (r->closing)
+	if (r->closing || r->discarded)
 		return;
 	ring_buffer__consume(r->rb);
 	if (r->n > 0)
@@ -156,15 +157,34 @@ napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 }
 
 /* Delivers everything the ring holds, one bounded delivery at a time (after detach: no producer
- * refills it, so this ends). */
+ * refills it, so this ends); a handler that discards the rings stops it after its delivery. */
 static void drain_all(struct ms_ringbuf *r)
 {
 	int err;
 	do {
+		if (r->discarded)
+			return;
 		err = ring_buffer__consume(r->rb);
 		if (r->n > 0)
 			deliver(r);
 	} while (err == MS_DELIVERY_FULL);
+}
+
+/* ringbufsDiscard(obj): the object's rings deliver nothing from now on, neither as they fill nor
+ * in the last drain at close (the agent stopping: the records of a storm would be handled for
+ * nothing, seconds each on a starved CPU). A delivery under way ends as it is: at most its ring's
+ * maxRecords records. The rings are freed at destroy as usual. */
+napi_value ms_ringbufs_discard(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	struct ms_object *o;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	for (struct ms_ringbuf *r = o->ringbufs; r; r = r->next) {
+		r->discarded = true;
+		uv_poll_stop(&r->poll);
+	}
+	return ms_undefined(env);
 }
 
 void ms_ringbufs_drain(struct ms_object *o)
@@ -178,7 +198,8 @@ void ms_ringbufs_close(struct ms_object *o)
 	struct ms_ringbuf *r = o->ringbufs;
 	while (r) {
 		struct ms_ringbuf *next = r->next;
-		/* a last drain so records written just before detach still reach the tool */
+		/* a last drain so records written just before detach still reach the tool (none for
+		 * discarded rings: drain_all returns at once) */
 		drain_all(r);
 		r->closing = true;
 		uv_poll_stop(&r->poll);

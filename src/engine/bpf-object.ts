@@ -249,6 +249,13 @@ export class BpfObject {
     else native().ringbufOpen(this.h(), map, deliver, maxRecords);
   }
 
+  /** From now on the object's rings deliver nothing, neither as they fill nor in the last drain
+   * of detach() or destroy() (a daemon stopping, whose handlers' work would be thrown away). A
+   * delivery under way ends as it is: at most its ring's maxRecords. Maps stay readable. */
+  discardRings(): void {
+    native().ringbufsDiscard(this.h());
+  }
+
   /** Stops all events and delivers what the ring buffers still hold; maps stay readable. */
   detach(): void {
     native().detach(this.h());

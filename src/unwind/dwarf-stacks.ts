@@ -254,8 +254,6 @@ export class DwarfStacks {
   private queueBytes = 0;
   private pumping = false;
   private obj: BpfObject | null = null;
-  /** set by ignoreRecords(): deliveries are dropped unread */
-  private ignoring = false;
   private fpReader: StackReader | null = null;
   private unnamed: Bucket[] = [];
   private namers: StackNamer[] = [];
@@ -286,13 +284,6 @@ export class DwarfStacks {
    * listen() on. The end of the run may come after an exited process's mappings were forgotten
    * (MAX_PROCESSES).
    */
-  /** Drops every delivery from now on, unread (an agent stopping: the ring's last drain at
-   * destroy would record the mappings of every process of a storm, for names no one will ask for;
-   * held to 2% of a CPU, that took 28 s of the agent's stop). */
-  ignoreRecords(): void {
-    this.ignoring = true;
-  }
-
   nameWhileAlive(namer: StackNamer): void {
     this.namers.push(namer);
     if (this.obj) this.startNaming(this.obj);
@@ -337,7 +328,6 @@ export class DwarfStacks {
   listen(obj: BpfObject, exits = true): void {
     this.obj = obj;
     obj.onRecords('ms_dwarf_samples', (recs) => {
-      if (this.ignoring) return;
       for (const r of recs) this.take(r);
       this.schedule();
     });
