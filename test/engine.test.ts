@@ -111,4 +111,66 @@ test('a uprobe on a missing function fails with one clear message', () => {
   }
 });
 
+/** The selftest object probing a probe_target of 25 calls, its ring's records in seen; the
+ * calls are made (and their 25 records in the ring) once run() returns. */
+async function ringOf25(maxRecords: number | undefined, turns: number, before: (obj: BpfObject) => void, delivered: (obj: BpfObject) => void = () => {}) {
+  const bin = workload('probe_target');
+  const w = start(bin, ['25']);
+  const obj = BpfObject.open('selftest');
+  const seen: number[] = [];
+  try {
+    await w.waitFor('ready');
+    obj.setConst('magic', 1000).setConst('targ_tgid', w.pid);
+    obj.setAutoload('selftest_usdt', false);
+    obj.load();
+    obj.onRecords(
+      'arg_events',
+      (recs) => {
+        recs.forEach((r) => seen.push(Number(r.readBigUInt64LE(0))));
+        delivered(obj);
+      },
+      maxRecords,
+    );
+    obj.attachUprobe('selftest_uprobe', bin, 'probe_me', { pid: w.pid });
+    before(obj);
+    w.send('go');
+    await w.waitFor('done');
+    // turns of the loop in which a readable ring would deliver (none is awaited: what is asserted
+    // does not depend on how many came before destroy); none where the last drain is tested
+    for (let i = 0; i < turns; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(obj.readGlobalU64('uprobe_hits'), 25n, 'the probe did not run 25 times');
+  } finally {
+    obj.destroy();
+    w.kill();
+  }
+  return seen;
+}
+
+test("destroy delivers what the ring still holds (the tools' last drain), one bounded delivery at a time", async () => {
+  const seen = await ringOf25(1, 0, () => {});
+  assert.deepEqual(seen, [...Array(25).keys()]);
+});
+
+test('discardRings: nothing is delivered from then on, neither as the ring fills nor at destroy (an agent stopping)', async () => {
+  const seen = await ringOf25(undefined, 4, (obj) => obj.discardRings());
+  assert.deepEqual(seen, []);
+});
+
+test('discardRings in a handler: its delivery ends as it is (at most maxRecords records), nothing follows', async () => {
+  let deliveries = 0;
+  const seen = await ringOf25(
+    5,
+    4,
+    () => {},
+    (obj) => {
+      deliveries++;
+      obj.discardRings();
+    },
+  );
+  // the first delivery holds what the ring had then: 1 to 5 records
+  assert.equal(deliveries, 1);
+  assert.ok(seen.length >= 1 && seen.length <= 5, String(seen));
+  assert.deepEqual(seen, [...Array(seen.length).keys()]);
+});
+
 after(() => assertNothingLoaded());
