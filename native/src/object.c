@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,7 +216,16 @@ napi_value ms_load(napi_env env, napi_callback_info info)
 	if (!ms_get_object(env, argv[0], &o))
 		return NULL;
 	ms_log_clear();
+	/* The verifier gives up with EAGAIN when a signal is pending for the loading thread, and libbpf
+	 * tries a program only five times: a profiler's SIGPROF every millisecond (node --cpu-prof), or
+	 * signals arriving in a burst, failed whole tools (the agent went on without its faults and
+	 * oomkill sources). Signals blocked are not pending for the verifier; they are delivered when
+	 * the load ends (a Ctrl-C during a load is acted on right after it, and the object destroyed). */
+	sigset_t all, before;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &before);
 	int err = bpf_object__load(o->obj);
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	if (err)
 		return ms_throw_errno(env, "cannot load BPF object", err);
 	o->loaded = true;
