@@ -27,6 +27,10 @@ test('uprobe by name, constants, globals, batch map reads with delete, ring buff
     const seen: number[] = [];
     obj.onRecords('arg_events', (recs) => recs.forEach((r) => seen.push(Number(r.readBigUInt64LE(0)))));
     obj.attachUprobe('selftest_uprobe', bin, 'probe_me', { pid: w.pid });
+    // read once before the events too: a loaded object's sections are mapped at the first read
+    // and read in place after it (the mapping must be the kernel's memory, not a copy of it)
+    assert.equal(obj.readGlobalU64('uprobe_hits'), 0n);
+    assert.equal(obj.readGlobalU64('magic'), 1000n);
     w.send('go');
     await w.waitFor('done');
     // libuv delivers the last ring-buffer records on a later turn of the loop: wait for them (the

@@ -36,6 +36,14 @@ struct ms_object {
 	struct bpf_link **links;
 	size_t nlinks, links_cap;
 	struct ms_ringbuf *ringbufs; /* singly linked */
+	/* global sections (.bss, .data, .rodata) mapped read-only once loaded (readGlobal): a read
+	 * is a copy, not a bpf() lookup copying the whole section into a buffer malloc'd for it */
+	struct ms_section {
+		const struct bpf_map *map;
+		void *mem; /* NULL: not mappable, read by lookup */
+		size_t len;
+	} sections[8];
+	size_t nsections;
 	bool loaded;
 	bool destroyed;
 };
