@@ -22,11 +22,13 @@ export const STACK_KEY = struct(
 export interface StackNamer {
   /** BPF stored user stack ustack of tgid (struct ms_stack_note, after the mappings of its frames). */
   noteNew(tgid: number, ustack: number): void;
-  /** Every NAME_EVERY_MS (DwarfStacks): pins what noteNew left over, and stacks whose notes were lost. */
-  nameNew(): void;
+  /** Every NAME_EVERY_MS (DwarfStacks): pins what noteNew left over, and stacks whose notes were lost.
+   * A namer without it (EventStacks: notes only) starts no timer. */
+  nameNew?(): void;
 }
 
 export interface StackCountReader extends StackNamer {
+  nameNew(): void;
   /** Reads (and with clear, empties) the map; stacks are symbolized as they are read. */
   read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean }): CountedStack[];
   /** How many events had no user stack because the stack map was full. */

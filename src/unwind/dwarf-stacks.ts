@@ -290,12 +290,13 @@ export class DwarfStacks {
   }
 
   /** The NAME_EVERY_MS timer, only while there is something to name: the agent's two objects have
-   * neither namers nor fallback buckets, and their two idle timers woke it 8 times a second. */
+   * neither namers nor fallback buckets, and their two idle timers woke it 8 times a second; its
+   * oomkill object's namer (EventStacks) only takes notes, and its timer woke it 4 times a second. */
   private startNaming(obj: BpfObject): void {
-    if (this.timer || (!this.namers.length && !this.unnamed.length)) return;
+    if (this.timer || (!this.namers.some((n) => n.nameNew) && !this.unnamed.length)) return;
     this.timer = setInterval(() => {
       if (obj.destroyed) return this.stopNaming();
-      for (const n of this.namers) n.nameNew();
+      for (const n of this.namers) n.nameNew?.();
       this.nameFallbacks();
     }, NAME_EVERY_MS);
     this.timer.unref();

@@ -84,7 +84,6 @@ export class EventStacks<E> {
           this.noted.add(`${tgid}/${ustack}`);
           this.flush(false);
         },
-        nameNew: () => {},
       });
     dwarf.perEvent = (tid, frames, delta) => {
       if (DROP_SAMPLE_EVERY && ++this.samplesTaken % DROP_SAMPLE_EVERY === 0) return this.flush(false);
