@@ -31,6 +31,20 @@ struct {
 	__uint(max_entries, 64);
 } hist_us SEC(".maps");
 
+/* the runs' nanoseconds summed (slot 0), beside the histogram: a histogram's sum read at the same
+ * moment as its buckets (the agent's memscope_compaction_seconds), never from the ring, whose
+ * events are read later and can be lost */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} total_ns SEC(".maps");
+
+/* false: no per-event records (the agent reads only the maps; a ring no one reads fills, and each
+ * event would then count as lost) */
+const volatile bool send_events = true;
+
 static __always_inline void on_begin(void)
 {
 	if (ms_traced(bpf_get_current_pid_tgid() >> 32))
@@ -46,6 +60,12 @@ static __always_inline void on_end(__u64 zone_start, __u64 zone_end, bool sync, 
 	__u32 tid = (__u32)id;
 	__u64 now = bpf_ktime_get_ns();
 	ms_hist_add(&hist_us, 0, lat / 1000);
+	__u32 zero = 0;
+	__u64 *total = bpf_map_lookup_elem(&total_ns, &zero);
+	if (total)
+		__sync_fetch_and_add(total, lat);
+	if (!send_events)
+		return;
 	struct compaction_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		ms_count_lost();

@@ -11,7 +11,6 @@ import { ContainerResolver, DEFAULT_DIRS } from '../containers';
 import { Symbolizer } from '../symbols/symbolizer';
 import type { Frame } from '../core/frames';
 import { DwarfStacks } from '../unwind/dwarf-stacks';
-import { EVENT as COMPACTION_EVENT } from '../tools/compaction';
 import { OOM_EVENT } from '../tools/oomkill';
 import { TriggerStacks } from '../tools/_oom-trigger';
 import type { AgentConfig } from './config';
@@ -91,7 +90,6 @@ export class Collectors {
    * count * 2 + mark, a number, not an object ({ n, at }: 48,000 of them, 2.3 MiB, in a fork storm):
    * an entry is either read in the latest read or deleted, so one bit tells this read from the last. */
   private lastMark = new Map<string, number>();
-  compaction = { count: 0, sumNs: 0 };
   private lostSeen = new Map<string, bigint>();
   /** one reader per object and stack map, kept across collections: a stack id is read from the
    * kernel once while it lives (freeStacks forgets the ids it deletes), not once per collection */
@@ -147,14 +145,6 @@ export class Collectors {
       obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => this.symbolizer.note(procNotePid(r))), NOTES_PER_DELIVERY);
     }
     if (name === 'faults') this.dwarf.listen(obj); // executable-mapping notes of plain-address stacks
-    if (name === 'compaction') {
-      obj.onRecords('events', (recs) => {
-        for (const r of recs) {
-          this.compaction.count++;
-          this.compaction.sumNs += COMPACTION_EVENT.decode(r).lat_ns;
-        }
-      });
-    }
     if (name === 'oomkill') {
       // the trigger's stack as oomkill --unwind fp takes it (the trigger is often the victim, gone
       // before its maps could be read): each kill waits for the note of its walked stack, sent on

@@ -8,6 +8,7 @@
 import { formatFrame, Frame } from '../core/frames';
 import { createDashboard, Dashboard, DashboardSources, OomRecord, Profile, StackValue } from '../dashboard/index';
 import { subprocessTrace } from '../dashboard/fallback';
+import { readCompactionTotals } from '../tools/compaction';
 import { readTotals } from '../tools/vmscan';
 import type { Authenticator } from './auth';
 import type { Collectors } from './collectors';
@@ -50,7 +51,9 @@ export function agentDashboard(c: Collectors, auth: Authenticator, loopbackOnly:
     reclaimSeconds() {
       const vmscan = c.source('vmscan');
       const t = vmscan ? readTotals(vmscan) : [];
-      return { reclaim: ((t[T_DIRECT] ?? 0) + (t[T_MEMCG] ?? 0)) / 1e9, compaction: c.compaction.sumNs / 1e9 };
+      const compaction = c.source('compaction');
+      const compactionNs = compaction ? readCompactionTotals(compaction).totalNs : 0;
+      return { reclaim: ((t[T_DIRECT] ?? 0) + (t[T_MEMCG] ?? 0)) / 1e9, compaction: compactionNs / 1e9 };
     },
     oomRecords(): OomRecord[] {
       const list = c.ooms.list();

@@ -6,6 +6,7 @@
 import { Family, HistogramSample, log2Buckets, renderExposition, Sample, topK } from '../render/prometheus';
 import { readHistograms, readTotals } from '../tools/vmscan';
 import { totals as fileFaultTotals } from '../tools/ffaults';
+import { readCompactionTotals } from '../tools/compaction';
 import type { AgentConfig } from './config';
 import { CG_KIND, Collectors } from './collectors';
 
@@ -65,14 +66,12 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
 
   const compaction = c.source('compaction');
   if (compaction) {
-    const e = compaction.entries('hist_us');
-    const slots: number[] = [];
-    for (let i = 0; i < e.count; i++) slots[e.keys.readUInt32LE(i * e.keySize)] = Number(e.values.readBigUInt64LE(i * e.valueBytes));
+    const { slots, totalNs } = readCompactionTotals(compaction);
     families.push({
       name: 'memscope_compaction_seconds',
       help: 'Time of each page compaction run (compact_zone).',
       type: 'histogram',
-      histograms: [{ labels: {}, ...log2Buckets(slots, 0, 25, usUpper), sum: c.compaction.sumNs / 1e9 }],
+      histograms: [{ labels: {}, ...log2Buckets(slots, 0, 25, usUpper), sum: totalNs / 1e9 }],
     });
   }
 

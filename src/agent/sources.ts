@@ -51,7 +51,8 @@ function specs(limits: SourceLimits): SourceSpec[] {
     { name: 'vmscan', groups: vmscanGroups(), consts: { by_shrinker: false } },
     // per memory cgroup: the time its tasks stalled in direct and memcg reclaim (no records)
     { name: 'drsnoop', groups: drsnoopGroups() },
-    { name: 'compaction', groups: compactionGroups },
+    // the histogram and its sum from the maps: no per-event records
+    { name: 'compaction', groups: compactionGroups, consts: { send_events: false } },
     {
       name: 'faults',
       groups: faultGroups(false),

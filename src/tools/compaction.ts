@@ -12,6 +12,7 @@ import { examples, Tool } from './tool';
 import type { ProbeGroup } from '../engine/sources';
 import { escapeText } from '../core/escape';
 import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
+import type { BpfObject } from '../engine/bpf-object';
 
 export const EVENT = struct([
   ['ts', 'u64'],
@@ -56,6 +57,19 @@ export const compactionGroups: ProbeGroup[] = [
     ],
   },
 ];
+
+/** The kernel's log2 histogram of run times in microseconds (slot i: [2^(i-1), 2^i); absent slots
+ * empty) and the runs' nanoseconds summed beside it, read together: the agent's histogram sum. */
+export function readCompactionTotals(obj: BpfObject): { slots: number[]; totalNs: number } {
+  const slots: number[] = [];
+  const e = obj.entries('hist_us');
+  for (let i = 0; i < e.count; i++) {
+    const c = Number(e.values.readBigUInt64LE(i * e.valueBytes));
+    if (c) slots[e.keys.readUInt32LE(i * e.keySize)] = c;
+  }
+  const t = obj.entries('total_ns');
+  return { slots, totalNs: t.count ? Number(t.values.readBigUInt64LE(0)) : 0 };
+}
 
 export const tool: Tool<CommonOptions, [number?]> = {
   name: 'compaction',
@@ -125,12 +139,7 @@ export const tool: Tool<CommonOptions, [number?]> = {
         });
       },
       finish(obj) {
-        const buckets: number[] = [];
-        const e = obj.entries('hist_us');
-        for (let i = 0; i < e.count; i++) {
-          const c = Number(e.values.readBigUInt64LE(i * e.valueBytes));
-          if (c) buckets[e.keys.readUInt32LE(i * e.keySize)] = c;
-        }
+        const buckets = readCompactionTotals(obj).slots;
         const hist: { low: number; high: number; count: number }[] = [];
         buckets.forEach((count, i) => count && hist.push({ low: i ? 2 ** (i - 1) : 0, high: i ? 2 ** i : 1, count }));
         if (opts.json) {
