@@ -62,10 +62,11 @@ export const UNNAMED: Frame = { addr: 0n, symbol: '[process exited before its st
  * A user stack of pid pinned to its mappings (Symbolizer.pin), to be named later; null when it
  * holds bare addresses and pid's mappings are no longer known (reading another process's maps, or
  * guessing, could give wrong frames: it is shown as UNNAMED). Build-id frames need no mappings.
+ * image: the program image the stack is of, where known (Symbolizer.pin).
  */
-export function pinUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[], at?: readonly Mapping[]): PinnedStack | null {
+export function pinUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[], at?: readonly Mapping[], image?: bigint): PinnedStack | null {
   if (frames.some((f) => !('buildId' in f)) && !at && !symbolizer.hasMaps(pid)) return null;
-  return symbolizer.pin(pid, frames, at);
+  return symbolizer.pin(pid, frames, at, image);
 }
 
 /** One number for (tgid, user stack id): pids are below 2^22, ids below 2^31. */

@@ -138,8 +138,9 @@ export class Symbolizer {
    * known (imageOf): a /proc read's, from /proc/PID/stat around it; a ring record's, from the next
    * DWARF sample of its process (sampledImage), IMAGE_PENDING until then. */
   private imageOfMaps = new WeakMap<readonly Mapping[], bigint>();
-  /** Processes with ring records since their last DWARF sample (sampledImage). */
-  private imageUntold = new Set<number>();
+  /** Processes with ring records since their last DWARF sample (sampledImage), each with its
+   * mappings as they were before the first of them (of a told image, or read from /proc). */
+  private imageUntold = new Map<number, readonly Mapping[] | undefined>();
 
   /** Records what a process has mapped while it is alive, so its frames resolve after it exits. */
   observe(pid: number, executable?: string): void {
@@ -308,12 +309,14 @@ export class Symbolizer {
   }
 
   /** pid's maps for a sample of program image startStack: those recorded, or, when they were read
-   * from /proc at an older image (the sample's process exec'd since), read again once. A
-   * sample of an image the process has left gets maps of another image (the caller marks it). */
+   * from /proc at an older image (the sample's process exec'd since) or at one that could not be
+   * told, read again once. A sample of an image the process has left gets maps of another (or of
+   * no told) image: the caller marks it. */
   mapsForImage(pid: number, startStack: bigint): readonly Mapping[] | undefined {
     const maps = this.mapsNow(pid);
     const image = this.imageOf(maps);
-    if (image === undefined || image === startStack || !startStack || image === IMAGE_PENDING) return maps;
+    // (maps whose image could not be told, read in the middle of an exec, are read again too)
+    if (!maps || image === startStack || !startStack || image === IMAGE_PENDING) return maps;
     if (this.imageLeft.get(pid) === startStack || this.ringPids.has(pid)) return maps;
     const now = this.readLiveMaps(pid) ?? maps;
     // not this image now: the process left it, and no later read will find it again
@@ -329,9 +332,22 @@ export class Symbolizer {
   /** A DWARF sample of pid arrived (in the ring's order) from program image startStack: ring
    * records of pid received since the last sample, sent before it by BPF, are of that image. */
   sampledImage(pid: number, startStack: bigint): void {
-    if (!this.imageUntold.size || !this.imageUntold.delete(pid)) return;
-    const maps = this.mapsByPid.get(pid);
-    if (maps && startStack) this.imageOfMaps.set(maps, startStack);
+    if (!this.imageUntold.size || !this.imageUntold.has(pid)) return;
+    const before = this.imageUntold.get(pid);
+    this.imageUntold.delete(pid);
+    let maps = this.mapsByPid.get(pid);
+    if (!maps || !startStack) return;
+    // the records came on top of mappings of another image (or of none told): a /proc read made
+    // after an exec, when the process note came late, or the program exec'd away from. Kept, they
+    // would name this image's frames in the other's code at the same addresses (two non-PIE
+    // programs): only the records are this image's
+    if (before && this.imageOfMaps.get(before) !== startStack) {
+      const old = new Set(before);
+      const own = maps.filter((m) => !old.has(m));
+      if (this.ringOrdered.has(maps)) this.ringOrdered.add(own);
+      this.keepMaps(pid, (maps = own));
+    }
+    this.imageOfMaps.set(maps, startStack);
   }
 
   /** Processes whose mappings are recorded. */
@@ -367,10 +383,17 @@ export class Symbolizer {
     this.rescanned.delete(pid);
   }
 
-  /** The mapping of pid that holds ip (maps are read again once if none does: new libraries). */
-  mappingAt(pid: number, ip: bigint): Mapping | undefined {
+  /**
+   * The mapping of pid that holds ip (maps are read again once if none does: new libraries).
+   * image: the program image (mm->start_stack) ip is an address of, where the caller knows it (a
+   * DWARF sample's): only maps told to be of that image are looked in, the ones known or a /proc
+   * read's. After an exec the process's maps are of another program, perhaps with other code at
+   * the same address (two non-PIE programs), and a read in the middle of one cannot be told.
+   */
+  mappingAt(pid: number, ip: bigint, image?: bigint): Mapping | undefined {
+    const of = (maps: readonly Mapping[]) => !image || this.imageOfMaps.get(maps) === image;
     let maps = this.mapsByPid.get(pid);
-    let m = maps && findMapping(maps, ip);
+    let m = maps && of(maps) ? findMapping(maps, ip) : undefined;
     if (m) this.keepMaps(pid, maps!); // most recently seen
     if (!m && !this.mapsGone.has(pid)) {
       // libraries loaded since the last look: read again while the process lives
@@ -378,7 +401,7 @@ export class Symbolizer {
       const now = this.readLiveMaps(pid);
       if (now) {
         maps = now;
-        m = findMapping(maps, ip);
+        m = of(maps) ? findMapping(maps, ip) : undefined;
       } else this.mapsGone.add(pid);
     }
     return m;
@@ -398,7 +421,7 @@ export class Symbolizer {
     const image = this.imageOfMaps.get(known);
     const replaces = maps.length < known.length && !known.some((x) => x.start === m.start && x.end === m.end && x.inode === m.inode && x.offset === m.offset);
     this.imageOfMaps.set(maps, image === undefined || replaces ? IMAGE_PENDING : image);
-    this.imageUntold.add(pid);
+    if (!this.imageUntold.has(pid)) this.imageUntold.set(pid, this.mapsByPid.has(pid) ? known : undefined);
     maps.push(m);
     maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.keepMaps(pid, maps);
@@ -465,9 +488,11 @@ export class Symbolizer {
   /**
    * Pins a user stack of pid to the mappings (and files) its frames lie in, while they are known:
    * cheap (no symbol table is read), so it can run for every new stack as it is counted; name()
-   * gives its frames later, after pid may have exited and its mappings been forgotten.
+   * gives its frames later, after pid may have exited and its mappings been forgotten. image: the
+   * program image the stack is of, where known (mappingAt's): a frame outside `at` is looked up
+   * only in maps of that image.
    */
-  pin(pid: number, frames: UserFrame[], at?: readonly Mapping[]): PinnedStack | null {
+  pin(pid: number, frames: UserFrame[], at?: readonly Mapping[], image?: bigint): PinnedStack | null {
     let lost = false;
     // at: the mappings recorded when the stack was noted (mapsNow). Made from the sample ring's
     // records, they hold every mapping of the stack (sent before its note): a frame in none of
@@ -478,7 +503,7 @@ export class Symbolizer {
     const strict = at !== undefined && this.ringOrdered.has(at);
     const maps = frames.map((f) => {
       if ('buildId' in f) return undefined;
-      const m = (at && findMapping(at, f.ip)) || (strict ? undefined : this.mappingAt(pid, f.ip));
+      const m = (at && findMapping(at, f.ip)) || (strict ? undefined : this.mappingAt(pid, f.ip, image));
       if (m)
         this.elfOfMapping(pid, m); // the file opened now, kept with the mapping
       // in no mapping known, and the process gone: its maps were forgotten (MAX_PROCESSES) and

@@ -207,6 +207,9 @@ interface Bucket {
   /** Why the frame-pointer stack (ustack) was used: the process exited before its maps were
    * read, or the unwind queue was full. */
   fallback: Fallback | null;
+  /** A frame-pointer fallback's program image (its sample's mm->start_stack): it is pinned in maps
+   * of that image only. */
+  image?: bigint;
 }
 
 /** Why a sample's event was counted without DWARF unwinding: its process exited before its maps
@@ -454,7 +457,9 @@ export class DwarfStacks {
   private fallBack(rec: Buffer, why: Fallback): void {
     const pid = rec.readUInt32LE(OFF_TGID);
     // its frame-pointer stack would be named in the maps known now: of another program, perhaps
-    if (why !== 'exec' && this.ofAnotherImage(rec, this.symbolizer.mapsNow(pid))) why = 'exec';
+    const at = this.symbolizer.mapsNow(pid);
+    if (why !== 'exec' && this.ofAnotherImage(rec, at)) why = 'exec';
+    const image = rec.readBigUInt64LE(OFF_START_STACK) || undefined;
     const comm = commOf(rec);
     const kstack = rec.readInt32LE(OFF_KSTACK);
     const ustack = why === 'exec' ? EXEC_USTACK : rec.readInt32LE(OFF_USTACK);
@@ -464,13 +469,13 @@ export class DwarfStacks {
     if (b) b.count += count;
     else if (this.buckets.size < MAX_STACKS) {
       const user = why === 'exec' ? [EXECED] : ustack < 0 ? [missed('user', ustack)] : null;
-      const nb: Bucket = { pid, comm, kstack, ustack, count, user, fallback: why };
+      const nb: Bucket = { pid, comm, kstack, ustack, count, user, fallback: why, image };
       this.buckets.set(key, nb);
       // pinned now, while its process most likely lives (once per distinct stack)
       if (!nb.user) {
         if (this.obj && !this.obj.destroyed) {
           this.fpReader ??= new StackReader(this.obj);
-          nb.pinned = pinUserStack(this.symbolizer, pid, this.fpReader.userStack(ustack));
+          nb.pinned = pinUserStack(this.symbolizer, pid, this.fpReader.userStack(ustack), at, image);
         } else this.unnamed.push(nb);
       }
     } else {
@@ -486,9 +491,11 @@ export class DwarfStacks {
   /** Whether maps are of another program image than the sample (its process exec'd before they
    * were read or recorded): the sample's mm->start_stack against the maps' (Symbolizer.imageOf). */
   private ofAnotherImage(rec: Buffer, maps: readonly Mapping[] | undefined): boolean {
-    const image = this.symbolizer.imageOf(maps);
     const mine = rec.readBigUInt64LE(OFF_START_STACK);
-    return image !== undefined && mine !== 0n && image !== mine;
+    // maps whose image could not be told (a /proc read in the middle of an exec: startstack 0, or
+    // changing around it) are not taken for the sample's: they may be the new program's. No maps
+    // at all name nothing (the process exited first: its frame-pointer stack is UNNAMED)
+    return maps !== undefined && mine !== 0n && this.symbolizer.imageOf(maps) !== mine;
   }
 
   /** A sample of another image than its process's maps: marked, for a per-event tool or counted. */
@@ -504,7 +511,7 @@ export class DwarfStacks {
   private nameFallbacks(): void {
     if (!this.unnamed.length || !this.obj || this.obj.destroyed) return;
     this.fpReader ??= new StackReader(this.obj);
-    for (const b of this.unnamed) b.pinned = pinUserStack(this.symbolizer, b.pid, this.fpReader.userStack(b.ustack));
+    for (const b of this.unnamed) b.pinned = pinUserStack(this.symbolizer, b.pid, this.fpReader.userStack(b.ustack), undefined, b.image);
     this.unnamed = [];
   }
 
@@ -561,9 +568,10 @@ export class DwarfStacks {
     }
     if (rec.length < HEADER || rec.readUInt32LE(0) !== KIND_SAMPLE) return null;
     const pid = rec.readUInt32LE(OFF_TGID);
+    const image = rec.readBigUInt64LE(OFF_START_STACK) || undefined;
     // unwound in the process's maps now: they must be of the sample's program image (read again
     // if they were read at an older one)
-    if (this.ofAnotherImage(rec, this.symbolizer.mapsForImage(pid, rec.readBigUInt64LE(OFF_START_STACK)))) {
+    if (this.ofAnotherImage(rec, this.symbolizer.mapsForImage(pid, image ?? 0n))) {
       this.markExeced(rec);
       return null;
     }
@@ -576,12 +584,15 @@ export class DwarfStacks {
     moduleCache.nextEpoch(); // one sample: the CFI of its files stays while it is unwound
     const t0 = performance.now();
     const base = rec.readUInt32LE(OFF_BASE + 4) * 0x100000000 + rec.readUInt32LE(OFF_BASE);
-    const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base);
+    // every address looked up in maps of the sample's image only: a frame outside them (a library
+    // loaded since) reads /proc again, by then perhaps of the program the process exec'd
+    const res = this.unwinder.unwind(pid, regs, rec.subarray(HEADER, HEADER + size), base, image);
     if (sleeper) Atomics.wait(sleeper, 0, 0, UNWIND_DELAY_MS);
     this.unwindMs += performance.now() - t0;
-    // the unwinder reads the maps again for a frame outside them (a library loaded since): by then
-    // perhaps of the program the process exec'd
-    if (this.ofAnotherImage(rec, this.symbolizer.mapsNow(pid))) {
+    // such a read is kept as the process's maps: of another image, the sample is marked (its
+    // frames are named in the maps of its own image only: `at`, and mappingAt's image test)
+    const at = this.symbolizer.mapsNow(pid);
+    if (this.ofAnotherImage(rec, at)) {
       this.markExeced(rec);
       return null;
     }
@@ -589,7 +600,7 @@ export class DwarfStacks {
       this.samples++;
       this.frames += res.ips.length;
       if (res.stop) this.truncated++;
-      this.toEvent(rec, this.symbolize(pid, res.ips, res.stop));
+      this.toEvent(rec, this.symbolize(pid, res.ips, res.stop, at, image));
       return res;
     }
     if (!retry && res.stop === NO_MAPPING && this.pendingBytes + rec.length <= MAX_PENDING_BYTES) {
@@ -619,6 +630,8 @@ export class DwarfStacks {
       const p = this.symbolizer.pin(
         pid,
         res.ips.map((ip) => ({ ip: BigInt(ip) })),
+        at,
+        image,
       );
       const b: Bucket = { pid, comm, kstack, ustack, count, user: null, stop: res.stop, fallback: null };
       if (p) [b.ips, b.maps] = [Float64Array.from(res.ips), p.maps]; // else UNNAMED
@@ -680,11 +693,11 @@ export class DwarfStacks {
   }
 
   /** Frames of an unwound stack, with the marker of where it stopped early. */
-  private symbolize(pid: number, ips: number[], stop: string | null): Frame[] {
-    const user = this.symbolizer.user(
-      pid,
-      ips.map((ip) => ({ ip: BigInt(ip) })),
-    );
+  private symbolize(pid: number, ips: number[], stop: string | null, at: readonly Mapping[] | undefined, image: bigint | undefined): Frame[] {
+    const frames = ips.map((ip) => ({ ip: BigInt(ip) }));
+    // pinned in the maps of the sample's image (pin's at and image), named at once
+    const p = this.symbolizer.pin(pid, frames, at, image) ?? { frames, maps: frames.map(() => undefined) };
+    const user = this.symbolizer.name(pid, p);
     if (stop) user.push(stopMarker(stop));
     return user;
   }

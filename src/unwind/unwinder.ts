@@ -130,7 +130,10 @@ let cfiOfVdso: ModuleCfi | null = null;
 export class Unwinder {
   private byElf = new WeakMap<ElfFile, ModuleCfi>();
   private byBuildId = new Map<string, ModuleCfi>();
-  private ranges = new Map<number, Range[]>();
+  /** Each process's address ranges found so far, and the program image (mm->start_stack) they are
+   * of where the unwind said (unwind's image): after an exec the same addresses may hold another
+   * program's code (two non-PIE programs), so ranges of one image never serve another's sample. */
+  private ranges = new Map<number, { image: bigint | undefined; list: Range[] }>();
   /** Modules whose CFI was parsed (for statistics). */
   modulesLoaded = 0;
 
@@ -174,10 +177,15 @@ export class Unwinder {
     return m;
   }
 
-  private rangeFor(pid: number, ip: number): Range | null {
-    let list = this.ranges.get(pid);
-    if (list) {
-      for (const r of list) {
+  /** image: the program image ip is an address of, if known (undefined: any, keepsFramePointer). */
+  private rangeFor(pid: number, ip: number, image?: bigint): Range | null {
+    let known = this.ranges.get(pid);
+    if (known && image !== undefined && known.image !== image) {
+      this.ranges.delete(pid);
+      known = undefined;
+    }
+    if (known) {
+      for (const r of known.list) {
         if (ip >= r.start && ip < r.end) {
           if (r.elf && r.cfi) this.touch(r.elf, r.cfi);
           return r;
@@ -185,10 +193,11 @@ export class Unwinder {
       }
     } else {
       if (this.ranges.size >= 4096) this.ranges.clear(); // bounded: ranges are found again on demand
-      list = [];
-      this.ranges.set(pid, list);
+      known = { image, list: [] };
+      this.ranges.set(pid, known);
     }
-    const m = this.symbolizer.mappingAt(pid, BigInt(ip));
+    const list = known.list;
+    const m = this.symbolizer.mappingAt(pid, BigInt(ip), image);
     if (!m) return null;
     const elf = m.path === '[vdso]' ? vdsoElf() : this.symbolizer.elfOfMapping(pid, m);
     const r: Range = {
@@ -221,9 +230,11 @@ export class Unwinder {
 
   /**
    * Unwinds one sample. regs: DWARF-numbered register values (NaN when unknown); stack: the bytes
-   * copied from `base` (rsp, or the page above it when rsp's page was missing) upwards.
+   * copied from `base` (rsp, or the page above it when rsp's page was missing) upwards. image: the
+   * sample's program image (mm->start_stack), when known: its addresses are looked up only in
+   * maps of that image (Symbolizer.mappingAt).
    */
-  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number): UnwindResult {
+  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number, image?: bigint): UnwindResult {
     const regs = new Float64Array(NREGS);
     for (let i = 0; i < NREGS; i++) regs[i] = initial[i];
     const base = stackBase ?? regs[SP];
@@ -245,7 +256,7 @@ export class Unwinder {
       const ip = regs[RA_REG];
       if (depth >= this.maxFrames) return { ips, stop: `deeper than ${this.maxFrames} frames` };
       ips.push(ip);
-      const range = this.rangeFor(pid, ip);
+      const range = this.rangeFor(pid, ip, image);
       if (!range) return { ips, stop: NO_MAPPING };
       if (!range.elf || !range.cfi || range.cfi.empty) return { ips, stop: `no CFI for ${range.name}` };
       // a return address points after the call: look up the call itself (not for the event's ip)

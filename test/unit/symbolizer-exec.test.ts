@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { Symbolizer } from '../../src/symbols/symbolizer';
-import { readMaps, type Mapping } from '../../src/procfs/maps';
+import { findMapping, readMaps, type Mapping } from '../../src/procfs/maps';
 import { formatFrame } from '../../src/core/frames';
 
 /** A live child (node itself: a binary with symbols) and an address in its executable's code. */
@@ -68,6 +68,53 @@ test('a process note replaces no mappings the sample ring sent (an exec: the new
     ring.ended(pid);
     ring.observe(pid);
     assert.ok(ring.mapsNow(pid)!.some((m) => m.start <= ip && ip < m.end));
+  } finally {
+    c.kill();
+  }
+});
+
+/** A start_stack no live process has: the sample's program image, one its process exec'd away from. */
+const OLD_IMAGE = 0x7ffc00001000n;
+
+test("ring records of the old program on top of /proc maps of the new one: a sample of the old is pinned in its records only, never in the new program's code", async () => {
+  const { c, pid, ip } = await child();
+  try {
+    // the process note came after the exec: /proc was read at the new program (node)...
+    const s = new Symbolizer();
+    s.observe(pid);
+    assert.ok(findMapping(s.mapsNow(pid)!, ip), 'the /proc read maps the new program');
+    // ...then the old program's records came on the sample ring, with a sample of the old image
+    s.recordMapping(pid, OLD);
+    s.sampledImage(pid, OLD_IMAGE);
+    const maps = s.mapsForImage(pid, OLD_IMAGE);
+    assert.equal(s.imageOf(maps), OLD_IMAGE);
+    // the old program's mappings only: an address of its (the caller of fork) where the new one has
+    // code is in none of them (it was named in the new program, the flaky faults-conditions test)
+    assert.deepEqual(maps, [OLD]);
+    assert.equal(findMapping(maps!, ip), undefined);
+    // records on top of maps of the same image are kept with them (a library loaded)
+    const lib: Mapping = { ...OLD, start: 0x3000n, end: 0x4000n, path: '/nonexistent/lib' };
+    s.recordMapping(pid, lib);
+    s.sampledImage(pid, OLD_IMAGE);
+    assert.deepEqual(s.mapsForImage(pid, OLD_IMAGE), [OLD, lib]);
+  } finally {
+    c.kill();
+  }
+});
+
+test("an address of one program image outside the maps known is looked up again only in maps of that image, never in another's", async () => {
+  const { c, pid, ip } = await child();
+  try {
+    const s = new Symbolizer();
+    s.recordMapping(pid, OLD);
+    s.sampledImage(pid, OLD_IMAGE);
+    // /proc is read again (a library loaded since?), but it is of the program exec'd since
+    assert.equal(s.mappingAt(pid, ip, OLD_IMAGE), undefined);
+    const pinned = s.pin(pid, [{ ip }], undefined, OLD_IMAGE);
+    assert.ok(pinned);
+    assert.deepEqual(s.name(pid, pinned).map((f) => formatFrame(f)), ['[unknown]']);
+    // without an image (a caller that cannot tell), the maps now, as before
+    assert.ok(s.mappingAt(pid, ip));
   } finally {
     c.kill();
   }
