@@ -457,8 +457,7 @@ export class DwarfStacks {
   private fallBack(rec: Buffer, why: Fallback): void {
     const pid = rec.readUInt32LE(OFF_TGID);
     // its frame-pointer stack would be named in the maps known now: of another program, perhaps
-    const at = this.symbolizer.mapsNow(pid);
-    if (why !== 'exec' && this.ofAnotherImage(rec, at)) why = 'exec';
+    if (why !== 'exec' && this.ofAnotherImage(rec, this.symbolizer.mapsNow(pid))) why = 'exec';
     const image = rec.readBigUInt64LE(OFF_START_STACK) || undefined;
     const comm = commOf(rec);
     const kstack = rec.readInt32LE(OFF_KSTACK);
@@ -475,7 +474,7 @@ export class DwarfStacks {
       if (!nb.user) {
         if (this.obj && !this.obj.destroyed) {
           this.fpReader ??= new StackReader(this.obj);
-          nb.pinned = pinUserStack(this.symbolizer, pid, this.fpReader.userStack(ustack), at, image);
+          nb.pinned = pinUserStack(this.symbolizer, pid, this.fpReader.userStack(ustack), undefined, image);
         } else this.unnamed.push(nb);
       }
     } else {
@@ -590,9 +589,8 @@ export class DwarfStacks {
     if (sleeper) Atomics.wait(sleeper, 0, 0, UNWIND_DELAY_MS);
     this.unwindMs += performance.now() - t0;
     // such a read is kept as the process's maps: of another image, the sample is marked (its
-    // frames are named in the maps of its own image only: `at`, and mappingAt's image test)
-    const at = this.symbolizer.mapsNow(pid);
-    if (this.ofAnotherImage(rec, at)) {
+    // frames are named in maps of its own image only: pin's image)
+    if (this.ofAnotherImage(rec, this.symbolizer.mapsNow(pid))) {
       this.markExeced(rec);
       return null;
     }
@@ -600,7 +598,7 @@ export class DwarfStacks {
       this.samples++;
       this.frames += res.ips.length;
       if (res.stop) this.truncated++;
-      this.toEvent(rec, this.symbolize(pid, res.ips, res.stop, at, image));
+      this.toEvent(rec, this.symbolize(pid, res.ips, res.stop, image));
       return res;
     }
     if (!retry && res.stop === NO_MAPPING && this.pendingBytes + rec.length <= MAX_PENDING_BYTES) {
@@ -630,7 +628,7 @@ export class DwarfStacks {
       const p = this.symbolizer.pin(
         pid,
         res.ips.map((ip) => ({ ip: BigInt(ip) })),
-        at,
+        undefined,
         image,
       );
       const b: Bucket = { pid, comm, kstack, ustack, count, user: null, stop: res.stop, fallback: null };
@@ -693,10 +691,10 @@ export class DwarfStacks {
   }
 
   /** Frames of an unwound stack, with the marker of where it stopped early. */
-  private symbolize(pid: number, ips: number[], stop: string | null, at: readonly Mapping[] | undefined, image: bigint | undefined): Frame[] {
+  private symbolize(pid: number, ips: number[], stop: string | null, image: bigint | undefined): Frame[] {
     const frames = ips.map((ip) => ({ ip: BigInt(ip) }));
-    // pinned in the maps of the sample's image (pin's at and image), named at once
-    const p = this.symbolizer.pin(pid, frames, at, image) ?? { frames, maps: frames.map(() => undefined) };
+    // pinned in maps of the sample's image only (pin's image), named at once
+    const p = this.symbolizer.pin(pid, frames, undefined, image) ?? { frames, maps: frames.map(() => undefined) };
     const user = this.symbolizer.name(pid, p);
     if (stop) user.push(stopMarker(stop));
     return user;
