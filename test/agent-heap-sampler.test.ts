@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { workload, ROOT } from './lib/workloads';
 import { start } from './lib/run';
 import { get, pprofRaw, startAgent } from './lib/agent';
-import { attachState, runsOnUnharmed, slotTargets } from './lib/inject';
+import { attachState, runsOnUnharmed, samplerErrorBound, slotTargets } from './lib/inject';
 import { assertNothingLoaded } from './lib/bpf';
 
 const W = 'memleak_inject';
@@ -49,9 +49,7 @@ test('agent: /debug/pprof/heap?sample_bytes= loads the sampler into the running 
     const mine = hs.filter((s) => s.functions[0] === 'keep_block');
     assert.ok(mine.length >= 1 && mine.every((s) => s.functions[1] === 'main'), JSON.stringify(hs.slice(0, 5)));
     const inuse = mine.reduce((n, s) => n + s.values[3], 0);
-    // the sampler's error after k sample points: about 0.3 N + 0.06 N sqrt(k) (memscope_sampler.c);
-    // three times its random part (as test/memleak-inject.test.ts)
-    assert.ok(Math.abs(inuse - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `inuse_space ${inuse} for ${kept} bytes in ${count} blocks`);
+    assert.ok(Math.abs(inuse - kept) <= samplerErrorBound(N, kept), `inuse_space ${inuse} for ${kept} bytes in ${count} blocks`);
     // go tool pprof names it the top of inuse_space
     const top = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=inuse_space', file], { encoding: 'utf8', env: { ...process.env, HOME: tmp } });
     assert.match(top.split('\n').find((l) => /^\s+[\d.]+[kKMG]?B /.test(l)) ?? '', /keep_block$/, top);

@@ -13,7 +13,7 @@ import { ElfFile } from '../src/symbols/elf';
 import { workload, ROOT } from './lib/workloads';
 import { start, startMemscope, jsonLines, memscope, Running, MEMSCOPE } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
-import { attachState, runsOnUnharmed, SHIM, slotTargets as slotsOf } from './lib/inject';
+import { attachState, runsOnUnharmed, samplerErrorBound, SHIM, slotTargets as slotsOf } from './lib/inject';
 
 const W = 'memleak_inject';
 const N = 16384; // --sample-bytes
@@ -50,10 +50,7 @@ test('memleak -p --sample-bytes: attached mid-run, the bytes kept after the atta
     const recs = jsonLines(r.stdout).filter((x) => frame('keep_block').test(x.ustack[0] ?? ''));
     assert.ok(recs.length >= 1 && recs.every((x) => frame('main').test(x.ustack[1]) && x.estimated === true), r.stdout);
     const est = recs.reduce((s, x) => s + x.bytes, 0);
-    // the sampler's error after k sample points: about 0.3 N + 0.06 N sqrt(k) (memscope_sampler.c);
-    // three times its random part
-    const k = kept / N;
-    assert.ok(Math.abs(est - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(k), `estimate ${est} for ${kept} bytes in ${count} blocks`);
+    assert.ok(Math.abs(est - kept) <= samplerErrorBound(N, kept), `estimate ${est} for ${kept} bytes in ${count} blocks`);
     // nothing of what was allocated before the attach (4000 old blocks, freed after it) is reported
     assert.equal(
       jsonLines(r.stdout).filter((x) => x.ustack.some((f: string) => frame('main').test(f)) && !frame('keep_block').test(x.ustack[0] ?? '') && x.bytes > 8 * N)
@@ -125,7 +122,7 @@ async function quietRun(w: Running): Promise<string> {
       .reduce((s, x) => s + x.bytes, 0);
   const kept = 20 * 40000;
   const keep = bytesAt('keep_block');
-  assert.ok(Math.abs(keep - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `keep_block ${keep} for ${kept}\n${r.stdout}`);
+  assert.ok(Math.abs(keep - kept) <= samplerErrorBound(N, kept), `keep_block ${keep} for ${kept}\n${r.stdout}`);
   assert.equal(bytesAt('churn_block'), 0, r.stdout);
   return r.stderr;
 }
@@ -184,7 +181,7 @@ test('memleak -p --sample-bytes on a process that preloads the sampler (-c): its
     const est = jsonLines(r.stdout)
       .filter((x) => frame('keep_block').test(x.ustack[0] ?? ''))
       .reduce((s, x) => s + x.bytes, 0);
-    assert.ok(Math.abs(est - kept) <= 0.3 * N + 3 * 0.06 * N * Math.sqrt(kept / N), `estimate ${est} for ${kept}`);
+    assert.ok(Math.abs(est - kept) <= samplerErrorBound(N, kept), `estimate ${est} for ${kept}`);
     assert.equal(attachState(w.pid), -1); // never attached: the preloaded sampler is left as it was
     await runsOnUnharmed(w);
   } finally {
