@@ -141,7 +141,6 @@ export class Collectors {
   private setup(name: SourceName, obj: BpfObject): void {
     if (name === 'faults' || name === 'vmgrowth') {
       // maps only: a file is opened when a profile or post-mortem names a frame in it (note())
-      // 256 a call: each is a /proc read, and a signal waits for the call under way
       obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => this.symbolizer.note(procNotePid(r))), NOTES_PER_DELIVERY);
     }
     if (name === 'faults') this.dwarf.listen(obj); // executable-mapping notes of plain-address stacks
