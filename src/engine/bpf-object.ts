@@ -58,7 +58,11 @@ export class BpfObject {
     }
     const btf = Btf.ofObject(file);
     checkLayouts(name, btf);
-    return new BpfObject(name, native().open(file), btf);
+    const obj = new BpfObject(name, native().open(file), btf);
+    // memscope never traces itself (memscope.h ms_traced): set here, where every object is opened,
+    // so no caller can forget it (the agent's sources once did, and counted its own page faults)
+    if (obj.hasGlobal('ms_self_tgid')) obj.setConst('ms_self_tgid', process.pid);
+    return obj;
   }
 
   private h(): Handle {

@@ -103,8 +103,6 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       targetPid = gated.child.pid;
     }
     for (const [k, v] of Object.entries(spec.consts ?? {})) obj.setConst(k, v);
-    // memscope never traces itself (memscope.h ms_traced)
-    obj.setConst('ms_self_tgid', process.pid);
     if (targetPid !== undefined) obj.setConst('targ_tgid', targetPid);
     // --cgroup/--container: filtered in BPF on the current task's cgroup (memscope.h ms_cgroup_traced)
     if (cgroup) {
