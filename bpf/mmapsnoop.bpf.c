@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* mmapsnoop: one record per mmap() with its arguments, the mapped file's name (resolved here
  * from the fd while the file is certainly open) and the returned address; one per munmap().
- * For a file mapping, the file's full path goes first on the same ring buffer as a struct
- * ms_proc_note (tgid holds the thread id), which userspace joins to the thread's next record. */
+ * For a file mapping, the file's full path goes first on the same ring buffer (struct
+ * mmap_path_note), carrying a number the call's record carries too: userspace joins a record only
+ * to the note of that very call. Joined to "the thread's next record", a note whose record was lost
+ * (ring full) named the next call's file when that call's own note was lost too. */
 #include "stacks.h"
 #include "syscall_pair.h"
 
@@ -17,6 +19,7 @@ struct mmap_event {
 	__u64 len;
 	__u64 off;
 	__s64 ret;
+	__u64 path_seq; /* a file mmap(): the number its path note carries (0: none sent) */
 	__u32 pid;
 	__u32 tid;
 	__u32 prot;
@@ -38,28 +41,54 @@ struct {
 
 enum { KIND_MMAP = 0, KIND_MUNMAP = 1 };
 
+/* A file's full path (note.tgid holds the thread id) and the number of the call it belongs to. */
+struct mmap_path_note {
+	struct ms_proc_note note;
+	__u64 seq;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mmap_path_note);
+	__uint(max_entries, 1);
+} path_scratch SEC(".maps");
+
+/* File mmap() calls numbered from 1, one counter for all CPUs (an atomic add: a per-CPU count,
+ * read and written back, could hand one number to two calls of a thread preempted in between). */
+__u64 path_calls = 0;
+
+static __always_inline __u64 next_path_seq(void)
+{
+	return __sync_fetch_and_add(&path_calls, 1) + 1;
+}
+
 /* The full path of the file being mapped, walked up its dentries and mounts (bpf_d_path is not
- * allowed in tracepoints), sent ahead of the call's record. */
-static __always_inline void send_path(struct file *f, __u32 tid)
+ * allowed in tracepoints), sent ahead of the call's record with the call's number, seq. */
+static __always_inline void send_path(struct file *f, __u32 tid, __u64 seq)
 {
 	__u32 zero = 0;
-	struct ms_proc_note *note = bpf_map_lookup_elem(&ms_note_scratch, &zero);
-	if (!note || !f)
+	struct mmap_path_note *p = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!p || !f)
 		return;
 	struct ms_path_walk w = {
 		.d = BPF_CORE_READ(f, f_path.dentry),
 		.vmnt = BPF_CORE_READ(f, f_path.mnt),
-		.note = note,
+		.note = &p->note,
 	};
-	note->tgid = tid;
-	note->depth = 0;
+	p->note.tgid = tid;
+	p->note.depth = 0;
+	p->seq = seq;
 	bpf_loop(MS_PATH_DEPTH + 8, ms_path_step, &w, 0);
-	if (bpf_ringbuf_output(&events, note, sizeof(*note), 0))
+	if (bpf_ringbuf_output(&events, p, sizeof(*p), 0))
 		ms_count_lost();
 }
 
-static __always_inline void file_name(int fd, char *out)
+/* The file's name into e->file and its path note on the ring, numbered e->path_seq (left 0 when
+ * fd names no file: no note was sent, so none can be missing). */
+static __always_inline void file_name(struct mmap_event *e)
 {
+	int fd = e->fd;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
 	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
@@ -68,8 +97,9 @@ static __always_inline void file_name(int fd, char *out)
 		return;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	if (f) {
-		bpf_probe_read_kernel_str(out, NAME_LEN, BPF_CORE_READ(f, f_path.dentry, d_name.name));
-		send_path(f, (__u32)bpf_get_current_pid_tgid());
+		bpf_probe_read_kernel_str(e->file, NAME_LEN, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+		e->path_seq = next_path_seq();
+		send_path(f, e->tid, e->path_seq);
 	}
 }
 
@@ -90,7 +120,7 @@ static __always_inline int on_enter(void *ctx, __u64 addr, __u64 len, __u64 prot
 	e.off = off;
 	e.ustack = -1;
 	if (!(flags & MAP_ANONYMOUS))
-		file_name(e.fd, e.file);
+		file_name(&e);
 	if (want_ustack) {
 		ms_note_process(tgid);
 		/* DWARF: the stack is unwound in userspace and joined to this event by its number */

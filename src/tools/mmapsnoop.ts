@@ -14,8 +14,8 @@ import { accountEventStacks, addUnwindOptions, describeUnwind, DwarfStacks, repo
 import { EventStacks } from '../unwind/event-stacks';
 import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 import { examples, Tool } from './tool';
-import { decodeProcNote } from '../engine/proc-note';
 import { escapeText } from '../core/escape';
+import { PATH_LOST, PathNotes } from './mmapsnoop/paths';
 
 const MMAP_EVENT = struct([
   ['ts', 'u64'],
@@ -23,6 +23,7 @@ const MMAP_EVENT = struct([
   ['len', 'u64'],
   ['off', 'u64'],
   ['ret', 's64'],
+  ['path_seq', 'u64'],
   ['pid', 'u32'],
   ['tid', 'u32'],
   ['prot', 'u32'],
@@ -70,7 +71,8 @@ export const tool: Tool<MmapOptions, [number?]> = {
       'after',
       '\nPROT: R read, W write, E exec. MAP: S shared, P private, F fixed, A anonymous.\n' +
         'The file is resolved in the kernel from the descriptor, its full path walked there; anonymous\n' +
-        'maps show [anon]. munmap() calls show MAP "unmap", their size, and the address as FILE.\n' +
+        'maps show [anon]; a file whose path was lost on the way (ring full) shows [path lost] and its\n' +
+        'own name. munmap() calls show MAP "unmap", their size, and the address as FILE.\n' +
         'With -v (and in JSON) the returned address is shown too.\n' +
         examples([
           ['memscope mmapsnoop', 'all processes, until Ctrl-C'],
@@ -98,7 +100,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
     let stacks: StackReader | undefined;
     let count = 0;
     let unmaps = 0;
-    const paths = new Map<number, string>();
+    const paths = new PathNotes();
     const dwarf = new DwarfStacks(symbolizer);
     const unwinding = !!opts.userStacks && opts.unwind !== 'fp';
     if (opts.verbose && opts.userStacks) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
@@ -139,17 +141,11 @@ export const tool: Tool<MmapOptions, [number?]> = {
         obj.onRecords('events', (records) => {
           for (const r of records) {
             if (r.length > MMAP_EVENT.size) {
-              // a file's full path, ahead of its thread's mmap record
-              const [tid, p] = decodeProcNote(r);
-              paths.set(tid, p);
+              paths.add(r); // a file's full path, ahead of its call's record
               continue;
             }
             const e = MMAP_EVENT.decode(r);
-            if (e.kind !== KIND_MUNMAP && !(e.flags & MAP_ANONYMOUS)) {
-              const p = paths.get(e.tid);
-              paths.delete(e.tid);
-              if (p && p !== '/') e.file = p;
-            }
+            e.file = paths.file(e.tid, e.path_seq, e.file);
             events.push(e, e.tid, e.pid, opts.userStacks ? e.ustack : null, e.seq);
           }
         });
@@ -160,7 +156,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         // where each mmap()'s stack came from, as the stack-counting tools say it
         if (unwinding) reportEventStacks('mmap()', accountEventStacks(obj, dwarf, events), !!opts.json);
-        if (!opts.json) process.stderr.write(`${count} mmap() and ${unmaps} munmap() calls traced\n`);
+        if (!opts.json) process.stderr.write(`${count} mmap() and ${unmaps} munmap() calls traced${paths.lost ? `, ${paths.lost} shown with ${PATH_LOST} (their path note was lost)` : ''}\n`);
       },
     });
 
