@@ -17,7 +17,7 @@ import { examples, Tool } from './tool';
 import { escapeText } from '../core/escape';
 import { PATH_LOST, PathNotes } from './mmapsnoop/paths';
 
-const MMAP_EVENT = struct([
+export const MMAP_EVENT = struct([
   ['ts', 'u64'],
   ['addr', 'addr'],
   ['len', 'u64'],
