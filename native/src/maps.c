@@ -105,23 +105,61 @@ napi_value ms_map_delete(napi_env env, napi_callback_info info)
 	return r;
 }
 
-/* Batched read; returns the entry count, or -1 when this map type has no batch ops. */
-static long read_batch(int fd, struct bpf_map *m, bool del, char *keys, char *vals, size_t cap)
+/* The entries read so far, in buffers grown as they fill. Sized for max_entries at every read, a
+ * hash map's buffers (2.3 MiB for the agent's 65,536 fault counts) were mapped and unmapped at every
+ * collection (bin/memscope's MALLOC_MMAP_THRESHOLD_ maps each block of 128 KiB or more afresh) and
+ * paged in as touched, for the few dozen entries an idle host has. */
+struct entry_bufs {
+	char *keys, *vals;
+	size_t cap, ks, vb, max;
+};
+
+/* The first size: a few KiB for a small map or value, never over max_entries. */
+#define FIRST_ENTRIES 256
+
+/* Room for at least one more entry (up to max); false when at max or out of memory. */
+static bool grow(struct entry_bufs *b)
 {
-	size_t ks = bpf_map__key_size(m), vb = value_bytes(m);
-	/* the batch cursor of hash maps is a bucket index: 8 bytes is always enough */
+	if (b->cap >= b->max)
+		return false;
+	size_t cap = b->cap ? b->cap * 2 : FIRST_ENTRIES;
+	if (cap > b->max)
+		cap = b->max;
+	char *k = realloc(b->keys, cap * b->ks + 1);
+	if (!k)
+		return false;
+	b->keys = k;
+	char *v = realloc(b->vals, cap * b->vb + 1);
+	if (!v)
+		return false;
+	b->vals = v;
+	b->cap = cap;
+	return true;
+}
+
+/* Batched read; returns the entry count, or -1 when this map type has no batch ops. A hash map is
+ * read a bucket at a time: a call returns fewer entries than asked for when the next bucket does not
+ * fit (ENOSPC when none fits), and the buffers grow for it. */
+static long read_batch(int fd, bool del, struct entry_bufs *b)
+{
+	/* the batch cursor: a bucket index for hash maps, a key (u32) for arrays: 8 bytes always do */
 	uint64_t in = 0, out = 0;
 	size_t total = 0;
 	bool first = true;
 	for (;;) {
-		uint32_t count = (uint32_t)(cap - total);
-		if (count == 0)
+		if (total == b->cap && !grow(b))
 			break;
-		int err = del ? bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in, &out, keys + total * ks,
-								vals + total * vb, &count, NULL)
-			      : bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys + total * ks,
-						     vals + total * vb, &count, NULL);
+		uint32_t count = (uint32_t)(b->cap - total);
+		int err = del ? bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in, &out, b->keys + total * b->ks,
+								b->vals + total * b->vb, &count, NULL)
+			      : bpf_map_lookup_batch(fd, first ? NULL : &in, &out, b->keys + total * b->ks,
+						     b->vals + total * b->vb, &count, NULL);
 		int e = err ? errno : 0;
+		if (e == ENOSPC && count == 0) { /* the next bucket is larger than the room left */
+			if (!grow(b))
+				break;
+			continue;
+		}
 		if (err && e != ENOENT) /* no batch support: the caller iterates instead */
 			return first ? -1 : (long)total;
 		total += count;
@@ -133,23 +171,27 @@ static long read_batch(int fd, struct bpf_map *m, bool del, char *keys, char *va
 	return (long)total;
 }
 
-static long read_iter(int fd, struct bpf_map *m, bool del, char *keys, char *vals, size_t cap)
+static long read_iter(int fd, bool del, struct entry_bufs *b)
 {
-	size_t ks = bpf_map__key_size(m), vb = value_bytes(m);
+	size_t ks = b->ks, vb = b->vb;
 	size_t n = 0;
 	void *prev = NULL;
-	while (n < cap && bpf_map_get_next_key(fd, prev, keys + n * ks) == 0) {
-		prev = keys + n * ks;
+	for (;;) {
+		if (n == b->cap && !grow(b))
+			break;
+		if (bpf_map_get_next_key(fd, prev, b->keys + n * ks))
+			break;
+		prev = b->keys + n * ks; /* after grow: the buffer may have moved */
 		n++;
 	}
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, keys + i * ks, vals + kept * vb))
+		if (bpf_map_lookup_elem(fd, b->keys + i * ks, b->vals + kept * vb))
 			continue; /* deleted meanwhile */
 		if (kept != i)
-			memmove(keys + kept * ks, keys + i * ks, ks);
+			memmove(b->keys + kept * ks, b->keys + i * ks, ks);
 		if (del)
-			bpf_map_delete_elem(fd, keys + kept * ks);
+			bpf_map_delete_elem(fd, b->keys + kept * ks);
 		kept++;
 	}
 	return (long)kept;
@@ -162,33 +204,33 @@ napi_value ms_map_entries(napi_env env, napi_callback_info info)
 	bool del;
 	if (!ms_get_bool(env, argv[2], &del))
 		return NULL;
-	size_t cap = bpf_map__max_entries(m);
-	size_t ks = bpf_map__key_size(m), vb = value_bytes(m);
-	char *keys = malloc(cap * ks + 1), *vals = malloc(cap * vb + 1);
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
+	struct entry_bufs b = { .ks = bpf_map__key_size(m), .vb = value_bytes(m), .max = bpf_map__max_entries(m) };
+	if (!grow(&b) && b.max) {
+		free(b.keys);
+		free(b.vals);
 		return ms_throw(env, "out of memory", false);
 	}
 	enum bpf_map_type t = bpf_map__type(m);
 	long n = -1;
-	bool batchable = t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH ||
-			 t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+	/* arrays too: the agent's dashboard reads two (64 and 8 slots) every second, a
+	 * GET_NEXT_KEY and a LOOKUP_ELEM per slot before (146 bpf() calls a second, 3 now) */
+	bool batchable = t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_LRU_HASH ||
+			 t == BPF_MAP_TYPE_LRU_PERCPU_HASH || t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY;
 	if (batchable)
-		n = read_batch(fd, m, del, keys, vals, cap);
+		n = read_batch(fd, del, &b);
 	if (n < 0)
-		n = read_iter(fd, m, del, keys, vals, cap);
+		n = read_iter(fd, del, &b);
 	napi_value out, kb, vbuf;
 	napi_create_object(env, &out);
-	napi_create_buffer_copy(env, n * ks, keys, NULL, &kb);
-	napi_create_buffer_copy(env, n * vb, vals, NULL, &vbuf);
-	free(keys);
-	free(vals);
+	napi_create_buffer_copy(env, n * b.ks, b.keys, NULL, &kb);
+	napi_create_buffer_copy(env, n * b.vb, b.vals, NULL, &vbuf);
+	free(b.keys);
+	free(b.vals);
 	napi_set_named_property(env, out, "keys", kb);
 	napi_set_named_property(env, out, "values", vbuf);
 	napi_set_named_property(env, out, "count", ms_int(env, n));
-	napi_set_named_property(env, out, "keySize", ms_int(env, ks));
-	napi_set_named_property(env, out, "valueBytes", ms_int(env, vb));
+	napi_set_named_property(env, out, "keySize", ms_int(env, b.ks));
+	napi_set_named_property(env, out, "valueBytes", ms_int(env, b.vb));
 	return out;
 }
 
