@@ -210,6 +210,19 @@ export class BpfObject {
     return native().mapEntries(this.h(), map, deleteAfterRead);
   }
 
+  /** An array map of u64 values as numbers, slot i at index i (a per-CPU array's summed over
+   * CPUs), read in one batch: histograms and totals. Exact below 2^53, as Number(bigint). */
+  slots(map: string): number[] {
+    const e = this.entries(map);
+    const out = new Array<number>(e.count).fill(0);
+    for (let i = 0; i < e.count; i++) {
+      let sum = 0;
+      for (let o = i * e.valueBytes; o + 8 <= (i + 1) * e.valueBytes; o += 8) sum += e.values.readUInt32LE(o) + e.values.readUInt32LE(o + 4) * 0x1_0000_0000;
+      out[e.keys.readUInt32LE(i * e.keySize)] = sum;
+    }
+    return out;
+  }
+
   lookup(map: string, key: Buffer): Buffer | null {
     return native().mapLookup(this.h(), map, key);
   }

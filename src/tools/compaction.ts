@@ -58,17 +58,11 @@ export const compactionGroups: ProbeGroup[] = [
   },
 ];
 
-/** The kernel's log2 histogram of run times in microseconds (slot i: [2^(i-1), 2^i); absent slots
- * empty) and the runs' nanoseconds summed beside it, read together: the agent's histogram sum. */
+/** The kernel's log2 histogram of run times in microseconds (slot i: [2^(i-1), 2^i)) and the runs'
+ * nanoseconds summed beside it, read together: the agent's histogram sum. */
 export function readCompactionTotals(obj: BpfObject): { slots: number[]; totalNs: number } {
-  const slots: number[] = [];
-  const e = obj.entries('hist_us');
-  for (let i = 0; i < e.count; i++) {
-    const c = Number(e.values.readBigUInt64LE(i * e.valueBytes));
-    if (c) slots[e.keys.readUInt32LE(i * e.keySize)] = c;
-  }
-  const t = obj.entries('total_ns');
-  return { slots, totalNs: t.count ? Number(t.values.readBigUInt64LE(0)) : 0 };
+  const slots = obj.slots('hist_us');
+  return { slots, totalNs: obj.slots('total_ns')[0] ?? 0 };
 }
 
 export const tool: Tool<CommonOptions, [number?]> = {

@@ -31,7 +31,6 @@ const COLUMNS: Column[] = [
   { header: 'WRITEPAGE', width: 9, right: true },
 ];
 
-const U32_KEY = struct([['key', 'u32']] as const);
 const U64_KEY = struct([['fn', 'addr']] as const);
 const SHRINKER_STAT = struct([
   ['ns', 'u64'],
@@ -41,22 +40,12 @@ const SHRINKER_STAT = struct([
 
 /** Each slot summed over CPUs. */
 export function readTotals(obj: BpfObject): number[] {
-  const out = new Array<number>(NTOTALS).fill(0);
-  for (const [k, v] of eachEntry(obj.entries('totals'), U32_KEY)) {
-    let sum = 0n;
-    for (let o = 0; o + 8 <= v.length; o += 8) sum += v.readBigUInt64LE(o);
-    out[k.key] = Number(sum);
-  }
-  return out;
+  return obj.slots('totals');
 }
 
 export function readHistograms(obj: BpfObject): number[][] {
-  const h = KINDS.map(() => new Array<number>(NBUCKETS).fill(0));
-  for (const [k, v] of eachEntry(obj.entries('hists'), U32_KEY)) {
-    const n = Number(v.readBigUInt64LE(0));
-    if (n) h[Math.floor(k.key / NBUCKETS)][k.key % NBUCKETS] = n;
-  }
-  return h;
+  const all = obj.slots('hists');
+  return KINDS.map((_, i) => all.slice(i * NBUCKETS, (i + 1) * NBUCKETS));
 }
 
 export interface ShrinkerRow {
