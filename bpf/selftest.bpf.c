@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The engine's own test object (no tool uses it): a uprobe, a USDT probe, constants, globals,
- * a hash map and a ring buffer, so test/engine.test.ts can prove each addon path directly. */
+ * a hash map, a per-CPU array and a ring buffer, so test/engine.test.ts can prove each addon path directly. */
 #include "memscope.h"
 #include <bpf/usdt.bpf.h>
 
@@ -14,6 +14,14 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, 1024);
 } seen_args SEC(".maps");
+
+/* written from userspace only: a per-CPU array read whole (BpfObject.slots) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 64);
+} cpu_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

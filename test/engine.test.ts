@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The engine's paths proven directly on bpf/selftest.bpf.c: constants before load, globals after,
-// uprobes by symbol name, USDT, hash-map batch reads with delete, ring buffers, destroy.
+// uprobes by symbol name, USDT, hash-map batch reads with delete, whole arrays in one call, ring
+// buffers, destroy.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -8,6 +9,8 @@ import { BpfObject } from '../src/engine/bpf-object';
 import { workload } from './lib/workloads';
 import { start } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
+import { native } from '../src/engine/native';
+import { tracefs } from '../src/procfs/tracefs';
 
 const U64 = (n: number) => {
   const b = Buffer.alloc(8);
@@ -75,6 +78,55 @@ test('many keys in one call: lookupKeys finds exactly the keys present, deleteKe
     assert.equal(obj.deleteKeys('seen_args', Buffer.alloc(0)), 0);
     assert.throws(() => obj.deleteKeys('seen_args', Buffer.alloc(5)), /whole number/);
   } finally {
+    obj.destroy();
+  }
+});
+
+/** The bpf() calls this thread makes from now on (the syscalls:sys_enter_bpf tracepoint counted
+ * for this thread alone: other processes' calls do not count). */
+function bpfCalls(): { read(): number; close(): void } {
+  const id = Number(fs.readFileSync(`${tracefs()}/events/syscalls/sys_enter_bpf/id`, 'utf8'));
+  const fd = native().perfCounterOpen(2 /* PERF_TYPE_TRACEPOINT */, id, process.pid, -1);
+  const buf = Buffer.alloc(24);
+  return {
+    read: () => (fs.readSync(fd, buf, 0, 24, null), Number(buf.readBigUInt64LE(0))),
+    close: () => fs.closeSync(fd),
+  };
+}
+
+test('whole-map reads: an array (per-CPU) in one bpf() call, summed by slots; a hash of 1,000 entries whole in a few', () => {
+  const obj = BpfObject.open('selftest');
+  const calls = bpfCalls();
+  try {
+    obj.setAutoload('selftest_usdt', false);
+    obj.load(); // not attached: the maps are the test's alone
+    const U32 = (n: number) => Buffer.from(Uint32Array.of(n).buffer);
+    const ncpu = obj.entries('cpu_slots').valueBytes / 8;
+    const want = new Array<number>(64).fill(0);
+    for (const k of [0, 5, 63]) {
+      const v = Buffer.alloc(8 * ncpu);
+      for (let c = 0; c < ncpu; c++) v.writeBigUInt64LE(BigInt(k * 1000 + c + 1), 8 * c);
+      obj.update('cpu_slots', U32(k), v);
+      want[k] = ncpu * (k * 1000 + 1) + (ncpu * (ncpu - 1)) / 2;
+    }
+    let before = calls.read();
+    const got = obj.slots('cpu_slots');
+    // element by element, 64 slots were 128 calls (a GET_NEXT_KEY and a LOOKUP_ELEM each)
+    assert.equal(calls.read() - before, 1, 'bpf() calls to read 64 slots');
+    assert.deepEqual(got, want);
+    // more entries than the read's first buffers hold (256): they grow, nothing is lost
+    for (let k = 1; k <= 1000; k++) obj.update('seen_args', U64(k), U64(k * 3));
+    before = calls.read();
+    const e = obj.entries('seen_args');
+    const used = calls.read() - before;
+    assert.ok(used <= 8, `${used} bpf() calls to read 1,000 entries`);
+    const pairs = [...Array(e.count).keys()].map((i) => [Number(e.keys.readBigUInt64LE(i * 8)), Number(e.values.readBigUInt64LE(i * 8))]);
+    assert.deepEqual(
+      pairs.sort((a, b) => a[0] - b[0]),
+      [...Array(1000).keys()].map((i) => [i + 1, (i + 1) * 3]),
+    );
+  } finally {
+    calls.close();
     obj.destroy();
   }
 });
