@@ -44,6 +44,14 @@ struct ms_object {
 		size_t len;
 	} sections[8];
 	size_t nsections;
+	/* globals found once loaded, by name: the agent reads its sources' counters at every
+	 * collection, and each read walked the object's BTF for the name (~10 us) */
+	struct ms_global {
+		char name[64];
+		struct bpf_map *map;
+		size_t off, size;
+	} globals[24];
+	size_t nglobals;
 	bool loaded;
 	bool destroyed;
 };

@@ -39,8 +39,33 @@ napi_value ms_open(napi_env env, napi_callback_info info)
 	return ext;
 }
 
-/* Finds a global variable in .rodata/.data/.bss through the object's BTF. */
+static struct bpf_map *find_global_btf(struct ms_object *o, const char *name, size_t *off, size_t *size);
+
+/* Finds a global variable in .rodata/.data/.bss; once loaded, from the names found before. */
 static struct bpf_map *find_global(struct ms_object *o, const char *name, size_t *off, size_t *size)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; i < o->nglobals; i++) {
+		struct ms_global *g = &o->globals[i];
+		if (strcmp(g->name, name) == 0) {
+			*off = g->off;
+			*size = g->size;
+			return g->map;
+		}
+	}
+	struct bpf_map *map = find_global_btf(o, name, off, size);
+	if (map && o->loaded && len < sizeof(o->globals[0].name) && o->nglobals < sizeof(o->globals) / sizeof(o->globals[0])) {
+		struct ms_global *g = &o->globals[o->nglobals++];
+		memcpy(g->name, name, len + 1);
+		g->map = map;
+		g->off = *off;
+		g->size = *size;
+	}
+	return map;
+}
+
+/* Finds a global variable through the object's BTF. */
+static struct bpf_map *find_global_btf(struct ms_object *o, const char *name, size_t *off, size_t *size)
 {
 	struct btf *btf = bpf_object__btf(o->obj);
 	if (!btf)
