@@ -332,7 +332,7 @@ struct ms_stack_note {
 	__u32 kind;                    /* MS_DWARF_KIND_STACK */
 	__u32 tgid;
 	__s32 ustack;                  /* the id in ms_walked_ustacks */
-	__u32 pad;
+	__u32 image;                   /* the stack's program image (struct ms_walked_stack's) */
 };
 
 __u64 ms_stack_notes_lost = 0;
@@ -340,9 +340,9 @@ __u64 ms_stack_notes_lost = 0;
  * emitted), against which memscope checks its TypeScript mirror when the object opens */
 struct ms_stack_note ms_stack_note_layout = {};
 
-static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id)
+static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id, __u32 image)
 {
-	struct ms_stack_note n = { .kind = MS_DWARF_KIND_STACK, .tgid = tgid, .ustack = id };
+	struct ms_stack_note n = { .kind = MS_DWARF_KIND_STACK, .tgid = tgid, .ustack = id, .image = image };
 	if (bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), 0))
 		__sync_fetch_and_add(&ms_stack_notes_lost, 1);
 }

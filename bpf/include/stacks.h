@@ -51,7 +51,11 @@ const volatile bool ms_plain_ustacks = false;
 struct ms_walked_stack {
 	__u64 hash;
 	__u32 nr;                   /* addresses used in ips[] */
-	__u32 pad;
+	/* the low 32 bits of mm->start_stack, placed anew at each exec: the program image the stack is
+	 * of. A count keyed by (tgid, stack id) is named at the end in the maps then known for tgid,
+	 * perhaps of a program exec'd since with other code at the same addresses (two non-PIE
+	 * programs): userspace names a stack only in maps of its image (issue 10) */
+	__u32 image;
 	__u64 ips[MS_STACK_DEPTH];  /* innermost first: the event's rip, then return addresses */
 	__u64 spare;                /* ips[127] when a masked index reaches it (never used: n < 127) */
 };
@@ -84,16 +88,17 @@ struct ms_dwarf_map;
 static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, __u64 start, __u64 end, __u64 pgoff,
 					    struct file *file);
 static __noinline void ms_send_stack_mappings(__u32 tgid);
-static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id);
+static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id, __u32 image);
 
 /* Walks the current task's user stack by frame pointers from its user registers (whatever the
  * event's context: a user fault, a kernel-mode fault on user memory, a system call) and returns the
  * stack's id in ms_walked_ustacks, or a negative errno (-EFAULT: no user stack, -ENOMEM: map full,
  * -EEXIST: ids taken). The frame records read lie on stack pages the task has used, so the walk does
- * not fault; the first bad record ends it (as the kernel's own walk does). The process is part of
- * the hash: a stack is stored once per process, and storing it sends the executable mappings its
- * frames lie in (ms_send_stack_mappings), so its addresses resolve after the process is gone, even
- * where the vma iterator of ms_dwarf_note_maps is refused (it answers -EBUSY in fault handlers).
+ * not fault; the first bad record ends it (as the kernel's own walk does). The process and its
+ * program image (w->image) are part of the hash: a stack is stored once per process image, and
+ * storing it sends the executable mappings its frames lie in (ms_send_stack_mappings), so its
+ * addresses resolve after the process is gone, even where the vma iterator of ms_dwarf_note_maps is
+ * refused (it answers -EBUSY in fault handlers).
  * stacks: a map laid out as ms_walked_ustacks (the agent's fault trace keeps one of its own). */
 static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 {
@@ -110,7 +115,9 @@ static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 	if (!ip)
 		return -14;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 h = (14695981039346656037ULL ^ tgid) * 1099511628211ULL ^ ip;
+	/* the image is part of the hash too: the same addresses after an exec are another stack */
+	__u32 image = (__u32)task->mm->start_stack; /* a NULL mm reads as 0 (BTF pointer) */
+	__u64 h = ((14695981039346656037ULL ^ tgid) * 1099511628211ULL ^ image) * 1099511628211ULL ^ ip;
 	w->ips[0] = ip;
 	__u32 n = 1;
 	/* at a function's first instruction (a uprobe) the frame is not pushed yet: the caller is the
@@ -135,6 +142,7 @@ static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 	h ^= h >> 29;
 	w->hash = h;
 	w->nr = n;
+	w->image = image;
 	__u32 id = (__u32)(h ^ (h >> 32)) & 0x7fffffff;
 	for (int i = 0; i < MS_WALK_PROBES; i++, id = (id + 1) & 0x7fffffff) {
 		struct ms_walked_stack *have = bpf_map_lookup_elem(stacks, &id);
@@ -146,7 +154,7 @@ static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 		long err = bpf_map_update_elem(stacks, &id, w, BPF_NOEXIST);
 		if (!err) {
 			ms_send_stack_mappings(tgid);
-			ms_note_new_stack(tgid, id);
+			ms_note_new_stack(tgid, id, image);
 			return id;
 		}
 		if (err == -17 /* EEXIST: stored meanwhile on another CPU: look at it again */) {

@@ -62,7 +62,7 @@ function specs(limits: SourceLimits): SourceSpec[] {
         DwarfStacks.configurePlainStacks(obj, FP, limits.maxFaultStacks);
         notePidCgroups(obj);
         obj.setMaxEntries('fault_counts', limits.maxFaultStacks);
-        // struct ms_walked_stack cut to its first frames: u64 hash, u32 nr, u32 pad, then ips
+        // struct ms_walked_stack cut to its first frames: u64 hash, u32 nr, u32 image, then ips
         obj.setValueSize('ms_walked_ustacks', 16 + FAULT_STACK_DEPTH * 8);
         obj.setMaxEntries('ms_kstacks', 1);
         // fault traces of single processes (Collectors.traceFaults): maps of their own, which a

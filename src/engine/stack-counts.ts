@@ -4,7 +4,7 @@ import type { BpfObject } from './bpf-object';
 import { StackReader } from './stacks';
 import { struct, eachEntry } from './struct';
 import type { CountedStack, Frame, UserFrame } from '../core/frames';
-import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
+import { sameImage, type PinnedStack, type Symbolizer } from '../symbols/symbolizer';
 import type { Mapping } from '../procfs/maps';
 import { evictions } from '../symbols/cache-caps';
 
@@ -33,6 +33,9 @@ export interface StackCountReader extends StackNamer {
   read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean }): CountedStack[];
   /** How many events had no user stack because the stack map was full. */
   readonly stacks: StackReader;
+  /** Events read so far whose walked stacks were of a program image their process had left before
+   * its maps were known (shown as EXECED: accounting.process_execd). */
+  readonly execed: number;
 }
 
 const NOT_WANTED = -1; // ms_count_stack's key when no stack was asked for
@@ -58,6 +61,11 @@ export function missed(kind: string, id: number): Frame {
  * forgotten (MAX_PROCESSES): said, never guessed (counted in the accounting's fp_unnamed). */
 export const UNNAMED: Frame = { addr: 0n, symbol: '[process exited before its stack was named]', offset: 0, module: null, note: true };
 
+/** In place of the frames of a stack taken in a program its process has exec'd away from before
+ * memscope read or recorded its maps: the maps known are of the new program, which may hold other
+ * code at the same addresses (two non-PIE programs). Said, never guessed (accounting.process_execd). */
+export const EXECED: Frame = { addr: 0n, symbol: "[process exec'd before its stack was named]", offset: 0, module: null, note: true };
+
 /**
  * A user stack of pid pinned to its mappings (Symbolizer.pin), to be named later; null when it
  * holds bare addresses and pid's mappings are no longer known (reading another process's maps, or
@@ -78,6 +86,9 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
   const pinned = new Map<number, PinnedStack>();
   // stacks pinned, waiting, or found unpinnable (process gone, mappings forgotten): not queued again
   const seen = new Set<number>();
+  // stacks of a program image their process had left when they were pinned (EXECED)
+  const execed = new Set<number>();
+  let execedCount = 0;
   // from waitHead on; held: hold(tgid) was called; at: tgid's mappings when the note arrived
   const waiting: { tgid: number; ustack: number; held: boolean; at?: readonly Mapping[] }[] = [];
   let waitHead = 0;
@@ -88,9 +99,19 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
   const pin = (tgid: number, ustack: number, at?: readonly Mapping[]) => {
     const key = keyOf(tgid, ustack);
     let p = pinned.get(key);
-    if (!p) {
+    if (!p && !execed.has(key)) {
       seen.add(key);
-      const now = pinUserStack(symbolizer, tgid, stacks.userStack(ustack), at);
+      const frames = stacks.userStack(ustack);
+      // named only in maps of the stack's own program image: its process may have exec'd a program
+      // with other code at the same addresses since (the maps of `at` were told their image by the
+      // stack's note, DwarfStacks.take; without them, those known now)
+      const image = stacks.userStackImage(ustack) || undefined;
+      const maps = at ?? (image ? symbolizer.mapsForImage(tgid, image) : undefined);
+      if (image && maps && !sameImage(symbolizer.imageOf(maps), image)) {
+        execed.add(key);
+        return null;
+      }
+      const now = pinUserStack(symbolizer, tgid, frames, at, image);
       if (!now) return null;
       pinned.set(key, (p = now));
     }
@@ -136,6 +157,9 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
   const hasLostCount = obj.hasGlobal('ms_stack_notes_lost');
   return {
     stacks,
+    get execed() {
+      return execedCount;
+    },
     noteNew(tgid, ustack) {
       const key = keyOf(tgid, ustack);
       if (ustack < 0 || pinned.has(key)) return;
@@ -168,7 +192,10 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
         if (k.ustack < NOT_WANTED || k.kstack < NOT_WANTED) lost += count;
         const p = k.ustack >= 0 ? pin(k.tgid, k.ustack) : null;
         let user = k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : k.ustack === NOT_WANTED ? [] : p ? [] : null;
-        if (!user) {
+        if (!user && execed.has(keyOf(k.tgid, k.ustack))) {
+          user = [EXECED];
+          execedCount += count;
+        } else if (!user) {
           user = [UNNAMED];
           evictions.unnamed += count;
         }
@@ -190,6 +217,7 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       if (opts.clear) {
         pinned.clear();
         seen.clear();
+        execed.clear();
       }
       if (lost > 0 && !opts.quiet)
         process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);

@@ -66,6 +66,8 @@ export class StackReader {
   private kernel = new Map<number, bigint[]>();
   private plain = new Map<number | string, UserFrame[]>();
   private texts = new Map<number, string>();
+  /** Walked stacks' program images (userStackImage), read with their frames. */
+  private images = new Map<number, bigint>();
 
   /** Whether the object captured walked user stacks (ms_plain_ustacks in stacks.h). */
   private readonly plainUser: boolean;
@@ -115,15 +117,30 @@ export class StackReader {
     this.user.delete(id);
     this.plain.delete(id);
     this.texts.delete(id);
+    this.images.delete(id);
   }
 
-  /** Frames of a walked user stack (struct ms_walked_stack: u64 hash, u32 nr, u32 pad, u64 ips[]). */
+  /** The program image a walked user stack is of (the low 32 bits of mm->start_stack: a symbolizer
+   * image, sameImage); undefined for build-id stacks (their frames need no maps) or an id not found. */
+  userStackImage(id: number): bigint | undefined {
+    if (!this.plainUser || id < 0) return undefined;
+    const known = this.images.get(id);
+    if (known !== undefined) return known;
+    const v = this.obj.lookup(this.walkedMap, this.key(id));
+    return v ? BigInt(v.readUInt32LE(12)) : undefined;
+  }
+
+  /** Frames of a walked user stack (struct ms_walked_stack: u64 hash, u32 nr, u32 image, u64 ips[]). */
   private walkedStack(id: number): UserFrame[] {
     if (id < 0) return [];
     let frames = this.plain.get(id);
     if (frames) return frames;
-    frames = decodeWalked(this.obj.lookup(this.walkedMap, this.key(id)));
-    if (this.plain.size < this.maxCached) this.plain.set(id, frames);
+    const v = this.obj.lookup(this.walkedMap, this.key(id));
+    frames = decodeWalked(v);
+    if (this.plain.size < this.maxCached) {
+      this.plain.set(id, frames);
+      if (v) this.images.set(id, BigInt(v.readUInt32LE(12)));
+    }
     return frames;
   }
 

@@ -41,6 +41,13 @@ const OWN_MOUNT_NS = (() => {
  * of no image (no sample's start_stack is all ones). */
 export const IMAGE_PENDING = -1n;
 
+/** Whether two program images (mm->start_stack) are the same: by their low 32 bits, all a walked
+ * stack has room for (struct ms_walked_stack's image; a DWARF sample carries all 64). Neither may be
+ * untold (undefined, 0, IMAGE_PENDING): an image that cannot be told is never taken for another's. */
+export function sameImage(a: bigint | undefined, b: bigint | undefined): boolean {
+  return !!a && !!b && a !== IMAGE_PENDING && b !== IMAGE_PENDING && BigInt.asUintN(32, a) === BigInt.asUintN(32, b);
+}
+
 export class Symbolizer {
   private kallsyms: KernelSymbols | null = null;
   private elfByIdentity = new Map<string, ElfFile | null>();
@@ -316,11 +323,11 @@ export class Symbolizer {
     const maps = this.mapsNow(pid);
     const image = this.imageOf(maps);
     // (maps whose image could not be told, read in the middle of an exec, are read again too)
-    if (!maps || image === startStack || !startStack || image === IMAGE_PENDING) return maps;
-    if (this.imageLeft.get(pid) === startStack || this.ringPids.has(pid)) return maps;
+    if (!maps || sameImage(image, startStack) || !startStack || image === IMAGE_PENDING) return maps;
+    if (sameImage(this.imageLeft.get(pid), startStack) || this.ringPids.has(pid)) return maps;
     const now = this.readLiveMaps(pid) ?? maps;
     // not this image now: the process left it, and no later read will find it again
-    if (this.imageOf(now) !== startStack) {
+    if (!sameImage(this.imageOf(now), startStack)) {
       if (this.imageLeft.size > MAX_PROCESSES) this.imageLeft.clear();
       this.imageLeft.set(pid, startStack);
     }
@@ -329,8 +336,9 @@ export class Symbolizer {
   /** The image each process was last found to have left (mapsForImage): not read again for it. */
   private imageLeft = new Map<number, bigint>();
 
-  /** A DWARF sample of pid arrived (in the ring's order) from program image startStack: ring
-   * records of pid received since the last sample, sent before it by BPF, are of that image. */
+  /** A DWARF sample of pid, or a walked stack's note, arrived (in the ring's order) from program
+   * image startStack: ring records of pid received since the last one, sent before it by BPF, are
+   * of that image. */
   sampledImage(pid: number, startStack: bigint): void {
     if (!this.imageUntold.size || !this.imageUntold.has(pid)) return;
     const before = this.imageUntold.get(pid);
@@ -341,7 +349,7 @@ export class Symbolizer {
     // after an exec, when the process note came late, or the program exec'd away from. Kept, they
     // would name this image's frames in the other's code at the same addresses (two non-PIE
     // programs): only the records are this image's
-    if (before && this.imageOfMaps.get(before) !== startStack) {
+    if (before && !sameImage(this.imageOfMaps.get(before), startStack)) {
       const old = new Set(before);
       const own = maps.filter((m) => !old.has(m));
       if (this.ringOrdered.has(maps)) this.ringOrdered.add(own);
@@ -391,7 +399,7 @@ export class Symbolizer {
    * the same address (two non-PIE programs), and a read in the middle of one cannot be told.
    */
   mappingAt(pid: number, ip: bigint, image?: bigint): Mapping | undefined {
-    const of = (maps: readonly Mapping[]) => !image || this.imageOfMaps.get(maps) === image;
+    const of = (maps: readonly Mapping[]) => !image || sameImage(this.imageOfMaps.get(maps), image);
     let maps = this.mapsByPid.get(pid);
     let m = maps && of(maps) ? findMapping(maps, ip) : undefined;
     if (m) this.keepMaps(pid, maps!); // most recently seen

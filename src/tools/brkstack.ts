@@ -57,10 +57,11 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         },
       ],
       async finish(obj) {
-        const fp = stackCounts(obj, 'brk_counts', symbolizer).read();
+        const counts = stackCounts(obj, 'brk_counts', symbolizer);
+        const fp = counts.read();
         const stacks = [...fp, ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
-        const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0));
+        const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0), counts.execed);
         reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls', pprofType: ['brk_calls', 'count'], symbolizer, containers });
         reportAccounting(accounting, opts);
       },

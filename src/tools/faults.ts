@@ -99,6 +99,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
           obj,
           dwarf,
           fp.reduce((sum, s) => sum + s.count, 0),
+          counts?.execed,
         );
         reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem', pprofType: ['faults', 'count'], symbolizer, containers });
         reportAccounting(accounting, opts);

@@ -143,7 +143,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
       async finish(obj) {
         await report(obj, !!opts.interval);
         if (unwinding && opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
-        reportAccounting(accountEvents(obj, dwarf, fpCounted), unwinding ? opts : { ...opts, unwind: 'fp' });
+        reportAccounting(accountEvents(obj, dwarf, fpCounted, reader?.execed), unwinding ? opts : { ...opts, unwind: 'fp' });
       },
     });
   },

@@ -9,9 +9,9 @@ import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote, NOTE_NAME_MAX, noteComponents, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
-import { missed, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
+import { EXECED, missed, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
-import type { PinnedStack, Symbolizer } from '../symbols/symbolizer';
+import { sameImage, type PinnedStack, type Symbolizer } from '../symbols/symbolizer';
 import type { Mapping } from '../procfs/maps';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
 import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, moduleCache, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
@@ -87,7 +87,7 @@ const STACK_NOTE = struct(
     ['kind', 'u32'],
     ['tgid', 'u32'],
     ['ustack', 's32'],
-    ['pad', 'u32'],
+    ['image', 'u32'],
   ] as const,
   { c: 'ms_stack_note' },
 );
@@ -103,10 +103,6 @@ const OFF_BASE = SAMPLE.offsets.base;
 const OFF_START_STACK = SAMPLE.offsets.start_stack;
 const HEADER = SAMPLE.size; // where stack[] begins
 
-/** In place of the frames of a sample taken in a program its process has exec'd away from before
- * memscope read its maps: the maps known are of the new program, which may hold other code at the
- * same addresses. Said, never guessed. */
-const EXECED: Frame = { addr: 0n, symbol: "[process exec'd before its stack was named]", offset: 0, module: null, note: true };
 /** The bucket key's stack id of such samples (no frame-pointer stack of theirs is named either). */
 const EXEC_USTACK = -1000;
 const MAP_PATH = DWARF_MAP.offsets.path;
@@ -356,6 +352,10 @@ export class DwarfStacks {
       // after the mappings its frames lie in (same ring, sent first): pinned now, while known
       const tgid = rec.readUInt32LE(STACK_NOTE.offsets.tgid);
       const ustack = rec.readInt32LE(STACK_NOTE.offsets.ustack);
+      // the ring records of this process received since its last sample or note are of the stack's
+      // program image (the low 32 bits of its mm->start_stack): of it only, they name the stack
+      const image = BigInt(rec.readUInt32LE(STACK_NOTE.offsets.image));
+      if (image) this.symbolizer.sampledImage(tgid, image);
       for (const n of this.namers) n.noteNew(tgid, ustack);
       return;
     }
@@ -494,7 +494,7 @@ export class DwarfStacks {
     // maps whose image could not be told (a /proc read in the middle of an exec: startstack 0, or
     // changing around it) are not taken for the sample's: they may be the new program's. No maps
     // at all name nothing (the process exited first: its frame-pointer stack is UNNAMED)
-    return maps !== undefined && mine !== 0n && this.symbolizer.imageOf(maps) !== mine;
+    return maps !== undefined && mine !== 0n && !sameImage(this.symbolizer.imageOf(maps), mine);
   }
 
   /** A sample of another image than its process's maps: marked, for a per-event tool or counted. */
@@ -754,9 +754,10 @@ export interface EventAccounting {
 
 /**
  * The end-of-run accounting of a tool whose events went through ms_count_stack_unwind: fpCounted is
- * the sum of the counts read from its count map (events counted there by frame-pointer stack).
+ * the sum of the counts read from its count map (events counted there by frame-pointer stack), of
+ * which fpExeced were marked EXECED (the reader's execed).
  */
-export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: number): EventAccounting {
+export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: number, fpExeced = 0): EventAccounting {
   const g = (name: string) => Number(obj.readGlobalU64(name));
   return {
     events: g('ms_events_seen'),
@@ -765,7 +766,7 @@ export function accountEvents(obj: BpfObject, dwarf: DwarfStacks, fpCounted: num
     fp_ring_full: g('ms_dwarf_ring_full'),
     fp_over_rate: g('ms_dwarf_over_rate'),
     fp_process_exited: dwarf.fpFallbacks - dwarf.execed,
-    process_execd: dwarf.execed,
+    process_execd: dwarf.execed + fpExeced,
     fp_queue_full: dwarf.queueFull,
     unnamed: evictions.unnamed,
     dropped_stack_limit: dwarf.dropped,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// StackReader's walked user stacks (struct ms_walked_stack: u64 hash, u32 nr, u32 pad, u64 ips[]):
+// StackReader's walked user stacks (struct ms_walked_stack: u64 hash, u32 nr, u32 image, u64 ips[]):
 // decoded the same from a value at any byte offset (aligned values are read through a
 // BigUint64Array view, others byte by byte).
 import { test } from 'node:test';

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// A walked (frame-pointer) stack counted in a "count by stack" map is named at the end in its
+// process's maps, by then perhaps of a program exec'd since with other code at the same addresses
+// (two non-PIE programs, faults-conditions' exec_pair). The stack carries its program image (the
+// low 32 bits of mm->start_stack, struct ms_walked_stack's image): it is named only in maps of that
+// image, else marked EXECED. Against a live child (no root, no BPF): its /proc maps stand for "the
+// program it runs now"; the BPF object is a fake holding one count and one walked stack.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import { Symbolizer } from '../../src/symbols/symbolizer';
+import { readMaps, type Mapping } from '../../src/procfs/maps';
+import { readPidStat } from '../../src/procfs/pid';
+import { EXECED, STACK_KEY, stackCounts } from '../../src/engine/stack-counts';
+import { formatFrame } from '../../src/core/frames';
+import type { BpfObject } from '../../src/engine/bpf-object';
+import { DwarfStacks } from '../../src/unwind/dwarf-stacks';
+
+/** A live child (node itself: a binary with symbols), an address in its executable's code, and its
+ * program image (startstack). */
+async function child() {
+  const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  await once(c, 'spawn');
+  const exe = fs.realpathSync(process.execPath);
+  let text: Mapping | undefined;
+  for (let i = 0; i < 200 && !text; i++) {
+    text = readMaps(c.pid!)?.find((m) => m.path === exe && m.perms.includes('x'));
+    if (!text) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(text, 'the child maps node');
+  const image = readPidStat(c.pid!)?.startstack;
+  assert.ok(image, "the child's startstack is readable");
+  return { c, pid: c.pid!, ip: text.start + (text.end - text.start) / 2n, image };
+}
+
+const USTACK = 7;
+const COUNT = 4;
+
+/** A BPF object whose count map holds COUNT events of pid under walked stack USTACK, one frame at ip,
+ * of program image `image` (its low 32 bits, as BPF stores it). */
+function fakeObject(pid: number, ip: bigint, image: bigint): BpfObject {
+  const walked = Buffer.alloc(16 + 8);
+  walked.writeBigUInt64LE(0x1234n, 0);
+  walked.writeUInt32LE(1, 8);
+  walked.writeUInt32LE(Number(BigInt.asUintN(32, image)), 12);
+  walked.writeBigUInt64LE(ip, 16);
+  const key = Buffer.alloc(STACK_KEY.size);
+  key.writeUInt32LE(pid, STACK_KEY.offsets.tgid);
+  key.writeInt32LE(USTACK, STACK_KEY.offsets.ustack);
+  key.writeInt32LE(-1, STACK_KEY.offsets.kstack);
+  key.write('exec_pair-a', STACK_KEY.offsets.comm);
+  const value = Buffer.alloc(8);
+  value.writeBigUInt64LE(BigInt(COUNT));
+  return {
+    hasGlobal: (n: string) => n === 'ms_plain_ustacks',
+    readGlobalU8: () => 1,
+    lookup: (_map: string, k: Buffer) => (k.readInt32LE(0) === USTACK ? walked : null),
+    entries: () => ({ keys: key, values: value, count: 1, keySize: STACK_KEY.size, valueBytes: 8 }),
+  } as unknown as BpfObject;
+}
+
+/** A start_stack no live process has: the image the stack is of, one its process exec'd away from. */
+const OLD_IMAGE = 0x7ffc00001000n;
+
+test("a walked stack of a program image its process left (its note lost) is marked EXECED at the end, never named in the maps of the program exec'd since", async () => {
+  const { c, pid, ip } = await child();
+  try {
+    const s = new Symbolizer();
+    const counts = stackCounts(fakeObject(pid, ip, OLD_IMAGE), 'fault_counts', s);
+    const [row] = counts.read({ quiet: true });
+    const named = row.user.map((f) => formatFrame(f));
+    assert.ok(!named.some((f) => f.endsWith('[node]')), `named in the program exec'd since: ${named.join(' <- ')}`);
+    assert.deepEqual(row.user.map((f) => f.symbol), [EXECED.symbol]);
+    assert.equal(counts.execed, COUNT);
+  } finally {
+    c.kill();
+  }
+});
+
+test('a walked stack of the image its process runs is named in its maps (the image compared by its low 32 bits)', async () => {
+  const { c, pid, ip, image } = await child();
+  try {
+    const s = new Symbolizer();
+    const counts = stackCounts(fakeObject(pid, ip, image), 'fault_counts', s);
+    const [row] = counts.read({ quiet: true });
+    assert.match(formatFrame(row.user[0]), /\+0x[0-9a-f]+ \[node\]$/);
+    assert.equal(counts.execed, 0);
+  } finally {
+    c.kill();
+  }
+});
+
+test("a walked stack noted after its process's maps were read at the new program: the old image's records only name it, or it is marked", async () => {
+  const { c, pid, ip } = await child();
+  try {
+    // the process note came after the exec: /proc was read at the new program (node)...
+    const s = new Symbolizer();
+    s.observe(pid);
+    // ...then a record of the old program on the sample ring, and the note of its stack (struct
+    // ms_stack_note: kind 3, tgid, ustack, image), which tells the records their image
+    s.recordMapping(pid, { start: 0x1000n, end: 0x2000n, perms: 'r-xp', offset: 0n, dev: '', inode: 1, path: '/nonexistent/old-program' });
+    const counts = stackCounts(fakeObject(pid, ip, OLD_IMAGE), 'fault_counts', s);
+    const dwarf = new DwarfStacks(s);
+    dwarf.nameWhileAlive(counts);
+    const note = Buffer.alloc(16);
+    [3, pid, USTACK, Number(BigInt.asUintN(32, OLD_IMAGE))].forEach((v, i) => note.writeUInt32LE(v, 4 * i));
+    (dwarf as unknown as { take(rec: Buffer): void }).take(note);
+    const [row] = counts.read({ quiet: true });
+    // the frame lies in node's code, where the old program had its own: in none of its records
+    assert.deepEqual(row.user.map((f) => formatFrame(f)), ['[unknown]']);
+  } finally {
+    c.kill();
+  }
+});
