@@ -15,10 +15,13 @@
 /* 0 traces every process; otherwise only this thread group (process). */
 const volatile __u32 targ_tgid = 0;
 
-/* memscope's own process (set by runTrace at load): never traced. Its page faults, brk() and
+/* memscope's own process (set by BpfObject.open): never traced. Its page faults, brk() and
  * mmap() calls while it reads maps and unwinds stacks would otherwise be counted, and with DWARF
  * unwinding each of its faults makes a sample whose unwinding faults again (a feedback loop). */
 const volatile __u32 ms_self_tgid = 0;
+/* The agent's children are memscope too (a heap profile's memleak): set by
+ * the agent only, as a CLI's children are what it traces (memleak -c). */
+const volatile bool ms_skip_self_children = false;
 
 /* Events dropped because a ring buffer or map was full; userspace reports it. */
 __u64 lost_events = 0;
@@ -114,6 +117,13 @@ static __always_inline bool ms_traced(__u32 tgid)
 {
 	if (tgid == ms_self_tgid || (targ_tgid != 0 && tgid != targ_tgid) || !ms_cgroup_traced())
 		return false;
+#ifndef MS_LEAN
+	if (ms_skip_self_children) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		if (BPF_CORE_READ(t, real_parent, tgid) == ms_self_tgid)
+			return false;
+	}
+#endif
 	ms_note_cgroup(tgid);
 	return true;
 }

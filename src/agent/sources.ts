@@ -123,6 +123,8 @@ export function loadSources(limits: SourceLimits, setup: (name: SourceName, obj:
       for (const [k, v] of Object.entries(s.consts ?? {})) obj.setConst(k, v);
       // two kinds at most per object (vmgrowth: brk and mmap bytes)
       obj.setConst('ms_by_cgroup', true).setMaxEntries('ms_cgroup_totals', limits.maxCgroups * 2);
+      // its children are memscope too (a heap profile's memleak): never traced
+      if (obj.hasGlobal('ms_skip_self_children')) obj.setConst('ms_skip_self_children', true);
       obj.selectSources(s.groups);
       s.configure?.(obj);
       obj.load();
