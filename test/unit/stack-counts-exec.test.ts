@@ -7,33 +7,12 @@
 // program it runs now"; the BPF object is a fake holding one count and one walked stack.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import * as fs from 'node:fs';
 import { Symbolizer } from '../../src/symbols/symbolizer';
-import { readMaps, type Mapping } from '../../src/procfs/maps';
-import { readPidStat } from '../../src/procfs/pid';
 import { EXECED, STACK_KEY, stackCounts } from '../../src/engine/stack-counts';
 import { formatFrame } from '../../src/core/frames';
+import { execChild } from '../lib/exec-child';
 import type { BpfObject } from '../../src/engine/bpf-object';
 import { DwarfStacks } from '../../src/unwind/dwarf-stacks';
-
-/** A live child (node itself: a binary with symbols), an address in its executable's code, and its
- * program image (startstack). */
-async function child() {
-  const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
-  await once(c, 'spawn');
-  const exe = fs.realpathSync(process.execPath);
-  let text: Mapping | undefined;
-  for (let i = 0; i < 200 && !text; i++) {
-    text = readMaps(c.pid!)?.find((m) => m.path === exe && m.perms.includes('x'));
-    if (!text) await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.ok(text, 'the child maps node');
-  const image = readPidStat(c.pid!)?.startstack;
-  assert.ok(image, "the child's startstack is readable");
-  return { c, pid: c.pid!, ip: text.start + (text.end - text.start) / 2n, image };
-}
 
 const USTACK = 7;
 const COUNT = 4;
@@ -65,7 +44,7 @@ function fakeObject(pid: number, ip: bigint, image: bigint): BpfObject {
 const OLD_IMAGE = 0x7ffc00001000n;
 
 test("a walked stack of a program image its process left (its note lost) is marked EXECED at the end, never named in the maps of the program exec'd since", async () => {
-  const { c, pid, ip } = await child();
+  const { c, pid, ip } = await execChild();
   try {
     const s = new Symbolizer();
     const counts = stackCounts(fakeObject(pid, ip, OLD_IMAGE), 'fault_counts', s);
@@ -80,7 +59,7 @@ test("a walked stack of a program image its process left (its note lost) is mark
 });
 
 test('a walked stack of the image its process runs is named in its maps (the image compared by its low 32 bits)', async () => {
-  const { c, pid, ip, image } = await child();
+  const { c, pid, ip, image } = await execChild();
   try {
     const s = new Symbolizer();
     const counts = stackCounts(fakeObject(pid, ip, image), 'fault_counts', s);
@@ -93,7 +72,7 @@ test('a walked stack of the image its process runs is named in its maps (the ima
 });
 
 test("a walked stack noted after its process's maps were read at the new program: the old image's records only name it, or it is marked", async () => {
-  const { c, pid, ip } = await child();
+  const { c, pid, ip } = await execChild();
   try {
     // the process note came after the exec: /proc was read at the new program (node)...
     const s = new Symbolizer();

@@ -4,33 +4,16 @@
 // its /proc maps stand for "the program it runs now".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import * as fs from 'node:fs';
 import { Symbolizer } from '../../src/symbols/symbolizer';
-import { findMapping, readMaps, type Mapping } from '../../src/procfs/maps';
+import { findMapping, type Mapping } from '../../src/procfs/maps';
 import { formatFrame } from '../../src/core/frames';
-
-/** A live child (node itself: a binary with symbols) and an address in its executable's code. */
-async function child() {
-  const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
-  await once(c, 'spawn');
-  const exe = fs.realpathSync(process.execPath);
-  // the maps appear once the exec is done
-  let text: Mapping | undefined;
-  for (let i = 0; i < 200 && !text; i++) {
-    text = readMaps(c.pid!)?.find((m) => m.path === exe && m.perms.includes('x'));
-    if (!text) await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.ok(text, 'the child maps node');
-  return { c, pid: c.pid!, ip: text.start + (text.end - text.start) / 2n };
-}
+import { execChild } from '../lib/exec-child';
 
 /** The old program's one mapping, as the sample ring would have recorded it: elsewhere than ip. */
 const OLD: Mapping = { start: 0x1000n, end: 0x2000n, perms: 'r-xp', offset: 0n, dev: '', inode: 1, path: '/nonexistent/old-program' };
 
 test("a frame in none of the mappings recorded when its stack was noted is a marker, not a name from the process's maps now", async () => {
-  const { c, pid, ip } = await child();
+  const { c, pid, ip } = await execChild();
   try {
     // mappings the sample ring sent (complete up to the note): the program exec'd since is not asked
     const s = new Symbolizer();
@@ -54,7 +37,7 @@ test("a frame in none of the mappings recorded when its stack was noted is a mar
 });
 
 test('a process note replaces no mappings the sample ring sent (an exec: the new program\'s follow there); without ring mappings it reads /proc', async () => {
-  const { c, pid, ip } = await child();
+  const { c, pid, ip } = await execChild();
   try {
     const ring = new Symbolizer();
     ring.recordMapping(pid, OLD);
@@ -77,7 +60,7 @@ test('a process note replaces no mappings the sample ring sent (an exec: the new
 const OLD_IMAGE = 0x7ffc00001000n;
 
 test("ring records of the old program on top of /proc maps of the new one: a sample of the old is pinned in its records only, never in the new program's code", async () => {
-  const { c, pid, ip } = await child();
+  const { c, pid, ip } = await execChild();
   try {
     // the process note came after the exec: /proc was read at the new program (node)...
     const s = new Symbolizer();
@@ -103,7 +86,7 @@ test("ring records of the old program on top of /proc maps of the new one: a sam
 });
 
 test("an address of one program image outside the maps known is looked up again only in maps of that image, never in another's", async () => {
-  const { c, pid, ip } = await child();
+  const { c, pid, ip } = await execChild();
   try {
     const s = new Symbolizer();
     s.recordMapping(pid, OLD);
