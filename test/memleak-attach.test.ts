@@ -61,8 +61,9 @@ test('memleak -p: a probe the kernel refuses is left out with a line, and the re
 });
 
 test('memleak -p of a zombie says it has exited, not "name the allocator with -O"', async () => {
-  // a child that exits while its parent (sleep, exec'd by sh) never waits for it
-  const parent = start('/bin/sh', ['-c', 'sh -c "exit 0" & echo child $!; exec sleep 30']);
+  // a child that exits once its parent is sleep (exec'd by sh), which never waits for it: exiting
+  // earlier, sh could reap it before its exec (a clean-clone run found /proc/CHILD gone)
+  const parent = start('/bin/sh', ['-c', 'p=$$; (while [ "$(cat /proc/$p/comm)" != sleep ]; do sleep 0.01; done) & echo child $!; exec sleep 30']);
   try {
     await parent.waitFor(/child \d+/);
     const child = Number(/child (\d+)/.exec(parent.stdout)![1]);
