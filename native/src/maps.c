@@ -293,7 +293,8 @@ napi_value ms_map_lookup_keys(napi_env env, napi_callback_info info)
 		return NULL;
 	napi_value values, found, out;
 	void *vdata, *fdata;
-	if (napi_create_buffer(env, n * vb ? n * vb : 1, &vdata, &values) != napi_ok ||
+	size_t value_total = n * vb; /* a Node buffer of 0 bytes has no data pointer: ask for 1 */
+	if (napi_create_buffer(env, value_total ? value_total : 1, &vdata, &values) != napi_ok ||
 	    napi_create_buffer(env, n ? n : 1, &fdata, &found) != napi_ok)
 		return ms_throw(env, "out of memory", false);
 	for (size_t i = 0; i < n; i++)

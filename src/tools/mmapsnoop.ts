@@ -199,6 +199,11 @@ export const tool: Tool<MmapOptions, [number?]> = {
         file,
       ];
       process.stdout.write(formatRow(columns, row) + '\n');
+      writeStack(ustack);
+    }
+
+    /** A row's stack lines below it; frame names come from the traced files, so they are escaped. */
+    function writeStack(ustack: string[] | undefined): void {
       if (ustack) process.stdout.write(ustack.map((f) => `        ${escapeText(f)}\n`).join('') + '\n');
     }
 
@@ -222,7 +227,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
         addr,
       ];
       process.stdout.write(formatRow(columns, row) + '\n');
-      if (ustack) process.stdout.write(ustack.map((f) => `        ${f}\n`).join('') + '\n');
+      writeStack(ustack);
     }
   },
 };
