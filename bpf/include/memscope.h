@@ -110,10 +110,10 @@ static __always_inline void ms_note_cgroup(__u32 tgid)
 #endif
 }
 
-/* Whether an event of process tgid is traced: never memscope itself, then -p/-c, then --cgroup.
- * Every caller passes the current task's tgid (the cgroup test reads the current task); a traced
- * process's memory cgroup is noted for the CONTAINER column. */
-static __always_inline bool ms_traced(__u32 tgid)
+/* Whether process tgid is one memscope traces: never memscope itself nor (the agent) its own
+ * children, then -p/-c, then --cgroup. Every caller passes the current task's tgid (the cgroup
+ * test reads the current task). The one filter: ms_traced's, and ms_note_exit's (no event). */
+static __always_inline bool ms_traced_process(__u32 tgid)
 {
 	if (tgid == ms_self_tgid || (targ_tgid != 0 && tgid != targ_tgid) || !ms_cgroup_traced())
 		return false;
@@ -124,6 +124,15 @@ static __always_inline bool ms_traced(__u32 tgid)
 			return false;
 	}
 #endif
+	return true;
+}
+
+/* Whether an event of process tgid is traced (ms_traced_process); a traced process's memory
+ * cgroup is noted for the CONTAINER column. */
+static __always_inline bool ms_traced(__u32 tgid)
+{
+	if (!ms_traced_process(tgid))
+		return false;
 	ms_note_cgroup(tgid);
 	return true;
 }

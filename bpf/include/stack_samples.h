@@ -361,8 +361,9 @@ int BPF_PROG(ms_note_exit, struct task_struct *p)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	/* signal->live reaches 0 in the group's last thread to exit (the tracepoint's group_dead,
 	 * read so on kernels whose tracepoint does not pass it too) */
-	if (BPF_CORE_READ(p, signal, live.counter) != 0 || tgid == ms_self_tgid || (targ_tgid != 0 && tgid != targ_tgid) ||
-	    !ms_cgroup_traced())
+	/* the filter of events (ms_traced_process): a process none of whose events is traced (the
+	 * agent's own children among them) has no end to tell */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0 || !ms_traced_process(tgid))
 		return 0;
 	struct ms_stack_note n = { .kind = MS_DWARF_KIND_EXIT, .tgid = tgid };
 	bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), 0);
