@@ -48,7 +48,7 @@ test('mmapsnoop -U --unwind dwarf with a slow unwinder: every mmap() is reported
     assert.equal(recs.filter((x) => x.call === 'munmap').length, N);
     // every mmap() of the process had a sample (before "go" too): all unwound, none fell back
     const a = accounting(r.stderr);
-    assert.deepEqual(a, { dwarf: maps.length, fp_ring_full: 0, fp_over_rate: 0, unwound_queue_full: 0, stack_lost: 0, samples_unjoined: 0 });
+    assert.deepEqual(a, { dwarf: maps.length, fp_ring_full: 0, fp_over_rate: 0, unwound_queue_full: 0, stack_lost: 0, samples_unjoined: 0, process_execd: 0 });
   } finally {
     delete process.env.MEMSCOPE_TEST_UNWIND_DELAY_MS;
     w.kill();

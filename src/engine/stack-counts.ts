@@ -77,6 +77,32 @@ export function pinUserStack(symbolizer: Symbolizer, pid: number, frames: UserFr
   return symbolizer.pin(pid, frames, at, image);
 }
 
+/**
+ * Whether a walked stack of pid, of program image `image` (its low 32 bits, as BPF stores it), was
+ * taken in a program pid has left: the maps it would be named in are of another image, perhaps with
+ * other code at the same addresses (two non-PIE programs, issue 10). Those maps are `at` (recorded
+ * when its note came, told their image by it: DwarfStacks.take), else those of its image known now
+ * (mapsForImage: /proc read again once if need be). No image (a build-id or DWARF stack): false.
+ * The one check of every tool that names walked stacks.
+ */
+export function leftImage(symbolizer: Symbolizer, pid: number, image: bigint | undefined, at?: readonly Mapping[]): boolean {
+  if (!image) return false;
+  const maps = at ?? symbolizer.mapsForImage(pid, image);
+  return !!maps && !sameImage(symbolizer.imageOf(maps), image);
+}
+
+/** A user stack of pid named now (per-event tools, the agent's stores): a walked stack of program
+ * image `image` only in maps of that image, else [EXECED] (leftImage). */
+export function nameUserStack(symbolizer: Symbolizer, pid: number, frames: UserFrame[], image?: bigint): Frame[] {
+  return leftImage(symbolizer, pid, image) ? [EXECED] : symbolizer.user(pid, frames);
+}
+
+/** nameUserStack of a user stack id of `stacks` (per-event tools: mmapsnoop -U, oomkill, trace). */
+export function nameStackId(symbolizer: Symbolizer, stacks: StackReader, pid: number, ustack: number): Frame[] {
+  const frames = stacks.userStack(ustack); // (reads its image too)
+  return nameUserStack(symbolizer, pid, frames, stacks.userStackImage(ustack) || undefined);
+}
+
 /** One number for (tgid, user stack id): pids are below 2^22, ids below 2^31. */
 const keyOf = (tgid: number, ustack: number) => tgid * 2 ** 31 + ustack;
 
@@ -101,13 +127,9 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
     let p = pinned.get(key);
     if (!p && !execed.has(key)) {
       seen.add(key);
-      const frames = stacks.userStack(ustack);
-      // named only in maps of the stack's own program image: its process may have exec'd a program
-      // with other code at the same addresses since (the maps of `at` were told their image by the
-      // stack's note, DwarfStacks.take; without them, those known now)
+      const frames = stacks.userStack(ustack); // (reads its image too)
       const image = stacks.userStackImage(ustack) || undefined;
-      const maps = at ?? (image ? symbolizer.mapsForImage(tgid, image) : undefined);
-      if (image && maps && !sameImage(symbolizer.imageOf(maps), image)) {
+      if (leftImage(symbolizer, tgid, image, at)) {
         execed.add(key);
         return null;
       }

@@ -6,10 +6,10 @@
 // waits for that note (or for its DWARF sample, --unwind) before its stack is named.
 import type { BpfObject } from '../engine/bpf-object';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
-import { formatFrame } from '../core/frames';
 import type { Symbolizer } from '../symbols/symbolizer';
 import type { DwarfStacks } from '../unwind/dwarf-stacks';
 import { EventStacks } from '../unwind/event-stacks';
+import { nameStackId } from '../engine/stack-counts';
 
 /** Distinct walked trigger stacks kept (one per process and stack; allocated as stored). */
 const WALKED_STACKS = 1024;
@@ -38,7 +38,7 @@ export class TriggerStacks<E> {
   ) {
     this.kills = new EventStacks<E>(
       dwarf,
-      (pid, ustack) => (ustack >= 0 && this.reader ? symbolizer.user(pid, this.reader.userStack(ustack)).map((f) => formatFrame(f)) : []),
+      (pid, ustack) => (ustack >= 0 && this.reader ? nameStackId(symbolizer, this.reader, pid, ustack) : []),
       emit,
       WAIT_MS,
       walked,
@@ -63,6 +63,11 @@ export class TriggerStacks<E> {
 
   get unjoined(): number {
     return this.kills.unjoined;
+  }
+
+  /** Kills shown with EXECED: the trigger's walked stack was of a program it had left (EventStacks). */
+  get execed(): number {
+    return this.kills.execed;
   }
 
   /** Frees a walked stack once its kill was named (a long-running reader: the map does not fill).

@@ -8,10 +8,10 @@ import { sizeStackMaps, StackReader } from '../engine/stacks';
 import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
-import { formatFrame } from '../core/frames';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEventStacks, addUnwindOptions, describeUnwind, DwarfStacks, reportEventStacks, UnwindOptions } from '../unwind/dwarf-stacks';
 import { EventStacks } from '../unwind/event-stacks';
+import { nameStackId } from '../engine/stack-counts';
 import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 import { examples, Tool } from './tool';
 import { escapeText } from '../core/escape';
@@ -106,7 +106,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
     if (opts.verbose && opts.userStacks) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     const events = new EventStacks<ReturnType<typeof MMAP_EVENT.decode>>(
       dwarf,
-      (pid, ustack) => symbolizer.user(pid, stacks!.userStack(ustack)).map((f) => formatFrame(f)),
+      (pid, ustack) => nameStackId(symbolizer, stacks!, pid, ustack),
       emit,
     );
     await runTrace({
@@ -154,8 +154,9 @@ export const tool: Tool<MmapOptions, [number?]> = {
         if (unwinding) await dwarf.drain(obj);
         events.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
-        // where each mmap()'s stack came from, as the stack-counting tools say it
-        if (unwinding) reportEventStacks('mmap()', accountEventStacks(obj, dwarf, events), !!opts.json);
+        // where each mmap()'s stack came from, as the stack-counting tools say it (frame pointers
+        // only: said when a stack was of a program its process had left)
+        if (unwinding || events.execed) reportEventStacks('mmap()', accountEventStacks(obj, dwarf, events), !!opts.json);
         if (!opts.json) process.stderr.write(`${count} mmap() and ${unmaps} munmap() calls traced${paths.lost ? `, ${paths.lost} shown with ${PATH_LOST} (their path note was lost)` : ''}\n`);
       },
     });

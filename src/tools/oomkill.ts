@@ -249,8 +249,9 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
       async finish(obj) {
         // a kill still waiting for its stack sample (or note) gets the sample ring drained
         await killStacks.close(obj);
-        // a trigger stack lost on the way (rare: said only then, in mmapsnoop -U's words)
-        if (unwinding && (killStacks.lost || killStacks.unjoined)) reportEventStacks('trigger', accountEventStacks(obj, dwarf, killStacks), !!opts.json);
+        // a trigger stack lost on the way, or of a program its process had left (rare: said only
+        // then, in mmapsnoop -U's words)
+        if ((unwinding && (killStacks.lost || killStacks.unjoined)) || killStacks.execed) reportEventStacks('trigger', accountEventStacks(obj, dwarf, killStacks), !!opts.json);
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
       },

@@ -16,6 +16,7 @@ import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
 import { checkFormat, formatPrintf, parseTraceSpec } from './_trace-format';
 import { StackReader } from '../engine/stacks';
+import { nameStackId } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { formatFrame } from '../core/frames';
 import type { BpfObject } from '../engine/bpf-object';
@@ -184,7 +185,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
     };
     const stackLines = (h: ReturnType<typeof HEADER.decode>) => {
       const k = opts.kernelStack && stacks ? symbolizer.kernel(stacks.kernelStack(h.kstack)) : [];
-      const u = opts.userStack && stacks ? symbolizer.user(h.tgid, stacks.userStack(h.ustack)) : [];
+      const u = opts.userStack && stacks ? nameStackId(symbolizer, stacks, h.tgid, h.ustack) : [];
       return { k: k.map((f) => formatFrame(f)), u: u.map((f) => formatFrame(f)) };
     };
     const onEvent = (r: Buffer) => {

@@ -817,10 +817,13 @@ export interface EventStackAccounting {
   stack_lost: number;
   /** Of dwarf: samples that joined no event, their event lost on its ring (EventStacks.unjoined). */
   samples_unjoined: number;
+  /** Events printed with "[process exec'd before its stack was named]": their walked stack was of a
+   * program their process had left, never named in the new one's maps (EventStacks.execed). */
+  process_execd: number;
 }
 
 /** @param joined the tool's EventStacks (its join of events and samples), if it has one */
-export function accountEventStacks(obj: BpfObject, dwarf: DwarfStacks, joined?: { lost: number; unjoined: number }): EventStackAccounting {
+export function accountEventStacks(obj: BpfObject, dwarf: DwarfStacks, joined?: { lost: number; unjoined: number; execed: number }): EventStackAccounting {
   return {
     dwarf: dwarf.samples,
     fp_ring_full: Number(obj.readGlobalU64('ms_dwarf_ring_full')),
@@ -828,6 +831,7 @@ export function accountEventStacks(obj: BpfObject, dwarf: DwarfStacks, joined?: 
     unwound_queue_full: dwarf.waited,
     stack_lost: joined?.lost ?? 0,
     samples_unjoined: joined?.unjoined ?? 0,
+    process_execd: joined?.execed ?? 0,
   };
 }
 
@@ -842,7 +846,8 @@ export function reportEventStacks(what: string, a: EventStackAccounting, json: b
   process.stderr.write(
     `memscope: ${n(total)} ${what} stacks: ${n(a.dwarf)} DWARF-unwound (${n(a.unwound_queue_full)} while the ring waited, unwind queue full ` +
       `over ${n(UNWIND_QUEUE_BYTES >> 20)} MiB), ${n(total - a.dwarf)} with frame-pointer stacks (${n(a.fp_ring_full)} sample ring full, ${n(a.fp_over_rate)} over the rate); ` +
-      `${n(a.stack_lost)} events shown with [stack lost] (their sample never came), ${n(a.samples_unjoined)} samples joined no event (their event lost)\n`,
+      `${n(a.stack_lost)} events shown with [stack lost] (their sample never came), ${n(a.samples_unjoined)} samples joined no event (their event lost), ` +
+      `${n(a.process_execd)} shown with "[process exec'd before its stack was named]" (of a program their process had left)\n`,
   );
 }
 

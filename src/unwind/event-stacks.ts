@@ -9,7 +9,8 @@
 // So does an event whose walked frame-pointer stack BPF notes on the sample ring
 // (stackNotes): the mappings its frames lie in come there first, and naming it before them would
 // need /proc/PID/maps, gone if the process died at the event (oomkill's trigger is often its victim).
-import { formatFrame } from '../core/frames';
+import { formatFrame, type Frame } from '../core/frames';
+import { EXECED } from '../engine/stack-counts';
 import { DwarfStacks, USTACK_DWARF } from './dwarf-stacks';
 
 interface Waiting<E> {
@@ -57,12 +58,15 @@ export class EventStacks<E> {
   lost = 0;
   /** Samples that joined no event: their event was lost (or had stopped waiting). */
   unjoined = 0;
+  /** Events printed with EXECED: their walked stack was of a program their process had left
+   * before it was named (nameStackId). */
+  execed = 0;
   /** "tgid/ustack" of the walked stacks whose notes arrived (their mappings are recorded). */
   private noted = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
 
   /**
-   * @param frameStack formats a frame-pointer stack id (from the object's stack map)
+   * @param frameStack names a frame-pointer stack id (from the object's stack map: nameStackId)
    * @param emit prints one event with its stack (undefined when no stack was wanted)
    * @param waitMs how long an event waits for its DWARF sample (or stack note) to arrive before printing without it
    * @param stackNotes frame-pointer stacks are walked stacks noted on the sample ring
@@ -71,7 +75,7 @@ export class EventStacks<E> {
    */
   constructor(
     private readonly dwarf: DwarfStacks,
-    private readonly frameStack: (pid: number, ustack: number) => string[],
+    private readonly frameStack: (pid: number, ustack: number) => Frame[],
     private readonly emit: (event: E, ustack: string[] | undefined) => void,
     private readonly waitMs = 250,
     private readonly stackNotes = false,
@@ -165,7 +169,9 @@ export class EventStacks<E> {
         }
       } else if (ustack !== null) {
         if (this.stackNotes && ustack >= 0 && !this.noted.has(`${pid}/${ustack}`) && !this.waited(force, at)) return;
-        frames = this.frameStack(pid, ustack);
+        const named = this.frameStack(pid, ustack);
+        if (named[0] === EXECED) this.execed++;
+        frames = named.map((f) => formatFrame(f));
       }
       this.queue.shift();
       this.emit(event, frames);
