@@ -3,7 +3,7 @@
 // kernel at scrape time), fault and growth stacks (drained every collectInterval into per-process
 // stores), reclaim and compaction histograms, OOM kills (delivered as they happen).
 import { BpfObject } from '../engine/bpf-object';
-import { missed, STACK_KEY } from '../engine/stack-counts';
+import { missed, nameUserStack, STACK_KEY } from '../engine/stack-counts';
 import { StackReader } from '../engine/stacks';
 import { eachEntry } from '../engine/struct';
 import { procNotePid } from '../engine/proc-note';
@@ -480,7 +480,8 @@ export class Collectors {
         const at = grew[j] * e.keySize;
         const tgid = e.keys.readUInt32LE(at);
         const comm = STACK_KEY.decode(e.keys, at).comm;
-        out.push(wanted[j] >= -1 ? new TextSample(tgid, comm, deltas[j], kind, stacks[j - s]) : { pid: tgid, comm, count: deltas[j], kind, user: null, missed: e.keys.readInt32LE(at + 4) });
+        const image = wanted[j] >= 0 ? Number(reader.userStackImage(wanted[j]) ?? 0) : 0;
+        out.push(wanted[j] >= -1 ? new TextSample(tgid, comm, deltas[j], kind, stacks[j - s], image) : { pid: tgid, comm, count: deltas[j], kind, user: null, missed: e.keys.readInt32LE(at + 4) });
       }
     }
     if (gone.length) {
@@ -519,9 +520,9 @@ export class Collectors {
     obj.deleteKeys(stackMap, keys);
   }
 
-  /** The frames of a raw stack of pid, named. */
+  /** The frames of a raw stack of pid, named (a walked stack only in maps of its program image). */
   symbolize(pid: number, s: RawStack): Frame[] {
-    return s.user ? this.symbolizer.user(pid, s.user) : [missed('user', s.missed ?? 0)];
+    return s.user ? nameUserStack(this.symbolizer, pid, s.user, s.image ? BigInt(s.image) : undefined) : [missed('user', s.missed ?? 0)];
   }
 
   lostEvents(): Map<string, number> {

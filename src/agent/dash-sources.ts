@@ -45,7 +45,7 @@ export function keptFaultTrace(
       const k = rawKey(s);
       const prev = stacks.get(k);
       if (prev) prev.count += s.count;
-      else if (stacks.size < MAX_WINDOW_STACKS) stacks.set(k, { user: s.user, missed: s.missed, count: s.count, kind: s.kind, comm: s.comm });
+      else if (stacks.size < MAX_WINDOW_STACKS) stacks.set(k, { user: s.user, missed: s.missed, count: s.count, kind: s.kind, comm: s.comm, image: s.image });
     }
   });
   const report = () => {

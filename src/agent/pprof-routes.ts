@@ -70,7 +70,7 @@ function kept(c: Collectors, store: StackStore, pid: number): RawSample[] {
   c.collect();
   const p = store.get(pid);
   // named fields: a kept stack's frames are a getter, which a spread would not copy
-  return p ? [...p.stacks.values()].map((s) => ({ user: s.user, missed: s.missed, count: s.count, kind: s.kind, comm: s.comm, pid })) : [];
+  return p ? [...p.stacks.values()].map((s) => ({ user: s.user, missed: s.missed, count: s.count, kind: s.kind, comm: s.comm, image: s.image, pid })) : [];
 }
 
 function cgroupOf(c: Collectors, store: StackStore, pid: number): string | null {

@@ -15,6 +15,10 @@ export interface RawStack {
   kind?: string;
   /** the thread's name (a process before exec has its parent's) */
   comm: string;
+  /** the program image a walked stack's frames are of (the low 32 bits of mm->start_stack, as BPF
+   * stores it); 0 or absent for stacks that need no maps (build ids): named only in maps of that
+   * image (nameUserStack), never in those of a program its process exec'd since */
+  image?: number;
 }
 
 export interface RawSample extends RawStack {
@@ -53,6 +57,7 @@ export class TextSample implements RawSample {
     public count: number,
     readonly kind: string | undefined,
     readonly frames: string,
+    readonly image = 0,
   ) {}
 
   get user(): UserFrame[] {
@@ -62,16 +67,22 @@ export class TextSample implements RawSample {
 
 /** A copy of a sample whose count can change (a class's getter is not copied by a spread). */
 export function copySample(s: RawSample): RawSample {
-  return s instanceof TextSample ? new TextSample(s.pid, s.comm, s.count, s.kind, s.frames) : { ...s };
+  return s instanceof TextSample ? new TextSample(s.pid, s.comm, s.count, s.kind, s.frames, s.image) : { ...s };
 }
 
-export function rawKey(s: { user: UserFrame[] | null; missed?: number; kind?: string; comm: string }): string {
-  if (s instanceof TextSample) return s.frames === '' ? `${s.comm}/${s.kind ?? ''}` : [`${s.comm}/${s.kind ?? ''}`, s.frames].join(',');
+/** The key's head: `${comm}/${kind}`, then `@image` (hex) for a walked stack: the same addresses
+ * in another program image are another stack. */
+function keyHead(s: { kind?: string; comm: string; image?: number }): string {
+  return s.image ? `${s.comm}/${s.kind ?? ''}@${s.image.toString(16)}` : `${s.comm}/${s.kind ?? ''}`;
+}
+
+export function rawKey(s: { user: UserFrame[] | null; missed?: number; kind?: string; comm: string; image?: number }): string {
+  if (s instanceof TextSample) return s.frames === '' ? keyHead(s) : [keyHead(s), s.frames].join(',');
   if (!s.user) return `${s.comm}/${s.kind ?? ''}!${s.missed}`;
   // joined, not built with +=: that makes a rope of one cons cell per frame, which a Map keeps as
   // it is (~2 KiB per 32-frame key against ~450 bytes flat; 1,024 processes x 256 stacks are kept)
   const parts = new Array<string>(s.user.length + 1);
-  parts[0] = `${s.comm}/${s.kind ?? ''}`;
+  parts[0] = keyHead(s);
   for (let i = 0; i < s.user.length; i++) {
     const f = s.user[i];
     parts[i + 1] = 'ip' in f ? f.ip.toString(16) : `${f.buildId}+${f.fileOffset.toString(16)}`;
@@ -86,8 +97,9 @@ export function rawKey(s: { user: UserFrame[] | null; missed?: number; kind?: st
  * asks (a profile, a post-mortem: rare beside the collections that add stacks). A fork storm keeps
  * ~90,000 of these (1,024 processes in each of two stores): 40 bytes each instead of 72, and no
  * comm string of its own (~24 bytes more each).
- * The key is `${comm}/${kind}` then `,frame...` or `!missed`: neither kind, frames nor the missed
- * id hold a '/', so the last '/' ends the comm (which may hold any character).
+ * The key is `${comm}/${kind}`, `@image` for a walked stack, then `,frame...` or `!missed`: neither
+ * kind, image, frames nor the missed id hold a '/', so the last '/' ends the comm (which may hold
+ * any character).
  */
 class KeptStack implements RawStack {
   constructor(
@@ -95,7 +107,7 @@ class KeptStack implements RawStack {
     public count: number,
   ) {}
 
-  /** what follows `${comm}/`: `${kind}`, then `,frames` or `!missed` */
+  /** what follows `${comm}/`: `${kind}`, `@image`, then `,frames` or `!missed` */
   private get tail(): string {
     return this.key.slice(this.key.lastIndexOf('/') + 1);
   }
@@ -105,8 +117,13 @@ class KeptStack implements RawStack {
   }
 
   get kind(): string | undefined {
-    const m = /^[^,!]*/.exec(this.tail)![0];
+    const m = /^[^,!@]*/.exec(this.tail)![0];
     return m === '' ? undefined : m;
+  }
+
+  get image(): number | undefined {
+    const m = /^[^,!@]*@([0-9a-f]+)/.exec(this.tail);
+    return m ? parseInt(m[1], 16) : undefined;
   }
 
   get missed(): number | undefined {

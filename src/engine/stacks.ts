@@ -194,7 +194,12 @@ export class StackReader {
     missing.forEach((i, j) => {
       // the same id twice in one call: read once
       let t = this.texts.get(ids[i]);
-      if (t === undefined) keep(ids[i], (t = walkedText(walked(j))));
+      if (t === undefined) {
+        const v = walked(j);
+        keep(ids[i], (t = walkedText(v)));
+        // its image with it: userStackImage need not look the stack up again
+        if (v && this.images.size < this.maxCached) this.images.set(ids[i], BigInt(v.readUInt32LE(12)));
+      }
       out[i] = t;
     });
     return out;
