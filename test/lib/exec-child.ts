@@ -24,3 +24,17 @@ export async function execChild() {
   assert.ok(image, "the child's startstack is readable");
   return { c, pid: c.pid!, ip: text.start + (text.end - text.start) / 2n, image };
 }
+
+/** A start_stack no live process has: the image a stack is of, one its process exec'd away from. */
+export const OLD_IMAGE = 0x7ffc00001000n;
+
+/** struct ms_walked_stack of one frame at ip, of program image `image` (its low 32 bits, as BPF
+ * stores it): a fake BPF object's walked stack. */
+export function walkedStack(ip: bigint, image: bigint): Buffer {
+  const walked = Buffer.alloc(16 + 8);
+  walked.writeBigUInt64LE(0x1234n, 0);
+  walked.writeUInt32LE(1, 8);
+  walked.writeUInt32LE(Number(BigInt.asUintN(32, image)), 12);
+  walked.writeBigUInt64LE(ip, 16);
+  return walked;
+}

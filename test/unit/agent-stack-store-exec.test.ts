@@ -10,12 +10,10 @@ import assert from 'node:assert/strict';
 import { Symbolizer } from '../../src/symbols/symbolizer';
 import { EXECED } from '../../src/engine/stack-counts';
 import { formatFrame, type Frame } from '../../src/core/frames';
-import { execChild } from '../lib/exec-child';
+import { execChild, OLD_IMAGE } from '../lib/exec-child';
 import { StackStore, TextSample, type RawStack } from '../../src/agent/stack-store';
 import { Collectors } from '../../src/agent/collectors';
 
-/** A start_stack no live process has: the image the stack is of, one its process exec'd away from. */
-const OLD_IMAGE = 0x7ffc00001000n;
 const low32 = (image: bigint) => Number(BigInt.asUintN(32, image));
 
 /** Collectors.symbolize with symbolizer s (it needs nothing else of a running agent). */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Symbolizer } from '../../src/symbols/symbolizer';
 import { EXECED } from '../../src/engine/stack-counts';
 import { formatFrame } from '../../src/core/frames';
-import { execChild } from '../lib/exec-child';
+import { execChild, OLD_IMAGE, walkedStack } from '../lib/exec-child';
 import type { BpfObject } from '../../src/engine/bpf-object';
 import { accountEventStacks, DwarfStacks } from '../../src/unwind/dwarf-stacks';
 import { TriggerStacks } from '../../src/tools/_oom-trigger';
@@ -20,11 +20,7 @@ const USTACK = 5;
 
 /** A BPF object holding walked stack USTACK: one frame at ip, of program image `image`. */
 function fakeObject(ip: bigint, image: bigint): BpfObject {
-  const walked = Buffer.alloc(16 + 8);
-  walked.writeBigUInt64LE(0x1234n, 0);
-  walked.writeUInt32LE(1, 8);
-  walked.writeUInt32LE(Number(BigInt.asUintN(32, image)), 12);
-  walked.writeBigUInt64LE(ip, 16);
+  const walked = walkedStack(ip, image);
   return {
     hasGlobal: (n: string) => n === 'ms_plain_ustacks',
     readGlobalU8: () => 1,
@@ -35,8 +31,6 @@ function fakeObject(ip: bigint, image: bigint): BpfObject {
   } as unknown as BpfObject;
 }
 
-/** A start_stack no live process has: the image the stack is of, one its process exec'd away from. */
-const OLD_IMAGE = 0x7ffc00001000n;
 
 /** An OOM kill whose trigger (pid) has walked stack USTACK of `image`, its note arrived: the
  * frames it is shown with, and the trigger stacks' accounting. */

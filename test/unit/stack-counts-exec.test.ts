@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Symbolizer } from '../../src/symbols/symbolizer';
 import { EXECED, STACK_KEY, stackCounts } from '../../src/engine/stack-counts';
 import { formatFrame } from '../../src/core/frames';
-import { execChild } from '../lib/exec-child';
+import { execChild, OLD_IMAGE, walkedStack } from '../lib/exec-child';
 import type { BpfObject } from '../../src/engine/bpf-object';
 import { DwarfStacks } from '../../src/unwind/dwarf-stacks';
 
@@ -20,11 +20,7 @@ const COUNT = 4;
 /** A BPF object whose count map holds COUNT events of pid under walked stack USTACK, one frame at ip,
  * of program image `image` (its low 32 bits, as BPF stores it). */
 function fakeObject(pid: number, ip: bigint, image: bigint): BpfObject {
-  const walked = Buffer.alloc(16 + 8);
-  walked.writeBigUInt64LE(0x1234n, 0);
-  walked.writeUInt32LE(1, 8);
-  walked.writeUInt32LE(Number(BigInt.asUintN(32, image)), 12);
-  walked.writeBigUInt64LE(ip, 16);
+  const walked = walkedStack(ip, image);
   const key = Buffer.alloc(STACK_KEY.size);
   key.writeUInt32LE(pid, STACK_KEY.offsets.tgid);
   key.writeInt32LE(USTACK, STACK_KEY.offsets.ustack);
@@ -40,8 +36,6 @@ function fakeObject(pid: number, ip: bigint, image: bigint): BpfObject {
   } as unknown as BpfObject;
 }
 
-/** A start_stack no live process has: the image the stack is of, one its process exec'd away from. */
-const OLD_IMAGE = 0x7ffc00001000n;
 
 test("a walked stack of a program image its process left (its note lost) is marked EXECED at the end, never named in the maps of the program exec'd since", async () => {
   const { c, pid, ip } = await execChild();
