@@ -475,13 +475,13 @@ export class Collectors {
     // the stacks read a slice per call, all before any is freed
     for (let s = 0; s < grew.length; s += SLICE) {
       yield;
-      const stacks = reader.userStackTexts(wanted.slice(s, s + SLICE).map((id) => (id < -1 ? -1 : id)));
+      const images: number[] = [];
+      const stacks = reader.userStackTexts(wanted.slice(s, s + SLICE).map((id) => (id < -1 ? -1 : id)), images);
       for (let j = s; j < Math.min(grew.length, s + SLICE); j++) {
         const at = grew[j] * e.keySize;
         const tgid = e.keys.readUInt32LE(at);
         const comm = STACK_KEY.decode(e.keys, at).comm;
-        const image = wanted[j] >= 0 ? Number(reader.userStackImage(wanted[j]) ?? 0) : 0;
-        out.push(wanted[j] >= -1 ? new TextSample(tgid, comm, deltas[j], kind, stacks[j - s], image) : { pid: tgid, comm, count: deltas[j], kind, user: null, missed: e.keys.readInt32LE(at + 4) });
+        out.push(wanted[j] >= -1 ? new TextSample(tgid, comm, deltas[j], kind, stacks[j - s], images[j - s]) : { pid: tgid, comm, count: deltas[j], kind, user: null, missed: e.keys.readInt32LE(at + 4) });
       }
     }
     if (gone.length) {

@@ -172,35 +172,42 @@ export class StackReader {
 
   /** userStacks as userFramesText strings ('' for a failed capture), kept by id instead of the
    * frames: a reader kept across collections (the agent's) holds a flat string per live stack,
-   * ~450 bytes for 32 frames against ~1.5 KiB of objects and bigints, and reads no frame object. */
-  userStackTexts(ids: number[]): string[] {
+   * ~450 bytes for 32 frames against ~1.5 KiB of objects and bigints, and reads no frame object.
+   * images: filled with each walked stack's program image (userStackImage's low 32 bits; 0 for
+   * none), read with its frames. */
+  userStackTexts(ids: number[], images?: number[]): string[] {
     const out: string[] = new Array(ids.length);
     const missing: number[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       const t = id < 0 ? '' : this.texts.get(id);
-      if (t !== undefined) out[i] = t;
-      else missing.push(i);
+      if (t !== undefined) {
+        out[i] = t;
+        if (images) images[i] = id < 0 ? 0 : Number(this.images.get(id) ?? 0n);
+      } else missing.push(i);
     }
     if (!missing.length) return out;
-    const keep = (id: number, t: string) => {
-      if (this.texts.size < this.maxCached) this.texts.set(id, t);
+    const keep = (id: number, t: string, image: number) => {
+      if (this.texts.size >= this.maxCached) return;
+      this.texts.set(id, t);
+      if (image) this.images.set(id, BigInt(image));
     };
     if (!this.plainUser) {
-      for (const i of missing) keep(ids[i], (out[i] = userFramesText(this.userStack(ids[i]))));
+      for (const i of missing) {
+        keep(ids[i], (out[i] = userFramesText(this.userStack(ids[i]))), 0);
+        if (images) images[i] = 0;
+      }
       return out;
     }
     const walked = this.lookupWalked(ids, missing);
     missing.forEach((i, j) => {
+      const v = walked(j);
+      const image = v ? v.readUInt32LE(12) : 0;
       // the same id twice in one call: read once
       let t = this.texts.get(ids[i]);
-      if (t === undefined) {
-        const v = walked(j);
-        keep(ids[i], (t = walkedText(v)));
-        // its image with it: userStackImage need not look the stack up again
-        if (v && this.images.size < this.maxCached) this.images.set(ids[i], BigInt(v.readUInt32LE(12)));
-      }
+      if (t === undefined) keep(ids[i], (t = walkedText(v)), image);
       out[i] = t;
+      if (images) images[i] = image;
     });
     return out;
   }

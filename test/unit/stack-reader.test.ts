@@ -80,3 +80,17 @@ test('StackReader: walked stacks as text are the frames userStacks reads, writte
   assert.equal(userFramesText([{ ip: 0x401000n }, { buildId: 'ab01', fileOffset: 0x1f0n }]), '401000,ab01+1f0');
   assert.deepEqual(parseUserFramesText('401000,ab01+1f0'), [{ ip: 0x401000n }, { buildId: 'ab01', fileOffset: 0x1f0n }]);
 });
+
+test("StackReader: userStackTexts gives each walked stack's program image with its text, read or kept", () => {
+  const a = walked([0x401000n]);
+  a.writeUInt32LE(0xfc001000, 12);
+  const b = walked([0x401000n]);
+  b.writeUInt32LE(0xfc002000, 12);
+  const r = new StackReader(fakeObject(new Map([[1, a], [2, b]]), 0));
+  for (const pass of ['read', 'kept']) {
+    const images: number[] = [];
+    const texts = r.userStackTexts([1, 2, -1, 3], images);
+    assert.deepEqual(texts, ['401000', '401000', '', ''], pass);
+    assert.deepEqual(images, [0xfc001000, 0xfc002000, 0, 0], pass);
+  }
+});
