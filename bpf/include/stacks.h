@@ -8,7 +8,8 @@
  *    frame while the process is alive, so symbolization works after the process exited;
  *  - walked stacks (ms_walked_ustacks, high-rate tools): a frame-pointer walk here, the stack named
  *    by a hash of its return addresses (see ms_walk_user_stack).
- * Kernel stacks use the kernel's stack map (ms_kstacks). */
+ * Kernel stacks (ms_kstacks) are stored the walked way too: the kernel's own stack map keeps one
+ * stack per hash bucket and loses a stack whose bucket another holds (issue 10). */
 #ifndef MEMSCOPE_STACKS_H
 #define MEMSCOPE_STACKS_H
 
@@ -23,13 +24,6 @@ struct {
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_STACK_BUILD_ID);
 } ms_ustacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MS_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 1);
-} ms_kstacks SEC(".maps");
 
 /* Walked user stacks (ms_plain_ustacks), for tools whose events come fast (faults, stackcount).
  * Build-id stacks cost the kernel an mmap-lock trylock per event and, where interrupts are off
@@ -79,6 +73,57 @@ struct {
 __u64 ms_walked_full = 0;     /* walked stacks not stored: the map was full */
 __u64 ms_walked_collided = 0; /* walked stacks not stored: MS_WALK_PROBES ids taken by other stacks */
 
+/* Kernel stacks, laid out as walked stacks (image 0) and stored the same way (ms_store_stack): one
+ * kernel stack is the same whoever ran it, so neither the process nor its image is in its hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct ms_walked_stack);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ms_kstacks SEC(".maps");
+
+__u64 ms_kstacks_full = 0;     /* kernel stacks not stored: the map was full */
+__u64 ms_kstacks_collided = 0; /* kernel stacks not stored: MS_WALK_PROBES ids taken by other stacks */
+
+#define MS_FNV_OFFSET 14695981039346656037ULL
+#define MS_FNV_PRIME 1099511628211ULL
+
+/* Stores the stack in w (its hash, nr and ips filled) in stacks under a 31-bit id from w->hash,
+ * trying the next ids while another stack holds one (the value keeps the full hash, so a stack is
+ * known again by it). Returns the id, -ENOMEM (the map is full: counted in *full) or -EEXIST
+ * (MS_WALK_PROBES ids taken: counted in *collided); *added says the stack was stored just now. */
+static __always_inline __s32 ms_store_stack(void *stacks, struct ms_walked_stack *w, __u64 *full, __u64 *collided,
+					    bool *added)
+{
+	__u64 h = w->hash;
+	__u32 id = (__u32)(h ^ (h >> 32)) & 0x7fffffff;
+	*added = false;
+	for (int i = 0; i < MS_WALK_PROBES; i++, id = (id + 1) & 0x7fffffff) {
+		struct ms_walked_stack *have = bpf_map_lookup_elem(stacks, &id);
+		if (have) {
+			if (have->hash == h)
+				return id;
+			continue;
+		}
+		long err = bpf_map_update_elem(stacks, &id, w, BPF_NOEXIST);
+		if (!err) {
+			*added = true;
+			return id;
+		}
+		if (err == -17 /* EEXIST: stored meanwhile on another CPU: look at it again */) {
+			have = bpf_map_lookup_elem(stacks, &id);
+			if (have && have->hash == h)
+				return id;
+			continue;
+		}
+		__sync_fetch_and_add(full, 1);
+		return -12;
+	}
+	__sync_fetch_and_add(collided, 1);
+	return -17;
+}
+
 struct ms_frame_record {
 	__u64 next;
 	__u64 ret;
@@ -117,7 +162,7 @@ static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	/* the image is part of the hash too: the same addresses after an exec are another stack */
 	__u32 image = (__u32)task->mm->start_stack; /* a NULL mm reads as 0 (BTF pointer) */
-	__u64 h = ((14695981039346656037ULL ^ tgid) * 1099511628211ULL ^ image) * 1099511628211ULL ^ ip;
+	__u64 h = ((MS_FNV_OFFSET ^ tgid) * MS_FNV_PRIME ^ image) * MS_FNV_PRIME ^ ip;
 	w->ips[0] = ip;
 	__u32 n = 1;
 	/* at a function's first instruction (a uprobe) the frame is not pushed yet: the caller is the
@@ -125,7 +170,7 @@ static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 	__u64 ra = 0;
 	if (entry && !bpf_probe_read_user(&ra, sizeof(ra), (void *)BPF_CORE_READ(regs, sp)) && ra) {
 		w->ips[1] = ra;
-		h = (h ^ ra) * 1099511628211ULL;
+		h = (h ^ ra) * MS_FNV_PRIME;
 		n = 2;
 	}
 	for (int i = 1; i < MS_STACK_DEPTH - 1; i++) {
@@ -134,7 +179,7 @@ static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 			break;
 		w->ips[n & (MS_STACK_DEPTH_POW2 - 1)] = fr.ret;
 		n++;
-		h = (h ^ fr.ret) * 1099511628211ULL;
+		h = (h ^ fr.ret) * MS_FNV_PRIME;
 		if (fr.next <= fp) /* frames lie at higher addresses as the walk goes up */
 			break;
 		fp = fr.next;
@@ -143,31 +188,13 @@ static __always_inline __s32 ms_walk_user_stack_in(void *stacks, bool entry)
 	w->hash = h;
 	w->nr = n;
 	w->image = image;
-	__u32 id = (__u32)(h ^ (h >> 32)) & 0x7fffffff;
-	for (int i = 0; i < MS_WALK_PROBES; i++, id = (id + 1) & 0x7fffffff) {
-		struct ms_walked_stack *have = bpf_map_lookup_elem(stacks, &id);
-		if (have) {
-			if (have->hash == h)
-				return id;
-			continue;
-		}
-		long err = bpf_map_update_elem(stacks, &id, w, BPF_NOEXIST);
-		if (!err) {
-			ms_send_stack_mappings(tgid);
-			ms_note_new_stack(tgid, id, image);
-			return id;
-		}
-		if (err == -17 /* EEXIST: stored meanwhile on another CPU: look at it again */) {
-			have = bpf_map_lookup_elem(stacks, &id);
-			if (have && have->hash == h)
-				return id;
-			continue;
-		}
-		__sync_fetch_and_add(&ms_walked_full, 1);
-		return -12;
+	bool added;
+	__s32 id = ms_store_stack(stacks, w, &ms_walked_full, &ms_walked_collided, &added);
+	if (added) {
+		ms_send_stack_mappings(tgid);
+		ms_note_new_stack(tgid, id, image);
 	}
-	__sync_fetch_and_add(&ms_walked_collided, 1);
-	return -17;
+	return id;
 }
 
 /* The walk into ms_walked_ustacks, the map every walked-stack tool reads. */
@@ -232,9 +259,29 @@ static __always_inline __s32 ms_user_stack(void *ctx)
 	return ms_user_stack_at(ctx, false);
 }
 
+/* The event's kernel stack (bpf_get_stack: the frames bpf_get_stackid would give, the helper's own
+ * left out) stored in ms_kstacks; returns its id or a negative errno (-EFAULT: no kernel frames, as
+ * in a uprobe; -ENOMEM, -EEXIST: not stored, counted). Uses ms_walk_scratch, as the user walk does:
+ * each stores its stack before the other may begin. */
 static __always_inline __s32 ms_kernel_stack(void *ctx)
 {
-	return bpf_get_stackid(ctx, &ms_kstacks, 0);
+	__u32 zero = 0;
+	struct ms_walked_stack *w = bpf_map_lookup_elem(&ms_walk_scratch, &zero);
+	if (!w)
+		return -14;
+	long len = bpf_get_stack(ctx, w->ips, sizeof(w->ips), 0);
+	if (len <= 0)
+		return -14;
+	__u32 n = len / sizeof(__u64);
+	__u64 h = MS_FNV_OFFSET;
+	for (__u32 i = 0; i < MS_STACK_DEPTH && i < n; i++)
+		h = (h ^ w->ips[i]) * MS_FNV_PRIME;
+	h ^= h >> 29;
+	w->hash = h;
+	w->nr = n;
+	w->image = 0;
+	bool added;
+	return ms_store_stack(&ms_kstacks, w, &ms_kstacks_full, &ms_kstacks_collided, &added);
 }
 
 /* At a function's first instruction (a uprobe on malloc) the function has not pushed its frame

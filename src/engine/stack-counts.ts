@@ -51,9 +51,9 @@ const MAX_WAITING = 16_384;
  * whole-map read, every NAME_EVERY_MS, is what stalled the event loop under storms (issue 10). */
 const SCAN_EVERY_MS = 2_000;
 
-/** A stack the kernel could not store (bpf_get_stackid's errno), shown as BCC does, not as empty. */
+/** A stack the kernel could not store (its errno), shown as BCC does, not as empty. */
 export function missed(kind: string, id: number): Frame {
-  const why = id === -17 ? 'stack map bucket taken (hash collision)' : id === -12 ? 'stack map full' : id === -14 ? 'stack not readable' : `error ${-id}`;
+  const why = id === -17 ? 'its ids taken by other stacks (hash collision)' : id === -12 ? 'stack map full' : id === -14 ? 'stack not readable' : `error ${-id}`;
   return { addr: 0n, symbol: `[missed ${kind} stack: ${why}]`, offset: 0, module: null, note: true };
 }
 

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 /**
  * The stack maps a tool uses, sized before load (each is 1 entry otherwise): build-id user stacks
  * (ms_ustacks), walked user stacks (ms_walked_ustacks, with ms_plain_ustacks set), kernel stacks
- * (ms_kstacks). Walked stacks also switch ms_plain_ustacks on: their frames resolve through the
+ * (ms_kstacks, stored as walked stacks are). Walked stacks also switch ms_plain_ustacks on: their frames resolve through the
  * executable mappings BPF sends on ms_dwarf_samples (DwarfStacks.listen records them).
  */
 export function sizeStackMaps(obj: BpfObject, sizes: { buildId?: number; walked?: number; kernel?: number }): void {
@@ -33,18 +33,23 @@ const BUILD_ID_IP = 2;
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
-function decodeWalked(v: Buffer | null): UserFrame[] {
-  const frames: UserFrame[] = [];
+/** The addresses of a value laid out as struct ms_walked_stack (walked user and kernel stacks). */
+function walkedAddrs(v: Buffer | null): bigint[] {
+  const addrs: bigint[] = [];
   if (v) {
     const nr = Math.min(v.readUInt32LE(8), (v.length - 16) / 8);
     if (LITTLE_ENDIAN && (v.byteOffset + 16) % 8 === 0) {
       // a view's element is one bigint made natively; readBigUInt64LE makes three and shifts
       // (4x slower: the agent decodes every new stack of the host)
       const ips = new BigUint64Array(v.buffer, v.byteOffset + 16, nr);
-      for (let i = 0; i < nr; i++) frames.push({ ip: ips[i] });
-    } else for (let i = 0; i < nr; i++) frames.push({ ip: v.readBigUInt64LE(16 + i * 8) });
+      for (let i = 0; i < nr; i++) addrs.push(ips[i]);
+    } else for (let i = 0; i < nr; i++) addrs.push(v.readBigUInt64LE(16 + i * 8));
   }
-  return frames;
+  return addrs;
+}
+
+function decodeWalked(v: Buffer | null): UserFrame[] {
+  return walkedAddrs(v).map((ip) => ({ ip }));
 }
 
 /** A walked stack's frames as userFramesText writes them, straight from the map's value: no frame
@@ -247,15 +252,7 @@ export class StackReader {
     if (id < 0) return [];
     let addrs = this.kernel.get(id);
     if (addrs) return addrs;
-    addrs = [];
-    const v = this.obj.lookup('ms_kstacks', this.key(id));
-    if (v) {
-      for (let o = 0; o + 8 <= v.length; o += 8) {
-        const a = v.readBigUInt64LE(o);
-        if (a === 0n) break;
-        addrs.push(a);
-      }
-    }
+    addrs = walkedAddrs(this.obj.lookup('ms_kstacks', this.key(id)));
     if (this.kernel.size < this.maxCached) this.kernel.set(id, addrs);
     return addrs;
   }
