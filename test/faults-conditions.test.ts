@@ -122,6 +122,36 @@ test('faults -K counts the kernel-mode faults of read() into a memfd mapping, wi
   }
 });
 
+test('faults -K keeps every distinct kernel stack even where a stack map of its size would lose some to hash collisions', async () => {
+  // 30 system calls each fault N times in their own copy to user memory: 30 kernel stacks in a
+  // store of 64. The kernel's stack map (one stack per bucket of its hash: 64 buckets) lost 7 of
+  // them in each run tried; stored by a hash of their frames with probing, none is lost.
+  const N = 4;
+  const w = start(workload('kfault_calls'), [String(N)]);
+  try {
+    await w.waitFor(/ready \d+/);
+    const calls = Number(/ready (\d+)/.exec(w.stdout)![1]);
+    const ms = await startMemscope(['faults', '--json', '-K', '--stack-storage', '64', '-p', String(w.pid)]);
+    w.send('go');
+    await w.waitFor('done');
+    w.send('end');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /could not store/);
+    const recs = jsonLines(r.stdout).filter((x) => x.pid === w.pid && x.kstack?.length > 0);
+    assert.ok(!recs.some((x) => x.kstack[0].startsWith('[missed')), r.stdout);
+    // each call's stack once, with each of its N faults
+    assert.equal(new Set(recs.map((x) => x.kstack.join(';'))).size, calls, r.stdout);
+    assert.deepEqual(
+      recs.map((x) => x.count),
+      new Array(calls).fill(N),
+      r.stdout,
+    );
+  } finally {
+    w.kill();
+  }
+});
+
 /** faults (with args, env set) during a fork storm of P children, JOBS at a time: its stacks. */
 async function forkStorm(P: number, o: { args?: string[]; env?: Record<string, string>; jobs?: number; wrap?: (argv: string[]) => string[] } = {}) {
   const vars = Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);

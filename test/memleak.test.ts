@@ -283,34 +283,25 @@ test('memleak -O: the allocator inside a static binary', () => {
 
 test('memleak (kernel mode): N pipes held open appear under alloc_pipe_info with their process', async () => {
   const N = 150;
-  // Kernel stacks live in the kernel's stack map (bpf_get_stackid), which keeps one stack per hash
-  // bucket: system-wide, another kernel stack can hold the bucket of one of the two pipe stacks, and
-  // that stack's allocations show as [unknown] (it failed one clean-clone run in ~40). memleak says so
-  // on stderr; a run that said so is tried again, and a wrong count it did not say fails.
-  for (let attempt = 1; ; attempt++) {
-    const w = start(workload('memleak_pipes'), [String(N)]);
-    try {
-      await w.waitFor('ready');
-      // -o 0: the pipes are made just before the report, younger than BCC's default 500 ms
-      const ms = await startMemscope(['memleak', '--json', '-o', '0', '-T', '100000', '60']);
-      w.send('go');
-      await w.waitFor('done');
-      const r = await ms.interrupt(); // the pipes are still open
-      assert.equal(r.code, 0, r.stderr);
-      const recs = jsonLines(r.stdout).filter((x) => x.pid === w.pid);
-      // each pipe(): kzalloc of its pipe_inode_info and kcalloc of its buffer array, both called
-      // from alloc_pipe_info
-      const pipes = recs.filter((x) => x.kstack && /^alloc_pipe_info\+0x[0-9a-f]+ \[kernel\]$/.test(x.kstack[1]));
-      const collided = /some stacks could not be captured \(stack table full, or two stacks hashed alike\)/.test(r.stderr);
-      if (collided && total(pipes, 'allocations') !== 2 * N && attempt < 3) continue;
-      assert.equal(total(pipes, 'allocations'), 2 * N, JSON.stringify(pipes) + r.stderr);
-      assert.equal(pipes.length, 2);
-      assert.ok(pipes.every((x) => x.kstack.some((f: string) => f.startsWith('do_pipe2+')) && x.comm === 'memleak_pipes'));
-      assert.ok(pipes.every((x) => x.ustack.length === 0));
-      return;
-    } finally {
-      w.kill();
-    }
+  const w = start(workload('memleak_pipes'), [String(N)]);
+  try {
+    await w.waitFor('ready');
+    // -o 0: the pipes are made just before the report, younger than BCC's default 500 ms
+    const ms = await startMemscope(['memleak', '--json', '-o', '0', '-T', '100000', '60']);
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.interrupt(); // the pipes are still open
+    assert.equal(r.code, 0, r.stderr);
+    const recs = jsonLines(r.stdout).filter((x) => x.pid === w.pid);
+    // each pipe(): kzalloc of its pipe_inode_info and kcalloc of its buffer array, both called
+    // from alloc_pipe_info
+    const pipes = recs.filter((x) => x.kstack && /^alloc_pipe_info\+0x[0-9a-f]+ \[kernel\]$/.test(x.kstack[1]));
+    assert.equal(total(pipes, 'allocations'), 2 * N, JSON.stringify(pipes) + r.stderr);
+    assert.equal(pipes.length, 2);
+    assert.ok(pipes.every((x) => x.kstack.some((f: string) => f.startsWith('do_pipe2+')) && x.comm === 'memleak_pipes'));
+    assert.ok(pipes.every((x) => x.ustack.length === 0));
+  } finally {
+    w.kill();
   }
 });
 
