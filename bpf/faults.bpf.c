@@ -36,14 +36,8 @@ struct {
 	__uint(max_entries, 1);
 } fault_trace_counts SEC(".maps");
 
-/* laid out as ms_walked_ustacks (same value size), allocated as stacks are stored */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct ms_walked_stack);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} fault_trace_ustacks SEC(".maps");
+/* laid out as ms_walked_ustacks (same value size) */
+MS_STACK_STORE(fault_trace_ustacks);
 
 /* faults of traced pids not counted: fault_trace_counts was full */
 __u64 fault_trace_lost = 0;

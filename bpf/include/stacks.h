@@ -54,14 +54,18 @@ struct ms_walked_stack {
 	__u64 spare;                /* ips[127] when a masked index reaches it (never used: n < 127) */
 };
 
-/* allocated as stacks are stored: a large limit costs nothing until used */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct ms_walked_stack);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} ms_walked_ustacks SEC(".maps");
+/* A map of stacks by id, laid out as struct ms_walked_stack (filled by ms_store_stack), allocated
+ * as stacks are stored: a large limit costs nothing until used. */
+#define MS_STACK_STORE(name)                                  \
+	struct {                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);              \
+		__type(key, __u32);                           \
+		__type(value, struct ms_walked_stack);        \
+		__uint(max_entries, 1);                       \
+		__uint(map_flags, BPF_F_NO_PREALLOC);         \
+	} name SEC(".maps")
+
+MS_STACK_STORE(ms_walked_ustacks);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -75,13 +79,7 @@ __u64 ms_walked_collided = 0; /* walked stacks not stored: MS_WALK_PROBES ids ta
 
 /* Kernel stacks, laid out as walked stacks (image 0) and stored the same way (ms_store_stack): one
  * kernel stack is the same whoever ran it, so neither the process nor its image is in its hash. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct ms_walked_stack);
-	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} ms_kstacks SEC(".maps");
+MS_STACK_STORE(ms_kstacks);
 
 __u64 ms_kstacks_full = 0;     /* kernel stacks not stored: the map was full */
 __u64 ms_kstacks_collided = 0; /* kernel stacks not stored: MS_WALK_PROBES ids taken by other stacks */
