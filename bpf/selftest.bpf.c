@@ -37,7 +37,7 @@ int selftest_uprobe(struct pt_regs *ctx)
 	__u64 value = magic + arg;
 	__sync_fetch_and_add(&uprobe_hits, 1);
 	bpf_map_update_elem(&seen_args, &arg, &value, BPF_ANY);
-	bpf_ringbuf_output(&arg_events, &arg, sizeof(arg), 0);
+	bpf_ringbuf_output(&arg_events, &arg, sizeof(arg), ms_ring_flags(&arg_events));
 	return 0;
 }
 

@@ -229,4 +229,31 @@ test('discardRings in a handler: its delivery ends as it is (at most maxRecords 
   assert.deepEqual(seen, [...Array(seen.length).keys()]);
 });
 
+test('ms_batch_wakeups: a ring that holds little wakes no one; consumeRings delivers its records, in order', async () => {
+  const bin = workload('probe_target');
+  const w = start(bin, ['25']);
+  const obj = BpfObject.open('selftest');
+  const seen: number[] = [];
+  try {
+    await w.waitFor('ready');
+    obj.setConst('magic', 1000).setConst('targ_tgid', w.pid).setConst('ms_batch_wakeups', true);
+    obj.setAutoload('selftest_usdt', false);
+    obj.load();
+    obj.onRecords('arg_events', (recs) => recs.forEach((r) => seen.push(Number(r.readBigUInt64LE(0)))));
+    obj.attachUprobe('selftest_uprobe', bin, 'probe_me', { pid: w.pid });
+    w.send('go');
+    await w.waitFor('done');
+    assert.equal(obj.readGlobalU64('uprobe_hits'), 25n, 'the probe did not run 25 times');
+    // 25 records of 8 bytes stay far below the fill that wakes the reader: the loop's turns
+    // deliver nothing (a ring that wakes at each record delivers them at the first of them)
+    for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.deepEqual(seen, [], 'records were delivered before consumeRings: the ring woke its reader');
+    obj.consumeRings();
+    assert.deepEqual(seen, [...Array(25).keys()]);
+  } finally {
+    obj.destroy();
+    w.kill();
+  }
+});
+
 after(() => assertNothingLoaded());

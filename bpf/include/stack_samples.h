@@ -181,7 +181,7 @@ static __always_inline long ms_send_mapping(struct ms_dwarf_map *n, __u32 tgid, 
 		bpf_loop(MS_PATH_DEPTH, ms_sb_path_step, &w, 0);
 		n->sb_whole = !w.vmnt;
 	}
-	long err = bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), 0);
+	long err = bpf_ringbuf_output(&ms_dwarf_samples, n, sizeof(*n), ms_ring_flags(&ms_dwarf_samples));
 	if (err)
 		__sync_fetch_and_add(&ms_notes_lost, 1);
 	return err;
@@ -343,7 +343,7 @@ struct ms_stack_note ms_stack_note_layout = {};
 static __always_inline void ms_note_new_stack(__u32 tgid, __s32 id, __u32 image)
 {
 	struct ms_stack_note n = { .kind = MS_DWARF_KIND_STACK, .tgid = tgid, .ustack = id, .image = image };
-	if (bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), 0))
+	if (bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), ms_ring_flags(&ms_dwarf_samples)))
 		__sync_fetch_and_add(&ms_stack_notes_lost, 1);
 }
 
@@ -366,7 +366,7 @@ int BPF_PROG(ms_note_exit, struct task_struct *p)
 	if (BPF_CORE_READ(p, signal, live.counter) != 0 || !ms_traced_process(tgid))
 		return 0;
 	struct ms_stack_note n = { .kind = MS_DWARF_KIND_EXIT, .tgid = tgid };
-	bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), 0);
+	bpf_ringbuf_output(&ms_dwarf_samples, &n, sizeof(n), ms_ring_flags(&ms_dwarf_samples));
 	return 0;
 }
 
@@ -488,7 +488,7 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
 	__u64 len = offsetof(struct ms_dwarf_sample, stack) + (__u64)size;
 	if (len > sizeof(*s))
 		return 1;
-	if (bpf_ringbuf_output(&ms_dwarf_samples, s, len, 0)) {
+	if (bpf_ringbuf_output(&ms_dwarf_samples, s, len, ms_ring_flags(&ms_dwarf_samples))) {
 		__sync_fetch_and_add(&ms_dwarf_ring_full, 1);
 		return 1;
 	}

@@ -185,6 +185,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("mapLookupKeys", ms_map_lookup_keys),
 		FN("ringbufOpen", ms_ringbuf_open),
 		FN("ringbufsDiscard", ms_ringbufs_discard),
+		FN("ringbufsConsume", ms_ringbufs_consume),
 		FN("perfCounterOpen", ms_perf_counter_open),
 	};
 	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

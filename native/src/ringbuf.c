@@ -156,18 +156,42 @@ napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 	return ms_undefined(env);
 }
 
-/* Delivers everything the ring holds, one bounded delivery at a time (after detach: no producer
- * refills it, so this ends); a handler that discards the rings stops it after its delivery. */
-static void drain_all(struct ms_ringbuf *r)
+/* Delivers what the ring holds, one bounded delivery at a time, at most max_deliveries of them; a
+ * handler that discards the rings stops it after its delivery. */
+static void drain(struct ms_ringbuf *r, uint32_t max_deliveries)
 {
 	int err;
 	do {
-		if (r->discarded)
+		if (r->discarded || r->closing)
 			return;
 		err = ring_buffer__consume(r->rb);
 		if (r->n > 0)
 			deliver(r);
-	} while (err == MS_DELIVERY_FULL);
+	} while (err == MS_DELIVERY_FULL && --max_deliveries);
+}
+
+/* Everything the ring holds (after detach: no producer refills it, so this ends). */
+static void drain_all(struct ms_ringbuf *r)
+{
+	drain(r, UINT32_MAX);
+}
+
+/* ringbufsConsume(obj, maxDeliveries): delivers what the object's rings hold now, without waiting
+ * for their wake-up (BPF wakes the agent only past a fill level: memscope.h ms_batch_wakeups), at
+ * most maxDeliveries bounded deliveries per ring: records a producer adds meanwhile past that come
+ * with the ring's wake-up, as a storm's do. */
+napi_value ms_ringbufs_consume(napi_env env, napi_callback_info info)
+{
+	ARGS(2);
+	struct ms_object *o;
+	uint32_t max_deliveries;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	if (napi_get_value_uint32(env, argv[1], &max_deliveries) != napi_ok || !max_deliveries)
+		return ms_throw(env, "maxDeliveries: expected a positive integer", false);
+	for (struct ms_ringbuf *r = o->ringbufs; r; r = r->next)
+		drain(r, max_deliveries);
+	return ms_undefined(env);
 }
 
 /* ringbufsDiscard(obj): the object's rings deliver nothing from now on, neither as they fill nor

@@ -266,6 +266,13 @@ export class BpfObject {
     else native().ringbufOpen(this.h(), map, deliver, maxRecords);
   }
 
+  /** Delivers what the object's rings hold now, without their wake-up (an object whose BPF wakes
+   * its reader only past a fill level, ms_batch_wakeups: read on a timer too), at most
+   * maxDeliveries bounded deliveries per ring. */
+  consumeRings(maxDeliveries = 64): void {
+    native().ringbufsConsume(this.h(), maxDeliveries);
+  }
+
   /** From now on the object's rings deliver nothing, neither as they fill nor in the last drain
    * of detach() or destroy() (a daemon stopping, whose handlers' work would be thrown away). A
    * delivery under way ends as it is: at most its ring's maxRecords. Maps stay readable. */

@@ -51,6 +51,7 @@ export interface NativeAddon {
   /** onRecords gets one delivery: the records one after the other, and their lengths (u32 each). */
   ringbufOpen(h: Handle, map: string, onRecords: (data: Buffer, lengths: Buffer) => void, maxRecords?: number): void;
   ringbufsDiscard(h: Handle): void;
+  ringbufsConsume(h: Handle, maxDeliveries: number): void;
   /** perf_event_open in counting mode (read the fd with read(2): value, time enabled, time running). */
   perfCounterOpen(type: number, config: number, pid: number, cpu: number): number;
 }
