@@ -182,6 +182,7 @@ export class Collectors {
    * on within a slice: abandon() ends it at the next turn. */
   private collectSliced(): void {
     if (this.collecting || this.stopping) return;
+    this.consumeRings();
     const g = (this.sliced = this.steps());
     const step = () => {
       if (this.sliced !== g) return; // finished by a caller of collect() meanwhile, or abandoned
@@ -201,6 +202,7 @@ export class Collectors {
    * caller wants the counts up to now, so a new one follows); nothing once stopping. */
   collect(): void {
     if (this.stopping) return;
+    this.consumeRings();
     const g = this.sliced;
     if (g) {
       this.sliced = null;
@@ -208,6 +210,15 @@ export class Collectors {
     }
     if (this.collecting) return;
     drain(this.steps());
+  }
+
+  /** Reads what the sources' rings hold now: their BPF wakes the agent only once a ring fills
+   * (ms_batch_wakeups), so the process and mapping notes of a quiet host wait for a collection,
+   * and a collection never reads maps whose processes' notes are still in a ring. oomkill's ring
+   * wakes at each kill and is left to its wake-ups (this runs inside its deliveries: an OOM kill
+   * collects its victim's faults). */
+  private consumeRings(): void {
+    for (const s of this.sources) if (s.name !== 'oomkill' && !s.obj.destroyed) s.obj.consumeRings();
   }
 
   /** Stops collecting at once (SIGTERM): a collection under way is dropped at its next slice, and

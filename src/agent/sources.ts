@@ -125,6 +125,9 @@ export function loadSources(limits: SourceLimits, setup: (name: SourceName, obj:
       obj.setConst('ms_by_cgroup', true).setMaxEntries('ms_cgroup_totals', limits.maxCgroups * 2);
       // its children are memscope too (a heap profile's memleak): never traced
       if (obj.hasGlobal('ms_skip_self_children')) obj.setConst('ms_skip_self_children', true);
+      // rings read at every collection (Collectors.consumeRings), woken only when they fill; an OOM
+      // kill is logged as it happens
+      if (s.name !== 'oomkill' && obj.hasGlobal('ms_batch_wakeups')) obj.setConst('ms_batch_wakeups', true);
       obj.selectSources(s.groups);
       s.configure?.(obj);
       obj.load();
