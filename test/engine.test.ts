@@ -168,15 +168,22 @@ test('a uprobe on a missing function fails with one clear message', () => {
 });
 
 /** The selftest object probing a probe_target of 25 calls, its ring's records in seen; the
- * calls are made (and their 25 records in the ring) once run() returns. */
-async function ringOf25(maxRecords: number | undefined, turns: number, before: (obj: BpfObject) => void, delivered: (obj: BpfObject) => void = () => {}) {
+ * calls are made (and their 25 records in the ring) once run() returns. `batched`: its BPF wakes
+ * the reader only past a fill level (ms_batch_wakeups); `end` runs after the turns, before destroy. */
+async function ringOf25(
+  maxRecords: number | undefined,
+  turns: number,
+  before: (obj: BpfObject) => void,
+  delivered: (obj: BpfObject) => void = () => {},
+  { batched = false, end = () => {} }: { batched?: boolean; end?: (obj: BpfObject, seen: number[]) => void } = {},
+) {
   const bin = workload('probe_target');
   const w = start(bin, ['25']);
   const obj = BpfObject.open('selftest');
   const seen: number[] = [];
   try {
     await w.waitFor('ready');
-    obj.setConst('magic', 1000).setConst('targ_tgid', w.pid);
+    obj.setConst('magic', 1000).setConst('targ_tgid', w.pid).setConst('ms_batch_wakeups', batched);
     obj.setAutoload('selftest_usdt', false);
     obj.load();
     obj.onRecords(
@@ -195,6 +202,7 @@ async function ringOf25(maxRecords: number | undefined, turns: number, before: (
     // does not depend on how many came before destroy); none where the last drain is tested
     for (let i = 0; i < turns; i++) await new Promise((r) => setTimeout(r, 25));
     assert.equal(obj.readGlobalU64('uprobe_hits'), 25n, 'the probe did not run 25 times');
+    end(obj, seen);
   } finally {
     obj.destroy();
     w.kill();
@@ -230,30 +238,16 @@ test('discardRings in a handler: its delivery ends as it is (at most maxRecords 
 });
 
 test('ms_batch_wakeups: a ring that holds little wakes no one; consumeRings delivers its records, in order', async () => {
-  const bin = workload('probe_target');
-  const w = start(bin, ['25']);
-  const obj = BpfObject.open('selftest');
-  const seen: number[] = [];
-  try {
-    await w.waitFor('ready');
-    obj.setConst('magic', 1000).setConst('targ_tgid', w.pid).setConst('ms_batch_wakeups', true);
-    obj.setAutoload('selftest_usdt', false);
-    obj.load();
-    obj.onRecords('arg_events', (recs) => recs.forEach((r) => seen.push(Number(r.readBigUInt64LE(0)))));
-    obj.attachUprobe('selftest_uprobe', bin, 'probe_me', { pid: w.pid });
-    w.send('go');
-    await w.waitFor('done');
-    assert.equal(obj.readGlobalU64('uprobe_hits'), 25n, 'the probe did not run 25 times');
-    // 25 records of 8 bytes stay far below the fill that wakes the reader: the loop's turns
-    // deliver nothing (a ring that wakes at each record delivers them at the first of them)
-    for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 25));
-    assert.deepEqual(seen, [], 'records were delivered before consumeRings: the ring woke its reader');
-    obj.consumeRings();
-    assert.deepEqual(seen, [...Array(25).keys()]);
-  } finally {
-    obj.destroy();
-    w.kill();
-  }
+  // 25 records of 8 bytes stay far below the fill that wakes the reader: the loop's turns deliver
+  // nothing (a ring that wakes at each record delivers them at the first of them)
+  const seen = await ringOf25(undefined, 4, () => {}, undefined, {
+    batched: true,
+    end: (obj, got) => {
+      assert.deepEqual(got, [], 'records were delivered before consumeRings: the ring woke its reader');
+      obj.consumeRings();
+    },
+  });
+  assert.deepEqual(seen, [...Array(25).keys()]);
 });
 
 after(() => assertNothingLoaded());
