@@ -265,6 +265,9 @@ async function main(): Promise<void> {
       `soak ${soakS.toFixed(0)} s${soakS < 1790 ? ' (shortened from 30 min)' : ''}: ${procs} short-lived processes, fault rounds of 256 MiB, a tenth of the cgroups removed and made again each round; agent CPU ${(((t1 - t0) / HZ / soakS) * 100).toFixed(1)}% of one CPU; RSS after: ${rssMiB(agent.pid!).toFixed(0)} MiB`,
     );
     await idle('idle CPU after the soak');
+    // a minute on: the stacks and notes of the soak's (or the cgroups') processes, kept 60 s after
+    // they exit, are gone; what is left is the steady cost of the cgroups that still exist
+    await idle('idle CPU a minute later');
 
     const f0 = pgfault();
     t0 = ticks(agent.pid!);
