@@ -50,7 +50,11 @@ test("memscope_compaction_seconds: a compact_memory write's runs are counted, an
     const count = now.count - before.count;
     const sum = now.sum - before.sum;
     assert.ok(count >= reference.compactions, why);
-    assert.ok(sum >= reference.total_us / 1e6 - 1e-6, why);
+    // the same runs timed by two programs, each reading the clock when it runs at the run's begin and
+    // end tracepoints: their order, and a preemption between them (a trampoline's programs run
+    // preemptible), move each run's time by microseconds (a clean-clone run: 3 runs, 34.5 us short
+    // of the reference's 8,644): a missing run is the count's to catch, the sum only has to agree
+    assert.ok(sum >= (reference.total_us / 1e6) * 0.99 - reference.compactions * 50e-6, why);
     // each run lies in its bucket: [previous bound, bound) seconds
     let low = 0;
     let high = 0;
