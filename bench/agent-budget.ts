@@ -225,7 +225,10 @@ async function main(): Promise<void> {
     const track = () => ({ n: 0, sum: 0, peak: 0, peakAnon: 0 });
     const rssOf = { agent: track(), ref: track() };
     const sample = () => {
-      for (const [t, p] of [[rssOf.agent, agent], [rssOf.ref, ref]] as const) {
+      for (const [t, p] of [
+        [rssOf.agent, agent],
+        [rssOf.ref, ref],
+      ] as const) {
         if (!p?.pid || p.exitCode !== null) continue;
         const r = rollup(p.pid);
         t.n++;
@@ -241,7 +244,10 @@ async function main(): Promise<void> {
         rssOverTime.push(line);
         console.log(`  soak RSS ${line}`);
       }
-      const batch = Math.min(2000, PROCS - procs);
+      // processes paced over the whole soak (a quiet host makes 24,000 a minute: unpaced, all
+      // 100,000 were made in the first 5 minutes and the rest of the soak saw none)
+      const due = Math.ceil((PROCS * (Date.now() - s0)) / (SOAK_S * 1000));
+      const batch = Math.min(2000, PROCS - procs, Math.max(0, due - procs));
       if (batch > 0) {
         await runInAsync(TOP, `${storm} ${batch} 4`);
         procs += batch;
