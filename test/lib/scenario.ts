@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Real memory trouble for tests, always undone: memory cgroups with limits, swapfiles that are
-// swapped on, huge-page reservations. Each resource is removed by its dispose(), and every one
+// Real memory trouble for tests, always undone: memory cgroups with limits, swapfiles and zram
+// swapped on, huge-page reservations, (m)THP sizes turned on or off. Each resource is removed by its dispose(), and every one
 // still alive is removed when the test process exits, even after a failed assertion.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -124,6 +124,65 @@ export class Swapfile {
       /* was not on */
     }
     fs.rmSync(this.file, { force: true });
+  }
+}
+
+/** zram0 as swap, above any other swap (priority 32767): a SWP_SYNCHRONOUS_IO device, whose
+ * swap-ins skip the swap cache and may be large folios (mTHP). dispose() swaps it off and resets it
+ * (its memory freed, unconfigured again). */
+export class ZramSwap {
+  readonly dev = '/dev/zram0';
+  private static readonly SYS = '/sys/block/zram0';
+
+  static available(): string | null {
+    if (!fs.existsSync(ZramSwap.SYS)) return 'no /sys/block/zram0 (CONFIG_ZRAM, module zram)';
+    const size = Number(fs.readFileSync(`${ZramSwap.SYS}/disksize`, 'utf8'));
+    return size ? `zram0 is in use already (disksize ${size})` : null;
+  }
+
+  constructor(sizeMiB: number) {
+    live.add(this);
+    fs.writeFileSync(`${ZramSwap.SYS}/disksize`, `${sizeMiB}M`);
+    execFileSync('mkswap', [this.dev], { stdio: 'ignore' });
+    execFileSync('swapon', ['-p', '32767', this.dev]);
+  }
+
+  dispose(): void {
+    live.delete(this);
+    try {
+      execFileSync('swapoff', [this.dev], { stdio: 'ignore' });
+    } catch {
+      /* was not on */
+    }
+    fs.writeFileSync(`${ZramSwap.SYS}/reset`, '1');
+  }
+}
+
+/** One (m)THP size's policy (/sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/enabled:
+ * always, inherit, madvise, never) set for a test; dispose() puts back the one selected before. */
+export class ThpSize {
+  static readonly ROOT = '/sys/kernel/mm/transparent_hugepage';
+  private readonly file: string;
+  private readonly before: string;
+
+  constructor(readonly kB: number, policy: string) {
+    this.file = `${ThpSize.ROOT}/hugepages-${kB}kB/enabled`;
+    const m = /\[(\w+)\]/.exec(fs.readFileSync(this.file, 'utf8'));
+    if (!m) throw new Error(`${this.file}: no policy selected`);
+    this.before = m[1];
+    live.add(this);
+    fs.writeFileSync(this.file, policy);
+  }
+
+  /** A counter of hugepages-<size>kB/stats (swpin, swpout, split...), or null if the kernel has none. */
+  stat(name: string): number | null {
+    const f = `${ThpSize.ROOT}/hugepages-${this.kB}kB/stats/${name}`;
+    return fs.existsSync(f) ? Number(fs.readFileSync(f, 'utf8')) : null;
+  }
+
+  dispose(): void {
+    live.delete(this);
+    fs.writeFileSync(this.file, this.before);
   }
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* swapread MB ZERO_PCT PASSES [MIGRATE]: after a line on stdin, writes every page of an MB MiB
+/* swapread MB ZERO_PCT PASSES [MIGRATE [HUGE]]: after a line on stdin, writes every page of an MB MiB
  * anonymous working set once, 0 in the first ZERO_PCT% of its pages and a non-zero byte in the rest
  * (write_set), then only READS every page PASSES-1 more times (read_set), then prints "done".
  * With MIGRATE 1, between two read passes (the set standing still) it migrates swap-cache pages of
@@ -9,6 +9,8 @@
  * memory blocks to ZONE_MOVABLE (make_movable): user pages, swap-ins included, are taken from that
  * zone first, and a block of it holds only movable pages, so taking it offline moves all of them;
  * the blocks go back to their zone at the end (the test's after() hook too, if it was killed).
+ * With HUGE 1 the set is MADV_HUGEPAGE, not MADV_NOHUGEPAGE: with an mTHP size enabled (e.g.
+ * hugepages-64kB, madvise) its pages are large folios, swapped out and (zram) back in whole.
  * In a memory cgroup whose limit is under MB with swap on: zero pages go out without a write to
  * the device (kernel 6.12+ zeromap: SWPIN_ZERO, not PSWPIN, when they come back), and a page read
  * back stays on swap, so reclaim later drops it clean, with no new swap-out write. */
@@ -306,6 +308,7 @@ int main(int argc, char **argv)
 	long zero_pct = argc > 2 ? atol(argv[2]) : 0;
 	int passes = argc > 3 ? atoi(argv[3]) : 3;
 	int migrate_between = argc > 4 ? atoi(argv[4]) : 0;
+	int huge = argc > 5 ? atoi(argv[5]) : 0;
 	char line[16];
 	setvbuf(stdout, NULL, _IONBF, 0);
 	setvbuf(stdin, NULL, _IONBF, 0);
@@ -316,7 +319,7 @@ int main(int argc, char **argv)
 	if (p == MAP_FAILED)
 		return 1;
 	munlock(p, len);
-	madvise(p, len, MADV_NOHUGEPAGE);
+	madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	p_set = p;
 	if (migrate_between)
 		make_movable();
