@@ -7,6 +7,15 @@
  *  - swap-in: tp_btf mm_lru_insertion, a folio read back into the swap cache (swap-backed, with
  *    folio->swap set) entering the LRU right before its read; the entry finds the swap-out time.
  * The time in between, per process that swapped the page in, goes to a log2 histogram (usecs).
+ *  - large folios (mTHP, THP): written out whole to contiguous entries (folio->swap + i for page
+ *    i), so write_folio stamps one record per page; a swap-in counts pages, not folios, as the
+ *    kernel's PSWPIN does, each page matched under its own entry (a 64 kB folio that went out
+ *    whole may come back as 16 single pages, and the other way round).
+ *  - swap-ins that skip the swap cache: on a SWP_SYNCHRONOUS_IO device (zram) do_swap_page reads
+ *    an entry used once into a new folio, large (mTHP) or not, that is never in the swap cache; it
+ *    enters the LRU before folio->swap is set, so mm_lru_insertion cannot see it. Its read is a
+ *    bio submitted by the faulting task with folio->swap set: tp_btf block_bio_queue, a read of a
+ *    swap-backed folio not in the swap cache. Its entries are freed right after, so no drop.
  *  - drop: a folio swapped in keeps its entry in the swap cache while it is only read, so reclaim
  *    later frees it clean, without a write (no write_folio). The swap-in leaves the entry's record
  *    saying "in memory as folio F" and folio_entry maps F -> entry; when F is freed (kmem
@@ -108,7 +117,9 @@ struct {
 	__uint(max_entries, 4096);
 } migrating SEC(".maps");
 
-__u64 swap_outs = 0;
+#define MAX_FOLIO_ORDER 9 /* a PMD THP: the largest folio swap writes whole */
+
+__u64 swap_outs = 0; /* pages */
 __u64 swapcache_moves = 0; /* swap-cache folios followed to their copy through a migration */
 
 static __always_inline bool in_migration(void)
@@ -142,6 +153,15 @@ static __always_inline __u64 folio_flags(struct folio *folio)
 	return flags;
 }
 
+/* pages in a folio: 1 << folio_order(), kept in the low byte of the second page's flags word */
+static __always_inline __u32 folio_pages(struct folio *folio, __u64 flags)
+{
+	if (!(flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_head))))
+		return 1;
+	__u64 order = BPF_CORE_READ(folio, _flags_1) & 0xff;
+	return order > MAX_FOLIO_ORDER ? 1U << MAX_FOLIO_ORDER : 1U << order;
+}
+
 static __always_inline struct proc_stats *proc_entry(__u32 tgid)
 {
 	struct proc_key k = { .tgid = tgid };
@@ -154,6 +174,19 @@ static __always_inline struct proc_stats *proc_entry(__u32 tgid)
 	return bpf_map_lookup_elem(&procs, &k);
 }
 
+struct out_loop {
+	__u64 entry;
+	__u64 ts;
+};
+
+static long stamp_out(__u64 i, struct out_loop *l)
+{
+	__u64 e = l->entry + i;
+	struct out_rec r = { .ts = l->ts };
+	bpf_map_update_elem(&swapped_out, &e, &r, BPF_ANY);
+	return 0;
+}
+
 SEC("tp_btf/mm_vmscan_write_folio")
 int BPF_PROG(thrash_swap_out, struct folio *folio)
 {
@@ -163,11 +196,13 @@ int BPF_PROG(thrash_swap_out, struct folio *folio)
 	__u64 entry = BPF_CORE_READ(folio, swap.val);
 	if (!entry)
 		return 0;
-	struct out_rec r = { .ts = bpf_ktime_get_ns() };
-	bpf_map_update_elem(&swapped_out, &entry, &r, BPF_ANY);
+	/* every page of a large folio under its own entry: it may come back page by page */
+	__u32 nr = folio_pages(folio, flags);
+	struct out_loop l = { .entry = entry, .ts = bpf_ktime_get_ns() };
+	bpf_loop(nr, stamp_out, &l, 0);
 	__u64 f = (__u64)folio;
 	bpf_map_delete_elem(&folio_entry, &f); /* written out again: its swap-in's entry is done with */
-	__sync_fetch_and_add(&swap_outs, 1);
+	__sync_fetch_and_add(&swap_outs, nr);
 	return 0;
 }
 
@@ -175,7 +210,9 @@ SEC("tp_btf/mm_lru_insertion")
 int BPF_PROG(thrash_swap_in, struct folio *folio)
 {
 	__u64 flags = folio_flags(folio);
-	if (!(flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_swapbacked))))
+	/* in the swap cache: a folio that skipped it (zram) is seen at its read (block_bio_queue) */
+	if (!(flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_swapbacked))) ||
+	    !(flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_swapcache))))
 		return 0;
 	__u64 entry = BPF_CORE_READ(folio, swap.val);
 	if (!entry)
@@ -229,6 +266,75 @@ int BPF_PROG(thrash_swap_in, struct folio *folio)
 	if (s) {
 		__sync_fetch_and_add(&s->matched, 1);
 		__sync_fetch_and_add(&s->total_ns, delta);
+	}
+	return 0;
+}
+
+struct in_loop {
+	__u64 entry;
+	__u64 now;
+	__u32 tgid;
+	bool traced;
+	__u64 matched;
+	__u64 total_ns;
+	__u64 unseen;
+	char comm[TASK_COMM_LEN];
+};
+
+/* one page of a folio read past the swap cache: matched under its own entry, whose record goes
+ * (the entry is freed as the fault completes; the page's next swap-out writes a new one) */
+static long match_direct(__u64 i, struct in_loop *l)
+{
+	__u64 e = l->entry + i;
+	struct out_rec *r = bpf_map_lookup_elem(&swapped_out, &e);
+	bool seen = r && !r->folio;
+	__u64 delta = seen ? l->now - r->ts : 0;
+	if (r)
+		bpf_map_delete_elem(&swapped_out, &e);
+	if (!l->traced)
+		return 0;
+	if (!seen) {
+		l->unseen++;
+		return 0;
+	}
+	struct hist_key hk = { .tgid = l->tgid, .bucket = ms_log2_bucket(delta / 1000) };
+	__builtin_memcpy(hk.comm, l->comm, sizeof(hk.comm));
+	ms_map_add(&thrash_hist, &hk, 1);
+	l->matched++;
+	l->total_ns += delta;
+	return 0;
+}
+
+#define REQ_OP_MASK 0xff /* (1 << REQ_OP_BITS) - 1 */
+
+SEC("tp_btf/block_bio_queue")
+int BPF_PROG(thrash_swap_in_direct, struct bio *bio)
+{
+	if ((BPF_CORE_READ(bio, bi_opf) & REQ_OP_MASK) != REQ_OP_READ)
+		return 0;
+	struct folio *folio = (struct folio *)BPF_CORE_READ(bio, bi_io_vec, bv_page);
+	if (!folio)
+		return 0;
+	__u64 flags = folio_flags(folio);
+	/* swap-backed and read from a device while not in the swap cache: only do_swap_page's (and
+	 * shmem's) read past the swap cache; a read into the swap cache is seen entering the LRU */
+	if (!(flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_swapbacked))) ||
+	    (flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_swapcache))))
+		return 0;
+	__u64 entry = BPF_CORE_READ(folio, swap.val);
+	if (!entry)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct in_loop l = { .entry = entry, .now = bpf_ktime_get_ns(), .tgid = tgid, .traced = ms_traced(tgid) };
+	bpf_get_current_comm(l.comm, sizeof(l.comm));
+	bpf_loop(folio_pages(folio, flags), match_direct, &l, 0);
+	if (!l.traced)
+		return 0;
+	struct proc_stats *s = proc_entry(tgid);
+	if (s) {
+		__sync_fetch_and_add(&s->matched, l.matched);
+		__sync_fetch_and_add(&s->total_ns, l.total_ns);
+		__sync_fetch_and_add(&s->unseen, l.unseen);
 	}
 	return 0;
 }

@@ -42,6 +42,9 @@ export const tool: Tool<CommonOptions, [number?]> = {
         '(vmscan:mm_vmscan_write_folio) to the moment it is read back into memory (the swap-cache folio\n' +
         'entering the LRU, pagemap:mm_lru_insertion), and the time in between is charged to the process\n' +
         'that swapped it in. Short times for many pages mean thrashing: the working set does not fit.\n' +
+        'A swap-in that skips the swap cache (zram) is seen at its read instead (block:block_bio_queue).\n' +
+        'Pages are counted, not folios, as the kernel\'s PSWPIN counts them: a large folio (mTHP)\n' +
+        'swapped out or in whole counts each of its pages, each under its own swap entry.\n' +
         'A page only read after its swap-in stays on swap, and reclaim later drops it without a write:\n' +
         'its next time out starts at that drop (kmem:mm_page_free of the folio it came back in).\n' +
         'A page moved to a new folio by a migration (compaction) is followed to it, not counted again\n' +
@@ -73,6 +76,10 @@ export const tool: Tool<CommonOptions, [number?]> = {
         {
           what: 'swap-ins (a swap-cache folio entering the LRU)',
           sources: [{ name: 'tp_btf mm_lru_insertion', programs: ['thrash_swap_in'], requires: [{ btf: 'mm_lru_insertion' }] }],
+        },
+        {
+          what: 'swap-ins that skip the swap cache (zram and other synchronous devices: a read of a swap-backed folio not in it)',
+          sources: [{ name: 'tp_btf block_bio_queue', programs: ['thrash_swap_in_direct'], requires: [{ btf: 'block_bio_queue' }] }],
         },
         {
           what: 'swap-cache folios dropped by reclaim without a write (freed pages)',
