@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // bench:storm — memscope's memory under a page-fault storm (issue 10, point 4): `memscope faults
-// --unwind dwarf` system-wide and with -p while a storm aims at 50k and 200k faults/s for 30 s.
+// --unwind dwarf` system-wide and with -p while a storm aims at 50k and 200k faults/s for 30 s, in
+// both of fault_storm's modes: file (write faults mapping cached shmem pages, the cheapest fault:
+// ~2x the anonymous rate without a tracer) and anon (fresh zeroed pages).
 // Reports memscope's peak RSS against its documented bound (MEMORY_BOUND_BYTES) and the end-of-run
-// accounting: events, DWARF-unwound, frame-pointer fallbacks, dropped, and the storm's own faults.
+// accounting: events, DWARF-unwound, frame-pointer fallbacks (sample ring full / unwind queue full /
+// over the rate), dropped, and the storm's own faults.
 // memscope runs in a 1 GiB memory cgroup (a regression ends there, not in a machine-wide OOM).
 //
-//   node dist/bench/storm.js          (BENCH_SECONDS=N: storm length, default 30)
+//   node dist/bench/storm.js          (BENCH_SECONDS=N: storm length, default 30;
+//                                      BENCH_STORM=file or anon: one mode only)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,8 +21,11 @@ import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
 const SECONDS = Math.max(5, Number(process.env.BENCH_SECONDS ?? 30));
 const MEMSCOPE = path.join(ROOT, 'bin', 'memscope');
 const CG = '/sys/fs/cgroup/memory/memscope-bench-storm';
+const MODES = (process.env.BENCH_STORM ?? 'file,anon').split(',') as Mode[];
+type Mode = 'file' | 'anon';
 
 interface Row {
+  mode: Mode;
   rate: number;
   scope: string;
   achieved: number;
@@ -37,10 +44,10 @@ function collect(child: ReturnType<typeof spawn>): { out: () => string; err: () 
   return { out: () => out, err: () => err, done: new Promise((r) => child.on('close', (c) => r(c))) };
 }
 
-async function run(rate: number, perPid: boolean): Promise<Row> {
+async function run(mode: Mode, rate: number, perPid: boolean): Promise<Row> {
   fs.mkdirSync(CG, { recursive: true });
   fs.writeFileSync(`${CG}/memory.limit_in_bytes`, String(1 << 30));
-  const storm = spawn(workload('fault_storm'), [String(rate), String(SECONDS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const storm = spawn(workload('fault_storm'), [...(mode === 'file' ? ['--file'] : []), String(rate), String(SECONDS)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const s = collect(storm);
   try {
     while (!s.out().includes('ready')) await sleep(20);
@@ -70,7 +77,7 @@ async function run(rate: number, perPid: boolean): Promise<Row> {
     const accounting = line ? JSON.parse(line).accounting : {};
     // a run that failed says why (its last stderr lines), not only its exit code
     if (code !== 0)
-      process.stderr.write(`bench:storm: ${rate}/s ${perPid ? '-p' : 'system'}: memscope exited ${code}:\n${m.err().split('\n').slice(-6).join('\n')}\n`);
+      process.stderr.write(`bench:storm: ${mode} ${rate}/s ${perPid ? '-p' : 'system'}: memscope exited ${code}:\n${m.err().split('\n').slice(-6).join('\n')}\n`);
     const res = /touched=(\d+) minflt=\d+ ns=(\d+)/.exec(s.out());
     const touched = Number(res?.[1] ?? NaN);
     let inTouch = 0;
@@ -79,7 +86,7 @@ async function run(rate: number, perPid: boolean): Promise<Row> {
       const r = JSON.parse(l);
       if (r.pid === storm.pid && r.ustack[0]?.startsWith('storm_touch+')) inTouch += r.count;
     }
-    return { rate, scope: perPid ? '-p' : 'system', achieved: touched / (Number(res?.[2] ?? NaN) / 1e9), touched, accounting, inTouch, hwm, code };
+    return { mode, rate, scope: perPid ? '-p' : 'system', achieved: touched / (Number(res?.[2] ?? NaN) / 1e9), touched, accounting, inTouch, hwm, code };
   } finally {
     storm.kill('SIGKILL');
     for (let i = 0; i < 50 && fs.existsSync(CG); i++) {
@@ -94,7 +101,10 @@ async function run(rate: number, perPid: boolean): Promise<Row> {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  for (const rate of [50_000, 200_000]) for (const perPid of [true, false]) rows.push(await run(rate, perPid));
+  for (const mode of MODES) {
+    if (mode !== 'file' && mode !== 'anon') throw new Error(`BENCH_STORM: ${mode}: not file or anon`);
+    for (const rate of [50_000, 200_000]) for (const perPid of [true, false]) rows.push(await run(mode, rate, perPid));
+  }
   const mib = (b: number) => (b / 1048576).toFixed(0);
   const out: string[] = [];
   out.push(
@@ -104,13 +114,13 @@ async function main(): Promise<void> {
       .join(' ')}, ${os.cpus().length} CPUs; storm ${SECONDS} s; bound ${mib(MEMORY_BOUND_BYTES)} MiB`,
   );
   out.push('');
-  out.push('target/s  scope   storm/s  storm faults  in report   events    DWARF   fp(ring full)  dropped  peak RSS MiB  exit');
+  out.push('mode  target/s  scope   storm/s  storm faults  in report   events    DWARF   fp(ring/queue/rate)  dropped(stacks/kernel)  peak RSS MiB  exit');
   for (const r of rows) {
     const a = r.accounting;
     const dropped = (a.dropped_stack_limit ?? 0) + (a.dropped_kernel ?? 0);
     out.push(
-      `${String(r.rate).padStart(8)}  ${r.scope.padEnd(6)} ${r.achieved.toFixed(0).padStart(8)}  ${String(r.touched).padStart(12)}  ${String(r.inTouch).padStart(9)}  ` +
-        `${String(a.events).padStart(7)}  ${String(a.dwarf).padStart(7)}  ${`${a.frame_pointer}(${a.fp_ring_full})`.padStart(13)}  ${String(dropped).padStart(7)}  ` +
+      `${r.mode.padEnd(4)}  ${String(r.rate).padStart(8)}  ${r.scope.padEnd(6)} ${r.achieved.toFixed(0).padStart(8)}  ${String(r.touched).padStart(12)}  ${String(r.inTouch).padStart(9)}  ` +
+        `${String(a.events).padStart(7)}  ${String(a.dwarf).padStart(7)}  ${`${a.frame_pointer}(${a.fp_ring_full}/${a.fp_queue_full}/${a.fp_over_rate})`.padStart(19)}  ${`${dropped}(${a.dropped_stack_limit}/${a.dropped_kernel})`.padStart(22)}  ` +
         `${mib(Math.max(r.hwm, a.peak_rss_bytes ?? 0)).padStart(12)}  ${r.code}`,
     );
   }
@@ -120,14 +130,14 @@ async function main(): Promise<void> {
     const a = r.accounting;
     const sum = a.dwarf + a.frame_pointer + a.dropped_stack_limit + a.dropped_kernel;
     out.push(
-      `  ${r.rate}/s ${r.scope}: ${sum} of ${a.events} ${sum === a.events ? '(adds up)' : '(DOES NOT ADD UP)'}; storm faults in storm_touch ${r.inTouch} + dropped ${a.dropped_stack_limit + a.dropped_kernel} >= ${r.touched}`,
+      `  ${r.mode} ${r.rate}/s ${r.scope}: ${sum} of ${a.events} ${sum === a.events ? '(adds up)' : '(DOES NOT ADD UP)'}; storm faults in storm_touch ${r.inTouch} + dropped ${a.dropped_stack_limit + a.dropped_kernel} >= ${r.touched}`,
     );
   }
   out.push('');
   out.push(
     ...targetLines(
       rows.map((r) => ({
-        what: `peak RSS / documented bound, ${r.rate}/s ${r.scope}`,
+        what: `peak RSS / documented bound, ${r.mode} ${r.rate}/s ${r.scope}`,
         value: Math.max(r.hwm, r.accounting.peak_rss_bytes ?? 0) / MEMORY_BOUND_BYTES,
         below: 1,
         unit: 'x',
