@@ -84,9 +84,10 @@ function kernelSwapIns(p: any): number {
 }
 
 /** The one traced process of a swapread run, and its swap-ins the kernel counted (huge: its set
- * MADV_HUGEPAGE, so large folios if an mTHP size is on). */
-function swapread(zeroPct: number, passes: number, compact = false, huge = false) {
-  const r = run(passes, ['--json'], [workload('swapread'), String(SET_MB), String(zeroPct), String(passes), compact ? '1' : '0', huge ? '1' : '0']);
+ * MADV_HUGEPAGE, so large folios if an mTHP size is on; 2: only while it is written, so they come
+ * back page by page). */
+function swapread(zeroPct: number, passes: number, compact = false, huge: 0 | 1 | 2 = 0) {
+  const r = run(passes, ['--json'], [workload('swapread'), String(SET_MB), String(zeroPct), String(passes), compact ? '1' : '0', String(huge)]);
   const recs = jsonLines(r.stdout);
   const procs = recs.filter((x) => !x.summary);
   assert.equal(procs.length, 1, r.stdout);
@@ -193,36 +194,76 @@ function undoLargeFolioSettings(): void {
   zram = undefined;
 }
 
-test('large folios: a MADV_HUGEPAGE set with 64 kB mTHP on zram swap, swapped out and back in whole: every page counted, as PSWPIN counts them', (t) => {
-  const why = ZramSwap.available() ?? (fs.existsSync(`${ThpSize.ROOT}/hugepages-64kB`) ? null : 'no 64 kB mTHP size (kernel before 6.8, or not 4 kB pages)');
-  if (why) return t.skip(why);
-  // zram (SWP_SYNCHRONOUS_IO) above the swapfile: a swap-in skips the swap cache, and do_swap_page
-  // reads a whole mTHP back as one folio of 16 pages; 2 MB THP off for MADV_HUGEPAGE areas (it is
-  // "inherit" of a global "madvise" here), so the set is made of 64 kB folios only
-  zram = new ZramSwap(256);
+/** A 64 MiB MADV_HUGEPAGE set (huge 2: until it is written) of 64 kB folios (2 MB THP off for MADV_HUGEPAGE areas: it is
+ * "inherit" of a global "madvise" here) written once and read twice in its 32 MiB cgroup, on zram
+ * (above the swapfile) or on the swapfile alone; the kernel's 64 kB folio stats over the run. */
+function largeFolioRun(onZram: boolean, huge: 1 | 2 = 1) {
+  if (onZram) zram = new ZramSwap(256);
   thp = [new ThpSize(2048, 'never'), new ThpSize(64, 'madvise')];
   const size = thp[1];
   try {
     const names = ['swpin', 'swpin_fallback', 'swpout', 'swpout_fallback', 'split', 'split_failed', 'split_deferred'];
     const before = names.map((n) => size.stat(n) ?? 0);
-    const { p, kernel, summary } = swapread(0, 3, false, true);
+    const { p, kernel, summary } = swapread(0, 3, false, huge);
     const d = Object.fromEntries(names.map((n, i) => [n, (size.stat(n) ?? 0) - before[i]]));
     const how = `${p.swapped_in} matched + ${p.out_not_seen} not seen, of ${kernel} kernel swap-ins (PSWPIN ${p.pswpin}); ${summary.swap_outs_seen} swap-outs seen; 64 kB folios: ${JSON.stringify(d)}`;
-    t.diagnostic(how);
-    // the scenario: the set went out and came back mostly as 64 kB folios (on this kernel: 2,048 of
-    // them back, 32,768 pages, PSWPIN 32,768, with the tool before it saw none of them)
-    if (!d.swpin) return t.skip(`no 64 kB folio was swapped in whole: this kernel reads swap back in single pages (${how})`);
     assert.ok(kernel >= 2 * pagesOver, `${kernel} kernel swap-ins: the scenario did not swap (${how})`);
-    assert.ok(16 * d.swpin <= kernel + SLACK && 16 * d.swpin >= pagesOver, how);
-    // a swap-in counts its pages, as PSWPIN does, not its folios: a 16-page folio counted once
-    // would leave 15/16 of them out
-    assert.ok(Math.abs(p.swapped_in + p.out_not_seen - kernel) <= SLACK, how);
-    assert.ok(p.swapped_in >= 0.99 * kernel, how);
-    assert.ok(summary.swap_outs_seen >= p.swapped_in, how);
-    assert.ok(p.avg_out_us > 0, how);
+    return { p, kernel, summary, d, how };
   } finally {
     undoLargeFolioSettings();
   }
+}
+
+/** Every swap-in counted in pages, as PSWPIN counts them (a folio counted once, or a page matched
+ * under its folio's first entry only, would leave up to 15 of 16 pages out). */
+function assertPagesMatched(r: ReturnType<typeof largeFolioRun>): void {
+  assert.ok(Math.abs(r.p.swapped_in + r.p.out_not_seen - r.kernel) <= SLACK, r.how);
+  assert.ok(r.p.swapped_in >= 0.99 * r.kernel, r.how);
+  assert.ok(r.p.avg_out_us > 0, r.how);
+}
+
+const NO_64K = (): string | null => (fs.existsSync(`${ThpSize.ROOT}/hugepages-64kB`) ? null : 'no 64 kB mTHP size (kernel before 6.8, or not 4 kB pages)');
+
+test('large folios on zram: 64 kB mTHP swapped out and back in whole, past the swap cache: every page counted', (t) => {
+  const why = ZramSwap.available() ?? NO_64K();
+  if (why) return t.skip(why);
+  // zram is SWP_SYNCHRONOUS_IO: do_swap_page reads an entry used once past the swap cache, a whole
+  // mTHP back as one folio of 16 pages (on this kernel: 2,048 of them, PSWPIN 32,768; the tool
+  // before this case saw none: 0 matched, 0 not seen)
+  const r = largeFolioRun(true);
+  t.diagnostic(r.how);
+  if (!r.d.swpin) return t.skip(`no 64 kB folio was swapped in whole: this kernel reads swap back in single pages (${r.how})`);
+  assert.ok(16 * r.d.swpin <= r.kernel + SLACK && 16 * r.d.swpin >= pagesOver, r.how);
+  assertPagesMatched(r);
+  // past the swap cache an entry is freed at its swap-in: every time out starts at a write, in pages
+  assert.ok(r.summary.swap_outs_seen >= r.p.swapped_in, r.how);
+});
+
+test('large folios on zram, back in page by page: each page of a 64 kB folio swapped out whole is matched under its own entry', (t) => {
+  const why = ZramSwap.available() ?? NO_64K();
+  if (why) return t.skip(why);
+  // the set is MADV_NOHUGEPAGE once written: its faults read the pages of each folio that went out
+  // whole one at a time, entry by entry (the code that stamped only a folio's first entry matched
+  // 1 page of 16 here)
+  const r = largeFolioRun(true, 2);
+  t.diagnostic(r.how);
+  if (!r.d.swpout) return t.skip(`no 64 kB folio was swapped out whole (${r.how})`);
+  assert.ok(16 * r.d.swpout >= pagesOver && r.d.swpin === 0, r.how);
+  assertPagesMatched(r);
+});
+
+test('large folios on a swapfile: 64 kB mTHP split by reclaim (or written whole), back in page by page through the swap cache: every page matched', (t) => {
+  const why = NO_64K();
+  if (why) return t.skip(why);
+  // a swapfile here gives reclaim no contiguous 64 kB of entries: each folio is split before its
+  // write (swpout_fallback, split: 1,024 of 1,024 folios in one run) and its pages go out and
+  // come back one by one through the swap cache; where a folio is written whole instead (swpout),
+  // each page must find its own entry's swap-out. Either way every page is matched.
+  const r = largeFolioRun(false);
+  t.diagnostic(r.how);
+  if (!r.d.swpout && !r.d.split) return t.skip(`no 64 kB folio of the set was swapped out or split: it was not made of 64 kB folios (${r.how})`);
+  assert.ok(16 * (r.d.swpout + r.d.split) >= pagesOver, r.how);
+  assertPagesMatched(r);
 });
 
 /** Offlines a block of ZONE_MOVABLE (its pages move out) and onlines it in the kernel's zone: null,

@@ -11,6 +11,8 @@
  * the blocks go back to their zone at the end (the test's after() hook too, if it was killed).
  * With HUGE 1 the set is MADV_HUGEPAGE, not MADV_NOHUGEPAGE: with an mTHP size enabled (e.g.
  * hugepages-64kB, madvise) its pages are large folios, swapped out and (zram) back in whole.
+ * With HUGE 2 it is MADV_HUGEPAGE while written, MADV_NOHUGEPAGE before it is read back: large
+ * folios go out whole and come back one page at a time (a fault allocates no large folio then).
  * In a memory cgroup whose limit is under MB with swap on: zero pages go out without a write to
  * the device (kernel 6.12+ zeromap: SWPIN_ZERO, not PSWPIN, when they come back), and a page read
  * back stays on swap, so reclaim later drops it clean, with no new swap-out write. */
@@ -327,6 +329,8 @@ int main(int argc, char **argv)
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
 	write_set(p, len, len / 4096 * zero_pct / 100);
+	if (huge == 2)
+		madvise(p, len, MADV_NOHUGEPAGE);
 	printf("sum %lu\n", read_set(p, len, passes - 1, migrate_between));
 	unmake_movable();
 	printf("done\n");
