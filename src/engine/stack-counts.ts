@@ -207,11 +207,9 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       const out: CountedStack[] = [];
       const toName: { pid: number; stack: PinnedStack }[] = [];
       const named: CountedStack[] = [];
-      let lost = 0;
       for (const [k, v] of eachEntry(obj.entries(map, opts.clear ?? false), STACK_KEY)) {
         const count = Number(v.readBigUInt64LE(0));
         opts.onIds?.(k.ustack, k.kstack);
-        if (k.ustack < NOT_WANTED || k.kstack < NOT_WANTED) lost += count;
         const p = k.ustack >= 0 ? pin(k.tgid, k.ustack) : null;
         let user = k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : k.ustack === NOT_WANTED ? [] : p ? [] : null;
         if (!user && execed.has(keyOf(k.tgid, k.ustack))) {
@@ -241,8 +239,8 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
         seen.clear();
         execed.clear();
       }
-      if (lost > 0 && !opts.quiet)
-        process.stderr.write(`memscope: ${lost} events were counted without a stack the kernel could not store (see [missed ... stack] entries)\n`);
+      // stacks the kernel could not store are counted there, and said once at the end of the run
+      // by the tool (tools/_stack-report.ts reportStacksLost), not at every read
       // mapping notes the full sample ring refused: a process that exited before its maps were
       // read then has its stacks shown with the marker; said, so the marker has its reason
       const notes = obj.hasGlobal('ms_notes_lost') ? obj.readGlobalU64('ms_notes_lost') : 0n;

@@ -21,10 +21,25 @@ export function sizeStackMaps(obj: BpfObject, sizes: { buildId?: number; walked?
   if (sizes.kernel) obj.setMaxEntries('ms_kstacks', sizes.kernel);
 }
 
-/** User stacks the kernel side could not store (walked stacks: map full, or ids all taken). */
-export function walkedStacksLost(obj: BpfObject): { full: bigint; collided: bigint } {
-  if (!obj.hasGlobal('ms_walked_full')) return { full: 0n, collided: 0n };
-  return { full: obj.readGlobalU64('ms_walked_full'), collided: obj.readGlobalU64('ms_walked_collided') };
+/** Events whose stack the kernel side could not store (stacks.h ms_store_stack), by kind and why:
+ * the store was full, or MS_WALK_PROBES ids in a row held other stacks. Each such event is still
+ * counted, under a [missed ... stack] frame (stack-counts.ts missed). Build-id stacks (ms_ustacks,
+ * bpf_get_stackid) keep no such count: their losses show only as missed frames. */
+export interface StacksLost {
+  user_full: number;
+  user_collided: number;
+  kernel_full: number;
+  kernel_collided: number;
+}
+
+export function stacksLost(obj: BpfObject): StacksLost {
+  const g = (name: string) => (obj.hasGlobal(name) ? Number(obj.readGlobalU64(name)) : 0);
+  return {
+    user_full: g('ms_walked_full'),
+    user_collided: g('ms_walked_collided'),
+    kernel_full: g('ms_kstacks_full'),
+    kernel_collided: g('ms_kstacks_collided'),
+  };
 }
 
 const BUILD_ID_ENTRY = 32; // struct bpf_stack_build_id: s32 status, u8 build_id[20], u64 offset|ip

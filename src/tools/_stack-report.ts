@@ -9,6 +9,8 @@ import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../render/s
 import { renderPprof } from '../render/pprof';
 import type { Symbolizer } from '../symbols/symbolizer';
 import type { ContainerColumn } from './_container-column';
+import type { BpfObject } from '../engine/bpf-object';
+import { stacksLost } from '../engine/stacks';
 
 /** Writes a profile as every output file is written (core/output-file.ts: never through a link,
  * a new file renamed into place) and says so on stderr. */
@@ -74,4 +76,29 @@ export function containerOutputs(opts: CommonOptions): boolean {
 export function containerLabels(containers: ContainerColumn, s: CountedStack): Record<string, string> {
   const c = s.pid ? containers.json(s.pid) : null;
   return c ? { container: c } : {};
+}
+
+/**
+ * Says, at the end of a run, the events whose user or kernel stack the kernel side could not store
+ * (engine/stacks.ts stacksLost): one line on stderr, or a {"stacks_lost": {...}} line there with
+ * --json (stdout keeping only records). Nothing when none was lost. Every stack tool ends with it,
+ * so a loss is said the same way whichever tool met it; the events themselves are in the report,
+ * under [missed user stack: ...] or [missed kernel stack: ...].
+ */
+export function reportStacksLost(obj: BpfObject, opts: { json?: boolean }): void {
+  const l = stacksLost(obj);
+  const user = l.user_full + l.user_collided;
+  const kernel = l.kernel_full + l.kernel_collided;
+  if (!user && !kernel) return;
+  if (opts.json) {
+    process.stderr.write(JSON.stringify({ stacks_lost: l }) + '\n');
+    return;
+  }
+  const n = (v: number) => v.toLocaleString('en-US');
+  const part = (kind: string, total: number, full: number, collided: number) =>
+    `${n(total)} events' ${kind} stacks not stored (${n(full)} stack storage full, ${n(collided)} ids taken by other stacks)`;
+  const parts = [];
+  if (user) parts.push(part('user', user, l.user_full, l.user_collided));
+  if (kernel) parts.push(part('kernel', kernel, l.kernel_full, l.kernel_collided));
+  process.stderr.write(`memscope: ${parts.join('; ')}: counted under [missed ... stack]\n`);
 }

@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // brkstack: brk() calls (heap growth) counted by user stack and process.
-import { addCommonOptions, addDuration, CommonOptions } from './options';
+import { addCommonOptions, addDuration, addStackStorage, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
-import { stackCounts } from '../engine/stack-counts';
-import { sizeStackMaps } from '../engine/stacks';
+import { stackCounts, type StackCountReader } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
-import { containerOutputs, reportStacks } from './_stack-report';
+import { containerOutputs, reportStacks, reportStacksLost } from './_stack-report';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
-export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
+type BrkstackOptions = CommonOptions & UnwindOptions & { stackStorage: number };
+
+export const tool: Tool<BrkstackOptions, [number?]> = {
   name: 'brkstack',
   summary: 'brk() heap growth counted by user stack and process',
   configure(cmd) {
-    addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof'])));
+    addStackStorage(addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof']))));
     cmd.addHelpText(
       'after',
       '\nEvery brk() call is counted (none are sampled). User stacks are unwound with DWARF CFI by\n' +
@@ -29,10 +30,11 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         ]),
     );
   },
-  async run(opts: CommonOptions & UnwindOptions, [duration]: [number?]) {
+  async run(opts: BrkstackOptions, [duration]: [number?]) {
     const symbolizer = new Symbolizer();
     const dwarf = new DwarfStacks(symbolizer);
     const containers = containerOutputs(opts) ? new ContainerColumn() : undefined;
+    let counts: StackCountReader | undefined; // names stacks while their processes live
     if (opts.verbose) process.stderr.write(`memscope: ${describeUnwind(opts)}\n`);
     await runTrace({
       bpf: 'brkstack',
@@ -42,11 +44,18 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
       banner: 'Tracing brk() calls by user stack',
       consts: dwarf.consts(opts),
       configure(obj) {
-        sizeStackMaps(obj, { buildId: 2048 });
         DwarfStacks.configure(obj, opts);
+        // frame-pointer stacks (--unwind fp, and each DWARF sample's fallback) are walked stacks:
+        // a stack whose id another holds moves on to the next ids, where the kernel's build-id
+        // stack map kept one stack per bucket and lost 57 of 512 distinct stacks (issue 10)
+        DwarfStacks.configurePlainStacks(obj, opts, opts.stackStorage);
         containers?.configure(obj);
       },
-      setup: (obj) => dwarf.listen(obj),
+      setup: (obj) => {
+        dwarf.listen(obj);
+        counts = stackCounts(obj, 'brk_counts', symbolizer);
+        dwarf.nameWhileAlive(counts);
+      },
       groups: [
         {
           what: 'brk() calls',
@@ -57,13 +66,14 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         },
       ],
       async finish(obj) {
-        const counts = stackCounts(obj, 'brk_counts', symbolizer);
+        counts ??= stackCounts(obj, 'brk_counts', symbolizer);
         const fp = counts.read();
         const stacks = [...fp, ...(await dwarf.drain(obj))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0), counts.execed);
         reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls', pprofType: ['brk_calls', 'count'], symbolizer, containers });
         reportAccounting(accounting, opts);
+        reportStacksLost(obj, opts);
       },
     });
   },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // faults: page faults counted by user stack (and kernel stack with --kernel) and process.
-import { addCommonOptions, addDuration, CommonOptions, parseCount } from './options';
+import { addCommonOptions, addDuration, addStackStorage, CommonOptions } from './options';
 import { runTrace } from '../engine/session';
 import type { ProbeGroup } from '../engine/sources';
 import { PAGE_FAULT_PERF_EVENT } from './_fault-sources';
@@ -8,7 +8,7 @@ import { stackCounts, StackCountReader } from '../engine/stack-counts';
 import { sizeStackMaps } from '../engine/stacks';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
-import { containerOutputs, reportStacks } from './_stack-report';
+import { containerOutputs, reportStacks, reportStacksLost } from './_stack-report';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
@@ -51,7 +51,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
   configure(cmd) {
     addUnwindOptions(addDuration(addCommonOptions(cmd, ['pid', 'command', 'json', 'folded', 'svg', 'pprof'])), 'fp');
     cmd.option('-K, --kernel', 'also count faults the kernel takes on user memory, with kernel stacks');
-    cmd.option('--stack-storage <N>', 'distinct stacks to keep (more costs kernel memory)', parseCount, 16384);
+    addStackStorage(cmd);
     cmd.addHelpText(
       'after',
       '\nEvery page fault is counted (none are sampled): the stacks are the code paths that first touched\n' +
@@ -103,6 +103,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
         );
         reportStacks(stacks, opts, { title: 'Page Fault Flame Graph', unit: 'page faults', palette: 'mem', pprofType: ['faults', 'count'], symbolizer, containers });
         reportAccounting(accounting, opts);
+        reportStacksLost(obj, opts);
       },
     });
   },

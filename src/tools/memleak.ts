@@ -3,7 +3,7 @@
 // kernel (kmem tracepoints), with a growth view that tells a leak from a long-lived allocation.
 // The parts: memleak/options.ts (validate), memleak/attach.ts (probes), memleak/collect.ts
 // (maps into rows), memleak/report.ts (text, JSON, folded, SVG).
-import { containerOutputs } from './_stack-report';
+import { containerOutputs, reportStacksLost } from './_stack-report';
 import { ContainerColumn } from './_container-column';
 import { runTrace, StopReason } from '../engine/session';
 import { Symbolizer } from '../symbols/symbolizer';
@@ -91,6 +91,7 @@ export const tool: Tool<MemleakOptions, [number?, number?]> = {
         if (opts.verbose) for (const l of stacks.summary(obj)) process.stderr.write(`memscope: ${l}\n`);
         const accounting = s.user ? stacks.accounting(obj, !!opts.json) : null;
         if (accounting) process.stderr.write(accounting + '\n');
+        reportStacksLost(obj, opts);
       },
     });
   },

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // mmapsnoop: one line per mmap() call, with decoded protection and flags and the mapped file's
 // full path, and one per munmap() call.
-import { addCommonOptions, addDuration, CommonOptions } from './options';
+import { addCommonOptions, addDuration, addStackStorage, CommonOptions } from './options';
 import { ktimeToDate, formatEventTime } from '../engine/clock';
 import { runTrace } from '../engine/session';
-import { sizeStackMaps, StackReader } from '../engine/stacks';
+import { StackReader } from '../engine/stacks';
 import { struct } from '../engine/struct';
 import { printJson } from '../render/json';
 import { Column, formatHeader, formatRow } from '../render/table';
@@ -14,6 +14,7 @@ import { EventStacks } from '../unwind/event-stacks';
 import { nameStackId } from '../engine/stack-counts';
 import { ContainerColumn, CONTAINER_WIDTH } from './_container-column';
 import { examples, Tool } from './tool';
+import { reportStacksLost } from './_stack-report';
 import { escapeText } from '../core/escape';
 import { PATH_LOST, PathNotes } from './mmapsnoop/paths';
 
@@ -58,6 +59,7 @@ export function decodeMapFlags(flags: number): string {
 
 interface MmapOptions extends CommonOptions, UnwindOptions {
   userStacks?: boolean;
+  stackStorage: number;
 }
 
 export const tool: Tool<MmapOptions, [number?]> = {
@@ -67,6 +69,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
     addDuration(addCommonOptions(cmd, ['pid', 'command', 'timestamp', 'json']));
     cmd.option('-U, --user-stacks', 'print the user stack of each mmap() (DWARF-unwound while the rate allows: --unwind)');
     addUnwindOptions(cmd, 'auto');
+    addStackStorage(cmd);
     cmd.addHelpText(
       'after',
       '\nPROT: R read, W write, E exec. MAP: S shared, P private, F fixed, A anonymous.\n' +
@@ -108,6 +111,9 @@ export const tool: Tool<MmapOptions, [number?]> = {
       dwarf,
       (pid, ustack) => nameStackId(symbolizer, stacks!, pid, ustack),
       emit,
+      undefined,
+      // frame-pointer stacks are walked stacks, their mappings noted on the sample ring first
+      !!opts.userStacks,
     );
     await runTrace({
       bpf: 'mmapsnoop',
@@ -118,8 +124,10 @@ export const tool: Tool<MmapOptions, [number?]> = {
       consts: { want_ustack: !!opts.userStacks, ...dwarf.consts(unwinding ? opts : { ...opts, unwind: 'fp' }) },
       configure(obj) {
         containers.configure(obj);
-        if (opts.userStacks) sizeStackMaps(obj, { buildId: 2048 });
         if (unwinding) DwarfStacks.configure(obj, opts);
+        // walked, not the kernel's build-id stack map: a stack whose bucket another held was lost
+        // there (65 of 512 distinct stacks, issue 10); here it moves on to the next ids
+        if (opts.userStacks) DwarfStacks.configurePlainStacks(obj, unwinding ? opts : { ...opts, unwind: 'fp' }, opts.stackStorage);
       },
       groups: [
         {
@@ -137,7 +145,7 @@ export const tool: Tool<MmapOptions, [number?]> = {
       setup(obj) {
         stacks = new StackReader(obj);
         if (!opts.json) process.stdout.write(formatHeader(columns) + '\n');
-        if (unwinding) dwarf.listen(obj);
+        if (opts.userStacks) dwarf.listen(obj);
         obj.onRecords('events', (records) => {
           for (const r of records) {
             if (r.length > MMAP_EVENT.size) {
@@ -151,12 +159,13 @@ export const tool: Tool<MmapOptions, [number?]> = {
         });
       },
       async finish(obj) {
-        if (unwinding) await dwarf.drain(obj);
+        if (opts.userStacks) await dwarf.drain(obj);
         events.close();
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         // where each mmap()'s stack came from, as the stack-counting tools say it (frame pointers
         // only: said when a stack was of a program its process had left)
         if (unwinding || events.execed) reportEventStacks('mmap()', accountEventStacks(obj, dwarf, events), !!opts.json);
+        reportStacksLost(obj, opts);
         if (!opts.json) process.stderr.write(`${count} mmap() and ${unmaps} munmap() calls traced${paths.lost ? `, ${paths.lost} shown with ${PATH_LOST} (their path note was lost)` : ''}\n`);
       },
     });

@@ -17,6 +17,7 @@ import { configureWalkedTriggers, TriggerStacks } from './_oom-trigger';
 import { parseOomEvents } from '../procfs/oom-report';
 import type { OomkillRecord } from '../core/records';
 import { examples, Tool } from './tool';
+import { reportStacksLost } from './_stack-report';
 import type { ProbeGroup } from '../engine/sources';
 import { escapeText } from '../core/escape';
 import { oomTotalPages } from './_oom-totalpages';
@@ -253,6 +254,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         // then, in mmapsnoop -U's words)
         if ((unwinding && (killStacks.lost || killStacks.unjoined)) || killStacks.execed) reportEventStacks('trigger', accountEventStacks(obj, dwarf, killStacks), !!opts.json);
         if (opts.verbose && unwinding) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
+        reportStacksLost(obj, opts);
         if (!opts.json) process.stdout.write(`${kills} OOM kill${kills === 1 ? '' : 's'} traced.\n`);
       },
     });

@@ -50,4 +50,14 @@ export function addInterval(cmd: Command): Command {
     .argument('[count]', 'stop after COUNT reports', parseCount);
 }
 
+/** Walked stacks kept by default (stacks.h ms_walked_ustacks, allocated as stored: 16,384 × 127
+ * frames is at most 16 MiB of kernel memory). */
+export const STACK_STORAGE = 16384;
+
+/** --stack-storage N for a tool that stores walked stacks: a stack past it is counted under
+ * [missed user stack: stack map full] and said at the end (_stack-report.ts reportStacksLost). */
+export function addStackStorage(cmd: Command): Command {
+  return cmd.option('--stack-storage <N>', 'distinct stacks to keep (more costs kernel memory)', parseCount, STACK_STORAGE);
+}
+
 export { Command, Option, InvalidArgumentError };

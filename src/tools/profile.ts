@@ -11,7 +11,7 @@ import { PERF_TYPE_SOFTWARE } from '../engine/sources';
 import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { DwarfStacks } from '../unwind/dwarf-stacks';
-import { reportStacks } from './_stack-report';
+import { reportStacks, reportStacksLost } from './_stack-report';
 import { examples, Tool } from './tool';
 
 interface ProfileOptions extends CommonOptions {
@@ -100,6 +100,7 @@ export const tool: Tool<ProfileOptions, [number?]> = {
       finish(obj) {
         const stacks = stackCounts(obj, 'stack_counts', symbolizer).read();
         reportStacks(stacks, opts, { title: 'CPU Flame Graph', unit: 'samples', palette: 'hot', delimiter: opts.delimited, names: !opts.offset });
+        reportStacksLost(obj, opts);
       },
     });
   },

@@ -10,7 +10,7 @@ import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
 import { clock } from '../render/table';
-import { containerOutputs, reportStacks } from './_stack-report';
+import { containerOutputs, reportStacks, reportStacksLost } from './_stack-report';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
@@ -144,6 +144,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
         await report(obj, !!opts.interval);
         if (unwinding && opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         reportAccounting(accountEvents(obj, dwarf, fpCounted, reader?.execed), unwinding ? opts : { ...opts, unwind: 'fp' });
+        reportStacksLost(obj, opts);
       },
     });
   },

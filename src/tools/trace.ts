@@ -14,6 +14,7 @@ import { struct } from '../engine/struct';
 import { decodeRecord, FieldValue, formatValue, readFormat, TraceFormat } from '../procfs/tracefs-format';
 import { printJson } from '../render/json';
 import { examples, Tool } from './tool';
+import { reportStacksLost } from './_stack-report';
 import { checkFormat, formatPrintf, parseTraceSpec } from './_trace-format';
 import { StackReader } from '../engine/stacks';
 import { nameStackId } from '../engine/stack-counts';
@@ -303,6 +304,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
       },
       finish(obj) {
         finished = true;
+        reportStacksLost(obj, opts);
         if (filter && opts.verbose) process.stderr.write(`memscope: ${obj.readGlobalU64('filtered_in_kernel')} events filtered out in the kernel\n`);
       },
     });

@@ -67,10 +67,12 @@ int main(int argc, char **argv)
 	rounds = atoi(argv[3]);
 	char line[16];
 	setvbuf(stdout, NULL, _IONBF, 0);
-	brk_end = raw_syscall2(12, 0, 0);
 	printf("ready %u\n", 1u << bits);
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
+	/* after stdio's buffers were allocated (malloc may have moved the break): every brk then
+	 * grows the heap by exactly 4 KiB */
+	brk_end = raw_syscall2(12, 0, 0);
 	for (unsigned p = 0; p < 1u << bits; p++)
 		down(0, p);
 	printf("done\n");
