@@ -131,6 +131,47 @@ test('agent: go tool pprof reads the faults of a process with its exact count, a
   }
 });
 
+test('agent: above its walk rate the agent walks one fault stack in N, weighted by the faults it stands for: the burst\'s profile sums to its fault count within the faults still carried per CPU, and the metric counts those not walked', async () => {
+  // a walk rate of 1 fault a second, so any burst is sampled on any machine: the bound below is
+  // the rule's (bpf/faults.bpf.c fault_walk_rate), not a speed
+  const EVERY = 8;
+  const PAGES = 20_000;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-agent-'));
+  const cfg = path.join(tmp, 'config.json');
+  fs.writeFileSync(cfg, JSON.stringify({ faultStackRate: 1, faultStackSampleEvery: EVERY }));
+  const agent = await startAgent(['--config', cfg]);
+  const touch = start(workload('fault_touch'), [String(PAGES)]);
+  const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await get(`${agent.base}/metrics`)).body.toString())![1]);
+  try {
+    await touch.waitFor('ready');
+    const notWalked0 = await metric('memscope_fault_stacks_sampled_total');
+    const weighted0 = await metric('memscope_fault_stack_weighted_walks_total');
+    touch.send('go');
+    await touch.waitFor('done');
+    const prof = await get(`${agent.base}/debug/pprof/faults?pid=${touch.pid}`);
+    assert.equal(prof.status, 200);
+    const file = path.join(tmp, 'faults.pb.gz');
+    fs.writeFileSync(file, prof.body);
+    const samples = pprofRaw(file);
+    const touched = samples.filter((s) => s.functions[0] === 'touch_pages').reduce((n, s) => n + s.values[0], 0);
+    // a process's faults not walked yet are at most EVERY - 1 per CPU (bpf/faults.bpf.c): that
+    // many of its earlier faults may go into touch_pages' first walks, that many of its last may
+    // still wait for a walk
+    const slack = 2 * (EVERY - 1) * os.cpus().length;
+    assert.ok(Math.abs(touched - PAGES) <= slack, `touch_pages: ${touched} faults counted of ${PAGES} (slack ${slack})\n${JSON.stringify(samples.filter((s) => s.values[0] > 5))}`);
+    // most of the burst was not walked (one in EVERY was, and the first of each second or after
+    // another faulting process ran on its CPU): counted (host-wide counters), walks carried weight
+    const notWalked = (await metric('memscope_fault_stacks_sampled_total')) - notWalked0;
+    const weighted = (await metric('memscope_fault_stack_weighted_walks_total')) - weighted0;
+    assert.ok(notWalked >= PAGES / 2, `${notWalked} faults not walked during a burst of ${PAGES}`);
+    assert.ok(weighted > 0, `no weighted walk for ${notWalked} faults not walked`);
+  } finally {
+    touch.kill();
+    await agent.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('agent: Prometheus scraping the agent sees one OOM kill for the cgroup; /api/oom names the cgroup, its limit and the function that faulted the memory in; a JSON log line says it', async () => {
   const agent = await startAgent();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-prom-'));

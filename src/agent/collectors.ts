@@ -536,6 +536,15 @@ export class Collectors {
     return s.user ? nameUserStack(this.symbolizer, pid, s.user, s.image ? BigInt(s.image) : undefined) : [missed('user', s.missed ?? 0)];
   }
 
+  /** Faults whose stacks were not walked (sampled: bpf/faults.bpf.c fault_walk_rate), and the walks
+   * that counted more than their own fault; null without the faults source. */
+  faultWalkStats(): { notWalked: number; weighted: number } | null {
+    const faults = this.source('faults');
+    if (!faults) return null;
+    const [notWalked, weighted] = faults.slots('fault_walk_stats');
+    return { notWalked, weighted };
+  }
+
   lostEvents(): Map<string, number> {
     const out = new Map<string, number>();
     for (const s of this.sources) out.set(s.name, Number(s.obj.readGlobalU64('lost_events')));

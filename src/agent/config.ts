@@ -20,6 +20,12 @@ export interface AgentConfig {
   /** (process, stack) pairs of page faults the kernel keeps between two collections, host-wide
    * (fault_counts and its stacks); a storm of new processes beyond it drops faults (counted) */
   maxFaultStacks: number;
+  /** faults a process takes on one CPU in a second that are each walked for their stack; above it,
+   * one in faultStackSampleEvery is walked, counted with the weight of those it stands for
+   * (bpf/faults.bpf.c fault_walk_rate): the per-cgroup counts stay exact, the stacks' estimates */
+  faultStackRate: number;
+  /** above faultStackRate, one fault in this many is walked */
+  faultStackSampleEvery: number;
   /** processes whose fault and growth stacks are kept while they live */
   maxProcesses: number;
   /** distinct stacks kept per process */
@@ -36,6 +42,8 @@ export const DEFAULTS: AgentConfig = {
   topComms: 10,
   maxCgroups: 4096,
   maxFaultStacks: 65536,
+  faultStackRate: 20000,
+  faultStackSampleEvery: 16,
   maxProcesses: 1024,
   maxStacksPerProcess: 256,
   maxOoms: 64,
@@ -47,6 +55,8 @@ const LIMITS: Record<string, [number, number]> = {
   topComms: [0, 1000],
   maxCgroups: [16, 1 << 20],
   maxFaultStacks: [256, 1 << 20],
+  faultStackRate: [1, 10_000_000],
+  faultStackSampleEvery: [2, 4096],
   maxProcesses: [16, 1 << 20],
   maxStacksPerProcess: [1, 1 << 16],
   maxOoms: [1, 10000],

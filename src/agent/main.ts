@@ -83,7 +83,9 @@ export async function runAgent(cli: AgentCli): Promise<void> {
         if (next.listen !== config.listen) logEvent('reload_note', { message: 'a new listen address takes effect at restart', listen: next.listen });
         checkExposure(addr, next.tokenFile);
         auth.setToken(next.tokenFile ? readToken(next.tokenFile) : null);
-        config = { ...next, listen: config.listen, maxCgroups: config.maxCgroups, maxFaultStacks: config.maxFaultStacks };
+        // what sizes or sets the kernel side is fixed at load: kept until a restart
+        const { listen, maxCgroups, maxFaultStacks, faultStackRate, faultStackSampleEvery } = config;
+        config = { ...next, listen, maxCgroups, maxFaultStacks, faultStackRate, faultStackSampleEvery };
         collectors.reconfigure(config);
         logEvent('reloaded', { config: cli.config ?? null });
       } catch (e) {

@@ -126,6 +126,23 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
     });
   }
 
+  const walks = c.faultWalkStats();
+  if (walks) {
+    families.push(
+      {
+        name: 'memscope_fault_stacks_sampled_total',
+        help: 'Page faults whose stacks were not walked: past faultStackRate faults a second of a process on a CPU, one in faultStackSampleEvery is walked, weighted by the faults it stands for (fault profiles then estimate; per-cgroup counts stay exact).',
+        type: 'counter',
+        samples: [{ labels: {}, value: walks.notWalked }],
+      },
+      {
+        name: 'memscope_fault_stack_weighted_walks_total',
+        help: 'Fault stacks walked and counted with the weight of the faults not walked before them.',
+        type: 'counter',
+        samples: [{ labels: {}, value: walks.weighted }],
+      },
+    );
+  }
   families.push({
     name: 'memscope_events_lost_total',
     help: 'Events a source dropped because a kernel map or ring buffer was full.',

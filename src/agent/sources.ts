@@ -37,6 +37,9 @@ export const FAULT_STACK_DEPTH = 32;
  * kernel between two reads (bpf/faults.bpf.c fault_trace_*). */
 export const FAULT_TRACE_PIDS = 64;
 export const FAULT_TRACE_STACKS = 16384;
+/** Processes whose walk counts (faults.bpf.c fault_walk_state: walked this second, carried) are
+ * kept while others fault on their CPU; the least recent beyond it start again. */
+export const FAULT_WALK_PROCS = 4096;
 
 function specs(limits: SourceLimits): SourceSpec[] {
   return [
@@ -62,6 +65,11 @@ function specs(limits: SourceLimits): SourceSpec[] {
         DwarfStacks.configurePlainStacks(obj, FP, limits.maxFaultStacks);
         notePidCgroups(obj);
         obj.setMaxEntries('fault_counts', limits.maxFaultStacks);
+        // stacks walked at a bounded rate per process and CPU, the rest sampled with weights
+        obj
+          .setConst('fault_walk_rate', limits.faultStackRate)
+          .setConst('fault_walk_every', limits.faultStackSampleEvery)
+          .setMaxEntries('fault_walk_state', FAULT_WALK_PROCS);
         // struct ms_walked_stack cut to its first frames: u64 hash, u32 nr, u32 image, then ips
         obj.setValueSize('ms_walked_ustacks', 16 + FAULT_STACK_DEPTH * 8);
         obj.setMaxEntries('ms_kstacks', 1);
@@ -111,6 +119,8 @@ export interface Loaded {
 export interface SourceLimits {
   maxCgroups: number;
   maxFaultStacks: number;
+  faultStackRate: number;
+  faultStackSampleEvery: number;
 }
 
 export function loadSources(limits: SourceLimits, setup: (name: SourceName, obj: BpfObject) => void): Loaded[] {
