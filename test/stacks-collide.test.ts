@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { workload } from './lib/workloads';
-import { jsonLines, traceGated } from './lib/run';
+import { jsonLines, memscope, traceGated } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
 
 const BITS = 9;
@@ -126,6 +126,26 @@ test(`vmgrowth -s: ${PATHS} distinct stacks' heap growth, each path's bytes exac
   }
   assertEveryPath(byPath, ROUNDS * 4096, JSON.stringify(rec.grow_stacks).slice(0, 4000));
   assert.equal(stacksLost(r.stderr), undefined, r.stderr);
+});
+
+test('trace -U (build-id stacks, which the kernel counts no loss of): the events shown with a missed stack are counted and said', () => {
+  const bin = workload('call_paths');
+  const r = memscope(['trace', '--json', '-U', 't:syscalls:sys_enter_brk', 'brk != 0', '--command', `${bin} brk ${BITS} ${ROUNDS}`], { input: 'go\n' });
+  assert.equal(r.code, 0, r.stderr);
+  let missed = 0;
+  const byPath = new Map<string, number>();
+  for (const e of jsonLines(r.stdout)) {
+    if (e.ustack[0]?.startsWith('[missed user stack')) missed++;
+    const p = pathOf(e.ustack);
+    if (p !== null) add(byPath, p, 1);
+  }
+  // every path's calls are shown, with its stack or as missed (the paths share no stack)
+  const seen = [...byPath.values()].reduce((a, b) => a + b, 0);
+  assert.ok(seen + missed >= PATHS * ROUNDS, `${seen} + ${missed}`);
+  const lost = stacksLost(r.stderr);
+  // 512 stacks in 8,192 buckets: about 16 collide in a run; none is a run with nothing to say
+  if (missed === 0) assert.equal(lost, undefined, r.stderr);
+  else assert.equal(lost.user_full + lost.user_collided, missed, r.stderr);
 });
 
 after(() => assertNothingLoaded());

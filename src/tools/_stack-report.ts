@@ -10,7 +10,7 @@ import { renderPprof } from '../render/pprof';
 import type { Symbolizer } from '../symbols/symbolizer';
 import type { ContainerColumn } from './_container-column';
 import type { BpfObject } from '../engine/bpf-object';
-import { stacksLost } from '../engine/stacks';
+import { stacksLost, type StacksLost } from '../engine/stacks';
 
 /** Writes a profile as every output file is written (core/output-file.ts: never through a link,
  * a new file renamed into place) and says so on stderr. */
@@ -84,9 +84,12 @@ export function containerLabels(containers: ContainerColumn, s: CountedStack): R
  * --json (stdout keeping only records). Nothing when none was lost. Every stack tool ends with it,
  * so a loss is said the same way whichever tool met it; the events themselves are in the report,
  * under [missed user stack: ...] or [missed kernel stack: ...].
+ * counted: losses the kernel keeps no count of, counted by the tool from the errors it was handed
+ * (build-id stacks: bpf_get_stackid's -EEXIST, trace -U), added to the kernel's.
  */
-export function reportStacksLost(obj: BpfObject, opts: { json?: boolean }): void {
+export function reportStacksLost(obj: BpfObject, opts: { json?: boolean }, counted: Partial<StacksLost> = {}): void {
   const l = stacksLost(obj);
+  for (const k of Object.keys(l) as (keyof StacksLost)[]) l[k] += counted[k] ?? 0;
   const user = l.user_full + l.user_collided;
   const kernel = l.kernel_full + l.kernel_collided;
   if (!user && !kernel) return;

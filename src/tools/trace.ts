@@ -17,7 +17,7 @@ import { examples, Tool } from './tool';
 import { reportStacksLost } from './_stack-report';
 import { checkFormat, formatPrintf, parseTraceSpec } from './_trace-format';
 import { StackReader } from '../engine/stacks';
-import { nameStackId } from '../engine/stack-counts';
+import { missed, nameStackId } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { formatFrame } from '../core/frames';
 import type { BpfObject } from '../engine/bpf-object';
@@ -160,6 +160,9 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
     const symbolizer = new Symbolizer();
     const containers = new ContainerColumn();
     let stacks: StackReader | undefined;
+    // -U: build-id stacks (bpf_get_stackid), whose losses the kernel does not count: counted here
+    // from the ids handed over, every event received (as the kernel counts its own stores)
+    const userLost = { user_full: 0, user_collided: 0 };
     let shown = 0;
     let startNs: number | undefined;
     let finished = false; // records still arriving while the summary runs are dropped
@@ -185,13 +188,18 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
       return data.toString('utf8', o, end < 0 || end > o + STR ? o + STR : end);
     };
     const stackLines = (h: ReturnType<typeof HEADER.decode>) => {
-      const k = opts.kernelStack && stacks ? symbolizer.kernel(stacks.kernelStack(h.kstack)) : [];
-      const u = opts.userStack && stacks ? nameStackId(symbolizer, stacks, h.tgid, h.ustack) : [];
+      // a stack the kernel could not store is said in its place, as the counting tools say it
+      // (an empty stack looked like an event without one); -EFAULT (no stack: a kernel thread) stays empty
+      const lost = (id: number) => id === -17 || id === -12;
+      const k = !opts.kernelStack || !stacks ? [] : lost(h.kstack) ? [missed('kernel', h.kstack)] : symbolizer.kernel(stacks.kernelStack(h.kstack));
+      const u = !opts.userStack || !stacks ? [] : lost(h.ustack) ? [missed('user', h.ustack)] : nameStackId(symbolizer, stacks, h.tgid, h.ustack);
       return { k: k.map((f) => formatFrame(f)), u: u.map((f) => formatFrame(f)) };
     };
     const onEvent = (r: Buffer) => {
       if (finished) return;
       const h = HEADER.decode(r);
+      if (opts.userStack && h.ustack === -17) userLost.user_collided++;
+      else if (opts.userStack && h.ustack === -12) userLost.user_full++;
       const probe: Probe | undefined = probes[h.probe];
       const fmt = formats[h.probe];
       if (!probe) return;
@@ -304,7 +312,7 @@ export const tool: Tool<TraceOptions, [string, string?]> = {
       },
       finish(obj) {
         finished = true;
-        reportStacksLost(obj, opts);
+        reportStacksLost(obj, opts, userLost);
         if (filter && opts.verbose) process.stderr.write(`memscope: ${obj.readGlobalU64('filtered_in_kernel')} events filtered out in the kernel\n`);
       },
     });
