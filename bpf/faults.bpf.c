@@ -174,13 +174,53 @@ static __always_inline __u64 fault_walk_weight(__u32 tgid)
 	return w;
 }
 
+/* The memory cgroup of the process that faulted last on this CPU, and the task and css_set it was
+ * read from: while the same task faults with the same css_set (whose cgroups never change), its
+ * memcg is the one read then, and its CONTAINER note (ms_note_cgroup_id) is made. Saves five
+ * pointer reads and a hash lookup per fault of a process taking many in a row; the tgid is
+ * compared too, so a task and css_set both freed and reused at the same addresses are not taken
+ * for the old ones unless the pid is reused as well. */
+struct fault_cg_cpu {
+	__u64 task;
+	__u64 cset;
+	__u64 cgid;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fault_cg_cpu);
+	__uint(max_entries, 1);
+} fault_cg_cpu SEC(".maps");
+
+/* the current task's memory cgroup id, noted for the CONTAINER column */
+static __always_inline __u64 fault_memcg(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct fault_cg_cpu *c = bpf_map_lookup_elem(&fault_cg_cpu, &zero);
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u64 cset = (__u64)BPF_CORE_READ(t, cgroups);
+	if (c && c->task == (__u64)t && c->cset == cset && c->tgid == tgid)
+		return c->cgid;
+	__u64 cgid = ms_current_memcg_id();
+	ms_note_cgroup_id(tgid, cgid);
+	if (c) {
+		c->task = (__u64)t;
+		c->cset = cset;
+		c->cgid = cgid;
+		c->tgid = tgid;
+	}
+	return cgid;
+}
+
 static __always_inline int count_fault(void *ctx, bool kernel)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid && ms_traced_process(tgid)) {
 		/* ms_traced's note and the per-cgroup count share one read of the memory cgroup */
-		__u64 cgid = ms_want_cgroups || ms_by_cgroup ? ms_current_memcg_id() : 0;
-		ms_note_cgroup_id(tgid, cgid);
+		__u64 cgid = ms_want_cgroups || ms_by_cgroup ? fault_memcg(tgid) : 0;
 		if (fault_trace_on && bpf_map_lookup_elem(&fault_trace_pids, &tgid)) {
 			count_traced_fault(ctx, tgid, kernel);
 		} else {
