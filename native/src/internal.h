@@ -116,6 +116,7 @@ void ms_ringbufs_close(struct ms_object *o);
 void ms_ringbufs_drain(struct ms_object *o);
 napi_value ms_ringbufs_discard(napi_env env, napi_callback_info info);
 napi_value ms_ringbufs_consume(napi_env env, napi_callback_info info);
+napi_value ms_ringbufs_close_now(napi_env env, napi_callback_info info);
 
 /* counters.c */
 napi_value ms_perf_counter_open(napi_env env, napi_callback_info info);

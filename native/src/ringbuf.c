@@ -211,6 +211,20 @@ napi_value ms_ringbufs_discard(napi_env env, napi_callback_info info)
 	return ms_undefined(env);
 }
 
+/* ringbufsClose(obj): a last drain, then the object's rings are unmapped (their maps stay, so
+ * the kernel side is untouched). After detach nothing more comes, and the sample ring's pages
+ * (32 MiB mapped twice) are no longer memscope's RSS while the report is built
+ * (ARCHITECTURE.md, "Memory bound"). */
+napi_value ms_ringbufs_close_now(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	struct ms_object *o;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	ms_ringbufs_close(o);
+	return ms_undefined(env);
+}
+
 void ms_ringbufs_drain(struct ms_object *o)
 {
 	for (struct ms_ringbuf *r = o->ringbufs; r; r = r->next)

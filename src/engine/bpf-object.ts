@@ -280,6 +280,12 @@ export class BpfObject {
     native().ringbufsDiscard(this.h());
   }
 
+  /** Delivers what the rings still hold, then unmaps them: once detached, their pages need not
+   * stay in memscope's RSS while the report is built. Maps stay readable. */
+  closeRings(): void {
+    native().ringbufsClose(this.h());
+  }
+
   /** Stops all events and delivers what the ring buffers still hold; maps stay readable. */
   detach(): void {
     native().detach(this.h());

@@ -52,6 +52,10 @@ export interface NativeAddon {
   ringbufOpen(h: Handle, map: string, onRecords: (data: Buffer, lengths: Buffer) => void, maxRecords?: number): void;
   ringbufsDiscard(h: Handle): void;
   ringbufsConsume(h: Handle, maxDeliveries: number): void;
+  /** A last drain, then the rings are unmapped (their maps stay). */
+  ringbufsClose(h: Handle): void;
+  /** malloc_trim(0): the C heap's free pages back to the system. */
+  trimMemory(): void;
   /** perf_event_open in counting mode (read the fd with read(2): value, time enabled, time running). */
   perfCounterOpen(type: number, config: number, pid: number, cpu: number): number;
 }

@@ -187,6 +187,11 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     // stop events first and deliver the ring buffers' last records: the summary then covers
     // exactly the traced period
     obj.detach();
+    // nothing more comes: the rings' pages (the sample ring: 64 MiB) and the C heap's free space
+    // are given back before the report is built, so they do not add to its peak (ARCHITECTURE.md
+    // "Memory bound")
+    obj.closeRings();
+    native().trimMemory();
     timing.mark('detach');
     await spec.finish(obj, reason);
     const lost = obj.readGlobalU64('lost_events');

@@ -536,6 +536,7 @@ export class Symbolizer {
   nameAll(stacks: { pid: number; stack: PinnedStack }[]): Frame[][] {
     const out: Frame[][] = stacks.map((s) => new Array<Frame>(s.stack.frames.length));
     const byElf = new Map<ElfFile, [number, number, number, bigint][]>();
+    const other = new Map<number, Map<bigint, [Mapping | undefined, Frame]>>();
     stacks.forEach(({ pid, stack }, i) => {
       stack.frames.forEach((f, j) => {
         if ('buildId' in f) {
@@ -545,7 +546,16 @@ export class Symbolizer {
         const m = stack.maps[j];
         const elf = m && isFileMapping(m) ? this.elfOfMapping(pid, m) : null;
         if (!elf) {
-          out[i][j] = this.inMapping(pid, f.ip, m);
+          // JIT code and other memory of no file: shared too (below), per process, address and
+          // mapping
+          let mine = other.get(pid);
+          if (!mine) other.set(pid, (mine = new Map()));
+          const made = mine.get(f.ip);
+          if (made && made[0] === m) out[i][j] = made[1];
+          else {
+            out[i][j] = this.inMapping(pid, f.ip, m);
+            if (!made) mine.set(f.ip, [m, out[i][j]]);
+          }
           return;
         }
         let list = byElf.get(elf);
@@ -555,7 +565,18 @@ export class Symbolizer {
     });
     for (const [elf, list] of byElf) {
       moduleCache.nextEpoch();
-      for (const [i, j, off, ip] of list) out[i][j] = this.resolveInFile(elf, off, ip);
+      // one Frame per distinct place in the file (and address), shared by every stack through it
+      // (frames are never changed once made): a storm's 32,768 stacks hold their ~500,000 frames
+      // as a few thousand objects, not ~100 MiB of copies (ARCHITECTURE.md "Memory bound")
+      const made = new Map<number, Frame>();
+      for (const [i, j, off, ip] of list) {
+        const f = made.get(off);
+        if (f && f.addr === ip) out[i][j] = f;
+        else {
+          out[i][j] = this.resolveInFile(elf, off, ip);
+          if (!f) made.set(off, out[i][j]);
+        }
+      }
     }
     return out;
   }
