@@ -173,7 +173,7 @@ static napi_value init(napi_env env, napi_value exports)
 	/* glibc's default: allocations of 128 KiB and more get their own mapping, unmapped when freed.
 	 * Set, it stays so: left alone, glibc raises it to the largest block freed so far, and after the
 	 * first ring delivery (up to 16 MiB, one buffer) every later one came from the heap, whose free
-	 * space glibc keeps: 170-220 MiB of the RSS of a storm traced with --unwind dwarf, against 94 MiB
+	 * space glibc keeps: 170-220 MiB of the RSS of a storm traced with --unwind dwarf, 95-115 MiB
 	 * with it fixed (ARCHITECTURE.md, "Memory bound"). */
 	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 #endif

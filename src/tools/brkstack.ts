@@ -68,7 +68,7 @@ export const tool: Tool<BrkstackOptions, [number?]> = {
       async finish(obj) {
         counts ??= stackCounts(obj, 'brk_counts', symbolizer);
         const fp = counts.read();
-        const stacks = [...fp, ...(await dwarf.drain(obj))];
+        const stacks = [...fp, ...(await dwarf.drain(obj, true))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         const accounting = accountEvents(obj, dwarf, fp.reduce((sum, s) => sum + s.count, 0), counts.execed);
         reportStacks(stacks, opts, { title: 'brk() Flame Graph', unit: 'brk calls', pprofType: ['brk_calls', 'count'], symbolizer, containers });

@@ -93,7 +93,7 @@ export const tool: Tool<FaultsOptions, [number?]> = {
       },
       async finish(obj) {
         const fp = (counts ?? stackCounts(obj, 'fault_counts', symbolizer)).read();
-        const stacks = [...fp, ...(await dwarf.drain(obj))];
+        const stacks = [...fp, ...(await dwarf.drain(obj, true))];
         if (opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         const accounting = accountEvents(
           obj,

@@ -87,12 +87,12 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     // per-process rows (-P) in --json/--pprof name the process's container
     const containers = opts.perPid && containerOutputs(opts) ? new ContainerColumn() : undefined;
     let fpCounted = 0; // events counted by frame-pointer stack in all intervals (the accounting)
-    const report = async (obj: BpfObject, clear: boolean) => {
+    const report = async (obj: BpfObject, clear: boolean, last = false) => {
       reader ??= stackCounts(obj, 'stack_counts', symbolizer);
       let stacks = reader.read({ clear });
       fpCounted += stacks.reduce((sum, s) => sum + s.count, 0);
       if (unwinding) {
-        stacks = [...stacks, ...(await dwarf.drain(obj))];
+        stacks = [...stacks, ...(await dwarf.drain(obj, last))];
         if (clear) dwarf.reset();
       }
       if (!opts.perPid) stacks = stacks.map((s) => ({ ...s, pid: 0, comm: '' }));
@@ -141,7 +141,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
       attach: (obj, pid) => attachProbes(obj, probes, PROGS, pid),
       tick: (obj) => report(obj, true),
       async finish(obj) {
-        await report(obj, !!opts.interval);
+        await report(obj, !!opts.interval, true);
         if (unwinding && opts.verbose) for (const l of dwarf.summary(obj, opts)) process.stderr.write(`memscope: ${l}\n`);
         reportAccounting(accountEvents(obj, dwarf, fpCounted, reader?.execed), unwinding ? opts : { ...opts, unwind: 'fp' });
         reportStacksLost(obj, opts);

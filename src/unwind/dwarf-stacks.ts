@@ -37,7 +37,8 @@ export const MAX_STACKS = 32_768;
 export const MAX_FRAMES = 500_000;
 export const MAX_PENDING_BYTES = 16 << 20;
 /** memscope's documented peak RSS for a stack-counting run (faults, stackcount, brkstack) in any
- * --unwind mode at any event rate: the sum of ARCHITECTURE.md's "Memory bound" table. */
+ * --unwind mode at any event rate: above the larger of the two phases' sums in ARCHITECTURE.md's
+ * "Memory bound" table (tracing ≈ 515 MiB, the report ≈ 561 MiB), with room to spare. */
 export const MEMORY_BOUND_BYTES = 768 << 20;
 /** MS_USTACK_DWARF (stacks.h): the event's user stack is a DWARF sample of the same thread. */
 export const USTACK_DWARF = -2;
@@ -271,9 +272,16 @@ export class DwarfStacks {
     return unwindConsts(o);
   }
 
-  /** Lets the event loop deliver the samples still in the ring buffer, then reads (for finish). */
-  async drain(obj: BpfObject): Promise<CountedStack[]> {
+  /** Lets the event loop deliver the samples still in the ring buffer, then reads (for finish).
+   * last: the run's end; once every sample is unwound, the caches only unwinding uses (CFI rows,
+   * address ranges: up to 70 MiB) are dropped before the stacks are named, so they do not add to
+   * the report's memory (ARCHITECTURE.md, "Memory bound"). */
+  async drain(obj: BpfObject, last = false): Promise<CountedStack[]> {
     for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 15));
+    if (last) {
+      this.unwindReceived(obj);
+      this.unwinder.releaseCaches();
+    }
     return this.read(obj);
   }
 
@@ -647,14 +655,19 @@ export class DwarfStacks {
     this.framesKept = 0;
   }
 
-  read(obj?: BpfObject): CountedStack[] {
+  /** Unwinds every sample received, the pending ones too, and pins the fallbacks left unpinned. */
+  private unwindReceived(obj?: BpfObject): void {
     if (obj) this.obj = obj;
-    this.pump(Infinity); // every sample received is unwound before the report
+    this.pump(Infinity);
     const retry = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     for (const r of retry) this.add(r, true);
     this.nameFallbacks();
+  }
+
+  read(obj?: BpfObject): CountedStack[] {
+    this.unwindReceived(obj); // every sample received is unwound before the report
     const kernel = obj ? new StackReader(obj) : null;
     const out: CountedStack[] = [];
     // pinned stacks, named one file at a time (Symbolizer.nameAll)

@@ -139,6 +139,15 @@ export class Unwinder {
 
   constructor(private readonly symbolizer: Symbolizer, readonly maxFrames = 127) {}
 
+  /** At the end of a run: the CFI rows (of every unwinder: MAX_CACHED_ROWS is shared) and address
+   * ranges go; the report needs neither (DwarfStacks.drain). */
+  releaseCaches(): void {
+    this.ranges.clear();
+    for (const c of rowCaches) c.clear();
+    rowCaches.clear();
+    cachedRows = 0;
+  }
+
   /** Forgets a process's address ranges (its maps are still kept by the symbolizer). */
   forget(pid: number): void {
     this.ranges.delete(pid);
