@@ -20,35 +20,46 @@ struct {
 	__uint(max_entries, 10240);
 } swapins SEC(".maps");
 
-static __always_inline void count(int item, __u64 pages, __u64 cgid)
+/* 0: PSWPIN (a page read from a swap device), 1: ZSWPIN (from zswap), -1: another memcg event.
+ * The program runs for every memcg event, each page fault's PGFAULT among them, so this test comes
+ * before anything else is read (the memcg's id first cost three kernel reads on every fault). */
+static __always_inline int swapin_kind(int item)
 {
-	__u32 zswap;
 	if (item == bpf_core_enum_value(enum vm_event_item, PSWPIN))
-		zswap = 0;
-	else if (bpf_core_enum_value_exists(enum vm_event_item, ZSWPIN) &&
-		 item == bpf_core_enum_value(enum vm_event_item, ZSWPIN))
-		zswap = 1;
-	else
-		return;
+		return 0;
+	if (bpf_core_enum_value_exists(enum vm_event_item, ZSWPIN) &&
+	    item == bpf_core_enum_value(enum vm_event_item, ZSWPIN))
+		return 1;
+	return -1;
+}
+
+/* Counts the pages for the current process; true when its memory cgroup's total (swap devices
+ * only) is to be added to as well. */
+static __always_inline bool count(int zswap, __u64 pages)
+{
 	struct swapin_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .zswap = zswap };
 	if (!ms_traced(key.pid))
-		return;
+		return false;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	ms_map_add(&swapins, &key, pages);
-	if (!zswap)
-		ms_cgroup_add_id(MS_CG_SWAPIN, cgid, pages);
+	return ms_by_cgroup && !zswap;
 }
 
 SEC("tp_btf/count_memcg_events")
 int BPF_PROG(swapin_memcg_btf, struct mem_cgroup *memcg, int item, unsigned long val)
 {
-	count(item, val, ms_by_cgroup ? BPF_CORE_READ(memcg, css.cgroup, kn, id) : 0);
+	int zswap = swapin_kind(item);
+	if (zswap >= 0 && count(zswap, val))
+		ms_cgroup_add_id(MS_CG_SWAPIN, BPF_CORE_READ(memcg, css.cgroup, kn, id), val);
 	return 0;
 }
 
 SEC("tracepoint/memcg/count_memcg_events")
 int swapin_memcg_tp(struct trace_event_raw_memcg_rstat_events *ctx)
 {
-	count(BPF_CORE_READ(ctx, item), BPF_CORE_READ(ctx, val), BPF_CORE_READ(ctx, id));
+	int zswap = swapin_kind(ctx->item);
+	__u64 val = ctx->val;
+	if (zswap >= 0 && count(zswap, val))
+		ms_cgroup_add_id(MS_CG_SWAPIN, ctx->id, val);
 	return 0;
 }
