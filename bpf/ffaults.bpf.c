@@ -8,8 +8,13 @@
  * when the slot is refilled. Userspace adds ff_counts and the slots' pending counts by name.
  * Major faults (those that waited for I/O, or were retried) are counted apart in ff_majors, from
  * perf's software event major-faults, which the kernel raises once per completed fault
- * (mm_account_fault); they are rare, so each is looked up without the cache. */
+ * (mm_account_fault); they are rare, so each is looked up without the cache.
+ * With ff_hugetlb (memscope agent), a fault on a hugetlb vma (VM_HUGETLB, the test of hfaults.bpf.c)
+ * is also added to its memory cgroup's MS_CG_HUGETLB_FAULTS total: the agent then needs no second
+ * program on every fault for them. */
 #include "vma.h"
+
+const volatile bool ff_hugetlb = false;
 
 struct ff_key {
 	/* the memory cgroup (kernfs id) the faulting process was noted in, for the CONTAINER column;
@@ -59,12 +64,16 @@ static __always_inline int ff_count(__u64 addr)
 		return 0;
 	if (f.hit) {
 		s->pending++; /* per CPU; the program does not nest on its CPU */
+		if (ff_hugetlb && (s->vma.flags & VM_HUGETLB))
+			ms_cgroup_add(MS_CG_HUGETLB_FAULTS, 1);
 		return 0;
 	}
 	if (s->pending)
 		ff_add(&ff_counts, s->tgid, s->vma.name, s->pending);
 	long err = ms_vma_refill(s, f.tgid, f.mm, f.seq, addr);
 	if (!err) {
+		if (ff_hugetlb && (s->vma.flags & VM_HUGETLB))
+			ms_cgroup_add(MS_CG_HUGETLB_FAULTS, 1);
 		if (s->mm)
 			s->pending = 1;
 		else

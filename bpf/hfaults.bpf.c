@@ -6,9 +6,6 @@
  * (MAP_HUGETLB, SHM_HUGETLB or a file on a hugetlbfs mount). */
 #include "vma.h"
 
-/* include/linux/mm.h: a #define, so not in BTF; it has been bit 22 since 2.6 */
-#define VM_HUGETLB 0x00400000UL
-
 struct hf_key {
 	__u32 tgid;
 	char comm[TASK_COMM_LEN];

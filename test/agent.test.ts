@@ -12,7 +12,7 @@ import { workload } from './lib/workloads';
 import { jsonLines, memscope, start } from './lib/run';
 import { get, pprofRaw, startAgent, startPrometheus, until } from './lib/agent';
 import { assertNothingLoaded } from './lib/bpf';
-import { MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
+import { HugePages, MemoryCgroup, Swapfile, vmstat } from './lib/scenario';
 import { assertInOrder, frameName } from './lib/frames';
 
 test('agent: bad input is one line and a non-zero exit, nothing left loaded', () => {
@@ -339,6 +339,38 @@ test("agent: a cgroup's swap-ins in memscope_swapin_pages_total add up to the /p
     await agent.stop();
     cg.dispose();
     swap.dispose();
+  }
+});
+
+test('agent: memscope_hugetlb_faults_total counts exactly the huge-page faults of a cgroup (one per MAP_HUGETLB page), none of its ordinary faults', async () => {
+  // 3 of 4 reserved huge pages written (one fault each), and 500 ordinary pages beside them
+  const huge = new HugePages(4);
+  const cg = new MemoryCgroup('memscope_agent_hugetlb', 256 << 20);
+  const agent = await startAgent();
+  const w = start('/bin/sh', cg.wrap([workload('hf_touch'), '3', '500']).slice(1));
+  const hugetlbFaults = async () => {
+    const text = (await get(`${agent.base}/metrics`)).body.toString();
+    const m = new RegExp(`^memscope_hugetlb_faults_total\\{cgroup="${cg.name}",container=""\\} (\\d+)$`, 'm').exec(text);
+    const faults = new RegExp(`^memscope_page_faults_total\\{cgroup="${cg.name}",container=""\\} (\\d+)$`, 'm').exec(text);
+    return { huge: Number(m?.[1] ?? 0), all: Number(faults?.[1] ?? 0) };
+  };
+  try {
+    await w.waitFor('ready');
+    const m0 = await hugetlbFaults();
+    w.send('go');
+    await w.waitFor('done');
+    const m1 = await hugetlbFaults();
+    assert.equal(m1.huge - m0.huge, 3, `before ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}`);
+    // the ordinary pages were faulted too, and counted as faults only
+    assert.ok(m1.all - m0.all >= 503, `before ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}`);
+    console.log(`# agent hugetlb: cgroup ${m1.huge - m0.huge} huge-page faults of ${m1.all - m0.all} faults`);
+    w.send('end');
+    assert.equal((await w.exited).code, 0);
+  } finally {
+    w.kill();
+    await agent.stop();
+    cg.dispose();
+    huge.dispose();
   }
 });
 

@@ -30,6 +30,9 @@
 #define MS_VMA_REGION_SHIFT 21
 #define MS_VMA_SLOTS 1024 /* a power of two */
 
+/* include/linux/mm.h: a #define, so not in BTF; it has been bit 22 since 2.6 */
+#define VM_HUGETLB 0x00400000UL
+
 struct ms_vma {
 	__u64 start;
 	__u64 end;

@@ -22,8 +22,8 @@ export const tool: Tool<AgentOptions> = {
       .option('--open', 'print the URL of the live dashboard to open in a browser (on stderr: stdout is JSON lines)');
     cmd.addHelpText(
       'after',
-      '\nKeeps oomkill, swapin, vmscan, compaction, faults (counts and stacks), ffaults, hfaults and\n' +
-        'vmgrowth loaded at once and serves, by default on 127.0.0.1:9477:\n' +
+      '\nKeeps oomkill, swapin, vmscan, compaction, faults (counts and stacks), ffaults (with hugetlb\n' +
+        'faults per cgroup) and vmgrowth loaded at once and serves, by default on 127.0.0.1:9477:\n' +
         '  /metrics                        Prometheus metrics (per memory cgroup and container)\n' +
         '  /debug/pprof/faults?seconds=N   page-fault stacks (&pid=P, &container=C)\n' +
         '  /debug/pprof/growth?seconds=N   brk/mmap growth stacks in bytes\n' +
