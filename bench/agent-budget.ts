@@ -10,7 +10,8 @@
 //   BENCH_MIB per fault round, 1024; BENCH_REF: another build's bin/memscope, whose agent runs side
 //   by side through the soak, its RSS sampled the same way: the reference in the same run;
 //   BENCH_ONLY=filefaults: only the file-backed fault part below, a minute or two;
-//   BENCH_FILE_CYCLES, default 7: its rounds alone and with an agent, interleaved)
+//   BENCH_FILE_CYCLES, default 7: its rounds alone and with an agent, interleaved; with BENCH_REF
+//   each cycle also has a round with the reference build's agent, the two agents' order alternated)
 //
 // Idle CPU depends on what the rest of the machine does (every fault anywhere is counted, every
 // new process noted), so it is also given per 1,000 system-wide faults (/proc/vmstat pgfault over
@@ -163,9 +164,9 @@ function otherFaultProgs(agentPid?: number): string[] {
 }
 
 /** An agent started and settled (its start-up work done), and how to stop it. */
-async function startAgent(args: string[] = []) {
+async function startAgent(args: string[] = [], memscope = MEMSCOPE) {
   const port = await freePort();
-  const agent = spawn(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agent = spawn(memscope, ['agent', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const kill = () => agent.exitCode === null && agent.signalCode === null && agent.kill('SIGTERM');
   process.on('exit', kill);
   let log = '';
@@ -187,12 +188,28 @@ async function startAgent(args: string[] = []) {
   };
 }
 
+/** A filefaults round with an agent of build `memscope` started for it: the round, the agent's
+ * CPU per 1,000 faults meanwhile, and the fault tracers of others loaded at either end. */
+async function fileFaultRoundWithAgent(bin: string, memscope: string) {
+  const others0 = otherFaultProgs();
+  const ag = await startAgent([], memscope);
+  const t0 = ticks(ag.agent.pid!);
+  const f0 = pgfault();
+  const round = fileFaultRound(bin);
+  const agentMs = (((ticks(ag.agent.pid!) - t0) / HZ) * 1e6) / Math.max(1, pgfault() - f0);
+  const others = [...new Set([...others0, ...otherFaultProgs(ag.agent.pid)])];
+  await ag.stop();
+  return { round, agentMs, others };
+}
+
 /** The 200k faults/s budget: filefaults_workload's CPU per fault alone and with the agent, in
- * interleaved cycles (alone, then with an agent started for the round), medians compared. */
+ * interleaved cycles (alone, then with an agent started for the round; with BENCH_REF, also with
+ * the reference build's agent, in alternating order), medians compared. */
 async function fileFaultBudget(say: (s: string) => void): Promise<void> {
   const bin = faultWorkload('filefaults_workload');
   const alone: number[] = [];
   const traced: number[] = [];
+  const refTraced: number[] = [];
   const rates: number[] = [];
   const ratios: number[] = [];
   const agentMs: number[] = [];
@@ -202,30 +219,35 @@ async function fileFaultBudget(say: (s: string) => void): Promise<void> {
     // a cycle during which another fault tracer was loaded is done again (said, not counted)
     const others0 = otherFaultProgs();
     const a = fileFaultRound(bin);
-    const ag = await startAgent();
-    const t0 = ticks(ag.agent.pid!);
-    const f0 = pgfault();
-    const t = fileFaultRound(bin);
-    agentMs.push((((ticks(ag.agent.pid!) - t0) / HZ) * 1e6) / Math.max(1, pgfault() - f0));
-    const others = [...new Set([...others0, ...otherFaultProgs(ag.agent.pid)])];
-    await ag.stop();
+    const builds = REF ? (i % 2 ? [REF, MEMSCOPE] : [MEMSCOPE, REF]) : [MEMSCOPE];
+    const runs = new Map<string, Awaited<ReturnType<typeof fileFaultRoundWithAgent>>>();
+    for (const b of builds) runs.set(b, await fileFaultRoundWithAgent(bin, b));
+    const others = [...new Set([...others0, ...[...runs.values()].flatMap((r) => r.others)])];
     if (others.length) {
       skipped++;
-      agentMs.pop();
       console.log(`  cycle ${i}: another fault tracer was loaded (${others.slice(0, 4).join(' ')}): done again`);
       await sleep(5000);
       continue;
     }
+    const t = runs.get(MEMSCOPE)!;
     alone.push(a.nsPerFault);
-    traced.push(t.nsPerFault);
-    rates.push(a.faultsPerSec, t.faultsPerSec);
-    ratios.push(t.nsPerFault / a.nsPerFault);
-    console.log(`  cycle ${i}: alone ${a.nsPerFault.toFixed(0)} ns/fault at ${(a.faultsPerSec / 1000).toFixed(0)}k/s, with the agent ${t.nsPerFault.toFixed(0)} ns at ${(t.faultsPerSec / 1000).toFixed(0)}k/s (load ${load()})`);
+    traced.push(t.round.nsPerFault);
+    agentMs.push(t.agentMs);
+    rates.push(a.faultsPerSec, t.round.faultsPerSec);
+    ratios.push(t.round.nsPerFault / a.nsPerFault);
+    const ref = REF ? runs.get(REF)!.round : undefined;
+    if (ref) refTraced.push(ref.nsPerFault);
+    console.log(
+      `  cycle ${i}: alone ${a.nsPerFault.toFixed(0)} ns/fault at ${(a.faultsPerSec / 1000).toFixed(0)}k/s, with the agent ${t.round.nsPerFault.toFixed(0)} ns at ${(t.round.faultsPerSec / 1000).toFixed(0)}k/s` +
+        `${ref ? `, with the reference's ${ref.nsPerFault.toFixed(0)} ns at ${(ref.faultsPerSec / 1000).toFixed(0)}k/s` : ''} (load ${load()})`,
+    );
   }
   const r = median(traced) / median(alone);
+  const rr = median(refTraced) / median(alone);
   say(
     `filefaults_workload (64 MiB tmpfs file, 2 s rounds, ${alone.length} cycles interleaved${skipped ? ` (${skipped} more left out: another fault tracer loaded)` : ''}, medians): alone ${median(alone).toFixed(0)} ns CPU per fault, ` +
       `with the agent ${median(traced).toFixed(0)} ns; ratio ${r.toFixed(3)} (+${((r - 1) * 100).toFixed(1)}%; per cycle ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}, median ${median(ratios).toFixed(3)}) ` +
+      (REF ? `[with the reference (${REF}) agent ${median(refTraced).toFixed(0)} ns; ratio ${rr.toFixed(3)} (+${((rr - 1) * 100).toFixed(1)}%)] ` : '') +
       `at ${(Math.min(...rates) / 1000).toFixed(0)}–${(Math.max(...rates) / 1000).toFixed(0)}k faults/s; the agent's own CPU meanwhile ${median(agentMs).toFixed(2)} ms per 1,000 faults ` +
       `(load average ${load0} at start, ${load()} at end)`,
   );
