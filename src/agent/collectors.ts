@@ -4,7 +4,7 @@
 // stores), reclaim and compaction histograms, OOM kills (delivered as they happen).
 import { BpfObject } from '../engine/bpf-object';
 import { missed, nameUserStack, STACK_KEY } from '../engine/stack-counts';
-import { StackReader } from '../engine/stacks';
+import { StackReader, stacksLost } from '../engine/stacks';
 import { eachEntry } from '../engine/struct';
 import { procNotePid } from '../engine/proc-note';
 import { ContainerResolver, DEFAULT_DIRS } from '../containers';
@@ -77,10 +77,14 @@ export class Collectors {
   readonly growth: StackStore;
   readonly ooms: OomStore;
   private readonly dwarf = new DwarfStacks(this.symbolizer);
+  /** the vmgrowth object's sample ring: the mappings and notes of its walked stacks (a ring of its
+   * own, so DwarfStacks of its own; the same symbolizer) */
+  private readonly growthDwarf = new DwarfStacks(this.symbolizer);
   private sources: Loaded[] = [];
   private timer: NodeJS.Timeout | null = null;
-  /** per stack map: stack id → the collection that last saw a count entry refer to it */
-  private stackRefs = new Map<string, Map<number, number>>();
+  /** per object and stack map: stack id → the collection that last saw a count entry refer to it
+   * (by object: the faults and vmgrowth objects both have an ms_walked_ustacks, with ids of their own) */
+  private stackRefs = new Map<BpfObject, Map<string, Map<number, number>>>();
   /** per count map: raw key → the count read at the last collection, and that collection's number.
    * Updated in place: rebuilt at every collection, its 65,536 keys and entries lived just long
    * enough (one interval) to be promoted to V8's old space, and the heap grew by that much garbage
@@ -144,6 +148,8 @@ export class Collectors {
       obj.onRecords('ms_new_procs', (recs) => recs.forEach((r) => this.symbolizer.note(procNotePid(r))), NOTES_PER_DELIVERY);
     }
     if (name === 'faults') this.dwarf.listen(obj); // executable-mapping notes of plain-address stacks
+    // the same for growth stacks; processes' ends are noted by the faults object's ring
+    if (name === 'vmgrowth') this.growthDwarf.listen(obj, false);
     if (name === 'oomkill') {
       // the trigger's stack as oomkill --unwind fp takes it (the trigger is often the victim, gone
       // before its maps could be read): each kill waits for the note of its walked stack, sent on
@@ -258,11 +264,11 @@ export class Collectors {
       const faultSamples = faults ? yield* this.readRaw(faults, 'fault_counts', faultEntries!, 'ms_walked_ustacks', isAlive) : [];
       let growthSamples: RawSample[] = [];
       if (growth) {
-        const brk = yield* this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_ustacks', isAlive, 'brk');
-        const mmap = yield* this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_ustacks', isAlive, 'mmap');
+        const brk = yield* this.readRaw(growth, 'brk_grow', brkEntries!, 'ms_walked_ustacks', isAlive, 'brk');
+        const mmap = yield* this.readRaw(growth, 'mmap_grow', mmapEntries!, 'ms_walked_ustacks', isAlive, 'mmap');
         // shrinkage is not a profile the agent serves: emptied so its map never fills
         // (their stacks are freed below unless a growth entry refers to them too)
-        const refs = this.stackRefs.get('ms_ustacks')!;
+        const refs = this.refsOf(growth, 'ms_walked_ustacks');
         for (const m of ['brk_shrink', 'munmap_shrink']) {
           for (const [k] of eachEntry(growth.entries(m, true), STACK_KEY)) if (k.ustack >= 0 && !refs.has(k.ustack)) refs.set(k.ustack, -1);
         }
@@ -283,7 +289,7 @@ export class Collectors {
       }
       yield;
       if (faults) this.freeStacks(faults, 'ms_walked_ustacks');
-      if (growth) this.freeStacks(growth, 'ms_ustacks');
+      if (growth) this.freeStacks(growth, 'ms_walked_ustacks');
       yield;
       this.faults.sweep(isAlive, () => {});
       this.growth.sweep(isAlive, () => {});
@@ -449,8 +455,7 @@ export class Collectors {
     const deltas: number[] = [];
     const wanted: number[] = [];
     const gone: number[] = [];
-    let ids = this.stackRefs.get(stackMap);
-    if (!ids) this.stackRefs.set(stackMap, (ids = new Map()));
+    const ids = this.refsOf(obj, stackMap);
     for (let i = 0; i < e.count; i++) {
       if (i % SLICE === SLICE - 1) yield;
       // struct ms_stack_key: u32 tgid, s32 ustack, s32 kstack, char comm[16]; the comm is decoded
@@ -509,13 +514,21 @@ export class Collectors {
     let m = this.readers.get(obj);
     if (!m) this.readers.set(obj, (m = new Map()));
     let r = m.get(stackMap);
-    if (!r) m.set(stackMap, (r = new StackReader(obj, READER_CACHE, stackMap === 'ms_ustacks' ? undefined : stackMap)));
+    if (!r) m.set(stackMap, (r = new StackReader(obj, READER_CACHE, stackMap)));
     return r;
+  }
+
+  private refsOf(obj: BpfObject, stackMap: string): Map<number, number> {
+    let m = this.stackRefs.get(obj);
+    if (!m) this.stackRefs.set(obj, (m = new Map()));
+    let ids = m.get(stackMap);
+    if (!ids) m.set(stackMap, (ids = new Map()));
+    return ids;
   }
 
   /** Deletes the stacks no count entry of any map using this stack map referred to in this collection. */
   private freeStacks(obj: BpfObject, stackMap: string): void {
-    const ids = this.stackRefs.get(stackMap);
+    const ids = this.stackRefs.get(obj)?.get(stackMap);
     if (!ids) return;
     const reader = this.reader(obj, stackMap);
     const free: number[] = [];
@@ -543,6 +556,19 @@ export class Collectors {
     if (!faults) return null;
     const [notWalked, weighted] = faults.slots('fault_walk_stats');
     return { notWalked, weighted };
+  }
+
+  /** Per source that stores walked user stacks (faults, vmgrowth, oomkill's triggers): the events
+   * whose stack the kernel could not store, by why (stacks.h ms_store_stack). Each such event is
+   * still counted, under [missed user stack: ...] in profiles. */
+  stacksLost(): Map<SourceName, { full: number; collided: number }> {
+    const out = new Map<SourceName, { full: number; collided: number }>();
+    for (const s of this.sources) {
+      if (s.obj.destroyed || !s.obj.hasGlobal('ms_plain_ustacks') || !s.obj.readGlobalU8('ms_plain_ustacks')) continue;
+      const l = stacksLost(s.obj);
+      out.set(s.name, { full: l.user_full, collided: l.user_collided });
+    }
+    return out;
   }
 
   lostEvents(): Map<string, number> {
@@ -618,5 +644,6 @@ export class Collectors {
     for (const s of this.sources) s.obj.destroy();
     this.sources = [];
     this.readers.clear();
+    this.stackRefs.clear();
   }
 }

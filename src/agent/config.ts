@@ -26,6 +26,10 @@ export interface AgentConfig {
   faultStackRate: number;
   /** above faultStackRate, one fault in this many is walked */
   faultStackSampleEvery: number;
+  /** distinct brk/mmap growth stacks the kernel keeps between two collections, host-wide (walked
+   * stacks, one per process and stack, allocated as stored); a stack past it is counted under
+   * [missed user stack: stack map full] and in memscope_stacks_lost_total */
+  growthStackStorage: number;
   /** processes whose fault and growth stacks are kept while they live */
   maxProcesses: number;
   /** distinct stacks kept per process */
@@ -44,6 +48,8 @@ export const DEFAULTS: AgentConfig = {
   maxFaultStacks: 65536,
   faultStackRate: 20000,
   faultStackSampleEvery: 16,
+  // as many as vmgrowth's count maps hold entries (brk_grow, mmap_grow: 10,240 each)
+  growthStackStorage: 10240,
   maxProcesses: 1024,
   maxStacksPerProcess: 256,
   maxOoms: 64,
@@ -57,6 +63,7 @@ const LIMITS: Record<string, [number, number]> = {
   maxFaultStacks: [256, 1 << 20],
   faultStackRate: [1, 10_000_000],
   faultStackSampleEvery: [2, 4096],
+  growthStackStorage: [16, 1 << 20],
   maxProcesses: [16, 1 << 20],
   maxStacksPerProcess: [1, 1 << 16],
   maxOoms: [1, 10000],

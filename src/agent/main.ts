@@ -84,8 +84,8 @@ export async function runAgent(cli: AgentCli): Promise<void> {
         checkExposure(addr, next.tokenFile);
         auth.setToken(next.tokenFile ? readToken(next.tokenFile) : null);
         // what sizes or sets the kernel side is fixed at load: kept until a restart
-        const { listen, maxCgroups, maxFaultStacks, faultStackRate, faultStackSampleEvery } = config;
-        config = { ...next, listen, maxCgroups, maxFaultStacks, faultStackRate, faultStackSampleEvery };
+        const { listen, maxCgroups, maxFaultStacks, faultStackRate, faultStackSampleEvery, growthStackStorage } = config;
+        config = { ...next, listen, maxCgroups, maxFaultStacks, faultStackRate, faultStackSampleEvery, growthStackStorage };
         collectors.reconfigure(config);
         logEvent('reloaded', { config: cli.config ?? null });
       } catch (e) {

@@ -150,6 +150,15 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
     samples: [...c.lostEvents()].map(([source, n]) => ({ labels: { source }, value: n })),
   });
   families.push({
+    name: 'memscope_stacks_lost_total',
+    help: 'Events whose user stack the kernel could not store (reason full: the stack store was full; collided: its 4 ids were held by other stacks), by source; each is still counted, under [missed user stack] in profiles.',
+    type: 'counter',
+    samples: [...c.stacksLost()].flatMap(([source, l]) => [
+      { labels: { source, reason: 'full' }, value: l.full },
+      { labels: { source, reason: 'collided' }, value: l.collided },
+    ]),
+  });
+  families.push({
     name: 'memscope_tracked_processes',
     help: 'Processes whose fault stacks the agent keeps.',
     type: 'gauge',

@@ -15,6 +15,7 @@ import { vmgrowthGroups } from '../tools/vmgrowth';
 import { oomkillGroups } from '../tools/oomkill';
 import { configureWalkedTriggers } from '../tools/_oom-trigger';
 import { groups as vmscanGroups } from '../tools/vmscan';
+import { sizeStackMaps } from '../engine/stacks';
 import { DwarfStacks, unwindConsts, UnwindOptions } from '../unwind/dwarf-stacks';
 import { logEvent } from './log';
 
@@ -40,6 +41,9 @@ export const FAULT_TRACE_STACKS = 16384;
 /** Processes whose walk counts (faults.bpf.c fault_walk_state: walked this second, carried) are
  * kept while others fault on their CPU; the least recent beyond it start again. */
 export const FAULT_WALK_PROCS = 4096;
+/** The vmgrowth object's sample ring: the executable mappings of its walked stacks (~2 KiB a
+ * mapping, each sent once per process) and a note per stack stored. */
+export const GROWTH_NOTE_RING = 2 << 20;
 
 function specs(limits: SourceLimits): SourceSpec[] {
   return [
@@ -47,8 +51,11 @@ function specs(limits: SourceLimits): SourceSpec[] {
       name: 'oomkill',
       groups: oomkillGroups,
       consts: { page_shift: Math.log2(pageSizeKb() * 1024), memcg_v1: fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes'), ...unwindConsts(FP) },
-      // the trigger's stack as oomkill --unwind fp takes it: walked, its mappings sent by BPF
-      configure: (obj) => configureWalkedTriggers(obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1)),
+      // the trigger's stack as oomkill --unwind fp takes it: walked, its mappings sent by BPF (a
+      // trigger stack not stored is counted in memscope_stacks_lost_total). The build-id stack map
+      // stays at its 1 entry: with frame pointers and walked stacks nothing stores into it (its 64
+      // slots were 260 KiB of kernel memory, unused)
+      configure: (obj) => configureWalkedTriggers(obj.setMaxEntries('ms_kstacks', 1)),
     },
     { name: 'swapin', groups: swapinGroups },
     { name: 'vmscan', groups: vmscanGroups(), consts: { by_shrinker: false } },
@@ -97,7 +104,21 @@ function specs(limits: SourceLimits): SourceSpec[] {
       name: 'vmgrowth',
       groups: vmgrowthGroups,
       consts: { capture_stacks: true },
-      configure: (obj) => notePidCgroups(obj.setMaxEntries('ms_ustacks', 4096).setMaxEntries('ms_kstacks', 1)),
+      configure(obj) {
+        // walked stacks (stacks.h ms_store_stack), as the faults source's: a stack whose id another
+        // holds moves on to the next ids, and one that finds no room is counted (ms_walked_full,
+        // ms_walked_collided: memscope_stacks_lost_total). The build-id stack map kept one stack per
+        // bucket of its 4,096 and lost the others without a count (issue 13)
+        sizeStackMaps(obj, { walked: limits.growthStackStorage });
+        // as deep as the fault stacks; the mappings their frames lie in come on the sample ring,
+        // once per process and mapping: growth is a system call's rate, not a fault's (the faults
+        // object's ring is 8 MiB; each ring's pages count twice in the agent's RSS)
+        obj
+          .setValueSize('ms_walked_ustacks', 16 + FAULT_STACK_DEPTH * 8)
+          .setMaxEntries('ms_dwarf_samples', GROWTH_NOTE_RING)
+          .setMaxEntries('ms_kstacks', 1);
+        notePidCgroups(obj);
+      },
     },
   ];
 }
@@ -123,6 +144,7 @@ export interface SourceLimits {
   maxFaultStacks: number;
   faultStackRate: number;
   faultStackSampleEvery: number;
+  growthStackStorage: number;
 }
 
 export function loadSources(limits: SourceLimits, setup: (name: SourceName, obj: BpfObject) => void): Loaded[] {
