@@ -50,7 +50,8 @@ async function growthOfCallPaths(agent: Agent, tmp: string): Promise<{ byPath: M
   const byPath = new Map<string, number>();
   let missed = 0;
   for (const s of samples) {
-    assert.match(s.labels, /kind:\[brk\]/, JSON.stringify(s));
+    // the loader's mmap growth is in the profile too: only brk is call_paths' work
+    if (!/kind:\[brk\]/.test(s.labels)) continue;
     if (s.functions.some((f) => f.startsWith('[missed'))) {
       missed += s.values[0];
       continue;
@@ -96,7 +97,7 @@ test(`agent: /debug/pprof/growth shows each of ${PATHS} distinct stacks of one p
   }
 });
 
-test('agent: with growthStackStorage 64, the stacks that did not fit are shown missed and counted in memscope_stacks_lost_total; those kept have all their bytes', async () => {
+test('agent: with growthStackStorage 64, the stacks that did not fit are shown missed and counted in memscope_stacks_lost_total; those kept have all their bytes', async (t) => {
   const STORAGE = 64;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-agent-growth-'));
   const agent = await agentWith(tmp, { growthStackStorage: STORAGE });
@@ -116,6 +117,7 @@ test('agent: with growthStackStorage 64, the stacks that did not fit are shown m
     const lost = after.full + after.collided - before.full - before.collided;
     assert.ok(lost >= missedCalls, `memscope_stacks_lost_total{source="vmgrowth"} grew by ${lost}, ${missedCalls} calls shown missed`);
     assert.ok(after.full - before.full >= (PATHS - STORAGE) * ROUNDS, JSON.stringify({ before, after }));
+    t.diagnostic(`${byPath.size} paths kept, ${missedCalls} brk calls missed, memscope_stacks_lost_total{source="vmgrowth"} +${lost}`);
   } finally {
     await agent.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
