@@ -471,7 +471,21 @@ static __always_inline int ms_dwarf_sample(void *ctx, __u32 tgid, bool kernel, _
 			}
 		}
 	}
-	/* the top of a stack that find_vma could not measure: try smaller copies */
+	/* the top of a stack that find_vma could not measure (it only try-locks the mmap lock): the
+	 * main thread's frames all lie below mm->start_stack (argc), and every page from rsp up to the
+	 * end of its page is in use, so copy that much; halving alone cut a copy to 4,096 bytes and the
+	 * outermost frames with it */
+	if (!ok) {
+		__u64 top = (BPF_CORE_READ(task, mm, start_stack) | 4095ULL) + 1;
+		if (top > r.sp && top - r.sp < size) {
+			__u32 n = (__u32)(top - r.sp);
+			if (n > 0 && n <= MS_DWARF_STACK_MAX && bpf_probe_read_user(s->stack, n, (void *)r.sp) == 0) {
+				ok = true;
+				size = n;
+			}
+		}
+	}
+	/* otherwise (another thread's stack): try smaller copies */
 	for (int i = 0; i < 4 && !ok; i++) {
 		size >>= 1;
 		if (size == 0 || size > MS_DWARF_STACK_MAX)
