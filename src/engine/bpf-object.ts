@@ -247,8 +247,11 @@ export class BpfObject {
 
   /** Calls handler with the ring's records as they come, at most maxRecords a call (65,536 by
    * default): fewer for records that are costly to handle, so that a signal or a timer waits for
-   * a short call (native/src/ringbuf.c). */
-  onRecords(map: string, handler: (records: Buffer[]) => void, maxRecords?: number): void {
+   * a short call (native/src/ringbuf.c). reuse: every call's records lie in the same buffer, so
+   * they are valid only during the call (a handler that keeps one must copy it; without reuse a
+   * view keeps its delivery alive), each call at most reuse.bytes of them plus one record of at
+   * most reuse.recordBytes: no fresh memory per delivery, for a ring of many large records. */
+  onRecords(map: string, handler: (records: Buffer[]) => void, maxRecords?: number, reuse?: { bytes: number; recordBytes: number }): void {
     const deliver = (data: Buffer, lengths: Buffer) => {
       // views into the delivery's one buffer (at most 16 MiB): a handler that keeps a record
       // beyond its call copies it
@@ -262,7 +265,8 @@ export class BpfObject {
       handler(recs);
     };
     // the native function counts its arguments: maxRecords only when given
-    if (maxRecords === undefined) native().ringbufOpen(this.h(), map, deliver);
+    if (reuse) native().ringbufOpen(this.h(), map, deliver, maxRecords ?? 65536, reuse.bytes, reuse.recordBytes);
+    else if (maxRecords === undefined) native().ringbufOpen(this.h(), map, deliver);
     else native().ringbufOpen(this.h(), map, deliver, maxRecords);
   }
 

@@ -14,6 +14,7 @@ import type { CountedStack, Frame } from '../core/frames';
 import { sameImage, type PinnedStack, type Symbolizer } from '../symbols/symbolizer';
 import type { Mapping } from '../procfs/maps';
 import { NO_MAPPING, NREGS, Unwinder, UnwindResult } from './unwinder';
+import { SampleQueue } from './sample-queue';
 import { evictions, MAX_PROCESSES, MODULE_CACHE_BYTES, moduleCache, UNWIND_QUEUE_BYTES } from '../symbols/cache-caps';
 
 export type UnwindMode = 'fp' | 'dwarf' | 'auto';
@@ -166,9 +167,6 @@ function hashIps(ips: number[]): string {
   return `${(a >>> 0).toString(36)}.${(b >>> 0).toString(36)}.${ips.length}`;
 }
 
-/** A queue slot already unwound (lets its delivery go). */
-const EMPTY = Buffer.alloc(0);
-
 /** Test hook: milliseconds every unwind is made to take (a slow unwind or symbol load, on demand),
  * so a test can show that the ring's consumer never waits behind unwinding. */
 const UNWIND_DELAY_MS = Math.min(1000, Number(process.env.MEMSCOPE_TEST_UNWIND_DELAY_MS) || 0);
@@ -216,6 +214,8 @@ type Fallback = 'exited' | 'queue' | 'exec';
 /** How often the stacks of a kernel count map left unpinned are pinned (stackCounts' nameNew):
  * most are pinned as their notes arrive (noteNew); this takes what a burst left over. */
 const NAME_EVERY_MS = 250;
+/** The sample ring's deliveries: at most this many bytes of records each, in one buffer reused. */
+const DELIVERY_BYTES = 1 << 20;
 /** Longest run of unwinding before the consumer lets the event loop drain the ring again. */
 const SLICE_MS = 8;
 
@@ -243,15 +243,13 @@ export class DwarfStacks {
   /** Per-event tools: samples unwound in the ring's callback because the unwind queue was full
    * (the ring waited meanwhile; events that found it full used frame pointers, fp_ring_full). */
   waited = 0;
-  /** Samples received and not unwound yet, oldest first from queueHead (copies). */
-  private queue: Buffer[] = [];
+  /** Samples received and not unwound yet, oldest first (copies, UNWIND_QUEUE_BYTES of them). */
+  private readonly queue = new SampleQueue(UNWIND_QUEUE_BYTES);
   /** Per-event tools: samples queued per thread, not yet handed to perEvent (queuedFor). */
   private queuedByTid = new Map<number, number>();
   /** Samples queued and unwound since the start (caughtUp). */
   private queuedTotal = 0;
   private unwoundTotal = 0;
-  private queueHead = 0;
-  private queueBytes = 0;
   private pumping = false;
   private obj: BpfObject | null = null;
   private fpReader: StackReader | null = null;
@@ -335,10 +333,17 @@ export class DwarfStacks {
    * already (the agent's faults), as one exit program run per process exit is enough. */
   listen(obj: BpfObject, exits = true): void {
     this.obj = obj;
-    obj.onRecords('ms_dwarf_samples', (recs) => {
-      for (const r of recs) this.take(r);
-      this.schedule();
-    });
+    // take() copies what it keeps (the queue, pending samples), so the deliveries can share one
+    // buffer: 1 MiB, a few hundred samples, stays in the CPU's cache until take() has copied it
+    obj.onRecords(
+      'ms_dwarf_samples',
+      (recs) => {
+        for (const r of recs) this.take(r);
+        this.schedule();
+      },
+      undefined,
+      { bytes: DELIVERY_BYTES, recordBytes: HEADER + MAX_STACK_BYTES },
+    );
     // processes' ends, on this ring after their last records (ms_note_exit)
     if (exits && obj.hasProgram('ms_note_exit')) obj.attach('ms_note_exit');
     this.startNaming(obj);
@@ -378,11 +383,9 @@ export class DwarfStacks {
       this.takeForEvent(rec);
       return;
     }
-    if (this.queueBytes + rec.length <= UNWIND_QUEUE_BYTES) {
-      // copied: a view would keep its whole delivery (up to 16 MiB) for one queued sample
-      this.queue.push(Buffer.from(rec));
+    // copied: a view would keep its whole delivery (up to 16 MiB) for one queued sample
+    if (this.queue.push(rec)) {
       this.queuedTotal++;
-      this.queueBytes += rec.length;
       // its process may exit before the sample is unwound: its maps are kept until then
       this.symbolizer.hold(rec.readUInt32LE(OFF_TGID));
     } else this.fallBack(rec, 'queue');
@@ -396,14 +399,12 @@ export class DwarfStacks {
    */
   private takeForEvent(rec: Buffer): void {
     if (rec.length < HEADER || rec.readUInt32LE(0) !== KIND_SAMPLE) return;
-    while (this.queueBytes + rec.length > UNWIND_QUEUE_BYTES && this.queueHead < this.queue.length) {
+    while (!this.queue.push(rec)) {
+      if (!this.queue.length) return; // larger than the whole queue: cannot happen (16 KiB at most)
       this.unwindNext();
       this.waited++;
     }
-    const copy = Buffer.from(rec);
-    this.queue.push(copy);
     this.queuedTotal++;
-    this.queueBytes += copy.length;
     const tid = rec.readUInt32LE(OFF_TID);
     this.queuedByTid.set(tid, (this.queuedByTid.get(tid) ?? 0) + 1);
     this.symbolizer.hold(rec.readUInt32LE(OFF_TGID));
@@ -429,16 +430,19 @@ export class DwarfStacks {
 
   /** Unwinds the oldest queued sample. */
   private unwindNext(): void {
-    const rec = this.queue[this.queueHead];
-    this.queue[this.queueHead++] = EMPTY;
-    this.queueBytes -= rec.length;
+    const rec = this.queue.peek()!;
     this.unwoundTotal++;
-    this.add(rec);
-    this.symbolizer.release(rec.readUInt32LE(OFF_TGID));
+    const pid = rec.readUInt32LE(OFF_TGID);
+    try {
+      this.add(rec); // its bytes are the queue's until shift: add keeps a copy if it keeps one
+    } finally {
+      this.queue.shift();
+    }
+    this.symbolizer.release(pid);
   }
 
   private schedule(): void {
-    if (this.pumping || this.queueHead >= this.queue.length) return;
+    if (this.pumping || !this.queue.length) return;
     this.pumping = true;
     setImmediate(() => this.pump(SLICE_MS));
   }
@@ -447,16 +451,9 @@ export class DwarfStacks {
   private pump(ms: number): void {
     this.pumping = false;
     const end = performance.now() + ms;
-    while (this.queueHead < this.queue.length) {
+    while (this.queue.length) {
       this.unwindNext();
       if (performance.now() >= end) break;
-    }
-    if (this.queueHead >= this.queue.length) {
-      this.queue = [];
-      this.queueHead = 0;
-    } else if (this.queueHead >= 4096) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
     }
     this.schedule();
   }
