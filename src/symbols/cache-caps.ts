@@ -41,6 +41,8 @@ interface Entry {
 class ByteLru {
   private entries = new Map<object, Entry>();
   private epoch = 0;
+  /** The key most recently used (last in entries' order). */
+  private last: object | null = null;
   bytes = 0;
 
   constructor(readonly cap: number) {}
@@ -49,20 +51,31 @@ class ByteLru {
     this.epoch++;
   }
 
-  /** Marks key as just used; adds it (with its size and how to drop it) when it is new. */
-  use(key: object, bytes: number, drop: () => void): void {
+  /** Marks key as just used if it is kept (true), without a drop callback made for the call: the
+   * unwinder asks once per frame. The key used last stays where it is: moving it (delete, set)
+   * left a deleted slot in the Map each time, and the Map grew and rehashed over and over. */
+  seen(key: object): boolean {
     const e = this.entries.get(key);
-    if (e) {
+    if (!e) return false;
+    if (key !== this.last) {
       this.entries.delete(key);
       this.entries.set(key, e);
-      e.epoch = this.epoch;
-      return;
+      this.last = key;
     }
+    e.epoch = this.epoch;
+    return true;
+  }
+
+  /** Marks key as just used; adds it (with its size and how to drop it) when it is new. */
+  use(key: object, bytes: number, drop: () => void): void {
+    if (this.seen(key)) return;
+    this.last = key;
     this.entries.set(key, { bytes, drop, epoch: this.epoch });
     this.bytes += bytes;
     for (const [k, old] of this.entries) {
       if (this.bytes <= this.cap || old.epoch === this.epoch) break;
       this.entries.delete(k);
+      if (k === this.last) this.last = null;
       this.bytes -= old.bytes;
       evictions.modules++;
       old.drop();
@@ -74,6 +87,7 @@ class ByteLru {
     const e = this.entries.get(key);
     if (!e) return;
     this.entries.delete(key);
+    if (key === this.last) this.last = null;
     this.bytes -= e.bytes;
   }
 

@@ -54,6 +54,8 @@ export class Symbolizer {
   private debugByBuildId = new Map<string, ElfFile | null>();
   private elfByBuildId = new Map<string, ElfFile>();
   private mapsByPid = new Map<number, Mapping[]>();
+  /** The pid keepMaps put last in mapsByPid (its most recently seen). */
+  private lastKept = -1;
   /** Per mapping of a maps snapshot: its file is stat'ed once, not once per frame or event. */
   private elfByMapping = new WeakMap<Mapping, ElfFile | null>();
   /** Processes whose /proc maps are gone (exited): not read again for every unresolved frame. */
@@ -81,6 +83,11 @@ export class Symbolizer {
    * said in the accounting.
    */
   private keepMaps(pid: number, maps: Mapping[]): void {
+    // the most recently seen already (every frame of a sample, a process's samples in a row):
+    // nothing moves. Moving it anyway (delete, set) left a deleted slot in a Map of up to 8,192
+    // processes each time, and every few thousand lookups V8 made the table again (fresh memory)
+    if (pid === this.lastKept && this.mapsByPid.get(pid) === maps) return;
+    this.lastKept = pid;
     this.mapsByPid.delete(pid);
     this.mapsByPid.set(pid, maps);
     // processes BPF said ended first (oldest end first): no record of theirs is still on its way.
@@ -738,7 +745,7 @@ function sameFile(file: string, f: FileOnDevice | undefined): boolean {
  * used first, read again from the file when needed). */
 function cachedSymbols(elf: ElfFile) {
   const t = elf.symbols();
-  if (elf.symbolsLoaded) moduleCache.use(elf, elf.symbolBytes, () => elf.dropSymbols());
+  if (elf.symbolsLoaded && !moduleCache.seen(elf)) moduleCache.use(elf, elf.symbolBytes, () => elf.dropSymbols());
   return t;
 }
 

@@ -151,6 +151,9 @@ export function ringBytes(o: UnwindOptions): number {
   return n;
 }
 
+/** A sample's registers, read for Unwinder.unwind (which copies them). */
+const REGS = new Float64Array(NREGS);
+
 /** A 64-bit FNV-1a hash (two 32-bit lanes) of a stack's addresses, as a short map key: the
  * addresses themselves in text would make keys of up to 2 KiB per stack. */
 function hashIps(ips: number[]): string {
@@ -580,7 +583,7 @@ export class DwarfStacks {
       return null;
     }
     const size = Math.min(rec.readUInt32LE(OFF_SIZE), rec.length - HEADER);
-    const regs = new Float64Array(NREGS);
+    const regs = REGS; // copied by unwind
     for (let i = 0; i < NREGS; i++) {
       const o = OFF_REGS + i * 8;
       regs[i] = rec.readUInt32LE(o + 4) * 0x100000000 + rec.readUInt32LE(o);

@@ -136,6 +136,8 @@ export class Unwinder {
   private ranges = new Map<number, { image: bigint | undefined; list: Range[] }>();
   /** Modules whose CFI was parsed (for statistics). */
   modulesLoaded = 0;
+  private readonly regs = new Float64Array(NREGS);
+  private readonly next = new Float64Array(NREGS);
 
   constructor(private readonly symbolizer: Symbolizer, readonly maxFrames = 127) {}
 
@@ -156,7 +158,7 @@ export class Unwinder {
   /** Marks a module's CFI as just used in the module cache's byte budget (symbols/cache-caps.ts):
    * when evicted it leaves every cache here (ranges too, which point at it) and is read again. */
   private touch(elf: ElfFile, m: ModuleCfi): void {
-    if (m === cfiOfVdso) return;
+    if (m === cfiOfVdso || moduleCache.seen(m)) return;
     moduleCache.use(m, m.bytes, () => {
       this.byElf.delete(elf);
       if (elf.buildId && this.byBuildId.get(elf.buildId) === m) this.byBuildId.delete(elf.buildId);
@@ -244,7 +246,10 @@ export class Unwinder {
    * maps of that image (Symbolizer.mappingAt).
    */
   unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number, image?: bigint): UnwindResult {
-    const regs = new Float64Array(NREGS);
+    // one pair of register arrays for every unwind (unwind never runs inside another): two new
+    // typed arrays per sample were garbage at tens of thousands of samples a second
+    const regs = this.regs;
+    const next = this.next;
     for (let i = 0; i < NREGS; i++) regs[i] = initial[i];
     const base = stackBase ?? regs[SP];
     const size = stack.length;
@@ -260,7 +265,6 @@ export class Unwinder {
     const ctx: ExprContext = { reg: (n) => (n < NREGS && !Number.isNaN(regs[n]) ? regs[n] : undefined), read };
     const ips: number[] = [];
     let signalFrame = false;
-    const next = new Float64Array(NREGS);
     for (let depth = 0; ; depth++) {
       const ip = regs[RA_REG];
       if (depth >= this.maxFrames) return { ips, stop: `deeper than ${this.maxFrames} frames` };
