@@ -129,6 +129,7 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
     timing.mark('attach');
     timing.print();
 
+    let ticking: Promise<void> | undefined;
     const reason = await new Promise<StopReason>((resolve) => {
       const timers: NodeJS.Timeout[] = [];
       const longTimers: LongTimer[] = []; // durations and intervals of any length (timers.ts)
@@ -157,7 +158,8 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
             if (busy || done) return;
             busy = true;
             n++;
-            await spec.tick!(obj, n);
+            ticking = Promise.resolve(spec.tick!(obj, n));
+            await ticking;
             busy = false;
             if (spec.count && n >= spec.count) stop('count');
           }, spec.interval * 1000),
@@ -175,6 +177,10 @@ export async function runTrace(spec: TraceSpec): Promise<void> {
       gated?.release();
     });
 
+    // an interval's report still being built (it awaits: the sample ring's last deliveries, naming)
+    // ends before the last one starts: the two would share the tool's readers, and the object
+    // would be destroyed under it
+    await ticking;
     timing.mark('trace');
     // -c: the shell could not run the command (it said why on stderr): no report, its status
     const status = gated?.child.exitCode;
