@@ -30,7 +30,7 @@ struct {
  * (page-fault tracepoints), a self-IPI to release it; and bpf_get_stackid() stores a stack in the
  * bucket of its hash, so two stacks whose hashes share a bucket cannot both be kept (a fork storm
  * lost 66% of fault stacks that way, issue 10). Here the walk reads the user frame records with
- * bpf_probe_read_user, and the stack is stored under a 31-bit id from a 64-bit hash of its
+ * bpf_probe_read_user, and the stack is stored under a 30-bit id (and a generation bit) from a 64-bit hash of its
  * addresses; the value keeps the full hash, so a different stack landing on a taken id moves on to
  * the next ids (MS_WALK_PROBES tries). Only a full map or MS_WALK_PROBES taken ids lose a stack,
  * and both are counted. The process's executable mappings are sent to userspace whenever they
@@ -84,10 +84,27 @@ MS_STACK_STORE(ms_kstacks);
 __u64 ms_kstacks_full = 0;     /* kernel stacks not stored: the map was full */
 __u64 ms_kstacks_collided = 0; /* kernel stacks not stored: MS_WALK_PROBES ids taken by other stacks */
 
+/* The generation new stacks are stored in: bit 30 of their ids (MS_GEN_BIT). An interval report
+ * (stackcount -i, vmgrowth -s) flips it, reads the interval's counts, then deletes every stack of
+ * the old generation (src/engine/stack-generations.ts): an event after the flip stores its stack
+ * anew under an id of the new generation, so no count read later names a deleted stack, and the
+ * store holds one interval's stacks, not the whole run's (issue 10). A tool that never flips it
+ * stores every stack in generation 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} ms_stack_gen SEC(".maps");
+
+#define MS_GEN_BIT 0x40000000
+#define MS_ID_MASK 0x3fffffff
+
 #define MS_FNV_OFFSET 14695981039346656037ULL
 #define MS_FNV_PRIME 1099511628211ULL
 
-/* Stores the stack in w (its hash, nr and ips filled) in stacks under a 31-bit id from w->hash,
+/* Stores the stack in w (its hash, nr and ips filled) in stacks under a 30-bit id from w->hash and
+ * the current generation's bit (ms_stack_gen),
  * trying the next ids while another stack holds one (the value keeps the full hash, so a stack is
  * known again by it). Returns the id, -ENOMEM (the map is full: counted in *full) or -EEXIST
  * (MS_WALK_PROBES ids taken: counted in *collided); *added says the stack was stored just now. */
@@ -95,9 +112,12 @@ static __always_inline __s32 ms_store_stack(void *stacks, struct ms_walked_stack
 					    bool *added)
 {
 	__u64 h = w->hash;
-	__u32 id = (__u32)(h ^ (h >> 32)) & 0x7fffffff;
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&ms_stack_gen, &zero);
+	__u32 gen = g && *g ? MS_GEN_BIT : 0;
+	__u32 id = ((__u32)(h ^ (h >> 32)) & MS_ID_MASK) | gen;
 	*added = false;
-	for (int i = 0; i < MS_WALK_PROBES; i++, id = (id + 1) & 0x7fffffff) {
+	for (int i = 0; i < MS_WALK_PROBES; i++, id = ((id + 1) & MS_ID_MASK) | gen) {
 		struct ms_walked_stack *have = bpf_map_lookup_elem(stacks, &id);
 		if (have) {
 			if (have->hash == h)

@@ -30,7 +30,10 @@ export interface StackNamer {
 export interface StackCountReader extends StackNamer {
   nameNew(): void;
   /** Reads (and with clear, empties) the map; stacks are symbolized as they are read. */
-  read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean }): CountedStack[];
+  read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean; limit?: number }): CountedStack[];
+  /** What the last read with a limit left out: its stacks (by count, the smallest) and their
+   * events, counted in the read's one OVER_LIMIT stack. */
+  readonly omitted: { stacks: number; events: number };
   /** How many events had no user stack because the stack map was full. */
   readonly stacks: StackReader;
   /** Events read so far whose walked stacks were of a program image their process had left before
@@ -50,6 +53,13 @@ const MAX_WAITING = 16_384;
 /** The count map is read to find stacks whose notes were lost (ring full) at most this often: that
  * whole-map read, every NAME_EVERY_MS, is what stalled the event loop under storms (issue 10). */
 const SCAN_EVERY_MS = 2_000;
+
+/** In place of the stacks a read with a limit left out (an interval report's cap: their counts are
+ * kept, their frames never named, so an interval report's memory is bounded whatever the rate). */
+export function overLimit(stacks: number, limit: number): Frame {
+  const n = (v: number) => v.toLocaleString('en-US');
+  return { addr: 0n, symbol: `[${n(stacks)} other stacks: over the interval report's limit of ${n(limit)}]`, offset: 0, module: null, note: true };
+}
 
 /** A stack the kernel could not store (its errno), shown as BCC does, not as empty. */
 export function missed(kind: string, id: number): Frame {
@@ -177,8 +187,12 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
     }
   };
   const hasLostCount = obj.hasGlobal('ms_stack_notes_lost');
+  let omitted = { stacks: 0, events: 0 };
   return {
     stacks,
+    get omitted() {
+      return omitted;
+    },
     get execed() {
       return execedCount;
     },
@@ -207,9 +221,20 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       const out: CountedStack[] = [];
       const toName: { pid: number; stack: PinnedStack }[] = [];
       const named: CountedStack[] = [];
+      let entries: { k: ReturnType<typeof STACK_KEY.decode>; count: number }[] = [];
       for (const [k, v] of eachEntry(obj.entries(map, opts.clear ?? false), STACK_KEY)) {
-        const count = Number(v.readBigUInt64LE(0));
+        entries.push({ k, count: Number(v.readBigUInt64LE(0)) });
         opts.onIds?.(k.ustack, k.kstack);
+      }
+      omitted = { stacks: 0, events: 0 };
+      if (opts.limit !== undefined && entries.length > opts.limit) {
+        // the most counted are named; the rest only counted (their frames never read)
+        entries.sort((a, b) => b.count - a.count);
+        for (const e of entries.slice(opts.limit)) [omitted.stacks, omitted.events] = [omitted.stacks + 1, omitted.events + e.count];
+        entries = entries.slice(0, opts.limit);
+        out.push({ pid: 0, comm: '', count: omitted.events, user: [overLimit(omitted.stacks, opts.limit)], kernel: [] });
+      }
+      for (const { k, count } of entries) {
         const p = k.ustack >= 0 ? pin(k.tgid, k.ustack) : null;
         let user = k.ustack < NOT_WANTED ? [missed('user', k.ustack)] : k.ustack === NOT_WANTED ? [] : p ? [] : null;
         if (!user && execed.has(keyOf(k.tgid, k.ustack))) {

@@ -105,3 +105,41 @@ export function reportStacksLost(obj: BpfObject, opts: { json?: boolean }, count
   if (kernel) parts.push(part('kernel', kernel, l.kernel_full, l.kernel_collided));
   process.stderr.write(`memscope: ${parts.join('; ')}: counted under [missed ... stack]\n`);
 }
+
+/** Stacks an interval report names at most, from each source (a count map; DWARF stacks): the
+ * most counted, the rest summed under one [N other stacks: ...] line. An interval's report is
+ * built while tracing goes on, so its memory adds to the tracing phase's (ARCHITECTURE.md,
+ * "Memory bound": 2 x 2,048 stacks of up to 127 frames, ≈ 64 MiB named). */
+export const INTERVAL_STACKS = 2048;
+
+/**
+ * Says after each interval's report what that interval lost: stacks left out of the report by
+ * INTERVAL_STACKS (their events counted under one line), and events whose stacks the kernel side
+ * could not store since the last report (stacksLost's growth). One line on stderr, or an
+ * {"interval_lost": {...}} line there with --json; nothing when nothing was lost. Returns the
+ * kernel's counts now, for the next interval's difference.
+ */
+export function reportIntervalLost(
+  obj: BpfObject,
+  opts: { json?: boolean },
+  omitted: { stacks: number; events: number },
+  before: StacksLost = { user_full: 0, user_collided: 0, kernel_full: 0, kernel_collided: 0 },
+): StacksLost {
+  const now = stacksLost(obj);
+  const d = {} as StacksLost;
+  for (const k of Object.keys(now) as (keyof StacksLost)[]) d[k] = now[k] - before[k];
+  const user = d.user_full + d.user_collided;
+  const kernel = d.kernel_full + d.kernel_collided;
+  if (!omitted.stacks && !user && !kernel) return now;
+  if (opts.json) {
+    process.stderr.write(JSON.stringify({ interval_lost: { stacks_over_limit: omitted.stacks, events_over_limit: omitted.events, ...d } }) + '\n');
+    return now;
+  }
+  const n = (v: number) => v.toLocaleString('en-US');
+  const parts = [];
+  if (omitted.stacks) parts.push(`${n(omitted.stacks)} stacks (${n(omitted.events)} events) over the report's limit of ${n(INTERVAL_STACKS)}, counted as one line`);
+  if (user) parts.push(`${n(user)} events' user stacks not stored (${n(d.user_full)} stack storage full, ${n(d.user_collided)} ids taken)`);
+  if (kernel) parts.push(`${n(kernel)} events' kernel stacks not stored (${n(d.kernel_full)} stack storage full, ${n(d.kernel_collided)} ids taken)`);
+  process.stderr.write(`memscope: this interval: ${parts.join('; ')}\n`);
+  return now;
+}

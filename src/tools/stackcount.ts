@@ -10,7 +10,9 @@ import { stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
 import { clock } from '../render/table';
-import { containerOutputs, reportStacks, reportStacksLost } from './_stack-report';
+import { containerOutputs, INTERVAL_STACKS, reportIntervalLost, reportStacks, reportStacksLost } from './_stack-report';
+import { StackGenerations } from '../engine/stack-generations';
+import type { StacksLost } from '../engine/stacks';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
@@ -87,12 +89,24 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     // per-process rows (-P) in --json/--pprof name the process's container
     const containers = opts.perPid && containerOutputs(opts) ? new ContainerColumn() : undefined;
     let fpCounted = 0; // events counted by frame-pointer stack in all intervals (the accounting)
+    // -i: each interval's stacks are let go after its report, in the kernel's store too
+    // (StackGenerations), and its report names at most INTERVAL_STACKS of each kind
+    let gens: StackGenerations | undefined;
     const report = async (obj: BpfObject, clear: boolean, last = false) => {
       reader ??= stackCounts(obj, 'stack_counts', symbolizer);
-      let stacks = reader.read({ clear });
+      const interval = clear && !last;
+      if (interval && user) {
+        gens ??= StackGenerations.usable(obj) ? new StackGenerations(obj) : undefined;
+        await gens?.flip();
+      }
+      const limit = opts.interval ? INTERVAL_STACKS : undefined;
+      let stacks = reader.read({ clear, limit, onIds: gens && ((u) => gens!.saw(u)) });
       fpCounted += stacks.reduce((sum, s) => sum + s.count, 0);
+      const omitted = { ...reader.omitted };
       if (unwinding) {
-        stacks = [...stacks, ...(await dwarf.drain(obj, last))];
+        stacks = [...stacks, ...(await dwarf.drain(obj, last, limit))];
+        omitted.stacks += dwarf.omitted.stacks;
+        omitted.events += dwarf.omitted.events;
         if (clear) dwarf.reset();
       }
       if (!opts.perPid) stacks = stacks.map((s) => ({ ...s, pid: 0, comm: '' }));
@@ -106,7 +120,10 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
         symbolizer,
         containers,
       });
+      if (opts.interval) lostAtLast = reportIntervalLost(obj, opts, omitted, lostAtLast);
+      if (interval) gens?.freeOld([reader.stacks, dwarf]);
     };
+    let lostAtLast: StacksLost | undefined;
     await runTrace({
       kernelThreads: true, // kernel events: a kernel thread may be the -p target
       bpf: 'stackcount',

@@ -10,11 +10,13 @@ import { printJson } from '../render/json';
 import type { CountedStack } from '../core/frames';
 import { formatStackCounts, mergeStacks, stackJson } from '../render/stacks';
 import { clock, formatTable } from '../render/table';
+import { StackGenerations } from '../engine/stack-generations';
 import { Symbolizer } from '../symbols/symbolizer';
 import type { VmgrowthRecord } from '../core/records';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
-import { reportStacksLost, writeStacksPprof } from './_stack-report';
+import { reportIntervalLost, reportStacksLost, writeStacksPprof } from './_stack-report';
+import type { StacksLost } from '../engine/stacks';
 import { DwarfStacks } from '../unwind/dwarf-stacks';
 import { UsageError } from '../core/errors';
 import type { ProbeGroup } from '../engine/sources';
@@ -94,12 +96,16 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       if (!r) readers.set(m, (r = stackCounts(obj, m, symbolizer)));
       return r;
     };
+    // -s with an interval: each interval's stacks are let go after its report, in the kernel's
+    // store too (StackGenerations), so a long run's later intervals keep their stacks
+    let gens: StackGenerations | undefined;
+    let lostAtLast: StacksLost | undefined;
     const report = (obj: BpfObject, clear: boolean) => {
       const rows = new Map<number, ProcRow>();
       const growth: CountedStack[] = [];
       const shrink: CountedStack[] = [];
       for (const m of MAPS) {
-        for (const s of reader(obj, m).read({ clear })) {
+        for (const s of reader(obj, m).read({ clear, onIds: gens && ((u) => gens!.saw(u)) })) {
           const r = rows.get(s.pid) ?? { pid: s.pid, comm: s.comm, brk_grow: 0, brk_shrink: 0, mmap_grow: 0, munmap_shrink: 0 };
           r[m as Kind] += s.count;
           rows.set(s.pid, r);
@@ -175,7 +181,13 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       },
       banner: 'Tracing virtual memory growth (brk, mmap, mremap, munmap)',
       groups: vmgrowthGroups,
-      tick: (obj) => report(obj, true),
+      tick: async (obj) => {
+        if (opts.stacks && StackGenerations.usable(obj)) gens ??= new StackGenerations(obj);
+        await gens?.flip();
+        report(obj, true);
+        if (opts.stacks) lostAtLast = reportIntervalLost(obj, opts, { stacks: 0, events: 0 }, lostAtLast);
+        gens?.freeOld([...[...readers.values()].map((r) => r.stacks), ...(dwarf ? [dwarf] : [])]);
+      },
       finish: (obj) => {
         report(obj, !!interval);
         reportStacksLost(obj, opts);

@@ -9,7 +9,7 @@ import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote, NOTE_NAME_MAX, noteComponents, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
-import { EXECED, missed, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
+import { EXECED, missed, overLimit, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
 import { sameImage, type PinnedStack, type Symbolizer } from '../symbols/symbolizer';
 import type { Mapping } from '../procfs/maps';
@@ -277,14 +277,17 @@ export class DwarfStacks {
    * last: the run's end; once every sample is unwound, the caches only unwinding uses (CFI rows,
    * address ranges: up to 70 MiB) are dropped before the stacks are named, so they do not add to
    * the report's memory (ARCHITECTURE.md, "Memory bound"). */
-  async drain(obj: BpfObject, last = false): Promise<CountedStack[]> {
+  async drain(obj: BpfObject, last = false, limit?: number): Promise<CountedStack[]> {
     for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 15));
     if (last) {
       this.unwindReceived(obj);
       this.unwinder.releaseCaches();
     }
-    return this.read(obj);
+    return this.read(obj, limit);
   }
+
+  /** What the last read with a limit left out (an interval report's cap, stack-counts.ts overLimit). */
+  omitted = { stacks: 0, events: 0 };
 
   /**
    * Pins a kernel map's frame-pointer stacks while their processes' mappings are known: each as its
@@ -648,6 +651,12 @@ export class DwarfStacks {
     return res;
   }
 
+  /** Forgets what was read of a walked stack id deleted from its store (StackGenerations.freeOld:
+   * a later stack may take the id). */
+  forgetUser(id: number): void {
+    this.fpReader?.forgetUser(id);
+  }
+
   /** Forgets the stacks counted so far (a tool's per-interval report, after read). */
   reset(): void {
     this.buckets.clear();
@@ -666,14 +675,25 @@ export class DwarfStacks {
     this.nameFallbacks();
   }
 
-  read(obj?: BpfObject): CountedStack[] {
+  /** limit: name at most this many stacks, the most counted; the rest are summed into one
+   * OVER_LIMIT stack (an interval report's cap: ARCHITECTURE.md, "Memory bound"). */
+  read(obj?: BpfObject, limit?: number): CountedStack[] {
     this.unwindReceived(obj); // every sample received is unwound before the report
     const kernel = obj ? new StackReader(obj) : null;
     const out: CountedStack[] = [];
+    let buckets: Iterable<Bucket> = this.buckets.values();
+    this.omitted = { stacks: 0, events: 0 };
+    if (limit !== undefined && this.buckets.size > limit) {
+      const all = [...this.buckets.values()].sort((a, b) => b.count - a.count);
+      for (const b of all.slice(limit)) [this.omitted.stacks, this.omitted.events] = [this.omitted.stacks + 1, this.omitted.events + b.count];
+      buckets = all.slice(0, limit);
+      out.push({ pid: 0, comm: '', count: this.omitted.events, user: [overLimit(this.omitted.stacks, limit)], kernel: [] });
+    }
+    buckets = [...buckets];
     // pinned stacks, named one file at a time (Symbolizer.nameAll)
     const toName: { pid: number; stack: PinnedStack }[] = [];
     const bucketOf: Bucket[] = [];
-    for (const b of this.buckets.values()) {
+    for (const b of buckets) {
       const stack = b.ips ? { frames: Array.from(b.ips, (ip) => ({ ip: BigInt(ip) })), maps: b.maps! } : b.user ? null : b.pinned;
       if (stack) {
         toName.push({ pid: b.pid, stack });
@@ -686,7 +706,7 @@ export class DwarfStacks {
       if (b.stop) frames.push(stopMarker(b.stop));
       names.set(b, frames);
     });
-    for (const b of this.buckets.values()) {
+    for (const b of buckets) {
       let user = b.user ?? names.get(b) ?? null;
       if (!user) {
         user = [UNNAMED];

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// Emptying the walked user-stack store between interval reports (stacks.h ms_stack_gen, issue 10):
+// without it the store filled over a long run (16,384 stacks of every process seen since the
+// start) and later intervals lost their stacks as "stack map full".
+import type { BpfObject } from './bpf-object';
+import type { StackReader } from './stacks';
+
+/** Bit 30 of a stack id: the generation it was stored in (stacks.h MS_GEN_BIT). */
+const GEN_BIT = 0x4000_0000;
+const STORE = 'ms_walked_ustacks';
+
+const genOf = (id: number) => (id & GEN_BIT ? 1 : 0);
+
+/**
+ * An interval tool's store of walked user stacks, one generation per interval: flip() before the
+ * interval's counts are read (events from then on store their stacks anew, under ids of the new
+ * generation), saw() each user stack id the read met, freeOld() once the report is out. Every
+ * stored stack is met in a count read: the event that stored it adds to a count map just after
+ * (a count the map had no room for is lost with its stack id, which then stays to the end).
+ */
+export class StackGenerations {
+  private gen = 0;
+  private readonly ids: [Set<number>, Set<number>] = [new Set(), new Set()];
+
+  constructor(private readonly obj: BpfObject) {}
+
+  /** Whether the object stores walked user stacks in generations (stacks.h with ms_stack_gen). */
+  static usable(obj: BpfObject): boolean {
+    return obj.hasGlobal('ms_plain_ustacks') && obj.readGlobalU8('ms_plain_ustacks') !== 0;
+  }
+
+  /** New stacks go to the other generation from now on. The pause lets an event that read the
+   * old generation just before finish adding its count (a BPF program runs for microseconds), so
+   * the read that follows meets its stack id. */
+  async flip(): Promise<void> {
+    this.gen ^= 1;
+    const k = Buffer.alloc(4);
+    const v = Buffer.alloc(4);
+    v.writeUInt32LE(this.gen);
+    this.obj.update('ms_stack_gen', k, v);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** A user stack id a count read met (negative: none stored). */
+  saw(ustack: number): void {
+    if (ustack >= 0) this.ids[genOf(ustack)].add(ustack);
+  }
+
+  /** Deletes the stacks of the generation left at the last flip from the store and from the
+   * readers' caches; returns how many. Those of the current generation stay: events after the
+   * flip meet them there until the next one. */
+  freeOld(readers: Iterable<Pick<StackReader, 'forgetUser'>>): number {
+    const old = this.ids[this.gen ^ 1];
+    if (!old.size) return 0;
+    const keys = Buffer.allocUnsafe(old.size * 4);
+    let j = 0;
+    for (const id of old) {
+      keys.writeUInt32LE(id, j++ * 4);
+      for (const r of readers) r.forgetUser(id);
+    }
+    old.clear();
+    return this.obj.deleteKeys(STORE, keys);
+  }
+}

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+// Interval reports with stacks under storms (stackcount -i, vmgrowth -s, issue 10): an interval report is built while tracing goes on, so
+// what it may hold is bounded (INTERVAL_STACKS named per source, the rest counted on one line and
+// said on stderr for that interval), and each interval's stacks are let go after its report, in
+// the kernel's stack store too (StackGenerations). Memory assertions, not timing ones: memscope's
+// peak RSS stays under its documented bound (MEMORY_BOUND_BYTES) through a storm of more than
+// 20 s, and a workload that runs after a fork storm filled the store still has its stacks shown
+// (before, the store kept every stack of the run and all of them were [missed user stack: stack
+// map full]).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { workload } from './lib/workloads';
+import { jsonLines, start, type Running } from './lib/run';
+import { accountingOf, tracedInCgroup } from './lib/storm';
+import { assertNothingLoaded } from './lib/bpf';
+import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
+
+const CLOCK = /^\d\d:\d\d:\d\d$/;
+
+/** The text report's intervals (-T: each begins with its clock line), as lists of lines. */
+function intervals(out: string): string[][] {
+  const all: string[][] = [];
+  for (const line of out.split('\n')) {
+    if (CLOCK.test(line)) all.push([]);
+    else all.at(-1)?.push(line);
+  }
+  return all;
+}
+
+/** Events of pid counted in stacks whose innermost user frame is storm_touch, in one interval's
+ * text (-P -U: frames, then "    COMM [PID]", then the count). */
+function touchesOf(lines: string[], pid: number): number {
+  let n = 0;
+  let first: string | undefined;
+  let owner = false;
+  for (const l of lines) {
+    const t = l.trim();
+    if (!t) {
+      [first, owner] = [undefined, false];
+    } else if (/^\d+$/.test(t)) {
+      if (owner && first?.startsWith('storm_touch')) n += Number(t);
+      [first, owner] = [undefined, false];
+    } else if (t.endsWith(`[${pid}]`)) owner = true;
+    else first ??= t;
+  }
+  return n;
+}
+
+test('stackcount -i 1: a workload after a fork storm filled the stack store still has its stacks; peak RSS under the bound', async () => {
+  let forks: Running | undefined;
+  let storm: Running | undefined;
+  const run = await tracedInCgroup('memscope-interval-fp', ['stackcount', '-U', '-P', '-T', '-i', '1', 't:exceptions:page_fault_user'], async (ms) => {
+    // thousands of processes, each its own stacks: far more than the store's 16,384 in all
+    forks = start(workload('fork_storm'), ['2500', '4']);
+    await forks.waitFor(/done \d+/, 60_000);
+    storm = start(workload('fault_storm'), ['--file', '50000', '6', 'go']);
+    await storm.waitFor(/total=\d+/, 60_000);
+    ms.child.kill('SIGINT'); // its last report has what the last interval had not shown
+  });
+  try {
+    assert.equal(run.r.code, 0, run.r.stderr);
+    assert.ok(run.hwm > 0 && run.hwm < MEMORY_BOUND_BYTES, `VmHWM ${run.hwm} over the bound ${MEMORY_BOUND_BYTES}`);
+    assert.equal(run.failcnt, 0, 'memscope reached its cgroup limit');
+    const touched = Number(/touched=(\d+)/.exec(storm!.stdout)?.[1]);
+    assert.ok(touched > 0, storm!.stdout);
+    const per = intervals(run.r.stdout).map((lines) => touchesOf(lines, storm!.pid));
+    // the storm that came after the fork storm has every one of its touches under storm_touch:
+    // each fault of storm_touch counted once, in the interval it fell in
+    const shown = per.reduce((a, b) => a + b, 0);
+    console.log(`# storm_touch by interval ${JSON.stringify(per)}, touched ${touched}; VmHWM ${run.hwm}`);
+    assert.equal(shown, touched, `storm_touch counted ${shown} of ${touched} touches (by interval ${JSON.stringify(per)})`);
+    // though the fork storm did fill the store (an interval said so)
+    assert.match(run.r.stderr, /this interval: .*stack storage full/, run.r.stderr.slice(0, 2000));
+  } finally {
+    forks?.kill();
+    storm?.kill();
+  }
+  await assertNothingLoaded();
+});
+
+test('stackcount -i 1 --unwind dwarf system-wide through a 22-s fork and fault storm: peak RSS under the bound, every event counted', async () => {
+  let forks: Running | undefined;
+  let storm: Running | undefined;
+  const run = await tracedInCgroup('memscope-interval-dwarf', ['stackcount', '-i', '1', '--unwind', 'dwarf', '--json', 't:exceptions:page_fault_user'], async (ms) => {
+    storm = start(workload('fault_storm'), ['--file', '200000', '22', 'go']);
+    forks = start(workload('fork_storm'), ['100000', '2']);
+    await storm.waitFor(/total=\d+/, 90_000);
+    forks.kill();
+    ms.child.kill('SIGINT');
+  });
+  try {
+    assert.equal(run.r.code, 0, run.r.stderr);
+    const a = accountingOf(run.r.stderr);
+    assert.ok(run.hwm > 0 && run.hwm < MEMORY_BOUND_BYTES, `VmHWM ${run.hwm} over the bound ${MEMORY_BOUND_BYTES}`);
+    assert.ok(a.peak_rss_bytes < MEMORY_BOUND_BYTES, `peak RSS ${a.peak_rss_bytes}`);
+    assert.equal(run.failcnt, 0, 'memscope reached its cgroup limit');
+    assert.equal(a.dwarf + a.frame_pointer + a.dropped_stack_limit + a.dropped_kernel, a.events, JSON.stringify(a));
+    // every interval's records, stacks over its limit on one line each, add up to the accounting
+    const recs = jsonLines(run.r.stdout);
+    assert.equal(
+      recs.reduce((s, x) => s + x.count, 0),
+      a.dwarf + a.frame_pointer,
+      'stack counts in the reports differ from the accounting',
+    );
+    const lost = run.r.stderr.split('\n').filter((l) => l.startsWith('{"interval_lost"'));
+    console.log(`# accounting ${JSON.stringify(a)}; VmHWM ${run.hwm}; ${lost.length} intervals lost something: ${lost.slice(0, 3).join(' ')}`);
+  } finally {
+    forks?.kill();
+    storm?.kill();
+  }
+  await assertNothingLoaded();
+});
+
+test('vmgrowth -s 1: a workload after a fork storm filled the stack store still has its growth stack', async () => {
+  let forks: Running | undefined;
+  let grow: Running | undefined;
+  // a store of 4,096 stacks: the fork storm's processes fill it within its first interval
+  const run = await tracedInCgroup('memscope-interval-vmgrowth', ['vmgrowth', '-s', '--json', '--stack-storage', '4096', '1'], async (ms) => {
+    forks = start(workload('fork_storm'), ['2500', '4']);
+    await forks.waitFor(/done \d+/, 60_000);
+    grow = start(workload('brk_grow'), ['200']);
+    grow.send('go');
+    await grow.waitFor('done', 30_000);
+    ms.child.kill('SIGINT');
+  });
+  try {
+    assert.equal(run.r.code, 0, run.r.stderr);
+    assert.ok(run.hwm > 0 && run.hwm < MEMORY_BOUND_BYTES, `VmHWM ${run.hwm} over the bound ${MEMORY_BOUND_BYTES}`);
+    const mine = jsonLines(run.r.stdout).filter((r) => r.pid === grow!.pid);
+    const stacks = mine.flatMap((r) => r.grow_stacks as { kind: string; ustack: string[]; bytes: number }[]);
+    const heap = stacks.filter((s) => s.kind === 'brk_grow' && s.ustack[0]?.startsWith('grow_heap'));
+    assert.ok(heap.length > 0, `no grow_heap stack for brk_grow: ${JSON.stringify(stacks).slice(0, 1500)}`);
+    assert.ok(!stacks.some((s) => s.ustack.some((f) => f.startsWith('[missed user stack'))), JSON.stringify(stacks).slice(0, 1500));
+    // the fork storm did fill the store: an interval said so
+    assert.match(run.r.stderr, /\{"interval_lost":\{[^}]*"user_full":[1-9]/, run.r.stderr.slice(0, 2000));
+    console.log(`# brk_grow grow_heap bytes ${heap.map((s) => s.bytes).join(',')}; VmHWM ${run.hwm}`);
+  } finally {
+    forks?.kill();
+    grow?.kill();
+  }
+  await assertNothingLoaded();
+});
