@@ -210,7 +210,7 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         if (opts.json) printJson({ ...k, victim: { ...k.victim, container: containerValue(c) } });
         else process.stdout.write(formatKill(k, containerCell(c)) + '\n');
       },
-      !unwinding, // --unwind fp: walked stacks, named once their mappings arrived
+      true, // frame-pointer stacks are walked stacks, named once their mappings arrived
     );
     await runTrace({
       bpf: 'oomkill',
@@ -227,13 +227,16 @@ export const tool: Tool<CommonOptions & UnwindOptions, [number?]> = {
         if ((opts.cgroup !== undefined || opts.container !== undefined) && obj.chosen.some((c) => c.source.programs.includes('oom_mark_victim_tp'))) {
           throw new UsageError('oomkill --cgroup/--container need the tp_btf mark_victim source (the classic tracepoint does not carry the victim task)');
         }
-        // OOM kills are rare: small stack maps, and a sample ring for a few samples (each at most ~17 KiB)
-        obj.setMaxEntries('ms_ustacks', 64).setMaxEntries('ms_kstacks', 1);
+        // the trigger is often the victim, gone before /proc/PID/maps could be read (a build-id
+        // stack then names nothing): frame-pointer stacks are walked stacks, their mappings sent by
+        // BPF, in every mode. --unwind dwarf's fallback (its sample not sent) once went to a
+        // 64-bucket build-id map instead, where a stack whose bucket another held was lost and
+        // counted nowhere; a walked stack tries the next ids, and a loss is counted (reportStacksLost)
+        configureWalkedTriggers(obj);
+        obj.setMaxEntries('ms_kstacks', 1);
+        // OOM kills are rare: a sample ring for a few samples (each at most ~17 KiB)
         if (unwinding) DwarfStacks.configure(obj, opts);
         if (unwinding) obj.setMaxEntries('ms_dwarf_samples', 2 << 20);
-        // --unwind fp: the trigger is often the victim, gone before /proc/PID/maps could be read
-        // (a build-id stack then names nothing): walked stacks, their mappings sent by BPF
-        else configureWalkedTriggers(obj);
       },
       banner: 'Tracing OOM kills',
       groups: oomkillGroups,
