@@ -39,6 +39,16 @@ struct {
 /* laid out as ms_walked_ustacks (same value size) */
 MS_STACK_STORE(fault_trace_ustacks);
 
+/* [0]: the pids in fault_trace_pids, raised by the agent before it adds one and lowered after it
+ * deletes one: while it is 0 (no trace open, nearly always) a fault costs an array read the verifier
+ * inlines, not a hash lookup */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} fault_trace_open SEC(".maps");
+
 /* faults of traced pids not counted: fault_trace_counts was full */
 __u64 fault_trace_lost = 0;
 
@@ -122,14 +132,16 @@ static __always_inline void fault_walk_stat(__u32 slot)
 		*v += 1; /* per CPU; the program does not nest on its CPU */
 }
 
-/* The weight to walk this fault with, or 0: not walked (carried). */
+/* The weight to walk this fault with, or 0: not walked (carried). The clock is read when a
+ * process comes to this CPU and when a weighted walk is due, not at every fault: a process past its
+ * rate sees its new second at its next walk (its faults meanwhile are carried, so counted by it),
+ * and one under its rate needs no window (bpf_ktime_get_ns is a clock read per call). */
 static __always_inline __u64 fault_walk_weight(__u32 tgid)
 {
 	__u32 zero = 0;
 	struct fault_walk_cpu *c = bpf_map_lookup_elem(&fault_walk_cpu, &zero);
 	if (!c)
 		return 1;
-	__u64 now = bpf_ktime_get_ns();
 	if (c->tgid != tgid) {
 		/* the process before keeps its counts (a process of a few faults needs none kept: its
 		 * faults are all walked again) */
@@ -151,14 +163,10 @@ static __always_inline __u64 fault_walk_weight(__u32 tgid)
 			c->w.walked = mine->walked;
 			c->w.carried = __sync_lock_test_and_set(&mine->carried, 0);
 		} else {
-			c->w.window = now;
+			c->w.window = bpf_ktime_get_ns();
 			c->w.walked = 0;
 			c->w.carried = 0;
 		}
-	}
-	if (now - c->w.window >= 1000000000ULL) {
-		c->w.window = now;
-		c->w.walked = 0;
 	}
 	if (c->w.walked < fault_walk_rate) {
 		c->w.walked++;
@@ -166,6 +174,13 @@ static __always_inline __u64 fault_walk_weight(__u32 tgid)
 		c->w.carried++;
 		fault_walk_stat(0);
 		return 0;
+	} else {
+		/* a weighted walk; from a new second on, the process's faults are walked one by one again */
+		__u64 now = bpf_ktime_get_ns();
+		if (now - c->w.window >= 1000000000ULL) {
+			c->w.window = now;
+			c->w.walked = 1;
+		}
 	}
 	__u64 w = c->w.carried + 1;
 	if (w > 1)
@@ -174,18 +189,21 @@ static __always_inline __u64 fault_walk_weight(__u32 tgid)
 	return w;
 }
 
-/* The memory cgroup of the process that faulted last on this CPU, and the task and css_set it was
- * read from: while the same task faults with the same css_set (whose cgroups never change), its
- * memcg is the one read then, and its CONTAINER note (ms_note_cgroup_id) is made. Saves five
- * pointer reads and a hash lookup per fault of a process taking many in a row; the tgid is
- * compared too, so a task and css_set both freed and reused at the same addresses are not taken
- * for the old ones unless the pid is reused as well. */
+/* Whether the process that faults is traced, and its memory cgroup, as found for the task that
+ * faulted last on this CPU: while the same task faults with the same css_set (whose cgroups never
+ * change), both are what they were then, and its CONTAINER note (ms_note_cgroup_id) is made. The
+ * traced test (ms_traced_process) depends on nothing else: the tgid (compared), the cgroup target
+ * (the css_set's), and whether the task is memscope's child (a task becomes memscope's child only
+ * if memscope reaps orphans, which it does not). Saves the parent's and five cgroup pointer reads
+ * and a hash lookup per fault of a process taking many in a row; the tgid is compared too, so a
+ * task and css_set both freed and reused at the same addresses are not taken for the old ones
+ * unless the pid is reused as well. */
 struct fault_cg_cpu {
 	__u64 task;
 	__u64 cset;
 	__u64 cgid;
 	__u32 tgid;
-	__u32 pad;
+	__u32 traced;
 };
 
 struct {
@@ -195,41 +213,52 @@ struct {
 	__uint(max_entries, 1);
 } fault_cg_cpu SEC(".maps");
 
-/* the current task's memory cgroup id, noted for the CONTAINER column */
-static __always_inline __u64 fault_memcg(__u32 tgid)
+/* ms_traced_process(tgid) for the current task, and in *cgid its memory cgroup's id when the
+ * object keeps counts or notes by cgroup (else 0) */
+static __always_inline bool fault_traced(__u32 tgid, __u64 *cgid)
 {
+	*cgid = 0;
+	if (!ms_want_cgroups && !ms_by_cgroup)
+		return ms_traced_process(tgid);
 	__u32 zero = 0;
 	struct fault_cg_cpu *c = bpf_map_lookup_elem(&fault_cg_cpu, &zero);
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	__u64 cset = (__u64)BPF_CORE_READ(t, cgroups);
-	if (c && c->task == (__u64)t && c->cset == cset && c->tgid == tgid)
-		return c->cgid;
-	__u64 cgid = ms_current_memcg_id();
-	ms_note_cgroup_id(tgid, cgid);
+	if (c && c->task == (__u64)t && c->cset == cset && c->tgid == tgid) {
+		*cgid = c->cgid;
+		return c->traced;
+	}
+	bool traced = ms_traced_process(tgid);
+	if (traced) {
+		*cgid = ms_current_memcg_id();
+		ms_note_cgroup_id(tgid, *cgid);
+	}
 	if (c) {
 		c->task = (__u64)t;
 		c->cset = cset;
-		c->cgid = cgid;
+		c->cgid = *cgid;
 		c->tgid = tgid;
+		c->traced = traced;
 	}
-	return cgid;
+	return traced;
 }
 
 static __always_inline int count_fault(void *ctx, bool kernel)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (tgid && ms_traced_process(tgid)) {
-		/* ms_traced's note and the per-cgroup count share one read of the memory cgroup */
-		__u64 cgid = ms_want_cgroups || ms_by_cgroup ? fault_memcg(tgid) : 0;
-		if (fault_trace_on && bpf_map_lookup_elem(&fault_trace_pids, &tgid)) {
-			count_traced_fault(ctx, tgid, kernel);
-		} else {
-			__u64 w = fault_walk_rate ? fault_walk_weight(tgid) : 1;
-			if (w)
-				ms_count_stack_unwind(&fault_counts, ctx, tgid, kernel, w);
-		}
-		ms_cgroup_add_id(MS_CG_FAULTS, cgid, 1);
+	__u64 cgid;
+	if (!tgid || !fault_traced(tgid, &cgid))
+		return 0;
+	__u32 zero = 0;
+	__u32 *open = fault_trace_on ? bpf_map_lookup_elem(&fault_trace_open, &zero) : NULL;
+	if (open && *open && bpf_map_lookup_elem(&fault_trace_pids, &tgid)) {
+		count_traced_fault(ctx, tgid, kernel);
+	} else {
+		__u64 w = fault_walk_rate ? fault_walk_weight(tgid) : 1;
+		if (w)
+			ms_count_stack_unwind(&fault_counts, ctx, tgid, kernel, w);
 	}
+	ms_cgroup_add_id(MS_CG_FAULTS, cgid, 1);
 	return 0;
 }
 

@@ -321,6 +321,9 @@ export class Collectors {
     if (!listeners && obj) {
       const key = Buffer.alloc(4);
       key.writeUInt32LE(pid);
+      // the count BPF tests before the pid map is raised first and lowered after: it never says
+      // no trace is open while a pid is in the map
+      this.setTracesOpen(obj, this.faultTraces.size + 1);
       try {
         obj.update('fault_trace_pids', key, Buffer.alloc(4));
         this.faultTraces.set(pid, (listeners = new Set()));
@@ -328,6 +331,7 @@ export class Collectors {
       } catch (e) {
         logEvent('fault_trace_shared', { pid, error: (e as Error).message });
       }
+      this.setTracesOpen(obj, this.faultTraces.size);
     }
     if (!listeners) {
       const close = this.faults.openWindow((b) => f(b.filter((s) => s.pid === pid)));
@@ -350,8 +354,18 @@ export class Collectors {
       // the faults counted up to here, to this trace too
       this.collectTraced();
       set.delete(f);
-      if (!set.size && this.faultTraces.get(pid) === set) this.faultTraces.delete(pid);
+      if (!set.size && this.faultTraces.get(pid) === set) {
+        this.faultTraces.delete(pid);
+        this.setTracesOpen(obj!, this.faultTraces.size);
+      }
     };
+  }
+
+  /** bpf/faults.bpf.c fault_trace_open: how many pids fault_trace_pids holds (0: BPF skips it). */
+  private setTracesOpen(obj: BpfObject, n: number): void {
+    const v = Buffer.alloc(4);
+    v.writeUInt32LE(n);
+    obj.update('fault_trace_open', Buffer.alloc(4), v);
   }
 
   /** Faults counted in the fault trace maps dropped because they were full. */
