@@ -151,12 +151,16 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
   });
   families.push({
     name: 'memscope_stacks_lost_total',
-    help: 'Events whose user stack the kernel could not store (reason full: the stack store was full; collided: its 4 ids were held by other stacks), by source; each is still counted, under [missed user stack] in profiles.',
+    help: 'Events whose user stack was not kept, by source: the kernel could not store it (reason full: the stack store was full; collided: its 4 ids were held by other stacks; each is still counted, under [missed user stack] in profiles), or the agent kept its process\'s heaviest maxStacksPerProcess stacks without it (process_full: faults only, not in the process\'s profile since the agent first saw it).',
     type: 'counter',
-    samples: [...c.stacksLost()].flatMap(([source, l]) => [
-      { labels: { source, reason: 'full' }, value: l.full },
-      { labels: { source, reason: 'collided' }, value: l.collided },
-    ]),
+    samples: [
+      ...[...c.stacksLost()].flatMap(([source, l]) => [
+        { labels: { source, reason: 'full' }, value: l.full },
+        { labels: { source, reason: 'collided' }, value: l.collided },
+      ]),
+      // growth stacks are kept the same way, but their counts are bytes, not events
+      { labels: { source: 'faults', reason: 'process_full' }, value: c.faults.dropped },
+    ],
   });
   families.push({
     name: 'memscope_tracked_processes',

@@ -144,6 +144,14 @@ class KeptStack implements RawStack {
 export class StackStore {
   private readonly procs = new Map<number, ProcessStacks>();
   private readonly windows = new Set<(b: RawSample[]) => void>();
+  private droppedTotal = 0;
+
+  /** Events of every process whose stacks were not kept, or were evicted for heavier ones, its
+   * maxStacksPerProcess stacks taken (the sum of ProcessStacks.dropped, kept past the processes'
+   * own eviction: a counter). */
+  get dropped(): number {
+    return this.droppedTotal;
+  }
 
   constructor(private readonly limits: { maxProcesses: number; maxStacksPerProcess: number; graceMs?: number }) {}
 
@@ -177,7 +185,10 @@ export class StackStore {
         p.minCount = 0; // a light stack may have come in
       } else if (s.count > (p.minCount ?? 0) && this.evictStack(p, s.count)) {
         p.stacks.set(key, new KeptStack(key, s.count));
-      } else p.dropped += s.count;
+      } else {
+        p.dropped += s.count;
+        this.droppedTotal += s.count;
+      }
     }
   }
 
@@ -199,6 +210,7 @@ export class StackStore {
     if (minKey === undefined || min >= count) return false;
     p.stacks.delete(minKey);
     p.dropped += min;
+    this.droppedTotal += min;
     return true;
   }
 

@@ -45,6 +45,21 @@ test('StackStore: full, it evicts a tenth: the exited processes first (longest g
   assert.equal(store.get(23)!.total, 500);
 });
 
+test('StackStore: the events of stacks a full process did not keep, or evicted for heavier ones, are counted store-wide and stay counted when the process goes', () => {
+  const store = new StackStore({ maxProcesses: 1, maxStacksPerProcess: 2 });
+  const at = (ip: number, count: number): RawSample => ({ pid: 1, comm: 'p1', count, user: [{ ip: BigInt(ip) }] });
+  store.add([at(1, 5), at(2, 3)], () => null);
+  assert.equal(store.dropped, 0);
+  // full: a stack of 2 events is not kept; one of 4 takes the place of the one of 3
+  store.add([at(3, 2), at(4, 4)], () => null);
+  assert.equal(store.get(1)!.dropped, 5);
+  assert.equal(store.dropped, 5);
+  // the process evicted for another: its drops stay in the store's count
+  store.add([{ pid: 2, comm: 'p2', count: 1, user: [{ ip: 9n }] }], () => null);
+  assert.equal(store.get(1), undefined);
+  assert.equal(store.dropped, 5);
+});
+
 test('StackStore: a kept stack gives back the frames it was added with, and does not hold the frame objects it was given', async () => {
   const v8 = await import('node:v8');
   const vm = await import('node:vm');
