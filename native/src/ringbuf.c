@@ -46,6 +46,14 @@ struct ms_ringbuf {
 	 * 94% of them, with their kernel time and the collector's sweeping of the buffers. */
 	napi_ref jsbuf;
 	size_t reuse_bytes;
+	/* idle_ms: after a delivery that emptied the ring, the ring is not polled for this long (timer).
+	 * BPF wakes the reader when a record lands in an empty ring: a reader that keeps up empties it
+	 * every time, and was woken for every record or two (10k context switches a second at 20k
+	 * samples/s, a third of its CPU). Left unread a moment, the ring fills without wake-ups and the
+	 * next delivery takes them all. handles: open libuv handles, freed at the last close. */
+	uint32_t idle_ms;
+	uv_timer_t timer;
+	int handles;
 };
 
 /* A reusing ring's buffer made at least need bytes, the records collected so far kept (a record
@@ -139,32 +147,50 @@ static void deliver(struct ms_ringbuf *r)
 	napi_close_handle_scope(env, scope);
 }
 
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+static void on_idle_end(uv_timer_t *t)
+{
+	struct ms_ringbuf *r = t->data;
+	if (r->closing || r->discarded)
+		return;
+	/* level-triggered: records that came meanwhile are delivered on the loop's next poll */
+	uv_poll_start(&r->poll, UV_READABLE, on_readable);
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events)
 {
 	struct ms_ringbuf *r = handle->data;
 	if (r->closing || r->discarded)
 		return;
-	ring_buffer__consume(r->rb);
+	int err = ring_buffer__consume(r->rb);
 	if (r->n > 0)
 		deliver(r);
+	/* emptied (not stopped by a full delivery): let records gather without wake-ups a moment */
+	if (r->idle_ms && err != MS_DELIVERY_FULL && !r->closing && !r->discarded) {
+		uv_poll_stop(&r->poll);
+		uv_timer_start(&r->timer, on_idle_end, r->idle_ms, 0);
+	}
 }
 
 static void on_closed(uv_handle_t *h)
 {
 	struct ms_ringbuf *r = h->data;
+	if (--r->handles > 0)
+		return;
 	if (!r->jsbuf)
 		free(r->data);
 	free(r->lens);
 	free(r);
 }
 
-/* ringbufOpen(obj, mapName, callback(data, lengths)[, maxRecords[, reuseBytes, recordBytes]]):
+/* ringbufOpen(obj, mapName, callback(data, lengths)[, maxRecords[, reuseBytes, recordBytes[, idleMs]]]):
  * with reuseBytes, every delivery hands over the same buffer (records valid only during the
  * callback), ending past reuseBytes; recordBytes: the ring's largest record, so that one always
- * fits after them */
+ * fits after them; idleMs: the ring is left unpolled that long after a delivery that emptied it */
 napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 {
-	ARGS_RANGE(3, 6);
+	ARGS_RANGE(3, 7);
 	uint32_t max_records = MS_DELIVERY_RECORDS;
 	if (argc > 3 && (napi_get_value_uint32(env, argv[3], &max_records) != napi_ok || !max_records || max_records > MS_DELIVERY_RECORDS))
 		return ms_throw(env, "maxRecords: expected 1 to 65536", false);
@@ -172,6 +198,9 @@ napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 	if (argc > 5 && (napi_get_value_uint32(env, argv[4], &reuse_bytes) != napi_ok || napi_get_value_uint32(env, argv[5], &record_bytes) != napi_ok ||
 			 !reuse_bytes || reuse_bytes > MS_DELIVERY_BYTES || !record_bytes || record_bytes > MS_DELIVERY_BYTES))
 		return ms_throw(env, "reuseBytes, recordBytes: expected 1 to 16 MiB", false);
+	uint32_t idle_ms = 0;
+	if (argc > 6 && (napi_get_value_uint32(env, argv[6], &idle_ms) != napi_ok || idle_ms > 100))
+		return ms_throw(env, "idleMs: expected 0 to 100", false);
 	struct ms_object *o;
 	if (!ms_get_object(env, argv[0], &o))
 		return NULL;
@@ -210,6 +239,13 @@ napi_value ms_ringbuf_open(napi_env env, napi_callback_info info)
 	napi_get_uv_event_loop(env, &loop);
 	uv_poll_init(loop, &r->poll, ring_buffer__epoll_fd(r->rb));
 	r->poll.data = r;
+	r->handles = 1;
+	r->idle_ms = idle_ms;
+	if (idle_ms) {
+		uv_timer_init(loop, &r->timer);
+		r->timer.data = r;
+		r->handles++;
+	}
 	uv_poll_start(&r->poll, UV_READABLE, on_readable);
 	r->next = o->ringbufs;
 	o->ringbufs = r;
@@ -267,6 +303,8 @@ napi_value ms_ringbufs_discard(napi_env env, napi_callback_info info)
 	for (struct ms_ringbuf *r = o->ringbufs; r; r = r->next) {
 		r->discarded = true;
 		uv_poll_stop(&r->poll);
+		if (r->idle_ms)
+			uv_timer_stop(&r->timer);
 	}
 	return ms_undefined(env);
 }
@@ -301,6 +339,10 @@ void ms_ringbufs_close(struct ms_object *o)
 		drain_all(r);
 		r->closing = true;
 		uv_poll_stop(&r->poll);
+		if (r->idle_ms) {
+			uv_timer_stop(&r->timer);
+			uv_close((uv_handle_t *)&r->timer, on_closed);
+		}
 		ring_buffer__free(r->rb);
 		napi_delete_reference(r->env, r->callback);
 		if (r->jsbuf)

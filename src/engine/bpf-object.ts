@@ -250,8 +250,10 @@ export class BpfObject {
    * a short call (native/src/ringbuf.c). reuse: every call's records lie in the same buffer, so
    * they are valid only during the call (a handler that keeps one must copy it; without reuse a
    * view keeps its delivery alive), each call at most reuse.bytes of them plus one record of at
-   * most reuse.recordBytes: no fresh memory per delivery, for a ring of many large records. */
-  onRecords(map: string, handler: (records: Buffer[]) => void, maxRecords?: number, reuse?: { bytes: number; recordBytes: number }): void {
+   * most reuse.recordBytes: no fresh memory per delivery, for a ring of many large records;
+   * reuse.idleMs: after a call that emptied the ring, it is left unread that long, so a fast stream
+   * of records wakes memscope once per batch rather than once per record or two. */
+  onRecords(map: string, handler: (records: Buffer[]) => void, maxRecords?: number, reuse?: { bytes: number; recordBytes: number; idleMs?: number }): void {
     const deliver = (data: Buffer, lengths: Buffer) => {
       // views into the delivery's one buffer (at most 16 MiB): a handler that keeps a record
       // beyond its call copies it
@@ -265,7 +267,7 @@ export class BpfObject {
       handler(recs);
     };
     // the native function counts its arguments: maxRecords only when given
-    if (reuse) native().ringbufOpen(this.h(), map, deliver, maxRecords ?? 65536, reuse.bytes, reuse.recordBytes);
+    if (reuse) native().ringbufOpen(this.h(), map, deliver, maxRecords ?? 65536, reuse.bytes, reuse.recordBytes, reuse.idleMs ?? 0);
     else if (maxRecords === undefined) native().ringbufOpen(this.h(), map, deliver);
     else native().ringbufOpen(this.h(), map, deliver, maxRecords);
   }

@@ -49,7 +49,7 @@ export interface NativeAddon {
   mapDeleteKeys(h: Handle, map: string, keys: Buffer): number;
   mapLookupKeys(h: Handle, map: string, keys: Buffer): { values: Buffer; found: Buffer };
   /** onRecords gets one delivery: the records one after the other, and their lengths (u32 each). */
-  ringbufOpen(h: Handle, map: string, onRecords: (data: Buffer, lengths: Buffer) => void, maxRecords?: number, reuseBytes?: number, recordBytes?: number): void;
+  ringbufOpen(h: Handle, map: string, onRecords: (data: Buffer, lengths: Buffer) => void, maxRecords?: number, reuseBytes?: number, recordBytes?: number, idleMs?: number): void;
   ringbufsDiscard(h: Handle): void;
   ringbufsConsume(h: Handle, maxDeliveries: number): void;
   /** A last drain, then the rings are unmapped (their maps stay). */
