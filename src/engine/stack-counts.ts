@@ -32,7 +32,7 @@ export interface StackCountReader extends StackNamer {
   /** Reads (and with clear, empties) the map; stacks are symbolized as they are read. */
   read(opts?: { clear?: boolean; onIds?: (ustack: number, kstack: number) => void; quiet?: boolean; limit?: number }): CountedStack[];
   /** What the last read with a limit left out: its stacks (by count, the smallest) and their
-   * events, counted in the read's one OVER_LIMIT stack. */
+   * events, counted under overLimit, one line per process (overLimitStacks). */
   readonly omitted: { stacks: number; events: number };
   /** How many events had no user stack because the stack map was full. */
   readonly stacks: StackReader;
@@ -58,7 +58,37 @@ const SCAN_EVERY_MS = 2_000;
  * kept, their frames never named, so an interval report's memory is bounded whatever the rate). */
 export function overLimit(stacks: number, limit: number): Frame {
   const n = (v: number) => v.toLocaleString('en-US');
-  return { addr: 0n, symbol: `[${n(stacks)} other stacks: over the interval report's limit of ${n(limit)}]`, offset: 0, module: null, note: true };
+  const f: Frame = { addr: 0n, symbol: `[${n(stacks)} other stacks: over the interval report's limit of ${n(limit)}]`, offset: 0, module: null, note: true };
+  overLimitFrames.set(f, stacks);
+  return f;
+}
+
+/** overLimit's frames, with their stack counts (foldOverLimit). */
+const overLimitFrames = new WeakMap<Frame, number>();
+
+/** For a report not per process: the per-process overLimit lines as one (pid 0). */
+export function foldOverLimit(stacks: CountedStack[], limit: number): CountedStack[] {
+  const over = stacks.filter((s) => s.user.length === 1 && overLimitFrames.has(s.user[0]));
+  if (over.length < 2) return stacks;
+  const n = over.reduce((a, s) => a + overLimitFrames.get(s.user[0])!, 0);
+  const count = over.reduce((a, s) => a + s.count, 0);
+  const folded = new Set(over);
+  const rest = stacks.filter((s) => !folded.has(s));
+  return [...rest, { pid: 0, comm: '', count, user: [overLimit(n, limit)], kernel: [] }];
+}
+
+/** The stacks a read with a limit left out, one line per process (so a tool's per-process totals,
+ * vmgrowth's rows, still add up): each a CountedStack of its events under overLimit. */
+export function overLimitStacks(rest: Iterable<{ pid: number; comm: string; count: number }>, limit: number): CountedStack[] {
+  const by = new Map<string, { pid: number; comm: string; count: number; stacks: number }>();
+  for (const r of rest) {
+    const k = `${r.pid}/${r.comm}`;
+    const g = by.get(k) ?? { pid: r.pid, comm: r.comm, count: 0, stacks: 0 };
+    g.count += r.count;
+    g.stacks++;
+    by.set(k, g);
+  }
+  return [...by.values()].map((g) => ({ pid: g.pid, comm: g.comm, count: g.count, user: [overLimit(g.stacks, limit)], kernel: [] }));
 }
 
 /** A stack the kernel could not store (its errno), shown as BCC does, not as empty. */
@@ -230,9 +260,10 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       if (opts.limit !== undefined && entries.length > opts.limit) {
         // the most counted are named; the rest only counted (their frames never read)
         entries.sort((a, b) => b.count - a.count);
-        for (const e of entries.slice(opts.limit)) [omitted.stacks, omitted.events] = [omitted.stacks + 1, omitted.events + e.count];
+        const rest = entries.slice(opts.limit).map((e) => ({ pid: e.k.tgid, comm: e.k.comm, count: e.count }));
+        for (const e of rest) [omitted.stacks, omitted.events] = [omitted.stacks + 1, omitted.events + e.count];
         entries = entries.slice(0, opts.limit);
-        out.push({ pid: 0, comm: '', count: omitted.events, user: [overLimit(omitted.stacks, opts.limit)], kernel: [] });
+        out.push(...overLimitStacks(rest, opts.limit));
       }
       for (const { k, count } of entries) {
         const p = k.ustack >= 0 ? pin(k.tgid, k.ustack) : null;

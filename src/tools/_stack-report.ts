@@ -107,9 +107,9 @@ export function reportStacksLost(obj: BpfObject, opts: { json?: boolean }, count
 }
 
 /** Stacks an interval report names at most, from each source (a count map; DWARF stacks): the
- * most counted, the rest summed under one [N other stacks: ...] line. An interval's report is
- * built while tracing goes on, so its memory adds to the tracing phase's (ARCHITECTURE.md,
- * "Memory bound": 2 x 2,048 stacks of up to 127 frames, ≈ 64 MiB named). */
+ * most counted, the rest summed under an [N other stacks: ...] line per process (one without -P).
+ * An interval's report is built while tracing goes on, so its memory adds to the tracing phase's
+ * (ARCHITECTURE.md, "Memory bound": 2 x 2,048 stacks of up to 127 frames, ≈ 64 MiB named). */
 export const INTERVAL_STACKS = 2048;
 
 /**
@@ -137,7 +137,7 @@ export function reportIntervalLost(
   }
   const n = (v: number) => v.toLocaleString('en-US');
   const parts = [];
-  if (omitted.stacks) parts.push(`${n(omitted.stacks)} stacks (${n(omitted.events)} events) over the report's limit of ${n(INTERVAL_STACKS)}, counted as one line`);
+  if (omitted.stacks) parts.push(`${n(omitted.stacks)} stacks (${n(omitted.events)} events) over the report's limit of ${n(INTERVAL_STACKS)}, counted under [N other stacks: ...]`);
   if (user) parts.push(`${n(user)} events' user stacks not stored (${n(d.user_full)} stack storage full, ${n(d.user_collided)} ids taken)`);
   if (kernel) parts.push(`${n(kernel)} events' kernel stacks not stored (${n(d.kernel_full)} stack storage full, ${n(d.kernel_collided)} ids taken)`);
   process.stderr.write(`memscope: this interval: ${parts.join('; ')}\n`);

@@ -6,7 +6,7 @@ import { UsageError } from '../core/errors';
 import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
 import type { BpfObject } from '../engine/bpf-object';
-import { stackCounts } from '../engine/stack-counts';
+import { foldOverLimit, stackCounts } from '../engine/stack-counts';
 import { Symbolizer } from '../symbols/symbolizer';
 import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAccounting, UnwindOptions } from '../unwind/dwarf-stacks';
 import { clock } from '../render/table';
@@ -109,7 +109,8 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
         omitted.events += dwarf.omitted.events;
         if (clear) dwarf.reset();
       }
-      if (!opts.perPid) stacks = stacks.map((s) => ({ ...s, pid: 0, comm: '' }));
+      // without -P the stacks over the interval's limit are one line, not one per process
+      if (!opts.perPid) stacks = foldOverLimit(stacks, INTERVAL_STACKS).map((s) => ({ ...s, pid: 0, comm: '' }));
       if (opts.timestamp && !opts.json) process.stdout.write(`${clock()}\n`);
       reportStacks(stacks, opts, {
         title: `${specs.join(' ')} Flame Graph`,

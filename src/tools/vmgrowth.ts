@@ -15,7 +15,7 @@ import { Symbolizer } from '../symbols/symbolizer';
 import type { VmgrowthRecord } from '../core/records';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
-import { reportIntervalLost, reportStacksLost, writeStacksPprof } from './_stack-report';
+import { INTERVAL_STACKS, reportIntervalLost, reportStacksLost, writeStacksPprof } from './_stack-report';
 import type { StacksLost } from '../engine/stacks';
 import { DwarfStacks } from '../unwind/dwarf-stacks';
 import { UsageError } from '../core/errors';
@@ -100,12 +100,20 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
     // store too (StackGenerations), so a long run's later intervals keep their stacks
     let gens: StackGenerations | undefined;
     let lostAtLast: StacksLost | undefined;
+    const omitted = { stacks: 0, events: 0 }; // this interval's stacks over the limit, all maps
     const report = (obj: BpfObject, clear: boolean) => {
+      [omitted.stacks, omitted.events] = [0, 0];
       const rows = new Map<number, ProcRow>();
       const growth: CountedStack[] = [];
       const shrink: CountedStack[] = [];
       for (const m of MAPS) {
-        for (const s of reader(obj, m).read({ clear, onIds: gens && ((u) => gens!.saw(u)) })) {
+        // an interval's report names at most INTERVAL_STACKS stacks of each map while tracing
+        // goes on (ARCHITECTURE.md, "Memory bound"); the rest keep their bytes per process
+        const r = reader(obj, m);
+        const read = r.read({ clear, limit: interval && opts.stacks ? INTERVAL_STACKS : undefined, onIds: gens && ((u) => gens!.saw(u)) });
+        omitted.stacks += r.omitted.stacks;
+        omitted.events += r.omitted.events;
+        for (const s of read) {
           const r = rows.get(s.pid) ?? { pid: s.pid, comm: s.comm, brk_grow: 0, brk_shrink: 0, mmap_grow: 0, munmap_shrink: 0 };
           r[m as Kind] += s.count;
           rows.set(s.pid, r);
@@ -185,7 +193,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
         if (opts.stacks && StackGenerations.usable(obj)) gens ??= new StackGenerations(obj);
         await gens?.flip();
         report(obj, true);
-        if (opts.stacks) lostAtLast = reportIntervalLost(obj, opts, { stacks: 0, events: 0 }, lostAtLast);
+        if (opts.stacks) lostAtLast = reportIntervalLost(obj, opts, omitted, lostAtLast);
         gens?.freeOld([...[...readers.values()].map((r) => r.stacks), ...(dwarf ? [dwarf] : [])]);
       },
       finish: (obj) => {

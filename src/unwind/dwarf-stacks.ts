@@ -9,7 +9,7 @@ import type { BpfObject } from '../engine/bpf-object';
 import { decodeProcNote, NOTE_NAME_MAX, noteComponents, PROC_NOTE } from '../engine/proc-note';
 import { struct } from '../engine/struct';
 import { sizeStackMaps, StackReader } from '../engine/stacks';
-import { EXECED, missed, overLimit, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
+import { EXECED, missed, overLimitStacks, pinUserStack, StackNamer, UNNAMED } from '../engine/stack-counts';
 import type { CountedStack, Frame } from '../core/frames';
 import { sameImage, type PinnedStack, type Symbolizer } from '../symbols/symbolizer';
 import type { Mapping } from '../procfs/maps';
@@ -679,8 +679,8 @@ export class DwarfStacks {
     this.nameFallbacks();
   }
 
-  /** limit: name at most this many stacks, the most counted; the rest are summed into one
-   * OVER_LIMIT stack (an interval report's cap: ARCHITECTURE.md, "Memory bound"). */
+  /** limit: name at most this many stacks, the most counted; the rest are summed per process
+   * under overLimit (an interval report's cap: ARCHITECTURE.md, "Memory bound"). */
   read(obj?: BpfObject, limit?: number): CountedStack[] {
     this.unwindReceived(obj); // every sample received is unwound before the report
     const kernel = obj ? new StackReader(obj) : null;
@@ -689,9 +689,10 @@ export class DwarfStacks {
     this.omitted = { stacks: 0, events: 0 };
     if (limit !== undefined && this.buckets.size > limit) {
       const all = [...this.buckets.values()].sort((a, b) => b.count - a.count);
-      for (const b of all.slice(limit)) [this.omitted.stacks, this.omitted.events] = [this.omitted.stacks + 1, this.omitted.events + b.count];
+      const rest = all.slice(limit);
+      for (const b of rest) [this.omitted.stacks, this.omitted.events] = [this.omitted.stacks + 1, this.omitted.events + b.count];
       buckets = all.slice(0, limit);
-      out.push({ pid: 0, comm: '', count: this.omitted.events, user: [overLimit(this.omitted.stacks, limit)], kernel: [] });
+      out.push(...overLimitStacks(rest, limit));
     }
     buckets = [...buckets];
     // pinned stacks, named one file at a time (Symbolizer.nameAll)
