@@ -219,8 +219,14 @@ type Fallback = 'exited' | 'queue' | 'exec';
 const NAME_EVERY_MS = 250;
 /** The sample ring's deliveries: at most this many bytes of records each, in one buffer reused. */
 const DELIVERY_BYTES = 1 << 20;
-/** How long the emptied sample ring is left unread: the ring holds ~100 ms of samples at 40k/s. */
-const IDLE_MS = 2;
+/** How long the emptied sample ring is left unread (ringbufOpen idleMs): 0, read at every wake-up.
+ * Left unread 2 ms it cost a third of the CPU less at 20k samples/s, but samples then reach the
+ * symbolizer after the process notes of the other ring: a fork storm's child that exited had its
+ * mappings forgotten (MEMSCOPE_MAX_PROCESSES) before its samples came, and their stacks were left
+ * unnamed (faults-conditions' 4-process case: 1 of 12 runs at 2 ms, 6 of 6 at 20 ms, 0 of 12 at 0).
+ * To be turned on again once the symbolizer holds an ended process's mappings until the sample
+ * ring's own exit note for it has been read. */
+const IDLE_MS = 0;
 /** Longest run of unwinding before the consumer lets the event loop drain the ring again. */
 const SLICE_MS = 8;
 
@@ -343,8 +349,8 @@ export class DwarfStacks {
     this.obj = obj;
     // take() copies what it keeps (the queue, pending samples), so the deliveries can share one
     // buffer: 1 MiB, a few hundred samples, stays in the CPU's cache until take() has copied it.
-    // Emptied, the ring is left IDLE_MS unread: samples then wake memscope once per batch, not
-    // one or two at a time (at 20k samples/s, -p: ~10k wake-ups a second, a third of its CPU)
+    // Emptied, the ring could be left IDLE_MS unread, so samples wake memscope once per batch
+    // (at 20k samples/s, -p: ~10k wake-ups a second, a third of its CPU): off for now, see IDLE_MS
     obj.onRecords(
       'ms_dwarf_samples',
       (recs) => {
