@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { workload } from './lib/workloads';
 import { memscope, start, startMemscope, jsonLines, Result } from './lib/run';
 import { assertNothingLoaded } from './lib/bpf';
+import { pprofRaw } from './lib/agent';
 
 async function traceVmOps(args: string[], msArgs: string[]): Promise<{ r: Result; pid: number }> {
   const w = start(workload('vm_ops'), args);
@@ -90,6 +91,30 @@ test('vmgrowth per interval: a table per interval, text form', async () => {
     );
   } finally {
     w.kill();
+  }
+});
+
+test('vmgrowth -s --pprof per interval: a function growing by brk and by mmap has the exact bytes of each kind', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-vmgrowth-pprof-'));
+  const file = path.join(dir, 'growth.pb.gz');
+  const w = start(workload('vm_ops'), ['map']);
+  try {
+    await w.waitFor('ready');
+    const ms = await startMemscope(['vmgrowth', '-s', '--pprof', file, '-p', String(w.pid), '1']);
+    w.send('go');
+    await w.waitFor('done');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    // map_some(): 3 x 1 MiB + 2 x 256 KiB mapped and a 256 KiB map grown to 512 KiB; brk +2 x 64 KiB.
+    // merged across intervals per kind (ProfileStacks): each kind's bytes exact, none mislabelled
+    const samples = pprofRaw(file).filter((s) => s.functions.includes('map_some'));
+    const kindOf = (s: { labels: string }) => /kind:\[(\w+)\]/.exec(s.labels)?.[1];
+    const bytes = (kind: string) => samples.filter((s) => kindOf(s) === kind).reduce((a, s) => a + s.values[0], 0);
+    assert.equal(bytes('mmap_grow'), 3 * (1 << 20) + 3 * (256 << 10), JSON.stringify(samples));
+    assert.equal(bytes('brk_grow'), 128 << 10, JSON.stringify(samples));
+  } finally {
+    w.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -161,6 +161,7 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
   let spent = 0; // ms spent pinning in this NAME_EVERY_MS period
   let overflow = false;
   let notesLost = 0n;
+  let notesSaid = 0n; // notes lost already said: an interval mode's reads say only the growth
   let lastScan = 0;
   const pin = (tgid: number, ustack: number, at?: readonly Mapping[]) => {
     const key = keyOf(tgid, ustack);
@@ -300,10 +301,13 @@ export function stackCounts(obj: BpfObject, map: string, symbolizer: Symbolizer)
       // mapping notes the full sample ring refused: a process that exited before its maps were
       // read then has its stacks shown with the marker; said, so the marker has its reason
       const notes = obj.hasGlobal('ms_notes_lost') ? obj.readGlobalU64('ms_notes_lost') : 0n;
-      if (notes > 0n && !opts.quiet)
+      if (notes > notesSaid && !opts.quiet) {
+        const since = notesSaid > 0n ? ` (${notes - notesSaid} since the last report)` : '';
         process.stderr.write(
-          `memscope: ${notes} notes of process mappings were lost (the sample ring was full): stacks of processes that exited unread show ${UNNAMED.symbol}\n`,
+          `memscope: ${notes} notes of process mappings were lost${since} (the sample ring was full): stacks of processes that exited unread show ${UNNAMED.symbol}\n`,
         );
+        notesSaid = notes;
+      }
       return out;
     },
   };

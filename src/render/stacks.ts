@@ -18,6 +18,43 @@ export function mergeStacks(stacks: CountedStack[], opts: { names?: boolean } = 
   return [...byKey.values()];
 }
 
+/**
+ * Stacks gathered over a run's reports for one profile, kept bounded: add() each report's stacks,
+ * settle() after the report merges them (mergeStacks) and, past `limit` distinct stacks, sums the
+ * least counted into one sample per process under a fixed "[stacks over the profile's limit]"
+ * frame (a fixed text, so later reports' overflow merges into it). Counts always add up.
+ */
+export class ProfileStacks {
+  private kept: CountedStack[] = [];
+  private added: CountedStack[] = [];
+  constructor(private readonly limit: number) {}
+
+  add(s: CountedStack): void {
+    this.added.push(s);
+  }
+
+  settle(): void {
+    if (!this.added.length) return;
+    const merged = mergeStacks([...this.kept, ...this.added]);
+    this.added = [];
+    if (merged.length <= this.limit) {
+      this.kept = merged;
+      return;
+    }
+    merged.sort((a, b) => b.count - a.count);
+    const rest = merged.slice(this.limit);
+    const frame: Frame = { addr: 0n, symbol: `[stacks over the profile's limit of ${this.limit.toLocaleString('en-US')}]`, offset: 0, module: null, note: true };
+    const folded = rest.map((s) => ({ ...s, user: [frame], kernel: [] }));
+    // the folded samples merge with each other and with earlier reports' (same frame text)
+    this.kept = mergeStacks([...merged.slice(0, this.limit), ...folded]);
+  }
+
+  stacks(): CountedStack[] {
+    this.settle();
+    return this.kept;
+  }
+}
+
 /** stackcount -P style: kernel frames, then user frames, then "comm [pid]" and the count; most frequent last.
  * `names`: frames as symbol names only, without +offset and [module] (BCC's default; its -s adds offsets). */
 export function formatStackCounts(

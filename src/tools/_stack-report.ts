@@ -112,6 +112,10 @@ export function reportStacksLost(obj: BpfObject, opts: { json?: boolean }, count
  * (ARCHITECTURE.md, "Memory bound": 2 x 2,048 stacks of up to 127 frames, ≈ 64 MiB named). */
 export const INTERVAL_STACKS = 2048;
 
+/** Distinct stacks an interval run's --pprof keeps of each kind over the whole run (ProfileStacks):
+ * 4 x an interval report's, the least counted past it summed per process. */
+export const PPROF_STACKS = 4 * INTERVAL_STACKS;
+
 /**
  * Says after each interval's report what that interval lost: stacks left out of the report by
  * INTERVAL_STACKS (their events counted under one line), and events whose stacks the kernel side

@@ -8,14 +8,14 @@ import { runTrace } from '../engine/session';
 import { stackCounts, type StackCountReader } from '../engine/stack-counts';
 import { printJson } from '../render/json';
 import type { CountedStack } from '../core/frames';
-import { formatStackCounts, mergeStacks, stackJson } from '../render/stacks';
+import { formatStackCounts, mergeStacks, ProfileStacks, stackJson } from '../render/stacks';
 import { clock, formatTable } from '../render/table';
 import { StackGenerations } from '../engine/stack-generations';
 import { Symbolizer } from '../symbols/symbolizer';
 import type { VmgrowthRecord } from '../core/records';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
-import { INTERVAL_STACKS, reportIntervalLost, reportStacksLost, writeStacksPprof } from './_stack-report';
+import { INTERVAL_STACKS, PPROF_STACKS, reportIntervalLost, reportStacksLost, writeStacksPprof } from './_stack-report';
 import type { StacksLost } from '../engine/stacks';
 import { DwarfStacks } from '../unwind/dwarf-stacks';
 import { UsageError } from '../core/errors';
@@ -84,8 +84,10 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
   async run(opts: VmgrowthOptions, [interval, count]: [number?, number?]) {
     if (opts.pprof && !opts.stacks) throw new UsageError('--pprof needs -s (the stacks are the profile)');
     const symbolizer = new Symbolizer();
-    // --pprof: growth stacks of every report, in bytes, labelled brk_grow or mmap_grow
-    const profile: CountedStack[] = [];
+    // --pprof: growth stacks of every report, in bytes, labelled brk_grow or mmap_grow, merged per
+    // kind (one call site can grow the heap both ways: two samples, never one mislabelled) after
+    // each report and bounded (ProfileStacks), so a long interval run's profile does not grow
+    const profile = new Map<string, ProfileStacks>();
     const containers = new ContainerColumn();
     // -s: walked frame-pointer stacks, their mappings noted on the sample ring (DwarfStacks only
     // records them and pins each map's stacks as they are stored: nothing is DWARF-unwound here)
@@ -118,9 +120,14 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
           r[m as Kind] += s.count;
           rows.set(s.pid, r);
           (m.endsWith('grow') ? growth : shrink).push({ ...s, extra: { kind: m } });
-          if (opts.pprof && m.endsWith('grow')) profile.push({ ...s, extra: { kind: m } });
+          if (opts.pprof && m.endsWith('grow')) {
+            let p = profile.get(m);
+            if (!p) profile.set(m, (p = new ProfileStacks(PPROF_STACKS)));
+            p.add({ ...s, extra: { kind: m } });
+          }
         }
       }
+      for (const p of profile.values()) p.settle();
       const net = (r: ProcRow) => r.brk_grow - r.brk_shrink + r.mmap_grow - r.munmap_shrink;
       const sorted = [...rows.values()].sort((a, b) => net(b) - net(a));
       const time = clock();
@@ -199,7 +206,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
       finish: (obj) => {
         report(obj, !!interval);
         reportStacksLost(obj, opts);
-        if (opts.pprof) writeStacksPprof(opts.pprof, mergeStacks(profile), ['space', 'bytes'], symbolizer, (s) => ({ kind: String(s.extra?.kind) }));
+        if (opts.pprof) writeStacksPprof(opts.pprof, [...profile.values()].flatMap((p) => p.stacks()), ['space', 'bytes'], symbolizer, (s) => ({ kind: String(s.extra?.kind) }));
       },
     });
   },

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CountedStack, Frame } from '../../src/core/frames';
 import { formatTable } from '../../src/render/table';
-import { formatStackCounts, mergeStacks, stackJson, toFolded } from '../../src/render/stacks';
+import { formatStackCounts, mergeStacks, ProfileStacks, stackJson, toFolded } from '../../src/render/stacks';
 import { renderFlameGraph } from '../../src/render/flamegraph';
 import { escapeHtml, htmlPage, htmlTable, inlineSvg } from '../../src/render/html';
 import { escapeText, escapeTextKeepLines, escapeXml } from '../../src/core/escape';
@@ -99,4 +99,25 @@ test('text escapes: control characters shown as ls -b shows them, a backslash do
 test('maps: a newline the kernel wrote as \\012 is read back as the newline the file name has', () => {
   const [m] = parseMaps('7f0000000000-7f0000001000 r--p 00000000 08:01 42 /tmp/a\\012b.dat\n');
   assert.equal(m.path, '/tmp/a\nb.dat');
+});
+
+test('ProfileStacks: reports merge, past the limit the least counted fold per process, totals kept', () => {
+  const p = new ProfileStacks(2);
+  const at = (pid: number, sym: string, count: number): CountedStack => ({ pid, comm: 'w', count, user: [fr(sym, 'w')], kernel: [] });
+  // report 1: three stacks of pid 1, one of pid 2 — two kept, the rest folded per process
+  for (const s of [at(1, 'a', 10), at(1, 'b', 1), at(1, 'c', 5), at(2, 'd', 2)]) p.add(s);
+  p.settle();
+  // report 2: a again, and new stacks that fold into the same per-process overflow samples
+  for (const s of [at(1, 'a', 4), at(1, 'e', 1), at(2, 'f', 3)]) p.add(s);
+  const out = p.stacks();
+  const by = new Map(out.map((s) => [`${s.pid}:${s.user[0].symbol}`, s.count]));
+  const over = "[stacks over the profile's limit of 2]";
+  assert.equal(by.get('1:a'), 14);
+  assert.equal(out.reduce((a, s) => a + s.count, 0), 26);
+  // at most the limit of real stacks; the folded ones are one sample per process
+  assert.equal(out.filter((s) => !s.user[0].note).length, 2);
+  assert.deepEqual(
+    out.filter((s) => s.user[0].symbol === over).map((s) => s.pid).sort(),
+    [1, 2],
+  );
 });
