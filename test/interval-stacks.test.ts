@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { workload } from './lib/workloads';
-import { jsonLines, start, type Running } from './lib/run';
+import { jsonLines, start, startMemscope, type Running } from './lib/run';
 import { accountingOf, tracedInCgroup } from './lib/storm';
 import { assertNothingLoaded } from './lib/bpf';
 import { MEMORY_BOUND_BYTES } from '../src/unwind/dwarf-stacks';
@@ -171,6 +171,61 @@ test('vmgrowth -s 1: a workload after a fork storm filled the stack store still 
   } finally {
     forks?.kill();
     grow?.kill();
+  }
+  await assertNothingLoaded();
+});
+
+test('stackcount -K -i 1: kernel stacks of a later interval are kept after an earlier interval filled the store', async () => {
+  // kfault_calls: each of its system calls faults in its own copy to user memory, a distinct
+  // kernel stack each. A store of 16: calls 0-15 fill it in one interval; calls 16-29 come after
+  // that interval's report. Before, kernel stacks were never let go in interval modes and all 14
+  // later stacks were [missed kernel stack: stack map full]
+  const N = 2;
+  const w = start(workload('kfault_calls'), [String(N)]);
+  let ms: Running | undefined;
+  try {
+    await w.waitFor(/ready \d+/);
+    ms = await startMemscope(['stackcount', '-K', '-P', '-T', '-i', '1', '--stack-storage', '16', '-p', String(w.pid), 't:exceptions:page_fault_kernel']);
+    const reports = () => intervals(ms!.stdout);
+    w.send('go 0 16');
+    await w.waitFor('done');
+    // a report that has the first set, then another one begun (the first set's ids let go)
+    let seen = -1;
+    while (seen < 0 || reports().length < seen + 3) {
+      seen = seen >= 0 ? seen : reports().findIndex((l) => l.some((x) => x.includes(`[${w.pid}]`)));
+      await sleep(100);
+    }
+    w.send('go 16 30');
+    await w.waitFor(/done\n[\s\S]*done/);
+    const before = reports().length;
+    while (reports().length < before + 2) await sleep(100);
+    w.send('end');
+    const r = await ms.interrupt();
+    assert.equal(r.code, 0, r.stderr);
+    // each interval's stacks of the workload: the kernel frames above "kfault_calls [PID]", with counts
+    const later = intervals(r.stdout).slice(seen + 1);
+    const stacks: { frames: string[]; count: number }[] = [];
+    for (const lines of later) {
+      let frames: string[] = [];
+      let mine = false;
+      for (const l of lines) {
+        const t = l.trim();
+        if (!t) [frames, mine] = [[], false];
+        else if (t.endsWith(`[${w.pid}]`)) mine = true;
+        else if (/^\d+$/.test(t)) {
+          if (mine) stacks.push({ frames, count: Number(t) });
+          [frames, mine] = [[], false];
+        } else frames.push(t);
+      }
+    }
+    const missed = stacks.filter((s) => s.frames.some((f) => f.startsWith('[missed kernel stack')));
+    assert.equal(missed.length, 0, JSON.stringify(missed));
+    // the 14 later calls, each its own stack with its N faults
+    assert.equal(stacks.filter((s) => s.frames.some((f) => f.startsWith('entry_SYSCALL'))).length, 14, JSON.stringify(stacks));
+    assert.ok(stacks.every((s) => s.count === N), JSON.stringify(stacks));
+  } finally {
+    w.kill();
+    ms?.kill();
   }
   await assertNothingLoaded();
 });

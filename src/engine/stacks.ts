@@ -140,6 +140,11 @@ export class StackReader {
     this.images.delete(id);
   }
 
+  /** The same for a kernel stack id (interval modes free old kernel stacks too). */
+  forgetKernel(id: number): void {
+    this.kernel.delete(id);
+  }
+
   /** The program image a walked user stack is of (the low 32 bits of mm->start_stack: a symbolizer
    * image, sameImage); undefined for build-id stacks (their frames need no maps) or an id not found. */
   userStackImage(id: number): bigint | undefined {

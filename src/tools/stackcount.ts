@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // stackcount: events of tracepoints and software events counted by stack (BCC stackcount,
 // bpftrace `@[ustack, comm] = count()`), with text, folded, JSON and flame-graph output.
-import { addCommonOptions, CommonOptions, InvalidArgumentError, parsePositive } from './options';
+import { addCommonOptions, addStackStorage, CommonOptions, InvalidArgumentError, parsePositive } from './options';
 import { UsageError } from '../core/errors';
 import { attachProbes, probeGroups, resolveProbes } from '../engine/probes';
 import { runTrace } from '../engine/session';
@@ -12,7 +12,7 @@ import { accountEvents, addUnwindOptions, describeUnwind, DwarfStacks, reportAcc
 import { clock } from '../render/table';
 import { containerOutputs, INTERVAL_STACKS, reportIntervalLost, reportStacks, reportStacksLost } from './_stack-report';
 import { StackGenerations } from '../engine/stack-generations';
-import type { StacksLost } from '../engine/stacks';
+import { sizeStackMaps, type StacksLost } from '../engine/stacks';
 import { ContainerColumn } from './_container-column';
 import { examples, Tool } from './tool';
 
@@ -26,6 +26,7 @@ interface StackcountOptions extends CommonOptions, UnwindOptions {
   regexp?: boolean;
   offset?: boolean;
   delimited?: boolean;
+  stackStorage: number;
 }
 
 function parseCpu(v: string): number {
@@ -57,6 +58,7 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     cmd.option('-d, --delimited', 'a "--" line between kernel and user stacks ("-" frame in folded output)');
     cmd.option('-c, --cpu <CPU>', 'count events on this CPU only', parseCpu);
     addUnwindOptions(cmd, 'fp');
+    addStackStorage(cmd);
     cmd.addHelpText(
       'after',
       "\nOptions follow BCC's stackcount: -c is a CPU (memscope's command is --command), -d the delimiter,\n" +
@@ -95,12 +97,14 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
     const report = async (obj: BpfObject, clear: boolean, last = false) => {
       reader ??= stackCounts(obj, 'stack_counts', symbolizer);
       const interval = clear && !last;
-      if (interval && user) {
-        gens ??= StackGenerations.usable(obj) ? new StackGenerations(obj) : undefined;
+      if (interval) {
+        gens ??= StackGenerations.usable(obj, user) ? new StackGenerations(obj) : undefined;
         await gens?.flip();
       }
       const limit = opts.interval ? INTERVAL_STACKS : undefined;
-      let stacks = reader.read({ clear, limit, onIds: gens && ((u) => gens!.saw(u)) });
+      // kernel stacks are let go too, except while DWARF samples may still wait in the ring with
+      // an old interval's kernel stack id (they are named at a later drain)
+      let stacks = reader.read({ clear, limit, onIds: gens && ((u, k) => gens!.saw(u, unwinding ? -1 : k)) });
       fpCounted += stacks.reduce((sum, s) => sum + s.count, 0);
       const omitted = { ...reader.omitted };
       if (unwinding) {
@@ -143,8 +147,8 @@ export const tool: Tool<StackcountOptions, [string[]]> = {
         containers?.configure(obj);
         // plain-address stacks: cheap per event, and 16k stacks in 16 MiB (build-id stacks take 4 KiB
         // each), so distinct stacks rarely collide in the stack map's buckets
-        if (user) DwarfStacks.configurePlainStacks(obj, opts, 16384);
-        if (kernel) obj.setMaxEntries('ms_kstacks', 8192);
+        if (user) DwarfStacks.configurePlainStacks(obj, opts, opts.stackStorage);
+        if (kernel) sizeStackMaps(obj, { kernel: opts.stackStorage });
       },
       // the sample ring carries the executable-mapping notes plain stacks resolve through
       setup: (obj) => {

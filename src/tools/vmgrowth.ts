@@ -112,7 +112,7 @@ export const tool: Tool<VmgrowthOptions, [number?, number?]> = {
         // an interval's report names at most INTERVAL_STACKS stacks of each map while tracing
         // goes on (ARCHITECTURE.md, "Memory bound"); the rest keep their bytes per process
         const r = reader(obj, m);
-        const read = r.read({ clear, limit: interval && opts.stacks ? INTERVAL_STACKS : undefined, onIds: gens && ((u) => gens!.saw(u)) });
+        const read = r.read({ clear, limit: interval && opts.stacks ? INTERVAL_STACKS : undefined, onIds: gens && ((u, k) => gens!.saw(u, k)) });
         omitted.stacks += r.omitted.stacks;
         omitted.events += r.omitted.events;
         for (const s of read) {

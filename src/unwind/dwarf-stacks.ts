@@ -667,6 +667,10 @@ export class DwarfStacks {
     this.fpReader?.forgetUser(id);
   }
 
+  forgetKernel(id: number): void {
+    this.fpReader?.forgetKernel(id);
+  }
+
   /** Forgets the stacks counted so far (a tool's per-interval report, after read). */
   reset(): void {
     this.buckets.clear();

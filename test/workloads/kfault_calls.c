@@ -3,7 +3,9 @@
  * the list below writes its result into a fresh anonymous page, N times (a fresh page each time),
  * so the kernel takes exactly N page faults in each call's own copy to user memory: as many
  * distinct kernel stacks as calls. Prints "ready CALLS", waits for a line, works, prints "done" and
- * waits for a line. */
+ * waits for a line. A line "go FIRST END" makes only calls FIRST..END-1 (their pages apart from the
+ * others'), and a next line beginning with "go" works again (so one process can make two sets of
+ * distinct kernel stacks at two moments); any other line ends it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -91,13 +93,19 @@ int main(int argc, char **argv)
 	printf("ready %d\n", CALLS);
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
-	for (int c = 0; c < CALLS; c++)
-		for (long i = 0; i < n; i++)
-			if (call(c, p + (c * n + i) * PAGE) < 0) {
-				fprintf(stderr, "kfault_calls: call %d: %s\n", c, strerror(errno));
-				return 1;
-			}
-	printf("done\n");
-	fgets(line, sizeof(line), stdin);
+	while (!strncmp(line, "go", 2)) {
+		int first = 0, end = CALLS;
+		if (sscanf(line, "go %d %d", &first, &end) != 2 || first < 0 || end > CALLS)
+			first = 0, end = CALLS;
+		for (int c = first; c < end; c++)
+			for (long i = 0; i < n; i++)
+				if (call(c, p + (c * n + i) * PAGE) < 0) {
+					fprintf(stderr, "kfault_calls: call %d: %s\n", c, strerror(errno));
+					return 1;
+				}
+		printf("done\n");
+		if (!fgets(line, sizeof(line), stdin))
+			break;
+	}
 	return 0;
 }
