@@ -81,6 +81,30 @@ test('memleak -p: exact bytes and counts per site, the caller of malloc as frame
   }
 });
 
+test('memleak -p: direct mmap calls counted exactly (the probe sits past mmap\'s first instructions), munmap\'d ones absent', async () => {
+  const w = start(workload('memleak_mmap'));
+  let ms: Running | undefined;
+  try {
+    await w.waitFor(/ready page \d+\n/);
+    const page = Number(/ready page (\d+)/.exec(w.stdout)?.[1]);
+    assert.ok(page > 0, w.stdout);
+    ms = await startMemscope(['memleak', '--json', '-p', String(w.pid), '60']);
+    w.send('go');
+    await w.waitFor('done');
+    w.send('exit');
+    const r = await ms.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const recs = lastReport(jsonLines(r.stdout));
+    const frame = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[memleak_mmap\\]$`);
+    const kept = recs.filter((x) => frame('map_kept').test(x.ustack[0] ?? ''));
+    assert.deepEqual([kept.length, kept[0]?.bytes, kept[0]?.allocations], [1, 40 * 3 * page, 40], r.stdout);
+    assert.equal(recs.filter((x) => x.ustack.some((f: string) => frame('map_churn').test(f))).length, 0, r.stdout);
+  } finally {
+    w.kill();
+    ms?.kill();
+  }
+});
+
 test('memleak -c: sees allocations made before main (a constructor), text report like the chapter', () => {
   const bin = workload(SITES);
   const r = memscope(['memleak', '-c', bin, '60'], { input: 'go\nexit\n' });
