@@ -148,6 +148,7 @@ async function main(): Promise<void> {
     'trap malloc': [],
     'trap free+0': [],
   };
+  const started = { at: new Date(), load: os.loadavg() };
   for (let r = 0; r < RUNS; r++) {
     process.stderr.write(`bench: round ${r + 1}/${RUNS}\n`);
     res.alone.push(await one(undefined, /$/));
@@ -159,7 +160,16 @@ async function main(): Promise<void> {
     res['trap free+0'].push(await one(trap('free'), /Hit Ctrl-C/, /^count_uprobe$/));
   }
   const alone = summarize(res.alone.map((s) => s.perPairUs)).median;
-  const out = [`memleak -p per malloc/free pair — ${os.release()}, ${os.cpus().length} CPUs, ${N} pairs, ${RUNS} rounds (medians)`, ''];
+  // the traps' cost on this VM moved from one day to the next (an emulated trap 6.5 us on
+  // 2026-12-01, 0.42 us on 2026-12-02 at load 3-9 as at 9 with spinners): a figure goes with its
+  // time, load and boot
+  const when = (t: Date, l: number[]) => `${t.toISOString().slice(0, 16).replace('T', ' ')} UTC, load ${l.map((x) => x.toFixed(2)).join(' ')}`;
+  const boot = new Date(Date.now() - os.uptime() * 1000);
+  const out = [
+    `memleak -p per malloc/free pair — ${os.release()}, ${os.cpus().length} CPUs, ${N} pairs, ${RUNS} rounds (medians)`,
+    `from ${when(started.at, started.load)} to ${when(new Date(), os.loadavg())}; booted ${boot.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+  ];
   const added: Record<string, number> = {};
   for (const name of ['memscope', 'memscope --sample-bytes 1', 'shim N=1, hooks unprobed', 'bcc', 'trap malloc', 'trap free+0']) {
     const runs = res[name];
