@@ -48,6 +48,10 @@ export function sameImage(a: bigint | undefined, b: bigint | undefined): boolean
   return !!a && !!b && a !== IMAGE_PENDING && b !== IMAGE_PENDING && BigInt.asUintN(32, a) === BigInt.asUintN(32, b);
 }
 
+/** keepMaps: how many of the least recently seen processes are looked at for maps read from /proc
+ * to forget before the ring's live processes, per call. */
+const RING_SCAN = 64;
+
 export class Symbolizer {
   private kallsyms: KernelSymbols | null = null;
   private elfByIdentity = new Map<string, ElfFile | null>();
@@ -78,9 +82,10 @@ export class Symbolizer {
 
   /**
    * Keeps pid's maps as its most recently seen (MAX_PROCESSES, symbols/cache-caps.ts): past the
-   * cap the maps of processes that ended go first, then the least recently seen process's (read
-   * again from /proc while it lives; an exited one's frames then stay unnamed), and the count is
-   * said in the accounting.
+   * cap the maps of processes that ended go first, then those read from /proc (read again while
+   * the process lives), least recently seen first; a process whose mappings the sample ring sends
+   * and whose exit note has not been read yet is forgotten only past twice the cap (an exited
+   * one's frames then stay unnamed). Every one forgotten is counted in the accounting.
    */
   private keepMaps(pid: number, maps: Mapping[]): void {
     // the most recently seen already (every frame of a sample, a process's samples in a row):
@@ -90,17 +95,28 @@ export class Symbolizer {
     this.lastKept = pid;
     this.mapsByPid.delete(pid);
     this.mapsByPid.set(pid, maps);
+    const cap = MAX_PROCESSES + this.held.size;
     // processes BPF said ended first (oldest end first): no record of theirs is still on its way.
-    // Forgetting one that has not ended (in the ring's order) is safe only while it lives: once it
-    // exits, a note of a stack whose mappings BPF sent before (it sends each once per process
-    // image) finds them gone, and the stack is UNNAMED (a fork storm lost whole children so).
     for (const old of this.endedPids) {
-      if (this.mapsByPid.size <= MAX_PROCESSES + this.held.size) break;
+      if (this.mapsByPid.size <= cap) break;
       if (old !== pid && !this.held.has(old)) this.dropMaps(old);
     }
+    // Then maps read from /proc. One the ring sends and that has not ended (in the ring's order)
+    // may still have records on the ring: BPF sends each mapping once per process image, so a
+    // stack note read later would find them gone and the stack stay UNNAMED. With the ring read
+    // in batches (IDLE_MS) a fork storm's children were forgotten so between their mappings and
+    // their stack notes (faults-conditions' 4-process case, 6 of 6 runs at 20 ms). Only the
+    // RING_SCAN least recently seen are looked at, so a host of live ring processes past the cap
+    // does not make every call walk them all.
+    let scanned = 0;
     for (const old of this.mapsByPid.keys()) {
-      if (this.mapsByPid.size <= MAX_PROCESSES + this.held.size) break;
-      if (!this.held.has(old)) this.dropMaps(old);
+      if (this.mapsByPid.size <= cap || ++scanned > RING_SCAN) break;
+      if (old !== pid && !this.held.has(old) && !this.ringPids.has(old)) this.dropMaps(old);
+    }
+    // the hard bound: past twice the cap, least recently seen first, whatever they are
+    for (const old of this.mapsByPid.keys()) {
+      if (this.mapsByPid.size <= cap + MAX_PROCESSES) break;
+      if (old !== pid && !this.held.has(old)) this.dropMaps(old);
     }
     // pids only ever looked up (gone, JIT maps): emptied past the cap, they are found again
     if (this.mapsGone.size > 65536) this.mapsGone.clear(); // pids only: 4 MiB at most

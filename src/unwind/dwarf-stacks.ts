@@ -219,14 +219,15 @@ type Fallback = 'exited' | 'queue' | 'exec';
 const NAME_EVERY_MS = 250;
 /** The sample ring's deliveries: at most this many bytes of records each, in one buffer reused. */
 const DELIVERY_BYTES = 1 << 20;
-/** How long the emptied sample ring is left unread (ringbufOpen idleMs): 0, read at every wake-up.
- * Left unread 2 ms it cost a third of the CPU less at 20k samples/s, but samples then reach the
- * symbolizer after the process notes of the other ring: a fork storm's child that exited had its
- * mappings forgotten (MEMSCOPE_MAX_PROCESSES) before its samples came, and their stacks were left
- * unnamed (faults-conditions' 4-process case: 1 of 12 runs at 2 ms, 6 of 6 at 20 ms, 0 of 12 at 0).
- * To be turned on again once the symbolizer holds an ended process's mappings until the sample
- * ring's own exit note for it has been read. */
-const IDLE_MS = 0;
+/** How long the emptied sample ring is left unread (ringbufOpen idleMs): BPF wakes the reader for
+ * a record written into an empty ring, and a reader that keeps up empties it every time (at 20k
+ * samples/s, -p: ~9k wake-ups a second, a third of memscope's CPU). A batch then carries many
+ * processes' records at once: past MAX_PROCESSES the symbolizer forgot live ones' ring-sent
+ * mappings before their stack notes in the same batch were read, and a fork storm's children lost
+ * their names (faults-conditions' 4-process case: 1 of 12 runs at 2 ms, 6 of 6 at 20 ms); it now
+ * keeps such a process until its exit note is read (Symbolizer.keepMaps). MEMSCOPE_TEST_IDLE_MS:
+ * a test hook, a longer wait under which such a race shows. */
+const IDLE_MS = Math.min(100, Number(process.env.MEMSCOPE_TEST_IDLE_MS ?? 2) || 0);
 /** Longest run of unwinding before the consumer lets the event loop drain the ring again. */
 const SLICE_MS = 8;
 
@@ -349,8 +350,7 @@ export class DwarfStacks {
     this.obj = obj;
     // take() copies what it keeps (the queue, pending samples), so the deliveries can share one
     // buffer: 1 MiB, a few hundred samples, stays in the CPU's cache until take() has copied it.
-    // Emptied, the ring could be left IDLE_MS unread, so samples wake memscope once per batch
-    // (at 20k samples/s, -p: ~10k wake-ups a second, a third of its CPU): off for now, see IDLE_MS
+    // emptied, the ring is left IDLE_MS unread, so samples wake memscope once per batch
     obj.onRecords(
       'ms_dwarf_samples',
       (recs) => {
