@@ -13,8 +13,10 @@
 //   progRuns(), withBpfStats(fn), runsBetween(...)   BPF run counts and time (kernel.bpf_stats_enabled)
 //   groupCpuMs(pgid)                 CPU time so far of a launched tool's processes
 //   ratioTable(title, unit, baseline, series), targetLines(targets)   the printed report
+//   startSpinners(n), busyCount(), loadLine()   a busy machine on demand (BENCH_BUSY=N CPU spinners)
 export * from './install';
 export * from './launch';
 export * from './stats';
 export * from './report';
 export * from './bpf-stats';
+export * from './busy';
