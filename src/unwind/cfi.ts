@@ -43,6 +43,9 @@ export interface Row {
   /** 'S' augmentation: a signal frame, whose return address is not after a call. */
   signal: boolean;
   raReg: number;
+  /** The unwinder's list of this row's rules it applies (unwinder.ts rulesOf), made at first use:
+   * kept on the row, as a WeakMap lookup per frame was part of the unwinder's cost per sample. */
+  applied?: { dst: number; rule: RegRule }[];
 }
 
 export interface Cie {
@@ -82,7 +85,10 @@ export class CfiError extends Error {}
 
 /** A little-endian cursor over a section; addresses are numbers (user addresses fit in 53 bits). */
 export class Reader {
-  constructor(readonly buf: Buffer, public pos = 0) {}
+  constructor(
+    readonly buf: Buffer,
+    public pos = 0,
+  ) {}
 
   u8(): number {
     if (this.pos >= this.buf.length) throw new CfiError('read past the end of CFI');
@@ -155,22 +161,47 @@ export class Reader {
     const fieldAddr = sectionAddr + this.pos;
     let v: number;
     switch (enc & 0x0f) {
-      case PE_ABSPTR: v = this.u64(); break;
-      case PE_ULEB: v = this.uleb(); break;
-      case PE_UDATA2: v = this.u16(); break;
-      case PE_UDATA4: v = this.u32(); break;
-      case PE_UDATA8: v = this.u64(); break;
-      case PE_SLEB: v = this.sleb(); break;
-      case PE_SDATA2: v = this.s16(); break;
-      case PE_SDATA4: v = this.s32(); break;
-      case PE_SDATA8: v = this.s64(); break;
-      default: throw new CfiError(`unknown pointer encoding 0x${enc.toString(16)}`);
+      case PE_ABSPTR:
+        v = this.u64();
+        break;
+      case PE_ULEB:
+        v = this.uleb();
+        break;
+      case PE_UDATA2:
+        v = this.u16();
+        break;
+      case PE_UDATA4:
+        v = this.u32();
+        break;
+      case PE_UDATA8:
+        v = this.u64();
+        break;
+      case PE_SLEB:
+        v = this.sleb();
+        break;
+      case PE_SDATA2:
+        v = this.s16();
+        break;
+      case PE_SDATA4:
+        v = this.s32();
+        break;
+      case PE_SDATA8:
+        v = this.s64();
+        break;
+      default:
+        throw new CfiError(`unknown pointer encoding 0x${enc.toString(16)}`);
     }
     switch (enc & 0x70) {
-      case 0: break;
-      case PE_PCREL: v += fieldAddr; break;
-      case PE_DATAREL: v += dataRel; break;
-      default: break; // textrel/funcrel/aligned do not occur on x86_64 Linux
+      case 0:
+        break;
+      case PE_PCREL:
+        v += fieldAddr;
+        break;
+      case PE_DATAREL:
+        v += dataRel;
+        break;
+      default:
+        break; // textrel/funcrel/aligned do not occur on x86_64 Linux
     }
     return v;
   }
@@ -184,7 +215,11 @@ export class CfiSection {
   private offsets: Float64Array | null = null;
   private hdrTable: { buf: Buffer; base: number; count: number; enc: number; addr: number } | null = null;
 
-  constructor(readonly data: Buffer, readonly addr: number, readonly isEh: boolean) {}
+  constructor(
+    readonly data: Buffer,
+    readonly addr: number,
+    readonly isEh: boolean,
+  ) {}
 
   /** Uses .eh_frame_hdr's sorted (initial location, FDE address) table instead of scanning. */
   useHeader(hdr: Buffer, hdrAddr: number): boolean {
@@ -320,7 +355,8 @@ export class CfiSection {
         }
         fde = { cie, start, end: start + range, instructions: this.data.subarray(r.pos, end) };
       }
-    } catch { // a truncated or malformed FDE (CfiError, RangeError past the section): no rule for this address
+    } catch {
+      // a truncated or malformed FDE (CfiError, RangeError past the section): no rule for this address
       fde = null;
     }
     this.fdeCache.set(off, fde);
@@ -350,7 +386,8 @@ export class CfiSection {
       for (const c of aug.slice(1)) {
         if (c === 'R') cie.fdeEnc = r.u8();
         else if (c === 'L') cie.lsdaEnc = r.u8();
-        else if (c === 'P') r.encoded(r.u8() & 0x7f, this.addr); // personality routine: not needed
+        else if (c === 'P')
+          r.encoded(r.u8() & 0x7f, this.addr); // personality routine: not needed
         else if (c === 'S') cie.signal = true;
         else if (c === 'B' || c === 'G') continue;
         else break;
@@ -372,7 +409,8 @@ export function readCfi(elf: ElfFile): { eh: CfiSection | null; debug: CfiSectio
   let fd: number;
   try {
     fd = fs.openSync(elf.path, 'r');
-  } catch { // the file went away since it was mapped: no CFI, the frame-pointer fallback applies
+  } catch {
+    // the file went away since it was mapped: no CFI, the frame-pointer fallback applies
     return { eh: null, debug: null, entry: null };
   }
   try {

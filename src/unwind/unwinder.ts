@@ -36,7 +36,11 @@ class ModuleCfi {
   private rows = new Map<number, Row | null>();
   private sections: CfiSection[];
 
-  constructor(readonly name: string, sections: (CfiSection | null)[], readonly entry: number | null = null) {
+  constructor(
+    readonly name: string,
+    sections: (CfiSection | null)[],
+    readonly entry: number | null = null,
+  ) {
     this.sections = sections.filter((s): s is CfiSection => s !== null);
   }
 
@@ -94,18 +98,16 @@ interface Range {
   name: string;
 }
 
-const compiled = new WeakMap<Row, { dst: number; rule: RegRule }[]>();
-
 /** A row's register rules as a list over the registers the unwinder keeps (RA as register 16). */
 function rulesOf(row: Row): { dst: number; rule: RegRule }[] {
-  let list = compiled.get(row);
+  let list = row.applied;
   if (!list) {
     list = [];
     for (const [reg, rule] of row.regs) {
       if (reg >= NREGS && reg !== row.raReg) continue;
       list.push({ dst: reg === row.raReg ? RA_REG : reg, rule });
     }
-    compiled.set(row, list);
+    row.applied = list;
   }
   return list;
 }
@@ -139,7 +141,10 @@ export class Unwinder {
   private readonly regs = new Float64Array(NREGS);
   private readonly next = new Float64Array(NREGS);
 
-  constructor(private readonly symbolizer: Symbolizer, readonly maxFrames = 127) {}
+  constructor(
+    private readonly symbolizer: Symbolizer,
+    readonly maxFrames = 127,
+  ) {}
 
   /** At the end of a run: the CFI rows (of every unwinder: MAX_CACHED_ROWS is shared) and address
    * ranges go; the report needs neither (DwarfStacks.drain). */
@@ -243,16 +248,16 @@ export class Unwinder {
    * Unwinds one sample. regs: DWARF-numbered register values (NaN when unknown); stack: the bytes
    * copied from `base` (rsp, or the page above it when rsp's page was missing) upwards. image: the
    * sample's program image (mm->start_stack), when known: its addresses are looked up only in
-   * maps of that image (Symbolizer.mappingAt).
+   * maps of that image (Symbolizer.mappingAt). from, size: where in `stack` the copy lies (the
+   * sample's record itself: a view of it per sample was garbage at tens of thousands a second).
    */
-  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number, image?: bigint): UnwindResult {
+  unwind(pid: number, initial: ArrayLike<number>, stack: Buffer, stackBase?: number, image?: bigint, from = 0, size = stack.length - from): UnwindResult {
     // one pair of register arrays for every unwind (unwind never runs inside another): two new
     // typed arrays per sample were garbage at tens of thousands of samples a second
     const regs = this.regs;
     const next = this.next;
     for (let i = 0; i < NREGS; i++) regs[i] = initial[i];
     const base = stackBase ?? regs[SP];
-    const size = stack.length;
     let below = false; // a read below the copy: rsp's page was not present (being faulted in)
     const read = (addr: number): number | undefined => {
       const off = addr - base;
@@ -260,7 +265,7 @@ export class Unwinder {
         below = off < 0;
         return undefined;
       }
-      return stack.readUInt32LE(off + 4) * 0x100000000 + stack.readUInt32LE(off);
+      return stack.readUInt32LE(from + off + 4) * 0x100000000 + stack.readUInt32LE(from + off);
     };
     const ctx: ExprContext = { reg: (n) => (n < NREGS && !Number.isNaN(regs[n]) ? regs[n] : undefined), read };
     const ips: number[] = [];
@@ -284,7 +289,8 @@ export class Unwinder {
       try {
         if (row.cfa.expr) cfa = evaluate(row.cfa.expr, ctx);
         else cfa = row.cfa.reg < NREGS ? regs[row.cfa.reg] + row.cfa.offset : undefined;
-      } catch { // an expression we cannot evaluate (CfiError) or that reads outside the copied stack (RangeError): unwinding stops here
+      } catch {
+        // an expression we cannot evaluate (CfiError) or that reads outside the copied stack (RangeError): unwinding stops here
         cfa = undefined;
       }
       if (cfa === undefined || Number.isNaN(cfa)) return { ips, stop: 'CFA not computable' };
@@ -322,7 +328,8 @@ export class Unwinder {
               v = evaluate(rule.expr!, ctx, cfa);
               break;
           }
-        } catch { // as for the CFA: this register is then unknown
+        } catch {
+          // as for the CFA: this register is then unknown
           v = undefined;
         }
         if (v === undefined) {
