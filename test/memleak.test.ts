@@ -305,6 +305,20 @@ test('memleak -O: the allocator inside a static binary', () => {
   assert.equal(recs.filter((x) => x.ustack.some((f: string) => frame('churn_d').test(f))).length, 0);
 });
 
+test('memleak -O: an allocator built with -fcf-protection is probed past its endbr64, every call counted', () => {
+  const bin = workload('memleak_endbr', { cflags: ['-O0', '-g', '-fno-omit-frame-pointer', '-fcf-protection=full'] });
+  const r = memscope(['memleak', '--json', '-v', '-O', bin, '--symbols-prefix', 'toy_', '-c', bin, '60'], { input: 'go\nexit\n' });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  // the probes sit on the push after endbr64 (emulated), not on the endbr64 (stepped: 35x the cost here)
+  assert.match(r.stderr, /^memscope: uprobe toy_malloc\+4 in /m);
+  assert.match(r.stderr, /^memscope: uprobe toy_free\+4 in /m);
+  const recs = lastReport(jsonLines(r.stdout));
+  const frame = (fn: string) => new RegExp(`^${fn}\\+0x[0-9a-f]+ \\[memleak_endbr\\]$`);
+  const kept = recs.filter((x) => frame('leak_toy').test(x.ustack[0] ?? ''));
+  assert.deepEqual([kept.length, kept[0]?.bytes, kept[0]?.allocations], [1, 100 * 1000, 100], r.stdout);
+  assert.equal(recs.filter((x) => x.ustack.some((f: string) => frame('churn_toy').test(f))).length, 0, r.stdout);
+});
+
 test('memleak (kernel mode): N pipes held open appear under alloc_pipe_info with their process', async () => {
   const N = 150;
   const w = start(workload('memleak_pipes'), [String(N)]);

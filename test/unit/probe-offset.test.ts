@@ -26,6 +26,14 @@ test('a copy into a scratch register and a test with an immediate are stepped ov
   assert.equal(at('48 8b c7 74 02'), 3); // mov %rdi,%rax (8b form); je
 });
 
+test('endbr64 (a CET build) is stepped over; a long nop is emulated where it is', () => {
+  assert.equal(at('f3 0f 1e fa 41 54 55'), 4); // endbr64; push %r12 (malloc built with -fcf-protection)
+  assert.equal(at('f3 0f 1e fa 48 85 ff 74 02'), 7); // endbr64; test %rdi,%rdi; je
+  assert.equal(at('f3 0f 1e fa 41 89 ca 41 f7 c1 ff 0f 00 00 75 14'), 14); // endbr64 before mmap's three
+  assert.equal(at('0f 1f 40 00 c3'), 0); // nopl 0(%rax)
+  assert.equal(at('48 85 ff 0f 1f 40 00'), 3); // test; nopl
+});
+
 test('anything that may change what a probe reads keeps the probe at the entry', () => {
   assert.equal(at('b8 0b 00 00 00 0f 05'), 0); // munmap: mov $11,%eax; syscall (neither emulated)
   assert.equal(at('48 89 f7 74 02'), 0); // mov %rsi,%rdi: an argument register written
