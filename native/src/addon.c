@@ -153,6 +153,22 @@ bool ms_add_link(napi_env env, struct ms_object *o, struct bpf_link *link)
 	return true;
 }
 
+bool ms_add_perf_fd(napi_env env, struct ms_object *o, const struct bpf_program *prog, int fd)
+{
+	if (o->nperf_fds == o->perf_fds_cap) {
+		size_t cap = o->perf_fds_cap ? o->perf_fds_cap * 2 : 16;
+		struct ms_perf_fd *n = realloc(o->perf_fds, cap * sizeof(*n));
+		if (!n) {
+			ms_throw(env, "out of memory", false);
+			return false;
+		}
+		o->perf_fds = n;
+		o->perf_fds_cap = cap;
+	}
+	o->perf_fds[o->nperf_fds++] = (struct ms_perf_fd){ prog, fd };
+	return true;
+}
+
 /* trimMemory(): gives the C heap's free pages back to the system (malloc_trim), so what memscope
  * freed while tracing is not still counted in its RSS while the report is built. */
 static napi_value ms_trim_memory(napi_env env, napi_callback_info info)
@@ -191,6 +207,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("detach", ms_detach),
 		FN("attach", ms_attach),
 		FN("attachPerfEvent", ms_attach_perf_event),
+		FN("setPerfPeriod", ms_set_perf_period),
 		FN("attachTracepoint", ms_attach_tracepoint),
 		FN("attachRawTracepoint", ms_attach_raw_tracepoint),
 		FN("attachUprobe", ms_attach_uprobe),

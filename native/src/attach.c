@@ -6,6 +6,7 @@
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -108,11 +109,38 @@ napi_value ms_attach_perf_event(napi_env env, napi_callback_info info)
 			close(fd);
 			return ms_throw_errno(env, "cannot attach to perf event", e);
 		}
-		if (!ms_add_link(env, o, link))
+		if (!ms_add_link(env, o, link) || !ms_add_perf_fd(env, o, p, fd))
 			return NULL;
 		attached++;
 	}
 	return ms_int(env, attached);
+}
+
+/* setPerfPeriod(obj, prog, samplePeriod): the sample period of every perf event prog is attached
+ * to (PERF_EVENT_IOC_PERIOD: the kernel restarts each event's count at the new period); returns
+ * how many were changed. The program reads the period it was run at in its context. */
+napi_value ms_set_perf_period(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	struct ms_object *o;
+	int64_t period;
+	if (!ms_get_object(env, argv[0], &o))
+		return NULL;
+	struct bpf_program *p = ms_find_program(env, o, argv[1]);
+	if (!p || !ms_get_int64(env, argv[2], &period))
+		return NULL;
+	if (period <= 0)
+		return ms_throw(env, "setPerfPeriod: the period must be positive", false);
+	uint64_t v = (uint64_t)period;
+	int changed = 0;
+	for (size_t i = 0; i < o->nperf_fds; i++) {
+		if (o->perf_fds[i].prog != p)
+			continue;
+		if (ioctl(o->perf_fds[i].fd, PERF_EVENT_IOC_PERIOD, &v) < 0)
+			return ms_throw_errno(env, "PERF_EVENT_IOC_PERIOD", errno);
+		changed++;
+	}
+	return ms_int(env, changed);
 }
 
 /* attachUprobe(obj, prog, retprobe, pid, path, funcName, offset[, cookie]) */

@@ -52,6 +52,13 @@ struct ms_object {
 		size_t off, size;
 	} globals[24];
 	size_t nglobals;
+	/* the perf event of each link made by attachPerfEvent, with its program: setPerfPeriod
+	 * changes their sample period in place (the links own and close the fds) */
+	struct ms_perf_fd {
+		const struct bpf_program *prog;
+		int fd;
+	} *perf_fds;
+	size_t nperf_fds, perf_fds_cap;
 	bool loaded;
 	bool destroyed;
 };
@@ -72,6 +79,7 @@ napi_value ms_int(napi_env env, int64_t v);
 struct bpf_program *ms_find_program(napi_env env, struct ms_object *o, napi_value name);
 struct bpf_map *ms_find_map(napi_env env, struct ms_object *o, napi_value name);
 bool ms_add_link(napi_env env, struct ms_object *o, struct bpf_link *link);
+bool ms_add_perf_fd(napi_env env, struct ms_object *o, const struct bpf_program *prog, int fd);
 
 /* libbpf log capture (log.c) */
 void ms_log_install(void);
@@ -95,6 +103,7 @@ void ms_object_release(struct ms_object *o);
 /* attach.c */
 napi_value ms_attach(napi_env env, napi_callback_info info);
 napi_value ms_attach_perf_event(napi_env env, napi_callback_info info);
+napi_value ms_set_perf_period(napi_env env, napi_callback_info info);
 napi_value ms_attach_tracepoint(napi_env env, napi_callback_info info);
 napi_value ms_attach_raw_tracepoint(napi_env env, napi_callback_info info);
 napi_value ms_attach_uprobe(napi_env env, napi_callback_info info);

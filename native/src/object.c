@@ -343,6 +343,9 @@ static void detach_all(struct ms_object *o)
 	free(o->links);
 	o->links = NULL;
 	o->nlinks = o->links_cap = 0;
+	free(o->perf_fds); /* closed with their links */
+	o->perf_fds = NULL;
+	o->nperf_fds = o->perf_fds_cap = 0;
 }
 
 void ms_object_release(struct ms_object *o)

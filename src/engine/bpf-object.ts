@@ -198,6 +198,12 @@ export class BpfObject {
     return native().attachPerfEvent(this.h(), prog, type, config, period, opts.pid ?? -1, opts.cookie ?? 0);
   }
 
+  /** Changes the sample period of every perf event prog was attached to (attachPerfEvent), in place;
+   * returns how many. */
+  setPerfPeriod(prog: string, period: number): number {
+    return native().setPerfPeriod(this.h(), prog, period);
+  }
+
   attachUsdt(prog: string, file: string, provider: string, name: string, pid = -1, cookie = 0): void {
     try {
       native().attachUsdt(this.h(), prog, pid, file, provider, name, cookie);

@@ -36,6 +36,7 @@ export interface NativeAddon {
   detach(h: Handle): void;
   attach(h: Handle, prog: string): number;
   attachPerfEvent(h: Handle, prog: string, type: number, config: number, period: number, pid: number, cookie?: number): number;
+  setPerfPeriod(h: Handle, prog: string, period: number): number;
   attachTracepoint(h: Handle, prog: string, category: string, name: string, cookie: number): number;
   attachRawTracepoint(h: Handle, prog: string, name: string): number;
   attachUprobe(h: Handle, prog: string, retprobe: boolean, pid: number, file: string, func: string, offset: number, cookie?: number): number;
