@@ -116,20 +116,35 @@ struct {
 	__uint(max_entries, 1);
 } fault_walk_state SEC(".maps");
 
+/* The agent (issue 13: one program run per fault, not three): the page-faults perf event is
+ * sampled, its period set by the agent at run time (1 while a fault trace is open or the host takes
+ * few faults, else one in N), and each run walks its fault with the weight of the period it ran at
+ * (the context's sample_period) instead of fault_walk_rate's per-process count. The per-cgroup
+ * fault counts then come from the memcg PGFAULT event (swapin.bpf.c count_pgfault), not from here. */
+const volatile bool fault_period_weights = false;
+/* the per-cgroup fault counts (MS_CG_FAULTS) made here; off in the agent (see above) */
+const volatile bool fault_cg_counts = true;
+
 /* per CPU, summed by the agent: [0] faults not walked (memscope_fault_stacks_sampled_total),
- * [1] walks that counted more than their own fault */
+ * [1] walks that counted more than their own fault, [2] faults counted (walked or weighed): the
+ * agent's measure of the host's fault rate for the period it sets */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 } fault_walk_stats SEC(".maps");
 
-static __always_inline void fault_walk_stat(__u32 slot)
+static __always_inline void fault_walk_stat_add(__u32 slot, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&fault_walk_stats, &slot);
 	if (v)
-		*v += 1; /* per CPU; the program does not nest on its CPU */
+		*v += n; /* per CPU; the program does not nest on its CPU */
+}
+
+static __always_inline void fault_walk_stat(__u32 slot)
+{
+	fault_walk_stat_add(slot, 1);
 }
 
 /* The weight to walk this fault with, or 0: not walked (carried). The clock is read when a
@@ -226,6 +241,11 @@ static __always_inline bool fault_traced(__u32 tgid, __u64 *cgid)
 	__u64 cset = (__u64)BPF_CORE_READ(t, cgroups);
 	if (c && c->task == (__u64)t && c->cset == cset && c->tgid == tgid) {
 		*cgid = c->cgid;
+		/* the note again, as a miss makes it: ms_pid_cgroup is an LRU map, and a process noted
+		 * once and evicted by others' notes would keep no container while it faults on one CPU.
+		 * A lookup per run: only where runs are sampled (the agent), not per fault */
+		if (fault_period_weights && c->traced)
+			ms_note_cgroup_id(tgid, c->cgid);
 		return c->traced;
 	}
 	bool traced = ms_traced_process(tgid);
@@ -243,7 +263,7 @@ static __always_inline bool fault_traced(__u32 tgid, __u64 *cgid)
 	return traced;
 }
 
-static __always_inline int count_fault(void *ctx, bool kernel)
+static __always_inline int count_fault(void *ctx, bool kernel, __u64 period)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 cgid;
@@ -253,12 +273,22 @@ static __always_inline int count_fault(void *ctx, bool kernel)
 	__u32 *open = fault_trace_on ? bpf_map_lookup_elem(&fault_trace_open, &zero) : NULL;
 	if (open && *open && bpf_map_lookup_elem(&fault_trace_pids, &tgid)) {
 		count_traced_fault(ctx, tgid, kernel);
+		fault_walk_stat_add(2, 1);
+	} else if (fault_period_weights) {
+		/* this run stands for the faults of its period on this CPU */
+		if (period > 1) {
+			fault_walk_stat_add(0, period - 1);
+			fault_walk_stat(1);
+		}
+		fault_walk_stat_add(2, period);
+		ms_count_stack_unwind(&fault_counts, ctx, tgid, kernel, period);
 	} else {
 		__u64 w = fault_walk_rate ? fault_walk_weight(tgid) : 1;
 		if (w)
 			ms_count_stack_unwind(&fault_counts, ctx, tgid, kernel, w);
 	}
-	ms_cgroup_add_id(MS_CG_FAULTS, cgid, 1);
+	if (fault_cg_counts)
+		ms_cgroup_add_id(MS_CG_FAULTS, cgid, 1);
 	return 0;
 }
 
@@ -274,31 +304,31 @@ int fault_perf(struct bpf_perf_event_data *ctx)
 	bool user = (__s64)ctx->regs.ip >= 0;
 	if (!user && !kernel_mode)
 		return 0;
-	return count_fault(ctx, !user);
+	return count_fault(ctx, !user, fault_period_weights ? ctx->sample_period : 1);
 }
 
 /* user-mode faults */
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(fault_user_btf, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
-	return count_fault(ctx, false);
+	return count_fault(ctx, false, 1);
 }
 
 SEC("tracepoint/exceptions/page_fault_user")
 int fault_user_tp(void *ctx)
 {
-	return count_fault(ctx, false);
+	return count_fault(ctx, false, 1);
 }
 
 /* faults the kernel takes on user memory (copy_to_user and friends): kernel and user stacks */
 SEC("tp_btf/page_fault_kernel")
 int BPF_PROG(fault_kernel_btf, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
-	return count_fault(ctx, true);
+	return count_fault(ctx, true, 1);
 }
 
 SEC("tracepoint/exceptions/page_fault_kernel")
 int fault_kernel_tp(void *ctx)
 {
-	return count_fault(ctx, true);
+	return count_fault(ctx, true, 1);
 }

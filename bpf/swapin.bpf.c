@@ -45,9 +45,21 @@ static __always_inline bool count(int zswap, __u64 pages)
 	return ms_by_cgroup && !zswap;
 }
 
+/* The agent: page faults counted by memory cgroup here too (MS_CG_FAULTS), from the PGFAULT
+ * event this program already runs for on every fault: the memcg argument is the faulting mm's memory
+ * cgroup (cgroup v1 and v2), and the count is the cgroup's memory.stat pgfault: one per
+ * handle_mm_fault() call (a retried fault counts again; faults the kernel takes on user memory
+ * count), every task of the cgroup, memscope's own included. The faults object then needs no run per
+ * fault for them (bpf/faults.bpf.c fault_period_weights). */
+const volatile bool count_pgfault = false;
+
 SEC("tp_btf/count_memcg_events")
 int BPF_PROG(swapin_memcg_btf, struct mem_cgroup *memcg, int item, unsigned long val)
 {
+	if (count_pgfault && item == bpf_core_enum_value(enum vm_event_item, PGFAULT)) {
+		ms_cgroup_add_id(MS_CG_FAULTS, BPF_CORE_READ(memcg, css.cgroup, kn, id), val);
+		return 0;
+	}
 	int zswap = swapin_kind(item);
 	if (zswap >= 0 && count(zswap, val))
 		ms_cgroup_add_id(MS_CG_SWAPIN, BPF_CORE_READ(memcg, css.cgroup, kn, id), val);
@@ -57,6 +69,10 @@ int BPF_PROG(swapin_memcg_btf, struct mem_cgroup *memcg, int item, unsigned long
 SEC("tracepoint/memcg/count_memcg_events")
 int swapin_memcg_tp(struct trace_event_raw_memcg_rstat_events *ctx)
 {
+	if (count_pgfault && ctx->item == bpf_core_enum_value(enum vm_event_item, PGFAULT)) {
+		ms_cgroup_add_id(MS_CG_FAULTS, ctx->id, ctx->val);
+		return 0;
+	}
 	int zswap = swapin_kind(ctx->item);
 	__u64 val = ctx->val;
 	if (zswap >= 0 && count(zswap, val))

@@ -132,8 +132,9 @@ test('agent: go tool pprof reads the faults of a process with its exact count, a
 });
 
 test('agent: above its walk rate the agent walks one fault stack in N, weighted by the faults it stands for: the burst\'s profile sums to its fault count within the faults still carried per CPU, and the metric counts those not walked', async () => {
-  // a walk rate of 1 fault a second, so any burst is sampled on any machine: the bound below is
-  // the rule's (bpf/faults.bpf.c fault_walk_rate), not a speed
+  // a walk rate of 1 fault a second on the host, so the agent samples from its first collection
+  // on, on any machine: the bound below is the rule's (bpf/faults.bpf.c fault_period_weights, the
+  // perf event's period), not a speed
   const EVERY = 8;
   const PAGES = 20_000;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-agent-'));
@@ -144,6 +145,8 @@ test('agent: above its walk rate the agent walks one fault stack in N, weighted 
   const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await get(`${agent.base}/metrics`)).body.toString())![1]);
   try {
     await touch.waitFor('ready');
+    // the host's faults since the agent started (its own, at least) are above 1 a second
+    await until('the agent samples fault stacks', async () => (await metric('memscope_fault_stack_period')) === EVERY);
     const notWalked0 = await metric('memscope_fault_stacks_sampled_total');
     const weighted0 = await metric('memscope_fault_stack_weighted_walks_total');
     touch.send('go');
@@ -154,13 +157,13 @@ test('agent: above its walk rate the agent walks one fault stack in N, weighted 
     fs.writeFileSync(file, prof.body);
     const samples = pprofRaw(file);
     const touched = samples.filter((s) => s.functions[0] === 'touch_pages').reduce((n, s) => n + s.values[0], 0);
-    // a process's faults not walked yet are at most EVERY - 1 per CPU (bpf/faults.bpf.c): that
-    // many of its earlier faults may go into touch_pages' first walks, that many of its last may
-    // still wait for a walk
+    // the faults not walked yet are at most EVERY - 1 per CPU (the perf event's count towards its
+    // next sample): that many faults before the burst may go into touch_pages' first walks, that
+    // many of its last may still wait for a walk
     const slack = 2 * (EVERY - 1) * os.cpus().length;
     assert.ok(Math.abs(touched - PAGES) <= slack, `touch_pages: ${touched} faults counted of ${PAGES} (slack ${slack})\n${JSON.stringify(samples.filter((s) => s.values[0] > 5))}`);
-    // most of the burst was not walked (one in EVERY was, and the first of each second or after
-    // another faulting process ran on its CPU): counted (host-wide counters), walks carried weight
+    // most of the burst was not walked (one in EVERY was): counted (host-wide counters), walks
+    // carried weight
     const notWalked = (await metric('memscope_fault_stacks_sampled_total')) - notWalked0;
     const weighted = (await metric('memscope_fault_stack_weighted_walks_total')) - weighted0;
     assert.ok(notWalked >= PAGES / 2, `${notWalked} faults not walked during a burst of ${PAGES}`);
@@ -354,15 +357,25 @@ test('agent: memscope_hugetlb_faults_total counts exactly the huge-page faults o
     const faults = new RegExp(`^memscope_page_faults_total\\{cgroup="${cg.name}",container=""\\} (\\d+)$`, 'm').exec(text);
     return { huge: Number(m?.[1] ?? 0), all: Number(faults?.[1] ?? 0) };
   };
+  // the workload's faults as the kernel accounts them to it (minflt + majflt of /proc/PID/stat): the
+  // only task of the cgroup once the shell has exec'd it, and idle between the reads
+  const taskFaults = () => {
+    const f = fs.readFileSync(`/proc/${w.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[7]) + Number(f[9]);
+  };
   try {
     await w.waitFor('ready');
+    const t0 = taskFaults();
     const m0 = await hugetlbFaults();
     w.send('go');
     await w.waitFor('done');
     const m1 = await hugetlbFaults();
+    const t1 = taskFaults();
     assert.equal(m1.huge - m0.huge, 3, `before ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}`);
-    // the ordinary pages were faulted too, and counted as faults only
+    // the ordinary pages were faulted too, and counted as faults only: the cgroup's count (the memcg
+    // PGFAULT event) is exactly the workload's (no fault of it is retried: anonymous and hugetlb)
     assert.ok(m1.all - m0.all >= 503, `before ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}`);
+    assert.equal(m1.all - m0.all, t1 - t0, `cgroup ${m1.all - m0.all} faults, the workload ${t1 - t0}`);
     console.log(`# agent hugetlb: cgroup ${m1.huge - m0.huge} huge-page faults of ${m1.all - m0.all} faults`);
     w.send('end');
     assert.equal((await w.exited).code, 0);

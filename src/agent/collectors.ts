@@ -14,7 +14,7 @@ import { DwarfStacks } from '../unwind/dwarf-stacks';
 import { OOM_EVENT } from '../tools/oomkill';
 import { TriggerStacks } from '../tools/_oom-trigger';
 import type { AgentConfig } from './config';
-import { loadSources, Loaded, SourceName } from './sources';
+import { FAULT_PERF_PROGRAM, loadSources, Loaded, SourceName } from './sources';
 import { RawSample, RawStack, StackStore, TextSample } from './stack-store';
 import { logEvent } from './log';
 import { OomStore } from './oom-store';
@@ -109,6 +109,11 @@ export class Collectors {
   private stopping = false;
   private collections = 0;
   private readonly alive = new AliveCache();
+  /** the sample period the host's fault rate asks for (adjustFaultPeriod), the one set on the
+   * faults object's perf events, and the faults counted when the rate was last measured */
+  private ratePeriod = 1;
+  private periodSet = 1;
+  private faultsSeen: { n: number; at: number } | null = null;
 
   constructor(private config: AgentConfig) {
     const limits = { maxProcesses: config.maxProcesses, maxStacksPerProcess: config.maxStacksPerProcess };
@@ -248,6 +253,7 @@ export class Collectors {
       this.collections++;
       const faults = this.source('faults');
       const growth = this.source('vmgrowth');
+      if (faults) this.adjustFaultPeriod(faults);
       // the maps first, then the list of living processes: a pid the maps hold and the list does
       // not has exited (one started after the list could not be in the maps already)
       // the traced processes' own maps first (small): their windows do not wait for the rest
@@ -361,11 +367,40 @@ export class Collectors {
     };
   }
 
-  /** bpf/faults.bpf.c fault_trace_open: how many pids fault_trace_pids holds (0: BPF skips it). */
+  /** bpf/faults.bpf.c fault_trace_open: how many pids fault_trace_pids holds (0: BPF skips it).
+   * While one is open every fault runs the program (period 1): a trace is exact. The period goes to
+   * 1 before a pid is added and back after the last is removed, so no traced fault is sampled. */
   private setTracesOpen(obj: BpfObject, n: number): void {
+    if (n > 0) this.setFaultPeriod(obj, 1);
     const v = Buffer.alloc(4);
     v.writeUInt32LE(n);
     obj.update('fault_trace_open', Buffer.alloc(4), v);
+    if (n === 0) this.setFaultPeriod(obj, this.ratePeriod);
+  }
+
+  /**
+   * The faults object's period from the host's fault rate since the last collection (issue 13: a
+   * program run per fault was most of the agent's cost at 200k faults/s): every fault walked while
+   * the host takes at most faultStackRate a second, else one in faultStackSampleEvery on each CPU,
+   * weighted by the period (fault profiles then estimate; per-cgroup counts are exact, from the
+   * memcg event). The rate is what the program counted, its weights included.
+   */
+  private adjustFaultPeriod(obj: BpfObject): void {
+    const n = obj.slots('fault_walk_stats')[2] ?? 0;
+    const at = Date.now();
+    const was = this.faultsSeen;
+    this.faultsSeen = { n, at };
+    if (!was || at <= was.at) return;
+    const rate = ((n - was.n) * 1000) / (at - was.at);
+    this.ratePeriod = rate > this.config.faultStackRate ? this.config.faultStackSampleEvery : 1;
+    if (this.faultTraces.size === 0) this.setFaultPeriod(obj, this.ratePeriod);
+  }
+
+  private setFaultPeriod(obj: BpfObject, period: number): void {
+    if (period === this.periodSet) return;
+    obj.setPerfPeriod(FAULT_PERF_PROGRAM, period);
+    this.periodSet = period;
+    logEvent('fault_period', { period });
   }
 
   /** Faults counted in the fault trace maps dropped because they were full. */
@@ -563,13 +598,13 @@ export class Collectors {
     return s.user ? nameUserStack(this.symbolizer, pid, s.user, s.image ? BigInt(s.image) : undefined) : [missed('user', s.missed ?? 0)];
   }
 
-  /** Faults whose stacks were not walked (sampled: bpf/faults.bpf.c fault_walk_rate), and the walks
+  /** Faults whose stacks were not walked (sampled: bpf/faults.bpf.c fault_period_weights), the walks
    * that counted more than their own fault; null without the faults source. */
-  faultWalkStats(): { notWalked: number; weighted: number } | null {
+  faultWalkStats(): { notWalked: number; weighted: number; period: number } | null {
     const faults = this.source('faults');
     if (!faults) return null;
     const [notWalked, weighted] = faults.slots('fault_walk_stats');
-    return { notWalked, weighted };
+    return { notWalked, weighted, period: this.periodSet };
   }
 
   /** Per source that stores walked user stacks (faults, vmgrowth, oomkill's triggers): the events

@@ -20,11 +20,13 @@ export interface AgentConfig {
   /** (process, stack) pairs of page faults the kernel keeps between two collections, host-wide
    * (fault_counts and its stacks); a storm of new processes beyond it drops faults (counted) */
   maxFaultStacks: number;
-  /** faults a process takes on one CPU in a second that are each walked for their stack; above it,
-   * one in faultStackSampleEvery is walked, counted with the weight of those it stands for
-   * (bpf/faults.bpf.c fault_walk_rate): the per-cgroup counts stay exact, the stacks' estimates */
+  /** faults a second the host may take (as measured over the last collectInterval) with each
+   * walked for its stack; above it, one in faultStackSampleEvery on each CPU is walked, counted with
+   * the weight of those it stands for (bpf/faults.bpf.c fault_period_weights, the page-faults perf
+   * event's sample period): the per-cgroup counts stay exact, the stacks' are estimates. While a
+   * fault trace is open every fault is walked. */
   faultStackRate: number;
-  /** above faultStackRate, one fault in this many is walked */
+  /** above faultStackRate, one fault in this many is walked (the perf event's sample period) */
   faultStackSampleEvery: number;
   /** distinct brk/mmap growth stacks the kernel keeps between two collections, host-wide (walked
    * stacks, one per process and stack, allocated as stored); a stack past it is counted under

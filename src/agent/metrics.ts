@@ -131,9 +131,15 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
     families.push(
       {
         name: 'memscope_fault_stacks_sampled_total',
-        help: 'Page faults whose stacks were not walked: past faultStackRate faults a second of a process on a CPU, one in faultStackSampleEvery is walked, weighted by the faults it stands for (fault profiles then estimate; per-cgroup counts stay exact).',
+        help: 'Page faults whose stacks were not walked: past faultStackRate faults a second on the host, one in faultStackSampleEvery on each CPU is walked, weighted by the faults it stands for (fault profiles then estimate; per-cgroup counts stay exact).',
         type: 'counter',
         samples: [{ labels: {}, value: walks.notWalked }],
+      },
+      {
+        name: 'memscope_fault_stack_period',
+        help: 'One fault in this many on each CPU has its stack walked now: 1 while the host takes at most faultStackRate faults a second or a fault trace is open, else faultStackSampleEvery.',
+        type: 'gauge',
+        samples: [{ labels: {}, value: walks.period }],
       },
       {
         name: 'memscope_fault_stack_weighted_walks_total',
@@ -158,9 +164,15 @@ export function collectMetrics(c: Collectors, config: AgentConfig): Family[] {
         { labels: { source, reason: 'full' }, value: l.full },
         { labels: { source, reason: 'collided' }, value: l.collided },
       ]),
-      // growth stacks are kept the same way, but their counts are bytes, not events
       { labels: { source: 'faults', reason: 'process_full' }, value: c.faults.dropped },
     ],
+  });
+  // growth stacks are kept the same way, but their counts are bytes, not events
+  families.push({
+    name: 'memscope_growth_bytes_lost_total',
+    help: 'Bytes of brk/mmap growth whose stack the agent did not keep: it kept its process\'s heaviest maxStacksPerProcess growth stacks without it (not in the process\'s growth profile since the agent first saw it).',
+    type: 'counter',
+    samples: [{ labels: { reason: 'process_full' }, value: c.growth.dropped }],
   });
   families.push({
     name: 'memscope_tracked_processes',

@@ -38,9 +38,9 @@ export const FAULT_STACK_DEPTH = 32;
  * kernel between two reads (bpf/faults.bpf.c fault_trace_*). */
 export const FAULT_TRACE_PIDS = 64;
 export const FAULT_TRACE_STACKS = 16384;
-/** Processes whose walk counts (faults.bpf.c fault_walk_state: walked this second, carried) are
- * kept while others fault on their CPU; the least recent beyond it start again. */
-export const FAULT_WALK_PROCS = 4096;
+/** The faults object's program on the page-faults perf event, whose sample period the agent sets at
+ * run time (bpf/faults.bpf.c fault_period_weights). */
+export const FAULT_PERF_PROGRAM = 'fault_perf';
 /** The vmgrowth object's sample ring: the executable mappings of its walked stacks (~2 KiB a
  * mapping, each sent once per process) and a note per stack stored. */
 export const GROWTH_NOTE_RING = 2 << 20;
@@ -57,7 +57,9 @@ function specs(limits: SourceLimits): SourceSpec[] {
       // slots were 260 KiB of kernel memory, unused)
       configure: (obj) => configureWalkedTriggers(obj.setMaxEntries('ms_kstacks', 1)),
     },
-    { name: 'swapin', groups: swapinGroups },
+    // and the per-cgroup page faults, from the memcg PGFAULT event its program already runs for on
+    // every fault (the faults object's runs are sampled: FAULT_PERF_PROGRAM)
+    { name: 'swapin', groups: swapinGroups, consts: { count_pgfault: true } },
     { name: 'vmscan', groups: vmscanGroups(), consts: { by_shrinker: false } },
     // per memory cgroup: the time its tasks stalled in direct and memcg reclaim (no records)
     { name: 'drsnoop', groups: drsnoopGroups() },
@@ -72,11 +74,9 @@ function specs(limits: SourceLimits): SourceSpec[] {
         DwarfStacks.configurePlainStacks(obj, FP, limits.maxFaultStacks);
         notePidCgroups(obj);
         obj.setMaxEntries('fault_counts', limits.maxFaultStacks);
-        // stacks walked at a bounded rate per process and CPU, the rest sampled with weights
-        obj
-          .setConst('fault_walk_rate', limits.faultStackRate)
-          .setConst('fault_walk_every', limits.faultStackSampleEvery)
-          .setMaxEntries('fault_walk_state', FAULT_WALK_PROCS);
+        // one run per fault while few are taken, else one in faultStackSampleEvery, weighted by the
+        // period it ran at (Collectors.adjustFaultPeriod); per-cgroup counts come from swapin's object
+        obj.setConst('fault_period_weights', true).setConst('fault_cg_counts', false);
         // struct ms_walked_stack cut to its first frames: u64 hash, u32 nr, u32 image, then ips
         obj.setValueSize('ms_walked_ustacks', 16 + FAULT_STACK_DEPTH * 8);
         obj.setMaxEntries('ms_kstacks', 1);
