@@ -29,6 +29,10 @@ interface OomRecord {
 }
 
 /** enum of MS_CG_* in bpf/include/memscope.h */
+/** How often the host's fault rate is measured for the fault program's sample period: a burst runs
+ * every fault through it for at most about twice this (one read of a 3-slot per-CPU array each). */
+export const FAULT_RATE_MS = 250;
+
 export const CG_KIND = { faults: 0, swapin: 1, hugetlbFaults: 2, brkBytes: 3, mmapBytes: 4, reclaimStallNs: 5, reclaimStalls: 6 } as const;
 
 /** Stacks per object whose frames stay read between collections (up to ~1.5 KiB each at the
@@ -82,6 +86,8 @@ export class Collectors {
   private readonly growthDwarf = new DwarfStacks(this.symbolizer);
   private sources: Loaded[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** adjustFaultPeriod's, every FAULT_RATE_MS */
+  private rateTimer: NodeJS.Timeout | null = null;
   /** per object and stack map: stack id → the collection that last saw a count entry refer to it
    * (by object: the faults and vmgrowth objects both have an ms_walked_ustacks, with ids of their own) */
   private stackRefs = new Map<BpfObject, Map<string, Map<number, number>>>();
@@ -127,6 +133,8 @@ export class Collectors {
     this.sources = loadSources(this.config, (name, obj) => this.setup(name, obj));
     if (this.sources.length === 0) throw new Error('no source could be loaded');
     this.schedule();
+    const faults = this.source('faults');
+    if (faults) this.rateTimer = setInterval(() => !faults.destroyed && this.adjustFaultPeriod(faults), FAULT_RATE_MS);
   }
 
   loaded(): Loaded[] {
@@ -242,6 +250,8 @@ export class Collectors {
     for (const s of this.sources) if (s.name !== 'oomkill' && !s.obj.destroyed) s.obj.discardRings();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.rateTimer) clearInterval(this.rateTimer);
+    this.rateTimer = null;
   }
 
   /** Drains the stack maps into the stores; frees stack ids unused for a while; reports lost events.
@@ -253,7 +263,6 @@ export class Collectors {
       this.collections++;
       const faults = this.source('faults');
       const growth = this.source('vmgrowth');
-      if (faults) this.adjustFaultPeriod(faults);
       // the maps first, then the list of living processes: a pid the maps hold and the list does
       // not has exited (one started after the list could not be in the maps already)
       // the traced processes' own maps first (small): their windows do not wait for the rest
@@ -379,7 +388,7 @@ export class Collectors {
   }
 
   /**
-   * The faults object's period from the host's fault rate since the last collection (issue 13: a
+   * The faults object's period from the host's fault rate over the last FAULT_RATE_MS (issue 13: a
    * program run per fault was most of the agent's cost at 200k faults/s): every fault walked while
    * the host takes at most faultStackRate a second, else one in faultStackSampleEvery on each CPU,
    * weighted by the period (fault profiles then estimate; per-cgroup counts are exact, from the
@@ -689,6 +698,8 @@ export class Collectors {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.rateTimer) clearInterval(this.rateTimer);
+    this.rateTimer = null;
     this.oomTriggers = undefined;
     for (const s of this.sources) s.obj.destroy();
     this.sources = [];

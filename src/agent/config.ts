@@ -20,7 +20,7 @@ export interface AgentConfig {
   /** (process, stack) pairs of page faults the kernel keeps between two collections, host-wide
    * (fault_counts and its stacks); a storm of new processes beyond it drops faults (counted) */
   maxFaultStacks: number;
-  /** faults a second the host may take (as measured over the last collectInterval) with each
+  /** faults a second the host may take (measured every 250 ms: Collectors FAULT_RATE_MS) with each
    * walked for its stack; above it, one in faultStackSampleEvery on each CPU is walked, counted with
    * the weight of those it stands for (bpf/faults.bpf.c fault_period_weights, the page-faults perf
    * event's sample period): the per-cgroup counts stay exact, the stacks' are estimates. While a
