@@ -122,6 +122,26 @@ struct {
  * (the context's sample_period) instead of fault_walk_rate's per-process count. The per-cgroup
  * fault counts then come from the memcg PGFAULT event (swapin.bpf.c count_pgfault), not from here. */
 const volatile bool fault_period_weights = false;
+/* [0]: the period the agent set last. A run's weight is the smaller of it and the context's
+ * sample_period: after a change from N to 1 the software event reports N for every fault (its
+ * last_period is updated only by samples at a period above 1, perf_swevent_set_period), which
+ * weighed each fault of an OOM test 9 times over; after a change from 1 to N the context gives 1
+ * for the first sample while this says N already. The agent writes it before the change. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} fault_period_set SEC(".maps");
+
+static __always_inline __u64 fault_run_weight(__u64 sample_period)
+{
+	__u32 zero = 0;
+	__u64 *set = bpf_map_lookup_elem(&fault_period_set, &zero);
+	__u64 w = set && *set && *set < sample_period ? *set : sample_period;
+	return w ? w : 1;
+}
+
 /* the per-cgroup fault counts (MS_CG_FAULTS) made here; off in the agent (see above) */
 const volatile bool fault_cg_counts = true;
 
@@ -304,7 +324,7 @@ int fault_perf(struct bpf_perf_event_data *ctx)
 	bool user = (__s64)ctx->regs.ip >= 0;
 	if (!user && !kernel_mode)
 		return 0;
-	return count_fault(ctx, !user, fault_period_weights ? ctx->sample_period : 1);
+	return count_fault(ctx, !user, fault_period_weights ? fault_run_weight(ctx->sample_period) : 1);
 }
 
 /* user-mode faults */

@@ -47,9 +47,10 @@ static __always_inline bool count(int zswap, __u64 pages)
 
 /* The agent: page faults counted by memory cgroup here too (MS_CG_FAULTS), from the PGFAULT
  * event this program already runs for on every fault: the memcg argument is the faulting mm's memory
- * cgroup (cgroup v1 and v2), and the count is the cgroup's memory.stat pgfault: one per
- * handle_mm_fault() call (a retried fault counts again; faults the kernel takes on user memory
- * count), every task of the cgroup, memscope's own included. The faults object then needs no run per
+ * cgroup (cgroup v1 and v2), and the count is the cgroup's memory.stat pgfault: one per fault as
+ * it completes or fails (mm_account_fault: a fault retried with the mmap lock dropped counts once,
+ * as min_flt does; faults the kernel takes on user memory and get_user_pages' count), every task of
+ * the cgroup, memscope's own included. The faults object then needs no run per
  * fault for them (bpf/faults.bpf.c fault_period_weights). */
 const volatile bool count_pgfault = false;
 

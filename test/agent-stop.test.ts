@@ -11,6 +11,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { start } from './lib/run';
 import { workload } from './lib/workloads';
 import { assertNothingLoaded } from './lib/bpf';
@@ -47,7 +49,11 @@ class CpuCap {
 }
 
 test('the agent stops on SIGTERM in a fork storm that filled its fault map, by itself, exit 0, "stopped" last', async (t) => {
-  const agent = await startAgent();
+  // every fault walked (faultStackRate at its most): sampled one in 16, the storm's (process,
+  // stack) pairs came too slowly to fill the map at load 12 in 180 s
+  const cfg = path.join(os.tmpdir(), `memscope-agent-stop-${process.pid}.json`);
+  fs.writeFileSync(cfg, JSON.stringify({ faultStackRate: 10_000_000 }));
+  const agent = await startAgent(['--config', cfg]);
   const storm = start(workload('fork_storm'), ['1000000', '8']);
   let cap: CpuCap | null = null;
   try {
@@ -78,6 +84,7 @@ test('the agent stops on SIGTERM in a fork storm that filled its fault map, by i
     await storm.exited;
     await agent.run.exited;
     cap?.dispose();
+    fs.rmSync(cfg, { force: true });
   }
 });
 

@@ -358,24 +358,28 @@ test('agent: memscope_hugetlb_faults_total counts exactly the huge-page faults o
     return { huge: Number(m?.[1] ?? 0), all: Number(faults?.[1] ?? 0) };
   };
   // the workload's faults as the kernel accounts them to it (minflt + majflt of /proc/PID/stat): the
-  // only task of the cgroup once the shell has exec'd it, and idle between the reads
+  // only task of the cgroup once the shell has exec'd it. Its own faults around the reads (its
+  // stdio after "ready" and "done") are bracketed: each metric read between two of these
   const taskFaults = () => {
     const f = fs.readFileSync(`/proc/${w.pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return Number(f[7]) + Number(f[9]);
   };
   try {
     await w.waitFor('ready');
-    const t0 = taskFaults();
+    const t0a = taskFaults();
     const m0 = await hugetlbFaults();
+    const t0b = taskFaults();
     w.send('go');
     await w.waitFor('done');
+    const t1a = taskFaults();
     const m1 = await hugetlbFaults();
-    const t1 = taskFaults();
+    const t1b = taskFaults();
     assert.equal(m1.huge - m0.huge, 3, `before ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}`);
     // the ordinary pages were faulted too, and counted as faults only: the cgroup's count (the memcg
-    // PGFAULT event) is exactly the workload's (no fault of it is retried: anonymous and hugetlb)
-    assert.ok(m1.all - m0.all >= 503, `before ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}`);
-    assert.equal(m1.all - m0.all, t1 - t0, `cgroup ${m1.all - m0.all} faults, the workload ${t1 - t0}`);
+    // PGFAULT event, counted as a fault completes, as min_flt/maj_flt are) is the workload's
+    const all = m1.all - m0.all;
+    assert.ok(all >= 503, `before ${JSON.stringify(m0)}, after ${JSON.stringify(m1)}`);
+    assert.ok(all >= t1a - t0b && all <= t1b - t0a, `cgroup ${all} faults, the workload ${t1a - t0b}..${t1b - t0a}`);
     console.log(`# agent hugetlb: cgroup ${m1.huge - m0.huge} huge-page faults of ${m1.all - m0.all} faults`);
     w.send('end');
     assert.equal((await w.exited).code, 0);

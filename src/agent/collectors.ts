@@ -407,6 +407,10 @@ export class Collectors {
 
   private setFaultPeriod(obj: BpfObject, period: number): void {
     if (period === this.periodSet) return;
+    // the weight BPF gives a run is at most this (bpf/faults.bpf.c fault_period_set), written first
+    const v = Buffer.alloc(8);
+    v.writeBigUInt64LE(BigInt(period));
+    obj.update('fault_period_set', Buffer.alloc(4), v);
     obj.setPerfPeriod(FAULT_PERF_PROGRAM, period);
     this.periodSet = period;
     logEvent('fault_period', { period });
