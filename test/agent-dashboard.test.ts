@@ -8,6 +8,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { jsonLines, MEMSCOPE, Running, start, startMemscope } from './lib/run';
@@ -25,6 +26,7 @@ const CRIO_DIR = '/run/containers/storage/overlay-containers';
 let browser: TestBrowser;
 let agent: Running;
 let base = '';
+const CONFIG = path.join(os.tmpdir(), `memscope-agent-dashboard-${process.pid}.json`);
 
 /** The command lines of a process's descendants. */
 function descendants(pid: number): string[] {
@@ -51,7 +53,10 @@ async function until(w: WatchedPage, expr: string, timeoutMs = 30_000): Promise<
 
 before(async () => {
   const port = await freePort();
-  agent = start(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`]);
+  // every fault walked whatever the host's fault rate (the kept stacks' exact count below): past
+  // faultStackRate faults a second on the host the agent samples (agent.test.ts tests that)
+  fs.writeFileSync(CONFIG, JSON.stringify({ faultStackRate: 10_000_000 }));
+  agent = start(MEMSCOPE, ['agent', '--listen', `127.0.0.1:${port}`, '--config', CONFIG]);
   await agent.waitFor('"event":"started"', 120_000);
   base = `http://127.0.0.1:${port}`;
   browser = await TestBrowser.launch();
@@ -61,6 +66,7 @@ after(async () => {
   await browser?.close();
   agent?.child.kill('SIGTERM');
   await agent?.exited;
+  fs.rmSync(CONFIG, { force: true });
   assertNothingLoaded();
 });
 

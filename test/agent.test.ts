@@ -34,7 +34,10 @@ test('agent: go tool pprof reads the faults of a process with its exact count, a
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memscope-agent-'));
   const tokenFile = path.join(tmp, 'token');
   fs.writeFileSync(tokenFile, 'a-test-token-0123456789\n');
-  const agent = await startAgent(['--token-file', tokenFile]);
+  // every fault walked whatever the host's fault rate (the exact count below; sampling: next test)
+  const cfg = path.join(tmp, 'config.json');
+  fs.writeFileSync(cfg, JSON.stringify({ faultStackRate: 10_000_000 }));
+  const agent = await startAgent(['--token-file', tokenFile, '--config', cfg]);
   const auth = { Authorization: 'Bearer a-test-token-0123456789' };
   const touch = start(workload('fault_touch'), ['3217']);
   const leaks = start(workload('memleak_sites'));
